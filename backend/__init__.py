@@ -1,0 +1,1 @@
+"""Ironclad backend service."""

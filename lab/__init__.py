@@ -1,0 +1,1 @@
+"""Ironclad Lab helper library (placeholder until the lab library lands)."""

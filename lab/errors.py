@@ -1,0 +1,53 @@
+"""One error hierarchy for the lab. Every message says what went wrong and what to do next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LabError(Exception):
+    """Base class: `problem` is what went wrong, `next_step` what the learner should do."""
+
+    def __init__(self, problem: str, next_step: str = "") -> None:
+        self.problem = problem
+        self.next_step = next_step
+        super().__init__(f"{problem}\n→ {next_step}" if next_step else problem)
+
+
+class ToolMissingError(LabError):
+    """A required program is not installed."""
+
+    def __init__(self, tool: str, install: str) -> None:
+        super().__init__(f"{tool} not found.", f"Install it: {install}")
+
+
+class TargetUnavailableError(LabError):
+    """The chosen target (kind or local) cannot run on this machine."""
+
+
+class LabTimeoutError(LabError):
+    """A wait ran out of time; `detail` carries the last error or diagnostics."""
+
+    def __init__(self, what: str, timeout: float, detail: str = "", next_step: str = "") -> None:
+        self.what = what
+        self.timeout = timeout
+        self.detail = detail
+        problem = f"Timed out after {timeout:g} s waiting for {what}."
+        if detail:
+            problem += f"\nLast state:\n{detail}"
+        super().__init__(problem, next_step or "Read the last state above; fix the cause and "
+                         "run the cell again (timings live in the `parameters` cell).")
+
+
+class ProcessFailedError(LabError):
+    """A local process failed to start or exited early."""
+
+    def __init__(self, name: str, reason: str, log_path: Path | None = None) -> None:
+        self.log_path = log_path
+        tail = ""
+        if log_path is not None and log_path.exists():
+            lines = log_path.read_text(errors="replace").splitlines()[-15:]
+            tail = "\nLast log lines:\n" + "\n".join(lines) if lines else ""
+        where = f" Full log: {log_path}" if log_path else ""
+        super().__init__(f"{name} {reason}.{tail}",
+                         f"Fix the cause shown in its log and start again.{where}")
