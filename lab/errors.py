@@ -51,3 +51,30 @@ class ProcessFailedError(LabError):
         where = f" Full log: {log_path}" if log_path else ""
         super().__init__(f"{name} {reason}.{tail}",
                          f"Fix the cause shown in its log and start again.{where}")
+
+
+class CheckFailedError(LabError):
+    """A `lab.check` did not hold: says what was expected, what was seen, and what to try."""
+
+    def __init__(self, expected: str, seen: str, hint: str = "") -> None:
+        self.expected = expected
+        self.seen = seen
+        self.hint = hint
+        super().__init__(f"Check failed: expected {expected}, but saw {seen}.",
+                         hint or "Re-run the cells above this one and compare with the narrative.")
+
+
+class PrometheusError(LabError):
+    """Prometheus could not be reached or refused a query."""
+
+
+class ChaosError(LabError):
+    """A chaos action was refused or could not reach a backend replica."""
+
+
+class LabNotRunningError(LabError):
+    """No `python -m lab up` is running, and none may be started."""
+
+
+class NeedsClusterError(LabError):
+    """A Kubernetes call while the lab runs on the local target."""

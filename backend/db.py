@@ -1,0 +1,138 @@
+"""PostgreSQL access: an async connection pool behind a circuit breaker, and the item queries."""
+
+from __future__ import annotations
+
+import asyncio
+import select
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from backend.breaker import CircuitBreaker
+from backend.models import Item
+from backend.settings import Settings
+
+# Any replica creating the schema holds this transaction-level advisory lock first, so
+# concurrent `CREATE TABLE IF NOT EXISTS` (which races on the identity sequence) is serialized.
+SCHEMA_LOCK_KEY = 7_311_947_021
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        TEXT NOT NULL CHECK (char_length(name) BETWEEN 1 AND 200),
+    description TEXT CHECK (char_length(description) <= 2000),
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+# Errors meaning "the database did not answer" (PoolTimeout is an OperationalError).
+UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError)
+STARTUP_TIMEOUT_S = 30.0
+
+
+class DatabaseUnavailableError(Exception):
+    """PostgreSQL did not answer in time (down, restarting, overloaded or circuit open)."""
+
+
+def describe_target(url: str) -> str:
+    """host:port/dbname of a connection string, without credentials (for messages)."""
+    parts = conninfo_to_dict(url)
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+
+
+async def check_if_suspect(conn: AsyncConnection[Any]) -> None:
+    """Checkout check that costs a round trip only when the connection looks broken.
+
+    An idle connection has nothing to read unless the server closed it (restart, crash,
+    termination) or sent an asynchronous notice; only then run psycopg_pool's full check,
+    which raises (and the pool discards the connection) when it is dead.
+    """
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        await AsyncConnectionPool.check_connection(conn)
+
+
+class Database:
+    """The connection pool (opened by `open()`, not in the constructor) and the queries."""
+
+    def __init__(self, settings: Settings, on_breaker_change: Callable[[bool], None]) -> None:
+        self.timeout_s = settings.db_timeout_s
+        self.target = describe_target(settings.database_url)
+        self.pool = AsyncConnectionPool(
+            settings.database_url,
+            min_size=settings.pool_min,
+            max_size=settings.pool_max,
+            open=False,
+            # A connection broken by a PostgreSQL restart is discarded at checkout, not used.
+            check=check_if_suspect,
+            kwargs={"autocommit": True, "connect_timeout": max(2, round(settings.db_timeout_s))},
+            timeout=settings.db_timeout_s,
+            reconnect_timeout=settings.db_reconnect_timeout_s,
+            name="ironclad",
+        )
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s,
+                                      on_change=on_breaker_change)
+
+    async def open(self) -> None:
+        """Open the pool, wait for its first connections, create the schema if missing."""
+        try:
+            await self.pool.open(wait=True, timeout=STARTUP_TIMEOUT_S)
+        except PoolTimeout as exc:
+            await self.pool.close()
+            raise DatabaseUnavailableError(
+                f"PostgreSQL at {self.target} did not accept connections within "
+                f"{STARTUP_TIMEOUT_S:g} s ({exc}); check that it runs and that DATABASE_URL or "
+                "POSTGRES_HOST/PORT/DB/USER/PASSWORD are right.") from exc
+        async with self.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            await conn.execute(SCHEMA)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection[tuple[object, ...]]]:
+        """A pooled connection, through the circuit breaker and under the query timeout."""
+        self.breaker.before_call()
+        try:
+            async with asyncio.timeout(self.timeout_s), self.pool.connection() as conn:
+                yield conn
+        except UNAVAILABLE as exc:
+            self.breaker.record(ok=False)
+            raise DatabaseUnavailableError(
+                f"PostgreSQL at {self.target} did not answer: {str(exc) or 'timeout'}") from exc
+        self.breaker.record(ok=True)
+
+    async def ping(self) -> None:
+        async with self.connection() as conn:
+            await conn.execute("SELECT 1")
+
+    async def _items(self, query: LiteralString, params: tuple[object, ...]) -> list[Item]:
+        async with self.connection() as conn, conn.cursor(row_factory=class_row(Item)) as cur:
+            await cur.execute(query, params)
+            return await cur.fetchall()
+
+    async def create_item(self, name: str, description: str | None) -> Item:
+        (item,) = await self._items(
+            "INSERT INTO items (name, description) VALUES (%s, %s) "
+            "RETURNING id, name, description, created_at", (name, description))
+        return item
+
+    async def get_item(self, item_id: int) -> Item | None:
+        found = await self._items(
+            "SELECT id, name, description, created_at FROM items WHERE id = %s", (item_id,))
+        return found[0] if found else None
+
+    async def list_items(self, limit: int, offset: int) -> list[Item]:
+        return await self._items(
+            "SELECT id, name, description, created_at FROM items ORDER BY id LIMIT %s OFFSET %s",
+            (limit, offset))
+
+    async def delete_item(self, item_id: int) -> bool:
+        async with self.connection() as conn:
+            cur = await conn.execute("DELETE FROM items WHERE id = %s", (item_id,))
+        return cur.rowcount == 1

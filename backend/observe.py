@@ -1,0 +1,175 @@
+"""Prometheus metrics and the outer ASGI wrapper that records them, logs and tags requests."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import accumulate
+from typing import cast
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPScope, LifeSpanScope, Message, Receive, Scope, Send
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from backend.logs import request_id_var
+
+UNMATCHED_ROUTE = "<unmatched>"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Buckets around the 0.5 s latency SLO.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+# pool.get_stats() key → help text of the db_pool_<key> gauge.
+POOL_GAUGES = {
+    "pool_min": "Minimum number of connections the pool keeps.",
+    "pool_max": "Maximum number of connections the pool may open.",
+    "pool_size": "Connections currently managed by the pool (in use, idle or being prepared).",
+    "pool_available": "Idle connections ready to be used.",
+    "requests_waiting": "Requests waiting for a connection.",
+}
+MAX_REQUEST_ID = 200
+access_log = logging.getLogger("backend.access")
+
+
+class PoolCollector(Collector):
+    """Exports `db_pool_*` gauges read from `stats()` (psycopg_pool's get_stats) at scrape time."""
+
+    def __init__(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        stats = self._stats()
+        for key, help_text in POOL_GAUGES.items():
+            name = "db_pool_" + key.removeprefix("pool_")
+            yield GaugeMetricFamily(name, help_text, value=stats.get(key, 0))
+
+
+class HttpCollector(Collector):
+    """HTTP request metrics, kept in plain dicts and exported at scrape time.
+
+    `http_requests_total`, `http_request_duration_seconds` and `http_requests_in_flight` are
+    updated on the event loop thread only (by ObservedApp), so no locks are needed; this keeps
+    the per-request cost to a few dict operations (see bench/README.md, "Backend").
+    """
+
+    def __init__(self, buckets: Sequence[float] = DURATION_BUCKETS) -> None:
+        self.buckets = tuple(buckets)
+        self.in_flight = 0
+        self._requests: dict[tuple[str, str, str], int] = {}
+        # (method, route) → per-bucket counts (the last one is +Inf), then the sum of seconds.
+        self._durations: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, method: str, route: str, status: str, seconds: float) -> None:
+        key = (method, route, status)
+        self._requests[key] = self._requests.get(key, 0) + 1
+        histogram = self._durations.get((method, route))
+        if histogram is None:
+            histogram = self._durations[(method, route)] = [0.0] * (len(self.buckets) + 2)
+        histogram[bisect_left(self.buckets, seconds)] += 1
+        histogram[-1] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("http_requests", "HTTP requests by route and status.",
+                                       labels=["method", "route", "status"])
+        for (method, route, status), count in list(self._requests.items()):
+            requests.add_metric([method, route, status], count)
+        durations = HistogramMetricFamily("http_request_duration_seconds",
+                                          "HTTP request duration.", labels=["method", "route"])
+        bounds = [*map(repr, self.buckets), "+Inf"]
+        for (method, route), histogram in list(self._durations.items()):
+            cumulative = list(accumulate(histogram[:-1]))
+            durations.add_metric([method, route], list(zip(bounds, cumulative, strict=True)),
+                                 sum_value=histogram[-1])
+        yield requests
+        yield durations
+        yield GaugeMetricFamily("http_requests_in_flight", "HTTP requests being served.",
+                                value=self.in_flight)
+
+
+class Metrics:
+    """Every application metric, registered in one (injectable) registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.http = HttpCollector()
+        registry.register(self.http)
+        self.chaos_enabled = Gauge("chaos_enabled", "1 while chaos faults are injected.",
+                                   registry=registry)
+        self.chaos_latency = Gauge("chaos_latency_seconds", "Latency added while chaos is on.",
+                                   registry=registry)
+        self.chaos_error_ratio = Gauge("chaos_error_ratio",
+                                       "Share of requests failed while chaos is on.",
+                                       registry=registry)
+        self.breaker_open = Gauge("circuit_breaker_open",
+                                  "1 while the database circuit breaker is open or half-open.",
+                                  registry=registry)
+
+
+# Generated request ids: a random per-process prefix and a counter (unique, and cheap).
+_id_prefix = secrets.token_hex(8)
+_id_counter = itertools.count(1)
+
+
+def _request_id(scope: HTTPScope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1").strip()
+            if 0 < len(text) <= MAX_REQUEST_ID and text.isprintable():
+                return text
+    return f"{_id_prefix}{next(_id_counter):016x}"
+
+
+class ObservedApp:
+    """Outer ASGI wrapper: metrics, access log and X-Request-ID for every HTTP request.
+
+    It sits outside Litestar so that 404/405 and chaos-injected errors are counted too.
+    The route label is the template Litestar matched (scope["path_template"]), never the raw path.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, any_scope: Scope | LifeSpanScope, receive: Receive,
+                       send: Send) -> None:
+        if any_scope["type"] != ScopeType.HTTP:  # lifespan (websocket is unused)
+            await self.app(any_scope, receive, send)  # type: ignore[arg-type]
+            return
+        scope = cast(HTTPScope, any_scope)
+        request_id = _request_id(scope)
+        token = request_id_var.set(request_id)
+        status = 500  # what the client sees if the app fails before starting a response
+
+        async def send_tagged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+        http = self.metrics.http
+        http.in_flight += 1
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_tagged)
+        finally:
+            elapsed = time.perf_counter() - start
+            http.in_flight -= 1
+            route = scope.get("path_template") or UNMATCHED_ROUTE
+            http.observe(method, route, str(status), elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info("request", extra={"method": method, "route": route,
+                                                  "status": status,
+                                                  "duration_ms": round(elapsed * 1000, 3)})
+            request_id_var.reset(token)

@@ -1,0 +1,53 @@
+"""Benchmark: wall time of the whole headless lab run on the local target (goal: <= 120 s).
+
+    python bench/lab_run.py [--runs N] [--target local]
+
+Runs `python -m lab run` (stack up, every notebook, report, teardown) and prints a Markdown
+table: wall time per run, the run's own duration from summary.json, and each notebook's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def one_run(target: str) -> tuple[float, dict[str, object]]:
+    with tempfile.TemporaryDirectory(prefix="lab-run-bench-") as report:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "lab", "run", "--target", target,
+                               "--report-dir", report], cwd=ROOT, capture_output=True, text=True,
+                              check=False)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            sys.exit(f"lab run failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return wall, json.loads((Path(report) / "summary.json").read_text())
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    cli.add_argument("--runs", type=int, default=1)
+    cli.add_argument("--target", default="local")
+    args = cli.parse_args()
+    results = [one_run(args.target) for _ in range(args.runs)]
+    walls = [wall for wall, _ in results]
+    print(f"| run | wall (s) | notebooks (s, summary.json) |\n|---|---|---|")
+    for number, (wall, summary) in enumerate(results, start=1):
+        print(f"| {number} | {wall:.1f} | {summary['duration_s']} |")
+    print(f"\nmedian wall time: {statistics.median(walls):.1f} s over {len(walls)} run(s)\n")
+    print("| notebook | time (s) | cells executed | skipped | checks |\n|---|---|---|---|---|")
+    for row in results[-1][1]["notebooks"]:  # type: ignore[attr-defined]
+        print(f"| {row['name']} | {row['duration_s']} | {row['cells_executed']} | "
+              f"{row['cells_skipped']} | {row['checks_passed']} |")
+
+
+if __name__ == "__main__":
+    main()

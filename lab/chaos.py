@@ -1,0 +1,236 @@
+"""Faults on purpose: the backend's chaos endpoints, pod kill/evict, and experiments.
+
+Actions take keyword arguments and return what they touched. An Experiment checks its steady
+state, runs its method, checks the steady state again and always runs its rollbacks, even
+when the method raises, the steady state does not hold at first, or the cell is interrupted.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import pandas as pd
+import requests
+
+from lab.checks import describe
+from lab.errors import ChaosError
+
+STATUS_COLUMNS = ["url", "enabled", "latency_ms", "error_ratio"]
+POD_ACTION_COLUMNS = ["pod", "action", "done", "detail"]
+
+
+class BackendChaos:
+    """The chaos controls of every backend replica: `BackendChaos(env.endpoints.backends, tok)`."""
+
+    def __init__(self, urls: Sequence[str], token: str, *, timeout: float = 5.0) -> None:
+        self.urls = [u.rstrip("/") for u in urls]
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.headers["Authorization"] = f"Bearer {token}"
+
+    def __repr__(self) -> str:
+        return f"BackendChaos({self.urls!r})"
+
+    def _each(self, method: str, path: str) -> pd.DataFrame:
+        """Call `path` on every replica; one row per replica with its chaos state afterwards."""
+        rows: list[dict[str, Any]] = []
+        for url in self.urls:
+            where = f"{method} {url}{path}"
+            try:
+                response = self._session.request(method, f"{url}{path}", timeout=self.timeout)
+            except requests.RequestException as exc:
+                raise ChaosError(f"{where} failed: {exc}" + _touched(rows),
+                                 "Is the lab running? `lab.connect()` starts or attaches to it."
+                                 ) from exc
+            if response.status_code != 200:
+                raise ChaosError(
+                    f"{where} answered {response.status_code}: {_detail(response)}"
+                    + _touched(rows),
+                    "Use the token from `env.endpoints.chaos_token`; latency is 0-10000 ms and "
+                    "the error rate a ratio from 0 to 1.")
+            rows.append({"url": url, **response.json()})
+        return pd.DataFrame(rows, columns=STATUS_COLUMNS)
+
+    def status(self) -> pd.DataFrame:
+        """One row per replica: url, enabled, latency_ms, error_ratio."""
+        return self._each("GET", "/api/chaos")
+
+    def enable(self) -> pd.DataFrame:
+        """Turn faults on (the configured latency and error rate start to apply)."""
+        return self._each("POST", "/api/chaos/enable")
+
+    def disable(self) -> pd.DataFrame:
+        """Turn faults off (settings are kept)."""
+        return self._each("POST", "/api/chaos/disable")
+
+    def set_latency(self, ms: int) -> pd.DataFrame:
+        """Added latency on business routes, in ms (applies only while enabled)."""
+        return self._each("POST", f"/api/chaos/latency/{int(ms)}")
+
+    def set_error_rate(self, ratio: float) -> pd.DataFrame:
+        """Share of business requests answered 500 (applies only while enabled)."""
+        return self._each("POST", f"/api/chaos/errors/{ratio:g}")
+
+    def reset(self) -> pd.DataFrame:
+        """Faults off and zeroed on every replica; returns the final state."""
+        self.disable()
+        self.set_latency(0)
+        return self.set_error_rate(0)
+
+
+def _detail(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    return str(body.get("detail", body)) if isinstance(body, dict) else str(body)
+
+
+def _touched(rows: list[dict[str, Any]]) -> str:
+    return f" (already changed: {', '.join(r['url'] for r in rows)})" if rows else ""
+
+
+class PodCluster(Protocol):
+    """What pod chaos needs from `lab.k8s.Cluster` (kept to three methods)."""
+
+    def pods(self, selector: str | None = None) -> pd.DataFrame: ...
+
+    def delete_pod(self, pod: str, grace_period_seconds: int | None = None) -> None: ...
+
+    def evict(self, pod: str) -> Any: ...
+
+
+def pick_pods(cluster: PodCluster, *, name: str | None, selector: str | None,
+              count: int | None) -> list[str]:
+    """`name`, or `count` random pods (all when None) matching `selector` not already deleting."""
+    if (name is None) == (selector is None):
+        raise ValueError("give exactly one of name= or selector=")
+    if name is not None:
+        return [name]
+    pods = cluster.pods(selector)
+    candidates = sorted(pods.loc[~pods["deleting"], "name"])
+    if not candidates:
+        raise ChaosError(f"No running pod matches {selector!r}.",
+                         "Check the selector with `env.k8s.pods()`.")
+    return candidates if count is None else random.sample(candidates,
+                                                          min(count, len(candidates)))
+
+
+def kill_pod(cluster: PodCluster, *, name: str | None = None, selector: str | None = None,
+             count: int | None = 1, grace_period_seconds: int = 0) -> pd.DataFrame:
+    """Delete pods like a crash would (no PodDisruptionBudget check); rows: what was killed."""
+    rows = []
+    for pod in pick_pods(cluster, name=name, selector=selector, count=count):
+        cluster.delete_pod(pod, grace_period_seconds=grace_period_seconds)
+        rows.append([pod, "kill", True, f"deleted (grace {grace_period_seconds} s)"])
+    return pd.DataFrame(rows, columns=POD_ACTION_COLUMNS)
+
+
+def evict_pod(cluster: PodCluster, *, name: str | None = None, selector: str | None = None,
+              count: int | None = 1) -> pd.DataFrame:
+    """Evict pods through the Eviction API; `done` is False where a PDB refused."""
+    rows = []
+    for pod in pick_pods(cluster, name=name, selector=selector, count=count):
+        outcome = cluster.evict(pod)
+        rows.append([pod, "evict", bool(outcome.evicted), outcome.message])
+    return pd.DataFrame(rows, columns=POD_ACTION_COLUMNS)
+
+
+Phase = Literal["steady-state before", "method", "steady-state after", "rollback"]
+Step = Callable[[], object] | tuple[str, Callable[[], object]]
+PROBE_PHASES = ("steady-state before", "steady-state after")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step of a run: a probe holds when it returns something truthy without raising."""
+
+    phase: Phase
+    name: str
+    ok: bool
+    output: object
+    error: str | None
+    started_s: float
+    duration_s: float
+
+
+@dataclass
+class Journal:
+    """What an experiment did: `completed`, `deviated` (steady state lost) or `aborted`."""
+
+    title: str
+    status: str = "running"
+    steps: list[StepResult] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{s.phase} {s.name}: {s.error}" for s in self.steps if s.error]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per step: phase, name, ok, output, error, started_s, duration_s."""
+        return pd.DataFrame(
+            [[s.phase, s.name, s.ok, describe(s.output), s.error, round(s.started_s, 3),
+              round(s.duration_s, 3)] for s in self.steps],
+            columns=["phase", "name", "ok", "output", "error", "started_s", "duration_s"])
+
+
+@dataclass
+class Experiment:
+    """steady state → method → steady state again → rollbacks (always).
+
+    Steps are callables, or (name, callable) pairs; probes (steady_state) must return
+    something truthy, actions (method, rollbacks) only must not raise.
+    """
+
+    title: str
+    steady_state: Sequence[Step] = ()
+    method: Sequence[Step] = ()
+    rollbacks: Sequence[Step] = ()
+
+    def run(self) -> Journal:
+        journal = Journal(self.title)
+        start = time.monotonic()
+        try:
+            if not (self._run_steps(journal, "steady-state before", self.steady_state, start)
+                    and self._run_steps(journal, "method", self.method, start)):
+                journal.status = "aborted"
+            elif not self._run_steps(journal, "steady-state after", self.steady_state, start):
+                journal.status = "deviated"
+            else:
+                journal.status = "completed"
+        finally:  # also on KeyboardInterrupt: leave the system as it was
+            self._run_steps(journal, "rollback", self.rollbacks, start, stop_on_failure=False)
+            journal.duration_s = time.monotonic() - start
+        return journal
+
+    @staticmethod
+    def _run_steps(journal: Journal, phase: Phase, steps: Sequence[Step], start: float,
+                   stop_on_failure: bool = True) -> bool:
+        """Run steps in order, journaling each; False as soon as one fails (or at the end)."""
+        all_ok = True
+        for step in steps:
+            name, fn = step if isinstance(step, tuple) else (_name(step), step)
+            began = time.monotonic()
+            output: object = None
+            error = None
+            try:
+                output = fn()
+                ok = phase not in PROBE_PHASES or bool(output)
+            except Exception as exc:  # a failed step is data in the journal
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+            journal.steps.append(StepResult(phase, name, ok, output, error, began - start,
+                                            time.monotonic() - began))
+            all_ok = all_ok and ok
+            if not ok and stop_on_failure:
+                return False
+        return all_ok
+
+
+def _name(fn: Callable[[], object]) -> str:
+    return str(getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__",
+                                                        repr(fn)))

@@ -1,0 +1,66 @@
+"""`lab.check`: assertions for learners that say what was expected and what was seen.
+
+On success inside IPython the check publishes a display bundle with a machine-readable
+`application/vnd.ironclad.check+json` part, which the notebook runner counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.errors import CheckFailedError
+
+__all__ = ["MIMETYPE", "CheckFailedError", "CheckResult", "check"]
+
+MIMETYPE = "application/vnd.ironclad.check+json"
+_SEEN_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A check that held: what was expected and what was seen (as text)."""
+
+    expected: str
+    seen: str
+    passed: bool = True
+
+    def _ipython_display_(self) -> None:
+        """Nothing: check() already displayed it (a cell ending in a check shows it once)."""
+
+    def bundle(self) -> dict[str, object]:
+        """The IPython display bundle for this result."""
+        return {
+            "text/plain": f"✅ {self.expected} (seen: {self.seen})",
+            MIMETYPE: {"passed": self.passed, "expected": self.expected, "seen": self.seen},
+        }
+
+
+def describe(value: object) -> str:
+    """Short one-line text for `value` (long reprs are cut in the middle)."""
+    text = value if isinstance(value, str) else repr(value)
+    text = " ".join(text.split())
+    if len(text) > _SEEN_LIMIT:
+        half = _SEEN_LIMIT // 2
+        text = f"{text[:half]} … {text[-half:]}"
+    return text
+
+
+def check(condition: object, *, expected: str, seen: object = None, hint: str = "") -> CheckResult:
+    """Assert `condition`; display ✅ and return a CheckResult, or raise CheckFailedError."""
+    seen_text = describe(seen)
+    if not condition:
+        raise CheckFailedError(expected, seen_text, hint)
+    result = CheckResult(expected=expected, seen=seen_text)
+    _publish(result.bundle())
+    return result
+
+
+def _publish(bundle: dict[str, object]) -> None:
+    """Display `bundle` when running under IPython; do nothing elsewhere."""
+    try:
+        from IPython.core.getipython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is not None:  # type: ignore[no-untyped-call]
+        display(bundle, raw=True)  # type: ignore[no-untyped-call]

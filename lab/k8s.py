@@ -1,0 +1,388 @@
+"""Kubernetes helpers for one namespace, on the official client: apply, waits, pods, evictions."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from lab.errors import LabError, ToolMissingError
+from lab.waits import poll
+
+FIELD_MANAGER = "ironclad-lab"
+PROBE_IMAGE = "ironclad-backend:lab"
+
+
+def render_kustomize(path: Path) -> str:
+    """`kubectl kustomize path` output (multi-document YAML)."""
+    if shutil.which("kubectl") is None:
+        raise ToolMissingError("kubectl", "https://kubernetes.io/docs/tasks/tools/")
+    result = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True,
+                            check=False)
+    if result.returncode != 0:
+        raise LabError(f"kubectl kustomize {path} failed:\n{result.stderr.strip()}",
+                       "Fix the manifests (python -m pytest tests/manifests shows where).")
+    return result.stdout
+
+
+def documents(source: str | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Objects from YAML text or dicts, with `List` kinds expanded and empty documents dropped."""
+    raw = yaml.safe_load_all(source) if isinstance(source, str) else source
+    objects: list[dict[str, Any]] = []
+    for doc in raw:
+        if not doc:
+            continue
+        if doc.get("kind", "").endswith("List") and "items" in doc:
+            objects += documents(doc["items"])
+        else:
+            objects.append(dict(doc))
+    return objects
+
+
+def pod_row(pod: Any) -> dict[str, Any]:
+    """One pods() row from a V1Pod: phase, readiness, restarts and why a container is not up."""
+    statuses = pod.status.container_statuses or []
+    detail = ""
+    for status in statuses:
+        state = status.state
+        if state is not None and state.waiting is not None:
+            detail = state.waiting.reason or ""
+        elif state is not None and state.terminated is not None:
+            detail = state.terminated.reason or ""
+        if detail:
+            break
+    return {
+        "name": pod.metadata.name,
+        "phase": pod.status.phase,
+        "ready": bool(statuses) and all(s.ready for s in statuses),
+        "restarts": sum(s.restart_count or 0 for s in statuses),
+        "detail": detail,
+        "node": pod.spec.node_name if pod.spec else None,
+        "ip": pod.status.pod_ip,
+        "deleting": pod.metadata.deletion_timestamp is not None,
+        "created": pod.metadata.creation_timestamp,
+    }
+
+
+POD_COLUMNS = list(pod_row(client.V1Pod(metadata=client.V1ObjectMeta(),
+                                        status=client.V1PodStatus())))
+EVENT_COLUMNS = ["time", "type", "reason", "object", "message", "count"]
+
+
+def event_row(event: Any) -> dict[str, Any]:
+    obj = event.involved_object
+    return {
+        "time": event.last_timestamp or event.event_time or event.metadata.creation_timestamp,
+        "type": event.type,
+        "reason": event.reason,
+        "object": f"{obj.kind}/{obj.name}",
+        "message": (event.message or "").strip(),
+        "count": event.count or 1,
+    }
+
+
+def rollout_row(workload: Any) -> dict[str, Any]:
+    """Replica counts of a Deployment or StatefulSet (missing counts are 0)."""
+    status = workload.status
+    return {
+        "desired": workload.spec.replicas or 0,
+        "replicas": status.replicas or 0,
+        "updated": status.updated_replicas or 0,
+        "ready": status.ready_replicas or 0,
+        "available": status.available_replicas or 0,
+    }
+
+
+def rollout_complete(workload: Any) -> bool:
+    """The rule `kubectl rollout status` uses: observed, all updated, old ones gone, available."""
+    counts = rollout_row(workload)
+    observed = (workload.status.observed_generation or 0) >= (workload.metadata.generation or 0)
+    if workload.kind == "StatefulSet":
+        revision_done = workload.status.update_revision == workload.status.current_revision
+        return observed and revision_done and counts["ready"] == counts["desired"]
+    return (observed and counts["updated"] == counts["desired"]
+            and counts["replicas"] == counts["updated"]
+            and counts["available"] == counts["desired"])
+
+
+@dataclass(frozen=True)
+class Eviction:
+    """Outcome of an eviction request: refused (HTTP 429) means a PodDisruptionBudget said no."""
+
+    pod: str
+    evicted: bool
+    status: int
+    message: str
+
+    @property
+    def refused(self) -> bool:
+        return self.status == 429
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One request from a throwaway pod: `ok` when it got through (any HTTP status counts)."""
+
+    url: str
+    labels: dict[str, str]
+    ok: bool
+    output: str
+
+
+@dataclass(frozen=True)
+class HpaStatus:
+    name: str
+    min_replicas: int
+    max_replicas: int
+    current_replicas: int
+    desired_replicas: int
+    cpu_utilization: int | None
+    cpu_target: int | None
+
+
+class Cluster:
+    """One namespace of one cluster, through the official Python client."""
+
+    def __init__(self, namespace: str, api_client: client.ApiClient) -> None:
+        self.namespace = namespace
+        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.autoscaling = client.AutoscalingV2Api(api_client)
+
+    @classmethod
+    def connect(cls, namespace: str, context: str | None = None) -> Cluster:
+        """Use the kubeconfig (default location, optional context)."""
+        try:
+            api_client = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
+        except (config.ConfigException, FileNotFoundError) as exc:
+            raise LabError(f"No kubeconfig for context {context or '(current)'}: {exc}",
+                           "Start the kind lab: python -m lab up --target kind.") from exc
+        return cls(namespace, api_client)
+
+    @cached_property
+    def dynamic(self) -> Any:
+        from kubernetes.dynamic import DynamicClient
+
+        return DynamicClient(self.api_client)  # type: ignore[no-untyped-call]
+
+    # --- apply -------------------------------------------------------------------------------
+    def apply(self, source: str | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+        """Server-side apply every object (field manager `ironclad-lab`); one row per object."""
+        rows = []
+        for obj in documents(source):
+            resource = self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            namespace = None
+            if resource.namespaced:
+                namespace = obj.get("metadata", {}).get("namespace") or self.namespace
+            self.dynamic.server_side_apply(resource, body=obj, namespace=namespace,
+                                           field_manager=FIELD_MANAGER, force_conflicts=True)
+            rows.append({"kind": obj["kind"], "name": obj["metadata"]["name"],
+                         "namespace": namespace})
+        return pd.DataFrame(rows, columns=["kind", "name", "namespace"])
+
+    # --- reading ------------------------------------------------------------------------------
+    def pods(self, selector: str | None = None) -> pd.DataFrame:
+        """Pods (optionally by label selector), sorted by name."""
+        items = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
+        rows = sorted((pod_row(p) for p in items), key=lambda row: str(row["name"]))
+        return pd.DataFrame(rows, columns=POD_COLUMNS)
+
+    def ready_pods(self, selector: str) -> list[str]:
+        """Names of the ready, not-terminating pods matching `selector`, sorted."""
+        frame = self.pods(selector)
+        return list(frame[frame["ready"] & ~frame["deleting"]]["name"])
+
+    def events(self, limit: int = 20) -> pd.DataFrame:
+        """The namespace's most recent events, oldest first."""
+        items = self.core.list_namespaced_event(self.namespace).items
+        frame = pd.DataFrame([event_row(e) for e in items], columns=EVENT_COLUMNS)
+        return frame.sort_values("time", key=lambda t: pd.to_datetime(t, utc=True)).tail(limit)
+
+    def logs(self, pod: str, tail: int = 50, container: str | None = None) -> str:
+        return str(self.core.read_namespaced_pod_log(pod, self.namespace, tail_lines=tail,
+                                                     container=container))
+
+    def hpa(self, name: str) -> HpaStatus:
+        """Current state of a HorizontalPodAutoscaler (CPU utilization when it has one)."""
+        hpa: Any = self.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, self.namespace)
+        current = next((m.resource.current.average_utilization
+                        for m in hpa.status.current_metrics or []
+                        if m.type == "Resource" and m.resource.name == "cpu"), None)
+        target = next((m.resource.target.average_utilization for m in hpa.spec.metrics or []
+                       if m.type == "Resource" and m.resource.name == "cpu"), None)
+        return HpaStatus(name, hpa.spec.min_replicas or 1, hpa.spec.max_replicas,
+                         hpa.status.current_replicas or 0, hpa.status.desired_replicas or 0,
+                         current, target)
+
+    def diagnose(self, selector: str | None = None, log_lines: int = 10) -> str:
+        """Events, pod phases, container states and the last log lines of the pods not ready."""
+        pods = self.pods(selector)
+        parts = ["Pods:", pods.to_string(index=False) if len(pods) else "(none)",
+                 "Recent events:", self.events(10).to_string(index=False)]
+        for name in pods[~pods["ready"]]["name"]:
+            try:
+                parts += [f"Last log lines of {name}:", self.logs(name, tail=log_lines)]
+            except ApiException as exc:
+                parts.append(f"(no logs for {name}: {exc.reason})")
+        return "\n".join(parts)
+
+    # --- rollouts -----------------------------------------------------------------------------
+    def _workload(self, name: str, kind: str) -> Any:
+        workload: Any
+        if kind == "StatefulSet":
+            workload = self.apps.read_namespaced_stateful_set(name, self.namespace)
+        elif kind == "Deployment":
+            workload = self.apps.read_namespaced_deployment(name, self.namespace)
+        else:
+            raise LabError(f"Cannot follow a rollout of kind {kind}.",
+                           "Use Deployment or StatefulSet.")
+        workload.kind = kind
+        return workload
+
+    def wait_rollout(self, name: str, kind: str = "Deployment", timeout: float = 300.0,
+                     selector: str | None = None) -> dict[str, Any]:
+        """Wait until the rollout is complete; on timeout, the diagnostics of its pods."""
+
+        def done() -> dict[str, Any] | None:
+            workload = self._workload(name, kind)
+            return rollout_row(workload) if rollout_complete(workload) else None
+
+        return poll(done, what=f"{kind} {name} rollout", timeout=timeout, interval=1.0,
+                    diagnose=lambda: self.diagnose(selector or f"app={name}"))
+
+    def restart(self, name: str, kind: str = "Deployment") -> str:
+        """Trigger a rolling update, like `kubectl rollout restart`; returns the stamp used."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        patch = {"spec": {"template": {"metadata": {"annotations": {
+            "kubectl.kubernetes.io/restartedAt": stamp}}}}}
+        if kind == "StatefulSet":
+            self.apps.patch_namespaced_stateful_set(name, self.namespace, patch)
+        else:
+            self.apps.patch_namespaced_deployment(name, self.namespace, patch)
+        return stamp
+
+    def rollout_timeline(self, name: str, timeout: float = 300.0,
+                         interval: float = 1.0) -> pd.DataFrame:
+        """Sample replica counts until the rollout completes: one row per sample, `t` in s."""
+        start = time.monotonic()
+        rows = []
+        while True:
+            workload = self._workload(name, "Deployment")
+            rows.append({"t": round(time.monotonic() - start, 2), **rollout_row(workload)})
+            if rollout_complete(workload) and len(rows) > 1:
+                return pd.DataFrame(rows)
+            if time.monotonic() - start > timeout:
+                raise LabError(f"Deployment {name} did not finish its rollout in {timeout:g} s.",
+                               f"Look at cluster.diagnose('app={name}').")
+            time.sleep(interval)
+
+    # --- disruption ---------------------------------------------------------------------------
+    def evict(self, pod: str) -> Eviction:
+        """Ask for an eviction (honours PodDisruptionBudgets: refused with HTTP 429)."""
+        body = client.V1Eviction(api_version="policy/v1", kind="Eviction",
+                                 metadata=client.V1ObjectMeta(name=pod, namespace=self.namespace))
+        try:
+            self.core.create_namespaced_pod_eviction(pod, self.namespace, body)
+        except ApiException as exc:
+            if exc.status != 429:
+                raise
+            return Eviction(pod, False, 429, _api_message(exc))
+        return Eviction(pod, True, 201, "evicted")
+
+    def delete_pod(self, pod: str, grace_period_seconds: int | None = None) -> None:
+        """Delete a pod (no PDB check: this is what a crash or `kubectl delete pod` does)."""
+        self.core.delete_namespaced_pod(pod, self.namespace,
+                                        grace_period_seconds=grace_period_seconds)
+
+    def delete_namespace(self, timeout: float = 300.0) -> None:
+        """Delete this namespace and wait until it is gone (no-op when it does not exist)."""
+        try:
+            self.core.delete_namespace(self.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        poll(self._namespace_gone, what=f"namespace {self.namespace} deleted", timeout=timeout,
+             interval=1.0, diagnose=lambda: self.pods().to_string(index=False))
+
+    def _namespace_gone(self) -> bool:
+        try:
+            self.core.read_namespace(self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
+
+    # --- probes -------------------------------------------------------------------------------
+    def probe(self, url: str, labels: Mapping[str, str] | None = None, timeout: float = 60.0,
+              image: str = PROBE_IMAGE) -> ProbeResult:
+        """Reach `url` (http://... GET, or tcp://host:port connect) from a short-lived pod with
+        `labels`: NetworkPolicy allowed/denied checks with real packets."""
+        labels = dict(labels or {"app": "lab-probe"})
+        name = f"lab-probe-{uuid.uuid4().hex[:8]}"
+        self.core.create_namespaced_pod(self.namespace, probe_pod(name, url, labels, image))
+        try:
+            phase = poll(lambda: self._finished_phase(name), what=f"probe pod {name}",
+                         timeout=timeout, interval=0.5, progress=False,
+                         diagnose=lambda: self.diagnose(f"lab-probe={name}"))
+            output = self.logs(name, tail=5)
+        finally:
+            self.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
+        return ProbeResult(url, labels, phase == "Succeeded", output.strip())
+
+    def _finished_phase(self, name: str) -> str | None:
+        pod: Any = self.core.read_namespaced_pod(name, self.namespace)
+        phase = pod.status.phase
+        return str(phase) if phase in ("Succeeded", "Failed") else None
+
+
+PROBE_SCRIPT = """\
+import socket, sys, urllib.error, urllib.parse, urllib.request
+url = urllib.parse.urlsplit(sys.argv[1])
+try:
+    if url.scheme == "tcp":
+        socket.create_connection((url.hostname, url.port), timeout=3).close()
+        print("connected")
+    else:
+        print(f"HTTP {urllib.request.urlopen(sys.argv[1], timeout=3).status}")
+except urllib.error.HTTPError as exc:
+    print(f"HTTP {exc.code}")
+except OSError as exc:
+    print(f"no connection: {exc}"); sys.exit(1)
+"""
+
+
+def probe_pod(name: str, url: str, labels: Mapping[str, str], image: str) -> client.V1Pod:
+    """A pod that makes one request and exits; meets Pod Security "restricted"."""
+    security = client.V1SecurityContext(
+        allow_privilege_escalation=False, run_as_non_root=True, run_as_user=10001,
+        capabilities=client.V1Capabilities(drop=["ALL"]),
+        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"))
+    container = client.V1Container(
+        name="probe", image=image, image_pull_policy="IfNotPresent",
+        command=["python", "-c", PROBE_SCRIPT, url], security_context=security,
+        resources=client.V1ResourceRequirements(requests={"cpu": "10m", "memory": "32Mi"},
+                                                limits={"cpu": "100m", "memory": "64Mi"}))
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name, labels={**labels, "lab-probe": name}),
+        spec=client.V1PodSpec(containers=[container], restart_policy="Never",
+                              automount_service_account_token=False))
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return str(yaml.safe_load(exc.body or "{}").get("message", exc.reason))
+    except (yaml.YAMLError, AttributeError):
+        return str(exc.reason)

@@ -1,0 +1,244 @@
+"""Open-loop, fixed-rate HTTP load (aiohttp), without coordinated omission.
+
+Request i is due at t0 + i/rate whatever happened to earlier requests, and its latency is
+measured from that scheduled time, so a stalled server or a full connection pool shows up as
+latency instead of silently lowering the rate. The load always runs in its own thread with its
+own event loop, which works the same in a script and inside a Jupyter kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+NOT_SENT = "not sent: max_in_flight requests already in flight"
+LATE = "not sent: the generator fell behind its schedule by more than the timeout"
+_MAX_SLEEP = 0.1  # the scheduler wakes at least this often to notice stop()
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to send: `requests` requests at `rate` per second, round-robin over `urls`."""
+
+    urls: tuple[str, ...]
+    rate: float
+    requests: int
+    path: str = "/api/items"
+    method: str = "GET"
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 10.0
+    max_in_flight: int = 1000
+    connections: int | None = None
+
+    @classmethod
+    def build(cls, urls: str | Sequence[str], *, rate: float, duration: float | None = None,
+              requests: int | None = None, **options: Any) -> LoadPlan:
+        """Check the bounds: a positive rate and at least one of duration / requests."""
+        url_list = (urls,) if isinstance(urls, str) else tuple(urls)
+        if not url_list:
+            raise ValueError("give at least one base URL")
+        if not rate > 0:
+            raise ValueError(f"rate must be positive, not {rate}")
+        if duration is None and requests is None:
+            raise ValueError("bound the load: give duration (s), requests, or both")
+        count = min(requests if requests is not None else math.inf,
+                    round(rate * duration) if duration is not None else math.inf)
+        return cls(urls=tuple(u.rstrip("/") for u in url_list), rate=rate, requests=int(count),
+                   **options)
+
+    def url(self, i: int) -> str:
+        """The URL of request i (round-robin over the base URLs)."""
+        return self.urls[i % len(self.urls)] + self.path
+
+    def scheduled(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Scheduled send time of every request, in seconds from the start."""
+        return np.arange(self.requests, dtype=np.float64) / self.rate
+
+
+@dataclass
+class LoadResult:
+    """One row per request: scheduled_s, sent_s, latency_s (from scheduled), status, error, url."""
+
+    plan: LoadPlan
+    df: pd.DataFrame
+
+    def summary(self) -> pd.Series:
+        """requests, target/achieved rate, throughput, error ratio, latency percentiles (s)."""
+        return summarize(self.df, self.plan.rate)
+
+
+def summarize(df: pd.DataFrame, target_rate: float) -> pd.Series:
+    """Summary of a per-request frame (see LoadResult)."""
+    answered = df[df["status"].notna()]
+    sent = df["sent_s"].dropna()
+    last_done = (df["scheduled_s"] + df["latency_s"]).max()
+    failed = df["error"].notna() | (df["status"].fillna(0) >= 500)
+    quantiles = answered["latency_s"].quantile([0.5, 0.95, 0.99]) if len(answered) else None
+    return pd.Series({
+        "requests": len(df),
+        "target_rate": target_rate,
+        # requests sent per second, over the span they were sent in (one interval per request)
+        "achieved_rate": len(sent) / (sent.max() + 1 / target_rate) if len(sent) else 0.0,
+        "throughput": len(answered) / last_done if len(answered) and last_done > 0 else 0.0,
+        "error_ratio": float(failed.mean()) if len(df) else 0.0,
+        "p50": float(quantiles.iloc[0]) if quantiles is not None else math.nan,
+        "p95": float(quantiles.iloc[1]) if quantiles is not None else math.nan,
+        "p99": float(quantiles.iloc[2]) if quantiles is not None else math.nan,
+        "send_lag_p99": float((df["sent_s"] - df["scheduled_s"]).quantile(0.99))
+        if len(sent) else math.nan,
+    }, dtype=object)
+
+
+class LoadHandle:
+    """Load running in a background thread: `.result()` waits for it, `.stop()` ends it early."""
+
+    def __init__(self, plan: LoadPlan, *, progress: bool = True) -> None:
+        self.plan = plan
+        self._progress = progress
+        self._stop = threading.Event()
+        self._future: Future[LoadResult] = Future()
+        self._thread = threading.Thread(target=self._main, name="lab-load", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        try:
+            self._future.set_result(asyncio.run(_drive(self.plan, self._stop, self._progress)))
+        except BaseException as exc:
+            self._future.set_exception(exc)
+
+    def stop(self) -> None:
+        """Schedule no more requests; those in flight finish (or time out)."""
+        self._stop.set()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the load to end without raising its error; True when it has ended."""
+        self._thread.join(timeout)
+        return self.done()
+
+    def result(self, timeout: float | None = None) -> LoadResult:
+        """Wait for the load to end and return its result."""
+        return self._future.result(timeout)
+
+
+def start(urls: str | Sequence[str], *, rate: float, duration: float | None = None,
+          requests: int | None = None, progress: bool = True, **options: Any) -> LoadHandle:
+    """Start load in the background and return its handle (options: see LoadPlan)."""
+    plan = LoadPlan.build(urls, rate=rate, duration=duration, requests=requests, **options)
+    return LoadHandle(plan, progress=progress)
+
+
+def run(urls: str | Sequence[str], *, rate: float, duration: float | None = None,
+        requests: int | None = None, progress: bool = True, **options: Any) -> LoadResult:
+    """Send load and wait for it: `run(env.endpoints.backends, rate=50, duration=30)`.
+
+    Options (LoadPlan): path="/api/items", method="GET", body (JSON), headers, timeout=10 s
+    per request (counted from its scheduled time), max_in_flight=1000 (requests due while
+    that many are in flight are recorded as errors, not sent), connections (pool size,
+    default max_in_flight).
+    """
+    handle = start(urls, rate=rate, duration=duration, requests=requests, progress=progress,
+                   **options)
+    try:
+        return handle.result()
+    except BaseException:  # e.g. KeyboardInterrupt in a notebook: stop sending, then re-raise
+        handle.stop()
+        raise
+
+
+@contextmanager
+def background(urls: str | Sequence[str], *, rate: float, duration: float | None = None,
+               requests: int | None = None, progress: bool = True,
+               **options: Any) -> Iterator[LoadHandle]:
+    """Run load while the block waits on something else; leaving the block stops the load.
+
+    Call `handle.result()` inside the block to let the whole load run, or after it for what
+    was sent until the block ended.
+    """
+    handle = start(urls, rate=rate, duration=duration, requests=requests, progress=progress,
+                   **options)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+        handle.wait()
+
+
+async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadResult:
+    """Schedule every request at t0 + i/rate, then wait for the ones in flight."""
+    n = plan.requests
+    scheduled = plan.scheduled()
+    sent = np.full(n, np.nan)
+    done = np.full(n, np.nan)
+    status = np.zeros(n, dtype=np.int64)
+    errors: list[str | None] = [None] * n
+    loop = asyncio.get_running_loop()
+    in_flight: set[asyncio.Task[None]] = set()
+    connector = aiohttp.TCPConnector(limit=plan.connections or plan.max_in_flight,
+                                     limit_per_host=0)
+    session = aiohttp.ClientSession(connector=connector, headers=dict(plan.headers),
+                                    auto_decompress=False)
+    bar = tqdm(total=n, unit="req", disable=not progress, leave=False,
+               desc=f"load {plan.rate:g}/s → {len(plan.urls)} URL(s)")
+
+    async def one(i: int, t0: float) -> None:
+        now = loop.time() - t0
+        budget = scheduled[i] + plan.timeout - now  # the timeout counts from the schedule
+        if budget <= 0:
+            errors[i] = LATE
+        else:
+            sent[i] = now
+            try:
+                async with session.request(plan.method, plan.url(i), json=plan.body,
+                                           timeout=aiohttp.ClientTimeout(total=budget)) as resp:
+                    await resp.read()
+                    status[i] = resp.status
+            except TimeoutError:
+                errors[i] = f"timeout: no answer {plan.timeout:g} s after the scheduled time"
+            except aiohttp.ClientError as exc:
+                errors[i] = f"{type(exc).__name__}: {exc}"
+            done[i] = loop.time() - t0
+        bar.update()
+
+    async with session:
+        t0 = loop.time()
+        i = 0
+        while i < n and not stop.is_set():
+            due = min(n, math.floor((loop.time() - t0) * plan.rate) + 1)
+            for j in range(i, due):
+                if len(in_flight) >= plan.max_in_flight:
+                    errors[j] = NOT_SENT
+                    bar.update()
+                    continue
+                task = loop.create_task(one(j, t0))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            i = max(i, due)
+            if i < n:
+                await asyncio.sleep(min(_MAX_SLEEP, max(0.0, t0 + scheduled[i] - loop.time())))
+        if in_flight:
+            await asyncio.wait(set(in_flight))
+    bar.close()
+    df = pd.DataFrame({
+        "scheduled_s": scheduled[:i],
+        "sent_s": sent[:i],
+        "latency_s": done[:i] - scheduled[:i],
+        "status": pd.Series(status[:i], dtype="Int64").mask(lambda s: s == 0),
+        "error": pd.Series(errors[:i], dtype=object),
+        "url": [plan.url(j) for j in range(i)],
+    })
+    return LoadResult(plan=plan, df=df)

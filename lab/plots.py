@@ -1,0 +1,213 @@
+"""Figures for the notebooks: each function returns a matplotlib Figure with titles and units.
+
+Figures are built without pyplot (no global state, nothing shown twice); under IPython the PNG
+formatter is registered so that a returned Figure displays inline, headless runs included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from lab.slo import BUDGET_THRESHOLDS, JOB, LATENCY_THRESHOLD_S
+
+STATE_COLORS = {"pending": "#f0a202", "firing": "#d62828"}
+EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+COUNT_COLUMNS = ("desired", "updated", "ready", "available")
+
+
+class RangeQuerier(Protocol):
+    """What golden_signals needs: lab.prom.Prom's range query."""
+
+    def query_range(self, q: str, start: timedelta, step: str) -> pd.DataFrame: ...
+
+
+def golden_signal_queries(job: str = JOB, rate_window: str = "1m") -> dict[str, str]:
+    """The PromQL behind golden_signals(): traffic, errors, latency (p50/p95/p99), saturation."""
+    sel = f'job="{job}",route=~"/api/.*",route!~"/api/chaos.*"'
+    buckets = f"sum by (le) (rate(http_request_duration_seconds_bucket{{{sel}}}[{rate_window}]))"
+    return {
+        "traffic": f"sum by (route) (rate(http_requests_total{{{sel}}}[{rate_window}]))",
+        "errors": f'sum(rate(http_requests_total{{{sel},status=~"5.."}}[{rate_window}])) '
+                  f"/ sum(rate(http_requests_total{{{sel}}}[{rate_window}]))",
+        **{f"p{q}": f"histogram_quantile(0.{q}, {buckets})" for q in (50, 95, 99)},
+        "saturation": f'sum by (instance) (http_requests_in_flight{{job="{job}"}})',
+    }
+
+
+def golden_signals(prom: RangeQuerier, *, job: str = JOB,
+                   window: timedelta = timedelta(minutes=10), step: str | None = None,
+                   rate_window: str = "1m") -> Figure:
+    """Traffic, errors, latency and saturation of the backend over the last `window`."""
+    step = step or f"{max(1, int(window.total_seconds() // 200))}s"
+    data = {name: prom.query_range(q, start=window, step=step)
+            for name, q in golden_signal_queries(job, rate_window).items()}
+    fig = _figure(2, 2, f"Golden signals — {job}, last {_span(window)}", height=6.5)
+    traffic, errors, latency, saturation = fig.axes
+    _lines(traffic, data["traffic"], by="route", title="Traffic", ylabel="requests / s")
+    errors_pct = data["errors"].assign(value=data["errors"]["value"] * 100)
+    _lines(errors, errors_pct, title="Errors", ylabel="5xx responses (%)", label="5xx ratio")
+    for q in ("p50", "p95", "p99"):
+        _lines(latency, data[q].assign(value=data[q]["value"] * 1000), label=q)
+    latency.axhline(LATENCY_THRESHOLD_S * 1000, color="grey", linestyle="--",
+                    label=f"SLO p95 < {LATENCY_THRESHOLD_S * 1000:g} ms")
+    _decorate(latency, title="Latency", ylabel="ms")
+    _lines(saturation, data["saturation"], by="instance", title="Saturation",
+           ylabel="requests in flight")
+    return fig
+
+
+def rollout_timeline(df: pd.DataFrame, *, title: str = "Rolling update") -> Figure:
+    """Replica counts during a rollout: `t` (s) + desired/updated/ready/available columns."""
+    fig = _figure(1, 1, title)
+    [ax] = fig.axes
+    for column in (c for c in COUNT_COLUMNS if c in df):
+        ax.step(df["t"], df[column], where="post", label=column,
+                linestyle="--" if column == "desired" else "-")
+    _decorate(ax, xlabel="seconds since the rollout started", ylabel="pods", integer=True)
+    return fig
+
+
+def replicas_vs_load(df: pd.DataFrame, *, load: str = "rps", load_label: str = "requests / s",
+                     title: str = "Autoscaling: replicas follow the load") -> Figure:
+    """Replicas (and `desired` if present) against a load column over `t` (s)."""
+    fig = _figure(1, 1, title)
+    [ax] = fig.axes
+    ax.step(df["t"], df["replicas"], where="post", color="tab:blue", label="replicas")
+    if "desired" in df:
+        ax.step(df["t"], df["desired"], where="post", color="tab:blue", linestyle="--",
+                label="desired (HPA)")
+    _decorate(ax, xlabel="seconds", ylabel="replicas", integer=True)
+    right = ax.twinx()
+    right.plot(df["t"], df[load], color="tab:orange", label=load_label)
+    right.set_ylabel(load_label)
+    right.set_ylim(bottom=0)
+    handles, labels = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(handles + more[0], labels + more[1], loc="upper left")
+    return fig
+
+
+def alert_timeline(df: pd.DataFrame, *, title: str = "Alert lifecycle") -> Figure:
+    """When each alert was pending and firing, from `prom.query_range("ALERTS", ...)`."""
+    names = sorted(df["alertname"].unique()) if not df.empty else []
+    fig = _figure(1, 1, title, height=1.2 + 0.5 * max(len(names), 1))
+    [ax] = fig.axes
+    if not names:
+        ax.text(0.5, 0.5, "no alert was pending or firing", ha="center", va="center",
+                transform=ax.transAxes)
+    # matplotlib dates: days since 1970-01-01 (its default epoch)
+    days = (pd.to_datetime(df["timestamp"], utc=True) - EPOCH) / pd.Timedelta(days=1)
+    width = float(np.median(np.diff(np.unique(days)))) if days.nunique() > 1 else 1 / 86400
+    for row, name in enumerate(names):
+        for state, color in STATE_COLORS.items():
+            stamps = days[(df["alertname"] == name) & (df["alertstate"] == state)]
+            ax.broken_barh([(float(t), width) for t in stamps], (row - 0.35, 0.7), color=color,
+                           label=state if row == 0 else None)
+    ax.xaxis_date()
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(max(len(names), 1) - 0.4, -0.6)  # first alert on top
+    _decorate(ax, xlabel="time (UTC)", legend=bool(names))
+    return fig
+
+
+def budget_burn(df: pd.DataFrame, *, title: str = "Error budget remaining") -> Figure:
+    """`error_budget_remaining_percentage` over time (range-query frame), with alert lines."""
+    fig = _figure(1, 1, title)
+    [ax] = fig.axes
+    by = "slo" if "slo" in df else None
+    _lines(ax, df, by=by, label="budget remaining")
+    for severity, threshold in BUDGET_THRESHOLDS:
+        ax.axhline(threshold, color=STATE_COLORS["firing" if severity == "critical"
+                                                 else "pending"],
+                   linestyle="--", label=f"{severity}: below {threshold} %")
+    ax.set_ylim(min(0.0, float(df["value"].min()) if not df.empty else 0.0), 105)
+    _decorate(ax, xlabel="time (UTC)", ylabel="% of the error budget left")
+    return fig
+
+
+def latency_histogram(result: Any, *, title: str = "Latency of the load run") -> Figure:
+    """Distribution of a LoadResult's latencies (from the scheduled time), with percentiles."""
+    answered = result.df.loc[result.df["status"].notna(), "latency_s"] * 1000
+    fig = _figure(1, 1, title)
+    [ax] = fig.axes
+    if answered.empty:
+        ax.text(0.5, 0.5, "no request was answered", ha="center", va="center",
+                transform=ax.transAxes)
+    else:
+        low = max(float(answered.min()), 0.01)
+        high = max(float(answered.max()), LATENCY_THRESHOLD_S * 1000) * 1.5
+        ax.hist(answered, bins=np.geomspace(low, high, 60).tolist(), color="tab:blue", alpha=0.8)
+        ax.set_xscale("log")  # latencies are long-tailed: a log axis shows the tail
+        for q, style in ((0.5, ":"), (0.95, "--"), (0.99, "-.")):
+            value = answered.quantile(q)
+            ax.axvline(value, color="black", linestyle=style,
+                       label=f"p{round(q * 100)} = {value:.1f} ms")
+    ax.axvline(LATENCY_THRESHOLD_S * 1000, color=STATE_COLORS["firing"],
+               label=f"SLO threshold {LATENCY_THRESHOLD_S * 1000:g} ms")
+    summary = result.summary()
+    ax.set_title(f"{summary['requests']} requests at {summary['target_rate']:g}/s, "
+                 f"{summary['error_ratio']:.1%} errors", fontsize="small")
+    _decorate(ax, xlabel="latency (ms, log scale, from the scheduled send time)",
+              ylabel="requests")
+    return fig
+
+
+def _figure(rows: int, cols: int, title: str, height: float = 3.8) -> Figure:
+    _enable_inline_png()
+    fig = Figure(figsize=(10, height), layout="constrained")
+    fig.subplots(rows, cols, squeeze=False)
+    fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def _lines(ax: Axes, df: pd.DataFrame, *, by: str | None = None, label: str | None = None,
+           title: str | None = None, ylabel: str | None = None) -> None:
+    """One line per value of column `by` (or a single line): `value` against `timestamp`."""
+    groups: Sequence[tuple[Any, pd.DataFrame]] = (
+        list(df.groupby(by)) if by and by in df and not df.empty else [(label, df)])
+    for name, group in groups:
+        if not group.empty:
+            ax.plot(pd.to_datetime(group["timestamp"]), group["value"], label=name)
+    if df.empty:
+        ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
+    _decorate(ax, title=title, ylabel=ylabel, xlabel="time (UTC)")
+
+
+def _decorate(ax: Axes, *, title: str | None = None, xlabel: str | None = None,
+              ylabel: str | None = None, integer: bool = False, legend: bool = True) -> None:
+    if title:
+        ax.set_title(title)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if integer:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize="small")
+
+
+def _span(window: timedelta) -> str:
+    minutes = window.total_seconds() / 60
+    return f"{minutes:g} min" if minutes >= 1 else f"{window.total_seconds():g} s"
+
+
+def _enable_inline_png() -> None:
+    """Under IPython, make returned Figures display as PNG (what the inline backend does)."""
+    try:
+        from IPython.core.getipython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return
+    shell = get_ipython()  # type: ignore[no-untyped-call]
+    if shell is not None:
+        select_figure_formats(shell, {"png"})  # type: ignore[no-untyped-call]

@@ -1,0 +1,228 @@
+"""The lab run's results: per-notebook tallies, `summary.json`, the HTML report, the terminal table.
+
+`lab.run` executes the notebooks; this module only reads executed notebooks and writes what a
+learner or an instructor looks at afterwards (`build/lab-report/`).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import nbformat
+from nbconvert import HTMLExporter
+from nbconvert.filters import strip_ansi as _strip_ansi
+
+from lab.checks import MIMETYPE as CHECK_MIMETYPE
+
+# nbformat and nbconvert carry no type hints: typed handles on the calls this package makes.
+read_notebook: Callable[..., Any] = nbformat.read
+write_notebook: Callable[..., Any] = nbformat.write
+new_notebook: Callable[..., Any] = nbformat.v4.new_notebook
+new_markdown_cell: Callable[..., Any] = nbformat.v4.new_markdown_cell
+new_output: Callable[..., Any] = nbformat.v4.new_output
+html_exporter: Callable[..., Any] = HTMLExporter
+_strip_ansi_typed: Callable[[str], Any] = _strip_ansi
+
+Status = Literal["passed", "failed", "not run"]
+SKIP_TAG = "needs-cluster"
+SKIP_KEY = "ironclad_skipped"  # cell metadata key the runner sets on a skipped cell
+WIDGET_MIMETYPE = "application/vnd.jupyter.widget-view+json"
+STATUS_MARK = {"passed": "✅", "failed": "❌", "not run": "⏸"}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One passed `lab.check`, as displayed in the executed notebook."""
+
+    expected: str
+    seen: str
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What an executed notebook contains: cells run, cells skipped, checks passed."""
+
+    cells_executed: int
+    cells_skipped: int
+    checks: tuple[Check, ...]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The cell that stopped the run: its source, the error and the runner's diagnostics."""
+
+    notebook: str
+    cell_index: int
+    source: str
+    ename: str
+    evalue: str
+    traceback: tuple[str, ...]
+    diagnostics: str = ""
+
+    def text(self) -> str:
+        """Plain-text rendering for the terminal (cell source, traceback, diagnostics)."""
+        numbered = "\n".join(f"{n:4d} │ {line}" for n, line in
+                             enumerate(self.source.splitlines(), start=1))
+        trace = strip_ansi("\n".join(self.traceback)) or f"{self.ename}: {self.evalue}"
+        parts = [f"✖ {self.notebook}: cell #{self.cell_index} failed with {self.ename}",
+                 "── cell source " + "─" * 50, numbered, "── traceback " + "─" * 52, trace]
+        if self.diagnostics:
+            parts += ["── diagnostics " + "─" * 50, self.diagnostics]
+        return "\n".join(parts)
+
+
+@dataclass
+class NotebookResult:
+    """The outcome of one notebook in a run (`status` is "not run" until it executes)."""
+
+    name: str
+    status: Status = "not run"
+    duration_s: float = 0.0
+    tally: Tally = field(default_factory=lambda: Tally(0, 0, ()))
+    executed_path: Path | None = None
+    failure: Failure | None = None
+
+    def summary(self) -> dict[str, object]:
+        """This notebook's entry in summary.json (the keys DESIGN.md specifies)."""
+        return {"name": self.name, "status": self.status,
+                "duration_s": round(self.duration_s, 2),
+                "cells_executed": self.tally.cells_executed,
+                "cells_skipped": self.tally.cells_skipped,
+                "checks_passed": len(self.tally.checks)}
+
+
+@dataclass
+class RunResult:
+    """A whole run: one target, every selected notebook, and why it stopped early if it did."""
+
+    target: str
+    notebooks: list[NotebookResult]
+    duration_s: float = 0.0
+    note: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.notebooks) and all(nb.status == "passed" for nb in self.notebooks)
+
+    def summary(self) -> dict[str, object]:
+        """The content of summary.json."""
+        return {"target": self.target, "duration_s": round(self.duration_s, 2),
+                "notebooks": [nb.summary() for nb in self.notebooks]}
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal colour codes (IPython tracebacks carry them)."""
+    return str(_strip_ansi_typed(text))
+
+
+def tally_notebook(nb: Any) -> Tally:
+    """Count executed cells, cells skipped for lack of a cluster, and passed checks in `nb`."""
+    executed = skipped = 0
+    checks: list[Check] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.metadata.get(SKIP_KEY):
+            skipped += 1
+        elif cell.get("execution_count") is not None:
+            executed += 1
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(CHECK_MIMETYPE)
+            if isinstance(payload, str):
+                payload = json.loads(payload)
+            if isinstance(payload, dict) and payload.get("passed") is True:
+                checks.append(Check(str(payload.get("expected", "")), str(payload.get("seen", ""))))
+    return Tally(executed, skipped, tuple(checks))
+
+
+def write_report(result: RunResult, report_dir: Path) -> Path:
+    """Write summary.json and index.html into `report_dir`; return the HTML path."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+    exporter = html_exporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(_merged_notebook(result))
+    html_path = report_dir / "index.html"
+    html_path.write_text(body, encoding="utf-8")
+    return html_path
+
+
+def _merged_notebook(result: RunResult) -> Any:
+    """One notebook holding a summary, then every executed notebook under its own heading."""
+    merged = new_notebook()
+    merged.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+    merged.metadata["language_info"] = {"name": "python"}
+    merged.cells.append(new_markdown_cell(_overview_html(result)))
+    for number, nb_result in enumerate(result.notebooks):
+        merged.cells.append(new_markdown_cell(_section_html(nb_result)))
+        if nb_result.executed_path is None or not nb_result.executed_path.exists():
+            continue
+        executed = read_notebook(nb_result.executed_path, as_version=4)
+        for index, cell in enumerate(executed.cells):
+            cell["id"] = f"nb{number}-{index}"
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if WIDGET_MIMETYPE in data and "text/plain" in data:
+                    del data[WIDGET_MIMETYPE]  # the report is static: show the text fallback
+            merged.cells.append(cell)
+    return merged
+
+
+def _overview_html(result: RunResult) -> str:
+    rows = "".join(
+        f"<tr><td><a href='#{_anchor(nb.name)}'>{html.escape(nb.name)}</a></td>"
+        f"<td>{STATUS_MARK[nb.status]} {nb.status}</td><td>{nb.duration_s:.1f} s</td>"
+        f"<td>{nb.tally.cells_executed}</td><td>{nb.tally.cells_skipped}</td>"
+        f"<td>{len(nb.tally.checks)}</td></tr>"
+        for nb in result.notebooks)
+    verdict = "every notebook passed" if result.passed else "the run did not pass"
+    note = f"<p><b>Note:</b> {html.escape(result.note)}</p>" if result.note else ""
+    return (f"<h1>Ironclad Lab report</h1>\n<p>Target <b>{html.escape(result.target)}</b>, "
+            f"{result.duration_s:.1f} s, {verdict}.</p>{note}\n"
+            "<table><tr><th>notebook</th><th>status</th><th>time</th><th>cells executed</th>"
+            f"<th>cells skipped (need a cluster)</th><th>checks passed</th></tr>{rows}</table>")
+
+
+def _section_html(nb: NotebookResult) -> str:
+    parts = [f"<hr><h1 id='{_anchor(nb.name)}'>{STATUS_MARK[nb.status]} "
+             f"{html.escape(nb.name)} — {nb.status}</h1>"]
+    if nb.status != "not run":
+        parts.append(f"<p>{nb.duration_s:.1f} s · {nb.tally.cells_executed} cells executed · "
+                     f"{nb.tally.cells_skipped} skipped (need a cluster) · "
+                     f"{len(nb.tally.checks)} checks passed</p>")
+    if nb.tally.checks:
+        rows = "".join(f"<tr><td>✅ {html.escape(c.expected)}</td><td>{html.escape(c.seen)}</td>"
+                       "</tr>" for c in nb.tally.checks)
+        parts.append(f"<table><tr><th>check</th><th>seen</th></tr>{rows}</table>")
+    if nb.failure is not None:
+        parts.append(f"<p><b>Failed:</b></p><pre>{html.escape(nb.failure.text())}</pre>")
+    return "\n".join(parts)
+
+
+def _anchor(name: str) -> str:
+    return "nb-" + "".join(ch if ch.isalnum() else "-" for ch in name)
+
+
+def summary_table(result: RunResult, html_path: Path | None = None) -> str:
+    """The one-screen summary printed at the end of a run."""
+    width = max([len(nb.name) for nb in result.notebooks] + [8])
+    lines = [f"Ironclad Lab — target {result.target} — {result.duration_s:.1f} s",
+             f"{'notebook':<{width}}  {'status':<9} {'time':>8} {'cells':>6} {'skipped':>8} "
+             f"{'checks':>7}"]
+    for nb in result.notebooks:
+        lines.append(f"{nb.name:<{width}}  {STATUS_MARK[nb.status]} {nb.status:<7} "
+                     f"{nb.duration_s:>6.1f} s {nb.tally.cells_executed:>6} "
+                     f"{nb.tally.cells_skipped:>8} {len(nb.tally.checks):>7}")
+    counts = {s: sum(nb.status == s for nb in result.notebooks) for s in STATUS_MARK}
+    lines.append(f"{len(result.notebooks)} notebooks: {counts['passed']} passed, "
+                 f"{counts['failed']} failed, {counts['not run']} not run")
+    if result.note:
+        lines.append(f"note: {result.note}")
+    if html_path is not None:
+        lines.append(f"report: {html_path}")
+    return "\n".join(lines)

@@ -1,0 +1,113 @@
+"""Lab settings, read once from the environment (every value has a sensible default).
+
+LAB_TARGET (auto|local|kind), LAB_NAMESPACE, LAB_STATE_FILE (default build/lab-state.json under
+the repository), LAB_REPLICAS (local backends), LAB_READY_TIMEOUT / LAB_ROLLOUT_TIMEOUT (s),
+LAB_RESTART_DELAY (s before a dead local replica is restarted), LAB_KIND_VERSION (the kind
+release downloaded when none >= v0.24 is on PATH), LAB_REPO_ROOT.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TypeVar
+
+from lab.errors import LabError
+
+TARGETS = ("auto", "local", "kind")
+N = TypeVar("N", int, float)
+
+
+def find_repo_root(start: Path | None = None) -> Path:
+    """The checkout holding `manifests/` and `pyproject.toml` (searched upwards), else the cwd."""
+    here = (start or Path(__file__)).resolve()
+    for directory in (here, *here.parents):
+        if (directory / "pyproject.toml").is_file() and (directory / "manifests").is_dir():
+            return directory
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are and how long to wait for them."""
+
+    repo_root: Path
+    target: str = "auto"
+    namespace: str = "ironclad-demo"
+    state_file_override: Path | None = None
+    replicas: int = 3
+    ready_timeout: float = 60.0
+    rollout_timeout: float = 300.0
+    restart_delay: float = 15.0
+    cluster_name: str = "ironclad"
+    kind_version: str = "v0.27.0"
+    image: str = "ironclad-backend:lab"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_file_override or self.repo_root / "build" / "lab-state.json"
+
+    @property
+    def manifests(self) -> Path:
+        return self.repo_root / "manifests"
+
+    @property
+    def kind_config(self) -> Path:
+        return self.manifests / "kind" / "cluster.yaml"
+
+    @property
+    def kind_overlay(self) -> Path:
+        return self.manifests / "overlays" / "kind"
+
+    @property
+    def local_prometheus_config(self) -> Path:
+        return self.manifests / "monitoring" / "local" / "prometheus.yml"
+
+    @property
+    def dockerfile(self) -> Path:
+        return self.repo_root / "backend" / "Dockerfile"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the LAB_* variables listed in the module docstring."""
+        env = os.environ if env is None else env
+        target = env.get("LAB_TARGET", "auto")
+        if target not in TARGETS:
+            raise LabError(f"LAB_TARGET={target!r} is not a target.",
+                           f"Use one of: {', '.join(TARGETS)}.")
+        state = env.get("LAB_STATE_FILE")
+        root = Path(env["LAB_REPO_ROOT"]) if "LAB_REPO_ROOT" in env else find_repo_root()
+        return cls(
+            repo_root=root,
+            target=target,
+            namespace=env.get("LAB_NAMESPACE", cls.namespace),
+            state_file_override=Path(state) if state else None,
+            replicas=_number(env, "LAB_REPLICAS", cls.replicas, int),
+            ready_timeout=_number(env, "LAB_READY_TIMEOUT", cls.ready_timeout, float),
+            rollout_timeout=_number(env, "LAB_ROLLOUT_TIMEOUT", cls.rollout_timeout, float),
+            restart_delay=_number(env, "LAB_RESTART_DELAY", cls.restart_delay, float),
+            kind_version=env.get("LAB_KIND_VERSION", cls.kind_version),
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = kind(-1)
+    if value < 0:
+        raise LabError(f"{name}={raw!r} is not a non-negative {kind.__name__}.",
+                       f"Set {name} to a number such as {default}, or unset it.")
+    return value
+
+
+@cache
+def get_settings() -> Settings:
+    """The settings of this process (read from the environment once)."""
+    return Settings.from_env()

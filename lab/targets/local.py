@@ -1,0 +1,287 @@
+"""The `local` target: real PostgreSQL, N backend processes and Prometheus on loopback ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from lab.errors import LabError, ToolMissingError
+from lab.procs import LOOPBACK, ManagedProcess, PostgresServer, free_port
+from lab.settings import Settings
+from lab.targets import Endpoints
+from lab.waits import poll
+
+JOB = "ironclad-backend"
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when GET `url` answers 2xx (any failure or other status is False)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            return 200 <= int(response.status) < 300
+    except OSError:
+        return False
+
+
+def get_json(url: str, timeout: float = 2.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+        return json.load(response)
+
+
+def listener_pid(url: str) -> int:
+    """Pid of the local process listening on `url`'s port (e.g. to kill one replica on purpose)."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    for conn in psutil.net_connections(kind="tcp"):
+        address = conn.laddr
+        if conn.status == psutil.CONN_LISTEN and address and address.port == port and conn.pid:
+            return int(conn.pid)
+    raise LabError(f"Nothing listens on {url}.", "Is the local lab running? lab.connect().")
+
+
+def render_prometheus_config(template: Path, targets_file: Path) -> dict[str, Any]:
+    """The local Prometheus config: rule files made absolute, the backend job on file_sd."""
+    config: dict[str, Any] = yaml.safe_load(template.read_text()) or {}
+    config["rule_files"] = [str((template.parent / rule).resolve())
+                            for rule in config.get("rule_files", [])]
+    jobs = [job for job in config.get("scrape_configs", []) if job.get("job_name") == JOB]
+    if not jobs:
+        raise LabError(f"{template} has no scrape job named {JOB!r}.",
+                       "Restore the template from the repository (git checkout manifests/).")
+    for job in jobs:
+        job.pop("static_configs", None)
+        file_sd = (job.get("file_sd_configs") or [{}])[0]
+        job["file_sd_configs"] = [{**file_sd, "files": [str(targets_file)]}]
+    return config
+
+
+def file_sd_groups(ports: list[int]) -> list[dict[str, Any]]:
+    """One file_sd target group per replica, labelled like a pod so dashboards can group by it."""
+    return [{"targets": [f"{LOOPBACK}:{port}"], "labels": {"pod": f"backend-{index}"}}
+            for index, port in enumerate(ports)]
+
+
+def grafana_home(binary: str) -> Path | None:
+    """Grafana's homepath (where conf/defaults.ini lives) for an installed grafana-server."""
+    for home in (Path(binary).resolve().parents[1] / "share" / "grafana",
+                 Path("/usr/share/grafana")):
+        if (home / "conf" / "defaults.ini").is_file():
+            return home
+    return None
+
+
+def write_grafana_provisioning(manifests: Path, target: Path, prometheus_url: str) -> None:
+    """The cluster's Grafana provisioning, pointed at the local Prometheus and dashboards."""
+    source = manifests / "components" / "monitoring" / "grafana"
+    datasources = yaml.safe_load((source / "datasources.yaml").read_text())
+    for datasource in datasources["datasources"]:
+        datasource["url"] = prometheus_url
+    dashboards = yaml.safe_load((source / "dashboards.yaml").read_text())
+    for provider in dashboards["providers"]:
+        provider["options"]["path"] = str(manifests / "monitoring" / "dashboards")
+    for kind, content in (("datasources", datasources), ("dashboards", dashboards)):
+        (target / kind).mkdir(parents=True, exist_ok=True)
+        (target / kind / "lab.yaml").write_text(yaml.safe_dump(content))
+    for kind in ("plugins", "alerting", "notifiers"):
+        (target / kind).mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class Replica:
+    """One backend process on a fixed port; restarted on the same port when it dies."""
+
+    process: ManagedProcess
+    port: int
+    exited_at: float | None = None
+    restarts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+@dataclass
+class LocalTarget:
+    """Everything as plain processes in one temporary directory; `down()` removes all of it."""
+
+    settings: Settings
+    replicas: int
+    name: str = "local"
+    root: Path | None = field(default=None, init=False)
+    postgres: PostgresServer | None = field(default=None, init=False)
+    backends: list[Replica] = field(default_factory=list, init=False)
+    prometheus: ManagedProcess | None = field(default=None, init=False)
+    prometheus_port: int = field(default=0, init=False)
+    grafana: ManagedProcess | None = field(default=None, init=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _supervisor: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def up(self) -> Endpoints:
+        """Start PostgreSQL, the replicas and Prometheus; return once all are ready."""
+        if self.replicas < 1:
+            raise LabError(f"--replicas {self.replicas} leaves nothing to run.",
+                           "Use at least one replica.")
+        prometheus_bin = shutil.which("prometheus")
+        if prometheus_bin is None:
+            raise ToolMissingError("prometheus", "Debian/Ubuntu: `sudo apt-get install "
+                                   "prometheus`; conda: `conda install -c conda-forge prometheus`")
+        template = self.settings.local_prometheus_config
+        if not template.is_file():
+            raise LabError(f"{template} is missing.", "Run from a full checkout of the lab.")
+        self.root = Path(tempfile.mkdtemp(prefix="ironclad-lab-"))
+        self.root.chmod(0o755)  # PostgreSQL runs as its own user below this directory
+        try:
+            return self._start(prometheus_bin, template)
+        except BaseException:
+            self.down()
+            raise
+
+    def _start(self, prometheus_bin: str, template: Path) -> Endpoints:
+        assert self.root is not None
+        ports = [free_port() for _ in range(self.replicas)]
+        self._start_prometheus(prometheus_bin, template, ports)  # starts while PostgreSQL inits
+        self.postgres = PostgresServer(root=self.root / "postgres").init()
+        token = secrets.token_urlsafe(24)
+        inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # POSTGRES_* win
+        env = {**inherited, **self.postgres.env(), "CHAOS_TOKEN": token,
+               "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"), "DRAIN_DELAY_S": "0.5"}
+        for index, port in enumerate(ports):
+            process = ManagedProcess(f"backend-{index}", [sys.executable, "-m", "backend"],
+                                     self.root / f"backend-{index}.log",
+                                     {**env, "PORT": str(port)}, cwd=self.settings.repo_root)
+            self.backends.append(Replica(process.start(), port))
+        poll(self._backends_ready, what=f"{self.replicas} backend replicas ready",
+             timeout=self.settings.ready_timeout, diagnose=self._backend_logs)
+        poll(self._targets_up, what=f"Prometheus scraping {self.replicas} replicas",
+             timeout=self.settings.ready_timeout, diagnose=self._targets_state)
+        grafana = self._start_grafana()
+        self._supervisor = threading.Thread(target=self._supervise, name="lab-replicaset",
+                                            daemon=True)
+        self._supervisor.start()
+        urls = [replica.url for replica in self.backends]
+        return Endpoints(target=self.name, backend=urls[0], backends=urls,
+                         prometheus=self.prometheus_url, grafana=grafana, chaos_token=token)
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.prometheus_port}"
+
+    def _start_prometheus(self, binary: str, template: Path, ports: list[int]) -> None:
+        assert self.root is not None
+        targets = self.root / "prometheus-targets.json"
+        targets.write_text(json.dumps(file_sd_groups(ports)))
+        config = self.root / "prometheus.yml"
+        config.write_text(yaml.safe_dump(render_prometheus_config(template, targets)))
+        self.prometheus_port = free_port()
+        self.prometheus = ManagedProcess("prometheus", [
+            binary, f"--config.file={config}", f"--storage.tsdb.path={self.root / 'tsdb'}",
+            f"--web.listen-address={LOOPBACK}:{self.prometheus_port}", "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=1d", "--log.level=warn",
+        ], self.root / "prometheus.log").start()
+
+    def _start_grafana(self) -> str | None:
+        """Grafana with the repository's provisioning, only where `grafana-server` is installed."""
+        assert self.root is not None
+        binary = shutil.which("grafana-server")
+        home = grafana_home(binary) if binary else None
+        if binary is None or home is None:
+            return None
+        provisioning = self.root / "grafana" / "provisioning"
+        write_grafana_provisioning(self.settings.manifests, provisioning, self.prometheus_url)
+        port = free_port()
+        env = {**os.environ, "GF_SERVER_HTTP_ADDR": LOOPBACK, "GF_SERVER_HTTP_PORT": str(port),
+               "GF_PATHS_DATA": str(self.root / "grafana" / "data"),
+               "GF_PATHS_LOGS": str(self.root / "grafana" / "logs"),
+               "GF_PATHS_PLUGINS": str(self.root / "grafana" / "plugins"),
+               "GF_PATHS_PROVISIONING": str(provisioning),
+               "GF_AUTH_ANONYMOUS_ENABLED": "true", "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+               "GF_ANALYTICS_REPORTING_ENABLED": "false",
+               "GF_ANALYTICS_CHECK_FOR_UPDATES": "false"}
+        self.grafana = ManagedProcess("grafana", [binary, "--homepath", str(home)],
+                                      self.root / "grafana.log", env).start()
+        url = f"http://{LOOPBACK}:{port}"
+        grafana = self.grafana
+
+        def healthy() -> bool:
+            grafana.ensure_running()
+            return http_ok(f"{url}/api/health")
+
+        poll(healthy, what="Grafana", timeout=self.settings.ready_timeout,
+             diagnose=lambda: grafana.log_tail(10))
+        return url
+
+    def _backends_ready(self) -> bool:
+        for replica in self.backends:
+            replica.process.ensure_running()
+        return all(http_ok(f"{r.url}/health/ready") for r in self.backends)
+
+    def _backend_logs(self) -> str:
+        return "\n".join(f"--- {r.process.name} (port {r.port}) log tail:\n"
+                         f"{r.process.log_tail(10)}" for r in self.backends)
+
+    def _targets_up(self) -> bool:
+        assert self.prometheus is not None
+        self.prometheus.ensure_running()
+        data = get_json(f"{self.prometheus_url}/api/v1/targets?state=active")
+        healthy = {t["scrapeUrl"] for t in data["data"]["activeTargets"]
+                   if t["labels"].get("job") == JOB and t["health"] == "up"}
+        return all(any(f":{r.port}/" in url for url in healthy) for r in self.backends)
+
+    def _targets_state(self) -> str:
+        assert self.prometheus is not None
+        try:
+            data = get_json(f"{self.prometheus_url}/api/v1/targets?state=active")
+        except OSError as exc:
+            return f"Prometheus API: {exc}\n{self.prometheus.log_tail(10)}"
+        return "\n".join(f"{t['scrapeUrl']}: {t['health']} {t['lastError']}"
+                         for t in data["data"]["activeTargets"]) or "no active targets"
+
+    def _supervise(self) -> None:
+        """Like a ReplicaSet: a replica that exits is started again after `restart_delay` s."""
+        while not self._stop.wait(0.2):
+            with self._lock:
+                for replica in self.backends:
+                    if self._stop.is_set() or replica.process.running():
+                        continue
+                    now = time.monotonic()
+                    if replica.exited_at is None:
+                        replica.exited_at = now
+                    elif now - replica.exited_at >= self.settings.restart_delay:
+                        replica.process.stop()
+                        replica.process.start()
+                        replica.exited_at = None
+                        replica.restarts += 1
+
+    def down(self) -> None:
+        """Stop every process and delete the temporary directory (safe to call twice)."""
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+        with self._lock:
+            processes = [p for p in (self.grafana, self.prometheus,
+                                     *(r.process for r in self.backends)) if p]
+            for process in processes:  # all drain at once, then each is waited for
+                process.signal(signal.SIGTERM)
+            for process in processes:
+                process.stop()
+            self.grafana, self.prometheus, self.backends = None, None, []
+        if self.postgres is not None:
+            self.postgres.destroy()
+            self.postgres = None
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None

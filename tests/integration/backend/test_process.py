@@ -1,0 +1,86 @@
+"""`python -m backend` as a real process: drain on SIGTERM, concurrent start-up, JSON logs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import uuid
+from typing import TYPE_CHECKING
+
+import httpx
+import psycopg
+import pytest
+
+from lab.procs import PostgresServer, wait_until
+
+if TYPE_CHECKING:
+    from conftest import SpawnBackend
+
+AUTH = {"Authorization": "Bearer test-chaos-token"}
+
+
+def test_sigterm_drains_in_flight_requests_then_exits_zero(
+        postgres: PostgresServer, spawn_backend: SpawnBackend) -> None:
+    backend = spawn_backend(postgres, DRAIN_DELAY_S="1")
+    with backend.http() as http:
+        for path in ("/api/chaos/latency/2000", "/api/chaos/enable"):
+            assert http.post(path, headers=AUTH).status_code == 200
+    results: list[int] = []
+    def slow_request() -> None:
+        results.append(httpx.get(backend.url + "/api/items", timeout=10).status_code)
+
+    slow = threading.Thread(target=slow_request)
+    slow.start()
+    # The /metrics request itself is in flight too, hence >= 2.
+    wait_until(lambda: backend.metric("http_requests_in_flight") >= 2, timeout=5,
+               what="the slow request in flight")
+    backend.proc.signal(signal.SIGTERM)
+    wait_until(lambda: backend.status("/health/ready") == 503, timeout=1,
+               what="readiness 503 right after SIGTERM", on_timeout=backend.proc.log_tail)
+    assert backend.status("/health/live") == 200  # new requests are still served while draining
+    slow.join(timeout=10)
+    assert results == [200]
+    assert backend.proc.popen is not None
+    assert backend.proc.popen.wait(timeout=15) == 0, backend.proc.log_tail()
+    assert "connection pool closed" in backend.proc.log_path.read_text()
+
+
+@pytest.fixture
+def fresh_database(postgres: PostgresServer) -> str:
+    """A new, empty database on the session server (no schema yet)."""
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(host=str(postgres.socket_dir), port=postgres.port, user="postgres",
+                         dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" OWNER {postgres.user}')
+    return name
+
+
+def test_replicas_starting_at_once_create_the_schema_safely(
+        postgres: PostgresServer, spawn_backend: SpawnBackend, fresh_database: str) -> None:
+    replicas = [spawn_backend(postgres, wait=False, POSTGRES_DB=fresh_database) for _ in range(4)]
+    for replica in replicas:
+        replica.wait_ready()
+    with replicas[0].http() as http:
+        created = http.post("/api/items", json={"name": "first"}).json()
+    with replicas[-1].http() as http:
+        assert http.get(f"/api/items/{created['id']}").json()["name"] == "first"
+
+
+def test_logs_are_json_lines_with_the_request_id(
+        postgres: PostgresServer, spawn_backend: SpawnBackend) -> None:
+    backend = spawn_backend(postgres)
+    with backend.http() as http:
+        given = http.get("/api/items/424242", headers={"X-Request-ID": "trace-me-1"})
+        generated = http.get("/health/live")
+    assert given.headers["x-request-id"] == "trace-me-1"
+    assert len(generated.headers["x-request-id"]) == 32
+    backend.proc.stop()
+    entries = [json.loads(line) for line in backend.proc.log_path.read_text().splitlines()]
+    access = [e for e in entries if e.get("request_id") == "trace-me-1" and e["msg"] == "request"]
+    assert len(access) == 1
+    assert access[0]["route"] == "/api/items/{id}"
+    assert access[0]["status"] == 404
+    assert access[0]["method"] == "GET"
+    assert access[0]["duration_ms"] > 0
+    assert {"time", "level", "msg"} <= access[0].keys()

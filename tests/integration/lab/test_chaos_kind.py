@@ -1,0 +1,54 @@
+"""Pod chaos on a real kind cluster (marker `kind`): skipped where Docker cannot run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lab.chaos import Experiment, evict_pod, kill_pod
+from lab.k8s import Cluster
+from lab.settings import Settings
+from lab.targets import docker_problem
+from lab.targets.kind import KindTarget
+
+problem = docker_problem()
+pytestmark = [pytest.mark.kind, pytest.mark.slow,
+              pytest.mark.skipif(problem is not None,
+                                 reason=f"no kind cluster possible here: {problem}")]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    target = KindTarget(Settings.from_env())
+    target.up()
+    assert target.cluster is not None
+    try:
+        yield target.cluster
+    finally:
+        target.down()
+
+
+def test_killed_pod_is_replaced(cluster: Cluster) -> None:
+    before = cluster.ready_pods("app=backend")
+    killed = kill_pod(cluster, selector="app=backend")
+    [pod] = killed["pod"]
+    assert pod in before
+    cluster.wait_rollout("backend", timeout=300)
+    after = cluster.ready_pods("app=backend")
+    assert pod not in after
+    assert len(after) == len(before)
+
+
+def test_evicting_every_backend_pod_is_refused_by_the_pdb(cluster: Cluster) -> None:
+    journal = Experiment(
+        "the PDB keeps the backend available during voluntary disruptions",
+        steady_state=[lambda: len(cluster.ready_pods("app=backend")) >= 2],
+        method=[("evict all backend pods",
+                 lambda: evict_pod(cluster, selector="app=backend", count=None))],
+        rollbacks=[lambda: cluster.wait_rollout("backend", timeout=300)],
+    ).run()
+    assert journal.status == "completed", journal.to_frame()
+    evicted = journal.steps[1].output
+    assert not evicted["done"].all()
+    assert "disruption budget" in " ".join(evicted["detail"]).lower()

@@ -1,0 +1,54 @@
+"""The kind target on a real cluster (marker `kind`): skipped where Docker cannot run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lab.k8s import Cluster
+from lab.settings import Settings
+from lab.targets import Endpoints, docker_problem
+from lab.targets.kind import KindTarget
+from lab.targets.local import http_ok
+
+problem = docker_problem()
+pytestmark = [pytest.mark.kind, pytest.mark.slow,
+              pytest.mark.skipif(problem is not None,
+                                 reason=f"no kind cluster possible here: {problem}")]
+
+
+@pytest.fixture(scope="module")
+def kind() -> Iterator[tuple[KindTarget, Endpoints, Cluster]]:
+    target = KindTarget(Settings.from_env())
+    endpoints = target.up()
+    assert target.cluster is not None
+    try:
+        yield target, endpoints, target.cluster
+    finally:
+        target.down()
+
+
+def test_every_backend_pod_is_forwarded_and_ready(
+        kind: tuple[KindTarget, Endpoints, Cluster]) -> None:
+    _, endpoints, cluster = kind
+    assert len(endpoints.backends) == len(cluster.ready_pods("app=backend")) >= 3
+    assert all(http_ok(f"{url}/health/ready") for url in endpoints.backends)
+    assert http_ok(f"{endpoints.prometheus}/-/ready")
+    assert endpoints.chaos_token
+
+
+def test_the_pdb_refuses_evicting_below_its_minimum(
+        kind: tuple[KindTarget, Endpoints, Cluster]) -> None:
+    _, _, cluster = kind
+    outcomes = [cluster.evict(pod) for pod in cluster.ready_pods("app=backend")]
+    assert any(o.refused for o in outcomes)
+    cluster.wait_rollout("backend", timeout=300)
+
+
+def test_network_policy_allows_labelled_clients_only(
+        kind: tuple[KindTarget, Endpoints, Cluster]) -> None:
+    _, _, cluster = kind
+    url = f"http://backend.{cluster.namespace}.svc.cluster.local:3000/health/live"
+    assert Cluster("default", cluster.api_client).probe(url, labels={"app": "client"}).ok
+    assert not cluster.probe(url, labels={"app": "stranger"}).ok

@@ -1,0 +1,238 @@
+"""The local target for real: PostgreSQL, backend replicas and Prometheus, then nothing left.
+
+Covers `LocalTarget` in-process, `python -m lab up --json` as a subprocess (SIGTERM), and
+`lab.connect()` / `lab.shutdown()` starting and stopping that subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from lab.errors import LabError
+from lab.procs import port_is_open
+from lab.session import connect, read_state, shutdown
+from lab.settings import Settings
+from lab.targets import Endpoints
+from lab.targets.local import JOB, LocalTarget, get_json, http_ok, listener_pid
+from lab.waits import poll
+
+REPO = Path(__file__).resolve().parents[3]
+SETTINGS = Settings(repo_root=REPO, restart_delay=0.5, ready_timeout=60)
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a running stack holds: processes, listening ports and its temporary directory."""
+
+    pids: frozenset[int]
+    ports: frozenset[int]
+    root: Path
+
+
+def footprint(endpoints: Endpoints, parent: psutil.Process) -> Footprint:
+    children = parent.children(recursive=True)
+    ports = {int(url.rsplit(":", 1)[1]) for url in [*endpoints.backends, endpoints.prometheus]}
+    tsdb = next(arg for child in children if "prometheus" in child.name()
+                for arg in child.cmdline() if arg.startswith("--storage.tsdb.path="))
+    root = Path(tsdb.split("=", 1)[1]).parent
+    postgres_port = int((root / "postgres" / "data" / "postmaster.pid").read_text()
+                        .splitlines()[3])
+    pg_pids = {p.pid for p in psutil.process_iter(["cmdline"])
+               if str(root) in " ".join(p.info["cmdline"] or [])}
+    return Footprint(frozenset({c.pid for c in children} | pg_pids),
+                     frozenset(ports | {postgres_port}), root)
+
+
+def assert_nothing_left(left: Footprint) -> None:
+    alive = [pid for pid in left.pids if psutil.pid_exists(pid)
+             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
+    assert [port for port in left.ports if port_is_open(port)] == []
+    assert not left.root.exists()
+
+
+def up_series(prometheus: str) -> list[dict[str, object]]:
+    data = get_json(f"{prometheus}/api/v1/query?query=up%7Bjob%3D%22{JOB}%22%7D")
+    return list(data["data"]["result"])
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[tuple[LocalTarget, Endpoints, Footprint]]:
+    target = LocalTarget(SETTINGS, replicas=3)
+    endpoints = target.up()
+    try:
+        yield target, endpoints, footprint(endpoints, psutil.Process())
+    finally:
+        target.down()
+
+
+def test_every_replica_is_ready_on_its_own_loopback_port(
+        stack: tuple[LocalTarget, Endpoints, Footprint]) -> None:
+    _, endpoints, _ = stack
+    assert len(set(endpoints.backends)) == 3
+    assert endpoints.backend in endpoints.backends
+    assert all(url.startswith("http://127.0.0.1:") for url in endpoints.backends)
+    assert all(http_ok(f"{url}/health/ready") for url in endpoints.backends)
+    assert endpoints.grafana is None
+    assert len(endpoints.chaos_token) >= 32
+
+
+def test_prometheus_sees_every_replica_up(stack: tuple[LocalTarget, Endpoints, Footprint]) -> None:
+    _, endpoints, _ = stack
+    series = poll(lambda: (s := up_series(endpoints.prometheus)) and len(s) == 3 and s,
+                  what="3 up series", timeout=20, progress=False)
+    assert sorted(str(s["metric"]["instance"]) for s in series) == sorted(  # type: ignore[index]
+        url.removeprefix("http://") for url in endpoints.backends)
+    assert [s["value"][1] for s in series] == ["1", "1", "1"]  # type: ignore[index]
+    assert {s["metric"]["pod"] for s in series} == {  # type: ignore[index]
+        "backend-0", "backend-1", "backend-2"}
+
+
+def test_the_chaos_token_is_the_one_the_replicas_accept(
+        stack: tuple[LocalTarget, Endpoints, Footprint]) -> None:
+    _, endpoints, _ = stack
+    import urllib.error
+    import urllib.request
+
+    def chaos_status(token: str) -> int:
+        request = urllib.request.Request(f"{endpoints.backend}/api/chaos/disable", method="POST",
+                                         headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert chaos_status(endpoints.chaos_token) == 200
+    assert chaos_status("wrong") in (401, 403)
+
+
+def test_a_killed_replica_is_restarted_on_the_same_port(
+        stack: tuple[LocalTarget, Endpoints, Footprint]) -> None:
+    target, endpoints, _ = stack
+    victim = target.backends[1]
+    old_pid = listener_pid(endpoints.backends[1])
+    assert old_pid == victim.process.pid
+    os.kill(old_pid, signal.SIGKILL)
+    poll(lambda: victim.restarts == 1 and http_ok(f"{victim.url}/health/ready"),
+         what="the killed replica back", timeout=30, progress=False)
+    assert victim.process.pid != old_pid
+    assert victim.url == endpoints.backends[1]
+
+
+def test_teardown_leaves_no_process_port_or_directory(
+        stack: tuple[LocalTarget, Endpoints, Footprint]) -> None:
+    target, _, left = stack
+    left = replace(left, pids=left.pids | {r.process.pid for r in target.backends})
+    target.down()
+    assert_nothing_left(left)
+    target.down()  # idempotent
+
+
+def test_a_failure_during_startup_cleans_up(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    template = tmp_path / "manifests" / "monitoring" / "local" / "prometheus.yml"
+    template.parent.mkdir(parents=True)
+    template.write_text(yaml.safe_dump({"scrape_configs": [{"job_name": "something-else"}]}))
+    temp_root = Path(tempfile.mkdtemp(prefix="lab-test-"))
+    temp_root.chmod(0o755)  # PostgreSQL's own user must reach its data directory
+    monkeypatch.setattr(tempfile, "tempdir", str(temp_root))
+    before = {c.pid for c in psutil.Process().children(recursive=True)}
+    target = LocalTarget(replace(SETTINGS, repo_root=tmp_path), replicas=2)
+    try:
+        with pytest.raises(LabError, match=JOB):
+            target.up()
+        assert {c.pid for c in psutil.Process().children(recursive=True)} - before == set()
+        assert list(temp_root.iterdir()) == []  # PostgreSQL was started, then removed
+    finally:
+        shutil.rmtree(temp_root)
+
+
+def test_lab_up_json_subprocess_exits_0_on_sigterm_and_leaves_nothing(tmp_path: Path) -> None:
+    state_file = tmp_path / "state.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lab", "up", "--target", "local", "--replicas", "2", "--json",
+         "--state-file", str(state_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        endpoints = Endpoints.from_dict(json.loads(line))
+        assert endpoints.target == "local"
+        assert len(endpoints.backends) == 2
+        assert all(http_ok(f"{url}/health/ready") for url in endpoints.backends)
+        state = read_state(state_file)
+        assert state is not None
+        assert (state.pid, state.endpoints, state.namespace) == (process.pid, endpoints,
+                                                                 "ironclad-demo")
+        left = footprint(endpoints, psutil.Process(process.pid))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    finally:
+        process.kill()
+    assert_nothing_left(left)
+    assert not state_file.exists()
+
+
+def test_connect_starts_the_lab_and_shutdown_stops_it(tmp_path: Path) -> None:
+    settings = replace(SETTINGS, state_file_override=tmp_path / "state.json")
+    started = time.monotonic()
+    env = connect("local", settings=settings)
+    try:
+        assert env.target == "local"
+        assert env.on_cluster is False
+        assert env.reason == "target=local (requested): local processes, no cluster"
+        assert all(http_ok(f"{url}/health/ready") for url in env.endpoints.backends)
+        assert connect("auto", settings=settings).pid == env.pid  # attaches, no second lab
+        left = footprint(env.endpoints, psutil.Process(env.pid))
+    finally:
+        assert shutdown(settings) is True
+    assert time.monotonic() - started < 120
+    assert_nothing_left(left)
+    assert (tmp_path / "lab-up.log").exists()
+    assert shutdown(settings) is False
+
+
+def test_ctrl_c_during_startup_tears_down_and_exits_0(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lab", "up", "--target", "local", "--json",
+         "--state-file", str(tmp_path / "state.json")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    try:
+        parent = psutil.Process(process.pid)
+
+        def prometheus_child() -> psutil.Process | None:
+            return next((c for c in parent.children(recursive=True)
+                         if "prometheus" in c.name()), None)
+
+        prometheus = poll(prometheus_child, what="Prometheus started by lab up", timeout=30,
+                          progress=False)
+        tsdb = next(a for a in prometheus.cmdline() if a.startswith("--storage.tsdb.path="))
+        root = Path(tsdb.split("=", 1)[1]).parent
+        started = {c.pid for c in parent.children(recursive=True)}
+        process.send_signal(signal.SIGINT)  # PostgreSQL is initialising or backends starting
+        assert process.wait(60) == 0
+    finally:
+        process.kill()
+    assert not root.exists()
+    assert [p.pid for p in psutil.process_iter(["cmdline"])  # PostgreSQL daemonizes
+            if str(root) in " ".join(p.info["cmdline"] or [])] == []
+    assert [pid for pid in started if psutil.pid_exists(pid)
+            and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE] == []
+    assert not (tmp_path / "state.json").exists()

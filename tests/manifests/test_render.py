@@ -1,0 +1,168 @@
+"""Every kustomization renders; every object validates strictly against the kind node's
+Kubernetes version and the one before; the official client's models accept every object."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes.client import ApiClient
+
+from lab import lint, slo
+from lab.lint import MANIFESTS_DIR as MANIFESTS
+from lab.lint import kustomizations
+
+KIND_CLUSTER = MANIFESTS / "kind" / "cluster.yaml"
+# Parse each schema file once instead of once per object (the package re-reads ~MBs each call).
+kubernetes_validate.utils.schema_contents = functools.cache(  # type: ignore[method-assign]
+    kubernetes_validate.utils.schema_contents)
+NODE_IMAGE = re.compile(r"kindest/node:v(\d+)\.(\d+)\.(\d+)@sha256:[0-9a-f]{64}")
+
+
+def node_versions() -> list[str]:
+    """The kind node's Kubernetes version (major.minor.0) and the minor before it."""
+    images = {n["image"] for n in yaml.safe_load(KIND_CLUSTER.read_text())["nodes"]}
+    assert len(images) == 1, f"{KIND_CLUSTER}: all nodes must share one image, got {images}"
+    match = NODE_IMAGE.fullmatch(images.pop())
+    assert match, f"{KIND_CLUSTER}: node image must be kindest/node:vX.Y.Z@sha256:<digest>"
+    major, minor = int(match[1]), int(match[2])
+    return [f"{major}.{minor}.0", f"{major}.{minor - 1}.0"]
+
+
+def all_objects() -> list[tuple[str, lint.Obj]]:
+    """(id, object) for every distinct object any kustomization renders."""
+    seen: dict[str, tuple[str, lint.Obj]] = {}
+    for directory in kustomizations("Kustomization"):
+        for obj in lint.build(directory):
+            kind, ns, name = lint.ident(obj)
+            oid = f"{directory.relative_to(MANIFESTS)}:{kind}/{ns}/{name}"
+            seen.setdefault(json.dumps(obj, sort_keys=True), (oid, obj))
+    return sorted(seen.values(), key=lambda item: item[0])
+
+
+OBJECTS = all_objects()
+
+
+def test_kind_cluster_has_one_control_plane_and_two_workers() -> None:
+    roles = sorted(n["role"] for n in yaml.safe_load(KIND_CLUSTER.read_text())["nodes"])
+    assert roles == ["control-plane", "worker", "worker"]
+    assert node_versions()
+
+
+@pytest.mark.parametrize("directory", kustomizations("Kustomization"),
+                         ids=lambda d: str(d.relative_to(MANIFESTS)))
+def test_kustomization_builds(rendered: dict[Path, list[lint.Obj]], directory: Path) -> None:
+    assert rendered[directory], f"{directory} rendered no objects"
+
+
+def test_every_component_is_used_by_an_overlay() -> None:
+    used = {(overlay / c).resolve()
+            for overlay in kustomizations("Kustomization")
+            for c in yaml.safe_load((overlay / "kustomization.yaml").read_text()).get(
+                "components", [])}
+    assert set(kustomizations("Component")) <= used
+
+
+def test_kind_overlay_has_the_contract_names(kind_objects: list[lint.Obj]) -> None:
+    names = {lint.ident(o) for o in kind_objects}
+    ns = "ironclad-demo"
+    assert {("Namespace", "", ns), ("Secret", ns, "postgres-secret"),
+            ("Secret", ns, "chaos-secret"), ("Deployment", ns, "backend"),
+            ("Service", ns, "backend"),
+            ("StatefulSet", ns, "postgres"), ("Service", ns, "postgres"),
+            ("Deployment", ns, "prometheus"), ("Deployment", ns, "grafana"),
+            ("Deployment", "kube-system", "metrics-server")} <= names
+    backend = next(o for o in kind_objects if lint.ident(o) == ("Deployment", ns, "backend"))
+    container = backend["spec"]["template"]["spec"]["containers"][0]
+    assert (container["image"], container["imagePullPolicy"]) == ("ironclad-backend:lab",
+                                                                   "IfNotPresent")
+
+
+def test_the_kind_overlay_loads_the_lab_rules(kind_objects: list[lint.Obj]) -> None:
+    rules = [o for o in kind_objects if o["kind"] == "ConfigMap"
+             and o["metadata"]["name"].startswith("prometheus-rules")]
+    assert [r["data"] for r in rules] == [{slo.RULE_FILE_NAME: slo.LAB.rule_file.read_text()}]
+
+
+@pytest.mark.parametrize("version", node_versions())
+@pytest.mark.parametrize(("oid", "obj"), OBJECTS, ids=[i for i, _ in OBJECTS])
+def test_strict_schema(oid: str, obj: lint.Obj, version: str) -> None:
+    try:
+        used = kubernetes_validate.validate(obj, version, strict=True)
+    except kubernetes_validate.SchemaNotFoundError as exc:
+        pytest.fail(f"{oid}: {exc.message}")
+    except kubernetes_validate.ValidationError as exc:
+        path = ".".join(str(p) for p in exc.absolute_path) or "(root)"
+        pytest.fail(f"{oid} (Kubernetes {exc.version}): {path}: {exc.message}")
+    assert used == version.rsplit(".", 1)[0], f"{oid}: no schema for {version}, only {used}"
+
+
+def model_name(obj: lint.Obj) -> str:
+    """The client model class of an object (apps/v1 Deployment -> V1Deployment)."""
+    version = obj["apiVersion"].rsplit("/", 1)[-1]
+    return version[0].upper() + version[1:] + obj["kind"]
+
+
+def normalize(value: Any) -> Any:
+    """Drop empty values the client omits on serialization ({} / [] / None)."""
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    return value
+
+
+def client_model_problem(obj: lint.Obj) -> str | None:
+    """Why the client's model refuses `obj`, or None. ApiClient.deserialize builds the typed
+    model (pydantic: strict types, required fields); serializing it back must give the same
+    object, or some field was unknown to the model and silently dropped."""
+    name = model_name(obj)
+    if not hasattr(kubernetes.client, name):
+        return f"the client has no model {name}"
+    api = ApiClient()
+    try:
+        model = api.deserialize(json.dumps(obj), name, "application/json")
+    except Exception as exc:  # pydantic.ValidationError and friends: report them all
+        return f"{name} rejected the object: {exc}"
+    if normalize(api.sanitize_for_serialization(model)) != normalize(obj):
+        return f"fields unknown to {name} were dropped in the round trip"
+    return None
+
+
+@pytest.mark.parametrize(("oid", "obj"), OBJECTS, ids=[i for i, _ in OBJECTS])
+def test_client_model_accepts(oid: str, obj: lint.Obj) -> None:
+    problem = client_model_problem(obj)
+    assert problem is None, f"{oid}: {problem}"
+
+
+def a_deployment() -> lint.Obj:
+    """A deep copy of the first rendered Deployment, to break."""
+    deployment = next(o for _, o in OBJECTS if o["kind"] == "Deployment")
+    copy: lint.Obj = json.loads(json.dumps(deployment))
+    return copy
+
+
+def test_client_model_check_rejects_a_wrong_type() -> None:
+    broken = a_deployment()
+    broken["spec"]["replicas"] = "three"
+    assert "replicas" in (client_model_problem(broken) or "")
+
+
+def test_client_model_check_rejects_an_unknown_field() -> None:
+    broken = a_deployment()
+    broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    assert "dropped" in (client_model_problem(broken) or "")
+
+
+def test_strict_schema_rejects_an_unknown_field() -> None:
+    broken = a_deployment()
+    broken["spec"]["replica"] = 3
+    with pytest.raises(kubernetes_validate.ValidationError, match="replica"):
+        kubernetes_validate.validate(broken, node_versions()[0], strict=True)

@@ -1,0 +1,124 @@
+"""A learner's path in a real browser: JupyterLab opens 06-observability and runs it locally.
+
+Debian's chromium is driven by Playwright through `executable_path` (no browser download).
+The notebook is the committed one with the headless runner's shortened timings injected by
+papermill (`prepare_only`), exactly what `python -m lab run` executes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import requests
+
+from lab.procs import ManagedProcess, free_port, wait_until
+from lab.run import UpProcess, headless_parameters
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "06-observability.ipynb"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-gpu"]
+FAILURE = re.compile(r"Traceback|CheckFailedError|Error:")
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium here")]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+    work = tmp_path_factory.mktemp("lab")
+    with UpProcess("local", work / "state.json", work / "lab-up.log", timeout=180) as up:
+        yield up
+
+
+@pytest.fixture(scope="module")
+def jupyter(stack: UpProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """JupyterLab on a free port, serving a folder with 06-observability (headless timings)."""
+    home = tmp_path_factory.mktemp("jupyter")
+    root = home / "notebooks"
+    root.mkdir()
+    papermill.execute_notebook(str(NOTEBOOK), str(root / NOTEBOOK.name), prepare_only=True,
+                               parameters=headless_parameters(NOTEBOOK, stack),
+                               progress_bar=False)
+    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "LAB_STATE_FILE": str(stack.state_file),
+           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+           "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "run")}
+    server = ManagedProcess("jupyter lab", [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+        "--ip=127.0.0.1", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ], home / "jupyter.log", env=env).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(f"{url}/api/status?token={token}") or not server.running(),
+                   timeout=60, what="JupyterLab to answer")
+        server.ensure_running()
+        yield f"{url}/lab/tree/{NOTEBOOK.name}?token={token}"
+    finally:
+        server.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def expected_checks(grafana: bool) -> int:
+    """lab.check calls in the cells that run on the local target (one ✅ output each)."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    return sum(c.source.count("lab.check(") for c in nb.cells if c.cell_type == "code"
+               and "needs-cluster" not in c.metadata.get("tags", [])
+               and (grafana or "env.endpoints.grafana" not in c.source))
+
+
+@pytest.mark.timeout(420)
+def test_jupyterlab_runs_06_observability(jupyter: str, stack: UpProcess) -> None:
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(str(CHROMIUM))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                             args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(jupyter)
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+            page.locator("#jp-main-statusbar").get_by_text("Idle").wait_for(timeout=60_000)
+            page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+            page.locator('li[data-command="runmenu:run-all"]').click()
+            outputs = page.locator(".jp-OutputArea-output")
+            wanted = expected_checks(grafana=stack.endpoints.get("grafana") is not None)
+            deadline = time.monotonic() + 300
+            while True:
+                texts = outputs.all_inner_texts()
+                passed = [t for t in texts if t.lstrip().startswith("✅")]
+                failed = [t for t in texts if FAILURE.search(t)]
+                if failed or len(passed) >= wanted or time.monotonic() > deadline:
+                    break
+                page.wait_for_timeout(1000)
+            assert not failed, failed[0][:2000]
+            assert len(passed) >= wanted, f"{len(passed)} of {wanted} checks shown: {passed}"
+            assert any("every backend replica" in t or "Prometheus discovered" in t
+                       for t in passed)
+        finally:
+            browser.close()

@@ -1,0 +1,95 @@
+"""`python -m lab run` end to end with a real local stack: teardown on failure and on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lab.procs import wait_until
+from lab.session import pid_alive
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def notebook(folder: Path, name: str, source: str) -> None:
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('TARGET = "auto"\nNAMESPACE = "ironclad-demo"',
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+def start_run(folder: Path, report: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "lab", "run", "--target", "local",
+                             "--notebooks-dir", str(folder), "--report-dir", str(report)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def lab_up_pid(report: Path) -> int:
+    return int(json.loads((report / "lab-state.json").read_text())["pid"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_failure_stops_the_run_and_tears_the_stack_down(tmp_path: Path) -> None:
+    folder, report = tmp_path / "nb", tmp_path / "report"
+    folder.mkdir()
+    notebook(folder, "01-uses-the-lab",
+             "import lab, requests\nenv = lab.connect(target=TARGET)\n"
+             "print(requests.get(env.endpoints.backend + '/health/ready').status_code)")
+    notebook(folder, "02-breaks", "1 / 0")
+    notebook(folder, "03-never", "print('unreachable')")
+    run = start_run(folder, report)
+    pids: list[int] = []
+
+    def stack_seen() -> bool:
+        if (report / "lab-state.json").exists() and not pids:
+            pids.append(lab_up_pid(report))
+        return bool(pids) or run.poll() is not None
+
+    wait_until(stack_seen, timeout=120, what="the lab to come up")
+    output, _ = run.communicate(timeout=200)
+    assert run.returncode == 1, output
+    summary = json.loads((report / "summary.json").read_text())
+    assert [n["status"] for n in summary["notebooks"]] == ["passed", "failed", "not run"]
+    assert "ZeroDivisionError" in output and "1 / 0" in output  # traceback and source
+    assert "backend http://127.0.0.1:" in output  # diagnostics of the stack
+    assert "1 passed, 1 failed, 1 not run" in output
+    assert pids and not pid_alive(pids[0]), "lab up still runs after the run ended"
+    assert not (report / "lab-state.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_ctrl_c_tears_the_stack_down(tmp_path: Path) -> None:
+    folder, report = tmp_path / "nb", tmp_path / "report"
+    folder.mkdir()
+    notebook(folder, "01-hangs", "import time\nprint('started', flush=True)\ntime.sleep(600)")
+    run = start_run(folder, report)
+
+    def cell_running() -> bool:
+        executed = report / "01-hangs.ipynb"
+        if not executed.exists() or run.poll() is not None:
+            return run.poll() is not None
+        nb = nbformat.read(executed, as_version=4)
+        return nb.cells[-1].metadata.get("papermill", {}).get("status") == "running"
+
+    wait_until(cell_running, timeout=150, what="the hanging cell to start")
+    pid = lab_up_pid(report)
+    os.kill(run.pid, signal.SIGINT)
+    output, _ = run.communicate(timeout=120)
+    assert run.returncode == 130, output
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["notebooks"][0]["status"] == "failed"
+    assert "interrupted" in output
+    assert not pid_alive(pid), "lab up still runs after Ctrl-C"

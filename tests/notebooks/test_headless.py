@@ -1,0 +1,61 @@
+"""Every notebook, headless, through `python -m lab run` (the command `nox -s lab` runs)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from lab.targets import docker_problem
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+
+
+def lab_run(target: str, report_dir: Path, timeout: float) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run([sys.executable, "-m", "lab", "run", "--target", target,
+                           "--report-dir", str(report_dir)], cwd=ROOT, timeout=timeout,
+                          check=False)
+    return done.returncode, json.loads((report_dir / "summary.json").read_text())
+
+
+def cluster_cells(path: Path) -> int:
+    nb = nbformat.read(path, as_version=4)
+    return sum("needs-cluster" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_every_notebook_passes_on_the_local_target(tmp_path: Path) -> None:
+    code, summary = lab_run("local", tmp_path, timeout=840)
+    rows = {row["name"]: row for row in summary["notebooks"]}
+    assert summary["target"] == "local"
+    assert list(rows) == [p.stem for p in NOTEBOOKS]
+    failed = {name: row["status"] for name, row in rows.items() if row["status"] != "passed"}
+    assert not failed, f"see {tmp_path}/index.html"
+    assert code == 0
+    for path in NOTEBOOKS:
+        row = rows[path.stem]
+        assert row["checks_passed"] >= 1, path.stem
+        assert row["cells_skipped"] == cluster_cells(path), path.stem
+    assert (tmp_path / "index.html").stat().st_size > 0
+    assert len(list(tmp_path.glob("*.ipynb"))) == len(NOTEBOOKS)
+
+
+@pytest.mark.kind
+@pytest.mark.slow
+@pytest.mark.timeout(5400)
+def test_every_notebook_passes_on_kind(tmp_path: Path) -> None:
+    problem = docker_problem()
+    if problem:
+        pytest.skip(f"no kind cluster possible here: {problem}")
+    code, summary = lab_run("kind", tmp_path, timeout=5300)
+    rows = summary["notebooks"]
+    assert summary["target"] == "kind"
+    assert all(row["status"] == "passed" and row["cells_skipped"] == 0 for row in rows)
+    assert code == 0

@@ -1,0 +1,155 @@
+"""Experiment flow (rollbacks always run), pod selection and actions, chaos client errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pytest
+
+from lab.chaos import BackendChaos, Experiment, evict_pod, kill_pod
+from lab.errors import ChaosError
+from lab.procs import free_port
+
+
+@dataclass
+class Eviction:
+    pod: str
+    evicted: bool
+    message: str
+
+
+@dataclass
+class FakeCluster:
+    """A stateful stand-in for lab.k8s.Cluster: pods in a dict, a PDB as `min_available`.
+
+    Only the chaos helpers' own logic (which pods, what is reported) is tested against it.
+    """
+
+    pods_by_name: dict[str, bool] = field(default_factory=dict)  # name -> deleting
+    min_available: int = 0
+    calls: list[tuple[str, str, int | None]] = field(default_factory=list)
+
+    def pods(self, selector: str | None = None) -> pd.DataFrame:
+        return pd.DataFrame({"name": list(self.pods_by_name),
+                             "deleting": list(self.pods_by_name.values())})
+
+    def delete_pod(self, pod: str, grace_period_seconds: int | None = None) -> None:
+        self.calls.append(("delete", pod, grace_period_seconds))
+        self.pods_by_name[pod] = True
+
+    def evict(self, pod: str) -> Eviction:
+        running = sum(not deleting for deleting in self.pods_by_name.values())
+        if running - 1 < self.min_available:
+            return Eviction(pod, False, "Cannot evict pod as it would violate the pod's "
+                                        "disruption budget.")
+        self.pods_by_name[pod] = True
+        return Eviction(pod, True, "evicted")
+
+
+def cluster(n: int = 3, min_available: int = 0) -> FakeCluster:
+    return FakeCluster({f"backend-{i}": False for i in range(n)}, min_available)
+
+
+def test_kill_pod_by_selector_picks_running_pods_and_reports_them() -> None:
+    fake = cluster()
+    fake.pods_by_name["backend-0"] = True  # already terminating: never picked
+    killed = kill_pod(fake, selector="app=backend", count=1)
+    assert killed.columns.tolist() == ["pod", "action", "done", "detail"]
+    [pod] = killed["pod"]
+    assert pod in {"backend-1", "backend-2"}
+    assert fake.calls == [("delete", pod, 0)]
+
+
+def test_kill_pod_by_name_and_all_matching() -> None:
+    fake = cluster()
+    assert kill_pod(fake, name="backend-2", grace_period_seconds=5)["pod"].tolist() == [
+        "backend-2"]
+    assert fake.calls == [("delete", "backend-2", 5)]
+    assert kill_pod(fake, selector="app=backend", count=None)["pod"].tolist() == [
+        "backend-0", "backend-1"]
+
+
+def test_pod_actions_need_exactly_one_target() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        kill_pod(cluster())
+    with pytest.raises(ValueError, match="exactly one"):
+        evict_pod(cluster(), name="a", selector="app=backend")
+    with pytest.raises(ChaosError, match="No running pod"):
+        kill_pod(cluster(0), selector="app=nothing")
+
+
+def test_evict_reports_pdb_refusals_as_not_done() -> None:
+    fake = cluster(3, min_available=2)
+    evicted = evict_pod(fake, selector="app=backend", count=None)
+    assert evicted["done"].tolist() == [True, False, False]
+    assert evicted["detail"].iloc[1].startswith("Cannot evict pod")
+
+
+def test_completed_experiment_journals_every_phase_in_order() -> None:
+    calls: list[str] = []
+    journal = Experiment(
+        "latency stays low",
+        steady_state=[("p95 < 500 ms", lambda: True)],
+        method=[lambda: calls.append("inject")],
+        rollbacks=[("reset", lambda: calls.append("reset"))],
+    ).run()
+    assert journal.status == "completed"
+    frame = journal.to_frame()
+    assert frame["phase"].tolist() == ["steady-state before", "method", "steady-state after",
+                                       "rollback"]
+    assert frame["name"].tolist() == ["p95 < 500 ms", "<lambda>", "p95 < 500 ms", "reset"]
+    assert frame["ok"].all()
+    assert calls == ["inject", "reset"]
+    assert (frame["duration_s"] >= 0).all()
+    assert journal.errors == []
+
+
+def test_lost_steady_state_is_deviated_and_still_rolls_back() -> None:
+    healthy = iter([True, False])
+    rolled_back: list[bool] = []
+    journal = Experiment("errors stay low", steady_state=[lambda: next(healthy)],
+                         method=[lambda: None], rollbacks=[lambda: rolled_back.append(True)]).run()
+    assert journal.status == "deviated"
+    assert rolled_back == [True]
+
+
+def test_failing_method_aborts_but_every_rollback_runs() -> None:
+    def inject() -> None:
+        raise RuntimeError("backend unreachable")
+
+    def broken_rollback() -> None:
+        raise OSError("first rollback failed")
+
+    rolled_back: list[str] = []
+    journal = Experiment("x", method=[inject, lambda: rolled_back.append("never")],
+                         rollbacks=[broken_rollback, lambda: rolled_back.append("second")]).run()
+    assert journal.status == "aborted"
+    assert rolled_back == ["second"]
+    assert journal.errors == ["method inject: RuntimeError: backend unreachable",
+                              "rollback broken_rollback: OSError: first rollback failed"]
+
+
+def test_unmet_steady_state_skips_the_method_but_rolls_back() -> None:
+    ran: list[str] = []
+    journal = Experiment("x", steady_state=[lambda: pd.DataFrame().empty is False],
+                         method=[lambda: ran.append("method")],
+                         rollbacks=[lambda: ran.append("rollback")]).run()
+    assert journal.status == "aborted"
+    assert ran == ["rollback"]
+
+
+def test_interrupt_during_the_method_still_rolls_back() -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    ran: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        Experiment("x", method=[interrupted], rollbacks=[lambda: ran.append("rollback")]).run()
+    assert ran == ["rollback"]
+
+
+def test_unreachable_backend_is_a_chaos_error_with_a_next_step() -> None:
+    chaos = BackendChaos([f"http://127.0.0.1:{free_port()}"], "token", timeout=1)
+    with pytest.raises(ChaosError, match=r"failed[\s\S]*lab.connect"):
+        chaos.enable()

@@ -1,0 +1,149 @@
+"""Every plot renders with a title, labelled axes and the series the learner should see."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from matplotlib.figure import Figure
+
+from lab import plots
+from lab.load import LoadPlan, LoadResult
+
+T0 = pd.Timestamp("2026-11-26T06:00:00Z")
+
+
+def series(values: list[float], **labels: str) -> pd.DataFrame:
+    stamps = [T0 + pd.Timedelta(seconds=5 * i) for i in range(len(values))]
+    return pd.DataFrame({"timestamp": stamps, **labels, "value": values})
+
+
+class CannedProm:
+    """Answers range queries with fixed frames and records what was asked (no Prometheus)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, timedelta, str]] = []
+
+    def query_range(self, q: str, start: timedelta, step: str) -> pd.DataFrame:
+        self.asked.append((q, start, step))
+        if "by (route)" in q:
+            return pd.concat([series([10, 12, 11], route="/api/items"),
+                              series([1, 2, 1], route="/api/work")])
+        if "by (instance)" in q:
+            return series([0, 3, 1], instance="127.0.0.1:1")
+        return series([0.01, 0.2, 0.3])
+
+
+def rendered(fig: Figure) -> Figure:
+    """Draw the figure to PNG bytes (catches errors that only show when drawing)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    assert buffer.getvalue().startswith(b"\x89PNG")
+    return fig
+
+
+def legend(ax: object) -> list[str]:
+    return ax.get_legend_handles_labels()[1]  # type: ignore[attr-defined, no-any-return]
+
+
+def test_golden_signals_asks_the_four_signals_and_labels_every_panel() -> None:
+    prom = CannedProm()
+    fig = rendered(plots.golden_signals(prom, window=timedelta(minutes=5)))
+    assert len(prom.asked) == 6
+    assert {step for _, _, step in prom.asked} == {"1s"}
+    assert all('job="ironclad-backend"' in q for q, _, _ in prom.asked)
+    traffic, errors, latency, saturation = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["Traffic", "Errors", "Latency", "Saturation"]
+    assert legend(traffic) == ["/api/items", "/api/work"]
+    assert errors.get_lines()[0].get_ydata().tolist() == pytest.approx([1, 20, 30])  # percent
+    assert legend(latency) == ["p50", "p95", "p99", "SLO p95 < 500 ms"]
+    assert legend(saturation) == ["127.0.0.1:1"]
+    assert all(ax.get_ylabel() and ax.get_xlabel() for ax in fig.axes)
+    assert fig.get_suptitle() == "Golden signals — ironclad-backend, last 5 min"
+
+
+def test_empty_data_says_so_instead_of_an_empty_axis() -> None:
+    class NoData:
+        def query_range(self, q: str, start: timedelta, step: str) -> pd.DataFrame:
+            return pd.DataFrame(columns=["timestamp", "value"])
+
+    fig = rendered(plots.golden_signals(NoData()))
+    assert all("no data yet" in [t.get_text() for t in ax.texts] for ax in fig.axes[:2])
+
+
+def test_rollout_timeline_steps_each_count() -> None:
+    df = pd.DataFrame({"t": [0, 1, 2, 3], "desired": [3] * 4, "replicas": [3, 4, 4, 3],
+                       "updated": [0, 1, 2, 3], "ready": [3, 3, 2, 3], "available": [3, 3, 3, 3]})
+    fig = rendered(plots.rollout_timeline(df))
+    [ax] = fig.axes
+    assert legend(ax) == ["desired", "updated", "ready", "available"]
+    assert ax.get_xlabel() == "seconds since the rollout started"
+    assert ax.get_ylabel() == "pods"
+
+
+def test_replicas_vs_load_uses_two_axes_and_one_legend() -> None:
+    df = pd.DataFrame({"t": [0, 30, 60], "replicas": [3, 3, 5], "desired": [3, 5, 5],
+                       "rps": [10.0, 200.0, 210.0]})
+    fig = rendered(plots.replicas_vs_load(df))
+    left, right = fig.axes
+    assert (left.get_ylabel(), right.get_ylabel()) == ("replicas", "requests / s")
+    assert [t.get_text() for t in left.get_legend().get_texts()] == [
+        "replicas", "desired (HPA)", "requests / s"]
+
+
+def test_alert_timeline_draws_pending_then_firing_per_alert() -> None:
+    rows = [("HighErrorRate", "pending", 0), ("HighErrorRate", "pending", 1),
+            ("HighErrorRate", "firing", 2), ("HighErrorRate", "firing", 3),
+            ("HighLatency", "pending", 2)]
+    df = pd.DataFrame({"timestamp": [T0 + pd.Timedelta(seconds=s) for *_, s in rows],
+                       "alertname": [r[0] for r in rows], "alertstate": [r[1] for r in rows],
+                       "value": 1.0})
+    fig = rendered(plots.alert_timeline(df))
+    [ax] = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["HighErrorRate", "HighLatency"]
+    assert legend(ax) == ["pending", "firing"]
+    bars = ax.collections
+    assert [len(b.get_paths()) for b in bars] == [2, 2, 1, 0]  # pending/firing per alert
+
+
+def test_alert_timeline_without_alerts_says_none_fired() -> None:
+    fig = rendered(plots.alert_timeline(pd.DataFrame(columns=["timestamp", "value"])))
+    assert "no alert was pending or firing" in [t.get_text() for t in fig.axes[0].texts]
+
+
+def test_budget_burn_marks_the_alert_thresholds() -> None:
+    df = pd.concat([series([100, 80, 40], slo="availability"), series([100, 99, 98],
+                                                                        slo="latency")])
+    fig = rendered(plots.budget_burn(df))
+    [ax] = fig.axes
+    assert legend(ax) == ["availability", "latency", "warning: below 50 %",
+                          "critical: below 10 %"]
+    assert ax.get_ylabel() == "% of the error budget left"
+
+
+def test_latency_histogram_marks_percentiles_and_the_slo() -> None:
+    plan = LoadPlan.build("http://a", rate=10, requests=100)
+    latencies = np.linspace(0.01, 0.1, 100)
+    df = pd.DataFrame({"scheduled_s": plan.scheduled(), "sent_s": plan.scheduled(),
+                       "latency_s": latencies, "status": pd.array([200] * 100, dtype="Int64"),
+                       "error": None})
+    fig = rendered(plots.latency_histogram(LoadResult(plan, df)))
+    [ax] = fig.axes
+    labels = legend(ax)
+    assert labels[0] == "p50 = 55.0 ms"
+    assert labels[-1] == "SLO threshold 500 ms"
+    assert ax.get_title() == "100 requests at 10/s, 0.0% errors"
+
+
+def test_returned_figures_display_as_png_under_ipython() -> None:
+    shell = InteractiveShell.instance()
+    try:
+        fig = plots.rollout_timeline(pd.DataFrame({"t": [0, 1], "ready": [1, 2]}))
+        formatted, _ = shell.display_formatter.format(fig)
+        assert formatted["image/png"]
+    finally:
+        InteractiveShell.clear_instance()

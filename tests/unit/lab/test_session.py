@@ -1,0 +1,106 @@
+"""lab.session: the state file, attaching to a running lab, and shutdown of its process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab.errors import LabError, LabNotRunningError, NeedsClusterError
+from lab.session import (
+    Lab,
+    State,
+    connect,
+    pid_alive,
+    read_state,
+    shutdown,
+    write_state,
+)
+from lab.settings import Settings
+from lab.targets import Endpoints
+
+ENDPOINTS = Endpoints(target="local", backend="http://127.0.0.1:1",
+                      backends=["http://127.0.0.1:1"], prometheus="http://127.0.0.1:2",
+                      grafana=None, chaos_token="secret")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(repo_root=tmp_path, state_file_override=tmp_path / "state.json")
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    """A real process standing in for `python -m lab up` (only its pid and SIGTERM matter)."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_state_file_has_the_endpoints_pid_and_namespace(settings: Settings) -> None:
+    write_state(settings.state_file, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
+    data = json.loads(settings.state_file.read_text())
+    assert data == {**ENDPOINTS.to_dict(), "pid": os.getpid(), "namespace": "ironclad-demo"}
+    assert read_state(settings.state_file) == State(ENDPOINTS, os.getpid(), "ironclad-demo")
+    assert [p.name for p in settings.state_file.parent.iterdir()] == ["state.json"]
+
+
+def test_a_state_file_of_a_dead_process_is_removed(settings: Settings) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    write_state(settings.state_file, State(ENDPOINTS, int(dead.stdout), "ironclad-demo"))
+    assert read_state(settings.state_file) is None
+    assert not settings.state_file.exists()
+
+
+def test_a_corrupt_state_file_says_how_to_recover(settings: Settings) -> None:
+    settings.state_file.write_text("{not json")
+    with pytest.raises(LabError, match="rm "):
+        read_state(settings.state_file)
+
+
+def test_connect_attaches_to_the_running_lab(settings: Settings) -> None:
+    write_state(settings.state_file, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
+    env = connect("auto", settings=settings)
+    assert isinstance(env, Lab)
+    assert (env.endpoints, env.target, env.on_cluster, env.namespace) == (
+        ENDPOINTS, "local", False, "ironclad-demo")
+    assert env.reason == f"target=local: attached to the running lab (pid {os.getpid()})"
+    assert connect("local", settings=settings).pid == os.getpid()
+
+
+def test_connect_refuses_a_different_target_than_the_running_one(settings: Settings) -> None:
+    write_state(settings.state_file, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
+    with pytest.raises(LabError, match="target=local is running") as info:
+        connect("kind", settings=settings)
+    assert "lab.shutdown()" in info.value.next_step
+
+
+def test_connect_without_a_lab_and_without_start_says_how_to_start(settings: Settings) -> None:
+    with pytest.raises(LabNotRunningError, match="No lab is running") as info:
+        connect("local", start=False, settings=settings)
+    assert "python -m lab up" in info.value.next_step
+
+
+def test_k8s_on_the_local_target_is_a_clear_error(settings: Settings) -> None:
+    env = Lab(ENDPOINTS, "ironclad-demo", os.getpid(), "", settings)
+    with pytest.raises(NeedsClusterError, match="target=local"):
+        _ = env.k8s
+
+
+def test_shutdown_terminates_the_lab_process(settings: Settings,
+                                             sleeper: subprocess.Popen[bytes]) -> None:
+    write_state(settings.state_file, State(ENDPOINTS, sleeper.pid, "ironclad-demo"))
+    assert shutdown(settings, timeout=10) is True
+    assert sleeper.wait(5) == -15
+    assert not pid_alive(sleeper.pid)
+
+
+def test_shutdown_without_a_lab_does_nothing(settings: Settings) -> None:
+    assert shutdown(settings) is False
