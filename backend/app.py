@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from backend import routes
 from backend.chaos import Chaos, ChaosController, inject_chaos
-from backend.db import Database
+from backend.db import Database, DatabaseUnavailableError
 from backend.observe import Metrics, ObservedApp, PoolCollector
 from backend.problems import EXCEPTION_HANDLERS
 from backend.routes import Lifecycle
@@ -58,7 +58,11 @@ def create_app(settings: Settings | None = None,
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        await db.open()
+        try:
+            await db.open()
+        except DatabaseUnavailableError as exc:
+            log.error("start-up failed: %s", exc)  # one readable line before the traceback
+            raise
         log.info("database ready at %s", db.target)
         try:
             yield

@@ -92,6 +92,8 @@ def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
 
 
 class UnprocessableError(ClientException):
+    """A chaos parameter out of its bounds (422)."""
+
     status_code = 422
 
 

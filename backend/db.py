@@ -31,7 +31,6 @@ CREATE TABLE IF NOT EXISTS items (
 """
 # Errors meaning "the database did not answer" (PoolTimeout is an OperationalError).
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError)
-STARTUP_TIMEOUT_S = 30.0
 
 
 class DatabaseUnavailableError(Exception):
@@ -61,6 +60,7 @@ class Database:
 
     def __init__(self, settings: Settings, on_breaker_change: Callable[[bool], None]) -> None:
         self.timeout_s = settings.db_timeout_s
+        self.startup_timeout_s = settings.db_startup_timeout_s
         self.target = describe_target(settings.database_url)
         self.pool = AsyncConnectionPool(
             settings.database_url,
@@ -80,13 +80,13 @@ class Database:
     async def open(self) -> None:
         """Open the pool, wait for its first connections, create the schema if missing."""
         try:
-            await self.pool.open(wait=True, timeout=STARTUP_TIMEOUT_S)
+            await self.pool.open(wait=True, timeout=self.startup_timeout_s)
         except PoolTimeout as exc:
             await self.pool.close()
             raise DatabaseUnavailableError(
                 f"PostgreSQL at {self.target} did not accept connections within "
-                f"{STARTUP_TIMEOUT_S:g} s ({exc}); check that it runs and that DATABASE_URL or "
-                "POSTGRES_HOST/PORT/DB/USER/PASSWORD are right.") from exc
+                f"{self.startup_timeout_s:g} s ({exc}); check that it runs and that "
+                "DATABASE_URL or POSTGRES_HOST/PORT/DB/USER/PASSWORD are right.") from exc
         async with self.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
             await conn.execute(SCHEMA)

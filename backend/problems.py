@@ -40,6 +40,15 @@ def _unavailable(request: Request[Any, Any, Any],
                    headers={"Retry-After": str(max(1, round(retry_after)))})
 
 
+def _not_utf8(request: Request[Any, Any, Any],
+              _exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
+    return problem(request, 400, "The request is not valid UTF-8.")
+
+
+def _too_deep(request: Request[Any, Any, Any], _exc: RecursionError) -> Response[dict[str, Any]]:
+    return problem(request, 400, "The request body is nested too deeply.")
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(request, 500, "Unexpected server error; the request id is in the logs.")
@@ -49,5 +58,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: _http_error,
     DatabaseUnavailableError: _unavailable,
     CircuitOpenError: _unavailable,
+    # msgspec raises these two while decoding hostile JSON bodies (the app has no recursion).
+    UnicodeDecodeError: _not_utf8,
+    RecursionError: _too_deep,
     Exception: _unexpected,
 }

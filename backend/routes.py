@@ -7,7 +7,7 @@ from typing import Annotated
 
 from litestar import Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ServiceUnavailableException
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -34,14 +34,14 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/health/ready", tags=["health"], responses={})
+@get("/health/ready", tags=["health"])
 async def ready(db: NamedDependency[Database],
-                lifecycle: NamedDependency[Lifecycle]) -> Response[dict[str, str]]:
+                lifecycle: NamedDependency[Lifecycle]) -> dict[str, str]:
     """Readiness: 200 only when PostgreSQL answers and the process is not draining."""
     if lifecycle.draining:
-        return Response({"status": "draining"}, status_code=503)
+        raise ServiceUnavailableException("Draining: this process is shutting down.")
     await db.ping()  # raises DatabaseUnavailableError → 503 problem details
-    return Response({"status": "ok"})
+    return {"status": "ok"}
 
 
 @get("/metrics", tags=["metrics"], include_in_schema=False)

@@ -56,6 +56,7 @@ class Settings:
     pool_max: int = 10
     db_timeout_s: float = 2.0
     db_reconnect_timeout_s: float = 4.0
+    db_startup_timeout_s: float = 30.0
     breaker_failures: int = 5
     breaker_reset_s: float = 2.0
     drain_delay_s: float = 3.0
@@ -74,6 +75,7 @@ class Settings:
             chaos_token=env.get("CHAOS_TOKEN") or None,
             log_level=level,
             db_timeout_s=_number(env, "DB_TIMEOUT_S", 2.0, 0.1, 60.0),
+            db_startup_timeout_s=_number(env, "DB_STARTUP_TIMEOUT_S", 30.0, 1.0, 600.0),
             drain_delay_s=_number(env, "DRAIN_DELAY_S", 3.0, 0.0, 300.0),
             shutdown_timeout_s=_number(env, "SHUTDOWN_TIMEOUT_S", 20, 0, 600),
         )

@@ -8,6 +8,7 @@ Starts a throwaway PostgreSQL, one backend process per server x variant pinned t
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import shutil
@@ -15,11 +16,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
 import psutil
+from litestar.types import ASGIApp
+from prometheus_client import CollectorRegistry
 
+from backend.app import create_app
+from backend.settings import Settings
 from lab.procs import ManagedProcess, PostgresServer, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +92,36 @@ def start_server(server: str, factory: str, pg: PostgresServer, log_level: str,
     return proc, base
 
 
+async def asgi_cpu_us(app: ASGIApp, path: str, requests: int) -> float:
+    """CPU µs per request of driving `app` directly (no server, no network, no DB)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+             "query_string": b"", "headers": [(b"host", b"localhost")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(_message: object) -> None:
+        return None
+
+    started = time.process_time()
+    for _ in range(requests):
+        await app(dict(scope), receive, send)  # type: ignore[arg-type]
+    return 1e6 * (time.process_time() - started) / requests
+
+
+def wrapper_overhead(rounds: int, requests: int = 20_000) -> tuple[float, float]:
+    """Median in-process CPU µs/request of GET /health/live without and with the wrapper."""
+    wrapped = create_app(Settings(database_url="postgresql://unused"), CollectorRegistry())
+    apps: dict[str, ASGIApp] = {"bare": wrapped.litestar, "wrapped": wrapped}
+    cost: dict[str, list[float]] = {"bare": [], "wrapped": []}
+    for _ in range(rounds):
+        for name, app in apps.items():
+            cost[name].append(asyncio.run(asgi_cpu_us(app, "/health/live", requests)))
+    return statistics.median(cost["bare"]), statistics.median(cost["wrapped"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
@@ -132,6 +168,10 @@ def main() -> None:
         print(f"| {server} | {'with' if factory == 'wrapped' else 'without'} | {route} "
               f"| {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']:.0f} "
               f"| {r['cpu_us']:.0f} | {1e6 / r['cpu_us']:.0f} |")
+    bare_us, wrapped_us = wrapper_overhead(args.rounds)
+    print(f"\nin-process ASGI cost of GET /health/live (no server, median of {args.rounds}): "
+          f"{bare_us:.1f} µs without, {wrapped_us:.1f} µs with the wrapper "
+          f"(+{wrapped_us - bare_us:.1f} µs, +{100 * (wrapped_us / bare_us - 1):.1f} %)")
     print("\nmetrics wrapper overhead, by req/s (1 - with/without) and by server CPU per request:")
     for server in ("uvicorn", "granian"):
         for route in routes:

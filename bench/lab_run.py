@@ -23,9 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def one_run(target: str) -> tuple[float, dict[str, object]]:
     with tempfile.TemporaryDirectory(prefix="lab-run-bench-") as report:
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "lab", "run", "--target", target,
-                               "--report-dir", report], cwd=ROOT, capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "lab", "run", "--target", target, "--report-dir", report],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         wall = time.perf_counter() - started
         if done.returncode != 0:
             sys.exit(f"lab run failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -39,14 +43,16 @@ def main() -> None:
     args = cli.parse_args()
     results = [one_run(args.target) for _ in range(args.runs)]
     walls = [wall for wall, _ in results]
-    print(f"| run | wall (s) | notebooks (s, summary.json) |\n|---|---|---|")
+    print("| run | wall (s) | notebooks (s, summary.json) |\n|---|---|---|")
     for number, (wall, summary) in enumerate(results, start=1):
         print(f"| {number} | {wall:.1f} | {summary['duration_s']} |")
     print(f"\nmedian wall time: {statistics.median(walls):.1f} s over {len(walls)} run(s)\n")
     print("| notebook | time (s) | cells executed | skipped | checks |\n|---|---|---|---|---|")
     for row in results[-1][1]["notebooks"]:  # type: ignore[attr-defined]
-        print(f"| {row['name']} | {row['duration_s']} | {row['cells_executed']} | "
-              f"{row['cells_skipped']} | {row['checks_passed']} |")
+        print(
+            f"| {row['name']} | {row['duration_s']} | {row['cells_executed']} | "
+            f"{row['cells_skipped']} | {row['checks_passed']} |"
+        )
 
 
 if __name__ == "__main__":

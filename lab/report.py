@@ -66,11 +66,17 @@ class Failure:
 
     def text(self) -> str:
         """Plain-text rendering for the terminal (cell source, traceback, diagnostics)."""
-        numbered = "\n".join(f"{n:4d} │ {line}" for n, line in
-                             enumerate(self.source.splitlines(), start=1))
+        numbered = "\n".join(
+            f"{n:4d} │ {line}" for n, line in enumerate(self.source.splitlines(), start=1)
+        )
         trace = strip_ansi("\n".join(self.traceback)) or f"{self.ename}: {self.evalue}"
-        parts = [f"✖ {self.notebook}: cell #{self.cell_index} failed with {self.ename}",
-                 "── cell source " + "─" * 50, numbered, "── traceback " + "─" * 52, trace]
+        parts = [
+            f"✖ {self.notebook}: cell #{self.cell_index} failed with {self.ename}",
+            "── cell source " + "─" * 50,
+            numbered,
+            "── traceback " + "─" * 52,
+            trace,
+        ]
         if self.diagnostics:
             parts += ["── diagnostics " + "─" * 50, self.diagnostics]
         return "\n".join(parts)
@@ -89,11 +95,14 @@ class NotebookResult:
 
     def summary(self) -> dict[str, object]:
         """This notebook's entry in summary.json (the keys DESIGN.md specifies)."""
-        return {"name": self.name, "status": self.status,
-                "duration_s": round(self.duration_s, 2),
-                "cells_executed": self.tally.cells_executed,
-                "cells_skipped": self.tally.cells_skipped,
-                "checks_passed": len(self.tally.checks)}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "duration_s": round(self.duration_s, 2),
+            "cells_executed": self.tally.cells_executed,
+            "cells_skipped": self.tally.cells_skipped,
+            "checks_passed": len(self.tally.checks),
+        }
 
 
 @dataclass
@@ -111,8 +120,11 @@ class RunResult:
 
     def summary(self) -> dict[str, object]:
         """The content of summary.json."""
-        return {"target": self.target, "duration_s": round(self.duration_s, 2),
-                "notebooks": [nb.summary() for nb in self.notebooks]}
+        return {
+            "target": self.target,
+            "duration_s": round(self.duration_s, 2),
+            "notebooks": [nb.summary() for nb in self.notebooks],
+        }
 
 
 def strip_ansi(text: str) -> str:
@@ -154,8 +166,11 @@ def write_report(result: RunResult, report_dir: Path) -> Path:
 def _merged_notebook(result: RunResult) -> Any:
     """One notebook holding a summary, then every executed notebook under its own heading."""
     merged = new_notebook()
-    merged.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
+    merged.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     merged.metadata["language_info"] = {"name": "python"}
     merged.cells.append(new_markdown_cell(_overview_html(result)))
     for number, nb_result in enumerate(result.notebooks):
@@ -179,25 +194,34 @@ def _overview_html(result: RunResult) -> str:
         f"<td>{STATUS_MARK[nb.status]} {nb.status}</td><td>{nb.duration_s:.1f} s</td>"
         f"<td>{nb.tally.cells_executed}</td><td>{nb.tally.cells_skipped}</td>"
         f"<td>{len(nb.tally.checks)}</td></tr>"
-        for nb in result.notebooks)
+        for nb in result.notebooks
+    )
     verdict = "every notebook passed" if result.passed else "the run did not pass"
     note = f"<p><b>Note:</b> {html.escape(result.note)}</p>" if result.note else ""
-    return (f"<h1>Ironclad Lab report</h1>\n<p>Target <b>{html.escape(result.target)}</b>, "
-            f"{result.duration_s:.1f} s, {verdict}.</p>{note}\n"
-            "<table><tr><th>notebook</th><th>status</th><th>time</th><th>cells executed</th>"
-            f"<th>cells skipped (need a cluster)</th><th>checks passed</th></tr>{rows}</table>")
+    return (
+        f"<h1>Ironclad Lab report</h1>\n<p>Target <b>{html.escape(result.target)}</b>, "
+        f"{result.duration_s:.1f} s, {verdict}.</p>{note}\n"
+        "<table><tr><th>notebook</th><th>status</th><th>time</th><th>cells executed</th>"
+        f"<th>cells skipped (need a cluster)</th><th>checks passed</th></tr>{rows}</table>"
+    )
 
 
 def _section_html(nb: NotebookResult) -> str:
-    parts = [f"<hr><h1 id='{_anchor(nb.name)}'>{STATUS_MARK[nb.status]} "
-             f"{html.escape(nb.name)} — {nb.status}</h1>"]
+    parts = [
+        f"<hr><h1 id='{_anchor(nb.name)}'>{STATUS_MARK[nb.status]} "
+        f"{html.escape(nb.name)} — {nb.status}</h1>"
+    ]
     if nb.status != "not run":
-        parts.append(f"<p>{nb.duration_s:.1f} s · {nb.tally.cells_executed} cells executed · "
-                     f"{nb.tally.cells_skipped} skipped (need a cluster) · "
-                     f"{len(nb.tally.checks)} checks passed</p>")
+        parts.append(
+            f"<p>{nb.duration_s:.1f} s · {nb.tally.cells_executed} cells executed · "
+            f"{nb.tally.cells_skipped} skipped (need a cluster) · "
+            f"{len(nb.tally.checks)} checks passed</p>"
+        )
     if nb.tally.checks:
-        rows = "".join(f"<tr><td>✅ {html.escape(c.expected)}</td><td>{html.escape(c.seen)}</td>"
-                       "</tr>" for c in nb.tally.checks)
+        rows = "".join(
+            f"<tr><td>✅ {html.escape(c.expected)}</td><td>{html.escape(c.seen)}</td></tr>"
+            for c in nb.tally.checks
+        )
         parts.append(f"<table><tr><th>check</th><th>seen</th></tr>{rows}</table>")
     if nb.failure is not None:
         parts.append(f"<p><b>Failed:</b></p><pre>{html.escape(nb.failure.text())}</pre>")
@@ -211,16 +235,22 @@ def _anchor(name: str) -> str:
 def summary_table(result: RunResult, html_path: Path | None = None) -> str:
     """The one-screen summary printed at the end of a run."""
     width = max([len(nb.name) for nb in result.notebooks] + [8])
-    lines = [f"Ironclad Lab — target {result.target} — {result.duration_s:.1f} s",
-             f"{'notebook':<{width}}  {'status':<9} {'time':>8} {'cells':>6} {'skipped':>8} "
-             f"{'checks':>7}"]
+    lines = [
+        f"Ironclad Lab — target {result.target} — {result.duration_s:.1f} s",
+        f"{'notebook':<{width}}  {'status':<9} {'time':>8} {'cells':>6} {'skipped':>8} "
+        f"{'checks':>7}",
+    ]
     for nb in result.notebooks:
-        lines.append(f"{nb.name:<{width}}  {STATUS_MARK[nb.status]} {nb.status:<7} "
-                     f"{nb.duration_s:>6.1f} s {nb.tally.cells_executed:>6} "
-                     f"{nb.tally.cells_skipped:>8} {len(nb.tally.checks):>7}")
+        lines.append(
+            f"{nb.name:<{width}}  {STATUS_MARK[nb.status]} {nb.status:<7} "
+            f"{nb.duration_s:>6.1f} s {nb.tally.cells_executed:>6} "
+            f"{nb.tally.cells_skipped:>8} {len(nb.tally.checks):>7}"
+        )
     counts = {s: sum(nb.status == s for nb in result.notebooks) for s in STATUS_MARK}
-    lines.append(f"{len(result.notebooks)} notebooks: {counts['passed']} passed, "
-                 f"{counts['failed']} failed, {counts['not run']} not run")
+    lines.append(
+        f"{len(result.notebooks)} notebooks: {counts['passed']} passed, "
+        f"{counts['failed']} failed, {counts['not run']} not run"
+    )
     if result.note:
         lines.append(f"note: {result.note}")
     if html_path is not None:

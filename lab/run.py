@@ -28,6 +28,8 @@ from types import FrameType
 from typing import Any, Protocol
 
 import papermill
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import Engine, papermill_engines
@@ -37,10 +39,16 @@ from traitlets import Any as AnyTrait
 
 from lab import report
 from lab.errors import LabError
+from lab.magics import SKIP_MESSAGE
 from lab.procs import ManagedProcess, wait_until
 from lab.settings import find_repo_root
 
 ENGINE = "ironclad"
+KERNEL_ARGUMENTS = [
+    "--log-level=ERROR",  # no "running over TCP without encryption" warning on the terminal
+    "--IPKernelApp.exec_lines=import pandas, matplotlib.pyplot",  # warm-up while booting
+]
+KERNELS_AHEAD = 2  # kernels booting for the next notebooks while one runs
 TARGETS = ("auto", "kind", "local")
 DEFAULT_BUDGETS = {"local": (300.0, 1200.0), "kind": (900.0, 5400.0)}  # (per cell, whole run)
 UP_TIMEOUT = {"local": 180.0, "kind": 1800.0, "auto": 1800.0}
@@ -80,13 +88,28 @@ class UpProcess:
         self.log_path.unlink(missing_ok=True)
         self.process = ManagedProcess(
             "python -m lab up",
-            [sys.executable, "-m", "lab", "up", "--target", self.requested, "--json",
-             "--state-file", str(self.state_file)],
-            self.log_path, env={**os.environ, "PYTHONUNBUFFERED": "1"}).start()
+            [
+                sys.executable,
+                "-m",
+                "lab",
+                "up",
+                "--target",
+                self.requested,
+                "--json",
+                "--state-file",
+                str(self.state_file),
+            ],
+            self.log_path,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        ).start()
         try:
-            wait_until(self._ready, timeout=self.timeout, interval=0.2,
-                       what=f"`python -m lab up --target {self.requested}` to be ready",
-                       on_timeout=lambda: self.process.log_tail(20) if self.process else "")
+            wait_until(
+                self._ready,
+                timeout=self.timeout,
+                interval=0.2,
+                what=f"`python -m lab up --target {self.requested}` to be ready",
+                on_timeout=lambda: self.process.log_tail(20) if self.process else "",
+            )
         except BaseException:
             self.process.stop(timeout=60)
             raise
@@ -122,8 +145,9 @@ class UpProcess:
             lines += _prometheus_state(prometheus)
         if self.target == "kind":
             lines += _kubectl(["get", "pods", "-o", "wide", "-n", self.namespace])
-            lines += _kubectl(["get", "events", "-n", self.namespace,
-                               "--sort-by=.lastTimestamp"])[-15:]
+            lines += _kubectl(["get", "events", "-n", self.namespace, "--sort-by=.lastTimestamp"])[
+                -15:
+            ]
         if self.process is not None:
             lines += ["last lines of the lab up log:", self.process.log_tail(15)]
         return "\n".join(lines)
@@ -145,16 +169,19 @@ def _prometheus_state(url: str) -> list[str]:
             alerts = json.load(rsp)["data"]["alerts"]
     except (OSError, ValueError, KeyError) as exc:
         return [f"prometheus {url}: unreachable ({exc})"]
-    lines = [f"prometheus target {t['scrapeUrl']}: {t['health']} {t.get('lastError', '')}"
-             for t in targets]
+    lines = [
+        f"prometheus target {t['scrapeUrl']}: {t['health']} {t.get('lastError', '')}"
+        for t in targets
+    ]
     alert_lines = [f"alert {a['labels'].get('alertname')}: {a['state']}" for a in alerts]
     return lines + (alert_lines or ["no alerts"])
 
 
 def _kubectl(args: list[str]) -> list[str]:
     try:
-        done = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=20,
-                              check=False)
+        done = subprocess.run(
+            ["kubectl", *args], capture_output=True, text=True, timeout=20, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return [f"kubectl {' '.join(args)}: {exc}"]
     return (done.stdout or done.stderr).splitlines()
@@ -171,6 +198,7 @@ class CellPlan:
     cell_budget: float
     deadline: float  # time.monotonic() when the whole-run budget ends
     progress: Any = None
+    kernel: Any = None  # a kernel started ahead of time (AsyncKernelManager), or None
 
     @property
     def skip_cluster_cells(self) -> bool:
@@ -194,9 +222,8 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
             self.nb_man.cell_start(cell, index)
             try:
                 if self._skips(cell):
-                    cell.outputs = [report.new_output(
-                        "stream", name="stdout",
-                        text=f"skipped: needs a Kubernetes cluster (target={self.plan.target})\n")]
+                    skipped = SKIP_MESSAGE.format(target=self.plan.target)
+                    cell.outputs = [report.new_output("stream", name="stdout", text=skipped + "\n")]
                     cell.metadata[report.SKIP_KEY] = True
                 else:
                     self._execute(cell, index)
@@ -211,21 +238,24 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
 
     def _skips(self, cell: Any) -> bool:
         tags = cell.metadata.get("tags", [])
-        return bool(cell.cell_type == "code" and report.SKIP_TAG in tags
-                    and self.plan.skip_cluster_cells)
+        return bool(
+            cell.cell_type == "code" and report.SKIP_TAG in tags and self.plan.skip_cluster_cells
+        )
 
     def _execute(self, cell: Any, index: int) -> None:
         seconds, which = self.plan.budget()
         if seconds <= 0:
-            raise CellExecutionError("", "RunBudgetExceeded",
-                                     "the whole-run time budget was used up before this cell")
+            raise CellExecutionError(
+                "", "RunBudgetExceeded", "the whole-run time budget was used up before this cell"
+            )
         self.timeout = math.ceil(seconds)
         self.interrupt_on_timeout = True
         self.error_on_timeout = {
             "ename": "CellTimeoutError",
             "evalue": f"the cell ran longer than its {which} time budget ({self.timeout} s) "
-                      "and was interrupted",
-            "traceback": []}
+            "and was interrupted",
+            "traceback": [],
+        }
         self.execute_cell(cell, index)
 
 
@@ -240,18 +270,32 @@ def _record_error(cell: Any, exc: Exception) -> None:
         errors[-1].ename, errors[-1].evalue = ename, evalue  # the interrupt's traceback: where
     elif not any(o.ename == ename for o in errors):
         cell.setdefault("outputs", []).append(
-            report.new_output("error", ename=ename, evalue=evalue,
-                                   traceback=[f"{ename}: {evalue}"]))
+            report.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+        )
 
 
 class IroncladEngine(Engine):  # type: ignore[misc]
     """papermill engine running `_Client` (registered as "ironclad")."""
 
     @classmethod
-    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, *, plan: CellPlan,
-                                 start_timeout: int = 60, **_papermill_options: Any) -> Any:
-        client = _Client(nb_man, kernel_name=kernel_name, startup_timeout=start_timeout,
-                         plan=plan, extra_arguments=["--log-level=ERROR"])  # no TCP warning
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        *,
+        plan: CellPlan,
+        start_timeout: int = 60,
+        **_papermill_options: Any,
+    ) -> Any:
+        client = _Client(
+            nb_man,
+            km=plan.kernel,
+            kernel_name=kernel_name,
+            startup_timeout=start_timeout,
+            plan=plan,
+            extra_arguments=KERNEL_ARGUMENTS,
+        )
+        client.owns_km = True  # shut the kernel down afterwards, even a prefetched one
         return client.execute()
 
 
@@ -275,14 +319,27 @@ def run_notebook(path: Path, out_dir: Path, stack: Stack, plan: CellPlan) -> rep
     started = time.monotonic()
     try:
         papermill.execute_notebook(
-            str(path), str(output), parameters=headless_parameters(path, stack),
-            engine_name=ENGINE, kernel_name="python3", progress_bar=False, cwd=str(path.parent),
-            plan=plan)
+            str(path),
+            str(output),
+            parameters=headless_parameters(path, stack),
+            engine_name=ENGINE,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(path.parent),
+            plan=plan,
+        )
         result.status = "passed"
     except PapermillExecutionError as exc:
         result.status = "failed"
-        result.failure = report.Failure(path.stem, exc.cell_index, exc.source, exc.ename,
-                                        exc.evalue, tuple(exc.traceback), stack.diagnostics())
+        result.failure = report.Failure(
+            path.stem,
+            exc.cell_index,
+            exc.source,
+            exc.ename,
+            exc.evalue,
+            tuple(exc.traceback),
+            stack.diagnostics(),
+        )
         _add_diagnostics(output, result.failure)
     except BaseException:
         result.status = "failed"
@@ -296,10 +353,13 @@ def run_notebook(path: Path, out_dir: Path, stack: Stack, plan: CellPlan) -> rep
 
 def _add_diagnostics(output: Path, failure: report.Failure) -> None:
     nb = report.read_notebook(output, as_version=4)
-    failed = next(i for i, cell in enumerate(nb.cells)
-                  if cell.metadata.get("papermill", {}).get("exception"))
-    text = (f"### Diagnostics collected by `python -m lab run` after this failure\n\n"
-            f"```text\n{failure.diagnostics}\n```")
+    failed = next(
+        i for i, cell in enumerate(nb.cells) if cell.metadata.get("papermill", {}).get("exception")
+    )
+    text = (
+        f"### Diagnostics collected by `python -m lab run` after this failure\n\n"
+        f"```text\n{failure.diagnostics}\n```"
+    )
     cell = report.new_markdown_cell(text)
     cell.metadata["tags"] = ["ironclad-diagnostics"]
     nb.cells.insert(failed + 1, cell)
@@ -321,31 +381,64 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[name] = old
 
 
-def run_notebooks(notebooks: Sequence[Path], stack: Stack, report_dir: Path, *,
-                  cell_budget: float, run_budget: float) -> report.RunResult:
+def _start_kernel(cwd: Path) -> Any:
+    """A python3 kernel booting in the background, so the next notebook need not wait for it."""
+    manager = AsyncKernelManager(kernel_name="python3")
+    run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=str(cwd))
+    return manager
+
+
+def _stop_kernel(manager: Any) -> None:
+    if run_sync(manager.is_alive)():
+        run_sync(manager.shutdown_kernel)(now=True)
+
+
+def run_notebooks(
+    notebooks: Sequence[Path],
+    stack: Stack,
+    report_dir: Path,
+    *,
+    cell_budget: float,
+    run_budget: float,
+) -> report.RunResult:
     """Run `notebooks` in order against `stack`, stopping at the first failure."""
     result = report.RunResult(stack.target, [report.NotebookResult(p.stem) for p in notebooks])
     started = time.monotonic()
     deadline = started + run_budget
     report_dir.mkdir(parents=True, exist_ok=True)
+    kernels: dict[int, Any] = {}  # notebook index -> its kernel, started ahead of time
     try:
         with _environment(LAB_STATE_FILE=str(stack.state_file)):
             for number, (path, slot) in enumerate(zip(notebooks, result.notebooks, strict=True)):
                 if time.monotonic() >= deadline:
                     result.note = f"the whole-run budget ({run_budget:.0f} s) was used up"
                     break
-                code_cells = sum(c.cell_type == "code"
-                                 for c in report.read_notebook(path, as_version=4).cells)
+                for ahead in range(number, min(number + KERNELS_AHEAD + 1, len(notebooks))):
+                    if ahead not in kernels:
+                        kernels[ahead] = _start_kernel(notebooks[ahead].parent)
+                kernel = kernels.pop(number)
+                code_cells = sum(
+                    c.cell_type == "code" for c in report.read_notebook(path, as_version=4).cells
+                )
                 label = f"[{number + 1}/{len(notebooks)}] {path.stem}"
-                with tqdm(total=code_cells + 1, desc=label, unit="cell", leave=False,
-                          file=sys.stderr, disable=None) as bar:
-                    plan = CellPlan(stack.target, cell_budget, deadline, bar)
+                began = time.monotonic()
+                with tqdm(
+                    total=code_cells + 1,
+                    desc=label,
+                    unit="cell",
+                    leave=False,
+                    file=sys.stderr,
+                    disable=None,
+                ) as bar:
+                    plan = CellPlan(stack.target, cell_budget, deadline, bar, kernel)
                     try:
                         done = run_notebook(path, report_dir, stack, plan)
                     except BaseException:
                         slot.status = "failed"
-                        slot.duration_s = time.monotonic() - started
+                        slot.duration_s = time.monotonic() - began
                         raise
+                    finally:
+                        _stop_kernel(kernel)
                 result.notebooks[number] = done
                 print(_progress_line(label, done), file=sys.stderr, flush=True)
                 if done.failure is not None:
@@ -354,14 +447,18 @@ def run_notebooks(notebooks: Sequence[Path], stack: Stack, report_dir: Path, *,
     except (KeyboardInterrupt, RunInterruptedError) as exc:
         result.note = f"interrupted ({type(exc).__name__ if str(exc) == '' else exc})"
     finally:
+        for leftover in kernels.values():
+            _stop_kernel(leftover)
         result.duration_s = time.monotonic() - started
     return result
 
 
 def _progress_line(label: str, nb: report.NotebookResult) -> str:
-    return (f"{report.STATUS_MARK[nb.status]} {label} {nb.status} in {nb.duration_s:.1f} s — "
-            f"{nb.tally.cells_executed} cells executed, {nb.tally.cells_skipped} skipped, "
-            f"{len(nb.tally.checks)} checks passed")
+    return (
+        f"{report.STATUS_MARK[nb.status]} {label} {nb.status} in {nb.duration_s:.1f} s — "
+        f"{nb.tally.cells_executed} cells executed, {nb.tally.cells_skipped} skipped, "
+        f"{len(nb.tally.checks)} checks passed"
+    )
 
 
 # ───────────────────────────── command line ─────────────────────────────
@@ -386,17 +483,33 @@ def _matches(path: Path, wanted: str) -> bool:
 
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m lab run", description=__doc__.split("\n")[0])
-    cli.add_argument("--target", choices=TARGETS, default="auto",
-                     help="the one target for the whole run (default: auto)")
-    cli.add_argument("--notebooks", default=None, metavar="03,06",
-                     help="comma-separated notebook numbers or names (default: all)")
+    cli.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="auto",
+        help="the one target for the whole run (default: auto)",
+    )
+    cli.add_argument(
+        "--notebooks",
+        default=None,
+        metavar="03,06",
+        help="comma-separated notebook numbers or names (default: all)",
+    )
     root = find_repo_root()
     cli.add_argument("--notebooks-dir", type=Path, default=root / "notebooks")
     cli.add_argument("--report-dir", type=Path, default=root / "build" / "lab-report")
-    cli.add_argument("--cell-timeout", type=float, default=None,
-                     help="per-cell time budget in s (default: 300 local, 900 kind)")
-    cli.add_argument("--timeout", type=float, default=None,
-                     help="whole-run time budget in s (default: 1200 local, 5400 kind)")
+    cli.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=None,
+        help="per-cell time budget in s (default: 300 local, 900 kind)",
+    )
+    cli.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="whole-run time budget in s (default: 1200 local, 5400 kind)",
+    )
     return cli
 
 
@@ -413,25 +526,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not notebooks:
-        print(f"No notebooks to run: {args.notebooks_dir} holds no NN-name.ipynb files.",
-              file=sys.stderr)
+        print(
+            f"No notebooks to run: {args.notebooks_dir} holds no NN-name.ipynb files.",
+            file=sys.stderr,
+        )
         return 2
     report_dir: Path = args.report_dir.resolve()
     _clean(report_dir)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
-    up = UpProcess(args.target, report_dir / "lab-state.json", report_dir / "lab-up.log",
-                   UP_TIMEOUT[args.target])
+    up = UpProcess(
+        args.target,
+        report_dir / "lab-state.json",
+        report_dir / "lab-up.log",
+        UP_TIMEOUT[args.target],
+    )
     print(f"Starting the lab (target={args.target}) …", file=sys.stderr, flush=True)
     result = report.RunResult(args.target, [report.NotebookResult(p.stem) for p in notebooks])
     try:
         with up:
             cell_default, run_default = DEFAULT_BUDGETS[up.target]
-            print(f"Lab ready on target={up.target}; running {len(notebooks)} notebooks.",
-                  file=sys.stderr, flush=True)
-            result = run_notebooks(notebooks, up, report_dir,
-                                   cell_budget=args.cell_timeout or cell_default,
-                                   run_budget=args.timeout or run_default)
+            print(
+                f"Lab ready on target={up.target}; running {len(notebooks)} notebooks.",
+                file=sys.stderr,
+                flush=True,
+            )
+            result = run_notebooks(
+                notebooks,
+                up,
+                report_dir,
+                cell_budget=args.cell_timeout or cell_default,
+                run_budget=args.timeout or run_default,
+            )
             print("Tearing the lab down …", file=sys.stderr, flush=True)
     except LabError as exc:
         result.note = f"the lab did not come up: {exc.problem}"
@@ -448,7 +574,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _clean(report_dir: Path) -> None:
     """Remove the previous run's results so nothing stale is mistaken for this run."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*report_dir.glob("*.ipynb"), report_dir / "summary.json",
-                  report_dir / "index.html"]:
+    for stale in [
+        *report_dir.glob("*.ipynb"),
+        report_dir / "summary.json",
+        report_dir / "index.html",
+    ]:
         stale.unlink(missing_ok=True)
-

@@ -56,6 +56,17 @@ def test_kind_cluster_has_one_control_plane_and_two_workers() -> None:
     assert node_versions()
 
 
+def test_node_image_belongs_to_the_kind_release_the_lab_runs() -> None:
+    """A node image works only with the kind release that built it (its release notes)."""
+    from lab.settings import Settings
+
+    named = re.search(r"kind release: (v\d+\.\d+\.\d+)", KIND_CLUSTER.read_text())
+    assert named, f"{KIND_CLUSTER}: say which kind release the node image comes from"
+    assert named[1] == Settings.kind_version, (
+        f"{KIND_CLUSTER} pins a node image of kind {named[1]}; "
+        f"the lab runs kind {Settings.kind_version}")
+
+
 @pytest.mark.parametrize("directory", kustomizations("Kustomization"),
                          ids=lambda d: str(d.relative_to(MANIFESTS)))
 def test_kustomization_builds(rendered: dict[Path, list[lint.Obj]], directory: Path) -> None:

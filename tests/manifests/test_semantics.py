@@ -32,6 +32,9 @@ def test_backend_hpa_and_pdb_target_the_backend(kind_objects: list[lint.Obj]) ->
     assert (hpa["scaleTargetRef"]["kind"], hpa["scaleTargetRef"]["name"]) == ("Deployment",
                                                                               "backend")
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 10)
+    assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+    # Lab timing: scale-down shorter than Kubernetes' default 300 s stabilization window.
+    assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] < 300
     pdb = by_id["PodDisruptionBudget", "ironclad-demo", "backend-pdb"]["spec"]
     assert pdb["minAvailable"] == 2
     assert pdb["selector"] == {"matchLabels": {"app": "backend"}}
@@ -56,3 +59,18 @@ KIND = lint.build(lint.MANIFESTS_DIR / "overlays" / "kind")
 def test_network_path(conn: lint.Connection) -> None:
     verdict = lint.evaluate(KIND, conn)
     assert verdict.allowed == verdict.expected, str(verdict.finding())
+
+
+def test_backend_probes_and_scrape_path_are_routes_the_backend_serves(
+        kind_objects: list[lint.Obj]) -> None:
+    from backend import routes
+
+    served = set().union(*(h.paths for h in (routes.live, routes.ready, routes.metrics)))
+    deployment = next(o for o in kind_objects
+                      if lint.ident(o) == ("Deployment", "ironclad-demo", "backend"))
+    pod = deployment["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    used = {container[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")}
+    used.add(pod["metadata"]["annotations"]["prometheus.io/path"])
+    assert used <= served
+    assert set(lint.METRICS_PATHS) <= served

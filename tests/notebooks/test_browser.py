@@ -28,12 +28,20 @@ from lab.run import UpProcess, headless_parameters
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "06-observability.ipynb"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-gpu"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
 FAILURE = re.compile(r"Traceback|CheckFailedError|Error:")
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium here")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium here"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,27 +57,54 @@ def jupyter(stack: UpProcess, tmp_path_factory: pytest.TempPathFactory) -> Itera
     home = tmp_path_factory.mktemp("jupyter")
     root = home / "notebooks"
     root.mkdir()
-    papermill.execute_notebook(str(NOTEBOOK), str(root / NOTEBOOK.name), prepare_only=True,
-                               parameters=headless_parameters(NOTEBOOK, stack),
-                               progress_bar=False)
-    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(root / NOTEBOOK.name),
+        prepare_only=True,
+        parameters=headless_parameters(NOTEBOOK, stack),
+        progress_bar=False,
+    )
+    user_settings = {  # no news pop-up; every cell in the DOM (no windowing) to read outputs
+        "apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        "notebook-extension/tracker": {"windowingMode": "none"},
+    }
+    for plugin, values in user_settings.items():
+        path = home / "settings" / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "LAB_STATE_FILE": str(stack.state_file),
-           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-           "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "run")}
-    server = ManagedProcess("jupyter lab", [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
-        "--ip=127.0.0.1", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ], home / "jupyter.log", env=env).start()
+    env = {
+        **os.environ,
+        "LAB_STATE_FILE": str(stack.state_file),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "run"),
+    }
+    server = ManagedProcess(
+        "jupyter lab",
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        home / "jupyter.log",
+        env=env,
+    ).start()
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(f"{url}/api/status?token={token}") or not server.running(),
-                   timeout=60, what="JupyterLab to answer")
+        wait_until(
+            lambda: _answers(f"{url}/api/status?token={token}") or not server.running(),
+            timeout=60,
+            what="JupyterLab to answer",
+        )
         server.ensure_running()
         yield f"{url}/lab/tree/{NOTEBOOK.name}?token={token}"
     finally:
@@ -86,9 +121,13 @@ def _answers(url: str) -> bool:
 def expected_checks(grafana: bool) -> int:
     """lab.check calls in the cells that run on the local target (one ✅ output each)."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    return sum(c.source.count("lab.check(") for c in nb.cells if c.cell_type == "code"
-               and "needs-cluster" not in c.metadata.get("tags", [])
-               and (grafana or "env.endpoints.grafana" not in c.source))
+    return sum(
+        c.source.count("lab.check(")
+        for c in nb.cells
+        if c.cell_type == "code"
+        and "needs-cluster" not in c.metadata.get("tags", [])
+        and (grafana or "env.endpoints.grafana" not in c.source)
+    )
 
 
 @pytest.mark.timeout(420)
@@ -97,8 +136,9 @@ def test_jupyterlab_runs_06_observability(jupyter: str, stack: UpProcess) -> Non
 
     assert shutil.which(str(CHROMIUM))
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(jupyter)
@@ -118,7 +158,6 @@ def test_jupyterlab_runs_06_observability(jupyter: str, stack: UpProcess) -> Non
                 page.wait_for_timeout(1000)
             assert not failed, failed[0][:2000]
             assert len(passed) >= wanted, f"{len(passed)} of {wanted} checks shown: {passed}"
-            assert any("every backend replica" in t or "Prometheus discovered" in t
-                       for t in passed)
+            assert any("every backend replica" in t or "Prometheus discovered" in t for t in passed)
         finally:
             browser.close()

@@ -19,20 +19,42 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def notebook(folder: Path, name: str, source: str) -> None:
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell('TARGET = "auto"\nNAMESPACE = "ironclad-demo"',
-                                  metadata={"tags": ["parameters"]}),
-        nbformat.v4.new_code_cell(source)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                'TARGET = "auto"\nNAMESPACE = "ironclad-demo"', metadata={"tags": ["parameters"]}
+            ),
+            nbformat.v4.new_code_cell(source),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, folder / f"{name}.ipynb")
 
 
 def start_run(folder: Path, report: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "lab", "run", "--target", "local",
-                             "--notebooks-dir", str(folder), "--report-dir", str(report)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lab",
+            "run",
+            "--target",
+            "local",
+            "--notebooks-dir",
+            str(folder),
+            "--report-dir",
+            str(report),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def lab_up_pid(report: Path) -> int:
@@ -44,9 +66,12 @@ def lab_up_pid(report: Path) -> int:
 def test_failure_stops_the_run_and_tears_the_stack_down(tmp_path: Path) -> None:
     folder, report = tmp_path / "nb", tmp_path / "report"
     folder.mkdir()
-    notebook(folder, "01-uses-the-lab",
-             "import lab, requests\nenv = lab.connect(target=TARGET)\n"
-             "print(requests.get(env.endpoints.backend + '/health/ready').status_code)")
+    notebook(
+        folder,
+        "01-uses-the-lab",
+        "import lab, requests\nenv = lab.connect(target=TARGET)\n"
+        "print(requests.get(env.endpoints.backend + '/health/ready').status_code)",
+    )
     notebook(folder, "02-breaks", "1 / 0")
     notebook(folder, "03-never", "print('unreachable')")
     run = start_run(folder, report)
@@ -62,10 +87,12 @@ def test_failure_stops_the_run_and_tears_the_stack_down(tmp_path: Path) -> None:
     assert run.returncode == 1, output
     summary = json.loads((report / "summary.json").read_text())
     assert [n["status"] for n in summary["notebooks"]] == ["passed", "failed", "not run"]
-    assert "ZeroDivisionError" in output and "1 / 0" in output  # traceback and source
+    assert "ZeroDivisionError" in output  # the traceback
+    assert "1 / 0" in output  # the failing cell's source
     assert "backend http://127.0.0.1:" in output  # diagnostics of the stack
     assert "1 passed, 1 failed, 1 not run" in output
-    assert pids and not pid_alive(pids[0]), "lab up still runs after the run ended"
+    assert pids, "lab up never wrote its state file"
+    assert not pid_alive(pids[0]), "lab up still runs after the run ended"
     assert not (report / "lab-state.json").exists()
 
 

@@ -18,9 +18,12 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 
 
 def lab_run(target: str, report_dir: Path, timeout: float) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run([sys.executable, "-m", "lab", "run", "--target", target,
-                           "--report-dir", str(report_dir)], cwd=ROOT, timeout=timeout,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "lab", "run", "--target", target, "--report-dir", str(report_dir)],
+        cwd=ROOT,
+        timeout=timeout,
+        check=False,
+    )
     return done.returncode, json.loads((report_dir / "summary.json").read_text())
 
 

@@ -34,11 +34,18 @@ def code(source: str, *tags: str) -> nbformat.NotebookNode:
     return cell
 
 
-def write_notebook(folder: Path, name: str, *cells: nbformat.NotebookNode,
-                   headless: dict[str, object] | None = None) -> Path:
+def write_notebook(
+    folder: Path,
+    name: str,
+    *cells: nbformat.NotebookNode,
+    headless: dict[str, object] | None = None,
+) -> Path:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {name}"), *cells])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     if headless:
         nb.metadata["ironclad"] = {"headless_parameters": headless}
     path = folder / f"{name}.ipynb"
@@ -59,21 +66,31 @@ def notebooks(workdir: Path) -> list[Path]:
     folder = workdir / "notebooks"
     folder.mkdir()
     ok = write_notebook(
-        folder, "01-ok",
+        folder,
+        "01-ok",
         code(PARAMETERS, "parameters"),
         code("import os\nprint(TARGET, NAMESPACE, WAIT_S, os.environ['LAB_STATE_FILE'])"),
         code("import lab\nlab.check(WAIT_S < 1, expected='shortened wait', seen=WAIT_S)"),
-        code("%%cluster\nraise RuntimeError('a cluster cell ran on the local target')",
-             "needs-cluster"),
-        code("import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n"
-             "from IPython.display import display\nfig, ax = plt.subplots()\n"
-             "ax.plot([0, 1], [1, 0])\ndisplay(fig)\nplt.close(fig)"),
-        headless={"WAIT_S": 0.5})
+        code(
+            "%%cluster\nraise RuntimeError('a cluster cell ran on the local target')",
+            "needs-cluster",
+        ),
+        code(
+            "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n"
+            "from IPython.display import display\nfig, ax = plt.subplots()\n"
+            "ax.plot([0, 1], [1, 0])\ndisplay(fig)\nplt.close(fig)"
+        ),
+        headless={"WAIT_S": 0.5},
+    )
     fails = write_notebook(
-        folder, "02-fails",
+        folder,
+        "02-fails",
         code(PARAMETERS, "parameters"),
-        code("import lab\nlab.check(1 + 1 == 3, expected='one plus one is three', seen=1 + 1, "
-             "hint='arithmetic wins')"))
+        code(
+            "import lab\nlab.check(1 + 1 == 3, expected='one plus one is three', seen=1 + 1, "
+            "hint='arithmetic wins')"
+        ),
+    )
     after = write_notebook(folder, "03-after", code("print('never')"))
     return [ok, fails, after]
 
@@ -81,8 +98,7 @@ def notebooks(workdir: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def ran(notebooks: list[Path], workdir: Path) -> report.RunResult:
     stack = StaticStack("local", workdir / "state.json")
-    return run.run_notebooks(notebooks, stack, workdir / "report", cell_budget=120,
-                             run_budget=600)
+    return run.run_notebooks(notebooks, stack, workdir / "report", cell_budget=120, run_budget=600)
 
 
 def test_run_stops_at_the_first_failure(ran: report.RunResult) -> None:
@@ -93,8 +109,14 @@ def test_run_stops_at_the_first_failure(ran: report.RunResult) -> None:
 
 def test_cells_are_counted_and_cluster_cells_skipped_on_local(ran: report.RunResult) -> None:
     ok, fails, after = ran.notebooks
-    assert ok.summary() == {"name": "01-ok", "status": "passed", "duration_s": ok.summary()[
-        "duration_s"], "cells_executed": 5, "cells_skipped": 1, "checks_passed": 1}
+    assert ok.summary() == {
+        "name": "01-ok",
+        "status": "passed",
+        "duration_s": ok.summary()["duration_s"],
+        "cells_executed": 5,
+        "cells_skipped": 1,
+        "checks_passed": 1,
+    }
     assert ok.tally.checks == (report.Check("shortened wait", "0.5"),)
     assert (fails.tally.cells_executed, fails.tally.checks) == (3, ())
     assert after.summary()["cells_executed"] == 0
@@ -122,8 +144,9 @@ def test_failure_carries_source_traceback_and_diagnostics(ran: report.RunResult)
     assert "diagnostics for target=local" in text
     assert ran.notebooks[1].executed_path is not None
     nb = nbformat.read(ran.notebooks[1].executed_path, as_version=4)
-    failed = next(i for i, c in enumerate(nb.cells) if c.metadata.get("papermill", {}).get(
-        "exception"))
+    failed = next(
+        i for i, c in enumerate(nb.cells) if c.metadata.get("papermill", {}).get("exception")
+    )
     assert "ironclad-diagnostics" in nb.cells[failed + 1].metadata["tags"]
     assert "diagnostics for target=local" in nb.cells[failed + 1].source
 
@@ -133,11 +156,19 @@ def test_report_files(ran: report.RunResult, tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert set(summary) == {"target", "duration_s", "notebooks"}
     assert [set(nb) for nb in summary["notebooks"]] == [
-        {"name", "status", "duration_s", "cells_executed", "cells_skipped", "checks_passed"}] * 3
+        {"name", "status", "duration_s", "cells_executed", "cells_skipped", "checks_passed"}
+    ] * 3
     assert [nb["status"] for nb in summary["notebooks"]] == ["passed", "failed", "not run"]
     page = html_path.read_text()
-    for expected in ("01-ok", "02-fails", "03-after", "shortened wait", "one plus one is three",
-                     "data:image/png;base64", "skipped: needs a Kubernetes cluster"):
+    for expected in (
+        "01-ok",
+        "02-fails",
+        "03-after",
+        "shortened wait",
+        "one plus one is three",
+        "data:image/png;base64",
+        "skipped: needs a Kubernetes cluster",
+    ):
         assert expected in page
     table = report.summary_table(ran, html_path)
     assert "1 passed, 1 failed, 1 not run" in table
@@ -146,18 +177,29 @@ def test_report_files(ran: report.RunResult, tmp_path: Path) -> None:
 
 def test_cluster_cells_run_on_kind(tmp_path: Path) -> None:
     path = write_notebook(tmp_path, "01-kind", code("print('cluster cell ran')", "needs-cluster"))
-    result = run.run_notebooks([path], StaticStack("kind", tmp_path / "s.json"),
-                               tmp_path / "out", cell_budget=60, run_budget=120)
+    result = run.run_notebooks(
+        [path],
+        StaticStack("kind", tmp_path / "s.json"),
+        tmp_path / "out",
+        cell_budget=60,
+        run_budget=120,
+    )
     assert result.passed
     assert result.notebooks[0].tally.cells_skipped == 0
     assert result.notebooks[0].tally.cells_executed == 2  # papermill's injected parameters + it
 
 
 def test_cell_budget_interrupts_a_hanging_cell(tmp_path: Path) -> None:
-    path = write_notebook(tmp_path, "01-hangs", code("import time\ntime.sleep(120)"),
-                          code("print('not reached')"))
-    result = run.run_notebooks([path], StaticStack("local", tmp_path / "s.json"),
-                               tmp_path / "out", cell_budget=2, run_budget=120)
+    path = write_notebook(
+        tmp_path, "01-hangs", code("import time\ntime.sleep(120)"), code("print('not reached')")
+    )
+    result = run.run_notebooks(
+        [path],
+        StaticStack("local", tmp_path / "s.json"),
+        tmp_path / "out",
+        cell_budget=2,
+        run_budget=120,
+    )
     failure = result.notebooks[0].failure
     assert failure is not None
     assert failure.ename == "CellTimeoutError"
@@ -168,8 +210,13 @@ def test_cell_budget_interrupts_a_hanging_cell(tmp_path: Path) -> None:
 def test_whole_run_budget_is_shared(tmp_path: Path) -> None:
     first = write_notebook(tmp_path, "01-slow", code("import time\ntime.sleep(120)"))
     second = write_notebook(tmp_path, "02-next", code("print(1)"))
-    result = run.run_notebooks([first, second], StaticStack("local", tmp_path / "s.json"),
-                               tmp_path / "out", cell_budget=100, run_budget=3)
+    result = run.run_notebooks(
+        [first, second],
+        StaticStack("local", tmp_path / "s.json"),
+        tmp_path / "out",
+        cell_budget=100,
+        run_budget=3,
+    )
     assert [nb.status for nb in result.notebooks] == ["failed", "not run"]
     assert result.notebooks[0].failure is not None
     assert "whole-run time budget" in result.notebooks[0].failure.evalue

@@ -10,15 +10,31 @@ import nbformat
 import pytest
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-EXPECTED = ["00-preflight", "01-namespace", "02-secrets-and-config", "03-postgres-statefulset",
-            "04-backend-deployment", "05-scaling-and-resilience", "06-observability",
-            "07-chaos-and-slo", "99-teardown"]
+EXPECTED = [
+    "00-preflight",
+    "01-namespace",
+    "02-secrets-and-config",
+    "03-postgres-statefulset",
+    "04-backend-deployment",
+    "05-scaling-and-resilience",
+    "06-observability",
+    "07-chaos-and-slo",
+    "99-teardown",
+]
 # Calls that reach a Kubernetes API server (rendering with `kubectl kustomize` does not).
-CLUSTER_API = re.compile(r"\.k8s\b|\bkill_pod\(|\bevict_pod\(|\bCluster[.(]|kubernetes\.client|"
-                         r"kubectl[\"',\s]+(?:get|apply|delete|describe|rollout|scale|drain|exec|"
-                         r"logs|port-forward|top|cordon|wait)\b")
-SECTIONS = ("## Learning goals", "## Prerequisites", "**Time:**", "## Exercise", "## Summary",
-            "## What's next")
+CLUSTER_API = re.compile(
+    r"\.k8s\b|\bkill_pod\(|\bevict_pod\(|\bCluster[.(]|kubernetes\.client|"
+    r"kubectl[\"',\s]+(?:get|apply|delete|describe|rollout|scale|drain|exec|"
+    r"logs|port-forward|top|cordon|wait)\b"
+)
+SECTIONS = (
+    "## Learning goals",
+    "## Prerequisites",
+    "**Time:**",
+    "## Exercise",
+    "## Summary",
+    "## What's next",
+)
 
 
 def load(name: str) -> nbformat.NotebookNode:
@@ -41,8 +57,11 @@ def test_the_walkthrough_is_complete() -> None:
 def test_committed_without_outputs(name: str) -> None:
     nb = load(name)
     nbformat.validate(nb)
-    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-             and (c.outputs or c.execution_count is not None)]
+    dirty = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and (c.outputs or c.execution_count is not None)
+    ]
     assert not dirty, f"{name}: cells {dirty} carry outputs; clear them before committing"
 
 
@@ -51,8 +70,13 @@ def test_parameters_cell(name: str) -> None:
     nb = load(name)
     cells = [c for c in nb.cells if "parameters" in tags(c)]
     assert len(cells) == 1, f"{name}: exactly one cell must be tagged `parameters`"
-    assigned = {t.id for node in ast.parse(cells[0].source).body
-                if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    assigned = {
+        t.id
+        for node in ast.parse(cells[0].source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
     headless = nb.metadata.get("ironclad", {}).get("headless_parameters", {})
     assert {"TARGET", "NAMESPACE"} <= assigned
     assert set(headless) <= assigned, f"{name}: shortened timings for undeclared parameters"
@@ -68,8 +92,9 @@ def test_learner_sections(name: str) -> None:
 @pytest.mark.parametrize("name", EXPECTED)
 def test_checks_run_on_every_target(name: str) -> None:
     local = [c for c in code_cells(load(name)) if "needs-cluster" not in tags(c)]
-    assert any("lab.check(" in c.source for c in local), \
+    assert any("lab.check(" in c.source for c in local), (
         f"{name}: needs at least one lab.check that also runs on the local target"
+    )
 
 
 @pytest.mark.parametrize("name", EXPECTED)
@@ -79,5 +104,6 @@ def test_cluster_cells_are_tagged_and_guarded(name: str) -> None:
         if CLUSTER_API.search(cell.source):
             assert tagged, f"{name} code cell {index} touches the cluster API without the tag"
         if tagged:
-            assert cell.source.startswith("%%cluster\n"), \
-                f"{name} code cell {index} is tagged needs-cluster but does not start with %%cluster"
+            assert cell.source.startswith("%%cluster\n"), (
+                f"{name} code cell {index} is tagged needs-cluster but lacks %%cluster"
+            )

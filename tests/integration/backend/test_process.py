@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from lab.procs import PostgresServer, wait_until
+from lab.procs import PostgresServer, free_port, wait_until
 
 if TYPE_CHECKING:
     from conftest import SpawnBackend
@@ -22,9 +22,9 @@ AUTH = {"Authorization": "Bearer test-chaos-token"}
 
 def test_sigterm_drains_in_flight_requests_then_exits_zero(
         postgres: PostgresServer, spawn_backend: SpawnBackend) -> None:
-    backend = spawn_backend(postgres, DRAIN_DELAY_S="1")
+    backend = spawn_backend(postgres, DRAIN_DELAY_S="2")
     with backend.http() as http:
-        for path in ("/api/chaos/latency/2000", "/api/chaos/enable"):
+        for path in ("/api/chaos/latency/3000", "/api/chaos/enable"):
             assert http.post(path, headers=AUTH).status_code == 200
     results: list[int] = []
     def slow_request() -> None:
@@ -84,3 +84,23 @@ def test_logs_are_json_lines_with_the_request_id(
     assert access[0]["method"] == "GET"
     assert access[0]["duration_ms"] > 0
     assert {"time", "level", "msg"} <= access[0].keys()
+
+
+def test_unreachable_database_at_start_up_exits_with_a_clear_error(
+        postgres: PostgresServer, spawn_backend: SpawnBackend) -> None:
+    backend = spawn_backend(postgres, wait=False, POSTGRES_PORT=str(free_port()),
+                            DB_STARTUP_TIMEOUT_S="1")
+    assert backend.proc.popen is not None
+    assert backend.proc.popen.wait(timeout=20) != 0
+    log = backend.proc.log_path.read_text()
+    assert "did not accept connections within 1 s" in log
+    assert "POSTGRES_HOST/PORT/DB/USER/PASSWORD" in log
+    assert postgres.password not in log
+
+
+def test_bad_setting_exits_with_the_variable_name(
+        postgres: PostgresServer, spawn_backend: SpawnBackend) -> None:
+    backend = spawn_backend(postgres, wait=False, PORT="http")
+    assert backend.proc.popen is not None
+    assert backend.proc.popen.wait(timeout=20) == 2
+    assert "PORT='http' is not a valid int" in backend.proc.log_path.read_text()

@@ -122,3 +122,21 @@ def test_pool_collector_exports_the_pool_stats(registry: CollectorRegistry) -> N
     assert registry.get_sample_value("db_pool_requests_waiting") == 0
     stats["pool_size"] = 9
     assert registry.get_sample_value("db_pool_size") == 9
+
+
+def test_histogram_buckets_are_cumulative_with_inclusive_bounds(
+        registry: CollectorRegistry) -> None:
+    http = Metrics(registry).http
+    for seconds in (0.5, 0.3, 7.0, 20.0):
+        http.observe("GET", "/r", "200", seconds)
+
+    def bucket(le: str) -> float | None:
+        return registry.get_sample_value("http_request_duration_seconds_bucket",
+                                         {"method": "GET", "route": "/r", "le": le})
+
+    assert [bucket("0.25"), bucket("0.4"), bucket("0.5"), bucket("10.0"), bucket("+Inf")] == [
+        0, 1, 2, 3, 4]
+    assert registry.get_sample_value("http_request_duration_seconds_sum",
+                                     {"method": "GET", "route": "/r"}) == 27.8
+    assert registry.get_sample_value("http_requests_total",
+                                     {"method": "GET", "route": "/r", "status": "200"}) == 4
