@@ -45,11 +45,16 @@ class Backend(ObservedApp):
 
 def create_app(settings: Settings | None = None,
                registry: CollectorRegistry | None = None) -> Backend:
-    """Build the backend; settings default to the environment, metrics to a fresh registry."""
+    """Build the backend; settings default to the environment.
+
+    Metrics go to `registry`; without one, a fresh registry that also carries the process,
+    platform and GC collectors (an injected registry gets only the app's own metrics).
+    """
     settings = settings or Settings.from_env()
-    registry = registry or CollectorRegistry()
-    for collector in (ProcessCollector, PlatformCollector, GCCollector):
-        collector(registry=registry)
+    if registry is None:
+        registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=registry)
     metrics = Metrics(registry)
     db = Database(settings, on_breaker_change=metrics.breaker_open.set)
     registry.register(PoolCollector(db.pool.get_stats))

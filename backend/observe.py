@@ -8,7 +8,6 @@ import secrets
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import accumulate
 from typing import cast
 
 from litestar.enums import ScopeType
@@ -86,7 +85,7 @@ class HttpCollector(Collector):
                                           "HTTP request duration.", labels=["method", "route"])
         bounds = [*map(repr, self.buckets), "+Inf"]
         for (method, route), histogram in list(self._durations.items()):
-            cumulative = list(accumulate(histogram[:-1]))
+            cumulative = list(itertools.accumulate(histogram[:-1]))
             durations.add_metric([method, route], list(zip(bounds, cumulative, strict=True)),
                                  sum_value=histogram[-1])
         yield requests

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -144,10 +143,7 @@ class UpProcess:
         if prometheus:
             lines += _prometheus_state(prometheus)
         if self.target == "kind":
-            lines += _kubectl(["get", "pods", "-o", "wide", "-n", self.namespace])
-            lines += _kubectl(["get", "events", "-n", self.namespace, "--sort-by=.lastTimestamp"])[
-                -15:
-            ]
+            lines.append(_cluster_diagnosis(self.namespace))
         if self.process is not None:
             lines += ["last lines of the lab up log:", self.process.log_tail(15)]
         return "\n".join(lines)
@@ -177,14 +173,16 @@ def _prometheus_state(url: str) -> list[str]:
     return lines + (alert_lines or ["no alerts"])
 
 
-def _kubectl(args: list[str]) -> list[str]:
+def _cluster_diagnosis(namespace: str) -> str:
+    """Pods, recent events and logs of unready pods (lab.k8s); never hides the original failure."""
+    from lab.k8s import Cluster
+    from lab.settings import get_settings
+
     try:
-        done = subprocess.run(
-            ["kubectl", *args], capture_output=True, text=True, timeout=20, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return [f"kubectl {' '.join(args)}: {exc}"]
-    return (done.stdout or done.stderr).splitlines()
+        cluster = Cluster.connect(namespace, context=f"kind-{get_settings().cluster_name}")
+        return cluster.diagnose()
+    except Exception as exc:  # diagnostics are best effort: the notebook's error comes first
+        return f"cluster diagnostics unavailable: {type(exc).__name__}: {exc}"
 
 
 # ───────────────────────────── the papermill engine ─────────────────────────────
