@@ -49,6 +49,7 @@ class Settings:
     """Everything the backend reads from its environment (see `from_env` for the names)."""
 
     database_url: str
+    host: str = "0.0.0.0"  # in a container every interface; the local lab sets 127.0.0.1
     port: int = 3000
     chaos_token: str | None = None
     log_level: str = "INFO"
@@ -71,6 +72,7 @@ class Settings:
             raise SettingsError(f"LOG_LEVEL={level!r} is not one of {', '.join(LOG_LEVELS)}.")
         return cls(
             database_url=_database_url(env),
+            host=env.get("HOST") or "0.0.0.0",
             port=_number(env, "PORT", 3000, 1, 65535),
             chaos_token=env.get("CHAOS_TOKEN") or None,
             log_level=level,

@@ -178,10 +178,20 @@ class Cluster:
         return DynamicClient(self.api_client)  # type: ignore[no-untyped-call]
 
     # --- apply -------------------------------------------------------------------------------
-    def apply(self, source: str | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-        """Server-side apply every object (field manager `ironclad-lab`); one row per object."""
+    def apply(self, source: str | Iterable[Mapping[str, Any]],
+              timeout: float = 300.0) -> pd.DataFrame:
+        """Server-side apply every object (field manager `ironclad-lab`); one row per object.
+
+        Idempotent: applying the same objects again changes nothing. A Namespace that is still
+        terminating (an earlier teardown) is waited out first: the API server refuses new
+        objects in it.
+        """
+        objects = documents(source)
+        for obj in objects:
+            if obj["kind"] == "Namespace" and obj.get("apiVersion") == "v1":
+                self.wait_namespace_usable(obj["metadata"]["name"], timeout)
         rows = []
-        for obj in documents(source):
+        for obj in objects:
             resource = self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
             namespace = None
             if resource.namespaced:
@@ -191,6 +201,35 @@ class Cluster:
             rows.append({"kind": obj["kind"], "name": obj["metadata"]["name"],
                          "namespace": namespace})
         return pd.DataFrame(rows, columns=["kind", "name", "namespace"])
+
+    def wait_namespace_usable(self, name: str, timeout: float = 300.0) -> None:
+        """Return once namespace `name` is absent or active (not terminating)."""
+
+        def usable() -> bool:
+            try:
+                namespace: Any = self.core.read_namespace(name)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return True
+                raise
+            return namespace.metadata.deletion_timestamp is None
+
+        poll(usable, what=f"namespace {name} to finish terminating", timeout=timeout,
+             interval=1.0, diagnose=lambda: Cluster(name, self.api_client).pods().to_string())
+
+    def wait_api_service(self, name: str, timeout: float = 300.0) -> None:
+        """Wait until an aggregated API (e.g. v1beta1.metrics.k8s.io) reports Available."""
+
+        api = client.ApiregistrationV1Api(self.api_client)
+
+        def conditions() -> list[Any]:
+            service: Any = api.read_api_service(name)
+            return list(service.status.conditions or []) if service.status else []
+
+        poll(lambda: any(c.type == "Available" and c.status == "True" for c in conditions()),
+             what=f"APIService {name} Available", timeout=timeout, interval=1.0,
+             diagnose=lambda: "\n".join(f"{c.type}={c.status} {c.reason}: {c.message}"
+                                        for c in conditions()))
 
     # --- reading ------------------------------------------------------------------------------
     def pods(self, selector: str | None = None) -> pd.DataFrame:
@@ -203,6 +242,11 @@ class Cluster:
         """Names of the ready, not-terminating pods matching `selector`, sorted."""
         frame = self.pods(selector)
         return list(frame[frame["ready"] & ~frame["deleting"]]["name"])
+
+    def running_pods(self, selector: str) -> list[str]:
+        """Names of the running, not-terminating pods matching `selector` (ready or not), sorted."""
+        frame = self.pods(selector)
+        return list(frame[(frame["phase"] == "Running") & ~frame["deleting"]]["name"])
 
     def events(self, limit: int = 20) -> pd.DataFrame:
         """The namespace's most recent events, oldest first."""
@@ -364,21 +408,36 @@ except OSError as exc:
 """
 
 
+# A pod whose egress (DNS included) is denied would otherwise spend ndots:5 x search domains x
+# 5 s x 2 attempts in getaddrinfo (no socket timeout bounds it) and outlive the probe's wait:
+# 1 s per query, one attempt, names with a dot tried as given first.
+PROBE_DNS = client.V1PodDNSConfig(options=[
+    client.V1PodDNSConfigOption(name="ndots", value="1"),
+    client.V1PodDNSConfigOption(name="timeout", value="1"),
+    client.V1PodDNSConfigOption(name="attempts", value="1")])
+
+
 def probe_pod(name: str, url: str, labels: Mapping[str, str], image: str) -> client.V1Pod:
     """A pod that makes one request and exits; meets Pod Security "restricted"."""
     security = client.V1SecurityContext(
         allow_privilege_escalation=False, run_as_non_root=True, run_as_user=10001,
         capabilities=client.V1Capabilities(drop=["ALL"]),
         seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"))
+    # Never Ready: a probe pod that borrows `app: backend` must not join the backend Service's
+    # endpoints (nothing listens on 3000 in it) nor count as healthy for the PDB.
+    never_ready = client.V1Probe(
+        _exec=client.V1ExecAction(command=["python", "-c", "raise SystemExit(1)"]),
+        period_seconds=30)
     container = client.V1Container(
         name="probe", image=image, image_pull_policy="IfNotPresent",
         command=["python", "-c", PROBE_SCRIPT, url], security_context=security,
+        readiness_probe=never_ready,
         resources=client.V1ResourceRequirements(requests={"cpu": "10m", "memory": "32Mi"},
                                                 limits={"cpu": "100m", "memory": "64Mi"}))
     return client.V1Pod(
         metadata=client.V1ObjectMeta(name=name, labels={**labels, "lab-probe": name}),
         spec=client.V1PodSpec(containers=[container], restart_policy="Never",
-                              automount_service_account_token=False))
+                              automount_service_account_token=False, dns_config=PROBE_DNS))
 
 
 def _api_message(exc: ApiException) -> str:

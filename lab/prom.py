@@ -20,10 +20,15 @@ TARGET_COLUMNS = ["job", "instance", "health", "last_error", "scrape_url", "last
 ALERT_STATES = ("pending", "firing", "inactive")
 
 
-def samples_frame(result: list[dict[str, Any]]) -> pd.DataFrame:
-    """An instant-vector result as a DataFrame: one row per series, label columns + `value`."""
+def samples_frame(result: list[Any]) -> pd.DataFrame:
+    """An instant-vector result as a DataFrame: one row per series, label columns + `value`.
+
+    A scalar result (`[time, "value"]`, e.g. from `time()`) becomes one row with `value`.
+    """
     if not result:
         return pd.DataFrame(columns=["value"])
+    if not isinstance(result[0], dict):
+        return pd.DataFrame({"value": [float(result[1])]})
     frame = pd.DataFrame(MetricSnapshotDataFrame(result, ts_as_datetime=False))
     return frame.drop(columns="timestamp").reset_index(drop=True)
 

@@ -157,7 +157,10 @@ def write_report(result: RunResult, report_dir: Path) -> Path:
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
     exporter = html_exporter(template_name="lab")
-    body, _ = exporter.from_notebook_node(_merged_notebook(result))
+    title = f"Ironclad Lab report — {result.target}"
+    body, _ = exporter.from_notebook_node(
+        _merged_notebook(result), resources={"metadata": {"name": title}}
+    )
     html_path = report_dir / "index.html"
     html_path.write_text(body, encoding="utf-8")
     return html_path

@@ -4,9 +4,10 @@ One target for the whole run: `python -m lab up --json` is started once before t
 (its state file reaches every kernel through LAB_STATE_FILE) and stopped afterwards, always.
 Notebooks run through papermill with their `parameters` cell overridden (target, namespace and the
 shortened timings each notebook declares in its metadata under `ironclad.headless_parameters`).
-Cells tagged `needs-cluster` are skipped, and counted, on the local target. The run stops at the
-first failing cell; its source, traceback and the stack's diagnostics go into the executed notebook
-and onto the terminal. Results land in `build/lab-report/` (see `lab.report`).
+Cells tagged `needs-cluster` are skipped, and counted, on the local target. Kernels are started
+two notebooks ahead, so their start-up overlaps the previous notebook. The run stops at the first
+failing cell; its source, traceback and the stack's diagnostics go into the executed notebook and
+onto the terminal. Results land in `build/lab-report/` (see `lab.report`).
 """
 
 from __future__ import annotations
@@ -428,6 +429,8 @@ def run_notebooks(
                     file=sys.stderr,
                     disable=None,
                 ) as bar:
+                    if bar.disable:  # no terminal to draw a bar on (CI logs): one line instead
+                        print(f"▶ {label} ({code_cells} code cells) …", file=sys.stderr, flush=True)
                     plan = CellPlan(stack.target, cell_budget, deadline, bar, kernel)
                     try:
                         done = run_notebook(path, report_dir, stack, plan)
@@ -494,8 +497,18 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated notebook numbers or names (default: all)",
     )
     root = find_repo_root()
-    cli.add_argument("--notebooks-dir", type=Path, default=root / "notebooks")
-    cli.add_argument("--report-dir", type=Path, default=root / "build" / "lab-report")
+    cli.add_argument(
+        "--notebooks-dir",
+        type=Path,
+        default=root / "notebooks",
+        help="where the NN-name.ipynb notebooks are (default: notebooks/)",
+    )
+    cli.add_argument(
+        "--report-dir",
+        type=Path,
+        default=root / "build" / "lab-report",
+        help="where the executed notebooks and the report go (default: build/lab-report/)",
+    )
     cli.add_argument(
         "--cell-timeout",
         type=float,

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import base64
+import os
+import platform
 import re
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError, ProcessFailedError, TargetUnavailableError
-from lab.k8s import Cluster, render_kustomize
+from lab.k8s import Cluster, documents, render_kustomize
 from lab.portforward import Forward, pod_connector
 from lab.settings import Settings
 from lab.targets import Endpoints, docker_problem
@@ -21,6 +26,9 @@ from lab.waits import poll
 MIN_KIND = (0, 24)
 CHAOS_SECRET = "chaos-secret"  # noqa: S105 - the name of a Secret, not its value
 CACHE = Path.home() / ".cache" / "ironclad-lab"
+IMAGE_ID_ANNOTATION = "lab.ironclad/image-id"
+METRICS_API = "v1beta1.metrics.k8s.io"
+ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
 def kind_version(binary: str) -> tuple[int, int, int] | None:
@@ -34,10 +42,44 @@ def parse_kind_version(text: str) -> tuple[int, int, int] | None:
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
+def kind_download_url(version: str, system: str | None = None,
+                      machine: str | None = None) -> str:
+    """The release binary for this OS and CPU (pytest-kind alone would always fetch amd64)."""
+    system = (system or platform.system()).lower()
+    arch = ARCHES.get((machine or platform.machine()).lower())
+    if system not in ("linux", "darwin") or arch is None:
+        raise TargetUnavailableError(
+            f"No kind release binary for {system}/{machine or platform.machine()}.",
+            "Install kind yourself (https://kind.sigs.k8s.io), or use --target local.")
+    return (f"https://github.com/kubernetes-sigs/kind/releases/download/{version}/"
+            f"kind-{system}-{arch}")
+
+
+def path_kind_usable(found: tuple[int, int, int] | None, pinned: str) -> bool:
+    """kind on PATH is used when it is at least the pinned release: a node image is supported
+    with the kind release that built it (and best effort with later ones), never with older."""
+    floor = max(parse_kind_version(pinned) or (0, 0, 0), (*MIN_KIND, 0))
+    return found is not None and found >= floor
+
+
+@contextmanager
+def _download_url(url: str) -> Iterator[None]:
+    """pytest-kind reads KIND_DOWNLOAD_URL; set it for one download unless the user did."""
+    if "KIND_DOWNLOAD_URL" in os.environ:
+        yield
+        return
+    os.environ["KIND_DOWNLOAD_URL"] = url
+    try:
+        yield
+    finally:
+        os.environ.pop("KIND_DOWNLOAD_URL", None)
+
+
 def kind_binary(settings: Settings) -> str:
-    """kind >= v0.24 from PATH, else the pinned release fetched by pytest-kind (cached)."""
+    """kind from PATH when >= the pinned release, else the pinned release fetched by pytest-kind
+    (cached in ~/.cache/ironclad-lab)."""
     on_path = shutil.which("kind")
-    if on_path is not None and (kind_version(on_path) or (0, 0, 0)) >= (*MIN_KIND, 0):
+    if on_path is not None and path_kind_usable(kind_version(on_path), settings.kind_version):
         return on_path
     from pytest_kind import cluster as pytest_kind_cluster
 
@@ -46,18 +88,23 @@ def kind_binary(settings: Settings) -> str:
 
         def ensure_kind(self) -> None:
             pytest_kind_cluster.KIND_VERSION = settings.kind_version  # read by ensure_kind
-            super().ensure_kind()
+            with _download_url(kind_download_url(settings.kind_version)):
+                super().ensure_kind()
 
+    # Only ensure_kind() is used. pytest-kind makes a work dir ".pytest-kind/<name>" relative to
+    # the cwd; an absolute name puts it in CACHE instead of littering the learner's cwd.
     CACHE.mkdir(parents=True, exist_ok=True)
-    pinned = PinnedKindCluster(settings.cluster_name,
-                               kind_path=CACHE / f"kind-{settings.kind_version}")
+    pinned = PinnedKindCluster(str(CACHE), kind_path=CACHE / f"kind-{settings.kind_version}")
     try:
         pinned.ensure_kind()
+    except LabError:
+        raise
     except Exception as exc:  # network errors of any kind
         raise TargetUnavailableError(
-            f"kind is not on PATH (or older than v0.24) and downloading "
-            f"{settings.kind_version} failed: {exc}",
-            "Install kind >= v0.24 (https://kind.sigs.k8s.io), or use --target local.") from exc
+            f"kind on PATH is missing or older than the lab's {settings.kind_version}, and "
+            f"downloading {settings.kind_version} failed: {exc}",
+            f"Install kind {settings.kind_version} (https://kind.sigs.k8s.io), or use "
+            "--target local.") from exc
     return str(pinned.kind_path)
 
 
@@ -95,12 +142,26 @@ class KindTarget:
         if s.cluster_name not in run([kind, "get", "clusters"], "kind get clusters").split():
             run([kind, "create", "cluster", "--name", s.cluster_name, "--config",
                  str(s.kind_config), "--wait", "180s"], "kind create cluster")
+        elif stopped := stopped_nodes(kind, s.cluster_name):  # reused: its nodes must run
+            raise TargetUnavailableError(
+                f"The kind cluster {s.cluster_name} exists but these nodes are stopped: "
+                f"{', '.join(stopped)}.",
+                f"Start them (docker start {' '.join(stopped)}) or delete the cluster "
+                f"(kind delete cluster --name {s.cluster_name}), then run again.")
         run(["docker", "build", "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)],
             "docker build")
-        run([kind, "load", "docker-image", s.image, "--name", s.cluster_name],
-            "kind load docker-image")
-        self.cluster = cluster = Cluster.connect(s.namespace, context=f"kind-{s.cluster_name}")
-        cluster.apply(render_kustomize(s.kind_overlay))
+        load_image(kind, s.image, s.cluster_name)
+        image_id = run(["docker", "image", "inspect", "--format", "{{.Id}}", s.image],
+                       "docker image inspect").strip()
+        context = f"kind-{s.cluster_name}"
+        try:
+            cluster = Cluster.connect(s.namespace, context=context)
+        except LabError:  # a reused cluster whose context left the kubeconfig (e.g. $KUBECONFIG)
+            run([kind, "export", "kubeconfig", "--name", s.cluster_name], "kind export kubeconfig")
+            cluster = Cluster.connect(s.namespace, context=context)
+        self.cluster = cluster
+        objects = stamp_image(documents(render_kustomize(s.kind_overlay)), s.image, image_id)
+        cluster.apply(objects, timeout=s.rollout_timeout)
         for kind_name, names in (("StatefulSet", cluster.apps.list_namespaced_stateful_set),
                                  ("Deployment", cluster.apps.list_namespaced_deployment)):
             workloads: list[Any] = names(s.namespace).items
@@ -110,6 +171,7 @@ class KindTarget:
         system = Cluster("kube-system", cluster.api_client)
         system.wait_rollout("metrics-server", timeout=s.rollout_timeout,
                             selector="k8s-app=metrics-server")
+        cluster.wait_api_service(METRICS_API, timeout=s.rollout_timeout)
         return self._forward(cluster)
 
     def _forward(self, cluster: Cluster) -> Endpoints:
@@ -117,8 +179,12 @@ class KindTarget:
         backends = cluster.ready_pods(backend_pods)
 
         def forward(name: str, selector: str, port: int, slot: int | None, health: str) -> str:
+            # A Service-like forward (slot None) picks among ready pods; a forward to one
+            # replica follows that replica while it runs, ready or not (like kubectl
+            # port-forward), so a learner still reaches it while its readiness says 503.
+            pods = cluster.ready_pods if slot is None else cluster.running_pods
             connector = pod_connector(cluster.api_client.configuration, cluster.namespace,
-                                      lambda: cluster.ready_pods(selector), port, slot)
+                                      lambda: pods(selector), port, slot)
             fwd = Forward(name, connector).start()
             self.forwards.append(fwd)
             poll(lambda: http_ok(fwd.url + health), what=f"port-forward to {name}",
@@ -143,6 +209,60 @@ class KindTarget:
         if self.cluster is not None:
             self.cluster.delete_namespace(self.settings.rollout_timeout)
             self.cluster = None
+
+
+def stopped_nodes(kind: str, cluster_name: str) -> list[str]:
+    """Node containers of the cluster that are not running (e.g. after Docker restarted)."""
+    nodes = run([kind, "get", "nodes", "--name", cluster_name], "kind get nodes").split()
+    if not nodes:
+        return []
+    states = run(["docker", "inspect", "--format", "{{.Name}} {{.State.Running}}", *nodes],
+                 "docker inspect")
+    return [line.split()[0].lstrip("/") for line in states.splitlines()
+            if line.split()[1:] == ["false"]]
+
+
+def load_image(kind: str, image: str, cluster_name: str) -> None:
+    """`kind load docker-image`, else a single-platform archive (kind issue #3795).
+
+    With Docker's containerd image store (the default of new Docker 29 installs and Docker
+    Desktop) `docker save` can export an index naming platforms whose content was never pulled,
+    and the node's `ctr import --all-platforms` stops at the first missing digest. Saving only
+    the image's own platform (`docker image save --platform`, Docker >= 28) avoids that.
+    """
+    try:
+        run([kind, "load", "docker-image", image, "--name", cluster_name],
+            "kind load docker-image")
+        return
+    except ProcessFailedError as exc:
+        first = exc.problem
+    try:
+        image_platform = run(["docker", "image", "inspect", "--format",
+                              "{{.Os}}/{{.Architecture}}", image], "docker image inspect").strip()
+        with tempfile.TemporaryDirectory(prefix="ironclad-image-") as tmp:
+            archive = str(Path(tmp) / "image.tar")
+            run(["docker", "image", "save", "--platform", image_platform, "-o", archive, image],
+                "docker image save --platform")
+            run([kind, "load", "image-archive", archive, "--name", cluster_name],
+                "kind load image-archive")
+    except ProcessFailedError as exc:
+        raise LabError(f"Could not load {image} into kind.\n{first}\nSingle-platform archive "
+                       f"fallback: {exc.problem}",
+                       "Update Docker (>= 28), or switch off Docker's containerd image store "
+                       "(kind issue #3795); or use --target local.") from exc
+
+
+def stamp_image(objects: list[dict[str, Any]], image: str,
+                image_id: str) -> list[dict[str, Any]]:
+    """Annotate the pod templates that run `image` with its ID: a rebuilt image rolls them out
+    even when the namespace survived an earlier run (the tag stays `:lab`)."""
+    for obj in objects:
+        template = obj.get("spec", {}).get("template", {})
+        containers = template.get("spec", {}).get("containers", [])
+        if any(c.get("image") == image for c in containers):
+            annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
+            annotations[IMAGE_ID_ANNOTATION] = image_id
+    return objects
 
 
 def _selector(workload: Any) -> str:

@@ -157,7 +157,7 @@ class LocalTarget:
         self.postgres = PostgresServer(root=self.root / "postgres").init()
         token = secrets.token_urlsafe(24)
         inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # POSTGRES_* win
-        env = {**inherited, **self.postgres.env(), "CHAOS_TOKEN": token,
+        env = {**inherited, **self.postgres.env(), "CHAOS_TOKEN": token, "HOST": LOOPBACK,
                "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"), "DRAIN_DELAY_S": "0.5"}
         for index, port in enumerate(ports):
             process = ManagedProcess(f"backend-{index}", [sys.executable, "-m", "backend"],

@@ -67,6 +67,37 @@ def test_node_image_belongs_to_the_kind_release_the_lab_runs() -> None:
         f"the lab runs kind {Settings.kind_version}")
 
 
+# Node images listed in the release notes of the kind releases the lab has pinned (copied from
+# https://github.com/kubernetes-sigs/kind/releases; add a release here before pinning it).
+KIND_RELEASE_IMAGES = {
+    "v0.27.0": {
+        "kindest/node:v1.32.2@sha256:"
+        "f226345927d7e348497136874b6d207e0b32cc52154ad8323129352923a3142f",
+    },
+    "v0.33.0": {
+        "kindest/node:v1.37.0@sha256:"
+        "a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
+        "kindest/node:v1.36.4@sha256:"
+        "099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+        "kindest/node:v1.35.8@sha256:"
+        "07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+        "kindest/node:v1.34.11@sha256:"
+        "44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+    },
+}
+
+
+def test_node_image_digest_is_one_its_kind_release_published() -> None:
+    """The comment naming the release is not enough: the digest must be in its notes."""
+    named = re.search(r"kind release: (v\d+\.\d+\.\d+)", KIND_CLUSTER.read_text())
+    assert named, f"{KIND_CLUSTER}: say which kind release the node image comes from"
+    assert named[1] in KIND_RELEASE_IMAGES, (
+        f"add the images of kind {named[1]} (its release notes) to KIND_RELEASE_IMAGES")
+    images = {n["image"] for n in yaml.safe_load(KIND_CLUSTER.read_text())["nodes"]}
+    assert images <= KIND_RELEASE_IMAGES[named[1]], (
+        f"{images} are not images kind {named[1]} published")
+
+
 @pytest.mark.parametrize("directory", kustomizations("Kustomization"),
                          ids=lambda d: str(d.relative_to(MANIFESTS)))
 def test_kustomization_builds(rendered: dict[Path, list[lint.Obj]], directory: Path) -> None:

@@ -46,8 +46,10 @@ def test_the_pdb_refuses_evicting_below_its_minimum(
     cluster.wait_rollout("backend", timeout=300)
 
 
-def test_network_policy_allows_labelled_clients_only(
+def test_network_policy_lets_other_namespaces_in_and_keeps_unlisted_lab_pods_in(
         kind: tuple[KindTarget, Endpoints, Cluster]) -> None:
+    """backend:3000 is open to every source; a pod in ironclad-demo that no policy lists is
+    stopped by default-deny on its own way out (egress, DNS included)."""
     _, _, cluster = kind
     url = f"http://backend.{cluster.namespace}.svc.cluster.local:3000/health/live"
     assert Cluster("default", cluster.api_client).probe(url, labels={"app": "client"}).ok

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -58,6 +61,9 @@ class FakeApiServer:
         self.probe_phase = "Succeeded"  # what a created (probe) pod ends as
         self.namespaces = {NS}
         self.terminating: dict[str, int] = {}  # namespace -> reads left before it is gone
+        self.applied: dict[str, dict[str, Any]] = {}  # path -> last server-side-applied body
+        self.patches: list[tuple[str, str, dict[str, str]]] = []  # path, content type, query
+        self.api_services: dict[str, list[dict[str, str]]] = {}  # name -> status.conditions
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -89,6 +95,8 @@ class FakeApiServer:
         length = int(request.headers.get("Content-Length") or 0)
         body = json.loads(request.rfile.read(length) or b"null")
         self.requests.append((method, url.path))
+        if method == "PATCH":
+            self.patches.append((url.path, request.headers.get("Content-Type", ""), query))
         parts = url.path.strip("/").split("/")
         status, payload = self.route(method, parts, query, body)
         data = payload if isinstance(payload, str) else json.dumps(payload)
@@ -133,12 +141,43 @@ class FakeApiServer:
             case "GET", ["api", "v1", "namespaces", name]:
                 if name not in self.namespaces:
                     return self.not_found(name)
+                metadata: dict[str, Any] = {"name": name}
                 if name in self.terminating:
+                    metadata["deletionTimestamp"] = NOW.isoformat()
                     self.terminating[name] -= 1
                     if self.terminating[name] < 0:
                         self.namespaces.discard(name)
-                return 200, {"kind": "Namespace", "apiVersion": "v1",
-                             "metadata": {"name": name}}
+                        del self.terminating[name]
+                return 200, {"kind": "Namespace", "apiVersion": "v1", "metadata": metadata}
+            case "GET", ["version"]:
+                return 200, {"major": "1", "minor": "32", "gitVersion": "v1.32.2"}
+            case "GET", ["apis"]:
+                return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                    group(name, version) for name, version in API_GROUPS]}
+            case "GET", ["api", "v1"] | ["apis", _, "v1"]:
+                group_version = "/".join(parts[1:]) if parts[0] == "apis" else "v1"
+                return 200, {"kind": "APIResourceList", "groupVersion": group_version,
+                             "resources": [resource(*r) for r in RESOURCES[group_version]]}
+            case "PATCH", ["api", "v1", "namespaces", name]:
+                if name in self.terminating:
+                    return 409, {"kind": "Status", "code": 409, "message": "terminating"}
+                self.namespaces.add(name)
+                self.applied[f"namespaces/{name}"] = body
+                return 200, body
+            case "PATCH", ["api", "v1", "namespaces", namespace, _, name]:
+                if namespace in self.terminating or namespace not in self.namespaces:
+                    return 403, {"kind": "Status", "code": 403, "reason": "Forbidden",
+                                 "message": f"namespace {namespace} is being terminated"}
+                self.applied["/".join(parts[2:])] = body
+                return 200, body
+            case "PATCH", ["apis", "apiregistration.k8s.io", "v1", "apiservices", name]:
+                self.applied[f"apiservices/{name}"] = body
+                return 200, body
+            case "GET", ["apis", "apiregistration.k8s.io", "v1", "apiservices", name]:
+                return 200, {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+                             "metadata": {"name": name}, "spec": {"groupPriorityMinimum": 100,
+                                                                  "versionPriority": 100},
+                             "status": {"conditions": self.api_services.get(name, [])}}
             case "GET", ["apis", "apps", "v1", "namespaces", _, "deployments", name]:
                 return 200, self.deployments[name]
             case "PATCH", ["apis", "apps", "v1", "namespaces", _, "deployments", name]:
@@ -176,6 +215,25 @@ class FakeApiServer:
                      "reason": "NotFound", "message": f"pods \"{name}\" not found"}
 
 
+API_GROUPS = [("apps", "v1"), ("apiregistration.k8s.io", "v1")]
+RESOURCES = {  # group/version -> (resource, kind, namespaced)
+    "v1": [("namespaces", "Namespace", False), ("configmaps", "ConfigMap", True),
+           ("pods", "Pod", True)],
+    "apps/v1": [("deployments", "Deployment", True)],
+    "apiregistration.k8s.io/v1": [("apiservices", "APIService", False)],
+}
+
+
+def group(name: str, version: str) -> dict[str, Any]:
+    gv = {"groupVersion": f"{name}/{version}", "version": version}
+    return {"name": name, "versions": [gv], "preferredVersion": gv}
+
+
+def resource(name: str, kind: str, namespaced: bool) -> dict[str, Any]:
+    return {"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
+            "verbs": ["get", "list", "patch", "create", "delete"]}
+
+
 def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
     for key, value in patch.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict):
@@ -208,6 +266,7 @@ def test_pods_frame_shows_readiness_restarts_and_why(fake: FakeApiServer,
     assert list(frame["restarts"]) == [0, 4]
     assert list(frame["detail"]) == ["", "CrashLoopBackOff"]
     assert cluster.ready_pods("app=backend") == ["a"]
+    assert cluster.running_pods("app=backend") == ["a", "b"]  # b runs, but is not ready
 
 
 def test_eviction_refused_by_the_budget_is_reported_not_raised(fake: FakeApiServer,
@@ -336,11 +395,19 @@ def test_documents_expand_lists_and_drop_empty_ones() -> None:
     assert [d["metadata"]["name"] for d in documents(text)] == ["a", "b"]
 
 
+def node_minor() -> str:
+    """Kubernetes major.minor of the kind node image (manifests/kind/cluster.yaml)."""
+    cluster_yaml = Path(__file__).resolve().parents[3] / "manifests" / "kind" / "cluster.yaml"
+    match = re.search(r"kindest/node:v(\d+\.\d+)\.", cluster_yaml.read_text())
+    assert match
+    return match[1]
+
+
 def test_probe_pod_is_valid_and_passes_pod_security_restricted() -> None:
     pod = probe_pod("lab-probe-1", "tcp://postgres:5432", {"app": "x"}, "ironclad-backend:lab")
     manifest = client.ApiClient().sanitize_for_serialization(pod)
     manifest.update(apiVersion="v1", kind="Pod")
-    kubernetes_validate.validate(manifest, "1.32", strict=True)
+    kubernetes_validate.validate(manifest, node_minor(), strict=True)
     container = manifest["spec"]["containers"][0]
     context = container["securityContext"]
     assert context["allowPrivilegeEscalation"] is False
@@ -349,6 +416,9 @@ def test_probe_pod_is_valid_and_passes_pod_security_restricted() -> None:
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
     assert manifest["metadata"]["labels"] == {"app": "x", "lab-probe": "lab-probe-1"}
     assert container["command"][-1] == "tcp://postgres:5432"
+    # denied DNS must fail fast (well inside the probe's wait), not after resolv.conf defaults
+    options = {o["name"]: o["value"] for o in manifest["spec"]["dnsConfig"]["options"]}
+    assert options == {"ndots": "1", "timeout": "1", "attempts": "1"}
 
 
 @pytest.mark.parametrize(("phase", "allowed"), [("Succeeded", True), ("Failed", False)])
@@ -392,3 +462,61 @@ def test_delete_namespace_waits_until_it_is_gone(fake: FakeApiServer, cluster: C
     reads = [path for method, path in fake.requests if method == "GET"]
     assert reads.count(f"/api/v1/namespaces/{NS}") > 1  # polled while it was terminating
     cluster.delete_namespace(timeout=10)  # already gone: nothing to do
+
+
+@pytest.fixture
+def discovery_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dynamic client caches discovery in the temp dir: keep it in this test's."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
+APPLIED = [
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": NS},
+     "data": {"a": "1"}},
+    {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+     "metadata": {"name": "v1beta1.metrics.k8s.io"},
+     "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100,
+              "versionPriority": 100, "service": {"name": "metrics-server",
+                                                  "namespace": "kube-system"}}},
+]
+
+
+def test_apply_waits_out_a_terminating_namespace_then_applies_server_side(
+        fake: FakeApiServer, cluster: Cluster, discovery_cache: None) -> None:
+    fake.terminating[NS] = 0  # an earlier teardown is still deleting the namespace
+    frame = cluster.apply(copy.deepcopy(APPLIED), timeout=10)
+    assert frame.fillna("").values.tolist() == [
+        ["Namespace", NS, ""], ["ConfigMap", "c", NS], ["APIService", "v1beta1.metrics.k8s.io", ""]]
+    assert [path for path, _, _ in fake.patches] == [
+        f"/api/v1/namespaces/{NS}", f"/api/v1/namespaces/{NS}/configmaps/c",
+        "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io"]
+    for _, content_type, query in fake.patches:
+        assert content_type == "application/apply-patch+yaml"
+        assert query["fieldManager"] == "ironclad-lab"
+        assert query["force"].lower() == "true"
+    before = copy.deepcopy(fake.applied)
+    cluster.apply(copy.deepcopy(APPLIED), timeout=10)  # idempotent: same bodies again
+    assert fake.applied == before
+    assert len(fake.patches) == 6
+
+
+def test_wait_api_service_needs_the_available_condition(fake: FakeApiServer,
+                                                        cluster: Cluster) -> None:
+    name = "v1beta1.metrics.k8s.io"
+    fake.api_services[name] = [{"type": "Available", "status": "False",
+                                "reason": "MissingEndpoints", "message": "no endpoints"}]
+    with pytest.raises(LabTimeoutError, match="MissingEndpoints"):
+        cluster.wait_api_service(name, timeout=0.5)
+    fake.api_services[name] = [{"type": "Available", "status": "True", "reason": "Passed",
+                                "message": "all checks passed"}]
+    cluster.wait_api_service(name, timeout=5)
+
+
+def test_a_probe_pod_never_turns_ready() -> None:
+    """It may borrow `app: backend`; it must not receive the backend Service's traffic."""
+    pod = probe_pod("lab-probe-1", "tcp://postgres:5432", {"app": "backend"}, "i")
+    readiness = pod.spec.containers[0].readiness_probe
+    script = readiness._exec.command
+    assert script[:2] == ["python", "-c"]
+    assert subprocess.run([sys.executable, "-c", script[2]], check=False).returncode != 0

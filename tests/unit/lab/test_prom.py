@@ -43,6 +43,10 @@ def test_instant_vector_has_label_columns_and_float_values() -> None:
     assert type(frame) is pd.DataFrame
 
 
+def test_scalar_result_is_one_value() -> None:
+    assert samples_frame([1764139200.5, "42"]).to_dict("list") == {"value": [42.0]}
+
+
 def test_empty_results_still_have_the_value_column() -> None:
     assert list(samples_frame([]).columns) == ["value"]
     assert list(range_frame([]).columns) == ["timestamp", "value"]

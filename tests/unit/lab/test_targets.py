@@ -11,7 +11,16 @@ import yaml
 from lab.errors import LabError, TargetUnavailableError
 from lab.settings import Settings
 from lab.targets import Endpoints, choose, make_target
-from lab.targets.kind import kind_binary, parse_kind_version
+from lab.targets.kind import (
+    IMAGE_ID_ANNOTATION,
+    kind_binary,
+    kind_download_url,
+    load_image,
+    parse_kind_version,
+    path_kind_usable,
+    stamp_image,
+    stopped_nodes,
+)
 from lab.targets.local import (
     JOB,
     LocalTarget,
@@ -142,6 +151,122 @@ def fake_kind(directory: Path, version: str) -> Path:
 def test_kind_from_path_is_used_when_recent_enough(path_without_docker: Path) -> None:
     script = fake_kind(path_without_docker, "v0.27.0")
     assert kind_binary(Settings(repo_root=path_without_docker)) == str(script)
+
+
+@pytest.mark.parametrize(("found", "usable"), [
+    ((0, 27, 0), True), ((0, 33, 0), True),  # the pinned release, or a later one
+    ((0, 26, 1), False), ((0, 17, 0), False), (None, False),  # older: its images may not work
+])
+def test_kind_on_path_must_be_at_least_the_pinned_release(
+        found: tuple[int, int, int] | None, usable: bool) -> None:
+    assert path_kind_usable(found, "v0.27.0") is usable
+
+
+def test_an_older_kind_on_path_is_replaced_by_the_pinned_download(
+        path_without_docker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The download goes through pytest-kind; KIND_DOWNLOAD_URL (pytest-kind's own override,
+    respected when set) points it at a local HTTP server here, so no network is used."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from lab.targets import kind as kind_module
+
+    fake_kind(path_without_docker, "v0.17.0")
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "kind").write_text("#!/bin/sh\necho 'kind v0.27.0 go1.23.6 linux/amd64'\n")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(kind_module, "CACHE", tmp_path / "cache")
+    monkeypatch.setenv("KIND_DOWNLOAD_URL", f"http://127.0.0.1:{server.server_port}/kind")
+    monkeypatch.chdir(tmp_path)
+    try:
+        binary = kind_binary(Settings(repo_root=tmp_path, kind_version="v0.27.0"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert binary == str(tmp_path / "cache" / "kind-v0.27.0")
+    assert Path(binary).read_text().startswith("#!/bin/sh")
+    assert not (tmp_path / ".pytest-kind").exists()
+
+
+def test_kind_download_matches_this_machine() -> None:
+    base = "https://github.com/kubernetes-sigs/kind/releases/download/v0.27.0/"
+    assert kind_download_url("v0.27.0", "Linux", "x86_64") == base + "kind-linux-amd64"
+    assert kind_download_url("v0.27.0", "Darwin", "arm64") == base + "kind-darwin-arm64"
+    assert kind_download_url("v0.27.0", "Linux", "aarch64") == base + "kind-linux-arm64"
+    with pytest.raises(TargetUnavailableError, match="riscv64"):
+        kind_download_url("v0.27.0", "Linux", "riscv64")
+
+
+def recording_tool(directory: Path, name: str, body: str) -> Path:
+    """A stand-in executable that appends its argv to calls.log, then runs `body` (sh)."""
+    script = directory / name
+    script.write_text(f'#!/bin/sh\necho "{name} $*" >> "{directory}/calls.log"\n{body}\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_image_load_falls_back_to_a_single_platform_archive(path_without_docker: Path) -> None:
+    """kind issue #3795: with Docker's containerd image store `kind load docker-image` fails;
+    the lab then saves only the image's platform and loads that archive."""
+    kind = recording_tool(path_without_docker, "kind", """case "$2" in
+  docker-image) echo 'ctr: content digest sha256:00: not found' >&2; exit 1;;
+  image-archive) test -s "$3" || exit 3;;
+esac""")
+    recording_tool(path_without_docker, "docker", """case "$2" in
+  inspect) echo linux/arm64;;
+  save) echo archive > "$6";;
+esac""")
+    load_image(str(kind), "ironclad-backend:lab", "ironclad")
+    calls = (path_without_docker / "calls.log").read_text().splitlines()
+    assert [c.split(" -o ")[0] for c in calls[:3]] == [
+        "kind load docker-image ironclad-backend:lab --name ironclad",
+        "docker image inspect --format {{.Os}}/{{.Architecture}} ironclad-backend:lab",
+        "docker image save --platform linux/arm64"]
+    assert calls[3].startswith("kind load image-archive /")
+    assert calls[3].endswith("image.tar --name ironclad")
+
+
+def test_image_load_failing_both_ways_says_what_to_do(path_without_docker: Path) -> None:
+    kind = recording_tool(path_without_docker, "kind", "echo 'kind says no' >&2; exit 1")
+    recording_tool(path_without_docker, "docker",
+                   "echo 'unknown flag: --platform' >&2; exit 125")
+    with pytest.raises(LabError) as info:
+        load_image(str(kind), "ironclad-backend:lab", "ironclad")
+    assert "kind says no" in info.value.problem
+    assert "--platform" in info.value.problem
+    assert "#3795" in info.value.next_step
+
+
+def test_stopped_nodes_of_a_reused_cluster_are_named(path_without_docker: Path) -> None:
+    kind = recording_tool(path_without_docker, "kind",
+                          "printf 'ironclad-control-plane\\nironclad-worker\\n'")
+    recording_tool(path_without_docker, "docker",
+                   "printf '/ironclad-control-plane true\\n/ironclad-worker false\\n'")
+    assert stopped_nodes(str(kind), "ironclad") == ["ironclad-worker"]
+    calls = (path_without_docker / "calls.log").read_text().splitlines()
+    assert calls == ["kind get nodes --name ironclad",
+                     "docker inspect --format {{.Name}} {{.State.Running}} "
+                     "ironclad-control-plane ironclad-worker"]
+
+
+def test_pod_templates_running_the_lab_image_carry_its_id() -> None:
+    objects = [
+        {"kind": "Deployment", "spec": {"template": {"metadata": {"labels": {"app": "b"}},
+                                                     "spec": {"containers": [
+                                                         {"image": "ironclad-backend:lab"}]}}}},
+        {"kind": "StatefulSet", "spec": {"template": {"spec": {"containers": [
+            {"image": "postgres:17.6"}]}}}},
+        {"kind": "ConfigMap", "data": {}},
+    ]
+    stamped = stamp_image(objects, "ironclad-backend:lab", "sha256:abc")
+    assert stamped[0]["spec"]["template"]["metadata"] == {
+        "labels": {"app": "b"}, "annotations": {IMAGE_ID_ANNOTATION: "sha256:abc"}}
+    assert "metadata" not in stamped[1]["spec"]["template"]
+    assert stamped[2] == {"kind": "ConfigMap", "data": {}}
 
 
 def test_replicas_are_refused_on_kind() -> None:

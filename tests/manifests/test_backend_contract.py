@@ -1,0 +1,94 @@
+"""The backend Deployment against the backend itself: env names it reads, the uid its image runs
+as, and a grace period that covers preStop plus its drain (read from backend/, not restated)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab import lint
+from lab.k8s import probe_pod
+
+BACKEND = Path(__file__).resolve().parents[2] / "backend"
+
+
+@pytest.fixture(scope="module")
+def backend_pod(kind_objects: list[lint.Obj]) -> dict[str, Any]:
+    deployment = next(o for o in kind_objects
+                      if lint.ident(o) == ("Deployment", "ironclad-demo", "backend"))
+    spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return spec
+
+
+def container_env(kind_objects: list[lint.Obj], pod: dict[str, Any]) -> dict[str, str]:
+    """Every variable the backend container gets (envFrom ConfigMaps resolved), name -> value
+    ("<secret>" for values taken from a Secret)."""
+    container = pod["containers"][0]
+    maps = {o["metadata"]["name"]: o.get("data", {}) for o in kind_objects
+            if o["kind"] == "ConfigMap" and o["metadata"].get("namespace") == "ironclad-demo"}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(maps[source["configMapRef"]["name"]])
+    for var in container.get("env", []):
+        env[var["name"]] = var.get("value", "<secret>")
+    return env
+
+
+def test_every_variable_set_is_one_the_backend_reads(kind_objects: list[lint.Obj],
+                                                     backend_pod: dict[str, Any]) -> None:
+    source = (BACKEND / "settings.py").read_text()
+    read = set(re.findall(r"env(?:\.get\(|, )\"([A-Z_]+)\"", source))
+    assert {"PORT", "CHAOS_TOKEN", "LOG_LEVEL", "POSTGRES_PASSWORD"} <= read  # the regex works
+    env = container_env(kind_objects, backend_pod)
+    assert set(env) <= read, f"set but never read by backend/settings.py: {set(env) - read}"
+    assert {f"POSTGRES_{k}" for k in ("HOST", "PORT", "DB", "USER", "PASSWORD")} <= set(env)
+    assert env["PORT"] == str(backend_pod["containers"][0]["ports"][0]["containerPort"])
+
+
+def test_probe_pod_runs_as_the_image_user() -> None:
+    match = re.search(r"^USER (\d+):(\d+)$", (BACKEND / "Dockerfile").read_text(), re.M)
+    assert match, "backend/Dockerfile must name a numeric USER uid:gid"
+    uid = int(match[1])
+    assert probe_pod("p", "tcp://x:1", {}, "i").spec.containers[0].security_context \
+        .run_as_user == uid
+
+
+def test_backend_runs_as_its_image_user(backend_pod: dict[str, Any]) -> None:
+    match = re.search(r"^USER (\d+):(\d+)$", (BACKEND / "Dockerfile").read_text(), re.M)
+    assert match
+    context = backend_pod["securityContext"]
+    assert (context["runAsUser"], context["runAsGroup"]) == (int(match[1]), int(match[2]))
+
+
+def test_grace_period_covers_prestop_and_the_backends_drain(
+        kind_objects: list[lint.Obj], backend_pod: dict[str, Any]) -> None:
+    from backend.settings import Settings
+
+    env = container_env(kind_objects, backend_pod)
+    settings = Settings.from_env({k: v for k, v in env.items() if v != "<secret>"})
+    pre_stop = backend_pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    needed = pre_stop + settings.drain_delay_s + settings.shutdown_timeout_s
+    assert backend_pod["terminationGracePeriodSeconds"] >= needed + 5, (
+        f"preStop {pre_stop} s + drain {settings.drain_delay_s} s + graceful shutdown "
+        f"{settings.shutdown_timeout_s} s leave no margin before SIGKILL")
+
+
+def test_tmp_is_writable_under_a_read_only_root(backend_pod: dict[str, Any]) -> None:
+    container = backend_pod["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in backend_pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+
+
+def test_backend_listens_on_the_pod_ip(kind_objects: list[lint.Obj],
+                                       backend_pod: dict[str, Any]) -> None:
+    """Probes, the Service and Prometheus reach the pod IP: loopback-only would fail them all."""
+    from backend.settings import Settings
+
+    env = container_env(kind_objects, backend_pod)
+    settings = Settings.from_env({k: v for k, v in env.items() if v != "<secret>"})
+    assert getattr(settings, "host", "0.0.0.0") in ("0.0.0.0", "::")
