@@ -27,7 +27,7 @@ NOTEBOOKS = ROOT / "notebooks"
 
 def install_checkov(session: nox.Session) -> Path:
     """Create or reuse checkov's own virtualenv under .nox/.cache; return the checkov program."""
-    venv = session.cache_dir / "checkov-venv"
+    venv = session.cache_dir.resolve() / "checkov-venv"  # absolute: tests may change directory
     python = venv / "bin" / "python"
     if session.venv_backend == "uv":
         if not python.exists():

@@ -116,6 +116,12 @@ def rollout_complete(workload: Any) -> bool:
             and counts["available"] == counts["desired"])
 
 
+def match_labels_selector(workload: Any) -> str:
+    """A Deployment's or StatefulSet's spec.selector.matchLabels as a label selector string."""
+    labels = workload.spec.selector.match_labels or {}
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
 @dataclass(frozen=True)
 class Eviction:
     """Outcome of an eviction request: refused (HTTP 429) means a PodDisruptionBudget said no."""
@@ -297,14 +303,26 @@ class Cluster:
 
     def wait_rollout(self, name: str, kind: str = "Deployment", timeout: float = 300.0,
                      selector: str | None = None) -> dict[str, Any]:
-        """Wait until the rollout is complete; on timeout, the diagnostics of its pods."""
+        """Wait until the rollout is complete and as many of its pods are ready (and not
+        terminating) as it wants; on timeout, the diagnostics of its pods.
+
+        The pod count closes a race the status counts leave open: right after a pod is killed
+        the controller may not have noticed yet, and its status still says "all available".
+        `selector` defaults to the workload's own matchLabels.
+        """
+        pods = selector
 
         def done() -> dict[str, Any] | None:
+            nonlocal pods
             workload = self._workload(name, kind)
-            return rollout_row(workload) if rollout_complete(workload) else None
+            pods = pods or match_labels_selector(workload)
+            counts = rollout_row(workload)
+            if not rollout_complete(workload) or len(self.ready_pods(pods)) < counts["desired"]:
+                return None
+            return counts
 
         return poll(done, what=f"{kind} {name} rollout", timeout=timeout, interval=1.0,
-                    diagnose=lambda: self.diagnose(selector or f"app={name}"))
+                    diagnose=lambda: self.diagnose(pods or f"app={name}"))
 
     def restart(self, name: str, kind: str = "Deployment") -> str:
         """Trigger a rolling update, like `kubectl rollout restart`; returns the stamp used."""

@@ -26,7 +26,7 @@ COUNT_COLUMNS = ("desired", "updated", "ready", "available")
 class RangeQuerier(Protocol):
     """What golden_signals needs: lab.prom.Prom's range query."""
 
-    def query_range(self, q: str, start: timedelta, step: str) -> pd.DataFrame: ...
+    def query_range(self, q: str, *, start: timedelta, step: str) -> pd.DataFrame: ...
 
 
 def golden_signal_queries(job: str = JOB, rate_window: str = "1m") -> dict[str, str]:

@@ -166,8 +166,7 @@ class KindTarget:
                                  ("Deployment", cluster.apps.list_namespaced_deployment)):
             workloads: list[Any] = names(s.namespace).items
             for workload in workloads:
-                cluster.wait_rollout(workload.metadata.name, kind_name, s.rollout_timeout,
-                                     selector=_selector(workload))
+                cluster.wait_rollout(workload.metadata.name, kind_name, s.rollout_timeout)
         system = Cluster("kube-system", cluster.api_client)
         system.wait_rollout("metrics-server", timeout=s.rollout_timeout,
                             selector="k8s-app=metrics-server")
@@ -263,11 +262,6 @@ def stamp_image(objects: list[dict[str, Any]], image: str,
             annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
             annotations[IMAGE_ID_ANNOTATION] = image_id
     return objects
-
-
-def _selector(workload: Any) -> str:
-    labels = workload.spec.selector.match_labels or {}
-    return ",".join(f"{key}={value}" for key, value in labels.items())
 
 
 def chaos_token(cluster: Cluster) -> str:

@@ -92,3 +92,20 @@ def test_backend_listens_on_the_pod_ip(kind_objects: list[lint.Obj],
     env = container_env(kind_objects, backend_pod)
     settings = Settings.from_env({k: v for k, v in env.items() if v != "<secret>"})
     assert getattr(settings, "host", "0.0.0.0") in ("0.0.0.0", "::")
+
+
+def test_liveness_waits_for_the_backends_database_startup(
+        kind_objects: list[lint.Obj], backend_pod: dict[str, Any]) -> None:
+    """The backend serves nothing until its pool is open (up to DB_STARTUP_TIMEOUT_S): the
+    kubelet must not kill it for that, or every cold start ends in CrashLoopBackOff."""
+    from backend.settings import Settings
+
+    env = container_env(kind_objects, backend_pod)
+    settings = Settings.from_env({k: v for k, v in env.items() if v != "<secret>"})
+    container = backend_pod["containers"][0]
+    first = container.get("startupProbe") or container["livenessProbe"]
+    tolerated = first.get("initialDelaySeconds", 0) + (
+        first.get("periodSeconds", 10) * first.get("failureThreshold", 3))
+    assert tolerated > settings.db_startup_timeout_s, (
+        f"the kubelet gives up after {tolerated} s; the backend may wait "
+        f"{settings.db_startup_timeout_s} s for PostgreSQL before it listens")

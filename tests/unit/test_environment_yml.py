@@ -27,6 +27,8 @@ PIP = "pip section"
 CONDA_FORGE: dict[str, tuple[str, ...] | str] = {
     "kubernetes": ("python-kubernetes",),  # conda-forge's `kubernetes` is the cluster binaries
     "prometheus-client": ("prometheus_client",),
+    "jupyter-client": ("jupyter_client",),
+    "jupyter-core": ("jupyter_core",),
     "psycopg[binary,pool]": ("psycopg", "psycopg-pool"),
     "pytest-kind": PIP,
     "prometheus-api-client": PIP,

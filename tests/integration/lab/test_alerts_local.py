@@ -48,6 +48,7 @@ def test_prometheus_sees_every_replica_up(stack: Endpoints, prom: Prom) -> None:
     assert sorted(up["instance"]) == sorted(u.removeprefix("http://") for u in stack.backends)
     assert prom.value('count(up{job="ironclad-backend"} == 1)') == REPLICAS
     assert prom.value('up{job="no-such-job"}') is None
+    assert prom.value("time()") > 1.7e9  # a scalar result
     with pytest.raises(PrometheusError, match="returned 2 series"):
         prom.value('up{job="ironclad-backend"}')
     with pytest.raises(PrometheusError, match="refused"):

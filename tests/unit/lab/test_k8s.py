@@ -334,8 +334,21 @@ def test_restart_sets_the_restartedAt_annotation(fake: FakeApiServer,  # noqa: N
 def test_wait_rollout_returns_counts_when_complete(fake: FakeApiServer,
                                                    cluster: Cluster) -> None:
     fake.deployments["backend"] = deployment_json(3, 3, 3)
+    fake.pods = {n: pod_json(n) for n in ("a", "b", "c")}
     counts = cluster.wait_rollout("backend", timeout=5)
     assert counts == {"desired": 3, "replicas": 3, "updated": 3, "ready": 3, "available": 3}
+
+
+def test_wait_rollout_is_not_fooled_by_a_status_that_missed_a_killed_pod(
+        fake: FakeApiServer, cluster: Cluster) -> None:
+    """Right after a pod kill the status may still say 3/3 available: count the pods too."""
+    fake.deployments["backend"] = deployment_json(3, 3, 3)
+    fake.pods = {n: pod_json(n) for n in ("a", "b")}  # c was just killed
+    fake.pods["d"] = pod_json("d", ready=False)  # its replacement is starting
+    with pytest.raises(LabTimeoutError, match="Deployment backend rollout"):
+        cluster.wait_rollout("backend", timeout=0.5)
+    fake.pods["d"] = pod_json("d")
+    assert cluster.wait_rollout("backend", timeout=5)["available"] == 3
 
 
 def test_wait_rollout_timeout_explains_with_pods_events_and_logs(fake: FakeApiServer,
