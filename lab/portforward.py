@@ -51,7 +51,7 @@ class Forward:
         return self
 
     def stop(self) -> None:
-        """Close the listener and every open connection."""
+        """Close the listener and end every open connection."""
         if self._listener is not None:
             with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)
@@ -59,9 +59,10 @@ class Forward:
             self._listener = None
         with self._lock:
             for sock in list(self._open):
+                # Shut down, not close: that wakes the pipe's select() with an EOF and its
+                # thread closes the sockets (a close here could leave it waiting forever).
                 with contextlib.suppress(OSError):
-                    sock.close()
-            self._open.clear()
+                    sock.shutdown(socket.SHUT_RDWR)
 
     def _accept(self) -> None:
         listener = self._listener
@@ -70,7 +71,8 @@ class Forward:
                 local, _ = listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(local,), daemon=True).start()
+            threading.Thread(target=self._serve, args=(local,), name=f"forward-{self.name}-conn",
+                             daemon=True).start()
 
     def _connect(self) -> Any:
         for attempt in range(self.retries):

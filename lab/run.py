@@ -380,14 +380,45 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[name] = old
 
 
-def _start_kernel(cwd: Path) -> Any:
-    """A python3 kernel booting in the background, so the next notebook need not wait for it."""
-    manager = AsyncKernelManager(kernel_name="python3")
-    run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=str(cwd))
-    return manager
+class KernelPool:
+    """Kernels started ahead of the notebooks that use them, so start-up overlaps other work.
+
+    Kernels inherit the environment of the moment they start: start them inside the
+    LAB_STATE_FILE environment. `close()` stops every kernel not handed out.
+    """
+
+    def __init__(self, notebooks: Sequence[Path], ahead: int = KERNELS_AHEAD) -> None:
+        self.notebooks = list(notebooks)
+        self.ahead = ahead
+        self.started: dict[int, Any] = {}  # notebook index -> AsyncKernelManager
+
+    def prefetch(self, index: int) -> None:
+        """Start the kernels of notebooks index .. index + ahead that are not started yet."""
+        for number in range(index, min(index + self.ahead + 1, len(self.notebooks))):
+            if number not in self.started:
+                manager = AsyncKernelManager(kernel_name="python3")
+                cwd = str(self.notebooks[number].parent)
+                run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=cwd)
+                self.started[number] = manager
+
+    def take(self, index: int) -> Any:
+        """The kernel for notebook `index` (the caller stops it), prefetching the next ones."""
+        self.prefetch(index)
+        return self.started.pop(index)
+
+    def close(self) -> None:
+        while self.started:
+            stop_kernel(self.started.popitem()[1])
+
+    def __enter__(self) -> KernelPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def _stop_kernel(manager: Any) -> None:
+def stop_kernel(manager: Any) -> None:
+    """Shut a kernel down now (no-op when it already stopped)."""
     if run_sync(manager.is_alive)():
         run_sync(manager.shutdown_kernel)(now=True)
 
@@ -399,23 +430,21 @@ def run_notebooks(
     *,
     cell_budget: float,
     run_budget: float,
+    kernels: KernelPool | None = None,
 ) -> report.RunResult:
     """Run `notebooks` in order against `stack`, stopping at the first failure."""
     result = report.RunResult(stack.target, [report.NotebookResult(p.stem) for p in notebooks])
     started = time.monotonic()
     deadline = started + run_budget
     report_dir.mkdir(parents=True, exist_ok=True)
-    kernels: dict[int, Any] = {}  # notebook index -> its kernel, started ahead of time
+    pool = kernels or KernelPool(notebooks)
     try:
         with _environment(LAB_STATE_FILE=str(stack.state_file)):
             for number, (path, slot) in enumerate(zip(notebooks, result.notebooks, strict=True)):
                 if time.monotonic() >= deadline:
                     result.note = f"the whole-run budget ({run_budget:.0f} s) was used up"
                     break
-                for ahead in range(number, min(number + KERNELS_AHEAD + 1, len(notebooks))):
-                    if ahead not in kernels:
-                        kernels[ahead] = _start_kernel(notebooks[ahead].parent)
-                kernel = kernels.pop(number)
+                kernel = pool.take(number)
                 code_cells = sum(
                     c.cell_type == "code" for c in report.read_notebook(path, as_version=4).cells
                 )
@@ -439,7 +468,7 @@ def run_notebooks(
                         slot.duration_s = time.monotonic() - began
                         raise
                     finally:
-                        _stop_kernel(kernel)
+                        stop_kernel(kernel)
                 result.notebooks[number] = done
                 print(_progress_line(label, done), file=sys.stderr, flush=True)
                 if done.failure is not None:
@@ -448,8 +477,7 @@ def run_notebooks(
     except (KeyboardInterrupt, RunInterruptedError) as exc:
         result.note = f"interrupted ({type(exc).__name__ if str(exc) == '' else exc})"
     finally:
-        for leftover in kernels.values():
-            _stop_kernel(leftover)
+        pool.close()
         result.duration_s = time.monotonic() - started
     return result
 
@@ -555,21 +583,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Starting the lab (target={args.target}) …", file=sys.stderr, flush=True)
     result = report.RunResult(args.target, [report.NotebookResult(p.stem) for p in notebooks])
     try:
-        with up:
-            cell_default, run_default = DEFAULT_BUDGETS[up.target]
-            print(
-                f"Lab ready on target={up.target}; running {len(notebooks)} notebooks.",
-                file=sys.stderr,
-                flush=True,
-            )
-            result = run_notebooks(
-                notebooks,
-                up,
-                report_dir,
-                cell_budget=args.cell_timeout or cell_default,
-                run_budget=args.timeout or run_default,
-            )
-            print("Tearing the lab down …", file=sys.stderr, flush=True)
+        with _environment(LAB_STATE_FILE=str(up.state_file)), KernelPool(notebooks) as kernels:
+            kernels.prefetch(0)  # the first kernels boot while the lab comes up
+            with up:
+                cell_default, run_default = DEFAULT_BUDGETS[up.target]
+                print(
+                    f"Lab ready on target={up.target}; running {len(notebooks)} notebooks.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                result = run_notebooks(
+                    notebooks,
+                    up,
+                    report_dir,
+                    cell_budget=args.cell_timeout or cell_default,
+                    run_budget=args.timeout or run_default,
+                    kernels=kernels,
+                )
+                print("Tearing the lab down …", file=sys.stderr, flush=True)
     except LabError as exc:
         result.note = f"the lab did not come up: {exc.problem}"
         print(f"error: {exc}", file=sys.stderr)

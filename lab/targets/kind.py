@@ -29,6 +29,11 @@ CACHE = Path.home() / ".cache" / "ironclad-lab"
 IMAGE_ID_ANNOTATION = "lab.ironclad/image-id"
 METRICS_API = "v1beta1.metrics.k8s.io"
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+# What `up` forwards: (name, pod selector, container port, path that answers 2xx when ready).
+# tests/manifests checks each against the pods the kind overlay defines.
+BACKEND = ("backend", "app=backend,!lab-probe", 3000, "/health/ready")  # not probe pods
+PROMETHEUS = ("prometheus", "app=prometheus", 9090, "/-/ready")
+GRAFANA = ("grafana", "app=grafana", 3000, "/api/health")
 
 
 def kind_version(binary: str) -> tuple[int, int, int] | None:
@@ -174,28 +179,25 @@ class KindTarget:
         return self._forward(cluster)
 
     def _forward(self, cluster: Cluster) -> Endpoints:
-        backend_pods = "app=backend,!lab-probe"  # probe pods may borrow the app label
-        backends = cluster.ready_pods(backend_pods)
-
-        def forward(name: str, selector: str, port: int, slot: int | None, health: str) -> str:
+        def forward(target: tuple[str, str, int, str], slot: int | None, name: str = "") -> str:
             # A Service-like forward (slot None) picks among ready pods; a forward to one
             # replica follows that replica while it runs, ready or not (like kubectl
             # port-forward), so a learner still reaches it while its readiness says 503.
+            default_name, selector, port, health = target
             pods = cluster.ready_pods if slot is None else cluster.running_pods
             connector = pod_connector(cluster.api_client.configuration, cluster.namespace,
                                       lambda: pods(selector), port, slot)
-            fwd = Forward(name, connector).start()
+            fwd = Forward(name or default_name, connector).start()
             self.forwards.append(fwd)
-            poll(lambda: http_ok(fwd.url + health), what=f"port-forward to {name}",
+            poll(lambda: http_ok(fwd.url + health), what=f"port-forward to {fwd.name}",
                  timeout=60, diagnose=lambda: fwd.last_error)
             return fwd.url
 
-        urls = [forward(f"backend-{i}", backend_pods, 3000, i, "/health/ready")
-                for i in range(len(backends))]
-        service = forward("backend", backend_pods, 3000, None, "/health/ready")
-        prometheus = forward("prometheus", "app=prometheus", 9090, 0, "/-/ready")
-        grafana = (forward("grafana", "app=grafana", 3000, 0, "/api/health")
-                   if cluster.ready_pods("app=grafana") else None)
+        replicas = len(cluster.ready_pods(BACKEND[1]))
+        urls = [forward(BACKEND, i, f"backend-{i}") for i in range(replicas)]
+        service = forward(BACKEND, None)
+        prometheus = forward(PROMETHEUS, 0)
+        grafana = forward(GRAFANA, 0) if cluster.ready_pods(GRAFANA[1]) else None
         return Endpoints(target=self.name, backend=service, backends=urls,
                          prometheus=prometheus, grafana=grafana,
                          chaos_token=chaos_token(cluster))

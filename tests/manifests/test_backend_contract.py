@@ -51,9 +51,8 @@ def test_every_variable_set_is_one_the_backend_reads(kind_objects: list[lint.Obj
 def test_probe_pod_runs_as_the_image_user() -> None:
     match = re.search(r"^USER (\d+):(\d+)$", (BACKEND / "Dockerfile").read_text(), re.M)
     assert match, "backend/Dockerfile must name a numeric USER uid:gid"
-    uid = int(match[1])
-    assert probe_pod("p", "tcp://x:1", {}, "i").spec.containers[0].security_context \
-        .run_as_user == uid
+    pod: Any = probe_pod("p", "tcp://x:1", {}, "i")
+    assert pod.spec.containers[0].security_context.run_as_user == int(match[1])
 
 
 def test_backend_runs_as_its_image_user(backend_pod: dict[str, Any]) -> None:
@@ -104,8 +103,49 @@ def test_liveness_waits_for_the_backends_database_startup(
     settings = Settings.from_env({k: v for k, v in env.items() if v != "<secret>"})
     container = backend_pod["containers"][0]
     first = container.get("startupProbe") or container["livenessProbe"]
+    # the kill comes with the failureThreshold-th failed probe, counted from the first one
     tolerated = first.get("initialDelaySeconds", 0) + (
-        first.get("periodSeconds", 10) * first.get("failureThreshold", 3))
+        first.get("periodSeconds", 10) * (first.get("failureThreshold", 3) - 1))
     assert tolerated > settings.db_startup_timeout_s, (
         f"the kubelet gives up after {tolerated} s; the backend may wait "
         f"{settings.db_startup_timeout_s} s for PostgreSQL before it listens")
+
+
+@pytest.mark.parametrize("target", ["BACKEND", "PROMETHEUS", "GRAFANA"])
+def test_what_lab_up_forwards_exists_in_the_kind_overlay(kind_objects: list[lint.Obj],
+                                                         target: str) -> None:
+    """lab/targets/kind.py forwards a pod port and polls a readiness path: both must be what
+    the matching pods declare (port-forward bypasses Services, so the container port counts)."""
+    from lab.targets import kind
+
+    _, selector, port, health = getattr(kind, target)
+    wanted = dict(term.split("=") for term in selector.split(",") if "=" in term)
+    pods = [o["spec"]["template"] for o in kind_objects
+            if o["kind"] in ("Deployment", "StatefulSet")
+            and o["metadata"].get("namespace") == "ironclad-demo"
+            and wanted.items() <= o["spec"]["template"]["metadata"]["labels"].items()]
+    assert len(pods) == 1, f"{selector} must select exactly one workload's pods"
+    (container,) = [c for c in pods[0]["spec"]["containers"]
+                    if port in [p["containerPort"] for p in c.get("ports", [])]]
+    assert container["readinessProbe"]["httpGet"]["path"] == health
+
+
+def test_postgres_and_backend_read_the_same_credentials(kind_objects: list[lint.Obj],
+                                                        backend_pod: dict[str, Any]) -> None:
+    """PostgreSQL creates POSTGRES_DB/USER/PASSWORD at initdb; the backend must log in with the
+    very same values (same ConfigMap keys, same Secret key)."""
+    postgres = next(o for o in kind_objects
+                    if lint.ident(o) == ("StatefulSet", "ironclad-demo", "postgres"))
+    server = {v["name"]: v for v in postgres["spec"]["template"]["spec"]["containers"][0]["env"]}
+    backend = container_env(kind_objects, backend_pod)
+    maps = {o["metadata"]["name"]: o.get("data", {}) for o in kind_objects
+            if o["kind"] == "ConfigMap" and o["metadata"].get("namespace") == "ironclad-demo"}
+    for key in ("POSTGRES_DB", "POSTGRES_USER"):
+        ref = server[key]["valueFrom"]["configMapKeyRef"]
+        assert maps[ref["name"]][ref["key"]] == backend[key]
+    server_secret = server["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    (backend_secret,) = [v["valueFrom"]["secretKeyRef"]
+                         for v in backend_pod["containers"][0]["env"]
+                         if v["name"] == "POSTGRES_PASSWORD"]
+    assert server_secret == backend_secret
+    assert server["PGDATA"]["value"].startswith("/var/lib/postgresql/data/")  # a subdirectory

@@ -16,12 +16,12 @@ import yaml
 from kubernetes.client import ApiClient
 
 from lab import lint, slo
-from lab.lint import MANIFESTS_DIR as MANIFESTS
 from lab.lint import kustomizations
+from lab.slo import MANIFESTS_DIR as MANIFESTS
 
 KIND_CLUSTER = MANIFESTS / "kind" / "cluster.yaml"
 # Parse each schema file once instead of once per object (the package re-reads ~MBs each call).
-kubernetes_validate.utils.schema_contents = functools.cache(  # type: ignore[method-assign]
+kubernetes_validate.utils.schema_contents = functools.cache(
     kubernetes_validate.utils.schema_contents)
 NODE_IMAGE = re.compile(r"kindest/node:v(\d+)\.(\d+)\.(\d+)@sha256:[0-9a-f]{64}")
 
@@ -148,8 +148,8 @@ def test_strict_schema(oid: str, obj: lint.Obj, version: str) -> None:
 
 def model_name(obj: lint.Obj) -> str:
     """The client model class of an object (apps/v1 Deployment -> V1Deployment)."""
-    version = obj["apiVersion"].rsplit("/", 1)[-1]
-    return version[0].upper() + version[1:] + obj["kind"]
+    version = str(obj["apiVersion"]).rsplit("/", 1)[-1]
+    return version[0].upper() + version[1:] + str(obj["kind"])
 
 
 def normalize(value: Any) -> Any:
@@ -173,7 +173,7 @@ def client_model_problem(obj: lint.Obj) -> str | None:
         model = api.deserialize(json.dumps(obj), name, "application/json")
     except Exception as exc:  # pydantic.ValidationError and friends: report them all
         return f"{name} rejected the object: {exc}"
-    if normalize(api.sanitize_for_serialization(model)) != normalize(obj):
+    if normalize(api.sanitize_for_serialization(model)) != normalize(obj):  # type: ignore[no-untyped-call]
         return f"fields unknown to {name} were dropped in the round trip"
     return None
 

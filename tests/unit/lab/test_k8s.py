@@ -1,7 +1,8 @@
 """lab.k8s: row/rollout logic on the client's models, and the calls against a stateful fake.
 
 `FakeApiServer` below is a small, stateful fake of a handful of Kubernetes API endpoints
-(pods, eviction with a PodDisruptionBudget rule, logs, events, deployments). It checks that the
+(pods, eviction with a PodDisruptionBudget rule, logs, events, deployments, namespaces that
+terminate, discovery + server-side apply for a few kinds, APIService status). It checks that the
 helpers make the right calls through the real client and interpret the answers; it is not a
 cluster, and nothing here claims cluster behaviour (those tests carry the `kind` marker).
 """
@@ -377,8 +378,8 @@ def test_rollout_timeline_samples_until_complete(fake: FakeApiServer, cluster: C
 
 
 def deployment_model(**kwargs: Any) -> Any:
-    model = client.ApiClient()._ApiClient__deserialize(deployment_json(**kwargs),
-                                                       "V1Deployment")
+    model = client.ApiClient()._ApiClient__deserialize(  # type: ignore[attr-defined]
+        deployment_json(**kwargs), "V1Deployment")
     model.kind = "Deployment"
     return model
 
@@ -418,7 +419,7 @@ def node_minor() -> str:
 
 def test_probe_pod_is_valid_and_passes_pod_security_restricted() -> None:
     pod = probe_pod("lab-probe-1", "tcp://postgres:5432", {"app": "x"}, "ironclad-backend:lab")
-    manifest = client.ApiClient().sanitize_for_serialization(pod)
+    manifest = client.ApiClient().sanitize_for_serialization(pod)  # type: ignore[no-untyped-call]
     manifest.update(apiVersion="v1", kind="Pod")
     kubernetes_validate.validate(manifest, node_minor(), strict=True)
     container = manifest["spec"]["containers"][0]
@@ -528,7 +529,7 @@ def test_wait_api_service_needs_the_available_condition(fake: FakeApiServer,
 
 def test_a_probe_pod_never_turns_ready() -> None:
     """It may borrow `app: backend`; it must not receive the backend Service's traffic."""
-    pod = probe_pod("lab-probe-1", "tcp://postgres:5432", {"app": "backend"}, "i")
+    pod: Any = probe_pod("lab-probe-1", "tcp://postgres:5432", {"app": "backend"}, "i")
     readiness = pod.spec.containers[0].readiness_probe
     script = readiness._exec.command
     assert script[:2] == ["python", "-c"]

@@ -90,3 +90,18 @@ def test_stop_frees_the_port(echo_port: int) -> None:
     assert port_is_open(forward.port)
     forward.stop()
     assert not port_is_open(forward.port)
+
+
+def test_stop_ends_the_threads_of_open_connections(echo_port: int) -> None:
+    forward = Forward("held", tcp_connector(echo_port)).start()
+    conn = socket.create_connection(("127.0.0.1", forward.port), timeout=5)
+    try:
+        conn.sendall(b"x")
+        assert conn.recv(1) == b"X"  # the connection is piped and held open
+        forward.stop()
+        for thread in threading.enumerate():
+            if thread.name == "forward-held-conn":
+                thread.join(timeout=5)
+                assert not thread.is_alive(), "a piping thread outlived stop()"
+    finally:
+        conn.close()
