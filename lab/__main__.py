@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import importlib
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -83,14 +84,7 @@ def up(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["run"]:
-        try:
-            from lab import run
-        except ModuleNotFoundError as exc:
-            if exc.name != "lab.run":
-                raise
-            print("`python -m lab run` is not available: lab/run.py is missing from this "
-                  "checkout.", file=sys.stderr)
-            return 2
+        run = importlib.import_module("lab.run")  # imported only when asked: it pulls in nbclient
         return int(run.main(args[1:]))
     try:
         return up(parser().parse_args(args))

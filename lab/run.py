@@ -602,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 print("Tearing the lab down …", file=sys.stderr, flush=True)
     except LabError as exc:
-        result.note = f"the lab did not come up: {exc.problem}"
+        result.note = f"the lab did not come up: {exc.problem.splitlines()[0]}"
         print(f"error: {exc}", file=sys.stderr)
     except (KeyboardInterrupt, RunInterruptedError):
         result.note = "interrupted while the lab was starting or stopping"

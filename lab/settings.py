@@ -43,7 +43,7 @@ class Settings:
     rollout_timeout: float = 300.0
     restart_delay: float = 15.0
     cluster_name: str = "ironclad"
-    kind_version: str = "v0.27.0"
+    kind_version: str = "v0.33.0"
     image: str = "ironclad-backend:lab"
 
     @property

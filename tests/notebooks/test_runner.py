@@ -237,3 +237,28 @@ def test_no_notebooks_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFi
     assert code_ == 2
     assert err.count("\n") == 1
     assert "No notebooks to run" in err
+
+
+def test_kernels_started_ahead_are_all_stopped(tmp_path: Path) -> None:
+    from jupyter_core.utils import run_sync
+
+    paths = [
+        write_notebook(tmp_path, "01-ok", code("print(1)")),
+        write_notebook(tmp_path, "02-fails", code("1 / 0")),
+        write_notebook(tmp_path, "03-never", code("print(3)")),
+    ]
+    pool = run.KernelPool(paths)
+    pool.prefetch(0)
+    managers = list(pool.started.values())
+    result = run.run_notebooks(
+        paths,
+        StaticStack("local", tmp_path / "s.json"),
+        tmp_path / "out",
+        cell_budget=60,
+        run_budget=120,
+        kernels=pool,
+    )
+    assert [nb.status for nb in result.notebooks] == ["passed", "failed", "not run"]
+    assert len(managers) == 3  # the third one booted although its notebook never ran
+    assert not pool.started
+    assert not any(run_sync(m.is_alive)() for m in managers)

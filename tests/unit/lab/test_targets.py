@@ -149,7 +149,7 @@ def fake_kind(directory: Path, version: str) -> Path:
 
 
 def test_kind_from_path_is_used_when_recent_enough(path_without_docker: Path) -> None:
-    script = fake_kind(path_without_docker, "v0.27.0")
+    script = fake_kind(path_without_docker, Settings.kind_version)
     assert kind_binary(Settings(repo_root=path_without_docker)) == str(script)
 
 
