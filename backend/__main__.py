@@ -54,9 +54,16 @@ def main() -> int:
         return 2
     configure_logging(settings.log_level)
     backend = create_app(settings)
-    config = uvicorn.Config(backend, host=settings.host, port=settings.port, log_config=None,
-                            access_log=False, lifespan="on", server_header=False,
-                            timeout_graceful_shutdown=settings.shutdown_timeout_s)
+    config = uvicorn.Config(
+        backend,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+    )
     server = DrainingServer(config, backend, settings.drain_delay_s)
     server.run()
     if not server.started:

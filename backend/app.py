@@ -26,6 +26,7 @@ log = logging.getLogger("backend")
 def _provide(value: object) -> Provide:
     def dependency() -> Any:
         return value
+
     return Provide(dependency, use_cache=True, sync_to_thread=False)
 
 
@@ -43,8 +44,9 @@ class Backend(ObservedApp):
         log.info("draining: readiness now answers 503")
 
 
-def create_app(settings: Settings | None = None,
-               registry: CollectorRegistry | None = None) -> Backend:
+def create_app(
+    settings: Settings | None = None, registry: CollectorRegistry | None = None
+) -> Backend:
     """Build the backend; settings default to the environment.
 
     Metrics go to `registry`; without one, a fresh registry that also carries the process,
@@ -75,12 +77,23 @@ def create_app(settings: Settings | None = None,
             await db.close()
             log.info("connection pool closed")
 
-    business = Router("/", route_handlers=[routes.create_item, routes.list_items, routes.get_item,
-                                           routes.delete_item, routes.work],
-                      before_request=inject_chaos)
+    business = Router(
+        "/",
+        route_handlers=[
+            routes.create_item,
+            routes.list_items,
+            routes.get_item,
+            routes.delete_item,
+            routes.work,
+        ],
+        before_request=inject_chaos,
+    )
     dependencies: dict[str, Callable[..., Any] | Provide] = {
-        "db": _provide(db), "chaos": _provide(chaos), "lifecycle": _provide(lifecycle),
-        "registry": _provide(registry)}
+        "db": _provide(db),
+        "chaos": _provide(chaos),
+        "lifecycle": _provide(lifecycle),
+        "registry": _provide(registry),
+    }
     litestar = Litestar(
         route_handlers=[routes.live, routes.ready, routes.metrics, business, ChaosController],
         dependencies=dependencies,

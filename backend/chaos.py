@@ -37,15 +37,21 @@ class ChaosStatus(msgspec.Struct):
 class Chaos:
     """Fault settings; they take effect only while `enabled` (setting them does not enable)."""
 
-    def __init__(self, token: str | None, metrics: Metrics,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self, token: str | None, metrics: Metrics, rng: random.Random | None = None
+    ) -> None:
         self.token = token
         self._metrics = metrics
         self._rng = rng or random.Random()
         self.status = ChaosStatus(enabled=False, latency_ms=0, error_ratio=0.0)
 
-    def update(self, *, enabled: bool | None = None, latency_ms: int | None = None,
-               error_ratio: float | None = None) -> ChaosStatus:
+    def update(
+        self,
+        *,
+        enabled: bool | None = None,
+        latency_ms: int | None = None,
+        error_ratio: float | None = None,
+    ) -> ChaosStatus:
         """Change the given fields, mirror them in the chaos_* gauges, return the new status."""
         s = self.status
         self.status = ChaosStatus(
@@ -67,7 +73,8 @@ class Chaos:
             await asyncio.sleep(s.latency_ms / 1000)
         if s.error_ratio and self._rng.random() < s.error_ratio:
             raise InternalServerException(
-                f"Fault injected by chaos (error ratio {s.error_ratio:g}).")
+                f"Fault injected by chaos (error ratio {s.error_ratio:g})."
+            )
 
 
 async def inject_chaos(request: Request[Any, Any, Any]) -> None:
@@ -82,11 +89,14 @@ def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHa
     if chaos.token is None:
         raise PermissionDeniedException(
             "Chaos is disabled on this backend: CHAOS_TOKEN is not set. Set it to enable the "
-            "chaos endpoints.")
+            "chaos endpoints."
+        )
     scheme, _sep, sent = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not sent:
-        raise NotAuthorizedException("Send the chaos token as `Authorization: Bearer <token>`.",
-                                     headers={"WWW-Authenticate": 'Bearer realm="chaos"'})
+        raise NotAuthorizedException(
+            "Send the chaos token as `Authorization: Bearer <token>`.",
+            headers={"WWW-Authenticate": 'Bearer realm="chaos"'},
+        )
     if not hmac.compare_digest(sent.strip().encode(), chaos.token.encode()):
         raise PermissionDeniedException("Wrong chaos token.")
 
@@ -121,7 +131,8 @@ class ChaosController(Controller):
         """Set the added latency (integer ms, 0-10000); does not enable chaos."""
         if not (ms.isascii() and ms.isdigit() and int(ms) <= MAX_LATENCY_MS):
             raise UnprocessableError(
-                f"ms must be an integer from 0 to {MAX_LATENCY_MS}, got {ms!r}.")
+                f"ms must be an integer from 0 to {MAX_LATENCY_MS}, got {ms!r}."
+            )
         return chaos.update(latency_ms=int(ms))
 
     @post("/errors/{rate:str}", status_code=200)

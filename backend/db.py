@@ -74,8 +74,9 @@ class Database:
             reconnect_timeout=settings.db_reconnect_timeout_s,
             name="ironclad",
         )
-        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s,
-                                      on_change=on_breaker_change)
+        self.breaker = CircuitBreaker(
+            settings.breaker_failures, settings.breaker_reset_s, on_change=on_breaker_change
+        )
 
     async def open(self) -> None:
         """Open the pool, wait for its first connections, create the schema if missing."""
@@ -86,7 +87,8 @@ class Database:
             raise DatabaseUnavailableError(
                 f"PostgreSQL at {self.target} did not accept connections within "
                 f"{self.startup_timeout_s:g} s ({exc}); check that it runs and that "
-                "DATABASE_URL or POSTGRES_HOST/PORT/DB/USER/PASSWORD are right.") from exc
+                "DATABASE_URL or POSTGRES_HOST/PORT/DB/USER/PASSWORD are right."
+            ) from exc
         async with self.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
             await conn.execute(SCHEMA)
@@ -104,7 +106,8 @@ class Database:
         except UNAVAILABLE as exc:
             self.breaker.record(ok=False)
             raise DatabaseUnavailableError(
-                f"PostgreSQL at {self.target} did not answer: {str(exc) or 'timeout'}") from exc
+                f"PostgreSQL at {self.target} did not answer: {str(exc) or 'timeout'}"
+            ) from exc
         self.breaker.record(ok=True)
 
     async def ping(self) -> None:
@@ -119,18 +122,22 @@ class Database:
     async def create_item(self, name: str, description: str | None) -> Item:
         (item,) = await self._items(
             "INSERT INTO items (name, description) VALUES (%s, %s) "
-            "RETURNING id, name, description, created_at", (name, description))
+            "RETURNING id, name, description, created_at",
+            (name, description),
+        )
         return item
 
     async def get_item(self, item_id: int) -> Item | None:
         found = await self._items(
-            "SELECT id, name, description, created_at FROM items WHERE id = %s", (item_id,))
+            "SELECT id, name, description, created_at FROM items WHERE id = %s", (item_id,)
+        )
         return found[0] if found else None
 
     async def list_items(self, limit: int, offset: int) -> list[Item]:
         return await self._items(
             "SELECT id, name, description, created_at FROM items ORDER BY id LIMIT %s OFFSET %s",
-            (limit, offset))
+            (limit, offset),
+        )
 
     async def delete_item(self, item_id: int) -> bool:
         async with self.connection() as conn:

@@ -34,13 +34,22 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str) -> None:
     """Route every logger (ours, uvicorn's, psycopg's) to stdout through JsonFormatter."""
-    logging.config.dictConfig({
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonFormatter}},
-        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json",
-                                "stream": "ext://sys.stdout"}},
-        "root": {"handlers": ["stdout"], "level": level},
-        "loggers": {name: {"handlers": [], "propagate": True}
-                    for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
-    })
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"json": {"()": JsonFormatter}},
+            "handlers": {
+                "stdout": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "json",
+                    "stream": "ext://sys.stdout",
+                }
+            },
+            "root": {"handlers": ["stdout"], "level": level},
+            "loggers": {
+                name: {"handlers": [], "propagate": True}
+                for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            },
+        }
+    )

@@ -77,21 +77,27 @@ class HttpCollector(Collector):
         histogram[-1] += seconds
 
     def collect(self) -> Iterator[Metric]:
-        requests = CounterMetricFamily("http_requests", "HTTP requests by route and status.",
-                                       labels=["method", "route", "status"])
+        requests = CounterMetricFamily(
+            "http_requests",
+            "HTTP requests by route and status.",
+            labels=["method", "route", "status"],
+        )
         for (method, route, status), count in list(self._requests.items()):
             requests.add_metric([method, route, status], count)
-        durations = HistogramMetricFamily("http_request_duration_seconds",
-                                          "HTTP request duration.", labels=["method", "route"])
+        durations = HistogramMetricFamily(
+            "http_request_duration_seconds", "HTTP request duration.", labels=["method", "route"]
+        )
         bounds = [*map(repr, self.buckets), "+Inf"]
         for (method, route), histogram in list(self._durations.items()):
             cumulative = list(itertools.accumulate(histogram[:-1]))
-            durations.add_metric([method, route], list(zip(bounds, cumulative, strict=True)),
-                                 sum_value=histogram[-1])
+            durations.add_metric(
+                [method, route], list(zip(bounds, cumulative, strict=True)), sum_value=histogram[-1]
+            )
         yield requests
         yield durations
-        yield GaugeMetricFamily("http_requests_in_flight", "HTTP requests being served.",
-                                value=self.in_flight)
+        yield GaugeMetricFamily(
+            "http_requests_in_flight", "HTTP requests being served.", value=self.in_flight
+        )
 
 
 class Metrics:
@@ -101,16 +107,20 @@ class Metrics:
         self.registry = registry
         self.http = HttpCollector()
         registry.register(self.http)
-        self.chaos_enabled = Gauge("chaos_enabled", "1 while chaos faults are injected.",
-                                   registry=registry)
-        self.chaos_latency = Gauge("chaos_latency_seconds", "Latency added while chaos is on.",
-                                   registry=registry)
-        self.chaos_error_ratio = Gauge("chaos_error_ratio",
-                                       "Share of requests failed while chaos is on.",
-                                       registry=registry)
-        self.breaker_open = Gauge("circuit_breaker_open",
-                                  "1 while the database circuit breaker is open or half-open.",
-                                  registry=registry)
+        self.chaos_enabled = Gauge(
+            "chaos_enabled", "1 while chaos faults are injected.", registry=registry
+        )
+        self.chaos_latency = Gauge(
+            "chaos_latency_seconds", "Latency added while chaos is on.", registry=registry
+        )
+        self.chaos_error_ratio = Gauge(
+            "chaos_error_ratio", "Share of requests failed while chaos is on.", registry=registry
+        )
+        self.breaker_open = Gauge(
+            "circuit_breaker_open",
+            "1 while the database circuit breaker is open or half-open.",
+            registry=registry,
+        )
 
 
 # Generated request ids: a random per-process prefix and a counter (unique, and cheap).
@@ -138,8 +148,9 @@ class ObservedApp:
         self.app = app
         self.metrics = metrics
 
-    async def __call__(self, any_scope: Scope | LifeSpanScope, receive: Receive,
-                       send: Send) -> None:
+    async def __call__(
+        self, any_scope: Scope | LifeSpanScope, receive: Receive, send: Send
+    ) -> None:
         if any_scope["type"] != ScopeType.HTTP:  # lifespan (websocket is unused)
             await self.app(any_scope, receive, send)  # type: ignore[arg-type]
             return
@@ -152,8 +163,10 @@ class ObservedApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-request-id", request_id.encode("latin-1"))]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
             await send(message)
 
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
@@ -168,7 +181,13 @@ class ObservedApp:
             route = scope.get("path_template") or UNMATCHED_ROUTE
             http.observe(method, route, str(status), elapsed)
             if access_log.isEnabledFor(logging.INFO):
-                access_log.info("request", extra={"method": method, "route": route,
-                                                  "status": status,
-                                                  "duration_ms": round(elapsed * 1000, 3)})
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                    },
+                )
             request_id_var.reset(token)

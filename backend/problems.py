@@ -17,12 +17,21 @@ PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("backend.errors")
 
 
-def problem(request: Request[Any, Any, Any], status: int, detail: str,
-            extra: dict[str, Any] | None = None,
-            headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
     """A problem-details response; `extra` members are added to the body."""
-    body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase,
-                            "status": status, "detail": detail, "instance": request.url.path}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
     body.update(extra or {})
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -32,16 +41,22 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     return problem(request, exc.status_code, exc.detail, extra, exc.headers)
 
 
-def _unavailable(request: Request[Any, Any, Any],
-                 exc: DatabaseUnavailableError | CircuitOpenError) -> Response[dict[str, Any]]:
+def _unavailable(
+    request: Request[Any, Any, Any], exc: DatabaseUnavailableError | CircuitOpenError
+) -> Response[dict[str, Any]]:
     log.warning("database unavailable: %s", exc)
     retry_after = exc.retry_after_s if isinstance(exc, CircuitOpenError) else 1.0
-    return problem(request, 503, f"The database is unavailable, try again later ({exc}).",
-                   headers={"Retry-After": str(max(1, round(retry_after)))})
+    return problem(
+        request,
+        503,
+        f"The database is unavailable, try again later ({exc}).",
+        headers={"Retry-After": str(max(1, round(retry_after)))},
+    )
 
 
-def _not_utf8(request: Request[Any, Any, Any],
-              _exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
+def _not_utf8(
+    request: Request[Any, Any, Any], _exc: UnicodeDecodeError
+) -> Response[dict[str, Any]]:
     return problem(request, 400, "The request is not valid UTF-8.")
 
 

@@ -35,8 +35,9 @@ async def live() -> dict[str, str]:
 
 
 @get("/health/ready", tags=["health"])
-async def ready(db: NamedDependency[Database],
-                lifecycle: NamedDependency[Lifecycle]) -> dict[str, str]:
+async def ready(
+    db: NamedDependency[Database], lifecycle: NamedDependency[Lifecycle]
+) -> dict[str, str]:
     """Readiness: 200 only when PostgreSQL answers and the process is not draining."""
     if lifecycle.draining:
         raise ServiceUnavailableException("Draining: this process is shutting down.")

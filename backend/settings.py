@@ -25,8 +25,10 @@ def _number(env: Mapping[str, str], name: str, default: N, low: N, high: N) -> N
     try:
         value = type(default)(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a valid {type(default).__name__}; use one in "
-                            f"[{low:g}, {high:g}] or unset it (default {default:g}).") from None
+        raise SettingsError(
+            f"{name}={raw!r} is not a valid {type(default).__name__}; use one in "
+            f"[{low:g}, {high:g}] or unset it (default {default:g})."
+        ) from None
     if not low <= value <= high:
         raise SettingsError(f"{name}={raw!r} is out of range; use a value in [{low:g}, {high:g}].")
     return value

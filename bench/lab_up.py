@@ -23,9 +23,24 @@ def one_run(replicas: int, state_file: Path) -> tuple[float, float]:
     """Seconds from spawn to the JSON line, and from SIGTERM to exit."""
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "lab", "up", "--target", "local", "--json",
-         "--replicas", str(replicas), "--state-file", str(state_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "lab",
+            "up",
+            "--target",
+            "local",
+            "--json",
+            "--replicas",
+            str(replicas),
+            "--state-file",
+            str(state_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+    )
     assert process.stdout is not None
     line = process.stdout.readline()
     ready = time.perf_counter() - start
@@ -49,10 +64,14 @@ def main() -> None:
     ready = [r for r, _ in runs]
     down = [d for _, d in runs]
     print(f"replicas={args.replicas} runs={args.runs}")
-    print(f"up -> ready  s: median {statistics.median(ready):.2f}  min {min(ready):.2f}  "
-          f"max {max(ready):.2f}")
-    print(f"SIGTERM -> gone s: median {statistics.median(down):.2f}  min {min(down):.2f}  "
-          f"max {max(down):.2f}")
+    print(
+        f"up -> ready  s: median {statistics.median(ready):.2f}  min {min(ready):.2f}  "
+        f"max {max(ready):.2f}"
+    )
+    print(
+        f"SIGTERM -> gone s: median {statistics.median(down):.2f}  min {min(down):.2f}  "
+        f"max {max(down):.2f}"
+    )
 
 
 if __name__ == "__main__":

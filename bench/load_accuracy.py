@@ -27,18 +27,20 @@ import pandas as pd
 from lab import load
 from lab.procs import ManagedProcess, free_port, port_is_open, wait_until
 
-APP = '''
+APP = """
 async def app(scope, proto):
     proto.response_str(200, [("content-type", "text/plain")], "ok")
-'''
+"""
 MAX_SEND_LAG_S = 0.005
 TOLERANCE = 0.01
 
 
 def rate_held(summary: pd.Series, rate: float) -> bool:
-    return (abs(summary["achieved_rate"] / rate - 1) <= TOLERANCE
-            and abs(summary["throughput"] / rate - 1) <= TOLERANCE
-            and summary["error_ratio"] == 0)
+    return (
+        abs(summary["achieved_rate"] / rate - 1) <= TOLERANCE
+        and abs(summary["throughput"] / rate - 1) <= TOLERANCE
+        and summary["error_ratio"] == 0
+    )
 
 
 def on_schedule(summary: pd.Series, rate: float) -> bool:
@@ -57,43 +59,72 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="load-bench-"))
     (root / "bench_app.py").write_text(APP)
     port = free_port()
-    server = ManagedProcess("granian", [
-        "taskset", "-c", str(server_core), sys.executable, "-m", "granian", "--interface",
-        "rsgi", "--host", "127.0.0.1", "--port", str(port), "--no-ws", "--log-level", "warning",
-        "bench_app:app"], root / "server.log", cwd=root).start()
+    server = ManagedProcess(
+        "granian",
+        [
+            "taskset",
+            "-c",
+            str(server_core),
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "rsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ws",
+            "--log-level",
+            "warning",
+            "bench_app:app",
+        ],
+        root / "server.log",
+        cwd=root,
+    ).start()
     url = f"http://127.0.0.1:{port}"
     rows = []
     busy = os.getloadavg()[0]
     try:
-        wait_until(lambda: port_is_open(port), timeout=20, what="granian",
-                   on_timeout=server.log_tail)
+        wait_until(
+            lambda: port_is_open(port), timeout=20, what="granian", on_timeout=server.log_tail
+        )
         load.run(url, rate=200, requests=200, path="/", progress=False)  # warm-up
         for rate in (float(r) for r in args.rates.split(",")):
             cpu0 = time.process_time()
-            summary = load.run(url, rate=rate, duration=args.duration, path="/",
-                               progress=False).summary()
+            summary = load.run(
+                url, rate=rate, duration=args.duration, path="/", progress=False
+            ).summary()
             cpu_us = (time.process_time() - cpu0) / summary["requests"] * 1e6
             rows.append((rate, summary, cpu_us))
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
-    print(f"generator on core {args.core}, server on core {server_core}, "
-          f"{args.duration:g} s per rate, Python {sys.version.split()[0]}, load average "
-          f"{busy:.1f} at start (other processes compete for the cores when it is high)\n")
-    print("| target req/s | achieved req/s | throughput req/s | send lag p99 (ms) | "
-          "latency p50 / p99 (ms) | errors | CPU per request (µs) | rate held | on schedule |")
+    print(
+        f"generator on core {args.core}, server on core {server_core}, "
+        f"{args.duration:g} s per rate, Python {sys.version.split()[0]}, load average "
+        f"{busy:.1f} at start (other processes compete for the cores when it is high)\n"
+    )
+    print(
+        "| target req/s | achieved req/s | throughput req/s | send lag p99 (ms) | "
+        "latency p50 / p99 (ms) | errors | CPU per request (µs) | rate held | on schedule |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|:---:|:---:|")
     for rate, s, cpu_us in rows:
-        print(f"| {rate:g} | {s['achieved_rate']:.0f} | {s['throughput']:.0f} | "
-              f"{s['send_lag_p99'] * 1000:.1f} | {s['p50'] * 1000:.1f} / {s['p99'] * 1000:.1f} | "
-              f"{s['error_ratio']:.1%} | {cpu_us:.0f} | {yes(rate_held(s, rate))} | "
-              f"{yes(on_schedule(s, rate))} |")
+        print(
+            f"| {rate:g} | {s['achieved_rate']:.0f} | {s['throughput']:.0f} | "
+            f"{s['send_lag_p99'] * 1000:.1f} | {s['p50'] * 1000:.1f} / {s['p99'] * 1000:.1f} | "
+            f"{s['error_ratio']:.1%} | {cpu_us:.0f} | {yes(rate_held(s, rate))} | "
+            f"{yes(on_schedule(s, rate))} |"
+        )
     held = max((rate for rate, s, _ in rows if rate_held(s, rate)), default=0)
     timely = max((rate for rate, s, _ in rows if on_schedule(s, rate)), default=0)
     cost = sorted(row[2] for row in rows)[len(rows) // 2]
-    print(f"\nHighest rate held: {held:g} req/s; highest on schedule: {timely:g} req/s. "
-          "Generator CPU per request (median): "
-          f"{cost:.0f} µs, i.e. roughly {1e6 / cost:.0f} req/s if a core were free for it alone.")
+    print(
+        f"\nHighest rate held: {held:g} req/s; highest on schedule: {timely:g} req/s. "
+        "Generator CPU per request (median): "
+        f"{cost:.0f} µs, i.e. roughly {1e6 / cost:.0f} req/s if a core were free for it alone."
+    )
     return 0
 
 

@@ -10,8 +10,12 @@ import importlib
 import sys
 from typing import Any
 
-_EXPORTS = {"connect": "lab.session", "shutdown": "lab.session", "Lab": "lab.session",
-            "check": "lab.checks"}
+_EXPORTS = {
+    "connect": "lab.session",
+    "shutdown": "lab.session",
+    "Lab": "lab.session",
+    "check": "lab.checks",
+}
 
 __all__ = ["Lab", "check", "connect", "shutdown"]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
-import importlib
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -30,23 +30,37 @@ def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     commands = cli.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="bring the stack up and keep it up until Ctrl-C/SIGTERM")
-    up.add_argument("--target", choices=TARGETS, default=None,
-                    help="where to run (default: $LAB_TARGET or auto)")
+    up.add_argument(
+        "--target",
+        choices=TARGETS,
+        default=None,
+        help="where to run (default: $LAB_TARGET or auto)",
+    )
     up.add_argument("--replicas", type=int, default=None, help="backend replicas (default 3)")
     up.add_argument("--json", action="store_true", help="print the endpoints as one JSON line")
-    up.add_argument("--state-file", type=Path, default=None,
-                    help="where to record the running lab (default build/lab-state.json)")
-    commands.add_parser("run", help="run the notebooks headless (see `python -m lab run -h`)",
-                        add_help=False)
+    up.add_argument(
+        "--state-file",
+        type=Path,
+        default=None,
+        help="where to record the running lab (default build/lab-state.json)",
+    )
+    commands.add_parser(
+        "run", help="run the notebooks headless (see `python -m lab run -h`)", add_help=False
+    )
     return cli
 
 
 def describe(endpoints: Endpoints) -> str:
     """The human-readable endpoint list printed by `lab up` without --json."""
-    lines = [f"target:     {endpoints.target}", f"backend:    {endpoints.backend}",
-             *(f"  replica:  {url}" for url in endpoints.backends),
-             f"prometheus: {endpoints.prometheus}", f"grafana:    {endpoints.grafana or '-'}",
-             f"chaos token: {endpoints.chaos_token}", "Press Ctrl-C to stop and clean up."]
+    lines = [
+        f"target:     {endpoints.target}",
+        f"backend:    {endpoints.backend}",
+        *(f"  replica:  {url}" for url in endpoints.backends),
+        f"prometheus: {endpoints.prometheus}",
+        f"grafana:    {endpoints.grafana or '-'}",
+        f"chaos token: {endpoints.chaos_token}",
+        "Press Ctrl-C to stop and clean up.",
+    ]
     return "\n".join(lines)
 
 
@@ -56,9 +70,11 @@ def up(args: argparse.Namespace) -> int:
         settings = replace(settings, state_file_override=args.state_file.resolve())
     running = read_state(settings.state_file)
     if running is not None:
-        raise LabError(f"A lab on target={running.endpoints.target} already runs (pid "
-                       f"{running.pid}, state file {settings.state_file}).",
-                       f"Use it, or stop it first: kill {running.pid}.")
+        raise LabError(
+            f"A lab on target={running.endpoints.target} already runs (pid "
+            f"{running.pid}, state file {settings.state_file}).",
+            f"Use it, or stop it first: kill {running.pid}.",
+        )
     choice = choose(args.target or settings.target)
     print(choice.reason, file=sys.stderr, flush=True)
     target = make_target(choice.name, settings, args.replicas)

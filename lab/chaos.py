@@ -43,15 +43,17 @@ class BackendChaos:
             try:
                 response = self._session.request(method, f"{url}{path}", timeout=self.timeout)
             except requests.RequestException as exc:
-                raise ChaosError(f"{where} failed: {exc}" + _touched(rows),
-                                 "Is the lab running? `lab.connect()` starts or attaches to it."
-                                 ) from exc
+                raise ChaosError(
+                    f"{where} failed: {exc}" + _touched(rows),
+                    "Is the lab running? `lab.connect()` starts or attaches to it.",
+                ) from exc
             if response.status_code != 200:
                 raise ChaosError(
                     f"{where} answered {response.status_code}: {_detail(response)}"
                     + _touched(rows),
                     "Use the token from `env.endpoints.chaos_token`; latency is 0-10000 ms and "
-                    "the error rate a ratio from 0 to 1.")
+                    "the error rate a ratio from 0 to 1.",
+                )
             rows.append({"url": url, **response.json()})
         return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
@@ -104,8 +106,9 @@ class PodCluster(Protocol):
     def evict(self, pod: str) -> Any: ...
 
 
-def pick_pods(cluster: PodCluster, *, name: str | None, selector: str | None,
-              count: int | None) -> list[str]:
+def pick_pods(
+    cluster: PodCluster, *, name: str | None, selector: str | None, count: int | None
+) -> list[str]:
     """`name`, or `count` random pods (all when None) matching `selector` not already deleting."""
     if (name is None) == (selector is None):
         raise ValueError("give exactly one of name= or selector=")
@@ -114,14 +117,20 @@ def pick_pods(cluster: PodCluster, *, name: str | None, selector: str | None,
     pods = cluster.pods(selector)
     candidates = sorted(pods.loc[~pods["deleting"], "name"])
     if not candidates:
-        raise ChaosError(f"No running pod matches {selector!r}.",
-                         "Check the selector with `env.k8s.pods()`.")
-    return candidates if count is None else random.sample(candidates,
-                                                          min(count, len(candidates)))
+        raise ChaosError(
+            f"No running pod matches {selector!r}.", "Check the selector with `env.k8s.pods()`."
+        )
+    return candidates if count is None else random.sample(candidates, min(count, len(candidates)))
 
 
-def kill_pod(cluster: PodCluster, *, name: str | None = None, selector: str | None = None,
-             count: int | None = 1, grace_period_seconds: int = 0) -> pd.DataFrame:
+def kill_pod(
+    cluster: PodCluster,
+    *,
+    name: str | None = None,
+    selector: str | None = None,
+    count: int | None = 1,
+    grace_period_seconds: int = 0,
+) -> pd.DataFrame:
     """Delete pods like a crash would (no PodDisruptionBudget check); rows: what was killed."""
     rows = []
     for pod in pick_pods(cluster, name=name, selector=selector, count=count):
@@ -130,8 +139,13 @@ def kill_pod(cluster: PodCluster, *, name: str | None = None, selector: str | No
     return pd.DataFrame(rows, columns=POD_ACTION_COLUMNS)
 
 
-def evict_pod(cluster: PodCluster, *, name: str | None = None, selector: str | None = None,
-              count: int | None = 1) -> pd.DataFrame:
+def evict_pod(
+    cluster: PodCluster,
+    *,
+    name: str | None = None,
+    selector: str | None = None,
+    count: int | None = 1,
+) -> pd.DataFrame:
     """Evict pods through the Eviction API; `done` is False where a PDB refused."""
     rows = []
     for pod in pick_pods(cluster, name=name, selector=selector, count=count):
@@ -174,9 +188,20 @@ class Journal:
     def to_frame(self) -> pd.DataFrame:
         """One row per step: phase, name, ok, output, error, started_s, duration_s."""
         return pd.DataFrame(
-            [[s.phase, s.name, s.ok, describe(s.output), s.error, round(s.started_s, 3),
-              round(s.duration_s, 3)] for s in self.steps],
-            columns=["phase", "name", "ok", "output", "error", "started_s", "duration_s"])
+            [
+                [
+                    s.phase,
+                    s.name,
+                    s.ok,
+                    describe(s.output),
+                    s.error,
+                    round(s.started_s, 3),
+                    round(s.duration_s, 3),
+                ]
+                for s in self.steps
+            ],
+            columns=["phase", "name", "ok", "output", "error", "started_s", "duration_s"],
+        )
 
 
 @dataclass
@@ -196,8 +221,10 @@ class Experiment:
         journal = Journal(self.title)
         start = time.monotonic()
         try:
-            if not (self._run_steps(journal, "steady-state before", self.steady_state, start)
-                    and self._run_steps(journal, "method", self.method, start)):
+            if not (
+                self._run_steps(journal, "steady-state before", self.steady_state, start)
+                and self._run_steps(journal, "method", self.method, start)
+            ):
                 journal.status = "aborted"
             elif not self._run_steps(journal, "steady-state after", self.steady_state, start):
                 journal.status = "deviated"
@@ -209,8 +236,13 @@ class Experiment:
         return journal
 
     @staticmethod
-    def _run_steps(journal: Journal, phase: Phase, steps: Sequence[Step], start: float,
-                   stop_on_failure: bool = True) -> bool:
+    def _run_steps(
+        journal: Journal,
+        phase: Phase,
+        steps: Sequence[Step],
+        start: float,
+        stop_on_failure: bool = True,
+    ) -> bool:
         """Run steps in order, journaling each; False as soon as one fails (or at the end)."""
         all_ok = True
         for step in steps:
@@ -223,8 +255,9 @@ class Experiment:
                 ok = phase not in PROBE_PHASES or bool(output)
             except Exception as exc:  # a failed step is data in the journal
                 ok, error = False, f"{type(exc).__name__}: {exc}"
-            journal.steps.append(StepResult(phase, name, ok, output, error, began - start,
-                                            time.monotonic() - began))
+            journal.steps.append(
+                StepResult(phase, name, ok, output, error, began - start, time.monotonic() - began)
+            )
             all_ok = all_ok and ok
             if not ok and stop_on_failure:
                 return False
@@ -232,5 +265,6 @@ class Experiment:
 
 
 def _name(fn: Callable[[], object]) -> str:
-    return str(getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__",
-                                                        repr(fn)))
+    return str(
+        getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", repr(fn))
+    )

@@ -35,8 +35,12 @@ class LabTimeoutError(LabError):
         problem = f"Timed out after {timeout:g} s waiting for {what}."
         if detail:
             problem += f"\nLast state:\n{detail}"
-        super().__init__(problem, next_step or "Read the last state above; fix the cause and "
-                         "run the cell again (timings live in the `parameters` cell).")
+        super().__init__(
+            problem,
+            next_step
+            or "Read the last state above; fix the cause and "
+            "run the cell again (timings live in the `parameters` cell).",
+        )
 
 
 class ProcessFailedError(LabError):
@@ -49,8 +53,9 @@ class ProcessFailedError(LabError):
             lines = log_path.read_text(errors="replace").splitlines()[-15:]
             tail = "\nLast log lines:\n" + "\n".join(lines) if lines else ""
         where = f" Full log: {log_path}" if log_path else ""
-        super().__init__(f"{name} {reason}.{tail}",
-                         f"Fix the cause shown in its log and start again.{where}")
+        super().__init__(
+            f"{name} {reason}.{tail}", f"Fix the cause shown in its log and start again.{where}"
+        )
 
 
 class CheckFailedError(LabError):
@@ -60,8 +65,10 @@ class CheckFailedError(LabError):
         self.expected = expected
         self.seen = seen
         self.hint = hint
-        super().__init__(f"Check failed: expected {expected}, but saw {seen}.",
-                         hint or "Re-run the cells above this one and compare with the narrative.")
+        super().__init__(
+            f"Check failed: expected {expected}, but saw {seen}.",
+            hint or "Re-run the cells above this one and compare with the narrative.",
+        )
 
 
 class PrometheusError(LabError):

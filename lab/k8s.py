@@ -28,11 +28,14 @@ def render_kustomize(path: Path) -> str:
     """`kubectl kustomize path` output (multi-document YAML)."""
     if shutil.which("kubectl") is None:
         raise ToolMissingError("kubectl", "https://kubernetes.io/docs/tasks/tools/")
-    result = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(path)], capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
-        raise LabError(f"kubectl kustomize {path} failed:\n{result.stderr.strip()}",
-                       "Fix the manifests (python -m pytest tests/manifests shows where).")
+        raise LabError(
+            f"kubectl kustomize {path} failed:\n{result.stderr.strip()}",
+            "Fix the manifests (python -m pytest tests/manifests shows where).",
+        )
     return result.stdout
 
 
@@ -75,8 +78,9 @@ def pod_row(pod: Any) -> dict[str, Any]:
     }
 
 
-POD_COLUMNS = list(pod_row(client.V1Pod(metadata=client.V1ObjectMeta(),
-                                        status=client.V1PodStatus())))
+POD_COLUMNS = list(
+    pod_row(client.V1Pod(metadata=client.V1ObjectMeta(), status=client.V1PodStatus()))
+)
 EVENT_COLUMNS = ["time", "type", "reason", "object", "message", "count"]
 
 
@@ -111,9 +115,12 @@ def rollout_complete(workload: Any) -> bool:
     if workload.kind == "StatefulSet":
         revision_done = workload.status.update_revision == workload.status.current_revision
         return observed and revision_done and counts["ready"] == counts["desired"]
-    return (observed and counts["updated"] == counts["desired"]
-            and counts["replicas"] == counts["updated"]
-            and counts["available"] == counts["desired"])
+    return (
+        observed
+        and counts["updated"] == counts["desired"]
+        and counts["replicas"] == counts["updated"]
+        and counts["available"] == counts["desired"]
+    )
 
 
 def match_labels_selector(workload: Any) -> str:
@@ -173,8 +180,10 @@ class Cluster:
         try:
             api_client = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
         except (config.ConfigException, FileNotFoundError) as exc:
-            raise LabError(f"No kubeconfig for context {context or '(current)'}: {exc}",
-                           "Start the kind lab: python -m lab up --target kind.") from exc
+            raise LabError(
+                f"No kubeconfig for context {context or '(current)'}: {exc}",
+                "Start the kind lab: python -m lab up --target kind.",
+            ) from exc
         return cls(namespace, api_client)
 
     @cached_property
@@ -184,8 +193,9 @@ class Cluster:
         return DynamicClient(self.api_client)  # type: ignore[no-untyped-call]
 
     # --- apply -------------------------------------------------------------------------------
-    def apply(self, source: str | Iterable[Mapping[str, Any]],
-              timeout: float = 300.0) -> pd.DataFrame:
+    def apply(
+        self, source: str | Iterable[Mapping[str, Any]], timeout: float = 300.0
+    ) -> pd.DataFrame:
         """Server-side apply every object (field manager `ironclad-lab`); one row per object.
 
         Idempotent: applying the same objects again changes nothing. A Namespace that is still
@@ -202,10 +212,16 @@ class Cluster:
             namespace = None
             if resource.namespaced:
                 namespace = obj.get("metadata", {}).get("namespace") or self.namespace
-            self.dynamic.server_side_apply(resource, body=obj, namespace=namespace,
-                                           field_manager=FIELD_MANAGER, force_conflicts=True)
-            rows.append({"kind": obj["kind"], "name": obj["metadata"]["name"],
-                         "namespace": namespace})
+            self.dynamic.server_side_apply(
+                resource,
+                body=obj,
+                namespace=namespace,
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+            )
+            rows.append(
+                {"kind": obj["kind"], "name": obj["metadata"]["name"], "namespace": namespace}
+            )
         return pd.DataFrame(rows, columns=["kind", "name", "namespace"])
 
     def wait_namespace_usable(self, name: str, timeout: float = 300.0) -> None:
@@ -220,8 +236,13 @@ class Cluster:
                 raise
             return namespace.metadata.deletion_timestamp is None
 
-        poll(usable, what=f"namespace {name} to finish terminating", timeout=timeout,
-             interval=1.0, diagnose=lambda: Cluster(name, self.api_client).pods().to_string())
+        poll(
+            usable,
+            what=f"namespace {name} to finish terminating",
+            timeout=timeout,
+            interval=1.0,
+            diagnose=lambda: Cluster(name, self.api_client).pods().to_string(),
+        )
 
     def wait_api_service(self, name: str, timeout: float = 300.0) -> None:
         """Wait until an aggregated API (e.g. v1beta1.metrics.k8s.io) reports Available."""
@@ -232,10 +253,15 @@ class Cluster:
             service: Any = api.read_api_service(name)
             return list(service.status.conditions or []) if service.status else []
 
-        poll(lambda: any(c.type == "Available" and c.status == "True" for c in conditions()),
-             what=f"APIService {name} Available", timeout=timeout, interval=1.0,
-             diagnose=lambda: "\n".join(f"{c.type}={c.status} {c.reason}: {c.message}"
-                                        for c in conditions()))
+        poll(
+            lambda: any(c.type == "Available" and c.status == "True" for c in conditions()),
+            what=f"APIService {name} Available",
+            timeout=timeout,
+            interval=1.0,
+            diagnose=lambda: "\n".join(
+                f"{c.type}={c.status} {c.reason}: {c.message}" for c in conditions()
+            ),
+        )
 
     # --- reading ------------------------------------------------------------------------------
     def pods(self, selector: str | None = None) -> pd.DataFrame:
@@ -261,26 +287,50 @@ class Cluster:
         return frame.sort_values("time", key=lambda t: pd.to_datetime(t, utc=True)).tail(limit)
 
     def logs(self, pod: str, tail: int = 50, container: str | None = None) -> str:
-        return str(self.core.read_namespaced_pod_log(pod, self.namespace, tail_lines=tail,
-                                                     container=container))
+        return str(
+            self.core.read_namespaced_pod_log(
+                pod, self.namespace, tail_lines=tail, container=container
+            )
+        )
 
     def hpa(self, name: str) -> HpaStatus:
         """Current state of a HorizontalPodAutoscaler (CPU utilization when it has one)."""
         hpa: Any = self.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, self.namespace)
-        current = next((m.resource.current.average_utilization
-                        for m in hpa.status.current_metrics or []
-                        if m.type == "Resource" and m.resource.name == "cpu"), None)
-        target = next((m.resource.target.average_utilization for m in hpa.spec.metrics or []
-                       if m.type == "Resource" and m.resource.name == "cpu"), None)
-        return HpaStatus(name, hpa.spec.min_replicas or 1, hpa.spec.max_replicas,
-                         hpa.status.current_replicas or 0, hpa.status.desired_replicas or 0,
-                         current, target)
+        current = next(
+            (
+                m.resource.current.average_utilization
+                for m in hpa.status.current_metrics or []
+                if m.type == "Resource" and m.resource.name == "cpu"
+            ),
+            None,
+        )
+        target = next(
+            (
+                m.resource.target.average_utilization
+                for m in hpa.spec.metrics or []
+                if m.type == "Resource" and m.resource.name == "cpu"
+            ),
+            None,
+        )
+        return HpaStatus(
+            name,
+            hpa.spec.min_replicas or 1,
+            hpa.spec.max_replicas,
+            hpa.status.current_replicas or 0,
+            hpa.status.desired_replicas or 0,
+            current,
+            target,
+        )
 
     def diagnose(self, selector: str | None = None, log_lines: int = 10) -> str:
         """Events, pod phases, container states and the last log lines of the pods not ready."""
         pods = self.pods(selector)
-        parts = ["Pods:", pods.to_string(index=False) if len(pods) else "(none)",
-                 "Recent events:", self.events(10).to_string(index=False)]
+        parts = [
+            "Pods:",
+            pods.to_string(index=False) if len(pods) else "(none)",
+            "Recent events:",
+            self.events(10).to_string(index=False),
+        ]
         for name in pods[~pods["ready"]]["name"]:
             try:
                 parts += [f"Last log lines of {name}:", self.logs(name, tail=log_lines)]
@@ -296,13 +346,19 @@ class Cluster:
         elif kind == "Deployment":
             workload = self.apps.read_namespaced_deployment(name, self.namespace)
         else:
-            raise LabError(f"Cannot follow a rollout of kind {kind}.",
-                           "Use Deployment or StatefulSet.")
+            raise LabError(
+                f"Cannot follow a rollout of kind {kind}.", "Use Deployment or StatefulSet."
+            )
         workload.kind = kind
         return workload
 
-    def wait_rollout(self, name: str, kind: str = "Deployment", timeout: float = 300.0,
-                     selector: str | None = None) -> dict[str, Any]:
+    def wait_rollout(
+        self,
+        name: str,
+        kind: str = "Deployment",
+        timeout: float = 300.0,
+        selector: str | None = None,
+    ) -> dict[str, Any]:
         """Wait until the rollout is complete and as many of its pods are ready (and not
         terminating) as it wants; on timeout, the diagnostics of its pods.
 
@@ -321,22 +377,33 @@ class Cluster:
                 return None
             return counts
 
-        return poll(done, what=f"{kind} {name} rollout", timeout=timeout, interval=1.0,
-                    diagnose=lambda: self.diagnose(pods or f"app={name}"))
+        return poll(
+            done,
+            what=f"{kind} {name} rollout",
+            timeout=timeout,
+            interval=1.0,
+            diagnose=lambda: self.diagnose(pods or f"app={name}"),
+        )
 
     def restart(self, name: str, kind: str = "Deployment") -> str:
         """Trigger a rolling update, like `kubectl rollout restart`; returns the stamp used."""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        patch = {"spec": {"template": {"metadata": {"annotations": {
-            "kubectl.kubernetes.io/restartedAt": stamp}}}}}
+        patch = {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}
+                }
+            }
+        }
         if kind == "StatefulSet":
             self.apps.patch_namespaced_stateful_set(name, self.namespace, patch)
         else:
             self.apps.patch_namespaced_deployment(name, self.namespace, patch)
         return stamp
 
-    def rollout_timeline(self, name: str, timeout: float = 300.0,
-                         interval: float = 1.0) -> pd.DataFrame:
+    def rollout_timeline(
+        self, name: str, timeout: float = 300.0, interval: float = 1.0
+    ) -> pd.DataFrame:
         """Sample replica counts until the rollout completes: one row per sample, `t` in s."""
         start = time.monotonic()
         rows = []
@@ -346,15 +413,20 @@ class Cluster:
             if rollout_complete(workload) and len(rows) > 1:
                 return pd.DataFrame(rows)
             if time.monotonic() - start > timeout:
-                raise LabError(f"Deployment {name} did not finish its rollout in {timeout:g} s.",
-                               f"Look at cluster.diagnose('app={name}').")
+                raise LabError(
+                    f"Deployment {name} did not finish its rollout in {timeout:g} s.",
+                    f"Look at cluster.diagnose('app={name}').",
+                )
             time.sleep(interval)
 
     # --- disruption ---------------------------------------------------------------------------
     def evict(self, pod: str) -> Eviction:
         """Ask for an eviction (honours PodDisruptionBudgets: refused with HTTP 429)."""
-        body = client.V1Eviction(api_version="policy/v1", kind="Eviction",
-                                 metadata=client.V1ObjectMeta(name=pod, namespace=self.namespace))
+        body = client.V1Eviction(
+            api_version="policy/v1",
+            kind="Eviction",
+            metadata=client.V1ObjectMeta(name=pod, namespace=self.namespace),
+        )
         try:
             self.core.create_namespaced_pod_eviction(pod, self.namespace, body)
         except ApiException as exc:
@@ -365,8 +437,9 @@ class Cluster:
 
     def delete_pod(self, pod: str, grace_period_seconds: int | None = None) -> None:
         """Delete a pod (no PDB check: this is what a crash or `kubectl delete pod` does)."""
-        self.core.delete_namespaced_pod(pod, self.namespace,
-                                        grace_period_seconds=grace_period_seconds)
+        self.core.delete_namespaced_pod(
+            pod, self.namespace, grace_period_seconds=grace_period_seconds
+        )
 
     def delete_namespace(self, timeout: float = 300.0) -> None:
         """Delete this namespace and wait until it is gone (no-op when it does not exist)."""
@@ -375,8 +448,13 @@ class Cluster:
         except ApiException as exc:
             if exc.status != 404:
                 raise
-        poll(self._namespace_gone, what=f"namespace {self.namespace} deleted", timeout=timeout,
-             interval=1.0, diagnose=lambda: self.pods().to_string(index=False))
+        poll(
+            self._namespace_gone,
+            what=f"namespace {self.namespace} deleted",
+            timeout=timeout,
+            interval=1.0,
+            diagnose=lambda: self.pods().to_string(index=False),
+        )
 
     def _namespace_gone(self) -> bool:
         try:
@@ -388,17 +466,27 @@ class Cluster:
         return False
 
     # --- probes -------------------------------------------------------------------------------
-    def probe(self, url: str, labels: Mapping[str, str] | None = None, timeout: float = 60.0,
-              image: str = PROBE_IMAGE) -> ProbeResult:
+    def probe(
+        self,
+        url: str,
+        labels: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        image: str = PROBE_IMAGE,
+    ) -> ProbeResult:
         """Reach `url` (http://... GET, or tcp://host:port connect) from a short-lived pod with
         `labels`: NetworkPolicy allowed/denied checks with real packets."""
         labels = dict(labels or {"app": "lab-probe"})
         name = f"lab-probe-{uuid.uuid4().hex[:8]}"
         self.core.create_namespaced_pod(self.namespace, probe_pod(name, url, labels, image))
         try:
-            phase = poll(lambda: self._finished_phase(name), what=f"probe pod {name}",
-                         timeout=timeout, interval=0.5, progress=False,
-                         diagnose=lambda: self.diagnose(f"lab-probe={name}"))
+            phase = poll(
+                lambda: self._finished_phase(name),
+                what=f"probe pod {name}",
+                timeout=timeout,
+                interval=0.5,
+                progress=False,
+                diagnose=lambda: self.diagnose(f"lab-probe={name}"),
+            )
             output = self.logs(name, tail=5)
         finally:
             self.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
@@ -429,33 +517,50 @@ except OSError as exc:
 # A pod whose egress (DNS included) is denied would otherwise spend ndots:5 x search domains x
 # 5 s x 2 attempts in getaddrinfo (no socket timeout bounds it) and outlive the probe's wait:
 # 1 s per query, one attempt, names with a dot tried as given first.
-PROBE_DNS = client.V1PodDNSConfig(options=[
-    client.V1PodDNSConfigOption(name="ndots", value="1"),
-    client.V1PodDNSConfigOption(name="timeout", value="1"),
-    client.V1PodDNSConfigOption(name="attempts", value="1")])
+PROBE_DNS = client.V1PodDNSConfig(
+    options=[
+        client.V1PodDNSConfigOption(name="ndots", value="1"),
+        client.V1PodDNSConfigOption(name="timeout", value="1"),
+        client.V1PodDNSConfigOption(name="attempts", value="1"),
+    ]
+)
 
 
 def probe_pod(name: str, url: str, labels: Mapping[str, str], image: str) -> client.V1Pod:
     """A pod that makes one request and exits; meets Pod Security "restricted"."""
     security = client.V1SecurityContext(
-        allow_privilege_escalation=False, run_as_non_root=True, run_as_user=10001,
+        allow_privilege_escalation=False,
+        run_as_non_root=True,
+        run_as_user=10001,
         capabilities=client.V1Capabilities(drop=["ALL"]),
-        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"))
+        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+    )
     # Never Ready: a probe pod that borrows `app: backend` must not join the backend Service's
     # endpoints (nothing listens on 3000 in it) nor count as healthy for the PDB.
     never_ready = client.V1Probe(
         _exec=client.V1ExecAction(command=["python", "-c", "raise SystemExit(1)"]),
-        period_seconds=30)
+        period_seconds=30,
+    )
     container = client.V1Container(
-        name="probe", image=image, image_pull_policy="IfNotPresent",
-        command=["python", "-c", PROBE_SCRIPT, url], security_context=security,
+        name="probe",
+        image=image,
+        image_pull_policy="IfNotPresent",
+        command=["python", "-c", PROBE_SCRIPT, url],
+        security_context=security,
         readiness_probe=never_ready,
-        resources=client.V1ResourceRequirements(requests={"cpu": "10m", "memory": "32Mi"},
-                                                limits={"cpu": "100m", "memory": "64Mi"}))
+        resources=client.V1ResourceRequirements(
+            requests={"cpu": "10m", "memory": "32Mi"}, limits={"cpu": "100m", "memory": "64Mi"}
+        ),
+    )
     return client.V1Pod(
         metadata=client.V1ObjectMeta(name=name, labels={**labels, "lab-probe": name}),
-        spec=client.V1PodSpec(containers=[container], restart_policy="Never",
-                              automount_service_account_token=False, dns_config=PROBE_DNS))
+        spec=client.V1PodSpec(
+            containers=[container],
+            restart_policy="Never",
+            automount_service_account_token=False,
+            dns_config=PROBE_DNS,
+        ),
+    )
 
 
 def _api_message(exc: ApiException) -> str:

@@ -23,8 +23,18 @@ from lab.slo import MANIFESTS_DIR
 
 Obj = dict[str, Any]
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
-RESTRICTED_VOLUME_TYPES = frozenset({"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
-                                     "persistentVolumeClaim", "projected", "secret"})
+RESTRICTED_VOLUME_TYPES = frozenset(
+    {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
+)
 SECCOMP_OK = frozenset({"RuntimeDefault", "Localhost"})
 METRICS_PATHS = ("/metrics",)
 
@@ -52,18 +62,24 @@ def build(directory: Path) -> list[Obj]:
     """Render a kustomization with `kubectl kustomize` and parse its objects."""
     if shutil.which("kubectl") is None:
         raise ToolMissingError("kubectl", "https://kubernetes.io/docs/tasks/tools/")
-    proc = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
-        raise KustomizeError(f"kubectl kustomize {directory} failed:\n{proc.stderr.strip()}",
-                             "Fix the kustomization named in the message and render again.")
+        raise KustomizeError(
+            f"kubectl kustomize {directory} failed:\n{proc.stderr.strip()}",
+            "Fix the kustomization named in the message and render again.",
+        )
     return parse(proc.stdout)
 
 
 def kustomizations(kind: str = "Kustomization", root: Path = MANIFESTS_DIR) -> list[Path]:
     """Directories under `root` whose kustomization.yaml declares `kind` (or Component)."""
-    return sorted(p.parent for p in root.rglob("kustomization.yaml")
-                  if (yaml.safe_load(p.read_text()) or {}).get("kind", "Kustomization") == kind)
+    return sorted(
+        p.parent
+        for p in root.rglob("kustomization.yaml")
+        if (yaml.safe_load(p.read_text()) or {}).get("kind", "Kustomization") == kind
+    )
 
 
 def parse(text: str) -> list[Obj]:
@@ -79,6 +95,7 @@ def ident(obj: Obj) -> tuple[str, str, str]:
 
 # --- label selectors --------------------------------------------------------------------------
 
+
 def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
     """Whether a LabelSelector (matchLabels + matchExpressions) selects `labels`; {} selects all."""
     if selector is None:
@@ -88,15 +105,19 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
     for expr in selector.get("matchExpressions") or []:
         key, op, values = expr["key"], expr["operator"], expr.get("values") or []
         present = key in labels
-        ok = {"In": present and labels.get(key) in values,
-              "NotIn": not present or labels.get(key) not in values,
-              "Exists": present, "DoesNotExist": not present}.get(op, False)
+        ok = {
+            "In": present and labels.get(key) in values,
+            "NotIn": not present or labels.get(key) not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }.get(op, False)
         if not ok:
             return False
     return True
 
 
 # --- pods (from workload templates) -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Pod:
@@ -117,14 +138,21 @@ class Pod:
     @property
     def ports(self) -> dict[str, int]:
         """Named container ports (name -> number)."""
-        return {p["name"]: p["containerPort"] for c in self.spec.get("containers", [])
-                for p in c.get("ports") or [] if "name" in p}
+        return {
+            p["name"]: p["containerPort"]
+            for c in self.spec.get("containers", [])
+            for p in c.get("ports") or []
+            if "name" in p
+        }
 
     @property
     def port_numbers(self) -> set[int]:
         """Every declared container port number."""
-        return {p["containerPort"] for c in self.spec.get("containers", [])
-                for p in c.get("ports") or []}
+        return {
+            p["containerPort"]
+            for c in self.spec.get("containers", [])
+            for p in c.get("ports") or []
+        }
 
 
 def pods(objects: Sequence[Obj]) -> list[Pod]:
@@ -133,12 +161,20 @@ def pods(objects: Sequence[Obj]) -> list[Pod]:
     for obj in objects:
         if obj.get("kind") in WORKLOAD_KINDS:
             meta = obj["spec"].get("template", {}).get("metadata", {})
-            out.append(Pod(obj, ident(obj)[1], meta.get("labels") or {},
-                           meta.get("annotations") or {}, obj["spec"]["template"].get("spec", {})))
+            out.append(
+                Pod(
+                    obj,
+                    ident(obj)[1],
+                    meta.get("labels") or {},
+                    meta.get("annotations") or {},
+                    obj["spec"]["template"].get("spec", {}),
+                )
+            )
     return out
 
 
 # --- lint rules -------------------------------------------------------------------------------
+
 
 class _Lint:
     """Runs every rule over one set of objects, collecting findings."""
@@ -160,13 +196,24 @@ class _Lint:
         return next((o for o in self.of_kind(kind) if ident(o)[1:] == (namespace, name)), None)
 
     def selected(self, namespace: str, selector: Mapping[str, Any] | None) -> list[Pod]:
-        return [p for p in self.pods
-                if p.namespace == namespace and selector_matches(selector, p.labels)]
+        return [
+            p
+            for p in self.pods
+            if p.namespace == namespace and selector_matches(selector, p.labels)
+        ]
 
     def run(self) -> list[Finding]:
-        for rule in (self.workload_selectors, self.services, self.statefulset_services,
-                     self.autoscaling, self.containers, self.pod_security, self.annotations,
-                     self.references, self.namespaces):
+        for rule in (
+            self.workload_selectors,
+            self.services,
+            self.statefulset_services,
+            self.autoscaling,
+            self.containers,
+            self.pod_security,
+            self.annotations,
+            self.references,
+            self.namespaces,
+        ):
             rule()
         return self.findings
 
@@ -174,9 +221,13 @@ class _Lint:
         for pod in self.pods:
             selector = pod.workload["spec"].get("selector")
             if not selector_matches(selector, pod.labels) or selector == {}:
-                self.add(pod.workload, "spec.selector", "selector-matches-template",
-                         f"selector {_compact(selector)} does not select the pod template labels "
-                         f"{_compact(pod.labels)}")
+                self.add(
+                    pod.workload,
+                    "spec.selector",
+                    "selector-matches-template",
+                    f"selector {_compact(selector)} does not select the pod template labels "
+                    f"{_compact(pod.labels)}",
+                )
 
     def services(self) -> None:
         for svc in self.of_kind("Service"):
@@ -185,42 +236,67 @@ class _Lint:
                 continue
             targets = self.selected(ident(svc)[1], {"matchLabels": selector})
             if not targets:
-                self.add(svc, "spec.selector", "service-selects-pods",
-                         f"selector {_compact(selector)} matches no pod template in namespace "
-                         f"{ident(svc)[1]!r}")
+                self.add(
+                    svc,
+                    "spec.selector",
+                    "service-selects-pods",
+                    f"selector {_compact(selector)} matches no pod template in namespace "
+                    f"{ident(svc)[1]!r}",
+                )
             for i, port in enumerate(svc["spec"].get("ports", [])):
                 target = port.get("targetPort", port.get("port"))
-                missing = [p.ref for p in targets
-                           if (target not in p.ports if isinstance(target, str)
-                               else target not in p.port_numbers)]
+                missing = [
+                    p.ref
+                    for p in targets
+                    if (
+                        target not in p.ports
+                        if isinstance(target, str)
+                        else target not in p.port_numbers
+                    )
+                ]
                 if missing:
-                    self.add(svc, f"spec.ports[{i}].targetPort", "service-target-port",
-                             f"{target!r} is not a container port of {', '.join(missing)} "
-                             f"(ports: {_ports(targets[0])})")
+                    self.add(
+                        svc,
+                        f"spec.ports[{i}].targetPort",
+                        "service-target-port",
+                        f"{target!r} is not a container port of {', '.join(missing)} "
+                        f"(ports: {_ports(targets[0])})",
+                    )
 
     def statefulset_services(self) -> None:
         for sts in self.of_kind("StatefulSet"):
             name = sts["spec"].get("serviceName")
             svc = self.find("Service", ident(sts)[1], name) if name else None
             if svc is None or svc["spec"].get("clusterIP") != "None":
-                self.add(sts, "spec.serviceName", "statefulset-headless-service",
-                         f"{name!r} must name a headless Service (clusterIP: None) in the "
-                         "same namespace")
+                self.add(
+                    sts,
+                    "spec.serviceName",
+                    "statefulset-headless-service",
+                    f"{name!r} must name a headless Service (clusterIP: None) in the "
+                    "same namespace",
+                )
 
     def autoscaling(self) -> None:
         hpas = list(self.of_kind("HorizontalPodAutoscaler"))
         for hpa in hpas:
             ref = hpa["spec"]["scaleTargetRef"]
             if self.find(ref["kind"], ident(hpa)[1], ref["name"]) is None:
-                self.add(hpa, "spec.scaleTargetRef", "hpa-target",
-                         f"{ref['kind']}/{ref['name']} does not exist in namespace "
-                         f"{ident(hpa)[1]!r}")
+                self.add(
+                    hpa,
+                    "spec.scaleTargetRef",
+                    "hpa-target",
+                    f"{ref['kind']}/{ref['name']} does not exist in namespace {ident(hpa)[1]!r}",
+                )
         for pdb in self.of_kind("PodDisruptionBudget"):
             owners = self.selected(ident(pdb)[1], pdb["spec"].get("selector"))
             if len(owners) != 1:
-                self.add(pdb, "spec.selector", "pdb-target",
-                         f"selector {_compact(pdb['spec'].get('selector'))} must select the pods "
-                         f"of exactly one workload, selects {[p.ref for p in owners]}")
+                self.add(
+                    pdb,
+                    "spec.selector",
+                    "pdb-target",
+                    f"selector {_compact(pdb['spec'].get('selector'))} must select the pods "
+                    f"of exactly one workload, selects {[p.ref for p in owners]}",
+                )
                 continue
             self.pdb_replicas(pdb, owners[0], hpas)
 
@@ -228,17 +304,26 @@ class _Lint:
         min_available = pdb["spec"].get("minAvailable")
         replicas = owner.workload["spec"].get("replicas", 1)
         if isinstance(min_available, int) and min_available >= replicas:
-            self.add(pdb, "spec.minAvailable", "pdb-below-replicas",
-                     f"minAvailable {min_available} must be below {owner.ref} replicas "
-                     f"{replicas}, or no voluntary eviction can ever proceed")
+            self.add(
+                pdb,
+                "spec.minAvailable",
+                "pdb-below-replicas",
+                f"minAvailable {min_available} must be below {owner.ref} replicas "
+                f"{replicas}, or no voluntary eviction can ever proceed",
+            )
         kind, _, name = ident(owner.workload)
         for hpa in hpas:
             ref = hpa["spec"]["scaleTargetRef"]
             if (ref["kind"], ref["name"]) == (kind, name) and replicas > hpa["spec"].get(
-                    "minReplicas", 1):
-                self.add(owner.workload, "spec.replicas", "replicas-within-hpa",
-                         f"replicas {replicas} must be <= {ident(hpa)[2]} minReplicas "
-                         f"{hpa['spec'].get('minReplicas', 1)}")
+                "minReplicas", 1
+            ):
+                self.add(
+                    owner.workload,
+                    "spec.replicas",
+                    "replicas-within-hpa",
+                    f"replicas {replicas} must be <= {ident(hpa)[2]} minReplicas "
+                    f"{hpa['spec'].get('minReplicas', 1)}",
+                )
 
     def containers(self) -> None:
         for pod in self.pods:
@@ -250,13 +335,22 @@ class _Lint:
                 for part in ("requests", "limits"):
                     for res in ("cpu", "memory"):
                         if res not in (resources.get(part) or {}):
-                            self.add(pod.workload, f"{where}.resources.{part}.{res}",
-                                     "resources", f"{part}.{res} is missing")
+                            self.add(
+                                pod.workload,
+                                f"{where}.resources.{part}.{res}",
+                                "resources",
+                                f"{part}.{res} is missing",
+                            )
                 image = c.get("image", "")
-                if "@sha256:" not in image and (":" not in image.rsplit("/", 1)[-1]
-                                                or image.endswith(":latest")):
-                    self.add(pod.workload, f"{where}.image", "image-pinned",
-                             f"{image!r} must carry a version tag (not latest) or a digest")
+                if "@sha256:" not in image and (
+                    ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
+                ):
+                    self.add(
+                        pod.workload,
+                        f"{where}.image",
+                        "image-pinned",
+                        f"{image!r} must carry a version tag (not latest) or a digest",
+                    )
 
     def probe(self, pod: Pod, c: Mapping[str, Any], where: str, name: str) -> None:
         probe = c.get(name)
@@ -268,8 +362,12 @@ class _Lint:
         names = {p["name"] for p in c.get("ports") or [] if "name" in p}
         numbers = {p["containerPort"] for p in c.get("ports") or []}
         if port is not None and port not in (names if isinstance(port, str) else numbers):
-            self.add(pod.workload, f"{where}.{name}", "probes",
-                     f"probe port {port!r} is not a port of container {c['name']!r}")
+            self.add(
+                pod.workload,
+                f"{where}.{name}",
+                "probes",
+                f"probe port {port!r} is not a port of container {c['name']!r}",
+            )
 
     def pod_security(self) -> None:
         for pod in self.pods:
@@ -285,36 +383,62 @@ class _Lint:
         for vol in spec.get("volumes") or []:
             kinds = set(vol) - {"name"}
             if not kinds <= RESTRICTED_VOLUME_TYPES:
-                self.add(w, f"spec.template.spec.volumes[{vol['name']}]", rule,
-                         f"volume type {sorted(kinds - RESTRICTED_VOLUME_TYPES)} is not allowed")
+                self.add(
+                    w,
+                    f"spec.template.spec.volumes[{vol['name']}]",
+                    rule,
+                    f"volume type {sorted(kinds - RESTRICTED_VOLUME_TYPES)} is not allowed",
+                )
         for c in [*spec.get("initContainers", []), *spec.get("containers", [])]:
             where = f"spec.template.spec.containers[{c['name']}].securityContext"
             sc = c.get("securityContext") or {}
             checks: list[tuple[str, bool, str]] = [
-                ("runAsNonRoot", sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True,
-                 "must be true (at pod or container level)"),
+                (
+                    "runAsNonRoot",
+                    sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True,
+                    "must be true (at pod or container level)",
+                ),
                 ("runAsUser", sc.get("runAsUser", psc.get("runAsUser")) != 0, "must not be 0"),
-                ("allowPrivilegeEscalation", sc.get("allowPrivilegeEscalation") is False,
-                 "must be false"),
+                (
+                    "allowPrivilegeEscalation",
+                    sc.get("allowPrivilegeEscalation") is False,
+                    "must be false",
+                ),
                 ("privileged", not sc.get("privileged"), "must not be true"),
-                ("capabilities.drop", "ALL" in (sc.get("capabilities") or {}).get("drop", []),
-                 "must contain ALL"),
-                ("capabilities.add",
-                 set((sc.get("capabilities") or {}).get("add", [])) <= {"NET_BIND_SERVICE"},
-                 "may only add NET_BIND_SERVICE"),
-                ("seccompProfile.type",
-                 (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
-                 in SECCOMP_OK, "must be RuntimeDefault or Localhost (at pod or container level)"),
+                (
+                    "capabilities.drop",
+                    "ALL" in (sc.get("capabilities") or {}).get("drop", []),
+                    "must contain ALL",
+                ),
+                (
+                    "capabilities.add",
+                    set((sc.get("capabilities") or {}).get("add", [])) <= {"NET_BIND_SERVICE"},
+                    "may only add NET_BIND_SERVICE",
+                ),
+                (
+                    "seccompProfile.type",
+                    (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+                    in SECCOMP_OK,
+                    "must be RuntimeDefault or Localhost (at pod or container level)",
+                ),
             ]
             for key, ok, message in checks:
                 if not ok:
                     self.add(w, f"{where}.{key}", rule, message)
             if sc.get("readOnlyRootFilesystem") is not True:
-                self.add(w, f"{where}.readOnlyRootFilesystem", "read-only-root-filesystem",
-                         "must be true; mount an emptyDir where the process writes")
+                self.add(
+                    w,
+                    f"{where}.readOnlyRootFilesystem",
+                    "read-only-root-filesystem",
+                    "must be true; mount an emptyDir where the process writes",
+                )
             if any("hostPort" in p for p in c.get("ports") or []):
-                self.add(w, f"spec.template.spec.containers[{c['name']}].ports", rule,
-                         "hostPort must not be set")
+                self.add(
+                    w,
+                    f"spec.template.spec.containers[{c['name']}].ports",
+                    rule,
+                    "hostPort must not be set",
+                )
 
     def annotations(self) -> None:
         for pod in self.pods:
@@ -324,13 +448,21 @@ class _Lint:
             base = "spec.template.metadata.annotations"
             port = ann.get("prometheus.io/port", "")
             if not port.isdigit() or int(port) not in pod.port_numbers:
-                self.add(pod.workload, f"{base}[prometheus.io/port]", "prometheus-annotations",
-                         f"{port!r} is not a container port (ports: {_ports(pod)})")
+                self.add(
+                    pod.workload,
+                    f"{base}[prometheus.io/port]",
+                    "prometheus-annotations",
+                    f"{port!r} is not a container port (ports: {_ports(pod)})",
+                )
             path = ann.get("prometheus.io/path", "/metrics")
             if path not in self.metrics_paths:
-                self.add(pod.workload, f"{base}[prometheus.io/path]", "prometheus-annotations",
-                         f"{path!r} is not a metrics path the backend serves "
-                         f"({', '.join(self.metrics_paths)})")
+                self.add(
+                    pod.workload,
+                    f"{base}[prometheus.io/path]",
+                    "prometheus-annotations",
+                    f"{path!r} is not a metrics path the backend serves "
+                    f"({', '.join(self.metrics_paths)})",
+                )
 
     def references(self) -> None:
         for pod in self.pods:
@@ -340,42 +472,59 @@ class _Lint:
                     source = env.get("valueFrom") or {}
                     for key, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
                         if key in source:
-                            self.reference(pod, f"{where}.env[{i}].valueFrom.{key}", kind,
-                                           source[key])
+                            self.reference(
+                                pod, f"{where}.env[{i}].valueFrom.{key}", kind, source[key]
+                            )
                 for i, env_from in enumerate(c.get("envFrom") or []):
                     for key, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
                         if key in env_from:
-                            self.reference(pod, f"{where}.envFrom[{i}].{key}", kind,
-                                           env_from[key])
+                            self.reference(pod, f"{where}.envFrom[{i}].{key}", kind, env_from[key])
             for vol in pod.spec.get("volumes") or []:
-                for key, kind, name_key in (("configMap", "ConfigMap", "name"),
-                                            ("secret", "Secret", "secretName")):
+                for key, kind, name_key in (
+                    ("configMap", "ConfigMap", "name"),
+                    ("secret", "Secret", "secretName"),
+                ):
                     if key in vol:
                         ref = {"name": vol[key].get(name_key), "optional": vol[key].get("optional")}
-                        self.reference(pod, f"spec.template.spec.volumes[{vol['name']}].{key}",
-                                       kind, ref)
+                        self.reference(
+                            pod, f"spec.template.spec.volumes[{vol['name']}].{key}", kind, ref
+                        )
 
     def reference(self, pod: Pod, field_: str, kind: str, ref: Mapping[str, Any]) -> None:
         if ref.get("optional"):
             return
         target = self.find(kind, pod.namespace, ref.get("name", ""))
         if target is None:
-            self.add(pod.workload, field_, "references-exist",
-                     f"{kind} {ref.get('name')!r} does not exist in namespace {pod.namespace!r}")
+            self.add(
+                pod.workload,
+                field_,
+                "references-exist",
+                f"{kind} {ref.get('name')!r} does not exist in namespace {pod.namespace!r}",
+            )
             return
         keys = {*(target.get("data") or {}), *(target.get("stringData") or {})}
         if "key" in ref and ref["key"] not in keys:
-            self.add(pod.workload, field_, "references-exist",
-                     f"{kind} {ref['name']!r} has no key {ref['key']!r} (keys: {sorted(keys)})")
+            self.add(
+                pod.workload,
+                field_,
+                "references-exist",
+                f"{kind} {ref['name']!r} has no key {ref['key']!r} (keys: {sorted(keys)})",
+            )
 
     def namespaces(self) -> None:
         used = {p.namespace for p in self.pods}
         for ns in self.of_kind("Namespace"):
             labels = ns["metadata"].get("labels") or {}
-            if ns["metadata"]["name"] in used and labels.get(
-                    "pod-security.kubernetes.io/enforce") != "restricted":
-                self.add(ns, "metadata.labels[pod-security.kubernetes.io/enforce]",
-                         "namespace-restricted", "must be 'restricted' where the lab runs pods")
+            if (
+                ns["metadata"]["name"] in used
+                and labels.get("pod-security.kubernetes.io/enforce") != "restricted"
+            ):
+                self.add(
+                    ns,
+                    "metadata.labels[pod-security.kubernetes.io/enforce]",
+                    "namespace-restricted",
+                    "must be 'restricted' where the lab runs pods",
+                )
 
 
 def _compact(value: Any) -> str:
@@ -387,8 +536,11 @@ def _ports(pod: Pod) -> str:
     return named or ", ".join(map(str, sorted(pod.port_numbers))) or "none"
 
 
-def lint(objects: Sequence[Obj], paths: Sequence[Connection] | None = None,
-         metrics_paths: Sequence[str] = METRICS_PATHS) -> list[Finding]:
+def lint(
+    objects: Sequence[Obj],
+    paths: Sequence[Connection] | None = None,
+    metrics_paths: Sequence[str] = METRICS_PATHS,
+) -> list[Finding]:
     """Every broken rule in `objects`, including NetworkPolicy paths that differ from `paths`
     (default: `lab_paths(objects)`)."""
     findings = _Lint(objects, metrics_paths).run()
@@ -405,6 +557,7 @@ def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
 
 
 # --- NetworkPolicy evaluation -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -456,14 +609,22 @@ class Verdict:
 
     def finding(self) -> Finding:
         """A lint finding for a verdict that differs from the intended one."""
-        namespace, name, direction = (self.deciding[0] if self.deciding
-                                      else (self.connection.source.namespace or "", "(none)",
-                                            "podSelector"))
+        namespace, name, direction = (
+            self.deciding[0]
+            if self.deciding
+            else (self.connection.source.namespace or "", "(none)", "podSelector")
+        )
         want = "allowed" if self.expected else "denied"
         got = "allowed" if self.allowed else "denied"
-        return Finding("NetworkPolicy", name, f"spec.{direction}", "network-policy-paths",
-                       f"{self.describe()} must be {want} but is {got} "
-                       f"(egress: {self.egress}; ingress: {self.ingress})", namespace)
+        return Finding(
+            "NetworkPolicy",
+            name,
+            f"spec.{direction}",
+            "network-policy-paths",
+            f"{self.describe()} must be {want} but is {got} "
+            f"(egress: {self.egress}; ingress: {self.ingress})",
+            namespace,
+        )
 
 
 def _policy_types(policy: Obj) -> list[str]:
@@ -471,15 +632,20 @@ def _policy_types(policy: Obj) -> list[str]:
     return spec.get("policyTypes") or (["Ingress", "Egress"] if "egress" in spec else ["Ingress"])
 
 
-def _peer_matches(peer: Mapping[str, Any], policy_ns: str, ep: Endpoint,
-                  namespaces: Mapping[str, Mapping[str, str]]) -> bool:
+def _peer_matches(
+    peer: Mapping[str, Any],
+    policy_ns: str,
+    ep: Endpoint,
+    namespaces: Mapping[str, Mapping[str, str]],
+) -> bool:
     if "ipBlock" in peer:
         if ep.ip is None:
             return False
         address = ipaddress.ip_address(ep.ip)
         block = peer["ipBlock"]
         return address in ipaddress.ip_network(block["cidr"]) and not any(
-            address in ipaddress.ip_network(e) for e in block.get("except") or [])
+            address in ipaddress.ip_network(e) for e in block.get("except") or []
+        )
     if ep.namespace is None:
         return False
     if "namespaceSelector" in peer:
@@ -507,24 +673,35 @@ def _port_matches(rule_ports: Sequence[Mapping[str, Any]] | None, conn: Connecti
     return False
 
 
-def _direction(policies: Sequence[Obj], namespaces: Mapping[str, Mapping[str, str]],
-               conn: Connection, egress: bool) -> tuple[bool, str, list[str]]:
+def _direction(
+    policies: Sequence[Obj],
+    namespaces: Mapping[str, Mapping[str, str]],
+    conn: Connection,
+    egress: bool,
+) -> tuple[bool, str, list[str]]:
     """(allowed, explanation, isolating policy names) for one side of a connection."""
     subject, peer = (conn.source, conn.target) if egress else (conn.target, conn.source)
-    ptype, rules_key, peers_key = (("Egress", "egress", "to") if egress
-                                   else ("Ingress", "ingress", "from"))
+    ptype, rules_key, peers_key = (
+        ("Egress", "egress", "to") if egress else ("Ingress", "ingress", "from")
+    )
     if subject.namespace is None:
         return True, "outside the cluster", []
-    isolating = [p for p in policies
-                 if ident(p)[1] == subject.namespace and ptype in _policy_types(p)
-                 and selector_matches(p["spec"].get("podSelector", {}), subject.labels)]
+    isolating = [
+        p
+        for p in policies
+        if ident(p)[1] == subject.namespace
+        and ptype in _policy_types(p)
+        and selector_matches(p["spec"].get("podSelector", {}), subject.labels)
+    ]
     if not isolating:
         return True, f"no policy isolates {subject.name}", []
     for policy in isolating:
         for i, rule in enumerate(policy["spec"].get(rules_key) or []):
             peers = rule.get(peers_key)
-            if (not peers or any(_peer_matches(pr, ident(policy)[1], peer, namespaces)
-                                 for pr in peers)) and _port_matches(rule.get("ports"), conn):
+            if (
+                not peers
+                or any(_peer_matches(pr, ident(policy)[1], peer, namespaces) for pr in peers)
+            ) and _port_matches(rule.get("ports"), conn):
                 return True, f"allowed by {ident(policy)[2]} {rules_key}[{i}]", [ident(policy)[2]]
     # Name the policies written for this pod before the namespace-wide ones (default deny).
     names = [ident(p)[2] for p in sorted(isolating, key=lambda p: not p["spec"].get("podSelector"))]
@@ -533,9 +710,14 @@ def _direction(policies: Sequence[Obj], namespaces: Mapping[str, Mapping[str, st
 
 def namespace_labels(objects: Sequence[Obj]) -> dict[str, dict[str, str]]:
     """Labels of the Namespaces in `objects`, plus the automatic kubernetes.io/metadata.name."""
-    return {o["metadata"]["name"]: {**(o["metadata"].get("labels") or {}),
-                                    "kubernetes.io/metadata.name": o["metadata"]["name"]}
-            for o in objects if o.get("kind") == "Namespace"}
+    return {
+        o["metadata"]["name"]: {
+            **(o["metadata"].get("labels") or {}),
+            "kubernetes.io/metadata.name": o["metadata"]["name"],
+        }
+        for o in objects
+        if o.get("kind") == "Namespace"
+    }
 
 
 def evaluate(objects: Sequence[Obj], conn: Connection) -> Verdict:
@@ -595,17 +777,37 @@ def lab_paths(objects: Sequence[Obj]) -> list[Connection]:
     return out
 
 
-def evaluate_paths(objects: Sequence[Obj], paths: Sequence[Connection] | None = None
-                   ) -> list[Verdict]:
+def evaluate_paths(
+    objects: Sequence[Obj], paths: Sequence[Connection] | None = None
+) -> list[Verdict]:
     """Verdicts for `paths` (default: the lab's intended paths)."""
     return [evaluate(objects, c) for c in (lab_paths(objects) if paths is None else paths)]
 
 
 def verdicts_frame(verdicts: Sequence[Verdict]) -> pd.DataFrame:
     """Verdicts as a table: source, target, port, protocol, allowed, expected, egress, ingress."""
-    return pd.DataFrame([{
-        "source": v.connection.source.name, "target": v.connection.target.name,
-        "port": v.connection.port, "protocol": v.connection.protocol, "allowed": v.allowed,
-        "expected": v.expected, "egress": v.egress, "ingress": v.ingress,
-    } for v in verdicts], columns=["source", "target", "port", "protocol", "allowed",
-                                   "expected", "egress", "ingress"])
+    return pd.DataFrame(
+        [
+            {
+                "source": v.connection.source.name,
+                "target": v.connection.target.name,
+                "port": v.connection.port,
+                "protocol": v.connection.protocol,
+                "allowed": v.allowed,
+                "expected": v.expected,
+                "egress": v.egress,
+                "ingress": v.ingress,
+            }
+            for v in verdicts
+        ],
+        columns=[
+            "source",
+            "target",
+            "port",
+            "protocol",
+            "allowed",
+            "expected",
+            "egress",
+            "ingress",
+        ],
+    )

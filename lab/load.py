@@ -43,8 +43,15 @@ class LoadPlan:
     connections: int | None = None
 
     @classmethod
-    def build(cls, urls: str | Sequence[str], *, rate: float, duration: float | None = None,
-              requests: int | None = None, **options: Any) -> LoadPlan:
+    def build(
+        cls,
+        urls: str | Sequence[str],
+        *,
+        rate: float,
+        duration: float | None = None,
+        requests: int | None = None,
+        **options: Any,
+    ) -> LoadPlan:
         """Check the bounds: a positive rate and at least one of duration / requests."""
         url_list = (urls,) if isinstance(urls, str) else tuple(urls)
         if not url_list:
@@ -53,10 +60,13 @@ class LoadPlan:
             raise ValueError(f"rate must be positive, not {rate}")
         if duration is None and requests is None:
             raise ValueError("bound the load: give duration (s), requests, or both")
-        count = min(requests if requests is not None else math.inf,
-                    round(rate * duration) if duration is not None else math.inf)
-        return cls(urls=tuple(u.rstrip("/") for u in url_list), rate=rate, requests=int(count),
-                   **options)
+        count = min(
+            requests if requests is not None else math.inf,
+            round(rate * duration) if duration is not None else math.inf,
+        )
+        return cls(
+            urls=tuple(u.rstrip("/") for u in url_list), rate=rate, requests=int(count), **options
+        )
 
     def url(self, i: int) -> str:
         """The URL of request i (round-robin over the base URLs)."""
@@ -86,19 +96,23 @@ def summarize(df: pd.DataFrame, target_rate: float) -> pd.Series:
     last_done = (df["scheduled_s"] + df["latency_s"]).max()
     failed = df["error"].notna() | (df["status"].fillna(0) >= 500)
     quantiles = answered["latency_s"].quantile([0.5, 0.95, 0.99]) if len(answered) else None
-    return pd.Series({
-        "requests": len(df),
-        "target_rate": target_rate,
-        # requests sent per second, over the span they were sent in (one interval per request)
-        "achieved_rate": len(sent) / (sent.max() + 1 / target_rate) if len(sent) else 0.0,
-        "throughput": len(answered) / last_done if len(answered) and last_done > 0 else 0.0,
-        "error_ratio": float(failed.mean()) if len(df) else 0.0,
-        "p50": float(quantiles.iloc[0]) if quantiles is not None else math.nan,
-        "p95": float(quantiles.iloc[1]) if quantiles is not None else math.nan,
-        "p99": float(quantiles.iloc[2]) if quantiles is not None else math.nan,
-        "send_lag_p99": float((df["sent_s"] - df["scheduled_s"]).quantile(0.99))
-        if len(sent) else math.nan,
-    }, dtype=object)
+    return pd.Series(
+        {
+            "requests": len(df),
+            "target_rate": target_rate,
+            # requests sent per second, over the span they were sent in (one interval per request)
+            "achieved_rate": len(sent) / (sent.max() + 1 / target_rate) if len(sent) else 0.0,
+            "throughput": len(answered) / last_done if len(answered) and last_done > 0 else 0.0,
+            "error_ratio": float(failed.mean()) if len(df) else 0.0,
+            "p50": float(quantiles.iloc[0]) if quantiles is not None else math.nan,
+            "p95": float(quantiles.iloc[1]) if quantiles is not None else math.nan,
+            "p99": float(quantiles.iloc[2]) if quantiles is not None else math.nan,
+            "send_lag_p99": float((df["sent_s"] - df["scheduled_s"]).quantile(0.99))
+            if len(sent)
+            else math.nan,
+        },
+        dtype=object,
+    )
 
 
 class LoadHandle:
@@ -135,15 +149,29 @@ class LoadHandle:
         return self._future.result(timeout)
 
 
-def start(urls: str | Sequence[str], *, rate: float, duration: float | None = None,
-          requests: int | None = None, progress: bool = True, **options: Any) -> LoadHandle:
+def start(
+    urls: str | Sequence[str],
+    *,
+    rate: float,
+    duration: float | None = None,
+    requests: int | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> LoadHandle:
     """Start load in the background and return its handle (options: see LoadPlan)."""
     plan = LoadPlan.build(urls, rate=rate, duration=duration, requests=requests, **options)
     return LoadHandle(plan, progress=progress)
 
 
-def run(urls: str | Sequence[str], *, rate: float, duration: float | None = None,
-        requests: int | None = None, progress: bool = True, **options: Any) -> LoadResult:
+def run(
+    urls: str | Sequence[str],
+    *,
+    rate: float,
+    duration: float | None = None,
+    requests: int | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> LoadResult:
     """Send load and wait for it: `run(env.endpoints.backends, rate=50, duration=30)`.
 
     Options (LoadPlan): path="/api/items", method="GET", body (JSON), headers, timeout=10 s
@@ -151,8 +179,9 @@ def run(urls: str | Sequence[str], *, rate: float, duration: float | None = None
     that many are in flight are recorded as errors, not sent), connections (pool size,
     default max_in_flight).
     """
-    handle = start(urls, rate=rate, duration=duration, requests=requests, progress=progress,
-                   **options)
+    handle = start(
+        urls, rate=rate, duration=duration, requests=requests, progress=progress, **options
+    )
     try:
         return handle.result()
     except BaseException:  # e.g. KeyboardInterrupt in a notebook: stop sending, then re-raise
@@ -161,16 +190,23 @@ def run(urls: str | Sequence[str], *, rate: float, duration: float | None = None
 
 
 @contextmanager
-def background(urls: str | Sequence[str], *, rate: float, duration: float | None = None,
-               requests: int | None = None, progress: bool = True,
-               **options: Any) -> Iterator[LoadHandle]:
+def background(
+    urls: str | Sequence[str],
+    *,
+    rate: float,
+    duration: float | None = None,
+    requests: int | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> Iterator[LoadHandle]:
     """Run load while the block waits on something else; leaving the block stops the load.
 
     Call `handle.result()` inside the block to let the whole load run, or after it for what
     was sent until the block ended.
     """
-    handle = start(urls, rate=rate, duration=duration, requests=requests, progress=progress,
-                   **options)
+    handle = start(
+        urls, rate=rate, duration=duration, requests=requests, progress=progress, **options
+    )
     try:
         yield handle
     finally:
@@ -188,12 +224,17 @@ async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadR
     errors: list[str | None] = [None] * n
     loop = asyncio.get_running_loop()
     in_flight: set[asyncio.Task[None]] = set()
-    connector = aiohttp.TCPConnector(limit=plan.connections or plan.max_in_flight,
-                                     limit_per_host=0)
-    session = aiohttp.ClientSession(connector=connector, headers=dict(plan.headers),
-                                    auto_decompress=False)
-    bar = tqdm(total=n, unit="req", disable=not progress, leave=False,
-               desc=f"load {plan.rate:g}/s → {len(plan.urls)} URL(s)")
+    connector = aiohttp.TCPConnector(limit=plan.connections or plan.max_in_flight, limit_per_host=0)
+    session = aiohttp.ClientSession(
+        connector=connector, headers=dict(plan.headers), auto_decompress=False
+    )
+    bar = tqdm(
+        total=n,
+        unit="req",
+        disable=not progress,
+        leave=False,
+        desc=f"load {plan.rate:g}/s → {len(plan.urls)} URL(s)",
+    )
 
     async def one(i: int, t0: float) -> None:
         now = loop.time() - t0
@@ -203,8 +244,12 @@ async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadR
         else:
             sent[i] = now
             try:
-                async with session.request(plan.method, plan.url(i), json=plan.body,
-                                           timeout=aiohttp.ClientTimeout(total=budget)) as resp:
+                async with session.request(
+                    plan.method,
+                    plan.url(i),
+                    json=plan.body,
+                    timeout=aiohttp.ClientTimeout(total=budget),
+                ) as resp:
                     await resp.read()
                     status[i] = resp.status
             except TimeoutError:
@@ -233,12 +278,14 @@ async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadR
         if in_flight:
             await asyncio.wait(set(in_flight))
     bar.close()
-    df = pd.DataFrame({
-        "scheduled_s": scheduled[:i],
-        "sent_s": sent[:i],
-        "latency_s": done[:i] - scheduled[:i],
-        "status": pd.Series(status[:i], dtype="Int64").mask(lambda s: s == 0),
-        "error": pd.Series(errors[:i], dtype=object),
-        "url": [plan.url(j) for j in range(i)],
-    })
+    df = pd.DataFrame(
+        {
+            "scheduled_s": scheduled[:i],
+            "sent_s": sent[:i],
+            "latency_s": done[:i] - scheduled[:i],
+            "status": pd.Series(status[:i], dtype="Int64").mask(lambda s: s == 0),
+            "error": pd.Series(errors[:i], dtype=object),
+            "url": [plan.url(j) for j in range(i)],
+        }
+    )
     return LoadResult(plan=plan, df=df)

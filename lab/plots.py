@@ -36,19 +36,26 @@ def golden_signal_queries(job: str = JOB, rate_window: str = "1m") -> dict[str, 
     return {
         "traffic": f"sum by (route) (rate(http_requests_total{{{sel}}}[{rate_window}]))",
         "errors": f'sum(rate(http_requests_total{{{sel},status=~"5.."}}[{rate_window}])) '
-                  f"/ sum(rate(http_requests_total{{{sel}}}[{rate_window}]))",
+        f"/ sum(rate(http_requests_total{{{sel}}}[{rate_window}]))",
         **{f"p{q}": f"histogram_quantile(0.{q}, {buckets})" for q in (50, 95, 99)},
         "saturation": f'sum by (instance) (http_requests_in_flight{{job="{job}"}})',
     }
 
 
-def golden_signals(prom: RangeQuerier, *, job: str = JOB,
-                   window: timedelta = timedelta(minutes=10), step: str | None = None,
-                   rate_window: str = "1m") -> Figure:
+def golden_signals(
+    prom: RangeQuerier,
+    *,
+    job: str = JOB,
+    window: timedelta = timedelta(minutes=10),
+    step: str | None = None,
+    rate_window: str = "1m",
+) -> Figure:
     """Traffic, errors, latency and saturation of the backend over the last `window`."""
     step = step or f"{max(1, int(window.total_seconds() // 200))}s"
-    data = {name: prom.query_range(q, start=window, step=step)
-            for name, q in golden_signal_queries(job, rate_window).items()}
+    data = {
+        name: prom.query_range(q, start=window, step=step)
+        for name, q in golden_signal_queries(job, rate_window).items()
+    }
     fig = _figure(2, 2, f"Golden signals — {job}, last {_span(window)}", height=6.5)
     traffic, errors, latency, saturation = fig.axes
     _lines(traffic, data["traffic"], by="route", title="Traffic", ylabel="requests / s")
@@ -56,11 +63,20 @@ def golden_signals(prom: RangeQuerier, *, job: str = JOB,
     _lines(errors, errors_pct, title="Errors", ylabel="5xx responses (%)", label="5xx ratio")
     for q in ("p50", "p95", "p99"):
         _lines(latency, data[q].assign(value=data[q]["value"] * 1000), label=q)
-    latency.axhline(LATENCY_THRESHOLD_S * 1000, color="grey", linestyle="--",
-                    label=f"SLO p95 < {LATENCY_THRESHOLD_S * 1000:g} ms")
+    latency.axhline(
+        LATENCY_THRESHOLD_S * 1000,
+        color="grey",
+        linestyle="--",
+        label=f"SLO p95 < {LATENCY_THRESHOLD_S * 1000:g} ms",
+    )
     _decorate(latency, title="Latency", ylabel="ms")
-    _lines(saturation, data["saturation"], by="instance", title="Saturation",
-           ylabel="requests in flight")
+    _lines(
+        saturation,
+        data["saturation"],
+        by="instance",
+        title="Saturation",
+        ylabel="requests in flight",
+    )
     return fig
 
 
@@ -69,21 +85,37 @@ def rollout_timeline(df: pd.DataFrame, *, title: str = "Rolling update") -> Figu
     fig = _figure(1, 1, title)
     [ax] = fig.axes
     for column in (c for c in COUNT_COLUMNS if c in df):
-        ax.step(df["t"], df[column], where="post", label=column,
-                linestyle="--" if column == "desired" else "-")
+        ax.step(
+            df["t"],
+            df[column],
+            where="post",
+            label=column,
+            linestyle="--" if column == "desired" else "-",
+        )
     _decorate(ax, xlabel="seconds since the rollout started", ylabel="pods", integer=True)
     return fig
 
 
-def replicas_vs_load(df: pd.DataFrame, *, load: str = "rps", load_label: str = "requests / s",
-                     title: str = "Autoscaling: replicas follow the load") -> Figure:
+def replicas_vs_load(
+    df: pd.DataFrame,
+    *,
+    load: str = "rps",
+    load_label: str = "requests / s",
+    title: str = "Autoscaling: replicas follow the load",
+) -> Figure:
     """Replicas (and `desired` if present) against a load column over `t` (s)."""
     fig = _figure(1, 1, title)
     [ax] = fig.axes
     ax.step(df["t"], df["replicas"], where="post", color="tab:blue", label="replicas")
     if "desired" in df:
-        ax.step(df["t"], df["desired"], where="post", color="tab:blue", linestyle="--",
-                label="desired (HPA)")
+        ax.step(
+            df["t"],
+            df["desired"],
+            where="post",
+            color="tab:blue",
+            linestyle="--",
+            label="desired (HPA)",
+        )
     _decorate(ax, xlabel="seconds", ylabel="replicas", integer=True)
     right = ax.twinx()
     right.plot(df["t"], df[load], color="tab:orange", label=load_label)
@@ -101,16 +133,26 @@ def alert_timeline(df: pd.DataFrame, *, title: str = "Alert lifecycle") -> Figur
     fig = _figure(1, 1, title, height=1.2 + 0.5 * max(len(names), 1))
     [ax] = fig.axes
     if not names:
-        ax.text(0.5, 0.5, "no alert was pending or firing", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no alert was pending or firing",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     # matplotlib dates: days since 1970-01-01 (its default epoch)
     days = (pd.to_datetime(df["timestamp"], utc=True) - EPOCH) / pd.Timedelta(days=1)
     width = float(np.median(np.diff(np.unique(days)))) if days.nunique() > 1 else 1 / 86400
     for row, name in enumerate(names):
         for state, color in STATE_COLORS.items():
             stamps = days[(df["alertname"] == name) & (df["alertstate"] == state)]
-            ax.broken_barh([(float(t), width) for t in stamps], (row - 0.35, 0.7), color=color,
-                           label=state if row == 0 else None)
+            ax.broken_barh(
+                [(float(t), width) for t in stamps],
+                (row - 0.35, 0.7),
+                color=color,
+                label=state if row == 0 else None,
+            )
     ax.xaxis_date()
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(max(len(names), 1) - 0.4, -0.6)  # first alert on top
@@ -125,9 +167,12 @@ def budget_burn(df: pd.DataFrame, *, title: str = "Error budget remaining") -> F
     by = "slo" if "slo" in df else None
     _lines(ax, df, by=by, label="budget remaining")
     for severity, threshold in BUDGET_THRESHOLDS:
-        ax.axhline(threshold, color=STATE_COLORS["firing" if severity == "critical"
-                                                 else "pending"],
-                   linestyle="--", label=f"{severity}: below {threshold} %")
+        ax.axhline(
+            threshold,
+            color=STATE_COLORS["firing" if severity == "critical" else "pending"],
+            linestyle="--",
+            label=f"{severity}: below {threshold} %",
+        )
     ax.set_ylim(min(0.0, float(df["value"].min()) if not df.empty else 0.0), 105)
     _decorate(ax, xlabel="time (UTC)", ylabel="% of the error budget left")
     return fig
@@ -139,8 +184,9 @@ def latency_histogram(result: Any, *, title: str = "Latency of the load run") ->
     fig = _figure(1, 1, title)
     [ax] = fig.axes
     if answered.empty:
-        ax.text(0.5, 0.5, "no request was answered", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no request was answered", ha="center", va="center", transform=ax.transAxes
+        )
     else:
         low = max(float(answered.min()), 0.01)
         high = max(float(answered.max()), LATENCY_THRESHOLD_S * 1000) * 1.5
@@ -148,15 +194,21 @@ def latency_histogram(result: Any, *, title: str = "Latency of the load run") ->
         ax.set_xscale("log")  # latencies are long-tailed: a log axis shows the tail
         for q, style in ((0.5, ":"), (0.95, "--"), (0.99, "-.")):
             value = answered.quantile(q)
-            ax.axvline(value, color="black", linestyle=style,
-                       label=f"p{round(q * 100)} = {value:.1f} ms")
-    ax.axvline(LATENCY_THRESHOLD_S * 1000, color=STATE_COLORS["firing"],
-               label=f"SLO threshold {LATENCY_THRESHOLD_S * 1000:g} ms")
+            ax.axvline(
+                value, color="black", linestyle=style, label=f"p{round(q * 100)} = {value:.1f} ms"
+            )
+    ax.axvline(
+        LATENCY_THRESHOLD_S * 1000,
+        color=STATE_COLORS["firing"],
+        label=f"SLO threshold {LATENCY_THRESHOLD_S * 1000:g} ms",
+    )
     summary = result.summary()
-    ax.set_title(f"{summary['requests']} requests at {summary['target_rate']:g}/s, "
-                 f"{summary['error_ratio']:.1%} errors", fontsize="small")
-    _decorate(ax, xlabel="latency (ms, log scale, from the scheduled send time)",
-              ylabel="requests")
+    ax.set_title(
+        f"{summary['requests']} requests at {summary['target_rate']:g}/s, "
+        f"{summary['error_ratio']:.1%} errors",
+        fontsize="small",
+    )
+    _decorate(ax, xlabel="latency (ms, log scale, from the scheduled send time)", ylabel="requests")
     return fig
 
 
@@ -168,11 +220,19 @@ def _figure(rows: int, cols: int, title: str, height: float = 3.8) -> Figure:
     return fig
 
 
-def _lines(ax: Axes, df: pd.DataFrame, *, by: str | None = None, label: str | None = None,
-           title: str | None = None, ylabel: str | None = None) -> None:
+def _lines(
+    ax: Axes,
+    df: pd.DataFrame,
+    *,
+    by: str | None = None,
+    label: str | None = None,
+    title: str | None = None,
+    ylabel: str | None = None,
+) -> None:
     """One line per value of column `by` (or a single line): `value` against `timestamp`."""
     groups: Sequence[tuple[Any, pd.DataFrame]] = (
-        list(df.groupby(by)) if by and by in df and not df.empty else [(label, df)])
+        list(df.groupby(by)) if by and by in df and not df.empty else [(label, df)]
+    )
     for name, group in groups:
         if not group.empty:
             ax.plot(pd.to_datetime(group["timestamp"]), group["value"], label=name)
@@ -181,8 +241,15 @@ def _lines(ax: Axes, df: pd.DataFrame, *, by: str | None = None, label: str | No
     _decorate(ax, title=title, ylabel=ylabel, xlabel="time (UTC)")
 
 
-def _decorate(ax: Axes, *, title: str | None = None, xlabel: str | None = None,
-              ylabel: str | None = None, integer: bool = False, legend: bool = True) -> None:
+def _decorate(
+    ax: Axes,
+    *,
+    title: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    integer: bool = False,
+    legend: bool = True,
+) -> None:
     if title:
         ax.set_title(title)
     if xlabel:

@@ -71,8 +71,9 @@ class Forward:
                 local, _ = listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(local,), name=f"forward-{self.name}-conn",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._serve, args=(local,), name=f"forward-{self.name}-conn", daemon=True
+            ).start()
 
     def _connect(self) -> Any:
         for attempt in range(self.retries):
@@ -130,8 +131,13 @@ def tcp_connector(port: int, host: str = LOOPBACK) -> Connector:
     return lambda: socket.create_connection((host, port), timeout=5)
 
 
-def pod_connector(configuration: Any, namespace: str, pods: Callable[[], list[str]], port: int,
-                  slot: int | None = None) -> Connector:
+def pod_connector(
+    configuration: Any,
+    namespace: str,
+    pods: Callable[[], list[str]],
+    port: int,
+    slot: int | None = None,
+) -> Connector:
     """Connect to `port` of a pod through the API server (kubernetes.stream.portforward).
 
     `pods()` lists candidate pods (e.g. the ready backend pods); `slot` i always picks the
@@ -147,12 +153,15 @@ def pod_connector(configuration: Any, namespace: str, pods: Callable[[], list[st
     def connect() -> Any:
         names = pods()
         if not names:
-            raise LabError(f"No ready pod to forward port {port} to in {namespace}.",
-                           "Check the pods: lab.connect().k8s.pods().")
+            raise LabError(
+                f"No ready pod to forward port {port} to in {namespace}.",
+                "Check the pods: lab.connect().k8s.pods().",
+            )
         name = names[(next(turn) if slot is None else slot) % len(names)]
         core = client.CoreV1Api(client.ApiClient(configuration))
-        forward = portforward(core.connect_get_namespaced_pod_portforward, name, namespace,
-                              ports=str(port))
+        forward = portforward(
+            core.connect_get_namespaced_pod_portforward, name, namespace, ports=str(port)
+        )
         sock = forward.socket(port)
         sock.setblocking(True)
         return sock

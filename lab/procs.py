@@ -175,9 +175,7 @@ class PostgresServer:
 
     @property
     def dsn(self) -> str:
-        return (
-            f"postgresql://{self.user}:{self.password}@{LOOPBACK}:{self.port}/{self.database}"
-        )
+        return f"postgresql://{self.user}:{self.password}@{LOOPBACK}:{self.port}/{self.database}"
 
     def env(self) -> dict[str, str]:
         """Connection settings in the backend's environment-variable form."""
@@ -193,15 +191,17 @@ class PostgresServer:
         if os.geteuid() != 0:
             return list(argv)
         if shutil.which("runuser") is None:
-            raise ToolMissingError("runuser (to run PostgreSQL as a non-root user)",
-                                   install="it ships with util-linux")
+            raise ToolMissingError(
+                "runuser (to run PostgreSQL as a non-root user)", install="it ships with util-linux"
+            )
         return ["runuser", "-u", "postgres", "--", *argv]
 
     def _run(self, argv: Sequence[str], what: str) -> None:
         result = subprocess.run(self._as_owner(argv), capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise ProcessFailedError(f"PostgreSQL {what}", result.stderr.strip() or result.stdout,
-                                     self.log_path)
+            raise ProcessFailedError(
+                f"PostgreSQL {what}", result.stderr.strip() or result.stdout, self.log_path
+            )
 
     def init(self) -> PostgresServer:
         """initdb, then create the application role and database."""
@@ -210,26 +210,72 @@ class PostgresServer:
             shutil.chown(self.root, "postgres")
             shutil.chown(self.socket_dir, "postgres")
             self.root.chmod(0o700)
-        self._run([str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
-                   "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync",
-                   "-E", "UTF8", "--locale=C"], "initdb")
+        self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+            "initdb",
+        )
         self.start()
-        self._run([str(self.bindir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port),
-                   "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q",
-                   "-c", f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'",
-                   "-c", f"CREATE DATABASE {self.database} OWNER {self.user}"], "bootstrap")
+        self._run(
+            [
+                str(self.bindir / "psql"),
+                "-h",
+                str(self.socket_dir),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-c",
+                f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'",
+                "-c",
+                f"CREATE DATABASE {self.database} OWNER {self.user}",
+            ],
+            "bootstrap",
+        )
         return self
 
     def start(self, timeout: float = 30.0) -> None:
-        options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses={LOOPBACK} "
-                   "-c fsync=off -c max_connections=200")
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.log_path),
-                   "-o", options, "-w", "-t", str(int(timeout)), "start"], "start")
+        options = (
+            f"-p {self.port} -k {self.socket_dir} -c listen_addresses={LOOPBACK} "
+            "-c fsync=off -c max_connections=200"
+        )
+        self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.log_path),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ],
+            "start",
+        )
 
     def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
         """Stop the server; `immediate` is a crash-like stop (recovery runs on next start)."""
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w",
-                   "stop"], f"stop ({mode})")
+        self._run(
+            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"],
+            f"stop ({mode})",
+        )
 
     def running(self) -> bool:
         return (self.datadir / "postmaster.pid").exists() and port_is_open(self.port)

@@ -63,9 +63,14 @@ def alerts_frame(alerts: Iterable[dict[str, Any]]) -> pd.DataFrame:
 def targets_frame(targets: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Active scrape targets: job, instance, health, last_error, scrape_url, last_scrape."""
     rows = [
-        [t["labels"].get("job", t.get("scrapePool", "")), t["labels"].get("instance", ""),
-         t["health"], t.get("lastError", ""), t.get("scrapeUrl", ""),
-         pd.Timestamp(t["lastScrape"]) if t.get("lastScrape") else pd.NaT]
+        [
+            t["labels"].get("job", t.get("scrapePool", "")),
+            t["labels"].get("instance", ""),
+            t["health"],
+            t.get("lastError", ""),
+            t.get("scrapeUrl", ""),
+            pd.Timestamp(t["lastScrape"]) if t.get("lastScrape") else pd.NaT,
+        ]
         for t in targets
     ]
     return pd.DataFrame(rows, columns=TARGET_COLUMNS)
@@ -85,8 +90,9 @@ class Prom:
         self.timeout = timeout
         self._session = requests.Session()
         retry = Retry(total=2, backoff_factor=0.1, status_forcelist=[502, 503, 504])
-        self._client = PrometheusConnect(self.url, retry=retry, session=self._session,
-                                         timeout=timeout)
+        self._client = PrometheusConnect(
+            self.url, retry=retry, session=self._session, timeout=timeout
+        )
 
     def __repr__(self) -> str:
         return f"Prom({self.url!r})"
@@ -98,38 +104,53 @@ class Prom:
             raise PrometheusError(
                 f"Prometheus at {self.url} did not answer ({what}): {exc}",
                 "Is the lab running? `lab.connect()` starts or attaches to it; on kind, the "
-                "port-forward may have dropped (connect again).") from exc
+                "port-forward may have dropped (connect again).",
+            ) from exc
         except Exception as exc:  # prometheus-api-client raises a bare Exception subclass
-            raise PrometheusError(f"Prometheus refused {what}: {exc}",
-                                  "Fix the PromQL (try it in the Prometheus UI first).") from exc
+            raise PrometheusError(
+                f"Prometheus refused {what}: {exc}",
+                "Fix the PromQL (try it in the Prometheus UI first).",
+            ) from exc
 
     def query(self, q: str) -> pd.DataFrame:
         """Instant query: one row per series, label columns + `value`."""
         return samples_frame(self._call(f"query {q!r}", lambda: self._client.custom_query(q)))
 
-    def query_range(self, q: str, start: datetime | timedelta = timedelta(minutes=10),
-                    end: datetime | None = None, step: str | float = "15s") -> pd.DataFrame:
+    def query_range(
+        self,
+        q: str,
+        start: datetime | timedelta = timedelta(minutes=10),
+        end: datetime | None = None,
+        step: str | float = "15s",
+    ) -> pd.DataFrame:
         """Range query: `timestamp` + labels + `value`; `start` may be a span before `end`."""
         end = end or datetime.now(UTC)
         begin = end - start if isinstance(start, timedelta) else start
-        return range_frame(self._call(
-            f"query_range {q!r}",
-            lambda: self._client.custom_query_range(q, begin, end, str(step))))
+        return range_frame(
+            self._call(
+                f"query_range {q!r}",
+                lambda: self._client.custom_query_range(q, begin, end, str(step)),
+            )
+        )
 
     def value(self, q: str) -> float | None:
         """The single value of a query that returns one series (None when it returns none)."""
         frame = self.query(q)
         if len(frame) > 1:
-            raise PrometheusError(f"{q!r} returned {len(frame)} series, expected one.",
-                                  "Aggregate it, e.g. wrap it in sum(...).")
+            raise PrometheusError(
+                f"{q!r} returned {len(frame)} series, expected one.",
+                "Aggregate it, e.g. wrap it in sum(...).",
+            )
         return None if frame.empty else float(frame["value"].iloc[0])
 
     def alerts(self) -> pd.DataFrame:
         """Active alerts (pending and firing): alertname, state, active_at, value, labels."""
+
         def fetch() -> Any:
             response = self._session.get(f"{self.url}/api/v1/alerts", timeout=self.timeout)
             response.raise_for_status()
             return response.json()["data"]["alerts"]
+
         return alerts_frame(self._call("alerts", fetch))
 
     def targets(self) -> pd.DataFrame:
@@ -137,8 +158,15 @@ class Prom:
         data = self._call("targets", lambda: self._client.get_targets(state="active"))
         return targets_frame(data["activeTargets"])
 
-    def wait_for_alert(self, name: str, state: str = "firing", timeout: float = 300.0, *,
-                       interval: float = 1.0, progress: bool = True) -> pd.DataFrame:
+    def wait_for_alert(
+        self,
+        name: str,
+        state: str = "firing",
+        timeout: float = 300.0,
+        *,
+        interval: float = 1.0,
+        progress: bool = True,
+    ) -> pd.DataFrame:
         """Wait until alert `name` is in `state` (pending, firing or inactive); return its rows.
 
         "pending" also accepts "firing" (the alert went through pending between two polls).
@@ -156,33 +184,61 @@ class Prom:
             return _Truthy(rows) if seen in accepted else None
 
         return self._wait(
-            probe, last, what=f"alert {name} to be {state}", timeout=timeout, interval=interval,
+            probe,
+            last,
+            what=f"alert {name} to be {state}",
+            timeout=timeout,
+            interval=interval,
             progress=progress,
             next_step=f"Check the rule's expression in the Prometheus UI ({self.url}/alerts), "
             "that the targets are up (`prom.targets()`), that traffic flows and that the fault "
-            "is still injected (`chaos.status()`); alerts need their `for:` time.")
+            "is still injected (`chaos.status()`); alerts need their `for:` time.",
+        )
 
-    def wait_until(self, q: str, predicate: Callable[[pd.DataFrame], bool],
-                   timeout: float = 120.0, *, what: str | None = None, interval: float = 1.0,
-                   progress: bool = True) -> pd.DataFrame:
+    def wait_until(
+        self,
+        q: str,
+        predicate: Callable[[pd.DataFrame], bool],
+        timeout: float = 120.0,
+        *,
+        what: str | None = None,
+        interval: float = 1.0,
+        progress: bool = True,
+    ) -> pd.DataFrame:
         """Poll query `q` until `predicate(frame)` holds; return that frame."""
         last = ["not polled yet"]
 
         def probe() -> _Truthy | None:
             frame = self.query(q)
-            last[0] = f"{q} →\n" + (frame.to_string(max_rows=10) if not frame.empty
-                                     else "no series")
+            last[0] = f"{q} →\n" + (
+                frame.to_string(max_rows=10) if not frame.empty else "no series"
+            )
             return _Truthy(frame) if predicate(frame) else None
 
         return self._wait(
-            probe, last, what=what or f"{q!r} to satisfy the condition", timeout=timeout,
-            interval=interval, progress=progress,
+            probe,
+            last,
+            what=what or f"{q!r} to satisfy the condition",
+            timeout=timeout,
+            interval=interval,
+            progress=progress,
             next_step=f"Run the query yourself (`prom.query({q!r})`) and compare with the "
-            "condition; check `prom.targets()` for scrape errors and that traffic flows.")
+            "condition; check `prom.targets()` for scrape errors and that traffic flows.",
+        )
 
-    def _wait(self, probe: Callable[[], _Truthy | None], last: list[str], *, what: str,
-              timeout: float, interval: float, progress: bool, next_step: str) -> pd.DataFrame:
+    def _wait(
+        self,
+        probe: Callable[[], _Truthy | None],
+        last: list[str],
+        *,
+        what: str,
+        timeout: float,
+        interval: float,
+        progress: bool,
+        next_step: str,
+    ) -> pd.DataFrame:
         """poll() with a progress bar; an unreachable Prometheus counts as "not yet"."""
+
         def tolerant() -> _Truthy | None:
             try:
                 return probe()
@@ -192,8 +248,15 @@ class Prom:
                 last[0] = exc.problem
                 return None
 
-        found = poll(tolerant, what=what, timeout=timeout, interval=interval, progress=progress,
-                     diagnose=lambda: last[0], next_step=next_step)
+        found = poll(
+            tolerant,
+            what=what,
+            timeout=timeout,
+            interval=interval,
+            progress=progress,
+            diagnose=lambda: last[0],
+            next_step=next_step,
+        )
         return found.frame
 
 

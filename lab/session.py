@@ -55,8 +55,10 @@ def read_state(path: Path) -> State | None:
     except FileNotFoundError:
         return None
     except json.JSONDecodeError as exc:
-        raise LabError(f"{path} is not valid JSON ({exc}).",
-                       f"Delete it if no `python -m lab up` runs: rm {path}") from exc
+        raise LabError(
+            f"{path} is not valid JSON ({exc}).",
+            f"Delete it if no `python -m lab up` runs: rm {path}",
+        ) from exc
     state = State(Endpoints.from_dict(data), int(data["pid"]), str(data["namespace"]))
     if not pid_alive(state.pid):
         with contextlib.suppress(FileNotFoundError):
@@ -109,7 +111,8 @@ class Lab:
             raise NeedsClusterError(
                 f"This needs a Kubernetes cluster, but the lab runs on target={self.target}.",
                 "Skip this cell (it is tagged needs-cluster), or start Docker and run the lab "
-                "with target='kind'.")
+                "with target='kind'.",
+            )
         from lab.k8s import Cluster
 
         return Cluster.connect(self.namespace, context=f"kind-{self.settings.cluster_name}")
@@ -125,14 +128,24 @@ def connect(target: str = "auto", start: bool = True, settings: Settings | None 
     if state is not None:
         running = state.endpoints.target
         if target not in ("auto", running):
-            raise LabError(f"A lab on target={running} is running (pid {state.pid}); you asked "
-                           f"for target={target}.", "Use it, or stop it first: lab.shutdown().")
-        return Lab(state.endpoints, state.namespace, state.pid,
-                   f"target={running}: attached to the running lab (pid {state.pid})", settings)
+            raise LabError(
+                f"A lab on target={running} is running (pid {state.pid}); you asked "
+                f"for target={target}.",
+                "Use it, or stop it first: lab.shutdown().",
+            )
+        return Lab(
+            state.endpoints,
+            state.namespace,
+            state.pid,
+            f"target={running}: attached to the running lab (pid {state.pid})",
+            settings,
+        )
     if not start:
-        raise LabNotRunningError("No lab is running.",
-                                 "Start one: `python -m lab up --target local` in a terminal, "
-                                 "or lab.connect(start=True).")
+        raise LabNotRunningError(
+            "No lab is running.",
+            "Start one: `python -m lab up --target local` in a terminal, "
+            "or lab.connect(start=True).",
+        )
     return _start(target, settings)
 
 
@@ -143,23 +156,43 @@ def _start(target: str, settings: Settings) -> Lab:
     choice = choose(target)
     log = settings.state_file.with_name("lab-up.log")
     log.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "lab", "up", "--target", choice.name, "--json",
-            "--state-file", str(settings.state_file)]
+    argv = [
+        sys.executable,
+        "-m",
+        "lab",
+        "up",
+        "--target",
+        choice.name,
+        "--json",
+        "--state-file",
+        str(settings.state_file),
+    ]
     with log.open("wb") as out:
-        _started = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                    cwd=settings.repo_root)
+        _started = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=settings.repo_root,
+        )
     process = _started
 
     def ready() -> State | None:
         if process.poll() is not None:
-            raise ProcessFailedError("python -m lab up", f"exited with code {process.returncode}",
-                                     log)
+            raise ProcessFailedError(
+                "python -m lab up", f"exited with code {process.returncode}", log
+            )
         state = read_state(settings.state_file)
         return state if state is not None and state.pid == process.pid else None
 
-    state = poll(ready, what=f"the {choice.name} lab to come up", interval=0.5,
-                 timeout=UP_TIMEOUT[choice.name], next_step=f"Read {log}.")
+    state = poll(
+        ready,
+        what=f"the {choice.name} lab to come up",
+        interval=0.5,
+        timeout=UP_TIMEOUT[choice.name],
+        next_step=f"Read {log}.",
+    )
     return Lab(state.endpoints, state.namespace, state.pid, choice.reason, settings)
 
 

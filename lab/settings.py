@@ -76,8 +76,9 @@ class Settings:
         env = os.environ if env is None else env
         target = env.get("LAB_TARGET", "auto")
         if target not in TARGETS:
-            raise LabError(f"LAB_TARGET={target!r} is not a target.",
-                           f"Use one of: {', '.join(TARGETS)}.")
+            raise LabError(
+                f"LAB_TARGET={target!r} is not a target.", f"Use one of: {', '.join(TARGETS)}."
+            )
         state = env.get("LAB_STATE_FILE")
         root = Path(env["LAB_REPO_ROOT"]) if "LAB_REPO_ROOT" in env else find_repo_root()
         return cls(
@@ -102,8 +103,10 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
     except ValueError:
         value = kind(-1)
     if value < 0:
-        raise LabError(f"{name}={raw!r} is not a non-negative {kind.__name__}.",
-                       f"Set {name} to a number such as {default}, or unset it.")
+        raise LabError(
+            f"{name}={raw!r} is not a non-negative {kind.__name__}.",
+            f"Set {name} to a number such as {default}, or unset it.",
+        )
     return value
 
 

@@ -68,8 +68,12 @@ RUNBOOKS = {
 HIGH_ERROR_RATIO = 0.05
 RATE_WINDOW_S = 5 * MINUTE
 BUDGET_THRESHOLDS = (("warning", 50), ("critical", 10))
-FOR_S = {"HighErrorRate": 5 * MINUTE, "HighLatency": 10 * MINUTE, "BackendDown": 5 * MINUTE,
-         "ErrorBudgetBurn": 10 * MINUTE}
+FOR_S = {
+    "HighErrorRate": 5 * MINUTE,
+    "HighLatency": 10 * MINUTE,
+    "BackendDown": 5 * MINUTE,
+    "ErrorBudgetBurn": 10 * MINUTE,
+}
 BUDGET_INTERVAL_S = 5 * MINUTE
 MIN_SAMPLES_PER_WINDOW = 4
 
@@ -99,8 +103,10 @@ class Scale:
         """A production duration at this scale."""
         scaled, rest = divmod(production_s, self.divisor)
         if rest:
-            raise ValueError(f"{prom_duration(production_s)} does not divide by {self.divisor} "
-                             f"(scale {self.name}); pick whole-second production durations")
+            raise ValueError(
+                f"{prom_duration(production_s)} does not divide by {self.divisor} "
+                f"(scale {self.name}); pick whole-second production durations"
+            )
         return scaled
 
     def duration(self, production_s: int) -> str:
@@ -134,6 +140,7 @@ class SLO:
 
     def error_ratio_expr(self, window: str) -> str:
         """PromQL for the share of bad events over `window`, one series per job."""
+
         def rate(metric: str, extra: str = "") -> str:
             return f"sum by (job) (rate({metric}{{{SLI_SELECTOR}{extra}}}[{window}]))"
 
@@ -144,10 +151,12 @@ class SLO:
         return f"1 - (\n{good}\n/\n{rate('http_request_duration_seconds_count')}\n)"
 
 
-AVAILABILITY = SLO("availability", 0.999, "99.9 % of /api requests do not fail with 5xx",
-                   "AvailabilityBurnRate")
-LATENCY = SLO("latency", 0.95, "95 % of /api requests finish within 500 ms (p95 < 500 ms)",
-              "LatencyBurnRate")
+AVAILABILITY = SLO(
+    "availability", 0.999, "99.9 % of /api requests do not fail with 5xx", "AvailabilityBurnRate"
+)
+LATENCY = SLO(
+    "latency", 0.95, "95 % of /api requests finish within 500 ms (p95 < 500 ms)", "LatencyBurnRate"
+)
 SLOS = (AVAILABILITY, LATENCY)
 
 
@@ -172,6 +181,7 @@ BURN_WINDOWS = (
 
 # --- math for the notebooks ---------------------------------------------------------------
 
+
 def burn_rate(error_ratio: float, objective: float) -> float:
     """How many times faster than sustainable the budget burns (1.0 = exactly used up)."""
     return error_ratio / (1 - objective)
@@ -192,8 +202,9 @@ def time_to_exhaustion_s(rate: float, period_s: float = PERIOD_S) -> float:
     return math.inf if rate <= 0 else period_s / rate
 
 
-def detection_time_s(error_ratio: float, tier: BurnWindow, objective: float,
-                     scale: Scale = PRODUCTION) -> float:
+def detection_time_s(
+    error_ratio: float, tier: BurnWindow, objective: float, scale: Scale = PRODUCTION
+) -> float:
     """Seconds from a sudden, constant error ratio to the tier's alert firing (inf: never).
 
     Each window's average climbs linearly from 0 until it crosses the tier's threshold; the
@@ -209,20 +220,26 @@ def detection_time_s(error_ratio: float, tier: BurnWindow, objective: float,
 def windows_frame(scale: Scale = PRODUCTION, slo: SLO = AVAILABILITY) -> pd.DataFrame:
     """The burn-rate tiers at `scale` as a table (thresholds and budget spent when they fire)."""
     period = scale.seconds(PERIOD_S)
-    return pd.DataFrame([{
-        "alert": slo.alert,
-        "severity": tier.severity,
-        "burn_rate": tier.burn_rate,
-        "long_window": scale.duration(tier.long_s),
-        "short_window": scale.duration(tier.short_s),
-        "for": scale.duration(tier.for_s),
-        "error_ratio_threshold": tier.burn_rate * slo.budget,
-        "budget_spent_pct": 100 * tier.burn_rate * scale.seconds(tier.long_s) / period,
-        "exhausts_budget_in": prom_duration(math.ceil(period / tier.burn_rate)),
-    } for tier in BURN_WINDOWS])
+    return pd.DataFrame(
+        [
+            {
+                "alert": slo.alert,
+                "severity": tier.severity,
+                "burn_rate": tier.burn_rate,
+                "long_window": scale.duration(tier.long_s),
+                "short_window": scale.duration(tier.short_s),
+                "for": scale.duration(tier.for_s),
+                "error_ratio_threshold": tier.burn_rate * slo.budget,
+                "budget_spent_pct": 100 * tier.burn_rate * scale.seconds(tier.long_s) / period,
+                "exhausts_budget_in": prom_duration(math.ceil(period / tier.burn_rate)),
+            }
+            for tier in BURN_WINDOWS
+        ]
+    )
 
 
 # --- rule generation ------------------------------------------------------------------------
+
 
 def ratio_record(window: str) -> str:
     """Name of the recording rule holding the SLO error ratio over `window`."""
@@ -233,21 +250,33 @@ def _sli_windows(scale: Scale) -> list[int]:
     windows = {RATE_WINDOW_S} | {w for t in BURN_WINDOWS for w in (t.long_s, t.short_s)}
     scaled = sorted(scale.seconds(w) for w in windows)
     if scaled[0] < MIN_SAMPLES_PER_WINDOW * scale.scrape_interval_s:
-        raise ValueError(f"scale {scale.name}: window {prom_duration(scaled[0])} holds fewer than "
-                         f"{MIN_SAMPLES_PER_WINDOW} scrapes at {scale.scrape_interval_s}s; "
-                         "shorten the scrape interval or lengthen the window")
+        raise ValueError(
+            f"scale {scale.name}: window {prom_duration(scaled[0])} holds fewer than "
+            f"{MIN_SAMPLES_PER_WINDOW} scrapes at {scale.scrape_interval_s}s; "
+            "shorten the scrape interval or lengthen the window"
+        )
     return scaled
 
 
-def _alert(name: str, expr: str, for_: str, severity: str, summary: str, description: str,
-           extra_labels: dict[str, str] | None = None) -> dict[str, Any]:
+def _alert(
+    name: str,
+    expr: str,
+    for_: str,
+    severity: str,
+    summary: str,
+    description: str,
+    extra_labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": expr,
         "for": for_,
         "labels": {"severity": severity, "team": "sre", **(extra_labels or {})},
-        "annotations": {"summary": summary, "description": description,
-                        "runbook_url": RUNBOOKS[name]},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": RUNBOOKS[name],
+        },
     }
 
 
@@ -258,51 +287,77 @@ def _burn_alerts(scale: Scale) -> list[dict[str, Any]]:
         for tier in BURN_WINDOWS:
             long_w, short_w = scale.duration(tier.long_s), scale.duration(tier.short_s)
             sel = f'{{slo="{slo.name}"}}'
-            expr = (f"{ratio_record(long_w)}{sel} / {slo.budget:g} > {tier.burn_rate:g}\nand\n"
-                    f"{ratio_record(short_w)}{sel} / {slo.budget:g} > {tier.burn_rate:g}")
-            rules.append(_alert(
-                slo.alert, expr, scale.duration(tier.for_s), tier.severity,
-                f"{slo.name.capitalize()} error budget burning {tier.burn_rate:g}x too fast "
-                f"({long_w}/{short_w} windows).",
-                f"The {slo.name} SLO ({slo.description}) of {{{{ $labels.job }}}} is burning its "
-                f"{period} error budget {{{{ $value | humanize }}}}x faster than sustainable over "
-                f"the last {long_w} and {short_w}; at {tier.burn_rate:g}x the whole budget is "
-                f"gone in {prom_duration(math.ceil(scale.seconds(PERIOD_S) / tier.burn_rate))}.",
-                {"slo": slo.name, "long_window": long_w, "short_window": short_w}))
+            expr = (
+                f"{ratio_record(long_w)}{sel} / {slo.budget:g} > {tier.burn_rate:g}\nand\n"
+                f"{ratio_record(short_w)}{sel} / {slo.budget:g} > {tier.burn_rate:g}"
+            )
+            rules.append(
+                _alert(
+                    slo.alert,
+                    expr,
+                    scale.duration(tier.for_s),
+                    tier.severity,
+                    f"{slo.name.capitalize()} error budget burning {tier.burn_rate:g}x too fast "
+                    f"({long_w}/{short_w} windows).",
+                    f"The {slo.name} SLO ({slo.description}) of {{{{ $labels.job }}}} is burning "
+                    f"its {period} error budget {{{{ $value | humanize }}}}x faster than "
+                    f"sustainable over the last {long_w} and {short_w}; at {tier.burn_rate:g}x "
+                    "the whole budget is gone in "
+                    f"{prom_duration(math.ceil(scale.seconds(PERIOD_S) / tier.burn_rate))}.",
+                    {"slo": slo.name, "long_window": long_w, "short_window": short_w},
+                )
+            )
     return rules
 
 
 def _classic_alerts(scale: Scale) -> list[dict[str, Any]]:
     rate_w = scale.duration(RATE_WINDOW_S)
     period = scale.duration(PERIOD_S)
-    p95 = (f"histogram_quantile(0.95, sum by (job, le) (rate("
-           f"http_request_duration_seconds_bucket{{{SLI_SELECTOR}}}[{rate_w}])))")
+    p95 = (
+        f"histogram_quantile(0.95, sum by (job, le) (rate("
+        f"http_request_duration_seconds_bucket{{{SLI_SELECTOR}}}[{rate_w}])))"
+    )
     rules = [
         # The original `rate(5xx) > 0.05` compared a per-second rate, not a ratio, with 5 %.
-        _alert("HighErrorRate",
-               f'{ratio_record(rate_w)}{{slo="availability"}} > {HIGH_ERROR_RATIO:g}',
-               scale.duration(FOR_S["HighErrorRate"]), "critical",
-               "More than 5 % of backend requests fail.",
-               f"{{{{ $value | humanizePercentage }}}} of {{{{ $labels.job }}}} /api requests "
-               f"answered 5xx over the last {rate_w} (threshold 5 %)."),
-        _alert("HighLatency", f"{p95} > {LATENCY_THRESHOLD_S:g}",
-               scale.duration(FOR_S["HighLatency"]), "warning",
-               "Backend p95 latency is above 500 ms.",
-               f"p95 latency of {{{{ $labels.job }}}} /api requests is "
-               f"{{{{ $value | humanizeDuration }}}} over the last {rate_w} (threshold 500ms)."),
-        _alert("BackendDown", f'up{{job="{JOB}"}} == 0',
-               scale.duration(FOR_S["BackendDown"]), "critical",
-               "A backend replica cannot be scraped.",
-               "Prometheus cannot scrape {{ $labels.instance }} (job {{ $labels.job }}): the "
-               "process or pod is down or not answering /metrics."),
+        _alert(
+            "HighErrorRate",
+            f'{ratio_record(rate_w)}{{slo="availability"}} > {HIGH_ERROR_RATIO:g}',
+            scale.duration(FOR_S["HighErrorRate"]),
+            "critical",
+            "More than 5 % of backend requests fail.",
+            f"{{{{ $value | humanizePercentage }}}} of {{{{ $labels.job }}}} /api requests "
+            f"answered 5xx over the last {rate_w} (threshold 5 %).",
+        ),
+        _alert(
+            "HighLatency",
+            f"{p95} > {LATENCY_THRESHOLD_S:g}",
+            scale.duration(FOR_S["HighLatency"]),
+            "warning",
+            "Backend p95 latency is above 500 ms.",
+            f"p95 latency of {{{{ $labels.job }}}} /api requests is "
+            f"{{{{ $value | humanizeDuration }}}} over the last {rate_w} (threshold 500ms).",
+        ),
+        _alert(
+            "BackendDown",
+            f'up{{job="{JOB}"}} == 0',
+            scale.duration(FOR_S["BackendDown"]),
+            "critical",
+            "A backend replica cannot be scraped.",
+            "Prometheus cannot scrape {{ $labels.instance }} (job {{ $labels.job }}): the "
+            "process or pod is down or not answering /metrics.",
+        ),
     ]
     rules += [
-        _alert("ErrorBudgetBurn", f"error_budget_remaining_percentage < {threshold}",
-               scale.duration(FOR_S["ErrorBudgetBurn"]), severity,
-               f"Less than {threshold} % of the {{{{ $labels.slo }}}} error budget is left.",
-               f"The {{{{ $labels.slo }}}} error budget of {{{{ $labels.job }}}} has "
-               f'{{{{ $value | printf "%.1f" }}}} % left over the last {period} '
-               f"(alert below {threshold} %).")
+        _alert(
+            "ErrorBudgetBurn",
+            f"error_budget_remaining_percentage < {threshold}",
+            scale.duration(FOR_S["ErrorBudgetBurn"]),
+            severity,
+            f"Less than {threshold} % of the {{{{ $labels.slo }}}} error budget is left.",
+            f"The {{{{ $labels.slo }}}} error budget of {{{{ $labels.job }}}} has "
+            f'{{{{ $value | printf "%.1f" }}}} % left over the last {period} '
+            f"(alert below {threshold} %).",
+        )
         for severity, threshold in BUDGET_THRESHOLDS
     ]
     return rules
@@ -311,42 +366,70 @@ def _classic_alerts(scale: Scale) -> list[dict[str, Any]]:
 def rule_groups(scale: Scale) -> dict[str, Any]:
     """The rule file of `scale` as data (what `promtool check rules` reads)."""
     period = scale.duration(PERIOD_S)
-    sli = [{"record": ratio_record(prom_duration(w)), "labels": {"slo": slo.name},
-            "expr": slo.error_ratio_expr(prom_duration(w))}
-           for w in _sli_windows(scale) for slo in SLOS]
-    budget = [{"record": ratio_record(period), "labels": {"slo": slo.name},
-               "expr": slo.error_ratio_expr(period)} for slo in SLOS]
-    budget += [{"record": "error_budget_remaining_percentage", "labels": {"slo": slo.name},
-                "expr": f'100 * (1 - {ratio_record(period)}{{slo="{slo.name}"}} / {slo.budget:g})'}
-               for slo in SLOS]
+    sli = [
+        {
+            "record": ratio_record(prom_duration(w)),
+            "labels": {"slo": slo.name},
+            "expr": slo.error_ratio_expr(prom_duration(w)),
+        }
+        for w in _sli_windows(scale)
+        for slo in SLOS
+    ]
+    budget = [
+        {
+            "record": ratio_record(period),
+            "labels": {"slo": slo.name},
+            "expr": slo.error_ratio_expr(period),
+        }
+        for slo in SLOS
+    ]
+    budget += [
+        {
+            "record": "error_budget_remaining_percentage",
+            "labels": {"slo": slo.name},
+            "expr": f'100 * (1 - {ratio_record(period)}{{slo="{slo.name}"}} / {slo.budget:g})',
+        }
+        for slo in SLOS
+    ]
     interval = prom_duration(scale.eval_interval_s)
-    return {"groups": [
-        {"name": "ironclad-sli", "interval": interval, "rules": sli},
-        {"name": "ironclad-slo-budget", "interval": scale.duration(BUDGET_INTERVAL_S),
-         "rules": budget},
-        {"name": "ironclad-alerts", "interval": interval,
-         "rules": _classic_alerts(scale) + _burn_alerts(scale)},
-    ]}
+    return {
+        "groups": [
+            {"name": "ironclad-sli", "interval": interval, "rules": sli},
+            {
+                "name": "ironclad-slo-budget",
+                "interval": scale.duration(BUDGET_INTERVAL_S),
+                "rules": budget,
+            },
+            {
+                "name": "ironclad-alerts",
+                "interval": interval,
+                "rules": _classic_alerts(scale) + _burn_alerts(scale),
+            },
+        ]
+    }
 
 
 def _header(scale: Scale) -> str:
     tiers = "\n".join(
         f"#   {t.severity:<8} {t.burn_rate:>4g}x  long {scale.duration(t.long_s):<6} "
         f"short {scale.duration(t.short_s):<4} for {scale.duration(t.for_s)}"
-        for t in BURN_WINDOWS)
+        for t in BURN_WINDOWS
+    )
     classic = ", ".join(f"{name} for {scale.duration(s)}" for name, s in FOR_S.items())
-    return (f"# GENERATED by `python -m lab.slo` from lab/slo.py -- do not edit by hand.\n"
-            f"# Scale: {scale.name} (production durations / {scale.divisor}); expects scrape "
-            f"every {scale.scrape_interval_s}s, evaluation every {scale.eval_interval_s}s.\n"
-            f"# SLOs: availability {AVAILABILITY.objective:.1%}, latency "
-            f"{LATENCY.objective:.0%} within {LATENCY_THRESHOLD_S * 1000:g} ms; period "
-            f"{scale.duration(PERIOD_S)}.\n"
-            f"# Burn-rate tiers (AvailabilityBurnRate, LatencyBurnRate):\n{tiers}\n"
-            f"# Rate window {scale.duration(RATE_WINDOW_S)}; {classic}.\n"
-            "# Changes from the original design: HighErrorRate compares the 5xx *ratio* with\n"
-            "# 5 % (the design compared a per-second rate); ErrorBudgetBurn reads a recorded\n"
-            "# budget and has the design's two thresholds (warning < 50 %, critical < 10 %);\n"
-            "# every alert has a runbook_url into notebooks/07-chaos-and-slo.ipynb.\n")
+    return (
+        f"# GENERATED by `python -m lab.slo` from lab/slo.py -- do not edit by hand.\n"
+        f"# Scale: {scale.name} (production durations / {scale.divisor}); expects scrape "
+        f"every {scale.scrape_interval_s}s, evaluation every {scale.eval_interval_s}s.\n"
+        f"# SLOs: availability {AVAILABILITY.objective:.1%}, latency "
+        f"{LATENCY.objective:.0%} within {LATENCY_THRESHOLD_S * 1000:g} ms; period "
+        f"{scale.duration(PERIOD_S)}.\n"
+        f"# Burn-rate tiers (AvailabilityBurnRate, LatencyBurnRate):\n{tiers}\n"
+        f"# Rate window {scale.duration(RATE_WINDOW_S)}; {classic}.\n"
+        "# Changes from the original design: HighErrorRate compares the 5xx *ratio* with\n"
+        "# 5 % (the design compared a per-second rate); ErrorBudgetBurn reads a recorded\n"
+        "# budget and has the design's two thresholds (warning < 50 %, critical < 10 %);\n"
+        "# every alert has a runbook_url into notebooks/07-chaos-and-slo.ipynb.\n"
+    )
 
 
 class _BlockDumper(yaml.SafeDumper):
@@ -363,22 +446,27 @@ _BlockDumper.add_representer(str, _str)
 
 def render(scale: Scale) -> str:
     """The committed text of the rule file of `scale`."""
-    body = yaml.dump(rule_groups(scale), Dumper=_BlockDumper, sort_keys=False, width=100,
-                     allow_unicode=True)
+    body = yaml.dump(
+        rule_groups(scale), Dumper=_BlockDumper, sort_keys=False, width=100, allow_unicode=True
+    )
     return _header(scale) + body
 
 
 def stale_files() -> list[Path]:
     """Committed rule files whose content differs from what the generator produces."""
-    return [s.rule_file for s in SCALES
-            if not s.rule_file.exists() or s.rule_file.read_text() != render(s)]
+    return [
+        s.rule_file
+        for s in SCALES
+        if not s.rule_file.exists() or s.rule_file.read_text() != render(s)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Write the rule files, or with --check report those that drifted (exit 1)."""
     parser = argparse.ArgumentParser(
         prog="python -m lab.slo",
-        description="Write the Prometheus rule files (both scales) generated from lab/slo.py.")
+        description="Write the Prometheus rule files (both scales) generated from lab/slo.py.",
+    )
     parser.add_argument("--check", action="store_true", help="fail if committed files drifted")
     args = parser.parse_args(argv)
     if args.check:

@@ -32,8 +32,14 @@ def poll(
     start = time.monotonic()
     last_error = ""
     total = round(timeout)
-    with tqdm(total=total, desc=what, unit="s", disable=not progress,
-              leave=False, bar_format="{desc}: {elapsed} / {total}s {bar}") as bar:
+    with tqdm(
+        total=total,
+        desc=what,
+        unit="s",
+        disable=not progress,
+        leave=False,
+        bar_format="{desc}: {elapsed} / {total}s {bar}",
+    ) as bar:
         while True:
             try:
                 result = probe()

@@ -34,12 +34,19 @@ class Endpoints:
     def from_dict(cls, data: dict[str, Any]) -> Endpoints:
         """Read endpoints from a dict that may carry extra keys (the state file adds pid...)."""
         try:
-            return cls(target=data["target"], backend=data["backend"],
-                       backends=list(data["backends"]), prometheus=data["prometheus"],
-                       grafana=data.get("grafana"), chaos_token=data["chaos_token"])
+            return cls(
+                target=data["target"],
+                backend=data["backend"],
+                backends=list(data["backends"]),
+                prometheus=data["prometheus"],
+                grafana=data.get("grafana"),
+                chaos_token=data["chaos_token"],
+            )
         except (KeyError, TypeError) as exc:
-            raise LabError(f"The lab state is incomplete (missing {exc}).",
-                           "Stop the lab (`lab.shutdown()`) and start it again.") from exc
+            raise LabError(
+                f"The lab state is incomplete (missing {exc}).",
+                "Stop the lab (`lab.shutdown()`) and start it again.",
+            ) from exc
 
 
 class Target(Protocol):
@@ -65,8 +72,13 @@ def docker_problem() -> str | None:
     if shutil.which("docker") is None:
         return "docker is not installed"
     try:
-        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                                capture_output=True, text=True, timeout=15, check=False)
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return "docker info did not answer within 15 s"
     if result.returncode != 0:
@@ -81,8 +93,9 @@ def choose(requested: str) -> Choice:
     problem = docker_problem()
     if requested == "kind":
         if problem:
-            raise TargetUnavailableError(f"Cannot use the kind target: {problem}.",
-                                         "Start Docker, or use --target local.")
+            raise TargetUnavailableError(
+                f"Cannot use the kind target: {problem}.", "Start Docker, or use --target local."
+            )
         return Choice("kind", "target=kind (requested): Docker answers")
     if requested != "auto":
         raise LabError(f"Unknown target {requested!r}.", "Use auto, kind or local.")
@@ -99,9 +112,11 @@ def make_target(name: str, settings: Settings, replicas: int | None = None) -> T
         return LocalTarget(settings, settings.replicas if replicas is None else replicas)
     if name == "kind":
         if replicas is not None:
-            raise LabError("--replicas applies to the local target only: on kind the "
-                           "HorizontalPodAutoscaler sets the number of backend pods.",
-                           "Drop --replicas (or change the HPA in manifests/base).")
+            raise LabError(
+                "--replicas applies to the local target only: on kind the "
+                "HorizontalPodAutoscaler sets the number of backend pods.",
+                "Drop --replicas (or change the HPA in manifests/base).",
+            )
         from lab.targets.kind import KindTarget
 
         return KindTarget(settings)

@@ -47,17 +47,18 @@ def parse_kind_version(text: str) -> tuple[int, int, int] | None:
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 
-def kind_download_url(version: str, system: str | None = None,
-                      machine: str | None = None) -> str:
+def kind_download_url(version: str, system: str | None = None, machine: str | None = None) -> str:
     """The release binary for this OS and CPU (pytest-kind alone would always fetch amd64)."""
     system = (system or platform.system()).lower()
     arch = ARCHES.get((machine or platform.machine()).lower())
     if system not in ("linux", "darwin") or arch is None:
         raise TargetUnavailableError(
             f"No kind release binary for {system}/{machine or platform.machine()}.",
-            "Install kind yourself (https://kind.sigs.k8s.io), or use --target local.")
-    return (f"https://github.com/kubernetes-sigs/kind/releases/download/{version}/"
-            f"kind-{system}-{arch}")
+            "Install kind yourself (https://kind.sigs.k8s.io), or use --target local.",
+        )
+    return (
+        f"https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-{system}-{arch}"
+    )
 
 
 def path_kind_usable(found: tuple[int, int, int] | None, pinned: str) -> bool:
@@ -109,7 +110,8 @@ def kind_binary(settings: Settings) -> str:
             f"kind on PATH is missing or older than the lab's {settings.kind_version}, and "
             f"downloading {settings.kind_version} failed: {exc}",
             f"Install kind {settings.kind_version} (https://kind.sigs.k8s.io), or use "
-            "--target local.") from exc
+            "--target local.",
+        ) from exc
     return str(pinned.kind_path)
 
 
@@ -145,19 +147,35 @@ class KindTarget:
     def _start(self, kind: str) -> Endpoints:
         s = self.settings
         if s.cluster_name not in run([kind, "get", "clusters"], "kind get clusters").split():
-            run([kind, "create", "cluster", "--name", s.cluster_name, "--config",
-                 str(s.kind_config), "--wait", "180s"], "kind create cluster")
+            run(
+                [
+                    kind,
+                    "create",
+                    "cluster",
+                    "--name",
+                    s.cluster_name,
+                    "--config",
+                    str(s.kind_config),
+                    "--wait",
+                    "180s",
+                ],
+                "kind create cluster",
+            )
         elif stopped := stopped_nodes(kind, s.cluster_name):  # reused: its nodes must run
             raise TargetUnavailableError(
                 f"The kind cluster {s.cluster_name} exists but these nodes are stopped: "
                 f"{', '.join(stopped)}.",
                 f"Start them (docker start {' '.join(stopped)}) or delete the cluster "
-                f"(kind delete cluster --name {s.cluster_name}), then run again.")
-        run(["docker", "build", "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)],
-            "docker build")
+                f"(kind delete cluster --name {s.cluster_name}), then run again.",
+            )
+        run(
+            ["docker", "build", "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)],
+            "docker build",
+        )
         load_image(kind, s.image, s.cluster_name)
-        image_id = run(["docker", "image", "inspect", "--format", "{{.Id}}", s.image],
-                       "docker image inspect").strip()
+        image_id = run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", s.image], "docker image inspect"
+        ).strip()
         context = f"kind-{s.cluster_name}"
         try:
             cluster = Cluster.connect(s.namespace, context=context)
@@ -167,14 +185,17 @@ class KindTarget:
         self.cluster = cluster
         objects = stamp_image(documents(render_kustomize(s.kind_overlay)), s.image, image_id)
         cluster.apply(objects, timeout=s.rollout_timeout)
-        for kind_name, names in (("StatefulSet", cluster.apps.list_namespaced_stateful_set),
-                                 ("Deployment", cluster.apps.list_namespaced_deployment)):
+        for kind_name, names in (
+            ("StatefulSet", cluster.apps.list_namespaced_stateful_set),
+            ("Deployment", cluster.apps.list_namespaced_deployment),
+        ):
             workloads: list[Any] = names(s.namespace).items
             for workload in workloads:
                 cluster.wait_rollout(workload.metadata.name, kind_name, s.rollout_timeout)
         system = Cluster("kube-system", cluster.api_client)
-        system.wait_rollout("metrics-server", timeout=s.rollout_timeout,
-                            selector="k8s-app=metrics-server")
+        system.wait_rollout(
+            "metrics-server", timeout=s.rollout_timeout, selector="k8s-app=metrics-server"
+        )
         cluster.wait_api_service(METRICS_API, timeout=s.rollout_timeout)
         return self._forward(cluster)
 
@@ -185,12 +206,21 @@ class KindTarget:
             # port-forward), so a learner still reaches it while its readiness says 503.
             default_name, selector, port, health = target
             pods = cluster.ready_pods if slot is None else cluster.running_pods
-            connector = pod_connector(cluster.api_client.configuration, cluster.namespace,
-                                      lambda: pods(selector), port, slot)
+            connector = pod_connector(
+                cluster.api_client.configuration,
+                cluster.namespace,
+                lambda: pods(selector),
+                port,
+                slot,
+            )
             fwd = Forward(name or default_name, connector).start()
             self.forwards.append(fwd)
-            poll(lambda: http_ok(fwd.url + health), what=f"port-forward to {fwd.name}",
-                 timeout=60, diagnose=lambda: fwd.last_error)
+            poll(
+                lambda: http_ok(fwd.url + health),
+                what=f"port-forward to {fwd.name}",
+                timeout=60,
+                diagnose=lambda: fwd.last_error,
+            )
             return fwd.url
 
         replicas = len(cluster.ready_pods(BACKEND[1]))
@@ -198,9 +228,14 @@ class KindTarget:
         service = forward(BACKEND, None)
         prometheus = forward(PROMETHEUS, 0)
         grafana = forward(GRAFANA, 0) if cluster.ready_pods(GRAFANA[1]) else None
-        return Endpoints(target=self.name, backend=service, backends=urls,
-                         prometheus=prometheus, grafana=grafana,
-                         chaos_token=chaos_token(cluster))
+        return Endpoints(
+            target=self.name,
+            backend=service,
+            backends=urls,
+            prometheus=prometheus,
+            grafana=grafana,
+            chaos_token=chaos_token(cluster),
+        )
 
     def down(self) -> None:
         """Stop the forwards and delete the lab's namespace (the cluster stays for next time)."""
@@ -217,10 +252,12 @@ def stopped_nodes(kind: str, cluster_name: str) -> list[str]:
     nodes = run([kind, "get", "nodes", "--name", cluster_name], "kind get nodes").split()
     if not nodes:
         return []
-    states = run(["docker", "inspect", "--format", "{{.Name}} {{.State.Running}}", *nodes],
-                 "docker inspect")
-    return [line.split()[0].lstrip("/") for line in states.splitlines()
-            if line.split()[1:] == ["false"]]
+    states = run(
+        ["docker", "inspect", "--format", "{{.Name}} {{.State.Running}}", *nodes], "docker inspect"
+    )
+    return [
+        line.split()[0].lstrip("/") for line in states.splitlines() if line.split()[1:] == ["false"]
+    ]
 
 
 def load_image(kind: str, image: str, cluster_name: str) -> None:
@@ -232,29 +269,35 @@ def load_image(kind: str, image: str, cluster_name: str) -> None:
     the image's own platform (`docker image save --platform`, Docker >= 28) avoids that.
     """
     try:
-        run([kind, "load", "docker-image", image, "--name", cluster_name],
-            "kind load docker-image")
+        run([kind, "load", "docker-image", image, "--name", cluster_name], "kind load docker-image")
         return
     except ProcessFailedError as exc:
         first = exc.problem
     try:
-        image_platform = run(["docker", "image", "inspect", "--format",
-                              "{{.Os}}/{{.Architecture}}", image], "docker image inspect").strip()
+        image_platform = run(
+            ["docker", "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", image],
+            "docker image inspect",
+        ).strip()
         with tempfile.TemporaryDirectory(prefix="ironclad-image-") as tmp:
             archive = str(Path(tmp) / "image.tar")
-            run(["docker", "image", "save", "--platform", image_platform, "-o", archive, image],
-                "docker image save --platform")
-            run([kind, "load", "image-archive", archive, "--name", cluster_name],
-                "kind load image-archive")
+            run(
+                ["docker", "image", "save", "--platform", image_platform, "-o", archive, image],
+                "docker image save --platform",
+            )
+            run(
+                [kind, "load", "image-archive", archive, "--name", cluster_name],
+                "kind load image-archive",
+            )
     except ProcessFailedError as exc:
-        raise LabError(f"Could not load {image} into kind.\n{first}\nSingle-platform archive "
-                       f"fallback: {exc.problem}",
-                       "Update Docker (>= 28), or switch off Docker's containerd image store "
-                       "(kind issue #3795); or use --target local.") from exc
+        raise LabError(
+            f"Could not load {image} into kind.\n{first}\nSingle-platform archive "
+            f"fallback: {exc.problem}",
+            "Update Docker (>= 28), or switch off Docker's containerd image store "
+            "(kind issue #3795); or use --target local.",
+        ) from exc
 
 
-def stamp_image(objects: list[dict[str, Any]], image: str,
-                image_id: str) -> list[dict[str, Any]]:
+def stamp_image(objects: list[dict[str, Any]], image: str, image_id: str) -> list[dict[str, Any]]:
     """Annotate the pod templates that run `image` with its ID: a rebuilt image rolls them out
     even when the namespace survived an earlier run (the tag stays `:lab`)."""
     for obj in objects:
@@ -271,6 +314,8 @@ def chaos_token(cluster: Cluster) -> str:
     secret: Any = cluster.core.read_namespaced_secret(CHAOS_SECRET, cluster.namespace)
     value = (secret.data or {}).get("CHAOS_TOKEN")
     if not value:
-        raise LabError(f"Secret {CHAOS_SECRET} in {cluster.namespace} has no CHAOS_TOKEN key.",
-                       "Re-apply the manifests: python -m lab up --target kind.")
+        raise LabError(
+            f"Secret {CHAOS_SECRET} in {cluster.namespace} has no CHAOS_TOKEN key.",
+            "Re-apply the manifests: python -m lab up --target kind.",
+        )
     return base64.b64decode(value).decode()

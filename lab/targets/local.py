@@ -55,12 +55,15 @@ def listener_pid(url: str) -> int:
 def render_prometheus_config(template: Path, targets_file: Path) -> dict[str, Any]:
     """The local Prometheus config: rule files made absolute, the backend job on file_sd."""
     config: dict[str, Any] = yaml.safe_load(template.read_text()) or {}
-    config["rule_files"] = [str((template.parent / rule).resolve())
-                            for rule in config.get("rule_files", [])]
+    config["rule_files"] = [
+        str((template.parent / rule).resolve()) for rule in config.get("rule_files", [])
+    ]
     jobs = [job for job in config.get("scrape_configs", []) if job.get("job_name") == JOB]
     if not jobs:
-        raise LabError(f"{template} has no scrape job named {JOB!r}.",
-                       "Restore the template from the repository (git checkout manifests/).")
+        raise LabError(
+            f"{template} has no scrape job named {JOB!r}.",
+            "Restore the template from the repository (git checkout manifests/).",
+        )
     for job in jobs:
         job.pop("static_configs", None)
         file_sd = (job.get("file_sd_configs") or [{}])[0]
@@ -70,14 +73,18 @@ def render_prometheus_config(template: Path, targets_file: Path) -> dict[str, An
 
 def file_sd_groups(ports: list[int]) -> list[dict[str, Any]]:
     """One file_sd target group per replica, labelled like a pod so dashboards can group by it."""
-    return [{"targets": [f"{LOOPBACK}:{port}"], "labels": {"pod": f"backend-{index}"}}
-            for index, port in enumerate(ports)]
+    return [
+        {"targets": [f"{LOOPBACK}:{port}"], "labels": {"pod": f"backend-{index}"}}
+        for index, port in enumerate(ports)
+    ]
 
 
 def grafana_home(binary: str) -> Path | None:
     """Grafana's homepath (where conf/defaults.ini lives) for an installed grafana-server."""
-    for home in (Path(binary).resolve().parents[1] / "share" / "grafana",
-                 Path("/usr/share/grafana")):
+    for home in (
+        Path(binary).resolve().parents[1] / "share" / "grafana",
+        Path("/usr/share/grafana"),
+    ):
         if (home / "conf" / "defaults.ini").is_file():
             return home
     return None
@@ -133,12 +140,16 @@ class LocalTarget:
     def up(self) -> Endpoints:
         """Start PostgreSQL, the replicas and Prometheus; return once all are ready."""
         if self.replicas < 1:
-            raise LabError(f"--replicas {self.replicas} leaves nothing to run.",
-                           "Use at least one replica.")
+            raise LabError(
+                f"--replicas {self.replicas} leaves nothing to run.", "Use at least one replica."
+            )
         prometheus_bin = shutil.which("prometheus")
         if prometheus_bin is None:
-            raise ToolMissingError("prometheus", "Debian/Ubuntu: `sudo apt-get install "
-                                   "prometheus`; conda: `conda install -c conda-forge prometheus`")
+            raise ToolMissingError(
+                "prometheus",
+                "Debian/Ubuntu: `sudo apt-get install "
+                "prometheus`; conda: `conda install -c conda-forge prometheus`",
+            )
         template = self.settings.local_prometheus_config
         if not template.is_file():
             raise LabError(f"{template} is missing.", "Run from a full checkout of the lab.")
@@ -157,24 +168,49 @@ class LocalTarget:
         self.postgres = PostgresServer(root=self.root / "postgres").init()
         token = secrets.token_urlsafe(24)
         inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # POSTGRES_* win
-        env = {**inherited, **self.postgres.env(), "CHAOS_TOKEN": token, "HOST": LOOPBACK,
-               "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"), "DRAIN_DELAY_S": "0.5"}
+        env = {
+            **inherited,
+            **self.postgres.env(),
+            "CHAOS_TOKEN": token,
+            "HOST": LOOPBACK,
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+            "DRAIN_DELAY_S": "0.5",
+        }
         for index, port in enumerate(ports):
-            process = ManagedProcess(f"backend-{index}", [sys.executable, "-m", "backend"],
-                                     self.root / f"backend-{index}.log",
-                                     {**env, "PORT": str(port)}, cwd=self.settings.repo_root)
+            process = ManagedProcess(
+                f"backend-{index}",
+                [sys.executable, "-m", "backend"],
+                self.root / f"backend-{index}.log",
+                {**env, "PORT": str(port)},
+                cwd=self.settings.repo_root,
+            )
             self.backends.append(Replica(process.start(), port))
-        poll(self._backends_ready, what=f"{self.replicas} backend replicas ready",
-             timeout=self.settings.ready_timeout, diagnose=self._backend_logs)
-        poll(self._targets_up, what=f"Prometheus scraping {self.replicas} replicas",
-             timeout=self.settings.ready_timeout, diagnose=self._targets_state)
+        poll(
+            self._backends_ready,
+            what=f"{self.replicas} backend replicas ready",
+            timeout=self.settings.ready_timeout,
+            diagnose=self._backend_logs,
+        )
+        poll(
+            self._targets_up,
+            what=f"Prometheus scraping {self.replicas} replicas",
+            timeout=self.settings.ready_timeout,
+            diagnose=self._targets_state,
+        )
         grafana = self._start_grafana()
-        self._supervisor = threading.Thread(target=self._supervise, name="lab-replicaset",
-                                            daemon=True)
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="lab-replicaset", daemon=True
+        )
         self._supervisor.start()
         urls = [replica.url for replica in self.backends]
-        return Endpoints(target=self.name, backend=urls[0], backends=urls,
-                         prometheus=self.prometheus_url, grafana=grafana, chaos_token=token)
+        return Endpoints(
+            target=self.name,
+            backend=urls[0],
+            backends=urls,
+            prometheus=self.prometheus_url,
+            grafana=grafana,
+            chaos_token=token,
+        )
 
     @property
     def prometheus_url(self) -> str:
@@ -187,11 +223,19 @@ class LocalTarget:
         config = self.root / "prometheus.yml"
         config.write_text(yaml.safe_dump(render_prometheus_config(template, targets)))
         self.prometheus_port = free_port()
-        self.prometheus = ManagedProcess("prometheus", [
-            binary, f"--config.file={config}", f"--storage.tsdb.path={self.root / 'tsdb'}",
-            f"--web.listen-address={LOOPBACK}:{self.prometheus_port}", "--web.enable-lifecycle",
-            "--storage.tsdb.retention.time=1d", "--log.level=warn",
-        ], self.root / "prometheus.log").start()
+        self.prometheus = ManagedProcess(
+            "prometheus",
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.root / 'tsdb'}",
+                f"--web.listen-address={LOOPBACK}:{self.prometheus_port}",
+                "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=1d",
+                "--log.level=warn",
+            ],
+            self.root / "prometheus.log",
+        ).start()
 
     def _start_grafana(self) -> str | None:
         """Grafana with the repository's provisioning, only where `grafana-server` is installed."""
@@ -203,16 +247,22 @@ class LocalTarget:
         provisioning = self.root / "grafana" / "provisioning"
         write_grafana_provisioning(self.settings.manifests, provisioning, self.prometheus_url)
         port = free_port()
-        env = {**os.environ, "GF_SERVER_HTTP_ADDR": LOOPBACK, "GF_SERVER_HTTP_PORT": str(port),
-               "GF_PATHS_DATA": str(self.root / "grafana" / "data"),
-               "GF_PATHS_LOGS": str(self.root / "grafana" / "logs"),
-               "GF_PATHS_PLUGINS": str(self.root / "grafana" / "plugins"),
-               "GF_PATHS_PROVISIONING": str(provisioning),
-               "GF_AUTH_ANONYMOUS_ENABLED": "true", "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
-               "GF_ANALYTICS_REPORTING_ENABLED": "false",
-               "GF_ANALYTICS_CHECK_FOR_UPDATES": "false"}
-        self.grafana = ManagedProcess("grafana", [binary, "--homepath", str(home)],
-                                      self.root / "grafana.log", env).start()
+        env = {
+            **os.environ,
+            "GF_SERVER_HTTP_ADDR": LOOPBACK,
+            "GF_SERVER_HTTP_PORT": str(port),
+            "GF_PATHS_DATA": str(self.root / "grafana" / "data"),
+            "GF_PATHS_LOGS": str(self.root / "grafana" / "logs"),
+            "GF_PATHS_PLUGINS": str(self.root / "grafana" / "plugins"),
+            "GF_PATHS_PROVISIONING": str(provisioning),
+            "GF_AUTH_ANONYMOUS_ENABLED": "true",
+            "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+        }
+        self.grafana = ManagedProcess(
+            "grafana", [binary, "--homepath", str(home)], self.root / "grafana.log", env
+        ).start()
         url = f"http://{LOOPBACK}:{port}"
         grafana = self.grafana
 
@@ -220,8 +270,12 @@ class LocalTarget:
             grafana.ensure_running()
             return http_ok(f"{url}/api/health")
 
-        poll(healthy, what="Grafana", timeout=self.settings.ready_timeout,
-             diagnose=lambda: grafana.log_tail(10))
+        poll(
+            healthy,
+            what="Grafana",
+            timeout=self.settings.ready_timeout,
+            diagnose=lambda: grafana.log_tail(10),
+        )
         return url
 
     def _backends_ready(self) -> bool:
@@ -230,15 +284,20 @@ class LocalTarget:
         return all(http_ok(f"{r.url}/health/ready") for r in self.backends)
 
     def _backend_logs(self) -> str:
-        return "\n".join(f"--- {r.process.name} (port {r.port}) log tail:\n"
-                         f"{r.process.log_tail(10)}" for r in self.backends)
+        return "\n".join(
+            f"--- {r.process.name} (port {r.port}) log tail:\n{r.process.log_tail(10)}"
+            for r in self.backends
+        )
 
     def _targets_up(self) -> bool:
         assert self.prometheus is not None
         self.prometheus.ensure_running()
         data = get_json(f"{self.prometheus_url}/api/v1/targets?state=active")
-        healthy = {t["scrapeUrl"] for t in data["data"]["activeTargets"]
-                   if t["labels"].get("job") == JOB and t["health"] == "up"}
+        healthy = {
+            t["scrapeUrl"]
+            for t in data["data"]["activeTargets"]
+            if t["labels"].get("job") == JOB and t["health"] == "up"
+        }
         return all(any(f":{r.port}/" in url for url in healthy) for r in self.backends)
 
     def _targets_state(self) -> str:
@@ -247,8 +306,13 @@ class LocalTarget:
             data = get_json(f"{self.prometheus_url}/api/v1/targets?state=active")
         except OSError as exc:
             return f"Prometheus API: {exc}\n{self.prometheus.log_tail(10)}"
-        return "\n".join(f"{t['scrapeUrl']}: {t['health']} {t['lastError']}"
-                         for t in data["data"]["activeTargets"]) or "no active targets"
+        return (
+            "\n".join(
+                f"{t['scrapeUrl']}: {t['health']} {t['lastError']}"
+                for t in data["data"]["activeTargets"]
+            )
+            or "no active targets"
+        )
 
     def _supervise(self) -> None:
         """Like a ReplicaSet: a replica that exits is started again after `restart_delay` s."""
@@ -272,8 +336,9 @@ class LocalTarget:
         if self._supervisor is not None:
             self._supervisor.join()
         with self._lock:
-            processes = [p for p in (self.grafana, self.prometheus,
-                                     *(r.process for r in self.backends)) if p]
+            processes = [
+                p for p in (self.grafana, self.prometheus, *(r.process for r in self.backends)) if p
+            ]
             for process in processes:  # all drain at once, then each is waited for
                 process.signal(signal.SIGTERM)
             for process in processes:

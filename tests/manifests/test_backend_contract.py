@@ -17,8 +17,9 @@ BACKEND = Path(__file__).resolve().parents[2] / "backend"
 
 @pytest.fixture(scope="module")
 def backend_pod(kind_objects: list[lint.Obj]) -> dict[str, Any]:
-    deployment = next(o for o in kind_objects
-                      if lint.ident(o) == ("Deployment", "ironclad-demo", "backend"))
+    deployment = next(
+        o for o in kind_objects if lint.ident(o) == ("Deployment", "ironclad-demo", "backend")
+    )
     spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
     return spec
 
@@ -27,8 +28,11 @@ def container_env(kind_objects: list[lint.Obj], pod: dict[str, Any]) -> dict[str
     """Every variable the backend container gets (envFrom ConfigMaps resolved), name -> value
     ("<secret>" for values taken from a Secret)."""
     container = pod["containers"][0]
-    maps = {o["metadata"]["name"]: o.get("data", {}) for o in kind_objects
-            if o["kind"] == "ConfigMap" and o["metadata"].get("namespace") == "ironclad-demo"}
+    maps = {
+        o["metadata"]["name"]: o.get("data", {})
+        for o in kind_objects
+        if o["kind"] == "ConfigMap" and o["metadata"].get("namespace") == "ironclad-demo"
+    }
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         env.update(maps[source["configMapRef"]["name"]])
@@ -37,8 +41,9 @@ def container_env(kind_objects: list[lint.Obj], pod: dict[str, Any]) -> dict[str
     return env
 
 
-def test_every_variable_set_is_one_the_backend_reads(kind_objects: list[lint.Obj],
-                                                     backend_pod: dict[str, Any]) -> None:
+def test_every_variable_set_is_one_the_backend_reads(
+    kind_objects: list[lint.Obj], backend_pod: dict[str, Any]
+) -> None:
     source = (BACKEND / "settings.py").read_text()
     read = set(re.findall(r"env(?:\.get\(|, )\"([A-Z_]+)\"", source))
     assert {"PORT", "CHAOS_TOKEN", "LOG_LEVEL", "POSTGRES_PASSWORD"} <= read  # the regex works
@@ -63,7 +68,8 @@ def test_backend_runs_as_its_image_user(backend_pod: dict[str, Any]) -> None:
 
 
 def test_grace_period_covers_prestop_and_the_backends_drain(
-        kind_objects: list[lint.Obj], backend_pod: dict[str, Any]) -> None:
+    kind_objects: list[lint.Obj], backend_pod: dict[str, Any]
+) -> None:
     from backend.settings import Settings
 
     env = container_env(kind_objects, backend_pod)
@@ -72,7 +78,8 @@ def test_grace_period_covers_prestop_and_the_backends_drain(
     needed = pre_stop + settings.drain_delay_s + settings.shutdown_timeout_s
     assert backend_pod["terminationGracePeriodSeconds"] >= needed + 5, (
         f"preStop {pre_stop} s + drain {settings.drain_delay_s} s + graceful shutdown "
-        f"{settings.shutdown_timeout_s} s leave no margin before SIGKILL")
+        f"{settings.shutdown_timeout_s} s leave no margin before SIGKILL"
+    )
 
 
 def test_tmp_is_writable_under_a_read_only_root(backend_pod: dict[str, Any]) -> None:
@@ -83,8 +90,9 @@ def test_tmp_is_writable_under_a_read_only_root(backend_pod: dict[str, Any]) -> 
     assert "emptyDir" in volumes[mounts["/tmp"]]
 
 
-def test_backend_listens_on_the_pod_ip(kind_objects: list[lint.Obj],
-                                       backend_pod: dict[str, Any]) -> None:
+def test_backend_listens_on_the_pod_ip(
+    kind_objects: list[lint.Obj], backend_pod: dict[str, Any]
+) -> None:
     """Probes, the Service and Prometheus reach the pod IP: loopback-only would fail them all."""
     from backend.settings import Settings
 
@@ -94,7 +102,8 @@ def test_backend_listens_on_the_pod_ip(kind_objects: list[lint.Obj],
 
 
 def test_liveness_waits_for_the_backends_database_startup(
-        kind_objects: list[lint.Obj], backend_pod: dict[str, Any]) -> None:
+    kind_objects: list[lint.Obj], backend_pod: dict[str, Any]
+) -> None:
     """The backend serves nothing until its pool is open (up to DB_STARTUP_TIMEOUT_S): the
     kubelet must not kill it for that, or every cold start ends in CrashLoopBackOff."""
     from backend.settings import Settings
@@ -105,47 +114,63 @@ def test_liveness_waits_for_the_backends_database_startup(
     first = container.get("startupProbe") or container["livenessProbe"]
     # the kill comes with the failureThreshold-th failed probe, counted from the first one
     tolerated = first.get("initialDelaySeconds", 0) + (
-        first.get("periodSeconds", 10) * (first.get("failureThreshold", 3) - 1))
+        first.get("periodSeconds", 10) * (first.get("failureThreshold", 3) - 1)
+    )
     assert tolerated > settings.db_startup_timeout_s, (
         f"the kubelet gives up after {tolerated} s; the backend may wait "
-        f"{settings.db_startup_timeout_s} s for PostgreSQL before it listens")
+        f"{settings.db_startup_timeout_s} s for PostgreSQL before it listens"
+    )
 
 
 @pytest.mark.parametrize("target", ["BACKEND", "PROMETHEUS", "GRAFANA"])
-def test_what_lab_up_forwards_exists_in_the_kind_overlay(kind_objects: list[lint.Obj],
-                                                         target: str) -> None:
+def test_what_lab_up_forwards_exists_in_the_kind_overlay(
+    kind_objects: list[lint.Obj], target: str
+) -> None:
     """lab/targets/kind.py forwards a pod port and polls a readiness path: both must be what
     the matching pods declare (port-forward bypasses Services, so the container port counts)."""
     from lab.targets import kind
 
     _, selector, port, health = getattr(kind, target)
     wanted = dict(term.split("=") for term in selector.split(",") if "=" in term)
-    pods = [o["spec"]["template"] for o in kind_objects
-            if o["kind"] in ("Deployment", "StatefulSet")
-            and o["metadata"].get("namespace") == "ironclad-demo"
-            and wanted.items() <= o["spec"]["template"]["metadata"]["labels"].items()]
+    pods = [
+        o["spec"]["template"]
+        for o in kind_objects
+        if o["kind"] in ("Deployment", "StatefulSet")
+        and o["metadata"].get("namespace") == "ironclad-demo"
+        and wanted.items() <= o["spec"]["template"]["metadata"]["labels"].items()
+    ]
     assert len(pods) == 1, f"{selector} must select exactly one workload's pods"
-    (container,) = [c for c in pods[0]["spec"]["containers"]
-                    if port in [p["containerPort"] for p in c.get("ports", [])]]
+    (container,) = [
+        c
+        for c in pods[0]["spec"]["containers"]
+        if port in [p["containerPort"] for p in c.get("ports", [])]
+    ]
     assert container["readinessProbe"]["httpGet"]["path"] == health
 
 
-def test_postgres_and_backend_read_the_same_credentials(kind_objects: list[lint.Obj],
-                                                        backend_pod: dict[str, Any]) -> None:
+def test_postgres_and_backend_read_the_same_credentials(
+    kind_objects: list[lint.Obj], backend_pod: dict[str, Any]
+) -> None:
     """PostgreSQL creates POSTGRES_DB/USER/PASSWORD at initdb; the backend must log in with the
     very same values (same ConfigMap keys, same Secret key)."""
-    postgres = next(o for o in kind_objects
-                    if lint.ident(o) == ("StatefulSet", "ironclad-demo", "postgres"))
+    postgres = next(
+        o for o in kind_objects if lint.ident(o) == ("StatefulSet", "ironclad-demo", "postgres")
+    )
     server = {v["name"]: v for v in postgres["spec"]["template"]["spec"]["containers"][0]["env"]}
     backend = container_env(kind_objects, backend_pod)
-    maps = {o["metadata"]["name"]: o.get("data", {}) for o in kind_objects
-            if o["kind"] == "ConfigMap" and o["metadata"].get("namespace") == "ironclad-demo"}
+    maps = {
+        o["metadata"]["name"]: o.get("data", {})
+        for o in kind_objects
+        if o["kind"] == "ConfigMap" and o["metadata"].get("namespace") == "ironclad-demo"
+    }
     for key in ("POSTGRES_DB", "POSTGRES_USER"):
         ref = server[key]["valueFrom"]["configMapKeyRef"]
         assert maps[ref["name"]][ref["key"]] == backend[key]
     server_secret = server["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]
-    (backend_secret,) = [v["valueFrom"]["secretKeyRef"]
-                         for v in backend_pod["containers"][0]["env"]
-                         if v["name"] == "POSTGRES_PASSWORD"]
+    (backend_secret,) = [
+        v["valueFrom"]["secretKeyRef"]
+        for v in backend_pod["containers"][0]["env"]
+        if v["name"] == "POSTGRES_PASSWORD"
+    ]
     assert server_secret == backend_secret
     assert server["PGDATA"]["value"].startswith("/var/lib/postgresql/data/")  # a subdirectory

@@ -21,11 +21,11 @@ from lab import lint
 # Global skips; per-object skips are `checkov.io/skipN` annotations next to their reason.
 SKIPS = {
     "CKV_K8S_43": "images are pinned by version tag; ironclad-backend:lab is built locally and "
-                  "loaded into kind, so it has no registry digest",
+    "loaded into kind, so it has no registry digest",
     "CKV_K8S_15": "pull policy IfNotPresent is required: Always would try to pull the "
-                  "kind-loaded ironclad-backend:lab from a registry that does not have it",
+    "kind-loaded ironclad-backend:lab from a registry that does not have it",
     "CKV_K8S_35": "the backend and postgres images read their credentials from environment "
-                  "variables (the backend contract: POSTGRES_PASSWORD, CHAOS_TOKEN)",
+    "variables (the backend contract: POSTGRES_PASSWORD, CHAOS_TOKEN)",
 }
 
 
@@ -45,15 +45,33 @@ def test_checkov_passes_on_the_kind_overlay(tmp_path: Path) -> None:
     rendered.write_text(yaml.safe_dump_all(objects, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_"))}
     proc = subprocess.run(
-        [binary, "-f", str(rendered), "--framework", "kubernetes", "--skip-download",
-         "-o", "json", "--skip-check", ",".join(SKIPS)],
-        capture_output=True, text=True, check=False, env=env, timeout=300)
+        [
+            binary,
+            "-f",
+            str(rendered),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "-o",
+            "json",
+            "--skip-check",
+            ",".join(SKIPS),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=300,
+    )
     assert proc.stdout.strip(), f"checkov printed nothing (exit {proc.returncode}): {proc.stderr}"
     report = json.loads(proc.stdout)
-    failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}"
-              for c in report["results"]["failed_checks"]]
+    failed = [
+        f"{c['check_id']} {c['resource']}: {c['check_name']}"
+        for c in report["results"]["failed_checks"]
+    ]
     assert not failed, "\n".join(failed)
     checked = {c["resource"] for c in report["results"]["passed_checks"]}
-    workloads = {"{}.{}.{}".format(*lint.ident(o)) for o in objects
-                 if o["kind"] in lint.WORKLOAD_KINDS}
+    workloads = {
+        "{}.{}.{}".format(*lint.ident(o)) for o in objects if o["kind"] in lint.WORKLOAD_KINDS
+    }
     assert workloads <= checked, f"checkov did not check {workloads - checked}"

@@ -29,13 +29,19 @@ def backend_metrics() -> set[str]:
     Metrics(registry)
     registry.register(PoolCollector(dict))
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}
-    return {fam.name + suffix for fam in registry.collect()
-            for suffix in suffixes.get(fam.type, [""])}
+    return {
+        fam.name + suffix for fam in registry.collect() for suffix in suffixes.get(fam.type, [""])
+    }
 
 
 def recorded_metrics() -> set[str]:
-    return {r["record"] for scale in slo.SCALES for g in slo.rule_groups(scale)["groups"]
-            for r in g["rules"] if "record" in r}
+    return {
+        r["record"]
+        for scale in slo.SCALES
+        for g in slo.rule_groups(scale)["groups"]
+        for r in g["rules"]
+        if "record" in r
+    }
 
 
 def dashboard() -> dict[str, Any]:
@@ -45,8 +51,11 @@ def dashboard() -> dict[str, Any]:
 
 def queries() -> list[tuple[str, str]]:
     """(panel title / refId, expr) of every target."""
-    return [(f"{p['title']} / {t['refId']}", t["expr"]) for p in dashboard()["panels"]
-            for t in p.get("targets", [])]
+    return [
+        (f"{p['title']} / {t['refId']}", t["expr"])
+        for p in dashboard()["panels"]
+        for t in p.get("targets", [])
+    ]
 
 
 def metric_names(expr: str) -> set[str]:
@@ -71,8 +80,9 @@ def test_dashboard_model_is_valid() -> None:
     assert isinstance(model["schemaVersion"], int)
     ids = [p["id"] for p in model["panels"]]
     assert len(ids) == len(set(ids)), f"duplicate panel ids: {ids}"
-    datasource_uids = {d["uid"] for d in yaml.safe_load(
-        (GRAFANA / "datasources.yaml").read_text())["datasources"]}
+    datasource_uids = {
+        d["uid"] for d in yaml.safe_load((GRAFANA / "datasources.yaml").read_text())["datasources"]
+    }
     for panel in model["panels"]:
         where = f"panel {panel['id']} ({panel['title']})"
         assert panel["type"] in PANEL_TYPES, f"{where}: unknown type {panel['type']}"
@@ -100,13 +110,19 @@ def test_metric_check_can_fail() -> None:
 
 
 def test_dashboard_is_provisioned_from_this_file(kind_objects: list[lint.Obj]) -> None:
-    maps = [o for o in kind_objects if o["kind"] == "ConfigMap"
-            and re.fullmatch(r"grafana-dashboards(-\w+)?", o["metadata"]["name"])]
+    maps = [
+        o
+        for o in kind_objects
+        if o["kind"] == "ConfigMap"
+        and re.fullmatch(r"grafana-dashboards(-\w+)?", o["metadata"]["name"])
+    ]
     assert [m["data"] for m in maps] == [{DASHBOARD.name: DASHBOARD.read_text()}]
     provider = yaml.safe_load((GRAFANA / "dashboards.yaml").read_text())["providers"][0]
     grafana = next(o for o in kind_objects if lint.ident(o)[::2] == ("Deployment", "grafana"))
-    mounts = {m["mountPath"]: m["name"]
-              for m in grafana["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+    mounts = {
+        m["mountPath"]: m["name"]
+        for m in grafana["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    }
     assert mounts.get(provider["options"]["path"]) == "dashboards"
 
 

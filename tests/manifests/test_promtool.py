@@ -64,10 +64,12 @@ def test_in_cluster_prometheus_config_passes_promtool_check(tmp_path: Path) -> N
 
 
 def test_in_cluster_discovery_keeps_annotated_pods_at_their_port() -> None:
-    job = next(j for j in yaml.safe_load(IN_CLUSTER.read_text())["scrape_configs"]
-               if j["job_name"] == JOB)
-    assert job["kubernetes_sd_configs"] == [{"role": "pod",
-                                             "namespaces": {"names": ["ironclad-demo"]}}]
+    job = next(
+        j for j in yaml.safe_load(IN_CLUSTER.read_text())["scrape_configs"] if j["job_name"] == JOB
+    )
+    assert job["kubernetes_sd_configs"] == [
+        {"role": "pod", "namespaces": {"names": ["ironclad-demo"]}}
+    ]
     relabel = {r.get("target_label", r.get("action", "replace")): r for r in job["relabel_configs"]}
     keep = relabel["keep"]
     assert keep["source_labels"] == ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"]
@@ -91,6 +93,7 @@ def test_local_config_loads_the_lab_rules() -> None:
 
 
 # --- series and expected alerts -----------------------------------------------------------
+
 
 def counter(*segments: tuple[float, int]) -> str:
     """promtool series notation for a counter growing `inc` per sample for `steps` samples."""
@@ -116,19 +119,24 @@ class Case:
     interval_s: int = 0  # sample interval; 0: the scale's scrape interval
 
     def expect(self, at_s: int, alertname: str, alerts: list[dict[str, Any]]) -> None:
-        self.checks.append({"eval_time": f"{at_s}s", "alertname": alertname,
-                            "exp_alerts": alerts})
+        self.checks.append({"eval_time": f"{at_s}s", "alertname": alertname, "exp_alerts": alerts})
 
     def group(self) -> dict[str, Any]:
-        return {"interval": f"{self.interval_s or self.scale.scrape_interval_s}s",
-                "input_series": [{"series": k, "values": v} for k, v in self.series.items()],
-                "alert_rule_test": self.checks}
+        return {
+            "interval": f"{self.interval_s or self.scale.scrape_interval_s}s",
+            "input_series": [{"series": k, "values": v} for k, v in self.series.items()],
+            "alert_rule_test": self.checks,
+        }
 
 
 def rule_of(scale: slo.Scale, alertname: str, **labels: str) -> dict[str, Any]:
     """The generated alerting rule with this name whose labels include `labels`."""
-    found = [r for g in slo.rule_groups(scale)["groups"] for r in g["rules"]
-             if r.get("alert") == alertname and labels.items() <= r["labels"].items()]
+    found = [
+        r
+        for g in slo.rule_groups(scale)["groups"]
+        for r in g["rules"]
+        if r.get("alert") == alertname and labels.items() <= r["labels"].items()
+    ]
     assert len(found) == 1, (alertname, labels, found)
     return found[0]
 
@@ -141,8 +149,10 @@ def expected(rule: dict[str, Any], series_labels: dict[str, str], value: str) ->
         text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], text)
         return re.sub(r"\{\{ \$value[^}]*\}\}", value, text)
 
-    return {"exp_labels": labels,
-            "exp_annotations": {k: render(v) for k, v in rule["annotations"].items()}}
+    return {
+        "exp_labels": labels,
+        "exp_annotations": {k: render(v) for k, v in rule["annotations"].items()},
+    }
 
 
 def first_eval_after(scale: slo.Scale, t: int) -> int:
@@ -152,6 +162,7 @@ def first_eval_after(scale: slo.Scale, t: int) -> int:
 
 
 # --- cases per alert ------------------------------------------------------------------------
+
 
 def traffic_case(scale: slo.Scale, target: slo.SLO, bad_s: int, good_s: int) -> tuple[Case, int]:
     """`bad_s` of errors (availability: 50 % 5xx) or slow requests (latency: all 0.5-0.75 s)
@@ -169,10 +180,12 @@ def traffic_case(scale: slo.Scale, target: slo.SLO, bad_s: int, good_s: int) -> 
         series = {
             f'http_request_duration_seconds_bucket{{{API},le="0.4"}}': counter(slow, fast),
             f'http_request_duration_seconds_bucket{{{API},le="0.5"}}': counter(slow, fast),
-            f'http_request_duration_seconds_bucket{{{API},le="0.75"}}': counter((10, bad_steps),
-                                                                                  fast),
-            f'http_request_duration_seconds_bucket{{{API},le="+Inf"}}': counter((10, bad_steps),
-                                                                                  fast),
+            f'http_request_duration_seconds_bucket{{{API},le="0.75"}}': counter(
+                (10, bad_steps), fast
+            ),
+            f'http_request_duration_seconds_bucket{{{API},le="+Inf"}}': counter(
+                (10, bad_steps), fast
+            ),
             f"http_request_duration_seconds_count{{{API}}}": counter((10, bad_steps), fast),
         }
     return Case(scale, series), bad_steps * s
@@ -189,9 +202,14 @@ def check_burn(scale: slo.Scale, target: slo.SLO) -> Case:
     value = "500" if target is slo.AVAILABILITY else "20"  # error ratio / (1 - objective)
 
     def firing(upto: int) -> list[dict[str, Any]]:
-        return [expected(rule_of(scale, target.alert, long_window=scale.duration(t.long_s)),
-                         {"job": JOB}, value)
-                for t in slo.BURN_WINDOWS[:upto]]
+        return [
+            expected(
+                rule_of(scale, target.alert, long_window=scale.duration(t.long_s)),
+                {"job": JOB},
+                value,
+            )
+            for t in slo.BURN_WINDOWS[:upto]
+        ]
 
     for i, tier in enumerate(slo.BURN_WINDOWS):
         fires_at = start + scale.seconds(tier.for_s)
@@ -225,10 +243,13 @@ def check_backend_down(scale: slo.Scale) -> Case:
     for_s = scale.seconds(slo.FOR_S["BackendDown"])
     up_steps, down_steps = 10, (for_s + 4 * g) // s + 1
     down_at = up_steps * s
-    case = Case(scale, {
-        f'up{{job="{JOB}",instance="a"}}': gauge((1, up_steps + down_steps + 20)),
-        f'up{{job="{JOB}",instance="b"}}': gauge((1, up_steps), (0, down_steps), (1, 20)),
-    })
+    case = Case(
+        scale,
+        {
+            f'up{{job="{JOB}",instance="a"}}': gauge((1, up_steps + down_steps + 20)),
+            f'up{{job="{JOB}",instance="b"}}': gauge((1, up_steps), (0, down_steps), (1, 20)),
+        },
+    )
     rule = rule_of(scale, "BackendDown")
     fires_at = first_eval_after(scale, down_at) + for_s
     case.expect(down_at - g, "BackendDown", [])
@@ -240,9 +261,14 @@ def check_backend_down(scale: slo.Scale) -> Case:
 
 def budget_alerts(scale: slo.Scale, target: slo.SLO) -> list[dict[str, Any]]:
     remaining = "-49900.0" if target is slo.AVAILABILITY else "-1900.0"
-    return [expected(rule_of(scale, "ErrorBudgetBurn", severity=sev),
-                     {"job": JOB, "slo": target.name}, remaining)
-            for sev, _ in slo.BUDGET_THRESHOLDS]
+    return [
+        expected(
+            rule_of(scale, "ErrorBudgetBurn", severity=sev),
+            {"job": JOB, "slo": target.name},
+            remaining,
+        )
+        for sev, _ in slo.BUDGET_THRESHOLDS
+    ]
 
 
 def check_budget(scale: slo.Scale) -> Case:
@@ -261,10 +287,14 @@ def check_budget_recovery(scale: slo.Scale) -> tuple[Case, int]:
     period_steps = 240
     step = scale.seconds(slo.PERIOD_S) // period_steps
     bad = 10
-    case = Case(scale, {
-        f'http_requests_total{{{API},status="200"}}': counter((5, bad + period_steps + 10)),
-        f'http_requests_total{{{API},status="500"}}': counter((5, bad), (0, period_steps + 10)),
-    }, interval_s=step)
+    case = Case(
+        scale,
+        {
+            f'http_requests_total{{{API},status="200"}}': counter((5, bad + period_steps + 10)),
+            f'http_requests_total{{{API},status="500"}}': counter((5, bad), (0, period_steps + 10)),
+        },
+        interval_s=step,
+    )
     case.expect((bad - 1) * step, "ErrorBudgetBurn", budget_alerts(scale, slo.AVAILABILITY))
     case.expect((bad + period_steps + 2) * step, "ErrorBudgetBurn", [])
     return case, step
@@ -281,8 +311,9 @@ CASES: dict[str, Callable[[slo.Scale], list[Case]]] = {
 
 
 def alert_names() -> set[str]:
-    return {r["alert"] for g in slo.rule_groups(slo.LAB)["groups"] for r in g["rules"]
-            if "alert" in r}
+    return {
+        r["alert"] for g in slo.rule_groups(slo.LAB)["groups"] for r in g["rules"] if "alert" in r
+    }
 
 
 def test_every_alert_has_a_promtool_case() -> None:
@@ -290,13 +321,19 @@ def test_every_alert_has_a_promtool_case() -> None:
 
 
 def write_test_file(path: Path, scale: slo.Scale, cases: list[Case], interval_s: int) -> Path:
-    path.write_text(yaml.safe_dump({
-        "rule_files": [str(scale.rule_file)],
-        "evaluation_interval": f"{interval_s}s",
-        # promtool otherwise evaluates groups in random order; recording groups come first.
-        "group_eval_order": [g["name"] for g in slo.rule_groups(scale)["groups"]],
-        "tests": [c.group() for c in cases],
-    }, sort_keys=False, width=1000))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(scale.rule_file)],
+                "evaluation_interval": f"{interval_s}s",
+                # promtool otherwise evaluates groups in random order; recording groups come first.
+                "group_eval_order": [g["name"] for g in slo.rule_groups(scale)["groups"]],
+                "tests": [c.group() for c in cases],
+            },
+            sort_keys=False,
+            width=1000,
+        )
+    )
     return path
 
 
@@ -307,8 +344,11 @@ def outcome(proc: subprocess.CompletedProcess[str]) -> str:
 
 def lifecycle_jobs() -> dict[str, tuple[slo.Scale, list[Case], int]]:
     """Every promtool test file: one per alert and scale, plus the budget recovery per scale."""
-    jobs = {f"{name}-{scale.name}": (scale, make(scale), scale.eval_interval_s)
-            for scale in slo.SCALES for name, make in CASES.items()}
+    jobs = {
+        f"{name}-{scale.name}": (scale, make(scale), scale.eval_interval_s)
+        for scale in slo.SCALES
+        for name, make in CASES.items()
+    }
     for scale in slo.SCALES:
         case, step = check_budget_recovery(scale)
         jobs[f"ErrorBudgetBurn-recovery-{scale.name}"] = (scale, [case], step)
@@ -319,11 +359,18 @@ def lifecycle_jobs() -> dict[str, tuple[slo.Scale, list[Case], int]]:
 def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """promtool's verdict per job, run concurrently (each run is single-threaded)."""
     directory = tmp_path_factory.mktemp("promtool")
-    files = {key: write_test_file(directory / f"{key}.yaml", *job)
-             for key, job in lifecycle_jobs().items()}
+    files = {
+        key: write_test_file(directory / f"{key}.yaml", *job)
+        for key, job in lifecycle_jobs().items()
+    }
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        procs = dict(zip(files, pool.map(lambda f: promtool("test", "rules", str(f)),
-                                         files.values()), strict=True))
+        procs = dict(
+            zip(
+                files,
+                pool.map(lambda f: promtool("test", "rules", str(f)), files.values()),
+                strict=True,
+            )
+        )
     return {key: outcome(proc) for key, proc in procs.items()}
 
 
@@ -335,8 +382,9 @@ def test_alert_lifecycle(lifecycle: dict[str, str], scale: slo.Scale, alertname:
 
 
 @pytest.mark.parametrize("scale", slo.SCALES, ids=[s.name for s in slo.SCALES])
-def test_error_budget_burn_resolves_when_errors_leave_the_period(lifecycle: dict[str, str],
-                                                                 scale: slo.Scale) -> None:
+def test_error_budget_burn_resolves_when_errors_leave_the_period(
+    lifecycle: dict[str, str], scale: slo.Scale
+) -> None:
     assert not lifecycle[f"ErrorBudgetBurn-recovery-{scale.name}"]
 
 

@@ -22,7 +22,8 @@ from lab.slo import MANIFESTS_DIR as MANIFESTS
 KIND_CLUSTER = MANIFESTS / "kind" / "cluster.yaml"
 # Parse each schema file once instead of once per object (the package re-reads ~MBs each call).
 kubernetes_validate.utils.schema_contents = functools.cache(
-    kubernetes_validate.utils.schema_contents)
+    kubernetes_validate.utils.schema_contents
+)
 NODE_IMAGE = re.compile(r"kindest/node:v(\d+)\.(\d+)\.(\d+)@sha256:[0-9a-f]{64}")
 
 
@@ -64,7 +65,8 @@ def test_node_image_belongs_to_the_kind_release_the_lab_runs() -> None:
     assert named, f"{KIND_CLUSTER}: say which kind release the node image comes from"
     assert named[1] == Settings.kind_version, (
         f"{KIND_CLUSTER} pins a node image of kind {named[1]}; "
-        f"the lab runs kind {Settings.kind_version}")
+        f"the lab runs kind {Settings.kind_version}"
+    )
 
 
 # Node images listed in the release notes of the kind releases the lab has pinned (copied from
@@ -92,44 +94,59 @@ def test_node_image_digest_is_one_its_kind_release_published() -> None:
     named = re.search(r"kind release: (v\d+\.\d+\.\d+)", KIND_CLUSTER.read_text())
     assert named, f"{KIND_CLUSTER}: say which kind release the node image comes from"
     assert named[1] in KIND_RELEASE_IMAGES, (
-        f"add the images of kind {named[1]} (its release notes) to KIND_RELEASE_IMAGES")
+        f"add the images of kind {named[1]} (its release notes) to KIND_RELEASE_IMAGES"
+    )
     images = {n["image"] for n in yaml.safe_load(KIND_CLUSTER.read_text())["nodes"]}
     assert images <= KIND_RELEASE_IMAGES[named[1]], (
-        f"{images} are not images kind {named[1]} published")
+        f"{images} are not images kind {named[1]} published"
+    )
 
 
-@pytest.mark.parametrize("directory", kustomizations("Kustomization"),
-                         ids=lambda d: str(d.relative_to(MANIFESTS)))
+@pytest.mark.parametrize(
+    "directory", kustomizations("Kustomization"), ids=lambda d: str(d.relative_to(MANIFESTS))
+)
 def test_kustomization_builds(rendered: dict[Path, list[lint.Obj]], directory: Path) -> None:
     assert rendered[directory], f"{directory} rendered no objects"
 
 
 def test_every_component_is_used_by_an_overlay() -> None:
-    used = {(overlay / c).resolve()
-            for overlay in kustomizations("Kustomization")
-            for c in yaml.safe_load((overlay / "kustomization.yaml").read_text()).get(
-                "components", [])}
+    used = {
+        (overlay / c).resolve()
+        for overlay in kustomizations("Kustomization")
+        for c in yaml.safe_load((overlay / "kustomization.yaml").read_text()).get("components", [])
+    }
     assert set(kustomizations("Component")) <= used
 
 
 def test_kind_overlay_has_the_contract_names(kind_objects: list[lint.Obj]) -> None:
     names = {lint.ident(o) for o in kind_objects}
     ns = "ironclad-demo"
-    assert {("Namespace", "", ns), ("Secret", ns, "postgres-secret"),
-            ("Secret", ns, "chaos-secret"), ("Deployment", ns, "backend"),
-            ("Service", ns, "backend"),
-            ("StatefulSet", ns, "postgres"), ("Service", ns, "postgres"),
-            ("Deployment", ns, "prometheus"), ("Deployment", ns, "grafana"),
-            ("Deployment", "kube-system", "metrics-server")} <= names
+    assert {
+        ("Namespace", "", ns),
+        ("Secret", ns, "postgres-secret"),
+        ("Secret", ns, "chaos-secret"),
+        ("Deployment", ns, "backend"),
+        ("Service", ns, "backend"),
+        ("StatefulSet", ns, "postgres"),
+        ("Service", ns, "postgres"),
+        ("Deployment", ns, "prometheus"),
+        ("Deployment", ns, "grafana"),
+        ("Deployment", "kube-system", "metrics-server"),
+    } <= names
     backend = next(o for o in kind_objects if lint.ident(o) == ("Deployment", ns, "backend"))
     container = backend["spec"]["template"]["spec"]["containers"][0]
-    assert (container["image"], container["imagePullPolicy"]) == ("ironclad-backend:lab",
-                                                                   "IfNotPresent")
+    assert (container["image"], container["imagePullPolicy"]) == (
+        "ironclad-backend:lab",
+        "IfNotPresent",
+    )
 
 
 def test_the_kind_overlay_loads_the_lab_rules(kind_objects: list[lint.Obj]) -> None:
-    rules = [o for o in kind_objects if o["kind"] == "ConfigMap"
-             and o["metadata"]["name"].startswith("prometheus-rules")]
+    rules = [
+        o
+        for o in kind_objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("prometheus-rules")
+    ]
     assert [r["data"] for r in rules] == [{slo.RULE_FILE_NAME: slo.LAB.rule_file.read_text()}]
 
 

@@ -7,11 +7,23 @@ import pytest
 from lab import lint
 
 RULES = [
-    "selector-matches-template", "service-selects-pods", "service-target-port",
-    "statefulset-headless-service", "hpa-target", "pdb-target", "pdb-below-replicas",
-    "replicas-within-hpa", "probes", "resources", "image-pinned", "pod-security-restricted",
-    "read-only-root-filesystem", "prometheus-annotations", "references-exist",
-    "namespace-restricted", "network-policy-paths",
+    "selector-matches-template",
+    "service-selects-pods",
+    "service-target-port",
+    "statefulset-headless-service",
+    "hpa-target",
+    "pdb-target",
+    "pdb-below-replicas",
+    "replicas-within-hpa",
+    "probes",
+    "resources",
+    "image-pinned",
+    "pod-security-restricted",
+    "read-only-root-filesystem",
+    "prometheus-annotations",
+    "references-exist",
+    "namespace-restricted",
+    "network-policy-paths",
 ]
 
 
@@ -29,8 +41,10 @@ def test_every_rule_is_listed(kind_objects: list[lint.Obj]) -> None:
 def test_backend_hpa_and_pdb_target_the_backend(kind_objects: list[lint.Obj]) -> None:
     by_id = {lint.ident(o): o for o in kind_objects}
     hpa = by_id["HorizontalPodAutoscaler", "ironclad-demo", "backend-hpa"]["spec"]
-    assert (hpa["scaleTargetRef"]["kind"], hpa["scaleTargetRef"]["name"]) == ("Deployment",
-                                                                              "backend")
+    assert (hpa["scaleTargetRef"]["kind"], hpa["scaleTargetRef"]["name"]) == (
+        "Deployment",
+        "backend",
+    )
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 10)
     assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
     # Lab timing: scale-down shorter than Kubernetes' default 300 s stabilization window.
@@ -46,10 +60,14 @@ def path_id(conn: lint.Connection) -> str:
 
 def test_lab_paths_cover_the_issue(kind_objects: list[lint.Obj]) -> None:
     ids = {path_id(c) for c in lint.lab_paths(kind_objects)}
-    assert {"backend->postgres:5432/TCP", "backend->internet (203.0.113.10):443/TCP",
-            "pod in namespace other->backend:3000/TCP",
-            "pod in namespace other->postgres:5432/TCP", "prometheus->backend:3000/TCP",
-            "backend->kube-dns:53/UDP"} <= ids
+    assert {
+        "backend->postgres:5432/TCP",
+        "backend->internet (203.0.113.10):443/TCP",
+        "pod in namespace other->backend:3000/TCP",
+        "pod in namespace other->postgres:5432/TCP",
+        "prometheus->backend:3000/TCP",
+        "backend->kube-dns:53/UDP",
+    } <= ids
 
 
 KIND = lint.build(lint.MANIFESTS_DIR / "overlays" / "kind")
@@ -62,12 +80,14 @@ def test_network_path(conn: lint.Connection) -> None:
 
 
 def test_backend_probes_and_scrape_path_are_routes_the_backend_serves(
-        kind_objects: list[lint.Obj]) -> None:
+    kind_objects: list[lint.Obj],
+) -> None:
     from backend import routes
 
     served = set().union(*(h.paths for h in (routes.live, routes.ready, routes.metrics)))
-    deployment = next(o for o in kind_objects
-                      if lint.ident(o) == ("Deployment", "ironclad-demo", "backend"))
+    deployment = next(
+        o for o in kind_objects if lint.ident(o) == ("Deployment", "ironclad-demo", "backend")
+    )
     pod = deployment["spec"]["template"]
     container = pod["spec"]["containers"][0]
     used = {container[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")}

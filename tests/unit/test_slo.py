@@ -24,9 +24,16 @@ def test_check_mode_reports_drift(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert slo.main(["--check"]) == 1
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (5, "5s"), (90, "1m30s"), (4320, "1h12m"), (43200, "12h"), (30 * slo.DAY, "30d"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (5, "5s"),
+        (90, "1m30s"),
+        (4320, "1h12m"),
+        (43200, "12h"),
+        (30 * slo.DAY, "30d"),
+    ],
+)
 def test_prom_duration(seconds: int, text: str) -> None:
     assert slo.prom_duration(seconds) == text
 
@@ -90,9 +97,13 @@ def test_contract_names_are_generated() -> None:
 def heading_anchors(notebook: Path) -> set[str]:
     """Jupyter's anchors for a notebook's headings: text without backticks, spaces as -."""
     cells = json.loads(notebook.read_text())["cells"]
-    return {line.lstrip("#").strip().replace("`", "").replace(" ", "-")
-            for cell in cells if cell["cell_type"] == "markdown"
-            for line in "".join(cell["source"]).splitlines() if line.startswith("#")}
+    return {
+        line.lstrip("#").strip().replace("`", "").replace(" ", "-")
+        for cell in cells
+        if cell["cell_type"] == "markdown"
+        for line in "".join(cell["source"]).splitlines()
+        if line.startswith("#")
+    }
 
 
 @pytest.mark.parametrize(("alert", "url"), sorted(slo.RUNBOOKS.items()))
@@ -101,4 +112,5 @@ def test_runbook_url_points_at_a_notebook_section(alert: str, url: str) -> None:
     notebook = slo.MANIFESTS_DIR.parent / path
     assert notebook.is_file(), f"{alert}: runbook {path} does not exist"
     assert anchor in heading_anchors(notebook), (
-        f"{alert}: {path} has no heading with anchor #{anchor}")
+        f"{alert}: {path} has no heading with anchor #{anchor}"
+    )

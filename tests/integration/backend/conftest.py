@@ -63,8 +63,10 @@ class BackendProcess:
         def ready() -> bool:
             self.proc.ensure_running()
             return self.status("/health/ready") == 200
-        wait_until(ready, timeout=timeout, what=f"{self.proc.name} ready",
-                   on_timeout=self.proc.log_tail)
+
+        wait_until(
+            ready, timeout=timeout, what=f"{self.proc.name} ready", on_timeout=self.proc.log_tail
+        )
 
 
 SpawnBackend = Callable[..., BackendProcess]
@@ -78,10 +80,21 @@ def backend_spawner(log_dir: Path) -> Iterator[SpawnBackend]:
     def spawn(pg: PostgresServer, wait: bool = True, **env: str) -> BackendProcess:
         port = free_port()
         name = f"backend-{len(started)}"
-        full_env = {"PATH": "/usr/bin:/bin", "PORT": str(port), "CHAOS_TOKEN": CHAOS_TOKEN,
-                    "DRAIN_DELAY_S": "0", **pg.env(), **env}
-        proc = ManagedProcess(name, [sys.executable, "-m", "backend"], log_dir / f"{name}.log",
-                              env=full_env, cwd=Path(__file__).parents[3]).start()
+        full_env = {
+            "PATH": "/usr/bin:/bin",
+            "PORT": str(port),
+            "CHAOS_TOKEN": CHAOS_TOKEN,
+            "DRAIN_DELAY_S": "0",
+            **pg.env(),
+            **env,
+        }
+        proc = ManagedProcess(
+            name,
+            [sys.executable, "-m", "backend"],
+            log_dir / f"{name}.log",
+            env=full_env,
+            cwd=Path(__file__).parents[3],
+        ).start()
         backend = BackendProcess(proc, f"http://127.0.0.1:{port}")
         started.append(backend)
         if wait:
@@ -105,8 +118,9 @@ def spawn_backend(tmp_path: Path) -> Iterator[SpawnBackend]:
 
 
 @pytest.fixture(scope="module")
-def served_backend(postgres: PostgresServer,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
+def served_backend(
+    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BackendProcess]:
     """One backend process shared by a test module."""
     with backend_spawner(tmp_path_factory.mktemp("backend")) as spawn:
         yield spawn(postgres)

@@ -53,44 +53,59 @@ def test_pagination_is_bounded_and_ordered(client: Client) -> None:
     assert set(ids) <= set(listed) or len(listed) == 100
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs"), [
-    ("POST", "/api/items", {"content": b"{not json", "headers": {"content-type": JSON}}),
-    ("POST", "/api/items", {"json": {"name": 5}}),
-    ("POST", "/api/items", {"json": {"name": "ok", "description": ["x"]}}),
-    ("POST", "/api/items", {"json": {}}),
-    ("POST", "/api/items", {"json": {"name": ""}}),
-    ("POST", "/api/items", {"json": {"name": "x" * 201}}),
-    ("POST", "/api/items", {"json": {"name": "ok", "description": "d" * 2001}}),
-    ("POST", "/api/items", {"json": {"name": "nul\u0000byte"}}),
-    ("POST", "/api/items", {"content": b'{"name": "\\ud800"}', "headers": {"content-type": JSON}}),
-    ("POST", "/api/items", {"content": b'{"name": "\xff\xfe"}', "headers": {"content-type": JSON}}),
-    ("POST", "/api/items", {"json": {"name": "ok", "unknown": 1}}),
-    ("POST", "/api/items", {"json": ["name"]}),
-    ("POST", "/api/items", {"content": b"name=x", "headers": {"content-type": "text/plain"}}),
-    ("POST", "/api/items", {"data": {"name": "form"}}),
-    ("POST", "/api/items", {"content": b"[" * 50_000 + b"]" * 50_000,
-                            "headers": {"content-type": JSON}}),
-    ("POST", "/api/items", {"json": {"name": "ok", "description": 10**30}}),
-    ("GET", "/api/items?limit=%ff", {}),
-    ("GET", "/api/items/%ff", {}),
-    ("GET", "/api/work?ms=%c3%28", {}),
-    ("GET", "/api/items?limit=0", {}),
-    ("GET", "/api/items?limit=101", {}),
-    ("GET", "/api/items?limit=abc", {}),
-    ("GET", "/api/items?offset=-1", {}),
-    ("GET", "/api/items?offset=99999999999", {}),
-    ("GET", "/api/items/abc", {}),
-    ("GET", "/api/items/0", {}),
-    ("GET", "/api/items/99999999999999999999", {}),
-    ("DELETE", "/api/items/-3", {}),
-    ("GET", "/api/work?ms=1001", {}),
-    ("GET", "/api/work?ms=fast", {}),
-    ("GET", "/api/work", {}),
-    ("PUT", "/api/items", {}),
-    ("GET", "/no/such/route", {}),
-])
-def test_bad_input_gets_4xx_problem_details(client: Client, method: str, path: str,
-                                            kwargs: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("POST", "/api/items", {"content": b"{not json", "headers": {"content-type": JSON}}),
+        ("POST", "/api/items", {"json": {"name": 5}}),
+        ("POST", "/api/items", {"json": {"name": "ok", "description": ["x"]}}),
+        ("POST", "/api/items", {"json": {}}),
+        ("POST", "/api/items", {"json": {"name": ""}}),
+        ("POST", "/api/items", {"json": {"name": "x" * 201}}),
+        ("POST", "/api/items", {"json": {"name": "ok", "description": "d" * 2001}}),
+        ("POST", "/api/items", {"json": {"name": "nul\u0000byte"}}),
+        (
+            "POST",
+            "/api/items",
+            {"content": b'{"name": "\\ud800"}', "headers": {"content-type": JSON}},
+        ),
+        (
+            "POST",
+            "/api/items",
+            {"content": b'{"name": "\xff\xfe"}', "headers": {"content-type": JSON}},
+        ),
+        ("POST", "/api/items", {"json": {"name": "ok", "unknown": 1}}),
+        ("POST", "/api/items", {"json": ["name"]}),
+        ("POST", "/api/items", {"content": b"name=x", "headers": {"content-type": "text/plain"}}),
+        ("POST", "/api/items", {"data": {"name": "form"}}),
+        (
+            "POST",
+            "/api/items",
+            {"content": b"[" * 50_000 + b"]" * 50_000, "headers": {"content-type": JSON}},
+        ),
+        ("POST", "/api/items", {"json": {"name": "ok", "description": 10**30}}),
+        ("GET", "/api/items?limit=%ff", {}),
+        ("GET", "/api/items/%ff", {}),
+        ("GET", "/api/work?ms=%c3%28", {}),
+        ("GET", "/api/items?limit=0", {}),
+        ("GET", "/api/items?limit=101", {}),
+        ("GET", "/api/items?limit=abc", {}),
+        ("GET", "/api/items?offset=-1", {}),
+        ("GET", "/api/items?offset=99999999999", {}),
+        ("GET", "/api/items/abc", {}),
+        ("GET", "/api/items/0", {}),
+        ("GET", "/api/items/99999999999999999999", {}),
+        ("DELETE", "/api/items/-3", {}),
+        ("GET", "/api/work?ms=1001", {}),
+        ("GET", "/api/work?ms=fast", {}),
+        ("GET", "/api/work", {}),
+        ("PUT", "/api/items", {}),
+        ("GET", "/no/such/route", {}),
+    ],
+)
+def test_bad_input_gets_4xx_problem_details(
+    client: Client, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
     response = client.request(method, path, **kwargs)
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
     assert_problem(response, response.status_code)
@@ -120,15 +135,27 @@ def test_chaos_auth(client: Client, path: str) -> None:
     assert client.request(method, path, headers=AUTH).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/api/chaos/latency/10001", "/api/chaos/latency/-1",
-                                  "/api/chaos/latency/1.5", "/api/chaos/latency/slow",
-                                  "/api/chaos/errors/1.01", "/api/chaos/errors/-0.1",
-                                  "/api/chaos/errors/nan", "/api/chaos/errors/inf",
-                                  "/api/chaos/errors/half"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/chaos/latency/10001",
+        "/api/chaos/latency/-1",
+        "/api/chaos/latency/1.5",
+        "/api/chaos/latency/slow",
+        "/api/chaos/errors/1.01",
+        "/api/chaos/errors/-0.1",
+        "/api/chaos/errors/nan",
+        "/api/chaos/errors/inf",
+        "/api/chaos/errors/half",
+    ],
+)
 def test_chaos_bounds_are_422(client: Client, path: str) -> None:
     assert_problem(client.post(path, headers=AUTH), 422)
     assert client.get("/api/chaos", headers=AUTH).json() == {
-        "enabled": False, "latency_ms": 0, "error_ratio": 0.0}
+        "enabled": False,
+        "latency_ms": 0,
+        "error_ratio": 0.0,
+    }
 
 
 def test_chaos_refused_when_no_token_is_configured(postgres: Any) -> None:
@@ -186,10 +213,16 @@ def test_chaos_latency_visible_in_responses_and_metrics(client: Client) -> None:
     assert time.monotonic() - started < 0.5  # no chaos latency on health
     text = metrics_text(client)
     assert "chaos_latency_seconds 1.0" in text
-    slow_bucket = re.search(r'http_request_duration_seconds_bucket\{le="0.75",method="GET",'
-                            r'route="/api/items"\} (\S+)', text)
-    total = re.search(r'http_request_duration_seconds_count\{method="GET",'
-                      r'route="/api/items"\} (\S+)', text)
+    slow_bucket = re.search(
+        r'http_request_duration_seconds_bucket\{le="0.75",method="GET",'
+        r'route="/api/items"\} (\S+)',
+        text,
+    )
+    total = re.search(
+        r'http_request_duration_seconds_count\{method="GET",'
+        r'route="/api/items"\} (\S+)',
+        text,
+    )
     assert slow_bucket
     assert total
     assert float(slow_bucket.group(1)) == 0
@@ -198,8 +231,13 @@ def test_chaos_latency_visible_in_responses_and_metrics(client: Client) -> None:
 
 def test_metrics_never_carry_raw_ids(client: Client) -> None:
     item_id = client.post("/api/items", json={"name": "secret-id"}).json()["id"]
-    for path in (f"/api/items/{item_id}", "/api/items/987654321", "/api/items/abc",
-                 "/nothing/12345", "/api/chaos/latency/4242"):
+    for path in (
+        f"/api/items/{item_id}",
+        "/api/items/987654321",
+        "/api/items/abc",
+        "/nothing/12345",
+        "/api/chaos/latency/4242",
+    ):
         client.get(path)
     client.request("BREW", "/api/items/55555")
     labels = re.findall(r'route="([^"]*)"', metrics_text(client))

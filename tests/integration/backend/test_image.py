@@ -18,8 +18,9 @@ IMAGE = "ironclad-backend:test"
 
 
 def docker(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +43,37 @@ def test_image_runs_non_root_read_only_and_serves(image: str, postgres: Postgres
     port = free_port()
     name = f"ironclad-backend-test-{uuid.uuid4().hex[:8]}"
     env = [f"--env={k}={v}" for k, v in {**postgres.env(), "PORT": str(port)}.items()]
-    run = docker("run", "-d", "--rm", "--name", name, "--network", "host", "--read-only",
-                 "--tmpfs", "/tmp", "--cap-drop", "ALL", *env, image)
+    run = docker(
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--cap-drop",
+        "ALL",
+        *env,
+        image,
+    )
     assert run.returncode == 0, run.stderr
     try:
+
         def ready() -> bool:
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).is_success
             except httpx.HTTPError:
                 return False
-        wait_until(ready, timeout=60, what="the container's readiness",
-                   on_timeout=lambda: docker("logs", name).stdout[-2000:])
+
+        wait_until(
+            ready,
+            timeout=60,
+            what="the container's readiness",
+            on_timeout=lambda: docker("logs", name).stdout[-2000:],
+        )
         created = httpx.post(f"http://127.0.0.1:{port}/api/items", json={"name": "in-image"})
         assert created.status_code == 201
         stop = docker("stop", "--time", "30", name, timeout=60)
@@ -62,8 +83,13 @@ def test_image_runs_non_root_read_only_and_serves(image: str, postgres: Postgres
 
 
 def test_exposes_3000_and_runs_python_m_backend(image: str) -> None:
-    inspect = docker("image", "inspect", "--format",
-                     "{{json .Config.ExposedPorts}} {{json .Config.Cmd}} {{.Config.User}}", image)
+    inspect = docker(
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.ExposedPorts}} {{json .Config.Cmd}} {{.Config.User}}",
+        image,
+    )
     assert inspect.returncode == 0, inspect.stderr
     assert '"3000/tcp"' in inspect.stdout
     assert '["python","-m","backend"]' in inspect.stdout

@@ -26,13 +26,18 @@ def private_pg() -> Iterator[PostgresServer]:
 
 
 def test_readiness_follows_postgres_without_restarting_the_backend(
-        private_pg: PostgresServer, spawn_backend: SpawnBackend) -> None:
+    private_pg: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
     backend = spawn_backend(private_pg)
     pid = backend.proc.pid
     try:
         private_pg.stop("immediate")
-        wait_until(lambda: backend.status("/health/ready") == 503, timeout=5,
-                   what="readiness 503 after PostgreSQL stopped", on_timeout=backend.proc.log_tail)
+        wait_until(
+            lambda: backend.status("/health/ready") == 503,
+            timeout=5,
+            what="readiness 503 after PostgreSQL stopped",
+            on_timeout=backend.proc.log_tail,
+        )
         assert backend.status("/health/live") == 200
         with backend.http() as http:
             outage = http.get("/api/items/1")
@@ -40,23 +45,34 @@ def test_readiness_follows_postgres_without_restarting_the_backend(
         assert outage.headers["content-type"] == "application/problem+json"
     finally:
         private_pg.start()
-    wait_until(lambda: backend.status("/health/ready") == 200, timeout=10,
-               what="readiness 200 after PostgreSQL returned", on_timeout=backend.proc.log_tail)
+    wait_until(
+        lambda: backend.status("/health/ready") == 200,
+        timeout=10,
+        what="readiness 200 after PostgreSQL returned",
+        on_timeout=backend.proc.log_tail,
+    )
     assert backend.proc.pid == pid
     assert backend.proc.running()
     assert backend.metric("circuit_breaker_open") == 0
 
 
 def test_breaker_opens_during_outage_and_closes_by_itself(
-        private_pg: PostgresServer, spawn_backend: SpawnBackend) -> None:
+    private_pg: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
     backend = spawn_backend(private_pg)
     private_pg.stop("immediate")
     try:
         with backend.http() as http:
             # Enough failing calls to trip the breaker (5 consecutive failures by default).
-            wait_until(lambda: http.get("/api/items").status_code == 503
-                       and backend.metric("circuit_breaker_open") == 1,
-                       timeout=20, what="circuit breaker open", on_timeout=backend.proc.log_tail)
+            wait_until(
+                lambda: (
+                    http.get("/api/items").status_code == 503
+                    and backend.metric("circuit_breaker_open") == 1
+                ),
+                timeout=20,
+                what="circuit breaker open",
+                on_timeout=backend.proc.log_tail,
+            )
             fast = http.get("/api/items")
         assert fast.status_code == 503
         assert "circuit open" in fast.json()["detail"]
@@ -64,13 +80,18 @@ def test_breaker_opens_during_outage_and_closes_by_itself(
     finally:
         private_pg.start()
     # Any call after the open period is the half-open probe; it succeeds and closes the circuit.
-    wait_until(lambda: backend.status("/api/items") == 200, timeout=10,
-               what="a successful call after PostgreSQL returned", on_timeout=backend.proc.log_tail)
+    wait_until(
+        lambda: backend.status("/api/items") == 200,
+        timeout=10,
+        what="a successful call after PostgreSQL returned",
+        on_timeout=backend.proc.log_tail,
+    )
     assert backend.metric("circuit_breaker_open") == 0
 
 
 def test_no_acknowledged_write_is_lost_across_an_immediate_restart(
-        private_pg: PostgresServer, spawn_backend: SpawnBackend) -> None:
+    private_pg: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
     """Under steady write load PostgreSQL crashes and restarts; every 2xx write must survive."""
     backend = spawn_backend(private_pg)
     acknowledged: list[int] = []
@@ -98,8 +119,12 @@ def test_no_acknowledged_write_is_lost_across_an_immediate_restart(
         wait_until(lambda: 503 in statuses, timeout=10, what="a write refused during the outage")
         private_pg.start()
         before = len(acknowledged)
-        wait_until(lambda: len(acknowledged) >= before + 50, timeout=20,
-                   what="writes after the restart", on_timeout=backend.proc.log_tail)
+        wait_until(
+            lambda: len(acknowledged) >= before + 50,
+            timeout=20,
+            what="writes after the restart",
+            on_timeout=backend.proc.log_tail,
+        )
         after_recovery = len(statuses)
         wait_until(lambda: len(statuses) >= after_recovery + 50, timeout=10, what="more writes")
     finally:
@@ -112,8 +137,9 @@ def test_no_acknowledged_write_is_lost_across_an_immediate_restart(
     assert missing == []
 
 
-def test_requests_after_a_restart_get_no_5xx(private_pg: PostgresServer,
-                                             spawn_backend: SpawnBackend) -> None:
+def test_requests_after_a_restart_get_no_5xx(
+    private_pg: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
     """The pool's idle connections die with the restart; they are replaced, never used."""
     backend = spawn_backend(private_pg)
     private_pg.stop("immediate")

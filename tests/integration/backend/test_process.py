@@ -21,23 +21,32 @@ AUTH = {"Authorization": "Bearer test-chaos-token"}
 
 
 def test_sigterm_drains_in_flight_requests_then_exits_zero(
-        postgres: PostgresServer, spawn_backend: SpawnBackend) -> None:
+    postgres: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
     backend = spawn_backend(postgres, DRAIN_DELAY_S="2")
     with backend.http() as http:
         for path in ("/api/chaos/latency/3000", "/api/chaos/enable"):
             assert http.post(path, headers=AUTH).status_code == 200
     results: list[int] = []
+
     def slow_request() -> None:
         results.append(httpx.get(backend.url + "/api/items", timeout=10).status_code)
 
     slow = threading.Thread(target=slow_request)
     slow.start()
     # The /metrics request itself is in flight too, hence >= 2.
-    wait_until(lambda: backend.metric("http_requests_in_flight") >= 2, timeout=5,
-               what="the slow request in flight")
+    wait_until(
+        lambda: backend.metric("http_requests_in_flight") >= 2,
+        timeout=5,
+        what="the slow request in flight",
+    )
     backend.proc.signal(signal.SIGTERM)
-    wait_until(lambda: backend.status("/health/ready") == 503, timeout=1,
-               what="readiness 503 right after SIGTERM", on_timeout=backend.proc.log_tail)
+    wait_until(
+        lambda: backend.status("/health/ready") == 503,
+        timeout=1,
+        what="readiness 503 right after SIGTERM",
+        on_timeout=backend.proc.log_tail,
+    )
     assert backend.status("/health/live") == 200  # new requests are still served while draining
     slow.join(timeout=10)
     assert results == [200]
@@ -50,14 +59,20 @@ def test_sigterm_drains_in_flight_requests_then_exits_zero(
 def fresh_database(postgres: PostgresServer) -> str:
     """A new, empty database on the session server (no schema yet)."""
     name = f"fresh_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(host=str(postgres.socket_dir), port=postgres.port, user="postgres",
-                         dbname="postgres", autocommit=True) as conn:
+    with psycopg.connect(
+        host=str(postgres.socket_dir),
+        port=postgres.port,
+        user="postgres",
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
         conn.execute(f'CREATE DATABASE "{name}" OWNER {postgres.user}')
     return name
 
 
 def test_replicas_starting_at_once_create_the_schema_safely(
-        postgres: PostgresServer, spawn_backend: SpawnBackend, fresh_database: str) -> None:
+    postgres: PostgresServer, spawn_backend: SpawnBackend, fresh_database: str
+) -> None:
     replicas = [spawn_backend(postgres, wait=False, POSTGRES_DB=fresh_database) for _ in range(4)]
     for replica in replicas:
         replica.wait_ready()
@@ -68,7 +83,8 @@ def test_replicas_starting_at_once_create_the_schema_safely(
 
 
 def test_logs_are_json_lines_with_the_request_id(
-        postgres: PostgresServer, spawn_backend: SpawnBackend) -> None:
+    postgres: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
     backend = spawn_backend(postgres)
     with backend.http() as http:
         given = http.get("/api/items/424242", headers={"X-Request-ID": "trace-me-1"})
@@ -87,9 +103,11 @@ def test_logs_are_json_lines_with_the_request_id(
 
 
 def test_unreachable_database_at_start_up_exits_with_a_clear_error(
-        postgres: PostgresServer, spawn_backend: SpawnBackend) -> None:
-    backend = spawn_backend(postgres, wait=False, POSTGRES_PORT=str(free_port()),
-                            DB_STARTUP_TIMEOUT_S="1")
+    postgres: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
+    backend = spawn_backend(
+        postgres, wait=False, POSTGRES_PORT=str(free_port()), DB_STARTUP_TIMEOUT_S="1"
+    )
     assert backend.proc.popen is not None
     assert backend.proc.popen.wait(timeout=20) != 0
     log = backend.proc.log_path.read_text()
@@ -99,7 +117,8 @@ def test_unreachable_database_at_start_up_exits_with_a_clear_error(
 
 
 def test_bad_setting_exits_with_the_variable_name(
-        postgres: PostgresServer, spawn_backend: SpawnBackend) -> None:
+    postgres: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
     backend = spawn_backend(postgres, wait=False, PORT="http")
     assert backend.proc.popen is not None
     assert backend.proc.popen.wait(timeout=20) == 2

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 
-def test_no_server_errors_while_chaos_is_off(served_backend: BackendProcess,
-                                             tmp_path: Path) -> None:
+def test_no_server_errors_while_chaos_is_off(
+    served_backend: BackendProcess, tmp_path: Path
+) -> None:
     """Every generated request (valid and invalid) gets a non-5xx answer.
 
     The chaos token is sent so the chaos endpoints are exercised too, except /enable:
@@ -27,12 +28,34 @@ def test_no_server_errors_while_chaos_is_off(served_backend: BackendProcess,
     assert served_backend.proc.env is not None
     auth = f"Authorization: Bearer {served_backend.proc.env['CHAOS_TOKEN']}"
     result = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run",
-         served_backend.url + "/schema/openapi.json", "--url", served_backend.url,
-         "--checks", "not_a_server_error", "--max-examples", "30", "--seed", "1",
-         "--exclude-path", "/api/chaos/enable", "-H", auth, "--request-timeout", "10",
-         "--no-color"],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path, check=False)
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            served_backend.url + "/schema/openapi.json",
+            "--url",
+            served_backend.url,
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "30",
+            "--seed",
+            "1",
+            "--exclude-path",
+            "/api/chaos/enable",
+            "-H",
+            auth,
+            "--request-timeout",
+            "10",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     counts = re.search(r"(\d+) generated, (\d+) passed", result.stdout)
     assert counts, result.stdout[-2000:]

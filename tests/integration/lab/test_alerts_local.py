@@ -42,9 +42,12 @@ def prom(stack: Endpoints) -> Prom:
 
 
 def test_prometheus_sees_every_replica_up(stack: Endpoints, prom: Prom) -> None:
-    up = prom.wait_until('up{job="ironclad-backend"}',
-                         lambda f: len(f) == REPLICAS and bool((f["value"] == 1).all()),
-                         timeout=30, progress=False)
+    up = prom.wait_until(
+        'up{job="ironclad-backend"}',
+        lambda f: len(f) == REPLICAS and bool((f["value"] == 1).all()),
+        timeout=30,
+        progress=False,
+    )
     assert sorted(up["instance"]) == sorted(u.removeprefix("http://") for u in stack.backends)
     assert prom.value('count(up{job="ironclad-backend"} == 1)') == REPLICAS
     assert prom.value('up{job="no-such-job"}') is None
@@ -60,8 +63,9 @@ def test_prometheus_sees_every_replica_up(stack: Endpoints, prom: Prom) -> None:
 
 def test_waits_time_out_with_the_last_value_and_a_next_step(prom: Prom) -> None:
     with pytest.raises(LabTimeoutError) as info:
-        prom.wait_until('up{job="ironclad-backend"}', lambda f: len(f) == 99, timeout=1.5,
-                        progress=False)
+        prom.wait_until(
+            'up{job="ironclad-backend"}', lambda f: len(f) == 99, timeout=1.5, progress=False
+        )
     assert re.search(r"instance[\s\S]*127\.0\.0\.1", str(info.value))
     assert "prom.targets()" in str(info.value)
     with pytest.raises(LabTimeoutError, match=r"BackendDown was inactive[\s\S]*/alerts"):
@@ -69,35 +73,46 @@ def test_waits_time_out_with_the_last_value_and_a_next_step(prom: Prom) -> None:
 
 
 def test_injected_errors_fire_high_error_rate_which_resolves_when_faults_stop(
-        stack: Endpoints, prom: Prom) -> None:
+    stack: Endpoints, prom: Prom
+) -> None:
     chaos = BackendChaos(stack.backends, stack.chaos_token)
     started = pd.Timestamp.now(tz="UTC")
     with load.background(stack.backends, rate=40, duration=300, progress=False) as traffic:
         try:
-            prom.wait_until('sum(rate(http_requests_total{job="ironclad-backend"}[5s]))',
-                            lambda f: not f.empty and f["value"].iloc[0] > 10, timeout=30,
-                            progress=False)
+            prom.wait_until(
+                'sum(rate(http_requests_total{job="ironclad-backend"}[5s]))',
+                lambda f: not f.empty and f["value"].iloc[0] > 10,
+                timeout=30,
+                progress=False,
+            )
             assert prom.alerts().query("alertname == 'HighErrorRate'").empty
             chaos.set_error_rate(0.5)
             chaos.enable()
-            pending = prom.wait_for_alert("HighErrorRate", "pending", timeout=60, interval=0.5,
-                                          progress=False)
+            pending = prom.wait_for_alert(
+                "HighErrorRate", "pending", timeout=60, interval=0.5, progress=False
+            )
             assert pending["state"].tolist() == ["pending"]
-            firing = prom.wait_for_alert("HighErrorRate", "firing", timeout=60, interval=0.5,
-                                         progress=False)
+            firing = prom.wait_for_alert(
+                "HighErrorRate", "firing", timeout=60, interval=0.5, progress=False
+            )
             assert firing["state"].tolist() == ["firing"]
             assert firing["severity"].iloc[0] == "critical"
             assert firing["value"].iloc[0] > 0.05
         finally:
             chaos.reset()
-        prom.wait_for_alert("HighErrorRate", "inactive", timeout=60, interval=0.5,
-                            progress=False)
+        prom.wait_for_alert("HighErrorRate", "inactive", timeout=60, interval=0.5, progress=False)
     assert 0.1 < traffic.result().summary()["error_ratio"] < 0.5
 
-    history = prom.query_range('ALERTS{alertname="HighErrorRate"}', start=started,
-                               end=pd.Timestamp.now(tz="UTC").to_pydatetime(), step="1s")
+    history = prom.query_range(
+        'ALERTS{alertname="HighErrorRate"}',
+        start=started,
+        end=pd.Timestamp.now(tz="UTC").to_pydatetime(),
+        step="1s",
+    )
     assert list(dict.fromkeys(history.sort_values("timestamp")["alertstate"])) == [
-        "pending", "firing"]
+        "pending",
+        "firing",
+    ]
     timeline = plots.alert_timeline(history)
     assert [t.get_text() for t in timeline.axes[0].get_yticklabels()] == ["HighErrorRate"]
     signals = plots.golden_signals(prom, window=timedelta(minutes=2), rate_window="5s")

@@ -13,9 +13,11 @@ from lab.targets import docker_problem
 from lab.targets.kind import KindTarget
 
 problem = docker_problem()
-pytestmark = [pytest.mark.kind, pytest.mark.slow,
-              pytest.mark.skipif(problem is not None,
-                                 reason=f"no kind cluster possible here: {problem}")]
+pytestmark = [
+    pytest.mark.kind,
+    pytest.mark.slow,
+    pytest.mark.skipif(problem is not None, reason=f"no kind cluster possible here: {problem}"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,12 @@ def test_evicting_every_backend_pod_is_refused_by_the_pdb(cluster: Cluster) -> N
     journal = Experiment(
         "the PDB keeps the backend available during voluntary disruptions",
         steady_state=[lambda: len(cluster.ready_pods("app=backend")) >= 2],
-        method=[("evict all backend pods",
-                 lambda: evict_pod(cluster, selector="app=backend", count=None))],
+        method=[
+            (
+                "evict all backend pods",
+                lambda: evict_pod(cluster, selector="app=backend", count=None),
+            )
+        ],
         rollbacks=[lambda: cluster.wait_rollout("backend", timeout=300)],
     ).run()
     assert journal.status == "completed", journal.to_frame()

@@ -13,9 +13,11 @@ from lab.targets.kind import KindTarget
 from lab.targets.local import http_ok
 
 problem = docker_problem()
-pytestmark = [pytest.mark.kind, pytest.mark.slow,
-              pytest.mark.skipif(problem is not None,
-                                 reason=f"no kind cluster possible here: {problem}")]
+pytestmark = [
+    pytest.mark.kind,
+    pytest.mark.slow,
+    pytest.mark.skipif(problem is not None, reason=f"no kind cluster possible here: {problem}"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,8 @@ def kind() -> Iterator[tuple[KindTarget, Endpoints, Cluster]]:
 
 
 def test_every_backend_pod_is_forwarded_and_ready(
-        kind: tuple[KindTarget, Endpoints, Cluster]) -> None:
+    kind: tuple[KindTarget, Endpoints, Cluster],
+) -> None:
     _, endpoints, cluster = kind
     assert len(endpoints.backends) == len(cluster.ready_pods("app=backend")) >= 3
     assert all(http_ok(f"{url}/health/ready") for url in endpoints.backends)
@@ -39,7 +42,8 @@ def test_every_backend_pod_is_forwarded_and_ready(
 
 
 def test_the_pdb_refuses_evicting_below_its_minimum(
-        kind: tuple[KindTarget, Endpoints, Cluster]) -> None:
+    kind: tuple[KindTarget, Endpoints, Cluster],
+) -> None:
     _, _, cluster = kind
     outcomes = [cluster.evict(pod) for pod in cluster.ready_pods("app=backend")]
     assert any(o.refused for o in outcomes)
@@ -47,7 +51,8 @@ def test_the_pdb_refuses_evicting_below_its_minimum(
 
 
 def test_network_policy_lets_other_namespaces_in_and_keeps_unlisted_lab_pods_in(
-        kind: tuple[KindTarget, Endpoints, Cluster]) -> None:
+    kind: tuple[KindTarget, Endpoints, Cluster],
+) -> None:
     """backend:3000 is open to every source; a pod in ironclad-demo that no policy lists is
     stopped by default-deny on its own way out (egress, DNS included)."""
     _, _, cluster = kind

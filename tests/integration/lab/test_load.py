@@ -18,7 +18,7 @@ import requests
 from lab import load
 from lab.procs import ManagedProcess, free_port, port_is_open, wait_until
 
-SERVER = '''
+SERVER = """
 import asyncio, sys
 from aiohttp import web
 
@@ -47,7 +47,7 @@ app["handlers"] = {"fast": fast, "slow": slow, "fail": fail}
 app.router.add_get("/received", received_count)
 app.router.add_get("/{kind}", count)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("load-server")
     (root / "server.py").write_text(SERVER)
     port = free_port()
-    proc = ManagedProcess("load test server", [sys.executable, str(root / "server.py"),
-                                                str(port)], root / "server.log").start()
+    proc = ManagedProcess(
+        "load test server",
+        [sys.executable, str(root / "server.py"), str(port)],
+        root / "server.log",
+    ).start()
     try:
         wait_until(lambda: port_is_open(port), timeout=20, what="the load test server")
         yield f"http://127.0.0.1:{port}"
@@ -88,8 +91,9 @@ def test_latency_includes_time_queued_in_the_client(server: str) -> None:
     # One connection, 20 ms per request, 100 requests due in 1 s: the server can only do 50/s,
     # so request i waits for the i before it. Measured from the scheduled time, the last
     # latency is ~2 s - 1 s; a closed-loop tool would report ~20 ms for every request.
-    result = load.run(server, rate=100, requests=100, path="/slow?ms=20", connections=1,
-                      progress=False)
+    result = load.run(
+        server, rate=100, requests=100, path="/slow?ms=20", connections=1, progress=False
+    )
     df = result.df
     assert df["status"].eq(200).all()
     assert (df["sent_s"] - df["scheduled_s"]).median() < 0.05  # dispatched on time
@@ -100,8 +104,9 @@ def test_latency_includes_time_queued_in_the_client(server: str) -> None:
 
 def test_requests_over_the_in_flight_cap_count_as_errors(server: str) -> None:
     before = received(server)
-    result = load.run(server, rate=100, requests=50, path="/slow?ms=1000", max_in_flight=5,
-                      progress=False)
+    result = load.run(
+        server, rate=100, requests=50, path="/slow?ms=1000", max_in_flight=5, progress=False
+    )
     df = result.df
     not_sent = df["error"].eq(load.NOT_SENT)
     answered = df["status"].eq(200)
@@ -116,8 +121,15 @@ def test_the_timeout_counts_from_the_scheduled_time_so_the_run_is_bounded(server
     # as in the queueing test, request i would be answered ~i * 10 ms late; with a 0.3 s
     # timeout from the schedule, the late ones fail as timeouts instead of stretching the run
     started = time.monotonic()
-    result = load.run(server, rate=100, requests=100, path="/slow?ms=20", connections=1,
-                      timeout=0.3, progress=False)
+    result = load.run(
+        server,
+        rate=100,
+        requests=100,
+        path="/slow?ms=20",
+        connections=1,
+        timeout=0.3,
+        progress=False,
+    )
     assert time.monotonic() - started < 1.0 + 0.3 + 1.5  # last schedule + timeout + slack
     df = result.df
     timed_out = df["error"].str.startswith("timeout", na=False)
@@ -156,8 +168,10 @@ def test_background_load_stops_when_the_block_ends(server: str) -> None:
 
 
 def test_an_error_in_the_block_stops_the_load_and_propagates(server: str) -> None:
-    with pytest.raises(RuntimeError, match="cell failed"), load.background(
-            server, rate=50, duration=60, path="/fast", progress=False) as handle:
+    with (
+        pytest.raises(RuntimeError, match="cell failed"),
+        load.background(server, rate=50, duration=60, path="/fast", progress=False) as handle,
+    ):
         raise RuntimeError("cell failed")
     assert handle.done()
     assert len(handle.result().df) < 100

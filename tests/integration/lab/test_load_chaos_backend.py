@@ -21,22 +21,41 @@ REPO = Path(__file__).parents[3]
 
 
 @pytest.fixture(scope="module")
-def backends(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory,
-             ) -> Iterator[list[str]]:
+def backends(
+    postgres: PostgresServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[list[str]]:
     """Two backend replicas on free ports, sharing the session PostgreSQL."""
     logs = tmp_path_factory.mktemp("backends")
     procs, urls = [], []
     for index in range(2):
         port = free_port()
-        env = {**os.environ, **postgres.env(), "PORT": str(port), "CHAOS_TOKEN": TOKEN,
-               "LOG_LEVEL": "WARNING", "DRAIN_DELAY_S": "0"}
-        procs.append(ManagedProcess(f"backend-{index}", [sys.executable, "-m", "backend"],
-                                    logs / f"backend-{index}.log", env, cwd=REPO).start())
+        env = {
+            **os.environ,
+            **postgres.env(),
+            "PORT": str(port),
+            "CHAOS_TOKEN": TOKEN,
+            "LOG_LEVEL": "WARNING",
+            "DRAIN_DELAY_S": "0",
+        }
+        procs.append(
+            ManagedProcess(
+                f"backend-{index}",
+                [sys.executable, "-m", "backend"],
+                logs / f"backend-{index}.log",
+                env,
+                cwd=REPO,
+            ).start()
+        )
         urls.append(f"http://127.0.0.1:{port}")
     try:
         for proc, url in zip(procs, urls, strict=True):
-            wait_until(lambda u=url, p=proc: ready(u, p), timeout=60, what=f"{url} ready",
-                       on_timeout=proc.log_tail)
+            wait_until(
+                lambda u=url, p=proc: ready(u, p),
+                timeout=60,
+                what=f"{url} ready",
+                on_timeout=proc.log_tail,
+            )
         yield urls
     finally:
         for proc in procs:
@@ -45,8 +64,10 @@ def backends(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory,
 
 def ready(url: str, proc: ManagedProcess) -> bool:
     proc.ensure_running()
-    return port_is_open(int(url.rsplit(":", 1)[1])) and requests.get(
-        f"{url}/health/ready", timeout=2).status_code == 200
+    return (
+        port_is_open(int(url.rsplit(":", 1)[1]))
+        and requests.get(f"{url}/health/ready", timeout=2).status_code == 200
+    )
 
 
 @pytest.fixture
@@ -59,10 +80,14 @@ def chaos(backends: list[str]) -> Iterator[BackendChaos]:
 def served(url: str, route: str = "/api/items") -> float:
     """GET requests the backend counted for `route` (from its own /metrics)."""
     text = requests.get(f"{url}/metrics", timeout=5).text
-    return sum(sample.value for family in text_string_to_metric_families(text)
-               for sample in family.samples
-               if sample.name == "http_requests_total" and sample.labels.get("route") == route
-               and sample.labels.get("method") == "GET")
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "http_requests_total"
+        and sample.labels.get("route") == route
+        and sample.labels.get("method") == "GET"
+    )
 
 
 @pytest.mark.slow
@@ -83,8 +108,14 @@ def test_load_holds_200_rps_on_the_backend(backends: list[str]) -> None:
 
 
 def test_post_load_creates_items(backends: list[str]) -> None:
-    result = load.run(backends, rate=50, requests=10, method="POST",
-                      body={"name": "load test", "description": None}, progress=False)
+    result = load.run(
+        backends,
+        rate=50,
+        requests=10,
+        method="POST",
+        body={"name": "load test", "description": None},
+        progress=False,
+    )
     assert result.df["status"].eq(201).all()
 
 
@@ -100,8 +131,7 @@ def test_latency_applies_only_while_chaos_is_enabled(chaos: BackendChaos) -> Non
     assert requests.get(f"{chaos.urls[0]}/health/ready", timeout=0.25).status_code == 200
 
 
-def test_injected_errors_show_in_the_error_ratio_and_reset_clears_them(
-        chaos: BackendChaos) -> None:
+def test_injected_errors_show_in_the_error_ratio_and_reset_clears_them(chaos: BackendChaos) -> None:
     chaos.set_error_rate(0.5)
     chaos.enable()
     faulty = load.run(chaos.urls, rate=100, requests=200, progress=False)
@@ -109,8 +139,7 @@ def test_injected_errors_show_in_the_error_ratio_and_reset_clears_them(
     assert set(faulty.df["status"].dropna()) == {200, 500}
     state = chaos.reset()
     assert state[["enabled", "latency_ms", "error_ratio"]].values.tolist() == [[False, 0, 0.0]] * 2
-    assert load.run(chaos.urls, rate=100, requests=50, progress=False).summary()[
-        "error_ratio"] == 0
+    assert load.run(chaos.urls, rate=100, requests=50, progress=False).summary()["error_ratio"] == 0
 
 
 def test_wrong_token_and_bad_values_are_refused_with_a_next_step(chaos: BackendChaos) -> None:
@@ -125,8 +154,10 @@ def test_wrong_token_and_bad_values_are_refused_with_a_next_step(chaos: BackendC
 
 def test_experiment_deviates_under_injected_errors_and_rolls_back(chaos: BackendChaos) -> None:
     def few_errors() -> bool:
-        return bool(load.run(chaos.urls, rate=100, requests=50,
-                             progress=False).summary()["error_ratio"] < 0.05)
+        return bool(
+            load.run(chaos.urls, rate=100, requests=50, progress=False).summary()["error_ratio"]
+            < 0.05
+        )
 
     journal = Experiment(
         "the backend keeps answering when faults are injected",
@@ -136,8 +167,13 @@ def test_experiment_deviates_under_injected_errors_and_rolls_back(chaos: Backend
     ).run()
     assert journal.status == "deviated"
     frame = journal.to_frame()
-    assert frame["phase"].tolist() == ["steady-state before", "method", "method",
-                                       "steady-state after", "rollback"]
+    assert frame["phase"].tolist() == [
+        "steady-state before",
+        "method",
+        "method",
+        "steady-state after",
+        "rollback",
+    ]
     assert frame["ok"].tolist() == [True, True, True, False, True]
     assert not chaos.status()["enabled"].any()
     assert few_errors()

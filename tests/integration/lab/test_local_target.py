@@ -48,20 +48,31 @@ class Footprint:
 def footprint(endpoints: Endpoints, parent: psutil.Process) -> Footprint:
     children = parent.children(recursive=True)
     ports = {int(url.rsplit(":", 1)[1]) for url in [*endpoints.backends, endpoints.prometheus]}
-    tsdb = next(arg for child in children if "prometheus" in child.name()
-                for arg in child.cmdline() if arg.startswith("--storage.tsdb.path="))
+    tsdb = next(
+        arg
+        for child in children
+        if "prometheus" in child.name()
+        for arg in child.cmdline()
+        if arg.startswith("--storage.tsdb.path=")
+    )
     root = Path(tsdb.split("=", 1)[1]).parent
-    postgres_port = int((root / "postgres" / "data" / "postmaster.pid").read_text()
-                        .splitlines()[3])
-    pg_pids = {p.pid for p in psutil.process_iter(["cmdline"])
-               if str(root) in " ".join(p.info["cmdline"] or [])}
-    return Footprint(frozenset({c.pid for c in children} | pg_pids),
-                     frozenset(ports | {postgres_port}), root)
+    postgres_port = int((root / "postgres" / "data" / "postmaster.pid").read_text().splitlines()[3])
+    pg_pids = {
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if str(root) in " ".join(p.info["cmdline"] or [])
+    }
+    return Footprint(
+        frozenset({c.pid for c in children} | pg_pids), frozenset(ports | {postgres_port}), root
+    )
 
 
 def assert_nothing_left(left: Footprint) -> None:
-    alive = [pid for pid in left.pids if psutil.pid_exists(pid)
-             and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    alive = [
+        pid
+        for pid in left.pids
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
     assert alive == []
     assert [port for port in left.ports if port_is_open(port)] == []
     assert not left.root.exists()
@@ -83,7 +94,8 @@ def stack() -> Iterator[tuple[LocalTarget, Endpoints, Footprint]]:
 
 
 def test_every_replica_is_ready_on_its_own_loopback_port(
-        stack: tuple[LocalTarget, Endpoints, Footprint]) -> None:
+    stack: tuple[LocalTarget, Endpoints, Footprint],
+) -> None:
     _, endpoints, _ = stack
     assert len(set(endpoints.backends)) == 3
     assert endpoints.backend in endpoints.backends
@@ -95,24 +107,36 @@ def test_every_replica_is_ready_on_its_own_loopback_port(
 
 def test_prometheus_sees_every_replica_up(stack: tuple[LocalTarget, Endpoints, Footprint]) -> None:
     _, endpoints, _ = stack
-    series = poll(lambda: (s := up_series(endpoints.prometheus)) and len(s) == 3 and s,
-                  what="3 up series", timeout=20, progress=False)
+    series = poll(
+        lambda: (s := up_series(endpoints.prometheus)) and len(s) == 3 and s,
+        what="3 up series",
+        timeout=20,
+        progress=False,
+    )
     assert sorted(str(s["metric"]["instance"]) for s in series) == sorted(  # type: ignore[index]
-        url.removeprefix("http://") for url in endpoints.backends)
+        url.removeprefix("http://") for url in endpoints.backends
+    )
     assert [s["value"][1] for s in series] == ["1", "1", "1"]  # type: ignore[index]
     assert {s["metric"]["pod"] for s in series} == {  # type: ignore[index]
-        "backend-0", "backend-1", "backend-2"}
+        "backend-0",
+        "backend-1",
+        "backend-2",
+    }
 
 
 def test_the_chaos_token_is_the_one_the_replicas_accept(
-        stack: tuple[LocalTarget, Endpoints, Footprint]) -> None:
+    stack: tuple[LocalTarget, Endpoints, Footprint],
+) -> None:
     _, endpoints, _ = stack
     import urllib.error
     import urllib.request
 
     def chaos_status(token: str) -> int:
-        request = urllib.request.Request(f"{endpoints.backend}/api/chaos/disable", method="POST",
-                                         headers={"Authorization": f"Bearer {token}"})
+        request = urllib.request.Request(
+            f"{endpoints.backend}/api/chaos/disable",
+            method="POST",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
                 return int(response.status)
@@ -124,20 +148,26 @@ def test_the_chaos_token_is_the_one_the_replicas_accept(
 
 
 def test_a_killed_replica_is_restarted_on_the_same_port(
-        stack: tuple[LocalTarget, Endpoints, Footprint]) -> None:
+    stack: tuple[LocalTarget, Endpoints, Footprint],
+) -> None:
     target, endpoints, _ = stack
     victim = target.backends[1]
     old_pid = listener_pid(endpoints.backends[1])
     assert old_pid == victim.process.pid
     os.kill(old_pid, signal.SIGKILL)
-    poll(lambda: victim.restarts == 1 and http_ok(f"{victim.url}/health/ready"),
-         what="the killed replica back", timeout=30, progress=False)
+    poll(
+        lambda: victim.restarts == 1 and http_ok(f"{victim.url}/health/ready"),
+        what="the killed replica back",
+        timeout=30,
+        progress=False,
+    )
     assert victim.process.pid != old_pid
     assert victim.url == endpoints.backends[1]
 
 
 def test_teardown_leaves_no_process_port_or_directory(
-        stack: tuple[LocalTarget, Endpoints, Footprint]) -> None:
+    stack: tuple[LocalTarget, Endpoints, Footprint],
+) -> None:
     target, _, left = stack
     left = replace(left, pids=left.pids | {r.process.pid for r in target.backends})
     target.down()
@@ -145,8 +175,9 @@ def test_teardown_leaves_no_process_port_or_directory(
     target.down()  # idempotent
 
 
-def test_a_failure_during_startup_cleans_up(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_during_startup_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     template = tmp_path / "manifests" / "monitoring" / "local" / "prometheus.yml"
     template.parent.mkdir(parents=True)
     template.write_text(yaml.safe_dump({"scrape_configs": [{"job_name": "something-else"}]}))
@@ -167,9 +198,24 @@ def test_a_failure_during_startup_cleans_up(tmp_path: Path,
 def test_lab_up_json_subprocess_exits_0_on_sigterm_and_leaves_nothing(tmp_path: Path) -> None:
     state_file = tmp_path / "state.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lab", "up", "--target", "local", "--replicas", "2", "--json",
-         "--state-file", str(state_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "lab",
+            "up",
+            "--target",
+            "local",
+            "--replicas",
+            "2",
+            "--json",
+            "--state-file",
+            str(state_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+    )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -179,8 +225,11 @@ def test_lab_up_json_subprocess_exits_0_on_sigterm_and_leaves_nothing(tmp_path: 
         assert all(http_ok(f"{url}/health/ready") for url in endpoints.backends)
         state = read_state(state_file)
         assert state is not None
-        assert (state.pid, state.endpoints, state.namespace) == (process.pid, endpoints,
-                                                                 "ironclad-demo")
+        assert (state.pid, state.endpoints, state.namespace) == (
+            process.pid,
+            endpoints,
+            "ironclad-demo",
+        )
         left = footprint(endpoints, psutil.Process(process.pid))
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0
@@ -211,18 +260,32 @@ def test_connect_starts_the_lab_and_shutdown_stops_it(tmp_path: Path) -> None:
 
 def test_ctrl_c_during_startup_tears_down_and_exits_0(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "lab", "up", "--target", "local", "--json",
-         "--state-file", str(tmp_path / "state.json")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "lab",
+            "up",
+            "--target",
+            "local",
+            "--json",
+            "--state-file",
+            str(tmp_path / "state.json"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
     try:
         parent = psutil.Process(process.pid)
 
         def prometheus_child() -> psutil.Process | None:
-            return next((c for c in parent.children(recursive=True)
-                         if "prometheus" in c.name()), None)
+            return next(
+                (c for c in parent.children(recursive=True) if "prometheus" in c.name()), None
+            )
 
-        prometheus = poll(prometheus_child, what="Prometheus started by lab up", timeout=30,
-                          progress=False)
+        prometheus = poll(
+            prometheus_child, what="Prometheus started by lab up", timeout=30, progress=False
+        )
         tsdb = next(a for a in prometheus.cmdline() if a.startswith("--storage.tsdb.path="))
         root = Path(tsdb.split("=", 1)[1]).parent
         started = {c.pid for c in parent.children(recursive=True)}
@@ -231,8 +294,14 @@ def test_ctrl_c_during_startup_tears_down_and_exits_0(tmp_path: Path) -> None:
     finally:
         process.kill()
     assert not root.exists()
-    assert [p.pid for p in psutil.process_iter(["cmdline"])  # PostgreSQL daemonizes
-            if str(root) in " ".join(p.info["cmdline"] or [])] == []
-    assert [pid for pid in started if psutil.pid_exists(pid)
-            and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE] == []
+    assert [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])  # PostgreSQL daemonizes
+        if str(root) in " ".join(p.info["cmdline"] or [])
+    ] == []
+    assert [
+        pid
+        for pid in started
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ] == []
     assert not (tmp_path / "state.json").exists()

@@ -21,18 +21,34 @@ def test_injected_registry_gets_only_the_app_metrics() -> None:
     app = create_app(SETTINGS, registry)
     assert app.metrics.registry is registry
     names = {metric.name for metric in registry.collect()}
-    assert {"http_requests", "http_request_duration_seconds", "http_requests_in_flight",
-            "chaos_enabled", "chaos_latency_seconds", "chaos_error_ratio",
-            "circuit_breaker_open", "db_pool_size", "db_pool_available"} <= names
+    assert {
+        "http_requests",
+        "http_request_duration_seconds",
+        "http_requests_in_flight",
+        "chaos_enabled",
+        "chaos_latency_seconds",
+        "chaos_error_ratio",
+        "circuit_breaker_open",
+        "db_pool_size",
+        "db_pool_available",
+    } <= names
     assert not any(name.startswith("process_") for name in names)
 
 
 def test_routes_match_the_design_contract() -> None:
     paths = create_app(SETTINGS, CollectorRegistry()).litestar.openapi_schema.paths or {}
     assert set(paths) == {
-        "/health/live", "/health/ready", "/api/items", "/api/items/{id}", "/api/work",
-        "/api/chaos", "/api/chaos/enable", "/api/chaos/disable", "/api/chaos/latency/{ms}",
-        "/api/chaos/errors/{rate}"}
+        "/health/live",
+        "/health/ready",
+        "/api/items",
+        "/api/items/{id}",
+        "/api/work",
+        "/api/chaos",
+        "/api/chaos/enable",
+        "/api/chaos/disable",
+        "/api/chaos/latency/{ms}",
+        "/api/chaos/errors/{rate}",
+    }
     items = paths["/api/items"]
     item = paths["/api/items/{id}"]
     assert items.get is not None

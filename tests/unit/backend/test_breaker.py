@@ -36,8 +36,9 @@ def fail(breaker: CircuitBreaker, times: int) -> None:
         breaker.record(ok=False)
 
 
-def test_opens_after_consecutive_failures_only(breaker: CircuitBreaker,
-                                               changes: list[bool]) -> None:
+def test_opens_after_consecutive_failures_only(
+    breaker: CircuitBreaker, changes: list[bool]
+) -> None:
     fail(breaker, 2)
     breaker.before_call()
     breaker.record(ok=True)  # a success resets the count
@@ -57,7 +58,8 @@ def test_open_circuit_fails_fast_with_retry_hint(breaker: CircuitBreaker, clock:
 
 
 def test_half_open_lets_one_probe_through_and_closes_on_success(
-        breaker: CircuitBreaker, clock: Clock, changes: list[bool]) -> None:
+    breaker: CircuitBreaker, clock: Clock, changes: list[bool]
+) -> None:
     fail(breaker, 3)
     clock.now += 2.0
     breaker.before_call()  # the probe
@@ -70,8 +72,9 @@ def test_half_open_lets_one_probe_through_and_closes_on_success(
     breaker.before_call()
 
 
-def test_failed_probe_reopens_for_another_period(breaker: CircuitBreaker, clock: Clock,
-                                                 changes: list[bool]) -> None:
+def test_failed_probe_reopens_for_another_period(
+    breaker: CircuitBreaker, clock: Clock, changes: list[bool]
+) -> None:
     fail(breaker, 3)
     clock.now += 2.0
     breaker.before_call()

@@ -33,6 +33,7 @@ def failures(chaos: Chaos, n: int) -> int:
             except InternalServerException:
                 failed += 1
         return failed
+
     return asyncio.run(run())
 
 

@@ -34,21 +34,28 @@ def client(registry: CollectorRegistry) -> Iterator[TestClient[ObservedApp]]:
 
 
 def count(registry: CollectorRegistry, method: str, route: str, status: str) -> float | None:
-    return registry.get_sample_value("http_requests_total",
-                                     {"method": method, "route": route, "status": status})
+    return registry.get_sample_value(
+        "http_requests_total", {"method": method, "route": route, "status": status}
+    )
 
 
-def test_route_label_is_the_template_not_the_path(client: TestClient[ObservedApp],
-                                                  registry: CollectorRegistry) -> None:
+def test_route_label_is_the_template_not_the_path(
+    client: TestClient[ObservedApp], registry: CollectorRegistry
+) -> None:
     for thing_id in (1, 22, 333):
         assert client.get(f"/things/{thing_id}").status_code == 200
     assert count(registry, "GET", "/things/{thing_id}", "200") == 3
-    assert registry.get_sample_value("http_request_duration_seconds_count",
-                                     {"method": "GET", "route": "/things/{thing_id}"}) == 3
+    assert (
+        registry.get_sample_value(
+            "http_request_duration_seconds_count", {"method": "GET", "route": "/things/{thing_id}"}
+        )
+        == 3
+    )
 
 
-def test_404_and_405_share_the_unmatched_label(client: TestClient[ObservedApp],
-                                               registry: CollectorRegistry) -> None:
+def test_404_and_405_share_the_unmatched_label(
+    client: TestClient[ObservedApp], registry: CollectorRegistry
+) -> None:
     assert client.get("/nope/123").status_code == 404
     assert client.get("/things/abc").status_code == 404
     assert client.post("/things/7").status_code == 405
@@ -56,20 +63,27 @@ def test_404_and_405_share_the_unmatched_label(client: TestClient[ObservedApp],
     assert count(registry, "POST", UNMATCHED_ROUTE, "405") == 1
 
 
-def test_labels_never_carry_raw_paths_or_odd_methods(client: TestClient[ObservedApp],
-                                                     registry: CollectorRegistry) -> None:
+def test_labels_never_carry_raw_paths_or_odd_methods(
+    client: TestClient[ObservedApp], registry: CollectorRegistry
+) -> None:
     client.get("/things/98765")
     client.get("/random/55555")
     client.request("PURGE", "/things/4444")
-    labels = {sample.labels.get("route") for metric in registry.collect()
-              for sample in metric.samples if "route" in sample.labels}
+    labels = {
+        sample.labels.get("route")
+        for metric in registry.collect()
+        for sample in metric.samples
+        if "route" in sample.labels
+    }
     assert labels == {"/things/{thing_id}", UNMATCHED_ROUTE}
     assert count(registry, "OTHER", UNMATCHED_ROUTE, "405") == 1
 
 
 def test_request_id_is_honoured_or_generated(client: TestClient[ObservedApp]) -> None:
-    assert client.get("/things/1", headers={"X-Request-ID": "abc-123"}).headers[
-        "x-request-id"] == "abc-123"
+    assert (
+        client.get("/things/1", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
     generated = {client.get("/things/1").headers["x-request-id"] for _ in range(3)}
     assert len(generated) == 3
     assert all(len(g) == 32 for g in generated)
@@ -77,15 +91,17 @@ def test_request_id_is_honoured_or_generated(client: TestClient[ObservedApp]) ->
     assert too_long.headers["x-request-id"] != "x" * 500
 
 
-def test_in_flight_returns_to_zero(client: TestClient[ObservedApp],
-                                   registry: CollectorRegistry) -> None:
+def test_in_flight_returns_to_zero(
+    client: TestClient[ObservedApp], registry: CollectorRegistry
+) -> None:
     client.get("/things/1")
     client.get("/missing")
     assert registry.get_sample_value("http_requests_in_flight") == 0
 
 
-def test_access_log_carries_request_fields(client: TestClient[ObservedApp],
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_access_log_carries_request_fields(
+    client: TestClient[ObservedApp], caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="backend.access"):
         client.get("/things/5", headers={"X-Request-ID": "log-me"})
     (record,) = [r for r in caplog.records if r.name == "backend.access"]
@@ -113,8 +129,7 @@ def test_json_formatter_one_line_with_request_id() -> None:
 
 
 def test_pool_collector_exports_the_pool_stats(registry: CollectorRegistry) -> None:
-    stats = {"pool_min": 4, "pool_max": 10, "pool_size": 6, "pool_available": 2,
-             "requests_num": 99}
+    stats = {"pool_min": 4, "pool_max": 10, "pool_size": 6, "pool_available": 2, "requests_num": 99}
     registry.register(PoolCollector(lambda: stats))
     assert registry.get_sample_value("db_pool_size") == 6
     assert registry.get_sample_value("db_pool_available") == 2
@@ -125,18 +140,33 @@ def test_pool_collector_exports_the_pool_stats(registry: CollectorRegistry) -> N
 
 
 def test_histogram_buckets_are_cumulative_with_inclusive_bounds(
-        registry: CollectorRegistry) -> None:
+    registry: CollectorRegistry,
+) -> None:
     http = Metrics(registry).http
     for seconds in (0.5, 0.3, 7.0, 20.0):
         http.observe("GET", "/r", "200", seconds)
 
     def bucket(le: str) -> float | None:
-        return registry.get_sample_value("http_request_duration_seconds_bucket",
-                                         {"method": "GET", "route": "/r", "le": le})
+        return registry.get_sample_value(
+            "http_request_duration_seconds_bucket", {"method": "GET", "route": "/r", "le": le}
+        )
 
     assert [bucket("0.25"), bucket("0.4"), bucket("0.5"), bucket("10.0"), bucket("+Inf")] == [
-        0, 1, 2, 3, 4]
-    assert registry.get_sample_value("http_request_duration_seconds_sum",
-                                     {"method": "GET", "route": "/r"}) == 27.8
-    assert registry.get_sample_value("http_requests_total",
-                                     {"method": "GET", "route": "/r", "status": "200"}) == 4
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert (
+        registry.get_sample_value(
+            "http_request_duration_seconds_sum", {"method": "GET", "route": "/r"}
+        )
+        == 27.8
+    )
+    assert (
+        registry.get_sample_value(
+            "http_requests_total", {"method": "GET", "route": "/r", "status": "200"}
+        )
+        == 4
+    )

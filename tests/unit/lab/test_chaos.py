@@ -31,8 +31,9 @@ class FakeCluster:
     calls: list[tuple[str, str, int | None]] = field(default_factory=list)
 
     def pods(self, selector: str | None = None) -> pd.DataFrame:
-        return pd.DataFrame({"name": list(self.pods_by_name),
-                             "deleting": list(self.pods_by_name.values())})
+        return pd.DataFrame(
+            {"name": list(self.pods_by_name), "deleting": list(self.pods_by_name.values())}
+        )
 
     def delete_pod(self, pod: str, grace_period_seconds: int | None = None) -> None:
         self.calls.append(("delete", pod, grace_period_seconds))
@@ -41,8 +42,9 @@ class FakeCluster:
     def evict(self, pod: str) -> Eviction:
         running = sum(not deleting for deleting in self.pods_by_name.values())
         if running - 1 < self.min_available:
-            return Eviction(pod, False, "Cannot evict pod as it would violate the pod's "
-                                        "disruption budget.")
+            return Eviction(
+                pod, False, "Cannot evict pod as it would violate the pod's disruption budget."
+            )
         self.pods_by_name[pod] = True
         return Eviction(pod, True, "evicted")
 
@@ -63,11 +65,12 @@ def test_kill_pod_by_selector_picks_running_pods_and_reports_them() -> None:
 
 def test_kill_pod_by_name_and_all_matching() -> None:
     fake = cluster()
-    assert kill_pod(fake, name="backend-2", grace_period_seconds=5)["pod"].tolist() == [
-        "backend-2"]
+    assert kill_pod(fake, name="backend-2", grace_period_seconds=5)["pod"].tolist() == ["backend-2"]
     assert fake.calls == [("delete", "backend-2", 5)]
     assert kill_pod(fake, selector="app=backend", count=None)["pod"].tolist() == [
-        "backend-0", "backend-1"]
+        "backend-0",
+        "backend-1",
+    ]
 
 
 def test_pod_actions_need_exactly_one_target() -> None:
@@ -96,8 +99,12 @@ def test_completed_experiment_journals_every_phase_in_order() -> None:
     ).run()
     assert journal.status == "completed"
     frame = journal.to_frame()
-    assert frame["phase"].tolist() == ["steady-state before", "method", "steady-state after",
-                                       "rollback"]
+    assert frame["phase"].tolist() == [
+        "steady-state before",
+        "method",
+        "steady-state after",
+        "rollback",
+    ]
     assert frame["name"].tolist() == ["p95 < 500 ms", "<lambda>", "p95 < 500 ms", "reset"]
     assert frame["ok"].all()
     assert calls == ["inject", "reset"]
@@ -108,8 +115,12 @@ def test_completed_experiment_journals_every_phase_in_order() -> None:
 def test_lost_steady_state_is_deviated_and_still_rolls_back() -> None:
     healthy = iter([True, False])
     rolled_back: list[bool] = []
-    journal = Experiment("errors stay low", steady_state=[lambda: next(healthy)],
-                         method=[lambda: None], rollbacks=[lambda: rolled_back.append(True)]).run()
+    journal = Experiment(
+        "errors stay low",
+        steady_state=[lambda: next(healthy)],
+        method=[lambda: None],
+        rollbacks=[lambda: rolled_back.append(True)],
+    ).run()
     assert journal.status == "deviated"
     assert rolled_back == [True]
 
@@ -122,19 +133,27 @@ def test_failing_method_aborts_but_every_rollback_runs() -> None:
         raise OSError("first rollback failed")
 
     rolled_back: list[str] = []
-    journal = Experiment("x", method=[inject, lambda: rolled_back.append("never")],
-                         rollbacks=[broken_rollback, lambda: rolled_back.append("second")]).run()
+    journal = Experiment(
+        "x",
+        method=[inject, lambda: rolled_back.append("never")],
+        rollbacks=[broken_rollback, lambda: rolled_back.append("second")],
+    ).run()
     assert journal.status == "aborted"
     assert rolled_back == ["second"]
-    assert journal.errors == ["method inject: RuntimeError: backend unreachable",
-                              "rollback broken_rollback: OSError: first rollback failed"]
+    assert journal.errors == [
+        "method inject: RuntimeError: backend unreachable",
+        "rollback broken_rollback: OSError: first rollback failed",
+    ]
 
 
 def test_unmet_steady_state_skips_the_method_but_rolls_back() -> None:
     ran: list[str] = []
-    journal = Experiment("x", steady_state=[lambda: pd.DataFrame().empty is False],
-                         method=[lambda: ran.append("method")],
-                         rollbacks=[lambda: ran.append("rollback")]).run()
+    journal = Experiment(
+        "x",
+        steady_state=[lambda: pd.DataFrame().empty is False],
+        method=[lambda: ran.append("method")],
+        rollbacks=[lambda: ran.append("rollback")],
+    ).run()
     assert journal.status == "aborted"
     assert ran == ["rollback"]
 

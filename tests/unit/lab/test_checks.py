@@ -41,8 +41,11 @@ def test_failing_check_raises_with_expected_seen_and_hint(shell: InteractiveShel
     assert captured.outputs == []
     error = info.value
     assert isinstance(error, LabError)
-    assert (error.expected, error.seen, error.hint) == ("HighErrorRate firing", "inactive",
-                                                        "Inject errors first.")
+    assert (error.expected, error.seen, error.hint) == (
+        "HighErrorRate firing",
+        "inactive",
+        "Inject errors first.",
+    )
     assert "expected HighErrorRate firing, but saw inactive" in str(error)
     assert "Inject errors first." in str(error)
 

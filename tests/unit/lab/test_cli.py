@@ -13,14 +13,20 @@ from lab.__main__ import describe, main, parser
 from lab.session import State, write_state
 from lab.targets import Endpoints
 
-ENDPOINTS = Endpoints(target="local", backend="http://127.0.0.1:1",
-                      backends=["http://127.0.0.1:1", "http://127.0.0.1:2"],
-                      prometheus="http://127.0.0.1:3", grafana=None, chaos_token="tok")
+ENDPOINTS = Endpoints(
+    target="local",
+    backend="http://127.0.0.1:1",
+    backends=["http://127.0.0.1:1", "http://127.0.0.1:2"],
+    prometheus="http://127.0.0.1:3",
+    grafana=None,
+    chaos_token="tok",
+)
 
 
 def test_up_arguments() -> None:
-    args = parser().parse_args(["up", "--target", "local", "--replicas", "2", "--json",
-                                "--state-file", "s.json"])
+    args = parser().parse_args(
+        ["up", "--target", "local", "--replicas", "2", "--json", "--state-file", "s.json"]
+    )
     assert (args.command, args.target, args.replicas, args.json) == ("up", "local", 2, True)
     assert args.state_file == Path("s.json")
 
@@ -41,8 +47,9 @@ def test_run_is_delegated_with_the_remaining_arguments(monkeypatch: pytest.Monke
     assert seen == [["--target", "local", "--notebooks", "03,06"]]
 
 
-def test_a_second_lab_is_refused_with_the_pid_to_stop(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_second_lab_is_refused_with_the_pid_to_stop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     state = tmp_path / "state.json"
     write_state(state, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
     assert main(["up", "--target", "local", "--state-file", str(state)]) == 1

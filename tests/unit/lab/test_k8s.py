@@ -34,18 +34,38 @@ NS = "ironclad-demo"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def pod_json(name: str, ready: bool = True, labels: dict[str, str] | None = None,
-             waiting: str | None = None, restarts: int = 0) -> dict[str, Any]:
+def pod_json(
+    name: str,
+    ready: bool = True,
+    labels: dict[str, str] | None = None,
+    waiting: str | None = None,
+    restarts: int = 0,
+) -> dict[str, Any]:
     state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS, "labels": labels or {"app": "backend"},
-                     "creationTimestamp": NOW.isoformat()},
-        "spec": {"nodeName": "ironclad-worker", "containers": [{"name": "backend",
-                                                                "image": "x"}]},
-        "status": {"phase": "Running", "podIP": "10.0.0.1", "containerStatuses": [{
-            "name": "backend", "ready": ready, "restartCount": restarts, "image": "x",
-            "imageID": "", "state": state}]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": labels or {"app": "backend"},
+            "creationTimestamp": NOW.isoformat(),
+        },
+        "spec": {"nodeName": "ironclad-worker", "containers": [{"name": "backend", "image": "x"}]},
+        "status": {
+            "phase": "Running",
+            "podIP": "10.0.0.1",
+            "containerStatuses": [
+                {
+                    "name": "backend",
+                    "ready": ready,
+                    "restartCount": restarts,
+                    "image": "x",
+                    "imageID": "",
+                    "state": state,
+                }
+            ],
+        },
     }
 
 
@@ -102,20 +122,21 @@ class FakeApiServer:
         status, payload = self.route(method, parts, query, body)
         data = payload if isinstance(payload, str) else json.dumps(payload)
         request.send_response(status)
-        request.send_header("Content-Type", "text/plain" if isinstance(payload, str)
-                            else "application/json")
+        request.send_header(
+            "Content-Type", "text/plain" if isinstance(payload, str) else "application/json"
+        )
         request.send_header("Content-Length", str(len(data.encode())))
         request.end_headers()
         request.wfile.write(data.encode())
 
-    def route(self, method: str, parts: list[str], query: dict[str, str],
-              body: Any) -> tuple[int, Any]:
+    def route(
+        self, method: str, parts: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
         match method, parts:
             case "GET", ["api", "v1", "namespaces", _, "pods"]:
                 selector = query.get("labelSelector")
                 items = [p for p in self.pods.values() if self.matches(p, selector)]
-                return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
-                             "items": items}
+                return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
             case "POST", ["api", "v1", "namespaces", _, "pods"]:
                 name = body["metadata"]["name"]
                 self.pods[name] = {**body, "status": {"phase": self.probe_phase}}
@@ -127,18 +148,21 @@ class FakeApiServer:
                 return (200, self.pods.pop(name)) if name in self.pods else self.not_found(name)
             case "GET", ["api", "v1", "namespaces", _, "pods", name, "log"]:
                 lines = self.logs.get(name, "").splitlines()
-                return 200, "\n".join(lines[-int(query.get("tailLines", 10**6)):])
+                return 200, "\n".join(lines[-int(query.get("tailLines", 10**6)) :])
             case "POST", ["api", "v1", "namespaces", _, "pods", name, "eviction"]:
                 return self.evict(name, body)
             case "GET", ["api", "v1", "namespaces", _, "events"]:
-                return 200, {"kind": "EventList", "apiVersion": "v1", "metadata": {},
-                             "items": self.events}
+                return 200, {
+                    "kind": "EventList",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "items": self.events,
+                }
             case "DELETE", ["api", "v1", "namespaces", name]:
                 if name not in self.namespaces:
                     return self.not_found(name)
                 self.terminating[name] = 2  # still there for the next two reads
-                return 200, {"kind": "Namespace", "apiVersion": "v1",
-                             "metadata": {"name": name}}
+                return 200, {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name}}
             case "GET", ["api", "v1", "namespaces", name]:
                 if name not in self.namespaces:
                     return self.not_found(name)
@@ -153,12 +177,18 @@ class FakeApiServer:
             case "GET", ["version"]:
                 return 200, {"major": "1", "minor": "32", "gitVersion": "v1.32.2"}
             case "GET", ["apis"]:
-                return 200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                    group(name, version) for name, version in API_GROUPS]}
+                return 200, {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [group(name, version) for name, version in API_GROUPS],
+                }
             case "GET", ["api", "v1"] | ["apis", _, "v1"]:
                 group_version = "/".join(parts[1:]) if parts[0] == "apis" else "v1"
-                return 200, {"kind": "APIResourceList", "groupVersion": group_version,
-                             "resources": [resource(*r) for r in RESOURCES[group_version]]}
+                return 200, {
+                    "kind": "APIResourceList",
+                    "groupVersion": group_version,
+                    "resources": [resource(*r) for r in RESOURCES[group_version]],
+                }
             case "PATCH", ["api", "v1", "namespaces", name]:
                 if name in self.terminating:
                     return 409, {"kind": "Status", "code": 409, "message": "terminating"}
@@ -167,18 +197,25 @@ class FakeApiServer:
                 return 200, body
             case "PATCH", ["api", "v1", "namespaces", namespace, _, name]:
                 if namespace in self.terminating or namespace not in self.namespaces:
-                    return 403, {"kind": "Status", "code": 403, "reason": "Forbidden",
-                                 "message": f"namespace {namespace} is being terminated"}
+                    return 403, {
+                        "kind": "Status",
+                        "code": 403,
+                        "reason": "Forbidden",
+                        "message": f"namespace {namespace} is being terminated",
+                    }
                 self.applied["/".join(parts[2:])] = body
                 return 200, body
             case "PATCH", ["apis", "apiregistration.k8s.io", "v1", "apiservices", name]:
                 self.applied[f"apiservices/{name}"] = body
                 return 200, body
             case "GET", ["apis", "apiregistration.k8s.io", "v1", "apiservices", name]:
-                return 200, {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-                             "metadata": {"name": name}, "spec": {"groupPriorityMinimum": 100,
-                                                                  "versionPriority": 100},
-                             "status": {"conditions": self.api_services.get(name, [])}}
+                return 200, {
+                    "apiVersion": "apiregistration.k8s.io/v1",
+                    "kind": "APIService",
+                    "metadata": {"name": name},
+                    "spec": {"groupPriorityMinimum": 100, "versionPriority": 100},
+                    "status": {"conditions": self.api_services.get(name, [])},
+                }
             case "GET", ["apis", "apps", "v1", "namespaces", _, "deployments", name]:
                 return 200, self.deployments[name]
             case "PATCH", ["apis", "apps", "v1", "namespaces", _, "deployments", name]:
@@ -201,25 +238,42 @@ class FakeApiServer:
             return self.not_found(name)
         for selector, minimum in self.min_available.items():
             if self.matches(self.pods[name], selector):
-                healthy = sum(1 for p in self.pods.values() if self.matches(p, selector)
-                              and p["status"]["containerStatuses"][0]["ready"])
+                healthy = sum(
+                    1
+                    for p in self.pods.values()
+                    if self.matches(p, selector) and p["status"]["containerStatuses"][0]["ready"]
+                )
                 if healthy - 1 < minimum:
-                    return 429, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                 "code": 429, "reason": "TooManyRequests",
-                                 "message": "Cannot evict pod as it would violate the pod's "
-                                            "disruption budget."}
+                    return 429, {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Failure",
+                        "code": 429,
+                        "reason": "TooManyRequests",
+                        "message": "Cannot evict pod as it would violate the pod's "
+                        "disruption budget.",
+                    }
         del self.pods[name]
         return 201, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201}
 
     def not_found(self, name: str) -> tuple[int, Any]:
-        return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
-                     "reason": "NotFound", "message": f"pods \"{name}\" not found"}
+        return 404, {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "code": 404,
+            "reason": "NotFound",
+            "message": f'pods "{name}" not found',
+        }
 
 
 API_GROUPS = [("apps", "v1"), ("apiregistration.k8s.io", "v1")]
 RESOURCES = {  # group/version -> (resource, kind, namespaced)
-    "v1": [("namespaces", "Namespace", False), ("configmaps", "ConfigMap", True),
-           ("pods", "Pod", True)],
+    "v1": [
+        ("namespaces", "Namespace", False),
+        ("configmaps", "ConfigMap", True),
+        ("pods", "Pod", True),
+    ],
     "apps/v1": [("deployments", "Deployment", True)],
     "apiregistration.k8s.io/v1": [("apiservices", "APIService", False)],
 }
@@ -231,8 +285,13 @@ def group(name: str, version: str) -> dict[str, Any]:
 
 
 def resource(name: str, kind: str, namespaced: bool) -> dict[str, Any]:
-    return {"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
-            "verbs": ["get", "list", "patch", "create", "delete"]}
+    return {
+        "name": name,
+        "singularName": kind.lower(),
+        "namespaced": namespaced,
+        "kind": kind,
+        "verbs": ["get", "list", "patch", "create", "delete"],
+    }
 
 
 def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -257,10 +316,12 @@ def cluster(fake: FakeApiServer) -> Cluster:
     return Cluster(NS, client.ApiClient(configuration))
 
 
-def test_pods_frame_shows_readiness_restarts_and_why(fake: FakeApiServer,
-                                                     cluster: Cluster) -> None:
-    fake.pods = {"b": pod_json("b", ready=False, waiting="CrashLoopBackOff", restarts=4),
-                 "a": pod_json("a"), "p": pod_json("p", labels={"app": "postgres"})}
+def test_pods_frame_shows_readiness_restarts_and_why(fake: FakeApiServer, cluster: Cluster) -> None:
+    fake.pods = {
+        "b": pod_json("b", ready=False, waiting="CrashLoopBackOff", restarts=4),
+        "a": pod_json("a"),
+        "p": pod_json("p", labels={"app": "postgres"}),
+    }
     frame = cluster.pods("app=backend")
     assert list(frame["name"]) == ["a", "b"]
     assert list(frame["ready"]) == [True, False]
@@ -270,8 +331,9 @@ def test_pods_frame_shows_readiness_restarts_and_why(fake: FakeApiServer,
     assert cluster.running_pods("app=backend") == ["a", "b"]  # b runs, but is not ready
 
 
-def test_eviction_refused_by_the_budget_is_reported_not_raised(fake: FakeApiServer,
-                                                               cluster: Cluster) -> None:
+def test_eviction_refused_by_the_budget_is_reported_not_raised(
+    fake: FakeApiServer, cluster: Cluster
+) -> None:
     fake.pods = {n: pod_json(n) for n in ("a", "b", "c")}
     fake.min_available = {"app=backend": 2}
     first = cluster.evict("a")
@@ -296,13 +358,17 @@ def test_delete_pod_and_logs(fake: FakeApiServer, cluster: Cluster) -> None:
     assert fake.pods == {}
 
 
-def test_events_are_sorted_oldest_first_and_limited(fake: FakeApiServer,
-                                                    cluster: Cluster) -> None:
+def test_events_are_sorted_oldest_first_and_limited(fake: FakeApiServer, cluster: Cluster) -> None:
     def event(i: int, reason: str) -> dict[str, Any]:
-        return {"metadata": {"name": f"e{i}", "namespace": NS},
-                "involvedObject": {"kind": "Pod", "name": "a"}, "reason": reason,
-                "message": f"m{i} ", "type": "Normal",
-                "lastTimestamp": (NOW + timedelta(seconds=i)).isoformat(), "count": 1}
+        return {
+            "metadata": {"name": f"e{i}", "namespace": NS},
+            "involvedObject": {"kind": "Pod", "name": "a"},
+            "reason": reason,
+            "message": f"m{i} ",
+            "type": "Normal",
+            "lastTimestamp": (NOW + timedelta(seconds=i)).isoformat(),
+            "count": 1,
+        }
 
     fake.events = [event(2, "Started"), event(1, "Pulled"), event(3, "Killing")]
     frame = cluster.events(limit=2)
@@ -311,20 +377,35 @@ def test_events_are_sorted_oldest_first_and_limited(fake: FakeApiServer,
     assert list(frame["message"]) == ["m2", "m3"]
 
 
-def deployment_json(replicas: int, updated: int, available: int, total: int | None = None,
-                    observed: int = 1) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "backend", "namespace": NS, "generation": 1},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "backend"}},
-                     "template": {"metadata": {"labels": {"app": "backend"}},
-                                  "spec": {"containers": [{"name": "b", "image": "x"}]}}},
-            "status": {"observedGeneration": observed, "replicas": total or replicas,
-                       "updatedReplicas": updated, "readyReplicas": available,
-                       "availableReplicas": available}}
+def deployment_json(
+    replicas: int, updated: int, available: int, total: int | None = None, observed: int = 1
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "backend", "namespace": NS, "generation": 1},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "backend"}},
+            "template": {
+                "metadata": {"labels": {"app": "backend"}},
+                "spec": {"containers": [{"name": "b", "image": "x"}]},
+            },
+        },
+        "status": {
+            "observedGeneration": observed,
+            "replicas": total or replicas,
+            "updatedReplicas": updated,
+            "readyReplicas": available,
+            "availableReplicas": available,
+        },
+    }
 
 
-def test_restart_sets_the_restartedAt_annotation(fake: FakeApiServer,  # noqa: N802
-                                                 cluster: Cluster) -> None:
+def test_restart_sets_the_restarted_at_annotation(
+    fake: FakeApiServer,
+    cluster: Cluster,
+) -> None:
     fake.deployments["backend"] = deployment_json(3, 3, 3)
     stamp = cluster.restart("backend")
     template = fake.deployments["backend"]["spec"]["template"]
@@ -332,8 +413,7 @@ def test_restart_sets_the_restartedAt_annotation(fake: FakeApiServer,  # noqa: N
     assert fake.deployments["backend"]["metadata"]["generation"] == 2
 
 
-def test_wait_rollout_returns_counts_when_complete(fake: FakeApiServer,
-                                                   cluster: Cluster) -> None:
+def test_wait_rollout_returns_counts_when_complete(fake: FakeApiServer, cluster: Cluster) -> None:
     fake.deployments["backend"] = deployment_json(3, 3, 3)
     fake.pods = {n: pod_json(n) for n in ("a", "b", "c")}
     counts = cluster.wait_rollout("backend", timeout=5)
@@ -341,7 +421,8 @@ def test_wait_rollout_returns_counts_when_complete(fake: FakeApiServer,
 
 
 def test_wait_rollout_is_not_fooled_by_a_status_that_missed_a_killed_pod(
-        fake: FakeApiServer, cluster: Cluster) -> None:
+    fake: FakeApiServer, cluster: Cluster
+) -> None:
     """Right after a pod kill the status may still say 3/3 available: count the pods too."""
     fake.deployments["backend"] = deployment_json(3, 3, 3)
     fake.pods = {n: pod_json(n) for n in ("a", "b")}  # c was just killed
@@ -352,14 +433,22 @@ def test_wait_rollout_is_not_fooled_by_a_status_that_missed_a_killed_pod(
     assert cluster.wait_rollout("backend", timeout=5)["available"] == 3
 
 
-def test_wait_rollout_timeout_explains_with_pods_events_and_logs(fake: FakeApiServer,
-                                                                 cluster: Cluster) -> None:
+def test_wait_rollout_timeout_explains_with_pods_events_and_logs(
+    fake: FakeApiServer, cluster: Cluster
+) -> None:
     fake.deployments["backend"] = deployment_json(3, 1, 2, total=4)
     fake.pods = {"a": pod_json("a"), "b": pod_json("b", ready=False, waiting="ErrImagePull")}
     fake.logs = {"b": "boom: cannot connect"}
-    fake.events = [{"metadata": {"name": "e", "namespace": NS}, "reason": "Failed",
-                    "involvedObject": {"kind": "Pod", "name": "b"}, "type": "Warning",
-                    "message": "Failed to pull image", "lastTimestamp": NOW.isoformat()}]
+    fake.events = [
+        {
+            "metadata": {"name": "e", "namespace": NS},
+            "reason": "Failed",
+            "involvedObject": {"kind": "Pod", "name": "b"},
+            "type": "Warning",
+            "message": "Failed to pull image",
+            "lastTimestamp": NOW.isoformat(),
+        }
+    ]
     with pytest.raises(LabTimeoutError) as info:
         cluster.wait_rollout("backend", timeout=0.5)
     text = str(info.value)
@@ -379,33 +468,39 @@ def test_rollout_timeline_samples_until_complete(fake: FakeApiServer, cluster: C
 
 def deployment_model(**kwargs: Any) -> Any:
     model = client.ApiClient()._ApiClient__deserialize(  # type: ignore[attr-defined]
-        deployment_json(**kwargs), "V1Deployment")
+        deployment_json(**kwargs), "V1Deployment"
+    )
     model.kind = "Deployment"
     return model
 
 
-@pytest.mark.parametrize(("kwargs", "complete"), [
-    ({"replicas": 3, "updated": 3, "available": 3}, True),
-    ({"replicas": 3, "updated": 3, "available": 2}, False),       # not yet available
-    ({"replicas": 3, "updated": 3, "available": 3, "total": 4}, False),  # old pod remains
-    ({"replicas": 3, "updated": 2, "available": 3}, False),       # not all updated
-    ({"replicas": 3, "updated": 3, "available": 3, "observed": 0}, False),  # spec not seen
-])
+@pytest.mark.parametrize(
+    ("kwargs", "complete"),
+    [
+        ({"replicas": 3, "updated": 3, "available": 3}, True),
+        ({"replicas": 3, "updated": 3, "available": 2}, False),  # not yet available
+        ({"replicas": 3, "updated": 3, "available": 3, "total": 4}, False),  # old pod remains
+        ({"replicas": 3, "updated": 2, "available": 3}, False),  # not all updated
+        ({"replicas": 3, "updated": 3, "available": 3, "observed": 0}, False),  # spec not seen
+    ],
+)
 def test_rollout_complete_follows_kubectl_rules(kwargs: dict[str, int], complete: bool) -> None:
     assert rollout_complete(deployment_model(**kwargs)) is complete
 
 
 def test_pod_row_of_an_unscheduled_pod() -> None:
-    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="x"),
-                       status=client.V1PodStatus(phase="Pending"))
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="x"), status=client.V1PodStatus(phase="Pending")
+    )
     row = pod_row(pod)
-    assert (row["phase"], row["ready"], row["restarts"], row["node"]) == ("Pending", False, 0,
-                                                                         None)
+    assert (row["phase"], row["ready"], row["restarts"], row["node"]) == ("Pending", False, 0, None)
 
 
 def test_documents_expand_lists_and_drop_empty_ones() -> None:
-    text = ("---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, "
-            "metadata: {name: a}}\n---\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n")
+    text = (
+        "---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, "
+        "metadata: {name: a}}\n---\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n"
+    )
     assert [d["metadata"]["name"] for d in documents(text)] == ["a", "b"]
 
 
@@ -437,7 +532,8 @@ def test_probe_pod_is_valid_and_passes_pod_security_restricted() -> None:
 
 @pytest.mark.parametrize(("phase", "allowed"), [("Succeeded", True), ("Failed", False)])
 def test_probe_runs_a_pod_reads_its_verdict_and_removes_it(
-        fake: FakeApiServer, cluster: Cluster, phase: str, allowed: bool) -> None:
+    fake: FakeApiServer, cluster: Cluster, phase: str, allowed: bool
+) -> None:
     fake.probe_phase = phase
     result = cluster.probe("http://backend:3000/health/live", labels={"app": "x"}, timeout=5)
     assert (result.ok, result.url) == (allowed, "http://backend:3000/health/live")
@@ -456,16 +552,24 @@ def http_port() -> Iterator[int]:
     server.server_close()
 
 
-@pytest.mark.parametrize(("url", "ok", "output"), [
-    ("http://127.0.0.1:{port}/health", True, "HTTP 501"),  # any HTTP answer got through
-    ("tcp://127.0.0.1:{port}", True, "connected"),
-    ("http://127.0.0.1:1/health", False, "no connection: "),
-    ("tcp://127.0.0.1:1", False, "no connection: "),
-])
+@pytest.mark.parametrize(
+    ("url", "ok", "output"),
+    [
+        ("http://127.0.0.1:{port}/health", True, "HTTP 501"),  # any HTTP answer got through
+        ("tcp://127.0.0.1:{port}", True, "connected"),
+        ("http://127.0.0.1:1/health", False, "no connection: "),
+        ("tcp://127.0.0.1:1", False, "no connection: "),
+    ],
+)
 def test_probe_script_verdicts(http_port: int, url: str, ok: bool, output: str) -> None:
     """The script the probe pod runs, run here with this interpreter against local ports."""
-    result = subprocess.run([sys.executable, "-c", PROBE_SCRIPT, url.format(port=http_port)],
-                            capture_output=True, text=True, timeout=30, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE_SCRIPT, url.format(port=http_port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert (result.returncode == 0) is ok
     assert result.stdout.startswith(output)
 
@@ -486,25 +590,42 @@ def discovery_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 APPLIED = [
     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": NS},
-     "data": {"a": "1"}},
-    {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-     "metadata": {"name": "v1beta1.metrics.k8s.io"},
-     "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100,
-              "versionPriority": 100, "service": {"name": "metrics-server",
-                                                  "namespace": "kube-system"}}},
+    {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": NS},
+        "data": {"a": "1"},
+    },
+    {
+        "apiVersion": "apiregistration.k8s.io/v1",
+        "kind": "APIService",
+        "metadata": {"name": "v1beta1.metrics.k8s.io"},
+        "spec": {
+            "group": "metrics.k8s.io",
+            "version": "v1beta1",
+            "groupPriorityMinimum": 100,
+            "versionPriority": 100,
+            "service": {"name": "metrics-server", "namespace": "kube-system"},
+        },
+    },
 ]
 
 
 def test_apply_waits_out_a_terminating_namespace_then_applies_server_side(
-        fake: FakeApiServer, cluster: Cluster, discovery_cache: None) -> None:
+    fake: FakeApiServer, cluster: Cluster, discovery_cache: None
+) -> None:
     fake.terminating[NS] = 0  # an earlier teardown is still deleting the namespace
     frame = cluster.apply(copy.deepcopy(APPLIED), timeout=10)
     assert frame.fillna("").values.tolist() == [
-        ["Namespace", NS, ""], ["ConfigMap", "c", NS], ["APIService", "v1beta1.metrics.k8s.io", ""]]
+        ["Namespace", NS, ""],
+        ["ConfigMap", "c", NS],
+        ["APIService", "v1beta1.metrics.k8s.io", ""],
+    ]
     assert [path for path, _, _ in fake.patches] == [
-        f"/api/v1/namespaces/{NS}", f"/api/v1/namespaces/{NS}/configmaps/c",
-        "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io"]
+        f"/api/v1/namespaces/{NS}",
+        f"/api/v1/namespaces/{NS}/configmaps/c",
+        "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io",
+    ]
     for _, content_type, query in fake.patches:
         assert content_type == "application/apply-patch+yaml"
         assert query["fieldManager"] == "ironclad-lab"
@@ -515,15 +636,23 @@ def test_apply_waits_out_a_terminating_namespace_then_applies_server_side(
     assert len(fake.patches) == 6
 
 
-def test_wait_api_service_needs_the_available_condition(fake: FakeApiServer,
-                                                        cluster: Cluster) -> None:
+def test_wait_api_service_needs_the_available_condition(
+    fake: FakeApiServer, cluster: Cluster
+) -> None:
     name = "v1beta1.metrics.k8s.io"
-    fake.api_services[name] = [{"type": "Available", "status": "False",
-                                "reason": "MissingEndpoints", "message": "no endpoints"}]
+    fake.api_services[name] = [
+        {
+            "type": "Available",
+            "status": "False",
+            "reason": "MissingEndpoints",
+            "message": "no endpoints",
+        }
+    ]
     with pytest.raises(LabTimeoutError, match="MissingEndpoints"):
         cluster.wait_api_service(name, timeout=0.5)
-    fake.api_services[name] = [{"type": "Available", "status": "True", "reason": "Passed",
-                                "message": "all checks passed"}]
+    fake.api_services[name] = [
+        {"type": "Available", "status": "True", "reason": "Passed", "message": "all checks passed"}
+    ]
     cluster.wait_api_service(name, timeout=5)
 
 

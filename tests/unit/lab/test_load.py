@@ -25,19 +25,24 @@ def test_plan_is_bounded_by_the_smaller_of_count_and_duration() -> None:
 
 def test_requests_go_round_robin_and_are_scheduled_at_i_over_rate() -> None:
     plan = load.LoadPlan.build(["http://a/", "http://b"], rate=4, requests=5, path="/api/work")
-    assert [plan.url(i) for i in range(3)] == ["http://a/api/work", "http://b/api/work",
-                                               "http://a/api/work"]
+    assert [plan.url(i) for i in range(3)] == [
+        "http://a/api/work",
+        "http://b/api/work",
+        "http://a/api/work",
+    ]
     assert plan.scheduled().tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
 def test_summary_arithmetic() -> None:
-    df = pd.DataFrame({
-        "scheduled_s": [0.0, 0.5, 1.0, 1.5],
-        "sent_s": [0.0, 0.5, 1.0, math.nan],
-        "latency_s": [0.1, 0.2, 0.3, math.nan],
-        "status": pd.array([200, 500, 200, None], dtype="Int64"),
-        "error": [None, None, None, load.NOT_SENT],
-    })
+    df = pd.DataFrame(
+        {
+            "scheduled_s": [0.0, 0.5, 1.0, 1.5],
+            "sent_s": [0.0, 0.5, 1.0, math.nan],
+            "latency_s": [0.1, 0.2, 0.3, math.nan],
+            "status": pd.array([200, 500, 200, None], dtype="Int64"),
+            "error": [None, None, None, load.NOT_SENT],
+        }
+    )
     summary = load.summarize(df, target_rate=2.0)
     assert summary["requests"] == 4
     assert summary["achieved_rate"] == pytest.approx(3 / 1.5)  # 3 sent over 3 half-second slots

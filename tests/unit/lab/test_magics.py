@@ -34,8 +34,9 @@ def lab_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def running_lab(state_file: Path, target: str) -> None:
-    endpoints = Endpoints(target=target, backend="u", backends=["u"], prometheus="p",
-                          chaos_token="t")
+    endpoints = Endpoints(
+        target=target, backend="u", backends=["u"], prometheus="p", chaos_token="t"
+    )
     write_state(state_file, State(endpoints, os.getpid(), "ironclad-demo"))
 
 
@@ -45,7 +46,8 @@ def test_import_lab_registers_the_magic_inside_ipython(shell: InteractiveShell) 
 
 
 def test_cell_is_skipped_with_one_line_on_the_local_target(
-        shell: InteractiveShell, lab_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shell: InteractiveShell, lab_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     running_lab(lab_env, "local")
     result = shell.run_cell("%%cluster\nran = True\n")
     assert result.success
@@ -59,8 +61,9 @@ def test_cell_runs_on_kind(shell: InteractiveShell, lab_env: Path) -> None:
     assert shell.user_ns["ran"] == 42
 
 
-def test_a_failing_cell_fails_the_magic_cell(shell: InteractiveShell, lab_env: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_cell_fails_the_magic_cell(
+    shell: InteractiveShell, lab_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LAB_TARGET", "kind")
     get_settings.cache_clear()
     result = shell.run_cell("%%cluster\nraise ValueError('boom')\n")
@@ -69,8 +72,11 @@ def test_a_failing_cell_fails_the_magic_cell(shell: InteractiveShell, lab_env: P
 
 
 def test_explicit_local_target_skips_even_before_the_lab_runs(
-        shell: InteractiveShell, lab_env: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    shell: InteractiveShell,
+    lab_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("LAB_TARGET", "local")
     get_settings.cache_clear()
     shell.run_cell("%%cluster\nran = True\n")

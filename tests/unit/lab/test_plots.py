@@ -31,8 +31,9 @@ class CannedProm:
     def query_range(self, q: str, start: timedelta, step: str) -> pd.DataFrame:
         self.asked.append((q, start, step))
         if "by (route)" in q:
-            return pd.concat([series([10, 12, 11], route="/api/items"),
-                              series([1, 2, 1], route="/api/work")])
+            return pd.concat(
+                [series([10, 12, 11], route="/api/items"), series([1, 2, 1], route="/api/work")]
+            )
         if "by (instance)" in q:
             return series([0, 3, 1], instance="127.0.0.1:1")
         return series([0.01, 0.2, 0.3])
@@ -76,8 +77,16 @@ def test_empty_data_says_so_instead_of_an_empty_axis() -> None:
 
 
 def test_rollout_timeline_steps_each_count() -> None:
-    df = pd.DataFrame({"t": [0, 1, 2, 3], "desired": [3] * 4, "replicas": [3, 4, 4, 3],
-                       "updated": [0, 1, 2, 3], "ready": [3, 3, 2, 3], "available": [3, 3, 3, 3]})
+    df = pd.DataFrame(
+        {
+            "t": [0, 1, 2, 3],
+            "desired": [3] * 4,
+            "replicas": [3, 4, 4, 3],
+            "updated": [0, 1, 2, 3],
+            "ready": [3, 3, 2, 3],
+            "available": [3, 3, 3, 3],
+        }
+    )
     fig = rendered(plots.rollout_timeline(df))
     [ax] = fig.axes
     assert legend(ax) == ["desired", "updated", "ready", "available"]
@@ -86,22 +95,35 @@ def test_rollout_timeline_steps_each_count() -> None:
 
 
 def test_replicas_vs_load_uses_two_axes_and_one_legend() -> None:
-    df = pd.DataFrame({"t": [0, 30, 60], "replicas": [3, 3, 5], "desired": [3, 5, 5],
-                       "rps": [10.0, 200.0, 210.0]})
+    df = pd.DataFrame(
+        {"t": [0, 30, 60], "replicas": [3, 3, 5], "desired": [3, 5, 5], "rps": [10.0, 200.0, 210.0]}
+    )
     fig = rendered(plots.replicas_vs_load(df))
     left, right = fig.axes
     assert (left.get_ylabel(), right.get_ylabel()) == ("replicas", "requests / s")
     assert [t.get_text() for t in left.get_legend().get_texts()] == [
-        "replicas", "desired (HPA)", "requests / s"]
+        "replicas",
+        "desired (HPA)",
+        "requests / s",
+    ]
 
 
 def test_alert_timeline_draws_pending_then_firing_per_alert() -> None:
-    rows = [("HighErrorRate", "pending", 0), ("HighErrorRate", "pending", 1),
-            ("HighErrorRate", "firing", 2), ("HighErrorRate", "firing", 3),
-            ("HighLatency", "pending", 2)]
-    df = pd.DataFrame({"timestamp": [T0 + pd.Timedelta(seconds=s) for *_, s in rows],
-                       "alertname": [r[0] for r in rows], "alertstate": [r[1] for r in rows],
-                       "value": 1.0})
+    rows = [
+        ("HighErrorRate", "pending", 0),
+        ("HighErrorRate", "pending", 1),
+        ("HighErrorRate", "firing", 2),
+        ("HighErrorRate", "firing", 3),
+        ("HighLatency", "pending", 2),
+    ]
+    df = pd.DataFrame(
+        {
+            "timestamp": [T0 + pd.Timedelta(seconds=s) for *_, s in rows],
+            "alertname": [r[0] for r in rows],
+            "alertstate": [r[1] for r in rows],
+            "value": 1.0,
+        }
+    )
     fig = rendered(plots.alert_timeline(df))
     [ax] = fig.axes
     assert [t.get_text() for t in ax.get_yticklabels()] == ["HighErrorRate", "HighLatency"]
@@ -116,21 +138,27 @@ def test_alert_timeline_without_alerts_says_none_fired() -> None:
 
 
 def test_budget_burn_marks_the_alert_thresholds() -> None:
-    df = pd.concat([series([100, 80, 40], slo="availability"), series([100, 99, 98],
-                                                                        slo="latency")])
+    df = pd.concat(
+        [series([100, 80, 40], slo="availability"), series([100, 99, 98], slo="latency")]
+    )
     fig = rendered(plots.budget_burn(df))
     [ax] = fig.axes
-    assert legend(ax) == ["availability", "latency", "warning: below 50 %",
-                          "critical: below 10 %"]
+    assert legend(ax) == ["availability", "latency", "warning: below 50 %", "critical: below 10 %"]
     assert ax.get_ylabel() == "% of the error budget left"
 
 
 def test_latency_histogram_marks_percentiles_and_the_slo() -> None:
     plan = LoadPlan.build("http://a", rate=10, requests=100)
     latencies = np.linspace(0.01, 0.1, 100)
-    df = pd.DataFrame({"scheduled_s": plan.scheduled(), "sent_s": plan.scheduled(),
-                       "latency_s": latencies, "status": pd.array([200] * 100, dtype="Int64"),
-                       "error": None})
+    df = pd.DataFrame(
+        {
+            "scheduled_s": plan.scheduled(),
+            "sent_s": plan.scheduled(),
+            "latency_s": latencies,
+            "status": pd.array([200] * 100, dtype="Int64"),
+            "error": None,
+        }
+    )
     fig = rendered(plots.latency_histogram(LoadResult(plan, df)))
     [ax] = fig.axes
     labels = legend(ax)

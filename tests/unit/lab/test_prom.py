@@ -10,29 +10,52 @@ from lab.procs import free_port
 from lab.prom import Prom, alert_state, alerts_frame, range_frame, samples_frame, targets_frame
 
 VECTOR = [
-    {"metric": {"__name__": "up", "job": "ironclad-backend", "instance": "127.0.0.1:4001"},
-     "value": [1764139200.5, "1"]},
-    {"metric": {"__name__": "up", "job": "ironclad-backend", "instance": "127.0.0.1:4002"},
-     "value": [1764139200.5, "0"]},
+    {
+        "metric": {"__name__": "up", "job": "ironclad-backend", "instance": "127.0.0.1:4001"},
+        "value": [1764139200.5, "1"],
+    },
+    {
+        "metric": {"__name__": "up", "job": "ironclad-backend", "instance": "127.0.0.1:4002"},
+        "value": [1764139200.5, "0"],
+    },
 ]
 MATRIX = [
     {"metric": {"route": "/api/items"}, "values": [[1764139200, "1.5"], [1764139215, "2"]]},
     {"metric": {"route": "/api/work"}, "values": [[1764139200, "NaN"]]},
 ]
 ALERTS = [
-    {"labels": {"alertname": "HighErrorRate", "severity": "page"},
-     "annotations": {"summary": "Too many 5xx"}, "state": "pending",
-     "activeAt": "2026-11-26T06:00:00.123Z", "value": "2.5e-01"},
-    {"labels": {"alertname": "HighErrorRate", "severity": "page", "instance": "b"},
-     "annotations": {}, "state": "firing", "activeAt": "2026-11-26T05:59:00Z", "value": "1"},
+    {
+        "labels": {"alertname": "HighErrorRate", "severity": "page"},
+        "annotations": {"summary": "Too many 5xx"},
+        "state": "pending",
+        "activeAt": "2026-11-26T06:00:00.123Z",
+        "value": "2.5e-01",
+    },
+    {
+        "labels": {"alertname": "HighErrorRate", "severity": "page", "instance": "b"},
+        "annotations": {},
+        "state": "firing",
+        "activeAt": "2026-11-26T05:59:00Z",
+        "value": "1",
+    },
 ]
 TARGETS = [
-    {"labels": {"job": "ironclad-backend", "instance": "127.0.0.1:4001"}, "scrapePool": "x",
-     "scrapeUrl": "http://127.0.0.1:4001/metrics", "lastError": "", "health": "up",
-     "lastScrape": "2026-11-26T06:00:00.5Z"},
-    {"labels": {"job": "ironclad-backend", "instance": "127.0.0.1:4002"}, "scrapePool": "x",
-     "scrapeUrl": "http://127.0.0.1:4002/metrics", "health": "down",
-     "lastError": "connection refused", "lastScrape": "0001-01-01T00:00:00Z"},
+    {
+        "labels": {"job": "ironclad-backend", "instance": "127.0.0.1:4001"},
+        "scrapePool": "x",
+        "scrapeUrl": "http://127.0.0.1:4001/metrics",
+        "lastError": "",
+        "health": "up",
+        "lastScrape": "2026-11-26T06:00:00.5Z",
+    },
+    {
+        "labels": {"job": "ironclad-backend", "instance": "127.0.0.1:4002"},
+        "scrapePool": "x",
+        "scrapeUrl": "http://127.0.0.1:4002/metrics",
+        "health": "down",
+        "lastError": "connection refused",
+        "lastScrape": "0001-01-01T00:00:00Z",
+    },
 ]
 
 
@@ -82,7 +105,9 @@ def test_alert_state_prefers_firing_then_pending() -> None:
 def test_targets_frame_keeps_health_and_last_error() -> None:
     frame = targets_frame(TARGETS)
     assert frame[["instance", "health", "last_error"]].values.tolist() == [
-        ["127.0.0.1:4001", "up", ""], ["127.0.0.1:4002", "down", "connection refused"]]
+        ["127.0.0.1:4001", "up", ""],
+        ["127.0.0.1:4002", "down", "connection refused"],
+    ]
     assert frame.loc[0, "scrape_url"] == "http://127.0.0.1:4001/metrics"
 
 

@@ -24,9 +24,14 @@ from lab.session import (
 from lab.settings import Settings
 from lab.targets import Endpoints
 
-ENDPOINTS = Endpoints(target="local", backend="http://127.0.0.1:1",
-                      backends=["http://127.0.0.1:1"], prometheus="http://127.0.0.1:2",
-                      grafana=None, chaos_token="secret")
+ENDPOINTS = Endpoints(
+    target="local",
+    backend="http://127.0.0.1:1",
+    backends=["http://127.0.0.1:1"],
+    prometheus="http://127.0.0.1:2",
+    grafana=None,
+    chaos_token="secret",
+)
 
 
 @pytest.fixture
@@ -52,8 +57,12 @@ def test_state_file_has_the_endpoints_pid_and_namespace(settings: Settings) -> N
 
 
 def test_a_state_file_of_a_dead_process_is_removed(settings: Settings) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     write_state(settings.state_file, State(ENDPOINTS, int(dead.stdout), "ironclad-demo"))
     assert read_state(settings.state_file) is None
     assert not settings.state_file.exists()
@@ -70,7 +79,11 @@ def test_connect_attaches_to_the_running_lab(settings: Settings) -> None:
     env = connect("auto", settings=settings)
     assert isinstance(env, Lab)
     assert (env.endpoints, env.target, env.on_cluster, env.namespace) == (
-        ENDPOINTS, "local", False, "ironclad-demo")
+        ENDPOINTS,
+        "local",
+        False,
+        "ironclad-demo",
+    )
     assert env.reason == f"target=local: attached to the running lab (pid {os.getpid()})"
     assert connect("local", settings=settings).pid == os.getpid()
 
@@ -94,8 +107,9 @@ def test_k8s_on_the_local_target_is_a_clear_error(settings: Settings) -> None:
         _ = env.k8s
 
 
-def test_shutdown_terminates_the_lab_process(settings: Settings,
-                                             sleeper: subprocess.Popen[bytes]) -> None:
+def test_shutdown_terminates_the_lab_process(
+    settings: Settings, sleeper: subprocess.Popen[bytes]
+) -> None:
     write_state(settings.state_file, State(ENDPOINTS, sleeper.pid, "ironclad-demo"))
     assert shutdown(settings, timeout=10) is True
     assert sleeper.wait(5) == -15

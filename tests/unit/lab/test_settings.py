@@ -23,17 +23,26 @@ def test_defaults_put_the_state_file_under_the_repo_build_dir() -> None:
 
 
 def test_environment_overrides_every_setting(tmp_path: Path) -> None:
-    settings = Settings.from_env({
-        "LAB_TARGET": "local", "LAB_NAMESPACE": "other", "LAB_STATE_FILE": str(tmp_path / "s"),
-        "LAB_REPLICAS": "5", "LAB_READY_TIMEOUT": "7.5", "LAB_REPO_ROOT": str(tmp_path),
-        "LAB_RESTART_DELAY": "0.5", "LAB_KIND_VERSION": "v0.29.0"})
+    settings = Settings.from_env(
+        {
+            "LAB_TARGET": "local",
+            "LAB_NAMESPACE": "other",
+            "LAB_STATE_FILE": str(tmp_path / "s"),
+            "LAB_REPLICAS": "5",
+            "LAB_READY_TIMEOUT": "7.5",
+            "LAB_REPO_ROOT": str(tmp_path),
+            "LAB_RESTART_DELAY": "0.5",
+            "LAB_KIND_VERSION": "v0.29.0",
+        }
+    )
     assert (settings.target, settings.namespace, settings.replicas) == ("local", "other", 5)
     assert settings.state_file == tmp_path / "s"
     assert settings.ready_timeout == 7.5
     assert settings.restart_delay == 0.5
     assert settings.kind_version == "v0.29.0"
     assert settings.local_prometheus_config == (
-        tmp_path / "manifests" / "monitoring" / "local" / "prometheus.yml")
+        tmp_path / "manifests" / "monitoring" / "local" / "prometheus.yml"
+    )
 
 
 def test_unknown_target_says_which_ones_exist() -> None:
@@ -47,8 +56,9 @@ def test_bad_numbers_name_the_variable(raw: str) -> None:
         Settings.from_env({"LAB_REPLICAS": raw})
 
 
-def test_repo_root_is_found_upwards_or_falls_back_to_cwd(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_repo_root_is_found_upwards_or_falls_back_to_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert find_repo_root(REPO / "lab" / "settings.py") == REPO
     monkeypatch.chdir(tmp_path)
     assert find_repo_root(tmp_path / "a" / "b") == tmp_path

@@ -29,23 +29,26 @@ from lab.targets.local import (
     write_grafana_provisioning,
 )
 
-ENDPOINTS = Endpoints(target="local", backend="http://127.0.0.1:1",
-                      backends=["http://127.0.0.1:1", "http://127.0.0.1:2"],
-                      prometheus="http://127.0.0.1:3", grafana=None, chaos_token="t")
+ENDPOINTS = Endpoints(
+    target="local",
+    backend="http://127.0.0.1:1",
+    backends=["http://127.0.0.1:1", "http://127.0.0.1:2"],
+    prometheus="http://127.0.0.1:3",
+    grafana=None,
+    chaos_token="t",
+)
 
 
 def test_endpoints_json_has_the_design_keys_and_round_trips() -> None:
     data = json.loads(ENDPOINTS.to_json())
-    assert list(data) == ["target", "backend", "backends", "prometheus", "grafana",
-                          "chaos_token"]
+    assert list(data) == ["target", "backend", "backends", "prometheus", "grafana", "chaos_token"]
     assert "\n" not in ENDPOINTS.to_json()
     assert Endpoints.from_dict({**data, "pid": 1, "namespace": "x"}) == ENDPOINTS
 
 
 def test_incomplete_endpoints_say_how_to_recover() -> None:
     with pytest.raises(LabError, match="missing 'prometheus'") as info:
-        Endpoints.from_dict({"target": "local", "backend": "u", "backends": [],
-                             "chaos_token": "t"})
+        Endpoints.from_dict({"target": "local", "backend": "u", "backends": [], "chaos_token": "t"})
     assert "lab.shutdown()" in info.value.next_step
 
 
@@ -76,8 +79,9 @@ def test_kind_without_a_docker_daemon_says_what_to_do(path_without_docker: Path)
     fake_docker(path_without_docker, exit_code=1)
     with pytest.raises(TargetUnavailableError) as info:
         choose("kind")
-    assert str(info.value) == ("Cannot use the kind target: Docker is not running.\n"
-                               "→ Start Docker, or use --target local.")
+    assert str(info.value) == (
+        "Cannot use the kind target: Docker is not running.\n→ Start Docker, or use --target local."
+    )
 
 
 def test_auto_picks_kind_when_docker_answers(path_without_docker: Path) -> None:
@@ -93,12 +97,18 @@ def test_unknown_target_is_refused() -> None:
 def test_prometheus_config_points_rules_and_file_sd_at_absolute_paths(tmp_path: Path) -> None:
     template = tmp_path / "local" / "prometheus.yml"
     template.parent.mkdir()
-    template.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "5s"},
-        "rule_files": ["../rules/lab/*.yml"],
-        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": []}]},
-                           {"job_name": "prometheus", "static_configs": [{"targets": ["x"]}]}],
-    }))
+    template.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "5s"},
+                "rule_files": ["../rules/lab/*.yml"],
+                "scrape_configs": [
+                    {"job_name": JOB, "static_configs": [{"targets": []}]},
+                    {"job_name": "prometheus", "static_configs": [{"targets": ["x"]}]},
+                ],
+            }
+        )
+    )
     targets = tmp_path / "targets.json"
     config = render_prometheus_config(template, targets)
     assert config["rule_files"] == [str(tmp_path / "rules" / "lab" / "*.yml")]
@@ -131,11 +141,14 @@ def test_file_sd_has_one_labelled_group_per_replica() -> None:
     ]
 
 
-@pytest.mark.parametrize(("text", "version"), [
-    ("kind v0.27.0 go1.23.6 linux/amd64", (0, 27, 0)),
-    ("kind v0.17.0 go1.19.2 linux/amd64", (0, 17, 0)),
-    ("garbage", None),
-])
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [
+        ("kind v0.27.0 go1.23.6 linux/amd64", (0, 27, 0)),
+        ("kind v0.17.0 go1.19.2 linux/amd64", (0, 17, 0)),
+        ("garbage", None),
+    ],
+)
 def test_kind_version_is_parsed(text: str, version: tuple[int, int, int] | None) -> None:
     assert parse_kind_version(text) == version
 
@@ -153,17 +166,25 @@ def test_kind_from_path_is_used_when_recent_enough(path_without_docker: Path) ->
     assert kind_binary(Settings(repo_root=path_without_docker)) == str(script)
 
 
-@pytest.mark.parametrize(("found", "usable"), [
-    ((0, 27, 0), True), ((0, 33, 0), True),  # the pinned release, or a later one
-    ((0, 26, 1), False), ((0, 17, 0), False), (None, False),  # older: its images may not work
-])
+@pytest.mark.parametrize(
+    ("found", "usable"),
+    [
+        ((0, 27, 0), True),
+        ((0, 33, 0), True),  # the pinned release, or a later one
+        ((0, 26, 1), False),
+        ((0, 17, 0), False),
+        (None, False),  # older: its images may not work
+    ],
+)
 def test_kind_on_path_must_be_at_least_the_pinned_release(
-        found: tuple[int, int, int] | None, usable: bool) -> None:
+    found: tuple[int, int, int] | None, usable: bool
+) -> None:
     assert path_kind_usable(found, "v0.27.0") is usable
 
 
 def test_an_older_kind_on_path_is_replaced_by_the_pinned_download(
-        path_without_docker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path_without_docker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The download goes through pytest-kind; KIND_DOWNLOAD_URL (pytest-kind's own override,
     respected when set) points it at a local HTTP server here, so no network is used."""
     import functools
@@ -212,28 +233,36 @@ def recording_tool(directory: Path, name: str, body: str) -> Path:
 def test_image_load_falls_back_to_a_single_platform_archive(path_without_docker: Path) -> None:
     """kind issue #3795: with Docker's containerd image store `kind load docker-image` fails;
     the lab then saves only the image's platform and loads that archive."""
-    kind = recording_tool(path_without_docker, "kind", """case "$2" in
+    kind = recording_tool(
+        path_without_docker,
+        "kind",
+        """case "$2" in
   docker-image) echo 'ctr: content digest sha256:00: not found' >&2; exit 1;;
   image-archive) test -s "$3" || exit 3;;
-esac""")
-    recording_tool(path_without_docker, "docker", """case "$2" in
+esac""",
+    )
+    recording_tool(
+        path_without_docker,
+        "docker",
+        """case "$2" in
   inspect) echo linux/arm64;;
   save) echo archive > "$6";;
-esac""")
+esac""",
+    )
     load_image(str(kind), "ironclad-backend:lab", "ironclad")
     calls = (path_without_docker / "calls.log").read_text().splitlines()
     assert [c.split(" -o ")[0] for c in calls[:3]] == [
         "kind load docker-image ironclad-backend:lab --name ironclad",
         "docker image inspect --format {{.Os}}/{{.Architecture}} ironclad-backend:lab",
-        "docker image save --platform linux/arm64"]
+        "docker image save --platform linux/arm64",
+    ]
     assert calls[3].startswith("kind load image-archive /")
     assert calls[3].endswith("image.tar --name ironclad")
 
 
 def test_image_load_failing_both_ways_says_what_to_do(path_without_docker: Path) -> None:
     kind = recording_tool(path_without_docker, "kind", "echo 'kind says no' >&2; exit 1")
-    recording_tool(path_without_docker, "docker",
-                   "echo 'unknown flag: --platform' >&2; exit 125")
+    recording_tool(path_without_docker, "docker", "echo 'unknown flag: --platform' >&2; exit 125")
     with pytest.raises(LabError) as info:
         load_image(str(kind), "ironclad-backend:lab", "ironclad")
     assert "kind says no" in info.value.problem
@@ -242,29 +271,45 @@ def test_image_load_failing_both_ways_says_what_to_do(path_without_docker: Path)
 
 
 def test_stopped_nodes_of_a_reused_cluster_are_named(path_without_docker: Path) -> None:
-    kind = recording_tool(path_without_docker, "kind",
-                          "printf 'ironclad-control-plane\\nironclad-worker\\n'")
-    recording_tool(path_without_docker, "docker",
-                   "printf '/ironclad-control-plane true\\n/ironclad-worker false\\n'")
+    kind = recording_tool(
+        path_without_docker, "kind", "printf 'ironclad-control-plane\\nironclad-worker\\n'"
+    )
+    recording_tool(
+        path_without_docker,
+        "docker",
+        "printf '/ironclad-control-plane true\\n/ironclad-worker false\\n'",
+    )
     assert stopped_nodes(str(kind), "ironclad") == ["ironclad-worker"]
     calls = (path_without_docker / "calls.log").read_text().splitlines()
-    assert calls == ["kind get nodes --name ironclad",
-                     "docker inspect --format {{.Name}} {{.State.Running}} "
-                     "ironclad-control-plane ironclad-worker"]
+    assert calls == [
+        "kind get nodes --name ironclad",
+        "docker inspect --format {{.Name}} {{.State.Running}} "
+        "ironclad-control-plane ironclad-worker",
+    ]
 
 
 def test_pod_templates_running_the_lab_image_carry_its_id() -> None:
     objects = [
-        {"kind": "Deployment", "spec": {"template": {"metadata": {"labels": {"app": "b"}},
-                                                     "spec": {"containers": [
-                                                         {"image": "ironclad-backend:lab"}]}}}},
-        {"kind": "StatefulSet", "spec": {"template": {"spec": {"containers": [
-            {"image": "postgres:17.6"}]}}}},
+        {
+            "kind": "Deployment",
+            "spec": {
+                "template": {
+                    "metadata": {"labels": {"app": "b"}},
+                    "spec": {"containers": [{"image": "ironclad-backend:lab"}]},
+                }
+            },
+        },
+        {
+            "kind": "StatefulSet",
+            "spec": {"template": {"spec": {"containers": [{"image": "postgres:17.6"}]}}},
+        },
         {"kind": "ConfigMap", "data": {}},
     ]
     stamped = stamp_image(objects, "ironclad-backend:lab", "sha256:abc")
     assert stamped[0]["spec"]["template"]["metadata"] == {
-        "labels": {"app": "b"}, "annotations": {IMAGE_ID_ANNOTATION: "sha256:abc"}}
+        "labels": {"app": "b"},
+        "annotations": {IMAGE_ID_ANNOTATION: "sha256:abc"},
+    }
     assert "metadata" not in stamped[1]["spec"]["template"]
     assert stamped[2] == {"kind": "ConfigMap", "data": {}}
 
@@ -281,7 +326,8 @@ def test_local_target_gets_the_requested_replicas() -> None:
 
 
 def test_grafana_provisioning_points_at_local_prometheus_and_repo_dashboards(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     manifests = Path(__file__).resolve().parents[3] / "manifests"
     write_grafana_provisioning(manifests, tmp_path, "http://127.0.0.1:9999")
     datasources = yaml.safe_load((tmp_path / "datasources" / "lab.yaml").read_text())
