@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -17,26 +14,11 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from lab.errors import LabError, ToolMissingError
+from lab.errors import LabError
 from lab.waits import poll
 
 FIELD_MANAGER = "ironclad-lab"
 PROBE_IMAGE = "ironclad-backend:lab"
-
-
-def render_kustomize(path: Path) -> str:
-    """`kubectl kustomize path` output (multi-document YAML)."""
-    if shutil.which("kubectl") is None:
-        raise ToolMissingError("kubectl", "https://kubernetes.io/docs/tasks/tools/")
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(path)], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise LabError(
-            f"kubectl kustomize {path} failed:\n{result.stderr.strip()}",
-            "Fix the manifests (python -m pytest tests/manifests shows where).",
-        )
-    return result.stdout
 
 
 def documents(source: str | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError, ProcessFailedError, TargetUnavailableError
-from lab.k8s import Cluster, documents, render_kustomize
+from lab.k8s import Cluster
+from lab.lint import build
 from lab.portforward import Forward, pod_connector
 from lab.settings import Settings
 from lab.targets import Endpoints, docker_problem
@@ -183,7 +184,7 @@ class KindTarget:
             run([kind, "export", "kubeconfig", "--name", s.cluster_name], "kind export kubeconfig")
             cluster = Cluster.connect(s.namespace, context=context)
         self.cluster = cluster
-        objects = stamp_image(documents(render_kustomize(s.kind_overlay)), s.image, image_id)
+        objects = stamp_image(build(s.kind_overlay), s.image, image_id)
         cluster.apply(objects, timeout=s.rollout_timeout)
         for kind_name, names in (
             ("StatefulSet", cluster.apps.list_namespaced_stateful_set),
