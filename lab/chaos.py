@@ -7,7 +7,9 @@ when the method raises, the steady state does not hold at first, or the cell is 
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -137,6 +139,20 @@ def kill_pod(
         cluster.delete_pod(pod, grace_period_seconds=grace_period_seconds)
         rows.append([pod, "kill", True, f"deleted (grace {grace_period_seconds} s)"])
     return pd.DataFrame(rows, columns=POD_ACTION_COLUMNS)
+
+
+def kill_replica(url: str, *, signum: int = signal.SIGKILL) -> pd.DataFrame:
+    """Local target: signal the backend process serving `url`, like a crash would.
+
+    The local target supervises its replicas the way a ReplicaSet does: a killed one is
+    started again on the same port after `LAB_RESTART_DELAY` seconds. Rows: what was killed.
+    """
+    from lab.targets.local import listener_pid  # only the local target has processes to kill
+
+    pid = listener_pid(url)
+    os.kill(pid, signum)
+    detail = f"pid {pid} got {signal.Signals(signum).name}"
+    return pd.DataFrame([[url, "kill", True, detail]], columns=POD_ACTION_COLUMNS)
 
 
 def evict_pod(

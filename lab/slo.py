@@ -146,7 +146,10 @@ class SLO:
 
         if self.name == "availability":
             bad = rate("http_requests_total", ',status=~"5.."')
-            return f"{bad}\n/\n{rate('http_requests_total')}"
+            total = rate("http_requests_total")
+            # Until the first 5xx there is no error series at all: `or 0 * total` makes the
+            # ratio 0 (not "no data"), so the budget reads 100 % and dashboards show a line.
+            return f"(\n{bad}\nor\n0 * {total}\n)\n/\n{total}"
         good = rate("http_request_duration_seconds_bucket", f',le="{LATENCY_THRESHOLD_S:g}"')
         return f"1 - (\n{good}\n/\n{rate('http_request_duration_seconds_count')}\n)"
 

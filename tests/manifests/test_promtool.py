@@ -394,3 +394,41 @@ def test_a_wrong_expectation_fails(tmp_path: Path) -> None:
     case.checks[0]["exp_alerts"] = case.checks[1]["exp_alerts"]
     path = write_test_file(tmp_path / "wrong.yaml", slo.LAB, [case], slo.LAB.eval_interval_s)
     assert "HighErrorRate" in outcome(promtool("test", "rules", str(path)))
+
+
+@pytest.mark.parametrize("scale", slo.SCALES, ids=[s.name for s in slo.SCALES])
+def test_budget_is_full_before_the_first_error(tmp_path: Path, scale: slo.Scale) -> None:
+    """With traffic but no 5xx series at all, the availability SLI is 0 and the budget 100 %
+    (not "no data", which would leave the dashboard's budget panel empty)."""
+    s = scale.scrape_interval_s
+    steps = scale.seconds(slo.PERIOD_S) // s // 50 + 10  # a while into the period
+    case = Case(scale, {f'http_requests_total{{{API},status="200"}}': counter((5, steps))})
+    group = case.group()
+    group["promql_expr_test"] = [
+        {
+            "expr": 'error_budget_remaining_percentage{slo="availability"}',
+            "eval_time": f"{(steps - 1) * s}s",
+            "exp_samples": [
+                {
+                    "labels": f'error_budget_remaining_percentage{{job="{JOB}",'
+                    'slo="availability"}',
+                    "value": 100,
+                }
+            ],
+        }
+    ]
+    group.pop("alert_rule_test")
+    path = tmp_path / "budget.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(scale.rule_file)],
+                "evaluation_interval": f"{scale.eval_interval_s}s",
+                "group_eval_order": [g["name"] for g in slo.rule_groups(scale)["groups"]],
+                "tests": [group],
+            },
+            sort_keys=False,
+            width=1000,
+        )
+    )
+    assert not outcome(promtool("test", "rules", str(path)))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from lab.chaos import BackendChaos, Experiment, evict_pod, kill_pod
+from lab.chaos import BackendChaos, Experiment, evict_pod, kill_pod, kill_replica
 from lab.errors import ChaosError
 from lab.procs import free_port
 
@@ -172,3 +173,42 @@ def test_unreachable_backend_is_a_chaos_error_with_a_next_step() -> None:
     chaos = BackendChaos([f"http://127.0.0.1:{free_port()}"], "token", timeout=1)
     with pytest.raises(ChaosError, match=r"failed[\s\S]*lab.connect"):
         chaos.enable()
+
+
+def test_kill_replica_kills_the_process_listening_on_the_url(tmp_path: Path) -> None:
+    """A real listener process (not a backend: the helper only needs a pid behind a port)."""
+    import subprocess
+    import sys
+
+    from lab.procs import port_is_open, wait_until
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: port_is_open(port), timeout=10, what="the listener")
+        touched = kill_replica(f"http://127.0.0.1:{port}")
+        assert server.wait(timeout=10) == -9
+        assert touched.to_dict("records") == [
+            {
+                "pod": f"http://127.0.0.1:{port}",
+                "action": "kill",
+                "done": True,
+                "detail": f"pid {server.pid} got SIGKILL",
+            }
+        ]
+    finally:
+        server.kill()
+        server.wait()
