@@ -15,10 +15,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
+from lab.settings import get_settings
 from lab.waits import poll
 
 FIELD_MANAGER = "ironclad-lab"
-PROBE_IMAGE = "ironclad-backend:lab"
 
 
 def documents(source: str | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -453,12 +453,14 @@ class Cluster:
         url: str,
         labels: Mapping[str, str] | None = None,
         timeout: float = 60.0,
-        image: str = PROBE_IMAGE,
+        image: str | None = None,
     ) -> ProbeResult:
         """Reach `url` (http://... GET, or tcp://host:port connect) from a short-lived pod with
-        `labels`: NetworkPolicy allowed/denied checks with real packets."""
+        `labels`: NetworkPolicy allowed/denied checks with real packets. The pod runs the
+        backend image (`Settings.image`, already loaded into kind) unless `image` is given."""
         labels = dict(labels or {"app": "lab-probe"})
         name = f"lab-probe-{uuid.uuid4().hex[:8]}"
+        image = image or get_settings().image
         self.core.create_namespaced_pod(self.namespace, probe_pod(name, url, labels, image))
         try:
             phase = poll(

@@ -142,7 +142,8 @@ def find_postgres_bindir() -> Path:
     raise ToolMissingError(
         "PostgreSQL server binaries (initdb, pg_ctl, postgres, psql)",
         install="Debian/Ubuntu: `sudo apt-get install postgresql`; macOS: `brew install "
-        "postgresql@15`; conda: `conda install -c conda-forge postgresql`; or set PG_BINDIR",
+        "postgresql@17` then `export PG_BINDIR=\"$(brew --prefix postgresql@17)/bin\"`; conda: "
+        "`conda install -c conda-forge postgresql`; elsewhere set PG_BINDIR to their directory",
     )
 
 

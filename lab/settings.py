@@ -1,6 +1,6 @@
 """Lab settings, read once from the environment (every value has a sensible default).
 
-LAB_TARGET (auto|local|kind), LAB_NAMESPACE, LAB_STATE_FILE (default build/lab-state.json under
+LAB_TARGET (auto|local|kind), LAB_STATE_FILE (default build/lab-state.json under
 the repository), LAB_REPLICAS (local backends), LAB_READY_TIMEOUT / LAB_ROLLOUT_TIMEOUT (s),
 LAB_RESTART_DELAY (s before a dead local replica is restarted), LAB_KIND_VERSION (the kind
 release downloaded when none >= v0.24 is on PATH), LAB_REPO_ROOT.
@@ -36,6 +36,8 @@ class Settings:
 
     repo_root: Path
     target: str = "auto"
+    # Not read from the environment: manifests/base/kustomization.yaml and the in-cluster
+    # Prometheus config pin this namespace, so another value could only break the kind target.
     namespace: str = "ironclad-demo"
     state_file_override: Path | None = None
     replicas: int = 3
@@ -84,7 +86,6 @@ class Settings:
         return cls(
             repo_root=root,
             target=target,
-            namespace=env.get("LAB_NAMESPACE", cls.namespace),
             state_file_override=Path(state) if state else None,
             replicas=_number(env, "LAB_REPLICAS", cls.replicas, int),
             ready_timeout=_number(env, "LAB_READY_TIMEOUT", cls.ready_timeout, float),

@@ -60,7 +60,9 @@ RUNBOOK = "notebooks/07-chaos-and-slo.ipynb"
 RUNBOOKS = {
     "HighErrorRate": f"{RUNBOOK}#Errors:-HighErrorRate-from-pending-to-firing-to-resolved",
     "HighLatency": f"{RUNBOOK}#500-ms-of-latency:-HighLatency",
-    "BackendDown": f"{RUNBOOK}#On-the-cluster:-kill-a-pod-under-load",
+    # On kind a deleted pod leaves service discovery (its `up` series ends instead of reading 0),
+    # so BackendDown is about targets that exist but cannot be scraped; 07 teaches it locally.
+    "BackendDown": f"{RUNBOOK}#A-replica-dies:-BackendDown",
     "ErrorBudgetBurn": f"{RUNBOOK}#Error-budgets-and-burn-rates",
     "AvailabilityBurnRate": f"{RUNBOOK}#Error-budgets-and-burn-rates",
     "LatencyBurnRate": f"{RUNBOOK}#Error-budgets-and-burn-rates",

@@ -87,7 +87,8 @@ def docker_problem() -> str | None:
 
 
 def choose(requested: str) -> Choice:
-    """Resolve "auto" to kind (Docker answers) or local (it does not); keep explicit choices."""
+    """Resolve "auto" to kind (Docker answers and a kind binary can be had) or local; keep
+    explicit choices."""
     if requested == "local":
         return Choice("local", "target=local (requested): local processes, no cluster")
     problem = docker_problem()
@@ -101,7 +102,16 @@ def choose(requested: str) -> Choice:
         raise LabError(f"Unknown target {requested!r}.", "Use auto, kind or local.")
     if problem:
         return Choice("local", f"target=local (auto): {problem}, so no kind cluster")
-    return Choice("kind", "target=kind (auto): Docker answers, so a kind cluster can run")
+    from lab.settings import get_settings
+    from lab.targets.kind import kind_binary  # imported only when Docker answers: it is heavy
+
+    try:
+        kind = kind_binary(get_settings())  # on PATH, cached, or downloaded now
+    except TargetUnavailableError as exc:
+        return Choice(
+            "local", f"target=local (auto): Docker answers but kind does not: {exc.problem}"
+        )
+    return Choice("kind", f"target=kind (auto): Docker answers and kind is at {kind}")
 
 
 def make_target(name: str, settings: Settings, replicas: int | None = None) -> Target:

@@ -210,7 +210,7 @@ def test_chaos_latency_visible_in_responses_and_metrics(client: Client) -> None:
     assert time.monotonic() - started >= 1.0
     started = time.monotonic()
     assert client.get("/health/live").status_code == 200
-    assert time.monotonic() - started < 0.5  # no chaos latency on health
+    assert time.monotonic() - started < 0.9  # no chaos latency (1 s) on health
     text = metrics_text(client)
     assert "chaos_latency_seconds 1.0" in text
     slow_bucket = re.search(

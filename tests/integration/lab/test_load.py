@@ -96,7 +96,7 @@ def test_latency_includes_time_queued_in_the_client(server: str) -> None:
     )
     df = result.df
     assert df["status"].eq(200).all()
-    assert (df["sent_s"] - df["scheduled_s"]).median() < 0.05  # dispatched on time
+    assert (df["sent_s"] - df["scheduled_s"]).median() < 0.2  # dispatched on time, not queued
     assert df["latency_s"].iloc[-1] > 0.8
     assert df["latency_s"].min() >= 0.02
     assert result.summary()["p99"] > 0.8

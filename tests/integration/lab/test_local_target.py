@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -241,7 +240,6 @@ def test_lab_up_json_subprocess_exits_0_on_sigterm_and_leaves_nothing(tmp_path: 
 
 def test_connect_starts_the_lab_and_shutdown_stops_it(tmp_path: Path) -> None:
     settings = replace(SETTINGS, state_file_override=tmp_path / "state.json")
-    started = time.monotonic()
     env = connect("local", settings=settings)
     try:
         assert env.target == "local"
@@ -252,7 +250,6 @@ def test_connect_starts_the_lab_and_shutdown_stops_it(tmp_path: Path) -> None:
         left = footprint(env.endpoints, psutil.Process(env.pid))
     finally:
         assert shutdown(settings) is True
-    assert time.monotonic() - started < 120
     assert_nothing_left(left)
     assert (tmp_path / "lab-up.log").exists()
     assert shutdown(settings) is False

@@ -26,7 +26,6 @@ def test_environment_overrides_every_setting(tmp_path: Path) -> None:
     settings = Settings.from_env(
         {
             "LAB_TARGET": "local",
-            "LAB_NAMESPACE": "other",
             "LAB_STATE_FILE": str(tmp_path / "s"),
             "LAB_REPLICAS": "5",
             "LAB_READY_TIMEOUT": "7.5",
@@ -35,7 +34,7 @@ def test_environment_overrides_every_setting(tmp_path: Path) -> None:
             "LAB_KIND_VERSION": "v0.29.0",
         }
     )
-    assert (settings.target, settings.namespace, settings.replicas) == ("local", "other", 5)
+    assert (settings.target, settings.replicas) == ("local", 5)
     assert settings.state_file == tmp_path / "s"
     assert settings.ready_timeout == 7.5
     assert settings.restart_delay == 0.5

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from lab.errors import LabError, TargetUnavailableError
+from lab.procs import free_port
 from lab.settings import Settings
 from lab.targets import Endpoints, choose, make_target
 from lab.targets.kind import (
@@ -84,9 +85,25 @@ def test_kind_without_a_docker_daemon_says_what_to_do(path_without_docker: Path)
     )
 
 
-def test_auto_picks_kind_when_docker_answers(path_without_docker: Path) -> None:
+def test_auto_picks_kind_when_docker_and_kind_answer(path_without_docker: Path) -> None:
     fake_docker(path_without_docker, exit_code=0)
-    assert choose("auto").name == "kind"
+    kind = fake_kind(path_without_docker, Settings.kind_version)
+    choice = choose("auto")
+    assert choice.name == "kind"
+    assert choice.reason == f"target=kind (auto): Docker answers and kind is at {kind}"
+
+
+def test_auto_falls_back_to_local_when_kind_cannot_be_had(
+    path_without_docker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker answers, no kind on PATH, nothing cached, and the download fails (a closed
+    local port stands in for an unreachable release server): local, with the reason."""
+    fake_docker(path_without_docker, exit_code=0)
+    monkeypatch.setattr("lab.targets.kind.CACHE", tmp_path / "cache")
+    monkeypatch.setenv("KIND_DOWNLOAD_URL", f"http://127.0.0.1:{free_port()}/kind")
+    choice = choose("auto")
+    assert choice.name == "local"
+    assert choice.reason.startswith("target=local (auto): Docker answers but kind does not: ")
 
 
 def test_unknown_target_is_refused() -> None:
