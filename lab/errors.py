@@ -85,3 +85,15 @@ class LabNotRunningError(LabError):
 
 class NeedsClusterError(LabError):
     """A Kubernetes call while the lab runs on the local target."""
+
+
+class CommandFailedError(LabError):
+    """An external command (docker, kind, kubectl) exited non-zero; its output says why."""
+
+    def __init__(self, command: str, output: str) -> None:
+        self.command = command
+        super().__init__(
+            f"`{command}` failed:\n{output.strip()}",
+            f"Run `{command}` yourself to see the whole story; for Docker problems `docker info` "
+            "tells whether the engine is up. Or use --target local.",
+        )

@@ -14,13 +14,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lab.errors import LabTimeoutError, ProcessFailedError, ToolMissingError
+from lab.errors import ProcessFailedError, ToolMissingError
+from lab.waits import poll
 
 LOOPBACK = "127.0.0.1"
 
@@ -49,15 +49,18 @@ def wait_until(
     interval: float = 0.05,
     on_timeout: Callable[[], str] | None = None,
 ) -> None:
-    """Poll `condition` until it is true; raise LabTimeoutError naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return
-        if time.monotonic() >= deadline:
-            detail = on_timeout() if on_timeout else ""
-            raise LabTimeoutError(what=what, timeout=timeout, detail=detail)
-        time.sleep(interval)
+    """Poll `condition` until it is true; raise LabTimeoutError naming `what` after `timeout` s.
+
+    `lab.waits.poll` without the progress bar: for waits too short or too internal to show.
+    """
+    poll(
+        condition,
+        what=what,
+        timeout=timeout,
+        interval=interval,
+        diagnose=on_timeout,
+        progress=False,
+    )
 
 
 @dataclass
@@ -142,7 +145,7 @@ def find_postgres_bindir() -> Path:
     raise ToolMissingError(
         "PostgreSQL server binaries (initdb, pg_ctl, postgres, psql)",
         install="Debian/Ubuntu: `sudo apt-get install postgresql`; macOS: `brew install "
-        "postgresql@17` then `export PG_BINDIR=\"$(brew --prefix postgresql@17)/bin\"`; conda: "
+        'postgresql@17` then `export PG_BINDIR="$(brew --prefix postgresql@17)/bin"`; conda: '
         "`conda install -c conda-forge postgresql`; elsewhere set PG_BINDIR to their directory",
     )
 

@@ -6,6 +6,7 @@ import base64
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError, ProcessFailedError, TargetUnavailableError
+from lab.errors import CommandFailedError, LabError, TargetUnavailableError
 from lab.k8s import Cluster
 from lab.lint import build
 from lab.portforward import Forward, pod_connector
@@ -116,10 +117,11 @@ def kind_binary(settings: Settings) -> str:
     return str(pinned.kind_path)
 
 
-def run(argv: list[str], what: str) -> str:
+def run(argv: list[str]) -> str:
+    """Run a docker/kind command; its stdout, or CommandFailedError with its output."""
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise ProcessFailedError(what, f"failed: {(result.stderr or result.stdout).strip()}")
+        raise CommandFailedError(shlex.join(argv), result.stderr or result.stdout)
     return result.stdout
 
 
@@ -147,7 +149,7 @@ class KindTarget:
 
     def _start(self, kind: str) -> Endpoints:
         s = self.settings
-        if s.cluster_name not in run([kind, "get", "clusters"], "kind get clusters").split():
+        if s.cluster_name not in run([kind, "get", "clusters"]).split():
             run(
                 [
                     kind,
@@ -159,8 +161,7 @@ class KindTarget:
                     str(s.kind_config),
                     "--wait",
                     "180s",
-                ],
-                "kind create cluster",
+                ]
             )
         elif stopped := stopped_nodes(kind, s.cluster_name):  # reused: its nodes must run
             raise TargetUnavailableError(
@@ -169,19 +170,14 @@ class KindTarget:
                 f"Start them (docker start {' '.join(stopped)}) or delete the cluster "
                 f"(kind delete cluster --name {s.cluster_name}), then run again.",
             )
-        run(
-            ["docker", "build", "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)],
-            "docker build",
-        )
+        run(["docker", "build", "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)])
         load_image(kind, s.image, s.cluster_name)
-        image_id = run(
-            ["docker", "image", "inspect", "--format", "{{.Id}}", s.image], "docker image inspect"
-        ).strip()
+        image_id = run(["docker", "image", "inspect", "--format", "{{.Id}}", s.image]).strip()
         context = f"kind-{s.cluster_name}"
         try:
             cluster = Cluster.connect(s.namespace, context=context)
         except LabError:  # a reused cluster whose context left the kubeconfig (e.g. $KUBECONFIG)
-            run([kind, "export", "kubeconfig", "--name", s.cluster_name], "kind export kubeconfig")
+            run([kind, "export", "kubeconfig", "--name", s.cluster_name])
             cluster = Cluster.connect(s.namespace, context=context)
         self.cluster = cluster
         objects = stamp_image(build(s.kind_overlay), s.image, image_id)
@@ -250,12 +246,10 @@ class KindTarget:
 
 def stopped_nodes(kind: str, cluster_name: str) -> list[str]:
     """Node containers of the cluster that are not running (e.g. after Docker restarted)."""
-    nodes = run([kind, "get", "nodes", "--name", cluster_name], "kind get nodes").split()
+    nodes = run([kind, "get", "nodes", "--name", cluster_name]).split()
     if not nodes:
         return []
-    states = run(
-        ["docker", "inspect", "--format", "{{.Name}} {{.State.Running}}", *nodes], "docker inspect"
-    )
+    states = run(["docker", "inspect", "--format", "{{.Name}} {{.State.Running}}", *nodes])
     return [
         line.split()[0].lstrip("/") for line in states.splitlines() if line.split()[1:] == ["false"]
     ]
@@ -270,26 +264,19 @@ def load_image(kind: str, image: str, cluster_name: str) -> None:
     the image's own platform (`docker image save --platform`, Docker >= 28) avoids that.
     """
     try:
-        run([kind, "load", "docker-image", image, "--name", cluster_name], "kind load docker-image")
+        run([kind, "load", "docker-image", image, "--name", cluster_name])
         return
-    except ProcessFailedError as exc:
+    except CommandFailedError as exc:
         first = exc.problem
     try:
         image_platform = run(
-            ["docker", "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", image],
-            "docker image inspect",
+            ["docker", "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", image]
         ).strip()
         with tempfile.TemporaryDirectory(prefix="ironclad-image-") as tmp:
             archive = str(Path(tmp) / "image.tar")
-            run(
-                ["docker", "image", "save", "--platform", image_platform, "-o", archive, image],
-                "docker image save --platform",
-            )
-            run(
-                [kind, "load", "image-archive", archive, "--name", cluster_name],
-                "kind load image-archive",
-            )
-    except ProcessFailedError as exc:
+            run(["docker", "image", "save", "--platform", image_platform, "-o", archive, image])
+            run([kind, "load", "image-archive", archive, "--name", cluster_name])
+    except CommandFailedError as exc:
         raise LabError(
             f"Could not load {image} into kind.\n{first}\nSingle-platform archive "
             f"fallback: {exc.problem}",
