@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import platform
 import re
@@ -10,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -102,9 +104,14 @@ def kind_binary(settings: Settings) -> str:
     # Only ensure_kind() is used. pytest-kind makes a work dir ".pytest-kind/<name>" relative to
     # the cwd; an absolute name puts it in CACHE instead of littering the learner's cwd.
     CACHE.mkdir(parents=True, exist_ok=True)
-    pinned = PinnedKindCluster(str(CACHE), kind_path=CACHE / f"kind-{settings.kind_version}")
+    binary = CACHE / f"kind-{settings.kind_version}"
+    fresh = not binary.exists()
+    pinned = PinnedKindCluster(str(CACHE), kind_path=binary)
+    url = os.environ.get("KIND_DOWNLOAD_URL") or kind_download_url(settings.kind_version)
     try:
         pinned.ensure_kind()
+        if fresh:  # pytest-kind checks nothing: verify against the release's published sum
+            verify_sha256(binary, f"{url}.sha256sum")
     except LabError:
         raise
     except Exception as exc:  # network errors of any kind
@@ -114,7 +121,23 @@ def kind_binary(settings: Settings) -> str:
             f"Install kind {settings.kind_version} (https://kind.sigs.k8s.io), or use "
             "--target local.",
         ) from exc
-    return str(pinned.kind_path)
+    return str(binary)
+
+
+def verify_sha256(binary: Path, sum_url: str) -> None:
+    """Compare `binary` with the sha256 published at `sum_url` ("<hex>  <name>"); on a
+    mismatch delete it (it must never run) and raise TargetUnavailableError."""
+    with urllib.request.urlopen(sum_url, timeout=30) as response:  # noqa: S310 - release URL
+        expected = response.read().decode().split()[0].lower()
+    actual = hashlib.sha256(binary.read_bytes()).hexdigest()
+    if actual != expected:
+        binary.unlink()
+        raise TargetUnavailableError(
+            f"The downloaded kind has sha256 {actual}, but {sum_url} says {expected}; it was "
+            "deleted.",
+            "Run again (a broken download); if it persists, install kind yourself "
+            "(https://kind.sigs.k8s.io), or use --target local.",
+        )
 
 
 def run(argv: list[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from lab.targets.kind import (
     path_kind_usable,
     stamp_image,
     stopped_nodes,
+    verify_sha256,
 )
 from lab.targets.local import (
     JOB,
@@ -214,6 +216,8 @@ def test_an_older_kind_on_path_is_replaced_by_the_pinned_download(
     served = tmp_path / "served"
     served.mkdir()
     (served / "kind").write_text("#!/bin/sh\necho 'kind v0.27.0 go1.23.6 linux/amd64'\n")
+    digest = hashlib.sha256((served / "kind").read_bytes()).hexdigest()
+    (served / "kind.sha256sum").write_text(f"{digest}  kind-linux-amd64\n")
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(served))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -352,3 +356,24 @@ def test_grafana_provisioning_points_at_local_prometheus_and_repo_dashboards(
     dashboards = yaml.safe_load((tmp_path / "dashboards" / "lab.yaml").read_text())
     (path,) = [p["options"]["path"] for p in dashboards["providers"]]
     assert list(Path(path).glob("*.json")), "the provider must see the repository dashboards"
+
+
+def test_a_download_whose_sha256_differs_is_deleted_and_refused(tmp_path: Path) -> None:
+    """The published sum is served by a local HTTP server; a tampered binary never stays."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    (tmp_path / "kind.sha256sum").write_text(f"{'0' * 64}  kind-linux-amd64\n")
+    binary = tmp_path / "kind-v0.33.0"
+    binary.write_text("#!/bin/sh\necho tampered\n")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(TargetUnavailableError, match="sha256"):
+            verify_sha256(binary, f"http://127.0.0.1:{server.server_port}/kind.sha256sum")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not binary.exists()
