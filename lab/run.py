@@ -41,7 +41,7 @@ from lab import report
 from lab.errors import LabError
 from lab.magics import SKIP_MESSAGE
 from lab.procs import ManagedProcess, wait_until
-from lab.settings import find_repo_root
+from lab.settings import find_repo_root, get_settings
 
 ENGINE = "ironclad"
 KERNEL_ARGUMENTS = [
@@ -131,7 +131,8 @@ class UpProcess:
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None:
-            self.process.stop(timeout=120)
+            # kind teardown waits up to the rollout timeout for the namespace to go
+            self.process.stop(timeout=get_settings().rollout_timeout + 60)
 
     def diagnostics(self) -> str:
         """The stack's state right now: lab up, backends, Prometheus targets/alerts, pods."""
