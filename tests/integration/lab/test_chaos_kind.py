@@ -9,15 +9,9 @@ import pytest
 from lab.chaos import Experiment, evict_pod, kill_pod
 from lab.k8s import Cluster
 from lab.settings import Settings
-from lab.targets import docker_problem
 from lab.targets.kind import KindTarget
 
-problem = docker_problem()
-pytestmark = [
-    pytest.mark.kind,
-    pytest.mark.slow,
-    pytest.mark.skipif(problem is not None, reason=f"no kind cluster possible here: {problem}"),
-]
+pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -8,16 +8,11 @@ import pytest
 
 from lab.k8s import Cluster
 from lab.settings import Settings
-from lab.targets import Endpoints, docker_problem
+from lab.targets import Endpoints
 from lab.targets.kind import KindTarget
 from lab.targets.local import http_ok
 
-problem = docker_problem()
-pytestmark = [
-    pytest.mark.kind,
-    pytest.mark.slow,
-    pytest.mark.skipif(problem is not None, reason=f"no kind cluster possible here: {problem}"),
-]
+pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
