@@ -41,6 +41,7 @@ from lab import report
 from lab.errors import LabError
 from lab.magics import SKIP_MESSAGE
 from lab.procs import ManagedProcess, wait_until
+from lab.prom import Prom
 from lab.settings import find_repo_root, get_settings
 
 ENGINE = "ironclad"
@@ -160,25 +161,21 @@ def _http_status(url: str) -> str:
 
 
 def _prometheus_state(url: str) -> list[str]:
+    prom = Prom(url, timeout=2)
     try:
-        with urllib.request.urlopen(f"{url}/api/v1/targets?state=active", timeout=2) as rsp:  # noqa: S310
-            targets = json.load(rsp)["data"]["activeTargets"]
-        with urllib.request.urlopen(f"{url}/api/v1/alerts", timeout=2) as rsp:  # noqa: S310
-            alerts = json.load(rsp)["data"]["alerts"]
-    except (OSError, ValueError, KeyError) as exc:
-        return [f"prometheus {url}: unreachable ({exc})"]
+        targets, alerts = prom.targets(), prom.alerts()
+    except LabError as exc:
+        return [f"prometheus {url}: unreachable ({exc.problem})"]
     lines = [
-        f"prometheus target {t['scrapeUrl']}: {t['health']} {t.get('lastError', '')}"
-        for t in targets
+        f"prometheus target {t.scrape_url}: {t.health} {t.last_error}" for t in targets.itertuples()
     ]
-    alert_lines = [f"alert {a['labels'].get('alertname')}: {a['state']}" for a in alerts]
+    alert_lines = [f"alert {a.alertname}: {a.state}" for a in alerts.itertuples()]
     return lines + (alert_lines or ["no alerts"])
 
 
 def _cluster_diagnosis(namespace: str) -> str:
     """Pods, recent events and logs of unready pods (lab.k8s); never hides the original failure."""
     from lab.k8s import Cluster
-    from lab.settings import get_settings
 
     try:
         cluster = Cluster.connect(namespace, context=f"kind-{get_settings().cluster_name}")
