@@ -38,6 +38,8 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
 
 
 def get_json(url: str, timeout: float = 2.0) -> Any:
+    """GET `url` as JSON. Plain urllib on purpose: `lab.prom` would pull pandas (~1 s here) into
+    the start-up of `lab up`, which only needs Prometheus' target list."""
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
         return json.load(response)
 
