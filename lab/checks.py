@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from lab.errors import CheckFailedError
 
-__all__ = ["MIMETYPE", "CheckFailedError", "CheckResult", "check"]
+__all__ = ["MIMETYPE", "CheckFailedError", "CheckResult", "check", "publish"]
 
 MIMETYPE = "application/vnd.ironclad.check+json"
 _SEEN_LIMIT = 300
@@ -51,11 +51,11 @@ def check(condition: object, *, expected: str, seen: object = None, hint: str = 
     if not condition:
         raise CheckFailedError(expected, seen_text, hint)
     result = CheckResult(expected=expected, seen=seen_text)
-    _publish(result.bundle())
+    publish(result.bundle())
     return result
 
 
-def _publish(bundle: dict[str, object]) -> None:
+def publish(bundle: dict[str, object]) -> None:
     """Display `bundle` when running under IPython; do nothing elsewhere."""
     try:
         from IPython.core.getipython import get_ipython

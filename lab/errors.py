@@ -71,6 +71,16 @@ class CheckFailedError(LabError):
         )
 
 
+class ExerciseFailedError(LabError):
+    """A learner's exercise answer did not hold: what was seen, and a hint at the concept."""
+
+    def __init__(self, exercise: str, seen: str, hint: str) -> None:
+        self.exercise = exercise
+        self.seen = seen
+        self.hint = hint
+        super().__init__(f"Exercise {exercise}: not yet — saw {seen}.", hint)
+
+
 class PrometheusError(LabError):
     """Prometheus could not be reached or refused a query."""
 
