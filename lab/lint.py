@@ -208,6 +208,7 @@ class _Lint:
             self.services,
             self.statefulset_services,
             self.autoscaling,
+            self.topology_spread,
             self.containers,
             self.pod_security,
             self.annotations,
@@ -276,18 +277,56 @@ class _Lint:
                     "same namespace",
                 )
 
+    def hpa_for(self, workload: Obj) -> Obj | None:
+        """The HorizontalPodAutoscaler that scales `workload`, if any."""
+        kind, namespace, name = ident(workload)
+        return next(
+            (
+                h
+                for h in self.of_kind("HorizontalPodAutoscaler")
+                if ident(h)[1] == namespace
+                and (h["spec"]["scaleTargetRef"]["kind"], h["spec"]["scaleTargetRef"]["name"])
+                == (kind, name)
+            ),
+            None,
+        )
+
+    def min_replicas(self, workload: Obj) -> int:
+        """The fewest pods `workload` runs: its HPA's minReplicas, else spec.replicas (1)."""
+        hpa = self.hpa_for(workload)
+        if hpa is not None:
+            return int(hpa["spec"].get("minReplicas", 1))
+        return int(workload["spec"].get("replicas", 1))
+
     def autoscaling(self) -> None:
-        hpas = list(self.of_kind("HorizontalPodAutoscaler"))
-        for hpa in hpas:
+        for hpa in self.of_kind("HorizontalPodAutoscaler"):
             ref = hpa["spec"]["scaleTargetRef"]
-            if self.find(ref["kind"], ident(hpa)[1], ref["name"]) is None:
+            target = self.find(ref["kind"], ident(hpa)[1], ref["name"])
+            if target is None:
                 self.add(
                     hpa,
                     "spec.scaleTargetRef",
                     "hpa-target",
                     f"{ref['kind']}/{ref['name']} does not exist in namespace {ident(hpa)[1]!r}",
                 )
+            elif "replicas" in target["spec"]:
+                self.add(
+                    target,
+                    "spec.replicas",
+                    "hpa-owns-replicas",
+                    f"must be left unset: {ident(hpa)[2]} owns the replica count, and every "
+                    f"apply of replicas {target['spec']['replicas']} would undo its decision",
+                )
         for pdb in self.of_kind("PodDisruptionBudget"):
+            if pdb["spec"].get("unhealthyPodEvictionPolicy") != "AlwaysAllow":
+                self.add(
+                    pdb,
+                    "spec.unhealthyPodEvictionPolicy",
+                    "pdb-unhealthy-eviction",
+                    "must be AlwaysAllow: with the default, pods that are running but not ready "
+                    "(e.g. while their database is down during a drain) can never be evicted "
+                    "and the drain deadlocks",
+                )
             owners = self.selected(ident(pdb)[1], pdb["spec"].get("selector"))
             if len(owners) != 1:
                 self.add(
@@ -298,31 +337,39 @@ class _Lint:
                     f"of exactly one workload, selects {[p.ref for p in owners]}",
                 )
                 continue
-            self.pdb_replicas(pdb, owners[0], hpas)
-
-    def pdb_replicas(self, pdb: Obj, owner: Pod, hpas: list[Obj]) -> None:
-        min_available = pdb["spec"].get("minAvailable")
-        replicas = owner.workload["spec"].get("replicas", 1)
-        if isinstance(min_available, int) and min_available >= replicas:
-            self.add(
-                pdb,
-                "spec.minAvailable",
-                "pdb-below-replicas",
-                f"minAvailable {min_available} must be below {owner.ref} replicas "
-                f"{replicas}, or no voluntary eviction can ever proceed",
-            )
-        kind, _, name = ident(owner.workload)
-        for hpa in hpas:
-            ref = hpa["spec"]["scaleTargetRef"]
-            if (ref["kind"], ref["name"]) == (kind, name) and replicas > hpa["spec"].get(
-                "minReplicas", 1
-            ):
+            min_available = pdb["spec"].get("minAvailable")
+            floor = self.min_replicas(owners[0].workload)
+            if isinstance(min_available, int) and min_available >= floor:
                 self.add(
-                    owner.workload,
-                    "spec.replicas",
-                    "replicas-within-hpa",
-                    f"replicas {replicas} must be <= {ident(hpa)[2]} minReplicas "
-                    f"{hpa['spec'].get('minReplicas', 1)}",
+                    pdb,
+                    "spec.minAvailable",
+                    "pdb-below-replicas",
+                    f"minAvailable {min_available} must be below the {floor} replicas "
+                    f"{owners[0].ref} runs at least, or no voluntary eviction can ever proceed",
+                )
+
+    def topology_spread(self) -> None:
+        for pod in self.pods:
+            if self.min_replicas(pod.workload) < 2:
+                continue
+            hard = [
+                c
+                for c in pod.spec.get("topologySpreadConstraints") or []
+                if c.get("topologyKey") == "kubernetes.io/hostname"
+                and c.get("whenUnsatisfiable") == "DoNotSchedule"
+                and c.get("nodeTaintsPolicy") == "Honor"
+                and c.get("maxSkew") == 1
+                and selector_matches(c.get("labelSelector"), pod.labels)
+            ]
+            if not hard:
+                self.add(
+                    pod.workload,
+                    "spec.template.spec.topologySpreadConstraints",
+                    "topology-spread",
+                    "needs maxSkew 1 on kubernetes.io/hostname with whenUnsatisfiable "
+                    "DoNotSchedule, nodeTaintsPolicy Honor and a labelSelector matching its "
+                    "pods: otherwise every replica may land on one node (ScheduleAnyway) or "
+                    "tainted nodes count as empty domains and replicas stay Pending",
                 )
 
     def containers(self) -> None:
