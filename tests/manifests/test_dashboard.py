@@ -5,43 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
-import promql_parser
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
-from backend.observe import Metrics, PoolCollector
-from lab import lint, slo
+from lab import lint
 
 DASHBOARD = lint.MANIFESTS_DIR / "monitoring" / "dashboards" / "ironclad.json"
 GRAFANA = lint.MANIFESTS_DIR / "components" / "monitoring" / "grafana"
+MetricNames = Callable[[str], set[str]]
 PANEL_TYPES = {"row", "timeseries", "stat", "table", "gauge", "bargauge"}
-# Grafana fills these in before the query reaches Prometheus.
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
-PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE"}
-
-
-def backend_metrics() -> set[str]:
-    """Sample names the backend's registry exposes (counter -> _total, histogram -> _bucket...)."""
-    registry = CollectorRegistry()
-    Metrics(registry)
-    registry.register(PoolCollector(dict))
-    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}
-    return {
-        fam.name + suffix for fam in registry.collect() for suffix in suffixes.get(fam.type, [""])
-    }
-
-
-def recorded_metrics() -> set[str]:
-    return {
-        r["record"]
-        for scale in slo.SCALES
-        for g in slo.rule_groups(scale)["groups"]
-        for r in g["rules"]
-        if "record" in r
-    }
 
 
 def dashboard() -> dict[str, Any]:
@@ -56,21 +31,6 @@ def queries() -> list[tuple[str, str]]:
         for p in dashboard()["panels"]
         for t in p.get("targets", [])
     ]
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names an expression selects (fails on selectors without a fixed name)."""
-    for var, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(var, value)
-    names: set[str] = set()
-
-    def visit(node: Any) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            assert node.name, f"selector without a metric name in {expr!r}"
-            names.add(node.name)
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return names
 
 
 def test_dashboard_model_is_valid() -> None:
@@ -98,13 +58,15 @@ def test_dashboard_model_is_valid() -> None:
 
 
 @pytest.mark.parametrize(("where", "expr"), queries(), ids=[w for w, _ in queries()])
-def test_panel_query_parses_and_uses_known_metrics(where: str, expr: str) -> None:
-    unknown = metric_names(expr) - backend_metrics() - recorded_metrics() - PROMETHEUS_SERIES
+def test_panel_query_parses_and_uses_known_metrics(
+    where: str, expr: str, known_metrics: frozenset[str], metric_names: MetricNames
+) -> None:
+    unknown = metric_names(expr) - known_metrics
     assert not unknown, f"{where}: {sorted(unknown)} are neither exported nor recorded"
 
 
-def test_metric_check_can_fail() -> None:
-    assert metric_names("rate(http_requests_totl[$__rate_interval])") - backend_metrics()
+def test_metric_check_can_fail(known_metrics: frozenset[str], metric_names: MetricNames) -> None:
+    assert metric_names("rate(http_requests_totl[$__rate_interval])") - known_metrics
     with pytest.raises(ValueError, match="parenthesis"):
         metric_names("sum(rate(http_requests_total[5m])")
 
@@ -126,7 +88,7 @@ def test_dashboard_is_provisioned_from_this_file(kind_objects: list[lint.Obj]) -
     assert mounts.get(provider["options"]["path"]) == "dashboards"
 
 
-def test_slo_panels_read_the_recorded_budget() -> None:
+def test_slo_panels_read_the_recorded_budget(metric_names: MetricNames) -> None:
     used = set().union(*(metric_names(e) for _, e in queries()))
     assert "error_budget_remaining_percentage" in used
     assert {"http_requests_total", "http_request_duration_seconds_bucket"} <= used
