@@ -209,6 +209,9 @@ class _Lint:
             self.statefulset_services,
             self.autoscaling,
             self.topology_spread,
+            self.default_deny,
+            self.statefulset_storage,
+            self.discovery_rbac,
             self.containers,
             self.pod_security,
             self.annotations,
@@ -371,6 +374,111 @@ class _Lint:
                     "pods: otherwise every replica may land on one node (ScheduleAnyway) or "
                     "tainted nodes count as empty domains and replicas stay Pending",
                 )
+
+    def default_deny(self) -> None:
+        used = {p.namespace for p in self.pods}
+        for namespace in self.of_kind("Namespace"):  # the namespaces these manifests own
+            ns = ident(namespace)[2]
+            if ns not in used:
+                continue
+            stranger = Endpoint(f"a new pod in {ns}", ns, {"lint.ironclad/probe": "stranger"})
+            for conn in (
+                Connection(stranger, INTERNET, 443),
+                Connection(OTHER_NAMESPACE, stranger, 8080),
+            ):
+                verdict = evaluate(self.objects, conn)
+                if verdict.allowed:
+                    self.add(
+                        namespace,
+                        "NetworkPolicy",
+                        "default-deny",
+                        f"{verdict.describe()} is allowed ({verdict.egress}; {verdict.ingress}): "
+                        "add a default-deny NetworkPolicy (podSelector {}, policyTypes Ingress "
+                        "and Egress, no rules) so pods no other policy names are isolated",
+                    )
+
+    def statefulset_storage(self) -> None:
+        for sts in self.of_kind("StatefulSet"):
+            claims = {c["metadata"]["name"] for c in sts["spec"].get("volumeClaimTemplates") or []}
+            spec = sts["spec"]["template"]["spec"]
+            for c in spec.get("containers", []):
+                mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts") or []}
+                data = next(
+                    (e.get("value") for e in c.get("env") or [] if e["name"] == "PGDATA"), None
+                )
+                on_claim = [
+                    path
+                    for name, path in mounts.items()
+                    if name in claims and (data is None or data.startswith(path))
+                ]
+                if not on_claim:
+                    self.add(
+                        sts,
+                        "spec.volumeClaimTemplates",
+                        "statefulset-storage",
+                        f"container {c['name']!r} keeps "
+                        f"{f'PGDATA {data}' if data else 'its data'} on no volumeClaimTemplate "
+                        f"(claims: {sorted(claims) or 'none'}): the data dies with the pod",
+                    )
+
+    def discovery_rbac(self) -> None:
+        needs = {"pod": ["pods"], "service": ["services"], "endpoints": ["endpoints"]}
+        for pod in self.pods:
+            configs = [
+                yaml.safe_load(cm["data"]["prometheus.yml"])
+                for v in pod.spec.get("volumes") or []
+                if "configMap" in v
+                for cm in [self.find("ConfigMap", pod.namespace, v["configMap"].get("name", ""))]
+                if cm is not None and "prometheus.yml" in (cm.get("data") or {})
+            ]
+            sa = pod.spec.get("serviceAccountName", "default")
+            for config in configs:
+                for job in config.get("scrape_configs") or []:
+                    for sd in job.get("kubernetes_sd_configs") or []:
+                        names = (sd.get("namespaces") or {}).get("names")
+                        if not names:
+                            self.add(
+                                pod.workload,
+                                f"prometheus.yml[{job['job_name']}].kubernetes_sd_configs",
+                                "discovery-rbac",
+                                "list the namespaces to discover (namespaces.names): without "
+                                "it discovery needs cluster-wide rights",
+                            )
+                            continue
+                        for ns in names:
+                            for res in needs.get(sd["role"], []):
+                                self.discovery_grant(pod, sa, ns, res, job["job_name"])
+
+    def discovery_grant(self, pod: Pod, sa: str, ns: str, resource: str, job: str) -> None:
+        granted: set[str] = set()
+        for kind in ("RoleBinding", "ClusterRoleBinding"):
+            for binding in self.of_kind(kind):
+                if kind == "RoleBinding" and ident(binding)[1] != ns:
+                    continue
+                if not any(
+                    s.get("kind") == "ServiceAccount"
+                    and s.get("name") == sa
+                    and s.get("namespace", ident(binding)[1]) == pod.namespace
+                    for s in binding.get("subjects") or []
+                ):
+                    continue
+                ref = binding["roleRef"]
+                role = self.find(ref["kind"], ns if ref["kind"] == "Role" else "", ref["name"])
+                for rule in (role or {}).get("rules") or []:
+                    if "" in rule.get("apiGroups", []) and resource in rule.get("resources", []):
+                        granted |= set(rule.get("verbs", []))
+        missing = sorted({"list", "watch"} - granted)
+        if missing or pod.spec.get("automountServiceAccountToken") is False:
+            self.add(
+                pod.workload,
+                f"prometheus.yml[{job}].kubernetes_sd_configs",
+                "discovery-rbac",
+                f"ServiceAccount {sa!r} needs list and watch on {resource} in namespace {ns!r} "
+                f"(missing: {missing or 'none'}) and its token mounted "
+                f"(automountServiceAccountToken: "
+                f"{pod.spec.get('automountServiceAccountToken', True)}); without both, "
+                "discovery finds nothing and no target is scraped",
+            )
 
     def containers(self) -> None:
         for pod in self.pods:

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from lab import lint
+from lab import lint, slo
 
 DASHBOARD = lint.MANIFESTS_DIR / "monitoring" / "dashboards" / "ironclad.json"
 GRAFANA = lint.MANIFESTS_DIR / "components" / "monitoring" / "grafana"
 MetricNames = Callable[[str], set[str]]
+PROMTOOL = shutil.which("promtool")
 PANEL_TYPES = {"row", "timeseries", "stat", "table", "gauge", "bargauge"}
 
 
@@ -92,3 +96,96 @@ def test_slo_panels_read_the_recorded_budget(metric_names: MetricNames) -> None:
     used = set().union(*(metric_names(e) for _, e in queries()))
     assert "error_budget_remaining_percentage" in used
     assert {"http_requests_total", "http_request_duration_seconds_bucket"} <= used
+
+
+# --- every panel reads data on a healthy system ------------------------------------------------
+
+NO_DATA_OK = {"Alerts"}  # an empty alert table is what a healthy system shows
+HEALTHY_S = 300  # evaluated 5 minutes into steady, error-free traffic at the lab's 1 s scrape
+
+
+def healthy_series() -> dict[str, str]:
+    """A healthy lab: 3 replicas up, 5 req/s on /api/items all 200 and fast, chaos off, breaker
+    closed, an idle pool. No 5xx series exists at all (prometheus-client creates a labelled
+    child only when it is first used), exactly like a real backend that never failed."""
+    steps = HEALTHY_S
+    series: dict[str, str] = {}
+    for i in range(3):
+        inst = f'job="ironclad-backend",instance="10.0.0.{i}:3000"'
+        api = f'{inst},method="GET",route="/api/items"'
+        series[f"up{{{inst}}}"] = f"1x{steps}"
+        series[f'http_requests_total{{{api},status="200"}}'] = f"0+5x{steps}"
+        for le in ("0.1", "0.5", "1", "+Inf"):
+            series[f'http_request_duration_seconds_bucket{{{api},le="{le}"}}'] = f"0+5x{steps}"
+        series[f"http_request_duration_seconds_count{{{api}}}"] = f"0+5x{steps}"
+        series[f"http_request_duration_seconds_sum{{{api}}}"] = f"0+0.1x{steps}"
+        for gauge, value in (
+            ("http_requests_in_flight", 0),
+            ("db_pool_size", 4),
+            ("db_pool_available", 4),
+            ("db_pool_requests_waiting", 0),
+            ("chaos_enabled", 0),
+            ("chaos_error_ratio", 0),
+            ("chaos_latency_seconds", 0),
+            ("circuit_breaker_open", 0),
+        ):
+            series[f"{gauge}{{{inst}}}"] = f"{value}x{steps}"
+    return series
+
+
+def test_every_panel_reads_data_on_a_healthy_system(
+    tmp_path: Path, metric_names: MetricNames
+) -> None:
+    """Each panel query, run by promtool over healthy series (and the lab-scale rules, for the
+    recorded budget), returns at least one sample that is a number (not NaN): `count(q == q)`
+    drops NaN, and `> bool 0` turns "some data" into 1 and "no data" into nothing."""
+    exprs = {
+        where: expr.replace("$__rate_interval", "1m")
+        for where, expr in queries()
+        if where.split(" / ")[0] not in NO_DATA_OK
+    }
+    series = healthy_series()
+    fed = {name.split("{")[0] for name in series}
+    for where, expr in exprs.items():
+        missing = {n for n in metric_names(expr) - fed if not n.startswith(("slo:", "error_"))}
+        assert not missing, f"{where}: add healthy series for {sorted(missing)}"
+    test = {
+        "rule_files": [str(slo.LAB.rule_file)],
+        "evaluation_interval": "1s",
+        "group_eval_order": [g["name"] for g in slo.rule_groups(slo.LAB)["groups"]],
+        "tests": [
+            {
+                "interval": "1s",
+                "input_series": [{"series": k, "values": v} for k, v in series.items()],
+                "promql_expr_test": [
+                    {
+                        "expr": f"count(({e}) == ({e})) > bool 0",
+                        "eval_time": f"{HEALTHY_S}s",
+                        "exp_samples": [{"labels": "{}", "value": 1}],
+                    }
+                    for e in exprs.values()
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "healthy.yaml"
+    path.write_text(yaml.safe_dump(test, sort_keys=False, width=1000))
+    proc = subprocess.run(
+        [PROMTOOL or "promtool", "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert PROMTOOL, "promtool not found: install the prometheus package (see .ci/run)"
+    report = proc.stdout + proc.stderr
+    # promtool quotes a failing expr like Go's %q, which for these strings is JSON's quoting.
+    empty = [where for where, e in exprs.items() if json.dumps(f"count(({e})")[:-1] in report]
+    assert proc.returncode == 0, f"panels without data on a healthy system: {empty}\n{report}"
+
+
+def test_replicas_panel_turns_red_below_the_expected_count() -> None:
+    panel = next(p for p in dashboard()["panels"] if p["title"] == "Replicas up")
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["color"] for s in steps] == ["red", "green"]
+    assert steps[1]["value"] == slo.MIN_BACKENDS
+    assert str(slo.MIN_BACKENDS) in panel["description"]
