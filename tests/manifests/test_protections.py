@@ -304,6 +304,7 @@ def test_spread_fits_kind_through_a_rolling_update_and_a_drain() -> None:
     with Honor every replica fits on the other worker."""
     constraint, replicas, surge = backend_spread()
     assert (constraint["maxSkew"], surge, replicas) == (1, 1, 3)
+    assert constraint["whenUnsatisfiable"] == "DoNotSchedule"  # what `place` models
     nodes = kind_nodes()
     assert [n.tainted for n in nodes].count(False) == 2
     assert rolling_update(nodes, constraint, replicas) == []
