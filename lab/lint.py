@@ -421,32 +421,42 @@ class _Lint:
                         f"(claims: {sorted(claims) or 'none'}): the data dies with the pod",
                     )
 
+    def prometheus_configs(self, pod: Pod) -> list[dict[str, Any]]:
+        """The prometheus.yml files mounted into `pod` from ConfigMaps."""
+        configs = []
+        for volume in pod.spec.get("volumes") or []:
+            name = (volume.get("configMap") or {}).get("name", "")
+            cm = self.find("ConfigMap", pod.namespace, name) if name else None
+            if cm is not None and "prometheus.yml" in (cm.get("data") or {}):
+                configs.append(yaml.safe_load(cm["data"]["prometheus.yml"]))
+        return configs
+
     def discovery_rbac(self) -> None:
-        needs = {"pod": ["pods"], "service": ["services"], "endpoints": ["endpoints"]}
+        # What each kubernetes_sd role lists and watches (core API group).
+        needs = {
+            "pod": ["pods"],
+            "service": ["services"],
+            "endpoints": ["endpoints", "pods", "services"],
+        }
         for pod in self.pods:
-            configs = [
-                yaml.safe_load(cm["data"]["prometheus.yml"])
-                for v in pod.spec.get("volumes") or []
-                if "configMap" in v
-                for cm in [self.find("ConfigMap", pod.namespace, v["configMap"].get("name", ""))]
-                if cm is not None and "prometheus.yml" in (cm.get("data") or {})
-            ]
             sa = pod.spec.get("serviceAccountName", "default")
-            for config in configs:
+            for config in self.prometheus_configs(pod):
                 for job in config.get("scrape_configs") or []:
+                    where = f"prometheus.yml[{job['job_name']}].kubernetes_sd_configs"
                     for sd in job.get("kubernetes_sd_configs") or []:
                         names = (sd.get("namespaces") or {}).get("names")
-                        if not names:
+                        if not names or sd["role"] not in needs:
                             self.add(
                                 pod.workload,
-                                f"prometheus.yml[{job['job_name']}].kubernetes_sd_configs",
+                                where,
                                 "discovery-rbac",
-                                "list the namespaces to discover (namespaces.names): without "
-                                "it discovery needs cluster-wide rights",
+                                f"role {sd['role']!r} with namespaces {names}: list the "
+                                "namespaces to discover (namespaces.names) and use a role of "
+                                f"{sorted(needs)}; anything else needs cluster-wide rights",
                             )
                             continue
                         for ns in names:
-                            for res in needs.get(sd["role"], []):
+                            for res in needs[sd["role"]]:
                                 self.discovery_grant(pod, sa, ns, res, job["job_name"])
 
     def discovery_grant(self, pod: Pod, sa: str, ns: str, resource: str, job: str) -> None:

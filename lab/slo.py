@@ -24,7 +24,7 @@ one lab minute) so alerts fire within seconds to minutes:
 | HighErrorRate (> 5 %)         | rate 5m, for 5m     | rate 5s, for 5s     |
 | HighLatency (p95 > 500 ms)    | rate 5m, for 10m    | rate 5s, for 10s    |
 | BackendDown (up == 0)         | for 5m              | for 5s              |
-| BackendTargetsMissing (< 3 up)| for 5m              | for 5s              |
+| BackendTargetsMissing (< 3)   | for 5m              | for 5s              |
 | ErrorBudgetBurn (< 50/10 %)   | for 10m             | for 10s             |
 | scrape / rule evaluation      | 15s / 30s           | 1s / 1s             |
 | budget rule evaluation        | 5m                  | 5s                  |

@@ -1,9 +1,9 @@
 """The protections the lessons rely on exist and do what the lessons claim, proven by deleting
 or weakening each one on a copy of the kind render and expecting a lint finding that says what
-is wrong: default deny, PostgreSQL's persistent storage, the RBAC discovery needs, the PDB's
-eviction policy, the HPA owning the replica count, the hard topology spread. Plus: nothing
-cluster-scoped but the Namespace and metrics-server, and the spread fits kind's two workers
-through a rolling update and a drain."""
+is wrong: default deny, PostgreSQL's persistent storage, the RBAC discovery needs (the PDB's
+eviction policy, the HPA owning the replica count and the hard spread are proven the same way in
+tests/unit/test_lint.py). Plus: nothing cluster-scoped but the Namespace and metrics-server, and
+the spread fits kind's two workers through a rolling update and a drain."""
 
 from __future__ import annotations
 
@@ -143,32 +143,6 @@ MUTATIONS: list[tuple[str, Mutation, str, str]] = [
         lambda objects: config_without_namespaces(prometheus_config(objects)),
         "discovery-rbac",
         "cluster-wide rights",
-    ),
-    (
-        "PDB eviction policy deleted",
-        edit(
-            "PodDisruptionBudget",
-            "backend-pdb",
-            lambda p: p["spec"].pop("unhealthyPodEvictionPolicy"),
-        ),
-        "pdb-unhealthy-eviction",
-        "drain deadlocks",
-    ),
-    (
-        "replicas back under the HPA",
-        edit("Deployment", "backend", lambda d: d["spec"].update(replicas=3)),
-        "hpa-owns-replicas",
-        "backend-hpa owns the replica count",
-    ),
-    (
-        "spread constraint deleted",
-        edit(
-            "Deployment",
-            "backend",
-            lambda d: d["spec"]["template"]["spec"].pop("topologySpreadConstraints"),
-        ),
-        "topology-spread",
-        "DoNotSchedule",
     ),
 ]
 
