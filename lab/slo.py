@@ -360,7 +360,9 @@ def _classic_alerts(scale: Scale) -> list[dict[str, Any]]:
         ),
         # A deleted pod leaves discovery: its `up` series ends instead of reading 0, so only a
         # count against the expected replicas sees it. `or vector(0)`: with every target gone
-        # count() returns nothing, which must read 0, not "no data".
+        # count() returns nothing, which must read 0, not "no data". Not kube-state-metrics'
+        # Deployment status: the same rule serves the local target (no API server there), needs
+        # no extra cluster-wide component, and counts what is really scraped and answering.
         _alert(
             "BackendTargetsMissing",
             f'(count(up{{job="{JOB}"}} == 1) or vector(0)) < {MIN_BACKENDS}',
