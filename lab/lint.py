@@ -208,6 +208,10 @@ class _Lint:
             self.services,
             self.statefulset_services,
             self.autoscaling,
+            self.topology_spread,
+            self.default_deny,
+            self.statefulset_storage,
+            self.discovery_rbac,
             self.containers,
             self.pod_security,
             self.annotations,
@@ -276,18 +280,56 @@ class _Lint:
                     "same namespace",
                 )
 
+    def hpa_for(self, workload: Obj) -> Obj | None:
+        """The HorizontalPodAutoscaler that scales `workload`, if any."""
+        kind, namespace, name = ident(workload)
+        return next(
+            (
+                h
+                for h in self.of_kind("HorizontalPodAutoscaler")
+                if ident(h)[1] == namespace
+                and (h["spec"]["scaleTargetRef"]["kind"], h["spec"]["scaleTargetRef"]["name"])
+                == (kind, name)
+            ),
+            None,
+        )
+
+    def min_replicas(self, workload: Obj) -> int:
+        """The fewest pods `workload` runs: its HPA's minReplicas, else spec.replicas (1)."""
+        hpa = self.hpa_for(workload)
+        if hpa is not None:
+            return int(hpa["spec"].get("minReplicas", 1))
+        return int(workload["spec"].get("replicas", 1))
+
     def autoscaling(self) -> None:
-        hpas = list(self.of_kind("HorizontalPodAutoscaler"))
-        for hpa in hpas:
+        for hpa in self.of_kind("HorizontalPodAutoscaler"):
             ref = hpa["spec"]["scaleTargetRef"]
-            if self.find(ref["kind"], ident(hpa)[1], ref["name"]) is None:
+            target = self.find(ref["kind"], ident(hpa)[1], ref["name"])
+            if target is None:
                 self.add(
                     hpa,
                     "spec.scaleTargetRef",
                     "hpa-target",
                     f"{ref['kind']}/{ref['name']} does not exist in namespace {ident(hpa)[1]!r}",
                 )
+            elif "replicas" in target["spec"]:
+                self.add(
+                    target,
+                    "spec.replicas",
+                    "hpa-owns-replicas",
+                    f"must be left unset: {ident(hpa)[2]} owns the replica count, and every "
+                    f"apply of replicas {target['spec']['replicas']} would undo its decision",
+                )
         for pdb in self.of_kind("PodDisruptionBudget"):
+            if pdb["spec"].get("unhealthyPodEvictionPolicy") != "AlwaysAllow":
+                self.add(
+                    pdb,
+                    "spec.unhealthyPodEvictionPolicy",
+                    "pdb-unhealthy-eviction",
+                    "must be AlwaysAllow: with the default, pods that are running but not ready "
+                    "(e.g. while their database is down during a drain) can never be evicted "
+                    "and the drain deadlocks",
+                )
             owners = self.selected(ident(pdb)[1], pdb["spec"].get("selector"))
             if len(owners) != 1:
                 self.add(
@@ -298,32 +340,155 @@ class _Lint:
                     f"of exactly one workload, selects {[p.ref for p in owners]}",
                 )
                 continue
-            self.pdb_replicas(pdb, owners[0], hpas)
-
-    def pdb_replicas(self, pdb: Obj, owner: Pod, hpas: list[Obj]) -> None:
-        min_available = pdb["spec"].get("minAvailable")
-        replicas = owner.workload["spec"].get("replicas", 1)
-        if isinstance(min_available, int) and min_available >= replicas:
-            self.add(
-                pdb,
-                "spec.minAvailable",
-                "pdb-below-replicas",
-                f"minAvailable {min_available} must be below {owner.ref} replicas "
-                f"{replicas}, or no voluntary eviction can ever proceed",
-            )
-        kind, _, name = ident(owner.workload)
-        for hpa in hpas:
-            ref = hpa["spec"]["scaleTargetRef"]
-            if (ref["kind"], ref["name"]) == (kind, name) and replicas > hpa["spec"].get(
-                "minReplicas", 1
-            ):
+            min_available = pdb["spec"].get("minAvailable")
+            floor = self.min_replicas(owners[0].workload)
+            if isinstance(min_available, int) and min_available >= floor:
                 self.add(
-                    owner.workload,
-                    "spec.replicas",
-                    "replicas-within-hpa",
-                    f"replicas {replicas} must be <= {ident(hpa)[2]} minReplicas "
-                    f"{hpa['spec'].get('minReplicas', 1)}",
+                    pdb,
+                    "spec.minAvailable",
+                    "pdb-below-replicas",
+                    f"minAvailable {min_available} must be below the {floor} replicas "
+                    f"{owners[0].ref} runs at least, or no voluntary eviction can ever proceed",
                 )
+
+    def topology_spread(self) -> None:
+        for pod in self.pods:
+            if self.min_replicas(pod.workload) < 2:
+                continue
+            hard = [
+                c
+                for c in pod.spec.get("topologySpreadConstraints") or []
+                if c.get("topologyKey") == "kubernetes.io/hostname"
+                and c.get("whenUnsatisfiable") == "DoNotSchedule"
+                and c.get("nodeTaintsPolicy") == "Honor"
+                and c.get("maxSkew") == 1
+                and selector_matches(c.get("labelSelector"), pod.labels)
+            ]
+            if not hard:
+                self.add(
+                    pod.workload,
+                    "spec.template.spec.topologySpreadConstraints",
+                    "topology-spread",
+                    "needs maxSkew 1 on kubernetes.io/hostname with whenUnsatisfiable "
+                    "DoNotSchedule, nodeTaintsPolicy Honor and a labelSelector matching its "
+                    "pods: otherwise every replica may land on one node (ScheduleAnyway) or "
+                    "tainted nodes count as empty domains and replicas stay Pending",
+                )
+
+    def default_deny(self) -> None:
+        used = {p.namespace for p in self.pods}
+        for namespace in self.of_kind("Namespace"):  # the namespaces these manifests own
+            ns = ident(namespace)[2]
+            if ns not in used:
+                continue
+            stranger = Endpoint(f"a new pod in {ns}", ns, {"lint.ironclad/probe": "stranger"})
+            for conn in (
+                Connection(stranger, INTERNET, 443),
+                Connection(OTHER_NAMESPACE, stranger, 8080),
+            ):
+                verdict = evaluate(self.objects, conn)
+                if verdict.allowed:
+                    self.add(
+                        namespace,
+                        "NetworkPolicy",
+                        "default-deny",
+                        f"{verdict.describe()} is allowed ({verdict.egress}; {verdict.ingress}): "
+                        "add a default-deny NetworkPolicy (podSelector {}, policyTypes Ingress "
+                        "and Egress, no rules) so pods no other policy names are isolated",
+                    )
+
+    def statefulset_storage(self) -> None:
+        for sts in self.of_kind("StatefulSet"):
+            claims = {c["metadata"]["name"] for c in sts["spec"].get("volumeClaimTemplates") or []}
+            spec = sts["spec"]["template"]["spec"]
+            for c in spec.get("containers", []):
+                mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts") or []}
+                data = next(
+                    (e.get("value") for e in c.get("env") or [] if e["name"] == "PGDATA"), None
+                )
+                on_claim = [
+                    path
+                    for name, path in mounts.items()
+                    if name in claims and (data is None or data.startswith(path))
+                ]
+                if not on_claim:
+                    self.add(
+                        sts,
+                        "spec.volumeClaimTemplates",
+                        "statefulset-storage",
+                        f"container {c['name']!r} keeps "
+                        f"{f'PGDATA {data}' if data else 'its data'} on no volumeClaimTemplate "
+                        f"(claims: {sorted(claims) or 'none'}): the data dies with the pod",
+                    )
+
+    def prometheus_configs(self, pod: Pod) -> list[dict[str, Any]]:
+        """The prometheus.yml files mounted into `pod` from ConfigMaps."""
+        configs = []
+        for volume in pod.spec.get("volumes") or []:
+            name = (volume.get("configMap") or {}).get("name", "")
+            cm = self.find("ConfigMap", pod.namespace, name) if name else None
+            if cm is not None and "prometheus.yml" in (cm.get("data") or {}):
+                configs.append(yaml.safe_load(cm["data"]["prometheus.yml"]))
+        return configs
+
+    def discovery_rbac(self) -> None:
+        # What each kubernetes_sd role lists and watches (core API group).
+        needs = {
+            "pod": ["pods"],
+            "service": ["services"],
+            "endpoints": ["endpoints", "pods", "services"],
+        }
+        for pod in self.pods:
+            sa = pod.spec.get("serviceAccountName", "default")
+            for config in self.prometheus_configs(pod):
+                for job in config.get("scrape_configs") or []:
+                    where = f"prometheus.yml[{job['job_name']}].kubernetes_sd_configs"
+                    for sd in job.get("kubernetes_sd_configs") or []:
+                        names = (sd.get("namespaces") or {}).get("names")
+                        if not names or sd["role"] not in needs:
+                            self.add(
+                                pod.workload,
+                                where,
+                                "discovery-rbac",
+                                f"role {sd['role']!r} with namespaces {names}: list the "
+                                "namespaces to discover (namespaces.names) and use a role of "
+                                f"{sorted(needs)}; anything else needs cluster-wide rights",
+                            )
+                            continue
+                        for ns in names:
+                            for res in needs[sd["role"]]:
+                                self.discovery_grant(pod, sa, ns, res, job["job_name"])
+
+    def discovery_grant(self, pod: Pod, sa: str, ns: str, resource: str, job: str) -> None:
+        granted: set[str] = set()
+        for kind in ("RoleBinding", "ClusterRoleBinding"):
+            for binding in self.of_kind(kind):
+                if kind == "RoleBinding" and ident(binding)[1] != ns:
+                    continue
+                if not any(
+                    s.get("kind") == "ServiceAccount"
+                    and s.get("name") == sa
+                    and s.get("namespace", ident(binding)[1]) == pod.namespace
+                    for s in binding.get("subjects") or []
+                ):
+                    continue
+                ref = binding["roleRef"]
+                role = self.find(ref["kind"], ns if ref["kind"] == "Role" else "", ref["name"])
+                for rule in (role or {}).get("rules") or []:
+                    if "" in rule.get("apiGroups", []) and resource in rule.get("resources", []):
+                        granted |= set(rule.get("verbs", []))
+        missing = sorted({"list", "watch"} - granted)
+        if missing or pod.spec.get("automountServiceAccountToken") is False:
+            self.add(
+                pod.workload,
+                f"prometheus.yml[{job}].kubernetes_sd_configs",
+                "discovery-rbac",
+                f"ServiceAccount {sa!r} needs list and watch on {resource} in namespace {ns!r} "
+                f"(missing: {missing or 'none'}) and its token mounted "
+                f"(automountServiceAccountToken: "
+                f"{pod.spec.get('automountServiceAccountToken', True)}); without both, "
+                "discovery finds nothing and no target is scraped",
+            )
 
     def containers(self) -> None:
         for pod in self.pods:

@@ -6,8 +6,10 @@ requests within 0.5 s, i.e. p95 < 500 ms), over a 30-day period.
 
 Alerts: the SRE Workbook's multiwindow, multi-burn-rate alerts for each SLO
 (`AvailabilityBurnRate`, `LatencyBurnRate`) and the original design's `HighErrorRate`,
-`HighLatency`, `BackendDown`, `ErrorBudgetBurn`. Recording rules: `slo:sli_error:ratio_rate<w>`
-(label `slo`) and `error_budget_remaining_percentage` (label `slo`).
+`HighLatency`, `BackendDown`, `ErrorBudgetBurn`, plus `BackendTargetsMissing` (fewer backend
+targets up than `MIN_BACKENDS`: BackendDown cannot see a pod that left discovery). Recording
+rules: `slo:sli_error:ratio_rate<w>` (label `slo`) and `error_budget_remaining_percentage`
+(label `slo`).
 
 Two time scales. The lab scale divides every production duration by 60 (one production hour is
 one lab minute) so alerts fire within seconds to minutes:
@@ -22,11 +24,13 @@ one lab minute) so alerts fire within seconds to minutes:
 | HighErrorRate (> 5 %)         | rate 5m, for 5m     | rate 5s, for 5s     |
 | HighLatency (p95 > 500 ms)    | rate 5m, for 10m    | rate 5s, for 10s    |
 | BackendDown (up == 0)         | for 5m              | for 5s              |
+| BackendTargetsMissing (< 3)   | for 5m              | for 5s              |
 | ErrorBudgetBurn (< 50/10 %)   | for 10m             | for 10s             |
 | scrape / rule evaluation      | 15s / 30s           | 1s / 1s             |
 | budget rule evaluation        | 5m                  | 5s                  |
 
-Pages carry `severity: critical`, tickets `severity: warning`. ErrorBudgetBurn resolves only once
+Pages carry `severity: critical`, tickets `severity: warning`. Every alert's `runbook_url` is
+`RUNBOOK_BASE_URL/<alert>.md` (docs/runbooks/ in the repository). ErrorBudgetBurn resolves only once
 the errors have left the SLO period (12 h at lab scale): a blown budget stays blown.
 
 `python -m lab.slo` rewrites the committed rule files; `python -m lab.slo --check` fails on drift.
@@ -55,18 +59,15 @@ LATENCY_THRESHOLD_S = 0.5
 MANIFESTS_DIR = Path(__file__).resolve().parent.parent / "manifests"
 RULES_DIR = MANIFESTS_DIR / "monitoring" / "rules"
 RULE_FILE_NAME = "ironclad.rules.yaml"
-RUNBOOK = "notebooks/07-chaos-and-slo.ipynb"
-# Anchors of the notebook sections that teach the fix (Jupyter: heading text, spaces -> "-").
-RUNBOOKS = {
-    "HighErrorRate": f"{RUNBOOK}#Errors:-HighErrorRate-from-pending-to-firing-to-resolved",
-    "HighLatency": f"{RUNBOOK}#500-ms-of-latency:-HighLatency",
-    # On kind a deleted pod leaves service discovery (its `up` series ends instead of reading 0),
-    # so BackendDown is about targets that exist but cannot be scraped; 07 teaches it locally.
-    "BackendDown": f"{RUNBOOK}#A-replica-dies:-BackendDown",
-    "ErrorBudgetBurn": f"{RUNBOOK}#Error-budgets-and-burn-rates",
-    "AvailabilityBurnRate": f"{RUNBOOK}#Error-budgets-and-burn-rates",
-    "LatencyBurnRate": f"{RUNBOOK}#Error-budgets-and-burn-rates",
-}
+RUNBOOKS_DIR = MANIFESTS_DIR.parent / "docs" / "runbooks"
+# Where docs/runbooks/ is browsable. Alertmanager and Grafana show runbook_url as a link outside
+# the repository, so it must be absolute (a relative path resolves against their own host).
+# The repository's address is recorded nowhere else in this checkout: this is its one owner;
+# change it (then run `python -m lab.slo`) when the repository lives elsewhere.
+RUNBOOK_BASE_URL = "https://github.com/ironclad-lab/ironclad-lab/blob/main/docs/runbooks"
+# The backend replicas the SLO's capacity is planned for: the HPA's minReplicas and the local
+# target's default replica count (tests/manifests/test_protections.py checks both).
+MIN_BACKENDS = 3
 HIGH_ERROR_RATIO = 0.05
 RATE_WINDOW_S = 5 * MINUTE
 BUDGET_THRESHOLDS = (("warning", 50), ("critical", 10))
@@ -74,6 +75,7 @@ FOR_S = {
     "HighErrorRate": 5 * MINUTE,
     "HighLatency": 10 * MINUTE,
     "BackendDown": 5 * MINUTE,
+    "BackendTargetsMissing": 5 * MINUTE,
     "ErrorBudgetBurn": 10 * MINUTE,
 }
 BUDGET_INTERVAL_S = 5 * MINUTE
@@ -263,6 +265,11 @@ def _sli_windows(scale: Scale) -> list[int]:
     return scaled
 
 
+def runbook_url(alert: str) -> str:
+    """The web address of an alert's runbook (docs/runbooks/<alert>.md)."""
+    return f"{RUNBOOK_BASE_URL}/{alert}.md"
+
+
 def _alert(
     name: str,
     expr: str,
@@ -280,7 +287,7 @@ def _alert(
         "annotations": {
             "summary": summary,
             "description": description,
-            "runbook_url": RUNBOOKS[name],
+            "runbook_url": runbook_url(name),
         },
     }
 
@@ -350,6 +357,22 @@ def _classic_alerts(scale: Scale) -> list[dict[str, Any]]:
             "A backend replica cannot be scraped.",
             "Prometheus cannot scrape {{ $labels.instance }} (job {{ $labels.job }}): the "
             "process or pod is down or not answering /metrics.",
+        ),
+        # A deleted pod leaves discovery: its `up` series ends instead of reading 0, so only a
+        # count against the expected replicas sees it. `or vector(0)`: with every target gone
+        # count() returns nothing, which must read 0, not "no data". Not kube-state-metrics'
+        # Deployment status: the same rule serves the local target (no API server there), needs
+        # no extra cluster-wide component, and counts what is really scraped and answering.
+        _alert(
+            "BackendTargetsMissing",
+            f'(count(up{{job="{JOB}"}} == 1) or vector(0)) < {MIN_BACKENDS}',
+            scale.duration(FOR_S["BackendTargetsMissing"]),
+            "critical",
+            f"Fewer than {MIN_BACKENDS} backend replicas are up.",
+            f"Only {{{{ $value }}}} {JOB} targets are up, {MIN_BACKENDS} expected: a replica "
+            "left service discovery (pod deleted and not replaced, stuck Pending) or cannot "
+            "be scraped.",
+            {"job": JOB},
         ),
     ]
     rules += [
@@ -433,7 +456,8 @@ def _header(scale: Scale) -> str:
         "# Changes from the original design: HighErrorRate compares the 5xx *ratio* with\n"
         "# 5 % (the design compared a per-second rate); ErrorBudgetBurn reads a recorded\n"
         "# budget and has the design's two thresholds (warning < 50 %, critical < 10 %);\n"
-        "# every alert has a runbook_url into notebooks/07-chaos-and-slo.ipynb.\n"
+        "# BackendTargetsMissing counts the targets up (a deleted pod leaves discovery, so\n"
+        "# BackendDown never sees it); every alert's runbook_url is docs/runbooks/<alert>.md.\n"
     )
 
 

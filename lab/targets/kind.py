@@ -37,6 +37,7 @@ ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm
 # tests/manifests checks each against the pods the kind overlay defines.
 BACKEND = ("backend", "app=backend,!lab-probe", 3000, "/health/ready")  # not probe pods
 PROMETHEUS = ("prometheus", "app=prometheus", 9090, "/-/ready")
+BACKEND_HPA = "backend-hpa"
 GRAFANA = ("grafana", "app=grafana", 3000, "/api/health")
 
 
@@ -205,6 +206,21 @@ class KindTarget:
         self.cluster = cluster
         objects = stamp_image(build(s.kind_overlay), s.image, image_id)
         cluster.apply(objects, timeout=s.rollout_timeout)
+        # The HPA owns the backend's replica count (the manifest leaves spec.replicas unset): a
+        # new Deployment starts at 1 until the HPA's first sync raises it to minReplicas, so
+        # wait for that before waiting for the rollouts (which follow spec.replicas).
+        floor = cluster.hpa(BACKEND_HPA).min_replicas
+
+        def scaled_to_floor() -> bool:
+            backend = cluster.apps.read_namespaced_deployment(BACKEND[0], s.namespace)
+            return (backend.spec.replicas or 0) >= floor
+
+        poll(
+            scaled_to_floor,
+            what=f"{BACKEND_HPA} to scale {BACKEND[0]} to its {floor} minReplicas",
+            timeout=s.rollout_timeout,
+            interval=1.0,
+        )
         for kind_name, names in (
             ("StatefulSet", cluster.apps.list_namespaced_stateful_set),
             ("Deployment", cluster.apps.list_namespaced_deployment),

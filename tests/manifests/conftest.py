@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import promql_parser
 import pytest
+from prometheus_client import CollectorRegistry
 
-from lab import lint
+from backend.observe import Metrics, PoolCollector
+from lab import lint, slo
+
+PROMETHEUS_SERIES = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE"})
+# Grafana fills these in before the query reaches Prometheus.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +28,45 @@ def rendered() -> dict[Path, list[lint.Obj]]:
 def kind_objects(rendered: dict[Path, list[lint.Obj]]) -> list[lint.Obj]:
     """What the lab applies to kind."""
     return rendered[lint.MANIFESTS_DIR / "overlays" / "kind"]
+
+
+@pytest.fixture(scope="session")
+def known_metrics() -> frozenset[str]:
+    """Every series name a query may select: the backend's samples (counter -> _total,
+    histogram -> _bucket/_count/_sum), the recorded rules of both scales, Prometheus' own."""
+    registry = CollectorRegistry()
+    Metrics(registry)
+    registry.register(PoolCollector(dict))
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}
+    exported = {
+        fam.name + suffix for fam in registry.collect() for suffix in suffixes.get(fam.type, [""])
+    }
+    recorded = {
+        r["record"]
+        for scale in slo.SCALES
+        for g in slo.rule_groups(scale)["groups"]
+        for r in g["rules"]
+        if "record" in r
+    }
+    return frozenset(exported | recorded | PROMETHEUS_SERIES)
+
+
+def _metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects (fails on selectors without a fixed name)."""
+    for var, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(var, value)
+    names: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            assert node.name, f"selector without a metric name in {expr!r}"
+            names.add(node.name)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return names
+
+
+@pytest.fixture(scope="session")
+def metric_names() -> Callable[[str], set[str]]:
+    """The parser of metric names in PromQL (Grafana variables filled in)."""
+    return _metric_names

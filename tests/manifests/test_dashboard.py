@@ -5,43 +5,22 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import promql_parser
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
-from backend.observe import Metrics, PoolCollector
 from lab import lint, slo
 
 DASHBOARD = lint.MANIFESTS_DIR / "monitoring" / "dashboards" / "ironclad.json"
 GRAFANA = lint.MANIFESTS_DIR / "components" / "monitoring" / "grafana"
+MetricNames = Callable[[str], set[str]]
+PROMTOOL = shutil.which("promtool")
 PANEL_TYPES = {"row", "timeseries", "stat", "table", "gauge", "bargauge"}
-# Grafana fills these in before the query reaches Prometheus.
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
-PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE"}
-
-
-def backend_metrics() -> set[str]:
-    """Sample names the backend's registry exposes (counter -> _total, histogram -> _bucket...)."""
-    registry = CollectorRegistry()
-    Metrics(registry)
-    registry.register(PoolCollector(dict))
-    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}
-    return {
-        fam.name + suffix for fam in registry.collect() for suffix in suffixes.get(fam.type, [""])
-    }
-
-
-def recorded_metrics() -> set[str]:
-    return {
-        r["record"]
-        for scale in slo.SCALES
-        for g in slo.rule_groups(scale)["groups"]
-        for r in g["rules"]
-        if "record" in r
-    }
 
 
 def dashboard() -> dict[str, Any]:
@@ -56,21 +35,6 @@ def queries() -> list[tuple[str, str]]:
         for p in dashboard()["panels"]
         for t in p.get("targets", [])
     ]
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names an expression selects (fails on selectors without a fixed name)."""
-    for var, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(var, value)
-    names: set[str] = set()
-
-    def visit(node: Any) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            assert node.name, f"selector without a metric name in {expr!r}"
-            names.add(node.name)
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return names
 
 
 def test_dashboard_model_is_valid() -> None:
@@ -98,13 +62,15 @@ def test_dashboard_model_is_valid() -> None:
 
 
 @pytest.mark.parametrize(("where", "expr"), queries(), ids=[w for w, _ in queries()])
-def test_panel_query_parses_and_uses_known_metrics(where: str, expr: str) -> None:
-    unknown = metric_names(expr) - backend_metrics() - recorded_metrics() - PROMETHEUS_SERIES
+def test_panel_query_parses_and_uses_known_metrics(
+    where: str, expr: str, known_metrics: frozenset[str], metric_names: MetricNames
+) -> None:
+    unknown = metric_names(expr) - known_metrics
     assert not unknown, f"{where}: {sorted(unknown)} are neither exported nor recorded"
 
 
-def test_metric_check_can_fail() -> None:
-    assert metric_names("rate(http_requests_totl[$__rate_interval])") - backend_metrics()
+def test_metric_check_can_fail(known_metrics: frozenset[str], metric_names: MetricNames) -> None:
+    assert metric_names("rate(http_requests_totl[$__rate_interval])") - known_metrics
     with pytest.raises(ValueError, match="parenthesis"):
         metric_names("sum(rate(http_requests_total[5m])")
 
@@ -126,7 +92,100 @@ def test_dashboard_is_provisioned_from_this_file(kind_objects: list[lint.Obj]) -
     assert mounts.get(provider["options"]["path"]) == "dashboards"
 
 
-def test_slo_panels_read_the_recorded_budget() -> None:
+def test_slo_panels_read_the_recorded_budget(metric_names: MetricNames) -> None:
     used = set().union(*(metric_names(e) for _, e in queries()))
     assert "error_budget_remaining_percentage" in used
     assert {"http_requests_total", "http_request_duration_seconds_bucket"} <= used
+
+
+# --- every panel reads data on a healthy system ------------------------------------------------
+
+NO_DATA_OK = {"Alerts"}  # an empty alert table is what a healthy system shows
+HEALTHY_S = 300  # evaluated 5 minutes into steady, error-free traffic at the lab's 1 s scrape
+
+
+def healthy_series() -> dict[str, str]:
+    """A healthy lab: 3 replicas up, 5 req/s on /api/items all 200 and fast, chaos off, breaker
+    closed, an idle pool. No 5xx series exists at all (prometheus-client creates a labelled
+    child only when it is first used), exactly like a real backend that never failed."""
+    steps = HEALTHY_S
+    series: dict[str, str] = {}
+    for i in range(3):
+        inst = f'job="ironclad-backend",instance="10.0.0.{i}:3000"'
+        api = f'{inst},method="GET",route="/api/items"'
+        series[f"up{{{inst}}}"] = f"1x{steps}"
+        series[f'http_requests_total{{{api},status="200"}}'] = f"0+5x{steps}"
+        for le in ("0.1", "0.5", "1", "+Inf"):
+            series[f'http_request_duration_seconds_bucket{{{api},le="{le}"}}'] = f"0+5x{steps}"
+        series[f"http_request_duration_seconds_count{{{api}}}"] = f"0+5x{steps}"
+        series[f"http_request_duration_seconds_sum{{{api}}}"] = f"0+0.1x{steps}"
+        for gauge, value in (
+            ("http_requests_in_flight", 0),
+            ("db_pool_size", 4),
+            ("db_pool_available", 4),
+            ("db_pool_requests_waiting", 0),
+            ("chaos_enabled", 0),
+            ("chaos_error_ratio", 0),
+            ("chaos_latency_seconds", 0),
+            ("circuit_breaker_open", 0),
+        ):
+            series[f"{gauge}{{{inst}}}"] = f"{value}x{steps}"
+    return series
+
+
+def test_every_panel_reads_data_on_a_healthy_system(
+    tmp_path: Path, metric_names: MetricNames
+) -> None:
+    """Each panel query, run by promtool over healthy series (and the lab-scale rules, for the
+    recorded budget), returns at least one sample that is a number (not NaN): `count(q == q)`
+    drops NaN, and `> bool 0` turns "some data" into 1 and "no data" into nothing."""
+    exprs = {
+        where: expr.replace("$__rate_interval", "1m")
+        for where, expr in queries()
+        if where.split(" / ")[0] not in NO_DATA_OK
+    }
+    series = healthy_series()
+    fed = {name.split("{")[0] for name in series}
+    for where, expr in exprs.items():
+        missing = {n for n in metric_names(expr) - fed if not n.startswith(("slo:", "error_"))}
+        assert not missing, f"{where}: add healthy series for {sorted(missing)}"
+    test = {
+        "rule_files": [str(slo.LAB.rule_file)],
+        "evaluation_interval": "1s",
+        "group_eval_order": [g["name"] for g in slo.rule_groups(slo.LAB)["groups"]],
+        "tests": [
+            {
+                "interval": "1s",
+                "input_series": [{"series": k, "values": v} for k, v in series.items()],
+                "promql_expr_test": [
+                    {
+                        "expr": f"count(({e}) == ({e})) > bool 0",
+                        "eval_time": f"{HEALTHY_S}s",
+                        "exp_samples": [{"labels": "{}", "value": 1}],
+                    }
+                    for e in exprs.values()
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "healthy.yaml"
+    path.write_text(yaml.safe_dump(test, sort_keys=False, width=1000))
+    proc = subprocess.run(
+        [PROMTOOL or "promtool", "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert PROMTOOL, "promtool not found: install the prometheus package (see .ci/run)"
+    report = proc.stdout + proc.stderr
+    # promtool quotes a failing expr like Go's %q, which for these strings is JSON's quoting.
+    empty = [where for where, e in exprs.items() if json.dumps(f"count(({e})")[:-1] in report]
+    assert proc.returncode == 0, f"panels without data on a healthy system: {empty}\n{report}"
+
+
+def test_replicas_panel_turns_red_below_the_expected_count() -> None:
+    panel = next(p for p in dashboard()["panels"] if p["title"] == "Replicas up")
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["color"] for s in steps] == ["red", "green"]
+    assert steps[1]["value"] == slo.MIN_BACKENDS
+    assert str(slo.MIN_BACKENDS) in panel["description"]

@@ -259,6 +259,66 @@ def check_backend_down(scale: slo.Scale) -> Case:
     return case
 
 
+def check_targets_missing(scale: slo.Scale) -> list[Case]:
+    """BackendTargetsMissing. A deleted pod leaves discovery: Prometheus ends its series with a
+    staleness marker (`stale`) and the target is gone, never `up == 0`. Fires `for` after
+    fewer than MIN_BACKENDS targets are up, reads 0 when all of them vanished, and stays
+    silent when the count never drops below MIN_BACKENDS (HPA scale-down from 4 to 3) or a
+    replacement pod is up again within `for`."""
+    s, g = scale.scrape_interval_s, scale.eval_interval_s
+    for_s = scale.seconds(slo.FOR_S["BackendTargetsMissing"])
+    rule = rule_of(scale, "BackendTargetsMissing")
+    assert slo.MIN_BACKENDS == 3, "the series below model 3 expected replicas"
+    up_steps = 10
+    gone_at = up_steps * s
+    gone_steps = (for_s + 4 * g) // s + 1
+    back_at = gone_at + gone_steps * s
+    fires_at = first_eval_after(scale, gone_at) + for_s
+
+    def up(instance: str) -> str:
+        return f'up{{job="{JOB}",instance="{instance}"}}'
+
+    steady = gauge((1, up_steps + gone_steps + 20))
+    vanishes = f"{gauge((1, up_steps))} stale"
+    # One replica vanishes; its replacement (a new pod, a new instance) shows up later.
+    one = Case(
+        scale,
+        {
+            up("a"): steady,
+            up("b"): steady,
+            up("c"): vanishes,
+            up("d"): f"_x{up_steps + gone_steps - 1} {gauge((1, 20))}",
+        },
+    )
+    one.expect(gone_at - g, "BackendTargetsMissing", [])
+    one.expect(fires_at - g, "BackendTargetsMissing", [])
+    one.expect(fires_at + g, "BackendTargetsMissing", [expected(rule, {}, "2")])
+    one.expect(fires_at + g, "BackendDown", [])  # why this alert exists: `up == 0` never sees it
+    one.expect(first_eval_after(scale, back_at) + g, "BackendTargetsMissing", [])
+    # Every replica vanishes: count() has nothing to count, `or vector(0)` makes it 0.
+    every = Case(scale, {up(i): vanishes for i in "abc"})
+    every.expect(fires_at - g, "BackendTargetsMissing", [])
+    every.expect(fires_at + g, "BackendTargetsMissing", [expected(rule, {}, "0")])
+    # Must not fire: 4 -> 3 replicas (HPA scale-down: e leaves for good), later c is replaced
+    # by d within half of `for` (2 up for less than `for`).
+    replaced_at = 2 * up_steps
+    quick = max(1, for_s // (2 * s))
+    total = replaced_at + gone_steps + 10
+    silent = Case(
+        scale,
+        {
+            up("a"): gauge((1, total)),
+            up("b"): gauge((1, total)),
+            up("e"): f"{gauge((1, up_steps))} stale",
+            up("c"): f"{gauge((1, replaced_at))} stale",
+            up("d"): f"_x{replaced_at + quick - 1} {gauge((1, total - replaced_at - quick))}",
+        },
+    )
+    for at in range(0, total * s, g):
+        silent.expect(at, "BackendTargetsMissing", [])
+    return [one, every, silent]
+
+
 def budget_alerts(scale: slo.Scale, target: slo.SLO) -> list[dict[str, Any]]:
     remaining = "-49900.0" if target is slo.AVAILABILITY else "-1900.0"
     return [
@@ -304,6 +364,7 @@ CASES: dict[str, Callable[[slo.Scale], list[Case]]] = {
     "HighErrorRate": lambda sc: [check_classic(sc, "HighErrorRate")],
     "HighLatency": lambda sc: [check_classic(sc, "HighLatency")],
     "BackendDown": lambda sc: [check_backend_down(sc)],
+    "BackendTargetsMissing": check_targets_missing,
     "ErrorBudgetBurn": lambda sc: [check_budget(sc)],
     "AvailabilityBurnRate": lambda sc: [check_burn(sc, slo.AVAILABILITY)],
     "LatencyBurnRate": lambda sc: [check_burn(sc, slo.LATENCY)],

@@ -107,27 +107,3 @@ def test_cluster_cells_are_tagged_and_guarded(name: str) -> None:
             assert cell.source.startswith("%%cluster\n"), (
                 f"{name} code cell {index} is tagged needs-cluster but lacks %%cluster"
             )
-
-
-def anchors(name: str) -> set[str]:
-    """Jupyter's heading anchors: the heading's text with spaces turned into dashes."""
-    headings = (
-        line.lstrip("#").strip()
-        for c in load(name).cells
-        if c.cell_type == "markdown"
-        for line in c.source.splitlines()
-        if line.startswith("#")
-    )
-    return {re.sub(r"[`*]", "", h).replace(" ", "-") for h in headings}
-
-
-def test_alert_runbooks_point_at_notebook_sections() -> None:
-    rules = (NOTEBOOKS_DIR.parent / "manifests/monitoring/rules").glob("*/*.rules.yaml")
-    links = set(
-        re.findall(
-            r"runbook_url: notebooks/([\w-]+)\.ipynb#(\S+)", "\n".join(p.read_text() for p in rules)
-        )
-    )
-    assert links, "no runbook_url found in the rule files"
-    broken = [f"{nb}#{anchor}" for nb, anchor in links if anchor not in anchors(nb)]
-    assert not broken, f"runbook links without a matching notebook heading: {broken}"

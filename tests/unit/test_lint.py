@@ -149,11 +149,45 @@ CASES: list[tuple[str, Mutation, str, str, str]] = [
         "pdb-target",
     ),
     (
-        "replicas above HPA min",
-        set_in(DEPLOY, ["spec", "replicas"], 4),
+        "replicas set under an HPA",
+        set_in(DEPLOY, ["spec", "replicas"], 3),
         "Deployment/backend",
         "spec.replicas",
-        "replicas-within-hpa",
+        "hpa-owns-replicas",
+    ),
+    (
+        "PDB blocks evicting unhealthy pods",
+        lambda o: o["PodDisruptionBudget", NS, "backend-pdb"]["spec"].pop(
+            "unhealthyPodEvictionPolicy"
+        ),
+        "PodDisruptionBudget/backend-pdb",
+        "spec.unhealthyPodEvictionPolicy",
+        "pdb-unhealthy-eviction",
+    ),
+    (
+        "spread only a preference",
+        lambda o: pod_spec(o, "Deployment", "backend")["topologySpreadConstraints"][0].update(
+            whenUnsatisfiable="ScheduleAnyway"
+        ),
+        "Deployment/backend",
+        "spec.template.spec.topologySpreadConstraints",
+        "topology-spread",
+    ),
+    (
+        "spread counts tainted nodes",
+        lambda o: pod_spec(o, "Deployment", "backend")["topologySpreadConstraints"][0].pop(
+            "nodeTaintsPolicy"
+        ),
+        "Deployment/backend",
+        "spec.template.spec.topologySpreadConstraints",
+        "topology-spread",
+    ),
+    (
+        "no spread at all",
+        lambda o: pod_spec(o, "Deployment", "backend").pop("topologySpreadConstraints"),
+        "Deployment/backend",
+        "spec.template.spec.topologySpreadConstraints",
+        "topology-spread",
     ),
     (
         "HPA on a missing Deployment",
