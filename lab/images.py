@@ -5,8 +5,9 @@ the `FROM` of backend/Dockerfile, every container of the rendered kind overlay (
 components) and the probe pods of `lab.k8s` — never from a hand-kept list. `save()` pulls what is
 missing, writes one `docker image save` archive and a checksum manifest next to it; `load()`
 verifies the manifest, then loads the archive into the local Docker engine and, given a cluster
-name, into the kind cluster. `kind_cluster_config()` is the classroom alternative: cluster.yaml
-with a pull-through registry mirror (LAB_REGISTRY_MIRROR). `python -m lab.images` is the CLI.
+name, the images pods run into the kind cluster (`load_into_kind`). `kind_cluster_config()` is
+the classroom alternative: cluster.yaml with a pull-through registry mirror (LAB_REGISTRY_MIRROR).
+`python -m lab.images` is the command line until lab's own registers `add_parser`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,6 +73,7 @@ class Image:
     pin: Pin
     why: str
     used_by: tuple[str, ...]
+    in_cluster: bool = True  # pods run it (False: the kind node image, the build's base)
 
     @property
     def pullable(self) -> bool:
@@ -86,11 +89,13 @@ class Image:
 
 @dataclass(frozen=True)
 class ArchivedImage:
-    """An image in an archive: its pinned reference, the name it is saved under, its id."""
+    """An image in an archive: its pinned reference, the name it is saved under, its id, and
+    whether pods run it (only those go into the kind nodes)."""
 
     ref: str
     name: str
     id: str
+    in_cluster: bool = True
 
 
 @dataclass(frozen=True)
@@ -188,35 +193,37 @@ def inventory(settings: Settings, objects: Sequence[dict[str, Any]] | None = Non
     `objects` are the rendered kind overlay (rendered here when not given). Raises
     ImageArchiveError when a source references an unpinned image."""
     repo = settings.repo_root
-    found: list[tuple[str, str, str]] = []  # (ref, why, where)
+    found: list[tuple[str, str, str, bool]] = []  # (ref, why, where, in_cluster)
     cluster = yaml.safe_load(settings.kind_config.read_text())
     for i, node in enumerate(cluster.get("nodes", [])):
         where = f"{settings.kind_config.relative_to(repo)} nodes[{i}] ({node.get('role')})"
-        found.append((node["image"], WHY_NODE.format(kind=settings.kind_version), where))
+        found.append((node["image"], WHY_NODE.format(kind=settings.kind_version), where, False))
     for base in dockerfile_bases(settings.dockerfile.read_text()):
-        found.append((base, WHY_BASE, f"{settings.dockerfile.relative_to(repo)} FROM"))
+        found.append((base, WHY_BASE, f"{settings.dockerfile.relative_to(repo)} FROM", False))
     rendered = render_kustomization(settings.kind_overlay) if objects is None else objects
     pod_why = {"build": WHY_BUILD, "digest": WHY_POD_DIGEST, "tag": WHY_POD_TAG}
     for ref, where in pod_images(rendered):
         why = pod_why.get(pin_of(ref, settings.image) or "tag", WHY_POD_TAG)
-        found.append((ref, why, f"{settings.kind_overlay.relative_to(repo)}: {where}"))
-    found.append((settings.image, WHY_BUILD, PROBE_POD_SOURCE))
+        found.append((ref, why, f"{settings.kind_overlay.relative_to(repo)}: {where}", True))
+    found.append((settings.image, WHY_BUILD, PROBE_POD_SOURCE, True))
 
-    merged: dict[str, tuple[str, list[str]]] = {}
-    for ref, why, where in found:
-        merged.setdefault(ref, (why, []))[1].append(where)
-    pins = {ref: pin_of(ref, settings.image) for ref in merged}
-    unpinned = [ref for ref, pin in pins.items() if pin is None]
+    merged: dict[str, Image] = {}
+    for ref, why, where, in_cluster in found:
+        known = merged.get(ref)
+        merged[ref] = Image(
+            ref,
+            pin_of(ref, settings.image) or "tag",  # unpinned ones are refused below
+            known.why if known else why,
+            (*known.used_by, where) if known else (where,),
+            in_cluster or (known is not None and known.in_cluster),
+        )
+    unpinned = [ref for ref in merged if pin_of(ref, settings.image) is None]
     if unpinned:
         raise ImageArchiveError(
             f"Unpinned images on the kind path: {', '.join(unpinned)}.",
             "Pin each by an exact version tag (not latest) or a digest where it is referenced.",
         )
-    return [
-        Image(ref, pin, merged[ref][0], tuple(merged[ref][1]))
-        for ref, pin in pins.items()
-        if pin is not None
-    ]
+    return list(merged.values())
 
 
 # --- save and load ----------------------------------------------------------------------------
@@ -293,7 +300,7 @@ def save(out: Path, images: Sequence[Image]) -> SaveResult:
             raise ImageArchiveError(
                 f"{image.archive_name} vanished from the Docker engine.", "Run `images save` again."
             )
-        archived.append(ArchivedImage(image.ref, image.archive_name, image_id))
+        archived.append(ArchivedImage(image.ref, image.archive_name, image_id, image.in_cluster))
     if not archived:
         raise ImageArchiveError("No image to save.", "Check `python -m lab images`.")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -353,24 +360,44 @@ def kind_load_command(kind: str, archive: Path, cluster_name: str) -> list[str]:
     return [kind, "load", "image-archive", str(archive), "--name", cluster_name]
 
 
+def load_into_kind(
+    images: Sequence[ArchivedImage], cluster_name: str, kind: str = "kind"
+) -> tuple[str, ...]:
+    """Load the images pods run from the local engine into every node of the kind cluster, as
+    one archive (`kind load image-archive`); the node image and the build's base stay out (each
+    node would keep a useless copy). Returns the names loaded."""
+    names = tuple(i.name for i in images if i.in_cluster)
+    if names:
+        log.info("loading %s into the kind cluster %s", ", ".join(names), cluster_name)
+        with tempfile.TemporaryDirectory(prefix="ironclad-images-") as tmp:
+            part = Path(tmp) / "cluster-images.tar"
+            _run(save_command(names, part, _containerd_store_platform()))
+            _run(kind_load_command(kind, part, cluster_name))
+    return names
+
+
 def load(archive: Path, cluster_name: str | None = None, kind: str = "kind") -> LoadResult:
     """Verify `archive` (nothing is loaded on a mismatch), load it into the local Docker engine
-    (the backend build needs its base), check every image id, and, given `cluster_name`, load
-    it into that kind cluster with the `kind` binary."""
+    (the backend build needs its base), check that every image is there, and, given
+    `cluster_name`, load the images pods run into that kind cluster (`load_into_kind`)."""
     digest, images = verify(archive)
     log.info("loading %s into the local Docker engine", archive)
     _run(["docker", "image", "load", "--input", str(archive)])
-    ids = {i.name: _image_id(i.name) for i in images}
-    wrong = [f"{i.name} (id {ids[i.name]}, expected {i.id})" for i in images if ids[i.name] != i.id]
-    if wrong:
+    # Every name must resolve now. Ids are reported as this engine sees them, not compared:
+    # the archive's sha256 already proves its content, and with Docker's containerd image
+    # store an id is a manifest digest that a single-platform save may change.
+    loaded = tuple(
+        ArchivedImage(i.ref, i.name, _image_id(i.name) or "", i.in_cluster) for i in images
+    )
+    missing = [i.name for i in loaded if not i.id]
+    if missing:
         raise ImageArchiveError(
-            f"After loading {archive}, these images differ from its manifest: {', '.join(wrong)}.",
-            "Save the archive again on one machine and copy both files unchanged.",
+            f"After loading {archive}, the engine does not know {', '.join(missing)}.",
+            "Save the archive again with `python -m lab images save` and copy both files.",
         )
     if cluster_name is not None:
-        log.info("loading %s into the kind cluster %s", archive, cluster_name)
-        _run(kind_load_command(kind, archive, cluster_name))
-    return LoadResult(archive, digest, images, cluster_name)
+        load_into_kind(loaded, cluster_name, kind)
+    return LoadResult(archive, digest, loaded, cluster_name)
 
 
 # --- a classroom registry mirror --------------------------------------------------------------

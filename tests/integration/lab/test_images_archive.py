@@ -5,8 +5,9 @@ Nothing can be pulled where these tests were written (no registry), so they use 
 images: tiny images imported from a one-file tarball (`docker import`), not the lab's real
 base, PostgreSQL or Prometheus images. What they verify is the archive mechanics: one archive,
 the checksum manifest, ids surviving save/load, a damaged archive refused before anything is
-loaded. Not verified here: `docker pull` of the real images (only its failure) and
-`kind load image-archive` (needs a kind cluster; its command line is unit-tested).
+loaded. Not verified here: `docker pull` of the real images (only its failure) and what
+`kind load image-archive` does in a cluster (needs kind; a recording stand-in for the kind
+binary checks the archive handed to it).
 
 The engine is the one `docker` reaches by default, or LAB_TEST_DOCKER_HOST (CI starts a
 private dockerd for these tests: .ci/dockerd).
@@ -28,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from lab.errors import ImageArchiveError
-from lab.images import Image, load, manifest_path, save
+from lab.images import Image, load, load_into_kind, manifest_path, save
 
 STAND_IN = "ironclad-lab-test/stand-in"  # repository of the stand-in images
 
@@ -134,3 +135,25 @@ def test_an_unreachable_registry_fails_the_pull_with_the_command(
     with pytest.raises(ImageArchiveError, match=re.escape("docker pull 127.0.0.1:9/")):
         save(tmp_path / "images.tar", [missing])
     assert not (tmp_path / "images.tar").exists()
+
+
+def test_kind_gets_one_archive_of_the_in_cluster_images_only(
+    stand_ins: list[Image], tmp_path: Path
+) -> None:
+    """`kind` here is a RECORDING STAND-IN (a shell script keeping its arguments and the archive
+    it was given): what real kind does with the archive needs a kind cluster."""
+    base, pod = stand_ins
+    images = [Image(base.ref, "tag", "", (), in_cluster=False), pod]
+    kind = tmp_path / "kind"
+    kind.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\ncp "$3" {tmp_path}/given.tar\n')
+    kind.chmod(0o755)
+    saved = save(tmp_path / "images.tar", images)
+    loaded = load(saved.archive, "ironclad", kind=str(kind))
+    assert loaded.cluster == "ironclad"
+    args = (tmp_path / "args").read_text().split()
+    assert args[:2] == ["load", "image-archive"]
+    assert args[3:] == ["--name", "ironclad"]
+    with tarfile.open(tmp_path / "given.tar") as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert [tag for entry in manifest for tag in entry["RepoTags"]] == [pod.ref]
+    assert load_into_kind(loaded.images, "ironclad", str(kind)) == (pod.ref,)
