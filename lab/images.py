@@ -433,6 +433,14 @@ def mirror_files(mirrors: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def write_mirror_files(certs_dir: Path, mirrors: Mapping[str, str]) -> Path:
+    """Write `mirror_files(mirrors)` under `certs_dir` (the directory the nodes mount)."""
+    for name, text in mirror_files(mirrors).items():
+        (certs_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (certs_dir / name).write_text(text)
+    return certs_dir
+
+
 def kind_cluster_config(
     cluster_yaml: str,
     mirrors: Mapping[str, str] | None = None,
@@ -443,8 +451,8 @@ def kind_cluster_config(
     itself is never edited).
 
     With `mirrors` (see `parse_mirrors`): a containerdConfigPatch pointing containerd at
-    /etc/containerd/certs.d, and every node mounting `certs_dir` there (write `mirror_files`
-    into it first). With `node_image`: every node runs that image — the archive name of the
+    /etc/containerd/certs.d, and every node mounting `certs_dir` there (`write_mirror_files`
+    fills it). With `node_image`: every node runs that image — the archive name of the
     node image after `load()` checked its id, since a loaded copy has lost its digest."""
     config = yaml.safe_load(cluster_yaml)
     if mirrors:

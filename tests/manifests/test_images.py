@@ -62,6 +62,8 @@ def test_the_inventory_names_each_kind_of_image_once(images: dict[str, Image]) -
     assert backend.pin == "build"
     assert not backend.pullable
     assert any("probe" in where for where in backend.used_by)
+    outside = {repo for repo, image in repositories.items() if not image.in_cluster}
+    assert outside == {"kindest/node", "python"}  # kind gets only what pods run
     assert all(image.why for image in images.values())
 
 

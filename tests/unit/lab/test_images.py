@@ -32,6 +32,7 @@ from lab.images import (
     save_command,
     sha256_of,
     verify,
+    write_mirror_files,
 )
 from lab.settings import Settings
 
@@ -191,6 +192,17 @@ def test_mirror_files_are_containerd_hosts_toml() -> None:
         "host": {"http://m:5000": {"capabilities": ["pull", "resolve"]}},
     }
     assert tomllib.loads(files["registry.k8s.io/hosts.toml"])["server"] == "https://registry.k8s.io"
+
+
+def test_write_mirror_files_makes_the_certs_d_tree(tmp_path: Path) -> None:
+    mirrors = {"docker.io": "http://m:5000"}
+    certs = write_mirror_files(tmp_path / "certs.d", mirrors)
+    assert sorted(str(p.relative_to(certs)) for p in certs.rglob("*.toml")) == [
+        "docker.io/hosts.toml"
+    ]
+    assert (certs / "docker.io" / "hosts.toml").read_text() == mirror_files(mirrors)[
+        "docker.io/hosts.toml"
+    ]
 
 
 def test_kind_config_with_a_mirror_patches_containerd_and_mounts_certs_d(tmp_path: Path) -> None:
