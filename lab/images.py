@@ -7,19 +7,17 @@ missing, writes one `docker image save` archive and a checksum manifest next to 
 verifies the manifest, then loads the archive into the local Docker engine and, given a cluster
 name, the images pods run into the kind cluster (`load_into_kind`). `kind_cluster_config()` is
 the classroom alternative: cluster.yaml with a pull-through registry mirror (LAB_REGISTRY_MIRROR).
-`python -m lab.images` is the command line until lab's own registers `add_parser`.
+The command line is `ironclad-lab images` (lab/commands/images.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import re
 import shlex
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -31,7 +29,7 @@ import yaml
 from lab.errors import ImageArchiveError, LabError
 from lab.lint import build as render_kustomization  # the one call of the kustomize render
 from lab.lint import pods
-from lab.settings import Settings, get_settings
+from lab.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -466,69 +464,3 @@ def kind_cluster_config(
         for node in config.get("nodes", []):
             node["image"] = node_image
     return yaml.safe_dump(config, sort_keys=False)
-
-
-# --- command line -----------------------------------------------------------------------------
-
-
-def add_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `images [--json]`, `images save --out FILE` and
-    `images load --archive FILE [--cluster NAME]`; `main()` below runs them."""
-    images = subcommands.add_parser("images", help="the kind path's images, as one offline archive")
-    _arguments(images)
-
-
-def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the list as JSON")
-    parser.set_defaults(handler=handle)
-    actions = parser.add_subparsers(dest="images_action")
-    save_p = actions.add_parser("save", help="pull every image and write one archive")
-    save_p.add_argument("--out", type=Path, required=True, help="the archive to write (.tar)")
-    load_p = actions.add_parser("load", help="verify an archive and load it")
-    load_p.add_argument("--archive", type=Path, required=True, help="an archive from `save`")
-    load_p.add_argument("--cluster", default=None, help="also load into this kind cluster")
-    for sub in (save_p, load_p):
-        sub.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-def handle(args: argparse.Namespace, settings: Settings | None = None) -> int:
-    """Run the `images` command `args` describes; print its result; the exit code."""
-    settings = settings or get_settings()
-    result: Any
-    if args.images_action == "load":
-        result = load(args.archive, args.cluster)
-    else:
-        images = inventory(settings)
-        result = save(args.out, images) if args.images_action == "save" else images
-    if args.json:
-        print(json.dumps(_jsonable(result)))
-    elif isinstance(result, list):
-        for image in result:
-            print(f"{image.ref}\n  pinned by {image.pin}: {image.why}")
-            print("".join(f"\n  used by {where}" for where in image.used_by).lstrip("\n"))
-    else:
-        print(f"{result.archive} sha256 {result.sha256}: {len(result.images)} images")
-    return 0
-
-
-def _jsonable(result: Any) -> Any:
-    if isinstance(result, list):
-        return [{**asdict(i), "pullable": i.pullable} for i in result]
-    return json.loads(json.dumps(asdict(result), default=str))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m lab.images ...` (standalone until lab/cli.py registers `add_parser`)."""
-    parser = argparse.ArgumentParser(prog="python -m lab.images", description=__doc__)
-    _arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    try:
-        return handle(args)
-    except LabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,6 +5,7 @@ the pull policy that makes images loaded from an archive count."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import re
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from lab import lint
+from lab.commands.images import register
 from lab.images import Image, inventory, pin_of
 from lab.settings import Settings
 
@@ -150,3 +152,17 @@ def test_every_container_pulls_only_if_not_present(kind_objects: list[lint.Obj])
     assert {(ref, c["name"]): c.get("imagePullPolicy") for ref, c in containers} == {
         (ref, c["name"]): "IfNotPresent" for ref, c in containers
     }
+
+
+def test_images_json_prints_the_inventory(
+    images: dict[str, Image], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli = argparse.ArgumentParser(prog="ironclad-lab")
+    register(cli.add_subparsers(dest="command", required=True))
+    args = cli.parse_args(["images", "--json"])
+    assert args.handler(args, SETTINGS) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert {entry["ref"]: entry["pin"] for entry in printed} == {
+        ref: image.pin for ref, image in images.items()
+    }
+    assert {entry["ref"] for entry in printed if not entry["pullable"]} == {SETTINGS.image}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab.commands.images import register
 from lab.errors import ImageArchiveError, LabError
 from lab.images import (
     CERTS_D,
@@ -20,7 +21,6 @@ from lab.images import (
     ArchivedImage,
     Image,
     LoadResult,
-    add_parser,
     dockerfile_bases,
     kind_cluster_config,
     kind_load_command,
@@ -240,7 +240,7 @@ def test_kind_config_without_a_mirror_is_cluster_yaml_and_can_swap_the_node_imag
 
 def test_cli_registers_images_with_save_and_load() -> None:
     cli = argparse.ArgumentParser(prog="ironclad-lab")
-    add_parser(cli.add_subparsers(dest="command", required=True))
+    register(cli.add_subparsers(dest="command", required=True))
     listing = cli.parse_args(["images", "--json"])
     assert (listing.images_action, listing.json) == (None, True)
     saving = cli.parse_args(["images", "save", "--out", "i.tar"])
@@ -250,3 +250,12 @@ def test_cli_registers_images_with_save_and_load() -> None:
     assert listing.handler is saving.handler is loading.handler
     with pytest.raises(SystemExit):
         cli.parse_args(["images", "save"])  # --out is required
+
+
+def test_cli_load_refuses_a_damaged_archive(tmp_path: Path) -> None:
+    cli = argparse.ArgumentParser(prog="ironclad-lab")
+    register(cli.add_subparsers(dest="command", required=True))
+    archive = write_archive(tmp_path, b"archive", sha256="0" * 64)
+    args = cli.parse_args(["images", "load", "--archive", str(archive)])
+    with pytest.raises(ImageArchiveError, match="Nothing was loaded"):
+        args.handler(args, Settings(repo_root=REPO))
