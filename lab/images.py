@@ -80,9 +80,13 @@ class Image:
 
     @property
     def archive_name(self) -> str:
-        """The name the archive carries: the reference without its digest. `docker image
-        save/load` (classic image store) drops digests, so loaded images are found by tag."""
-        return self.ref.split("@", 1)[0]
+        """The name the archive carries: the reference without its digest (a digest-only one
+        gets a tag made of the digest). `docker image save/load` with the classic image store
+        drops digests, so loaded images are found by this name."""
+        name, _, digest = self.ref.partition("@")
+        if digest and ":" not in name.rsplit("/", 1)[-1]:
+            return f"{name}:{digest.replace(':', '-')[:19]}"
+        return name
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class ArchivedImage:
 
 @dataclass(frozen=True)
 class SaveResult:
+    """What `save` wrote, which images it had to pull, and which built ones were missing."""
+
     archive: Path
     manifest: Path
     sha256: str
@@ -108,15 +114,17 @@ class SaveResult:
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What `load` verified and loaded, with each image's id as the engine now reports it."""
+
     archive: Path
     sha256: str
     images: tuple[ArchivedImage, ...]
     cluster: str | None  # the kind cluster it was loaded into, if any
 
     def local_name(self, ref: str) -> str:
-        """The name under which the loaded copy of the pinned `ref` is found (its id checked):
-        use it instead of `ref`, e.g. `docker build --build-arg BASE=...` and the kind node
-        image, since `docker image load` drops digests."""
+        """The name under which the loaded copy of the pinned `ref` is found; use it instead of
+        `ref` (`docker build --build-arg BASE=...`, the kind node image): a loaded copy may
+        have lost its digest."""
         return next((i.name for i in self.images if i.ref == ref), ref)
 
 
@@ -304,7 +312,11 @@ def save(out: Path, images: Sequence[Image]) -> SaveResult:
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     log.info("saving %d images into %s", len(archived), out)
-    _run(save_command([a.name for a in archived], partial, _containerd_store_platform()))
+    try:
+        _run(save_command([a.name for a in archived], partial, _containerd_store_platform()))
+    except ImageArchiveError:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(out)
     digest = sha256_of(out)
     manifest = manifest_path(out)

@@ -105,6 +105,7 @@ def test_archive_names_drop_the_digest_only() -> None:
         "kindest/node:v1.37.0"
     )
     assert Image("postgres:17.6", "tag", "", ()).archive_name == "postgres:17.6"
+    assert Image(f"python@{DIGEST}", "digest", "", ()).archive_name == "python:sha256-abababababab"
     assert not Image("ironclad-backend:lab", "build", "", ()).pullable
 
 
