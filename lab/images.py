@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
-from lab.errors import ImageArchiveError, LabError
+from lab.errors import ImageArchiveError, LabError, ToolMissingError
 from lab.lint import build as render_kustomization  # the one call of the kustomize render
 from lab.lint import pods
 from lab.settings import Settings
@@ -59,6 +59,10 @@ WHY_BUILD = (
 # point config_path at it; the patch makes it explicit for older ones).
 CERTS_D = "/etc/containerd/certs.d"
 CONFIG_PATH_PATCH = f'[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "{CERTS_D}"\n'
+INSTALL = {
+    "docker": "https://docs.docker.com/engine/install/ (README: the kind target)",
+    "kind": "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+}
 UPSTREAM = {"docker.io": "https://registry-1.docker.io"}  # other registries serve on their name
 
 
@@ -237,7 +241,10 @@ def inventory(settings: Settings, objects: Sequence[dict[str, Any]] | None = Non
 
 def _run(argv: Sequence[str]) -> str:
     """Run a docker/kind command; its stdout, or ImageArchiveError with its output."""
-    result = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise ToolMissingError(argv[0], INSTALL.get(Path(argv[0]).name, "see README")) from exc
     if result.returncode != 0:
         raise ImageArchiveError(
             f"`{shlex.join(argv)}` failed:\n{(result.stderr or result.stdout).strip()}",

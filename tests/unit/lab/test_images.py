@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from lab.commands.images import register
-from lab.errors import ImageArchiveError, LabError
+from lab.errors import ImageArchiveError, LabError, ToolMissingError
 from lab.images import (
     CERTS_D,
     CONFIG_PATH_PATCH,
@@ -24,6 +24,7 @@ from lab.images import (
     dockerfile_bases,
     kind_cluster_config,
     kind_load_command,
+    load,
     manifest_path,
     mirror_files,
     parse_mirrors,
@@ -260,3 +261,13 @@ def test_cli_load_refuses_a_damaged_archive(tmp_path: Path) -> None:
     args = cli.parse_args(["images", "load", "--archive", str(archive)])
     with pytest.raises(ImageArchiveError, match="Nothing was loaded"):
         args.handler(args, Settings(repo_root=REPO))
+
+
+def test_a_missing_program_is_named_with_where_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker, no kind
+    archive = write_archive(tmp_path, b"archive")
+    with pytest.raises(ToolMissingError, match="docker not found") as missing:
+        load(archive)
+    assert "docs.docker.com" in missing.value.next_step
