@@ -213,7 +213,7 @@ def inventory(settings: Settings, objects: Sequence[dict[str, Any]] | None = Non
     rendered = render_kustomization(settings.kind_overlay) if objects is None else objects
     pod_why = {"build": WHY_BUILD, "digest": WHY_POD_DIGEST, "tag": WHY_POD_TAG}
     for ref, where in pod_images(rendered):
-        why = pod_why.get(pin_of(ref, settings.image) or "tag", WHY_POD_TAG)
+        why = pod_why[pin_of(ref, settings.image) or "tag"]
         found.append((ref, why, f"{settings.kind_overlay.relative_to(repo)}: {where}", True))
     found.append((settings.image, WHY_BUILD, PROBE_POD_SOURCE, True))
 
