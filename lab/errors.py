@@ -107,3 +107,7 @@ class CommandFailedError(LabError):
             f"Run `{command}` yourself to see the whole story; for Docker problems `docker info` "
             "tells whether the engine is up. Or use --target local.",
         )
+
+
+class ImageArchiveError(LabError):
+    """Listing, saving or loading the kind path's images failed (`lab.images`)."""

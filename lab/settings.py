@@ -3,7 +3,8 @@
 LAB_TARGET (auto|local|kind), LAB_STATE_FILE (default build/lab-state.json under
 the repository), LAB_REPLICAS (local backends), LAB_READY_TIMEOUT / LAB_ROLLOUT_TIMEOUT (s),
 LAB_RESTART_DELAY (s before a dead local replica is restarted), LAB_KIND_VERSION (the kind
-release downloaded when none >= v0.24 is on PATH), LAB_REPO_ROOT.
+release downloaded when none >= v0.24 is on PATH), LAB_REGISTRY_MIRROR (a classroom pull-through
+registry mirror for the kind nodes; see `lab.images.parse_mirrors`), LAB_REPO_ROOT.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Settings:
     cluster_name: str = "ironclad"
     kind_version: str = "v0.33.0"
     image: str = "ironclad-backend:lab"
+    registry_mirror: str | None = None
 
     @property
     def state_file(self) -> Path:
@@ -92,6 +94,7 @@ class Settings:
             rollout_timeout=_number(env, "LAB_ROLLOUT_TIMEOUT", cls.rollout_timeout, float),
             restart_delay=_number(env, "LAB_RESTART_DELAY", cls.restart_delay, float),
             kind_version=env.get("LAB_KIND_VERSION", cls.kind_version),
+            registry_mirror=env.get("LAB_REGISTRY_MIRROR") or None,
         )
 
 

@@ -1,0 +1,62 @@
+"""`images`: every image of the kind path, pinned, as one offline archive (see lab.images)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from lab.commands import Subparsers
+from lab.settings import Settings
+
+
+def register(commands: Subparsers) -> None:
+    images = commands.add_parser(
+        "images",
+        help="list the kind path's images; save them as one archive, or load one",
+        description="Without an action: every image the kind path runs, how it is pinned and "
+        "why. `save` pulls them (where a registry is reachable) into one archive with a "
+        "checksum manifest; `load` verifies an archive and loads it into Docker and kind.",
+    )
+    images.add_argument(
+        "--json", action="store_true", help="print the list (or what save/load did) as JSON"
+    )
+    actions = images.add_subparsers(dest="images_action", metavar="ACTION")
+    save = actions.add_parser("save", help="pull every image and write one archive")
+    save.add_argument("--out", type=Path, required=True, help="the archive to write (.tar)")
+    load = actions.add_parser("load", help="verify an archive, load it into Docker (and kind)")
+    load.add_argument("--archive", type=Path, required=True, help="an archive from `save`")
+    load.add_argument(
+        "--cluster", default=None, metavar="NAME", help="also load it into this kind cluster"
+    )
+    images.set_defaults(handler=run_images)
+
+
+def run_images(args: argparse.Namespace, settings: Settings) -> int:
+    from lab import images
+
+    result: Any
+    if args.images_action == "load":
+        result = images.load(args.archive, args.cluster)
+    elif args.images_action == "save":
+        result = images.save(args.out, images.inventory(settings))
+    else:
+        result = images.inventory(settings)
+    if args.json:
+        print(json.dumps(_jsonable(result)))
+    elif isinstance(result, list):
+        for image in result:
+            print(image.ref)
+            print(f"  pinned by {image.pin}: {image.why}")
+            print("".join(f"  used by {where}\n" for where in image.used_by), end="")
+    else:
+        print(f"{result.archive} (sha256 {result.sha256}): {len(result.images)} images")
+    return 0
+
+
+def _jsonable(result: Any) -> Any:
+    if isinstance(result, list):
+        return [{**asdict(image), "pullable": image.pullable} for image in result]
+    return json.loads(json.dumps(asdict(result), default=str))
