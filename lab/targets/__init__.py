@@ -86,7 +86,7 @@ def docker_problem() -> str | None:
     return None
 
 
-def choose(requested: str) -> Choice:
+def choose(requested: str, settings: Settings) -> Choice:
     """Resolve "auto" to kind (Docker answers and a kind binary can be had) or local; keep
     explicit choices."""
     if requested == "local":
@@ -102,11 +102,10 @@ def choose(requested: str) -> Choice:
         raise LabError(f"Unknown target {requested!r}.", "Use auto, kind or local.")
     if problem:
         return Choice("local", f"target=local (auto): {problem}, so no kind cluster")
-    from lab.settings import get_settings
     from lab.targets.kind import kind_binary  # imported only when Docker answers: it is heavy
 
     try:
-        kind = kind_binary(get_settings())  # on PATH, cached, or downloaded now
+        kind = kind_binary(settings)  # on PATH, cached, or downloaded now
     except TargetUnavailableError as exc:
         return Choice(
             "local", f"target=local (auto): Docker answers but kind does not: {exc.problem}"

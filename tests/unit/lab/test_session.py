@@ -1,4 +1,4 @@
-"""lab.session: the state file, attaching to a running lab, and shutdown of its process."""
+"""lab.session and lab.stack: the state file, attaching to a running lab, and shutdown."""
 
 from __future__ import annotations
 
@@ -12,16 +12,9 @@ from pathlib import Path
 import pytest
 
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
-from lab.session import (
-    Lab,
-    State,
-    connect,
-    pid_alive,
-    read_state,
-    shutdown,
-    write_state,
-)
+from lab.session import Lab, connect, shutdown
 from lab.settings import Settings
+from lab.stack import State, pid_alive, read_state, write_state
 from lab.targets import Endpoints
 
 ENDPOINTS = Endpoints(
@@ -98,7 +91,7 @@ def test_connect_refuses_a_different_target_than_the_running_one(settings: Setti
 def test_connect_without_a_lab_and_without_start_says_how_to_start(settings: Settings) -> None:
     with pytest.raises(LabNotRunningError, match="No lab is running") as info:
         connect("local", start=False, settings=settings)
-    assert "python -m lab up" in info.value.next_step
+    assert "ironclad-lab up" in info.value.next_step
 
 
 def test_k8s_on_the_local_target_is_a_clear_error(settings: Settings) -> None:
