@@ -13,10 +13,13 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from backend.observe import Metrics, PoolCollector
-from lab import lint, slo
+from lab import manifests, slo
+from lab.settings import get_settings
 
-DASHBOARD = lint.MANIFESTS_DIR / "monitoring" / "dashboards" / "ironclad.json"
-GRAFANA = lint.MANIFESTS_DIR / "components" / "monitoring" / "grafana"
+SETTINGS = get_settings()
+
+DASHBOARD = SETTINGS.manifests / "monitoring" / "dashboards" / "ironclad.json"
+GRAFANA = SETTINGS.manifests / "components" / "monitoring" / "grafana"
 PANEL_TYPES = {"row", "timeseries", "stat", "table", "gauge", "bargauge"}
 # Grafana fills these in before the query reaches Prometheus.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
@@ -109,7 +112,7 @@ def test_metric_check_can_fail() -> None:
         metric_names("sum(rate(http_requests_total[5m])")
 
 
-def test_dashboard_is_provisioned_from_this_file(kind_objects: list[lint.Obj]) -> None:
+def test_dashboard_is_provisioned_from_this_file(kind_objects: list[manifests.Obj]) -> None:
     maps = [
         o
         for o in kind_objects
@@ -118,7 +121,7 @@ def test_dashboard_is_provisioned_from_this_file(kind_objects: list[lint.Obj]) -
     ]
     assert [m["data"] for m in maps] == [{DASHBOARD.name: DASHBOARD.read_text()}]
     provider = yaml.safe_load((GRAFANA / "dashboards.yaml").read_text())["providers"][0]
-    grafana = next(o for o in kind_objects if lint.ident(o)[::2] == ("Deployment", "grafana"))
+    grafana = next(o for o in kind_objects if manifests.ident(o)[::2] == ("Deployment", "grafana"))
     mounts = {
         m["mountPath"]: m["name"]
         for m in grafana["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]

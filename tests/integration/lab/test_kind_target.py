@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from lab.k8s import Cluster
+from lab.net import http_ok
 from lab.settings import Settings
 from lab.targets import Endpoints
 from lab.targets.kind import KindTarget
-from lab.targets.local import http_ok
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
 
