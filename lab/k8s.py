@@ -1,4 +1,9 @@
-"""Kubernetes helpers for one namespace, on the official client: apply, waits, pods, evictions."""
+"""Kubernetes helpers for one namespace, on the official client: apply, waits, pods, evictions.
+
+Over 400 lines on purpose: every Kubernetes API call the lab makes lives in this one module
+(`Cluster`), so the verbs and resources a learner's Role must grant are audited in one place.
+Pods are `PodState` dataclasses at the core; `pods()` / `pods_frame()` give notebooks a table.
+"""
 
 from __future__ import annotations
 

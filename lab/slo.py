@@ -30,6 +30,7 @@ Pages carry `severity: critical`, tickets `severity: warning`. ErrorBudgetBurn r
 the errors have left the SLO period (12 h at lab scale): a blown budget stays blown.
 
 `python -m lab.slo` rewrites the committed rule files; `python -m lab.slo --check` fails on drift.
+Over 400 lines on purpose: the SLO source and every rule generated from it stay in one file.
 """
 
 from __future__ import annotations

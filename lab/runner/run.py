@@ -283,7 +283,7 @@ def run_lab(options: RunOptions, settings: Settings) -> int:
     except (KeyboardInterrupt, RunInterruptedError):
         result.note = "interrupted while the lab was starting or stopping"
     html_path = report.write_report(result, report_dir)
-    print(report.summary_table(result, html_path))
+    log.info("%s", report.summary_table(result, html_path))
     if result.note.startswith("interrupted"):
         return 130
     return 0 if result.passed else 1
