@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lab.commands import Subparsers, add_target
+from lab.commands import Subparsers, add_target, target
 from lab.errors import LabError
 from lab.settings import Settings
 
@@ -67,7 +67,7 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     options = RunOptions(
-        args.target,
+        target(args, settings),
         notebooks,
         args.report_dir or settings.report_dir,
         args.cell_timeout,

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lab import stack
-from lab.commands import Subparsers, add_target
+from lab.commands import Subparsers, add_target, target
 from lab.settings import Settings
 from lab.targets import Endpoints
 
@@ -60,7 +60,7 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
         text = endpoints.to_json() if args.json else describe(endpoints)
         print(text if args.json else f"{text}\nPress Ctrl-C to stop and clean up.", flush=True)
 
-    stack.serve(_settings(args, settings), args.target, announce, args.replicas)
+    stack.serve(_settings(args, settings), target(args, settings), announce, args.replicas)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -24,6 +25,8 @@ from lab.procs import ManagedProcess, PostgresServer
 from lab.settings import Settings
 from lab.targets import Endpoints
 from lab.waits import poll
+
+log = logging.getLogger(__name__)
 
 
 def render_prometheus_config(template: Path, targets_file: Path) -> dict[str, Any]:
@@ -138,6 +141,7 @@ class LocalTarget:
     def _start(self, prometheus_bin: str, template: Path) -> Endpoints:
         assert self.root is not None
         ports = [free_port() for _ in range(self.replicas)]
+        log.info("starting Prometheus and a throwaway PostgreSQL …")
         self._start_prometheus(prometheus_bin, template, ports)  # starts while PostgreSQL inits
         self.postgres = PostgresServer(root=self.root / "postgres").init()
         token = secrets.token_urlsafe(24)
@@ -159,6 +163,7 @@ class LocalTarget:
                 cwd=self.settings.repo_root,
             )
             self.backends.append(Replica(process.start(), port))
+        log.info("waiting for %d backend replicas and their scrapes …", self.replicas)
         poll(
             self._backends_ready,
             what=f"{self.replicas} backend replicas ready",

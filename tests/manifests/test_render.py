@@ -120,7 +120,7 @@ def test_every_component_is_used_by_an_overlay() -> None:
         for overlay in kustomizations(MANIFESTS, "Kustomization")
         for c in yaml.safe_load((overlay / "kustomization.yaml").read_text()).get("components", [])
     }
-    assert set(kustomizations("Component")) <= used
+    assert set(kustomizations(MANIFESTS, "Component")) <= used
 
 
 def test_kind_overlay_has_the_contract_names(kind_objects: list[manifests.Obj]) -> None:

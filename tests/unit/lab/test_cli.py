@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import cli
+from lab import cli, commands
 from lab.commands.stack import describe
 from lab.settings import Settings, find_repo_root
 from lab.stack import State, write_state
@@ -49,11 +49,13 @@ def test_every_subcommand_has_a_handler() -> None:
         assert callable(sub.get_default("handler")), name
 
 
-def test_target_defaults_to_lab_target(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAB_TARGET", "local")
-    assert cli.parser().parse_args(["run"]).target == "local"
-    monkeypatch.delenv("LAB_TARGET")
-    assert cli.parser().parse_args(["up"]).target == "auto"
+def test_target_defaults_to_the_settings_lab_target() -> None:
+    from_env = Settings.from_env({"LAB_TARGET": "local"})
+    for command in ("up", "run"):
+        assert commands.target(cli.parser().parse_args([command]), from_env) == "local"
+        given = cli.parser().parse_args([command, "--target", "kind"])
+        assert commands.target(given, from_env) == "kind"
+    assert commands.target(cli.parser().parse_args(["up"]), Settings.from_env({})) == "auto"
 
 
 def test_unknown_target_is_rejected_by_argparse(capsys: pytest.CaptureFixture[str]) -> None:
