@@ -11,7 +11,6 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +103,7 @@ def kind_binary(settings: Settings) -> str:
 def download(url: str, binary: Path) -> None:
     """Stream `url` into the executable `binary` (written aside, then renamed into place)."""
     binary.parent.mkdir(parents=True, exist_ok=True)
-    partial = binary.with_suffix(".part")
+    partial = binary.with_name(f"{binary.name}.part")
     with requests.get(url, stream=True, timeout=60) as response:
         response.raise_for_status()
         with partial.open("wb") as out:
@@ -117,8 +116,9 @@ def download(url: str, binary: Path) -> None:
 def verify_sha256(binary: Path, sum_url: str) -> None:
     """Compare `binary` with the sha256 published at `sum_url` ("<hex>  <name>"); on a
     mismatch delete it (it must never run) and raise TargetUnavailableError."""
-    with urllib.request.urlopen(sum_url, timeout=30) as response:  # noqa: S310 - release URL
-        expected = response.read().decode().split()[0].lower()
+    response = requests.get(sum_url, timeout=30)
+    response.raise_for_status()
+    expected = response.text.split()[0].lower()
     actual = hashlib.sha256(binary.read_bytes()).hexdigest()
     if actual != expected:
         binary.unlink()
