@@ -23,7 +23,7 @@ from lab.manifests import render
 from lab.net import http_ok
 from lab.portforward import Forward, pod_connector
 from lab.settings import Settings
-from lab.targets import Endpoints, docker_problem
+from lab.targets.base import Endpoints, docker_problem
 from lab.waits import poll
 
 log = logging.getLogger(__name__)

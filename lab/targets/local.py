@@ -23,7 +23,7 @@ from lab.errors import LabError, ToolMissingError
 from lab.net import LOOPBACK, free_port, get_json, http_ok
 from lab.procs import ManagedProcess, PostgresServer
 from lab.settings import Settings
-from lab.targets import Endpoints
+from lab.targets.base import Endpoints
 from lab.waits import poll
 
 log = logging.getLogger(__name__)
