@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import LabError, LabNotRunningError, NeedsClusterError
+from lab.errors import LabError, LabNotRunningError, NeedsClusterError, ProcessFailedError
 from lab.session import Lab, connect, shutdown
-from lab.settings import Settings
-from lab.stack import State, pid_alive, read_state, write_state
+from lab.settings import Settings, find_repo_root
+from lab.stack import StackProcess, State, pid_alive, read_state, write_state
 from lab.targets import Endpoints
 
 ENDPOINTS = Endpoints(
@@ -111,3 +111,18 @@ def test_shutdown_terminates_the_lab_process(
 
 def test_shutdown_without_a_lab_does_nothing(settings: Settings) -> None:
     assert shutdown(settings) is False
+
+
+def test_a_lab_up_that_exits_early_fails_the_start_with_its_log(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    """A real `python -m lab up` child that refuses to start (a lab already runs on this state
+    file) is reported at once with its own words, not after the readiness timeout."""
+    settings = Settings(repo_root=find_repo_root(), state_file_override=tmp_path / "state.json")
+    write_state(settings.state_file, State(ENDPOINTS, sleeper.pid, "ironclad-demo"))
+    up = StackProcess("local", settings)
+    with pytest.raises(ProcessFailedError, match="already runs") as info:
+        up.start()
+    assert "exited with code 1" in info.value.problem
+    assert not up.running()
+    assert up.log == tmp_path / "lab-up.log"
