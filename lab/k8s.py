@@ -193,7 +193,7 @@ class Cluster:
         except (config.ConfigException, FileNotFoundError) as exc:
             raise LabError(
                 f"No kubeconfig for context {context or '(current)'}: {exc}",
-                "Start the kind lab: python -m lab up --target kind.",
+                "Start the kind lab: ironclad-lab up --target kind.",
             ) from exc
         return cls(namespace, api_client, probe_image)
 

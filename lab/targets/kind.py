@@ -334,6 +334,6 @@ def chaos_token(cluster: Cluster) -> str:
     if not value:
         raise LabError(
             f"Secret {CHAOS_SECRET} in {cluster.namespace} has no CHAOS_TOKEN key.",
-            "Re-apply the manifests: python -m lab up --target kind.",
+            "Re-apply the manifests: ironclad-lab up --target kind.",
         )
     return base64.b64decode(value).decode()
