@@ -1,4 +1,4 @@
-"""Nox sessions: `nox -s tests` (the default), `nox -s lab`, `nox -s lint`, `nox -s jupyter`.
+"""Nox sessions: `nox -s tests lint` (the default: what CI runs), `nox -s lab`, `nox -s jupyter`.
 
 Extra arguments after `--` go to the tool each session runs, e.g. `nox -s tests -- -m unit`
 or `nox -s lab -- --target kind`. Environments live in .nox/ and are reused between runs;
@@ -14,14 +14,14 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).parent
 # checkov pins versions that clash with ours, so it gets a virtualenv of its own.
 CHECKOV = "checkov>=3.3,<4"
 # What `nox -s lab` needs before it can run anything.
-LAB_RUNNER = ROOT / "lab" / "run.py"
+LAB_RUNNER = ROOT / "lab" / "runner"
 NOTEBOOKS = ROOT / "notebooks"
 
 
@@ -56,16 +56,17 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lab(session: nox.Session) -> None:
-    """Run the notebooks headless (`python -m lab run --target auto`) into build/lab-report/."""
+    """Run the notebooks headless (`ironclad-lab run`; target $LAB_TARGET, else auto) into
+    build/lab-report/."""
     missing = []
     if not LAB_RUNNER.exists():
-        missing.append("lab/run.py (the runner)")
+        missing.append("lab/runner/ (the runner)")
     if not any(NOTEBOOKS.glob("*.ipynb")):
         missing.append("notebooks/*.ipynb")
     if missing:
         session.skip(f"no notebooks yet: {' and '.join(missing)} missing, nothing to run")
     session.install("-e", ".[lab,backend]")
-    session.run("python", "-m", "lab", "run", "--target", "auto", *session.posargs)
+    session.run("ironclad-lab", "run", *session.posargs)
 
 
 @nox.session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
@@ -45,8 +46,20 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """No options: everything comes from the environment (--help lists it)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m backend",
+        description="Serve the Ironclad backend (uvicorn, one worker) until SIGTERM, then drain.",
+        epilog="Configured by environment variables only: PORT, DATABASE_URL or "
+        "POSTGRES_HOST/PORT/DB/USER/PASSWORD, CHAOS_TOKEN, LOG_LEVEL (see backend/README.md).",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
     """Read settings, configure JSON logs, serve until drained; return the exit code."""
+    parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

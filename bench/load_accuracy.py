@@ -25,7 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from lab import load
-from lab.procs import ManagedProcess, free_port, port_is_open, wait_until
+from lab.net import free_port, port_is_open
+from lab.procs import ManagedProcess, wait_until
 
 APP = """
 async def app(scope, proto):

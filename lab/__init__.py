@@ -1,7 +1,7 @@
 """Ironclad Lab helper library: `lab.connect()`, `lab.check()`, `lab.shutdown()` and friends.
 
-Importing `lab` is cheap: everything is loaded on first use. Inside IPython it also registers
-the `%%cluster` cell magic.
+Importing `lab` is cheap: the public API below is loaded on first use. Inside IPython it also
+registers the `%%cluster` cell magic.
 """
 
 from __future__ import annotations
@@ -10,26 +10,36 @@ import importlib
 import sys
 from typing import Any
 
-_EXPORTS = {
+# The public API: name -> the module that owns it (a module's own name means the module).
+PUBLIC = {
     "connect": "lab.session",
     "shutdown": "lab.session",
     "Lab": "lab.session",
     "check": "lab.checks",
+    "chaos": "lab.chaos",
+    "errors": "lab.errors",
+    "k8s": "lab.k8s",
+    "lint": "lab.lint",
+    "load": "lab.load",
+    "manifests": "lab.manifests",
+    "netpol": "lab.netpol",
+    "plots": "lab.plots",
+    "prom": "lab.prom",
+    "settings": "lab.settings",
+    "slo": "lab.slo",
+    "waits": "lab.waits",
 }
 
-__all__ = ["Lab", "check", "connect", "shutdown"]
+__all__ = sorted(PUBLIC)
 
 
 def __getattr__(name: str) -> Any:
-    """Load `lab.connect`, `lab.check`, ... (and submodules such as `lab.prom`) on first use."""
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    try:
-        return importlib.import_module(f"lab.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"lab.{name}":
-            raise
-        raise AttributeError(f"module 'lab' has no attribute {name!r}") from None
+    """Load a name of the public API (`lab.connect`, `lab.prom`, ...) on first use."""
+    owner = PUBLIC.get(name)
+    if owner is None:
+        raise AttributeError(f"module 'lab' has no attribute {name!r}")
+    module = importlib.import_module(owner)
+    return module if owner == f"lab.{name}" else getattr(module, name)
 
 
 def _register_magics() -> None:
@@ -37,11 +47,12 @@ def _register_magics() -> None:
         return
     from IPython.core.getipython import get_ipython
 
-    shell = get_ipython()  # type: ignore[no-untyped-call]
+    shell = get_ipython()
     if shell is not None:
         from lab.magics import register
+        from lab.settings import get_settings
 
-        register(shell)
+        register(shell, get_settings())
 
 
 _register_magics()

@@ -20,6 +20,7 @@ import requests
 
 from lab.checks import describe
 from lab.errors import ChaosError
+from lab.procs import listener_pid
 
 STATUS_COLUMNS = ["url", "enabled", "latency_ms", "error_ratio"]
 POD_ACTION_COLUMNS = ["pod", "action", "done", "detail"]
@@ -147,8 +148,6 @@ def kill_replica(url: str, *, signum: int = signal.SIGKILL) -> pd.DataFrame:
     The local target supervises its replicas the way a ReplicaSet does: a killed one is
     started again on the same port after `LAB_RESTART_DELAY` seconds. Rows: what was killed.
     """
-    from lab.targets.local import listener_pid  # only the local target has processes to kill
-
     pid = listener_pid(url)
     os.kill(pid, signum)
     detail = f"pid {pid} got {signal.Signals(signum).name}"

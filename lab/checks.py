@@ -62,5 +62,5 @@ def publish(bundle: dict[str, object]) -> None:
         from IPython.display import display
     except ImportError:
         return
-    if get_ipython() is not None:  # type: ignore[no-untyped-call]
+    if get_ipython() is not None:
         display(bundle, raw=True)  # type: ignore[no-untyped-call]

@@ -90,7 +90,7 @@ class ChaosError(LabError):
 
 
 class LabNotRunningError(LabError):
-    """No `python -m lab up` is running, and none may be started."""
+    """No `ironclad-lab up` is running, and none may be started."""
 
 
 class NeedsClusterError(LabError):

@@ -27,8 +27,7 @@ from typing import Any, Literal
 import yaml
 
 from lab.errors import ImageArchiveError, LabError, ToolMissingError
-from lab.lint import build as render_kustomization  # the one call of the kustomize render
-from lab.lint import pods
+from lab.manifests import pods, render
 from lab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -210,7 +209,7 @@ def inventory(settings: Settings, objects: Sequence[dict[str, Any]] | None = Non
         found.append((node["image"], WHY_NODE.format(kind=settings.kind_version), where, False))
     for base in dockerfile_bases(settings.dockerfile.read_text()):
         found.append((base, WHY_BASE, f"{settings.dockerfile.relative_to(repo)} FROM", False))
-    rendered = render_kustomization(settings.kind_overlay) if objects is None else objects
+    rendered = render("kind", settings) if objects is None else objects
     pod_why = {"build": WHY_BUILD, "digest": WHY_POD_DIGEST, "tag": WHY_POD_TAG}
     for ref, where in pod_images(rendered):
         why = pod_why[pin_of(ref, settings.image) or "tag"]

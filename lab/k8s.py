@@ -1,11 +1,16 @@
-"""Kubernetes helpers for one namespace, on the official client: apply, waits, pods, evictions."""
+"""Kubernetes helpers for one namespace, on the official client: apply, waits, pods, evictions.
+
+Over 400 lines on purpose: every Kubernetes API call the lab makes lives in this one module
+(`Cluster`), so the verbs and resources a learner's Role must grant are audited in one place.
+Pods are `PodState` dataclasses at the core; `pods()` / `pods_frame()` give notebooks a table.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import cached_property
 from typing import Any
 
@@ -15,7 +20,6 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
-from lab.settings import get_settings
 from lab.waits import poll
 
 FIELD_MANAGER = "ironclad-lab"
@@ -35,34 +39,54 @@ def documents(source: str | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     return objects
 
 
-def pod_row(pod: Any) -> dict[str, Any]:
-    """One pods() row from a V1Pod: phase, readiness, restarts and why a container is not up."""
-    statuses = pod.status.container_statuses or []
-    detail = ""
-    for status in statuses:
-        state = status.state
-        if state is not None and state.waiting is not None:
-            detail = state.waiting.reason or ""
-        elif state is not None and state.terminated is not None:
-            detail = state.terminated.reason or ""
-        if detail:
-            break
-    return {
-        "name": pod.metadata.name,
-        "phase": pod.status.phase,
-        "ready": bool(statuses) and all(s.ready for s in statuses),
-        "restarts": sum(s.restart_count or 0 for s in statuses),
-        "detail": detail,
-        "node": pod.spec.node_name if pod.spec else None,
-        "ip": pod.status.pod_ip,
-        "deleting": pod.metadata.deletion_timestamp is not None,
-        "created": pod.metadata.creation_timestamp,
-    }
+@dataclass(frozen=True)
+class PodState:
+    """One pod: phase, readiness, restarts and why a container is not up."""
+
+    name: str
+    phase: str | None
+    ready: bool
+    restarts: int
+    detail: str
+    node: str | None
+    ip: str | None
+    deleting: bool
+    created: Any  # datetime from the API, None before the pod is stored
+
+    @classmethod
+    def of(cls, pod: Any) -> PodState:
+        """From a V1Pod."""
+        statuses = pod.status.container_statuses or []
+        detail = ""
+        for status in statuses:
+            state = status.state
+            if state is not None and state.waiting is not None:
+                detail = state.waiting.reason or ""
+            elif state is not None and state.terminated is not None:
+                detail = state.terminated.reason or ""
+            if detail:
+                break
+        return cls(
+            name=pod.metadata.name,
+            phase=pod.status.phase,
+            ready=bool(statuses) and all(s.ready for s in statuses),
+            restarts=sum(s.restart_count or 0 for s in statuses),
+            detail=detail,
+            node=pod.spec.node_name if pod.spec else None,
+            ip=pod.status.pod_ip,
+            deleting=pod.metadata.deletion_timestamp is not None,
+            created=pod.metadata.creation_timestamp,
+        )
 
 
-POD_COLUMNS = list(
-    pod_row(client.V1Pod(metadata=client.V1ObjectMeta(), status=client.V1PodStatus()))
-)
+POD_COLUMNS = [f.name for f in fields(PodState)]
+
+
+def pods_frame(pods: Iterable[PodState]) -> pd.DataFrame:
+    """Pods as a table, one row each (the notebooks' view of `Cluster.pod_states`)."""
+    return pd.DataFrame([asdict(p) for p in pods], columns=POD_COLUMNS)
+
+
 EVENT_COLUMNS = ["time", "type", "reason", "object", "message", "count"]
 
 
@@ -149,24 +173,29 @@ class HpaStatus:
 class Cluster:
     """One namespace of one cluster, through the official Python client."""
 
-    def __init__(self, namespace: str, api_client: client.ApiClient) -> None:
+    def __init__(
+        self, namespace: str, api_client: client.ApiClient, probe_image: str | None = None
+    ) -> None:
         self.namespace = namespace
         self.api_client = api_client
+        self.probe_image = probe_image  # what `probe()` runs (the backend image, loaded)
         self.core = client.CoreV1Api(api_client)
         self.apps = client.AppsV1Api(api_client)
         self.autoscaling = client.AutoscalingV2Api(api_client)
 
     @classmethod
-    def connect(cls, namespace: str, context: str | None = None) -> Cluster:
+    def connect(
+        cls, namespace: str, context: str | None = None, probe_image: str | None = None
+    ) -> Cluster:
         """Use the kubeconfig (default location, optional context)."""
         try:
             api_client = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
         except (config.ConfigException, FileNotFoundError) as exc:
             raise LabError(
                 f"No kubeconfig for context {context or '(current)'}: {exc}",
-                "Start the kind lab: python -m lab up --target kind.",
+                "Start the kind lab: ironclad-lab up --target kind.",
             ) from exc
-        return cls(namespace, api_client)
+        return cls(namespace, api_client, probe_image)
 
     @cached_property
     def dynamic(self) -> Any:
@@ -246,21 +275,24 @@ class Cluster:
         )
 
     # --- reading ------------------------------------------------------------------------------
-    def pods(self, selector: str | None = None) -> pd.DataFrame:
+    def pod_states(self, selector: str | None = None) -> list[PodState]:
         """Pods (optionally by label selector), sorted by name."""
         items = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
-        rows = sorted((pod_row(p) for p in items), key=lambda row: str(row["name"]))
-        return pd.DataFrame(rows, columns=POD_COLUMNS)
+        return sorted((PodState.of(p) for p in items), key=lambda pod: pod.name)
+
+    def pods(self, selector: str | None = None) -> pd.DataFrame:
+        """`pod_states` as a table, for notebooks."""
+        return pods_frame(self.pod_states(selector))
 
     def ready_pods(self, selector: str) -> list[str]:
-        """Names of the ready, not-terminating pods matching `selector`, sorted."""
-        frame = self.pods(selector)
-        return list(frame[frame["ready"] & ~frame["deleting"]]["name"])
+        """Names of the ready, not-terminating pods matching `selector`, sorted (the
+        port-forwards call this on every connection: no pandas here)."""
+        return [p.name for p in self.pod_states(selector) if p.ready and not p.deleting]
 
     def running_pods(self, selector: str) -> list[str]:
         """Names of the running, not-terminating pods matching `selector` (ready or not), sorted."""
-        frame = self.pods(selector)
-        return list(frame[(frame["phase"] == "Running") & ~frame["deleting"]]["name"])
+        states = self.pod_states(selector)
+        return [p.name for p in states if p.phase == "Running" and not p.deleting]
 
     def events(self, limit: int = 20) -> pd.DataFrame:
         """The namespace's most recent events, oldest first."""
@@ -457,10 +489,15 @@ class Cluster:
     ) -> ProbeResult:
         """Reach `url` (http://... GET, or tcp://host:port connect) from a short-lived pod with
         `labels`: NetworkPolicy allowed/denied checks with real packets. The pod runs the
-        backend image (`Settings.image`, already loaded into kind) unless `image` is given."""
+        backend image (`probe_image`, already loaded into kind) unless `image` is given."""
+        image = image or self.probe_image
+        if not image:
+            raise LabError(
+                "No image to run the probe pod with.",
+                "Pass image=..., or connect with Cluster.connect(..., probe_image=...).",
+            )
         labels = dict(labels or {"app": "lab-probe"})
         name = f"lab-probe-{uuid.uuid4().hex[:8]}"
-        image = image or get_settings().image
         self.core.create_namespaced_pod(self.namespace, probe_pod(name, url, labels, image))
         try:
             phase = poll(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -214,78 +214,116 @@ def background(
         handle.wait()
 
 
-async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadResult:
-    """Schedule every request at t0 + i/rate, then wait for the ones in flight."""
-    n = plan.requests
-    scheduled = plan.scheduled()
-    sent = np.full(n, np.nan)
-    done = np.full(n, np.nan)
-    status = np.zeros(n, dtype=np.int64)
-    errors: list[str | None] = [None] * n
+@dataclass
+class _Record:
+    """What happened to each request of a plan (NaN / 0 / None until it happens)."""
+
+    scheduled: np.ndarray[Any, np.dtype[np.float64]]
+    sent: np.ndarray[Any, np.dtype[np.float64]]
+    done: np.ndarray[Any, np.dtype[np.float64]]
+    status: np.ndarray[Any, np.dtype[np.int64]]
+    errors: list[str | None]
+
+    @classmethod
+    def empty(cls, plan: LoadPlan) -> _Record:
+        n = plan.requests
+        return cls(
+            plan.scheduled(),
+            np.full(n, np.nan),
+            np.full(n, np.nan),
+            np.zeros(n, dtype=np.int64),
+            [None] * n,
+        )
+
+    def frame(self, plan: LoadPlan, count: int) -> pd.DataFrame:
+        """The first `count` requests, one row each (latency counted from the schedule)."""
+        return pd.DataFrame(
+            {
+                "scheduled_s": self.scheduled[:count],
+                "sent_s": self.sent[:count],
+                "latency_s": self.done[:count] - self.scheduled[:count],
+                "status": pd.Series(self.status[:count], dtype="Int64").mask(lambda s: s == 0),
+                "error": pd.Series(self.errors[:count], dtype=object),
+                "url": [plan.url(j) for j in range(count)],
+            }
+        )
+
+
+async def _request(
+    session: aiohttp.ClientSession, plan: LoadPlan, i: int, t0: float, record: _Record
+) -> None:
+    """Send request `i` unless it is already past its timeout; record what happened."""
+    loop = asyncio.get_running_loop()
+    now = loop.time() - t0
+    budget = record.scheduled[i] + plan.timeout - now  # the timeout counts from the schedule
+    if budget <= 0:
+        record.errors[i] = LATE
+        return
+    record.sent[i] = now
+    try:
+        async with session.request(
+            plan.method, plan.url(i), json=plan.body, timeout=aiohttp.ClientTimeout(total=budget)
+        ) as resp:
+            await resp.read()
+            record.status[i] = resp.status
+    except TimeoutError:
+        record.errors[i] = f"timeout: no answer {plan.timeout:g} s after the scheduled time"
+    except aiohttp.ClientError as exc:
+        record.errors[i] = f"{type(exc).__name__}: {exc}"
+    record.done[i] = loop.time() - t0
+
+
+async def _schedule(
+    plan: LoadPlan,
+    send: Callable[[int, float], Awaitable[None]],
+    record: _Record,
+    stop: threading.Event,
+    bar: Any,
+) -> int:
+    """Start request i at t0 + i/rate (open loop: never waiting for answers), at most
+    `max_in_flight` at once; wait for those in flight; return how many were due."""
     loop = asyncio.get_running_loop()
     in_flight: set[asyncio.Task[None]] = set()
+
+    async def counted(j: int, t0: float) -> None:
+        await send(j, t0)
+        bar.update()
+
+    t0 = loop.time()
+    i = 0
+    while i < plan.requests and not stop.is_set():
+        due = min(plan.requests, math.floor((loop.time() - t0) * plan.rate) + 1)
+        for j in range(i, due):
+            if len(in_flight) >= plan.max_in_flight:
+                record.errors[j] = NOT_SENT
+                bar.update()
+                continue
+            task = loop.create_task(counted(j, t0))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        i = max(i, due)
+        if i < plan.requests:
+            await asyncio.sleep(min(_MAX_SLEEP, max(0.0, t0 + record.scheduled[i] - loop.time())))
+    if in_flight:
+        await asyncio.wait(set(in_flight))
+    return i
+
+
+async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadResult:
+    """Run `plan`: one HTTP session, the schedule, a progress bar; the result as a frame."""
+    record = _Record.empty(plan)
     connector = aiohttp.TCPConnector(limit=plan.connections or plan.max_in_flight, limit_per_host=0)
     session = aiohttp.ClientSession(
         connector=connector, headers=dict(plan.headers), auto_decompress=False
     )
-    bar = tqdm(
-        total=n,
-        unit="req",
-        disable=not progress,
-        leave=False,
-        desc=f"load {plan.rate:g}/s → {len(plan.urls)} URL(s)",
-    )
+    description = f"load {plan.rate:g}/s → {len(plan.urls)} URL(s)"
+    with tqdm(
+        total=plan.requests, unit="req", disable=not progress, leave=False, desc=description
+    ) as bar:
+        async with session:
 
-    async def one(i: int, t0: float) -> None:
-        now = loop.time() - t0
-        budget = scheduled[i] + plan.timeout - now  # the timeout counts from the schedule
-        if budget <= 0:
-            errors[i] = LATE
-        else:
-            sent[i] = now
-            try:
-                async with session.request(
-                    plan.method,
-                    plan.url(i),
-                    json=plan.body,
-                    timeout=aiohttp.ClientTimeout(total=budget),
-                ) as resp:
-                    await resp.read()
-                    status[i] = resp.status
-            except TimeoutError:
-                errors[i] = f"timeout: no answer {plan.timeout:g} s after the scheduled time"
-            except aiohttp.ClientError as exc:
-                errors[i] = f"{type(exc).__name__}: {exc}"
-            done[i] = loop.time() - t0
-        bar.update()
+            async def send(i: int, t0: float) -> None:
+                await _request(session, plan, i, t0, record)
 
-    async with session:
-        t0 = loop.time()
-        i = 0
-        while i < n and not stop.is_set():
-            due = min(n, math.floor((loop.time() - t0) * plan.rate) + 1)
-            for j in range(i, due):
-                if len(in_flight) >= plan.max_in_flight:
-                    errors[j] = NOT_SENT
-                    bar.update()
-                    continue
-                task = loop.create_task(one(j, t0))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-            i = max(i, due)
-            if i < n:
-                await asyncio.sleep(min(_MAX_SLEEP, max(0.0, t0 + scheduled[i] - loop.time())))
-        if in_flight:
-            await asyncio.wait(set(in_flight))
-    bar.close()
-    df = pd.DataFrame(
-        {
-            "scheduled_s": scheduled[:i],
-            "sent_s": sent[:i],
-            "latency_s": done[:i] - scheduled[:i],
-            "status": pd.Series(status[:i], dtype="Int64").mask(lambda s: s == 0),
-            "error": pd.Series(errors[:i], dtype=object),
-            "url": [plan.url(j) for j in range(i)],
-        }
-    )
-    return LoadResult(plan=plan, df=df)
+            count = await _schedule(plan, send, record, stop, bar)
+    return LoadResult(plan=plan, df=record.frame(plan, count))

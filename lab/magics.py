@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.settings import get_settings
+from lab.nb import SKIP_MESSAGE
+from lab.settings import Settings
+from lab.stack import read_state
 
-SKIP_MESSAGE = "skipped: needs a Kubernetes cluster (target={target})"
 
-
-def current_target() -> str | None:
+def current_target(settings: Settings) -> str | None:
     """The target of the running lab (state file), else an explicit LAB_TARGET, else None."""
-    from lab.session import read_state
-
-    state = read_state(get_settings().state_file)
+    state = read_state(settings.state_file)
     if state is not None:
         return state.endpoints.target
-    explicit = get_settings().target
-    return None if explicit == "auto" else explicit
+    return None if settings.target == "auto" else settings.target
 
 
-def cluster(line: str, cell: str, shell: Any) -> str | None:
+def cluster(cell: str, shell: Any, settings: Settings) -> str | None:
     """Run `cell` in `shell` unless the lab runs locally; return the skip message if skipped."""
-    target = current_target()
+    target = current_target(settings)
     if target == "local":
         return SKIP_MESSAGE.format(target=target)
     result = shell.run_cell(cell, store_history=False)
@@ -30,12 +27,12 @@ def cluster(line: str, cell: str, shell: Any) -> str | None:
     return None
 
 
-def register(shell: Any) -> None:
+def register(shell: Any, settings: Settings) -> None:
     """Register `%%cluster` in an IPython shell."""
 
     def cluster_magic(line: str, cell: str) -> None:
-        skipped = cluster(line, cell, shell)
+        skipped = cluster(cell, shell, settings)
         if skipped:
-            print(skipped)
+            print(skipped)  # the learner's one-line notice in the cell's output
 
     shell.register_magic_function(cluster_magic, magic_kind="cell", magic_name="cluster")

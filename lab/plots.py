@@ -16,7 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lab.slo import BUDGET_THRESHOLDS, JOB, LATENCY_THRESHOLD_S
+from lab.contract import JOB, sli_selector
+from lab.slo import BUDGET_THRESHOLDS, LATENCY_THRESHOLD_S
 
 STATE_COLORS = {"pending": "#f0a202", "firing": "#d62828"}
 EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
@@ -31,7 +32,7 @@ class RangeQuerier(Protocol):
 
 def golden_signal_queries(job: str = JOB, rate_window: str = "1m") -> dict[str, str]:
     """The PromQL behind golden_signals(): traffic, errors, latency (p50/p95/p99), saturation."""
-    sel = f'job="{job}",route=~"/api/.*",route!~"/api/chaos.*"'
+    sel = sli_selector(job)
     buckets = f"sum by (le) (rate(http_request_duration_seconds_bucket{{{sel}}}[{rate_window}]))"
     return {
         "traffic": f"sum by (route) (rate(http_requests_total{{{sel}}}[{rate_window}]))",
@@ -275,6 +276,6 @@ def _enable_inline_png() -> None:
         from IPython.core.pylabtools import select_figure_formats
     except ImportError:
         return
-    shell = get_ipython()  # type: ignore[no-untyped-call]
+    shell = get_ipython()
     if shell is not None:
         select_figure_formats(shell, {"png"})  # type: ignore[no-untyped-call]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.errors import LabError
-from lab.procs import LOOPBACK
+from lab.net import LOOPBACK
 
 Connector = Callable[[], Any]  # returns a connected socket-like object (fileno, recv, sendall)
 

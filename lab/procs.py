@@ -1,4 +1,4 @@
-"""Real local processes: free ports, managed child processes and a throwaway PostgreSQL server.
+"""Real local processes: managed child processes, a throwaway PostgreSQL server, port owners.
 
 Used by the `local` target and by the integration tests, so both exercise the same code.
 Every process is started in its own session (process group) so that stopping it also stops
@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -19,26 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lab.errors import ProcessFailedError, ToolMissingError
+import psutil
+
+from lab.errors import LabError, ProcessFailedError, ToolMissingError
+from lab.net import LOOPBACK, free_port, port_is_open
 from lab.waits import poll
-
-LOOPBACK = "127.0.0.1"
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """Return a TCP port that is free on `host` right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_open(port: int, host: str = LOOPBACK, timeout: float = 0.2) -> bool:
-    """True when something accepts TCP connections on host:port."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def wait_until(
@@ -61,6 +45,16 @@ def wait_until(
         diagnose=on_timeout,
         progress=False,
     )
+
+
+def listener_pid(url: str) -> int:
+    """Pid of the local process listening on `url`'s port (e.g. to kill one replica on purpose)."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    for conn in psutil.net_connections(kind="tcp"):
+        address = conn.laddr
+        if conn.status == psutil.CONN_LISTEN and address and address.port == port and conn.pid:
+            return int(conn.pid)
+    raise LabError(f"Nothing listens on {url}.", "Is the local lab running? lab.connect().")
 
 
 @dataclass

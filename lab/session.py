@@ -1,78 +1,21 @@
-"""`lab.connect()` / `lab.shutdown()`: attach to (or start) the stack `python -m lab up` runs."""
+"""`lab.connect()` / `lab.shutdown()`: a notebook's handle on the stack `lab up` runs."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import psutil
-
-from lab.errors import LabError, LabNotRunningError, NeedsClusterError, ProcessFailedError
+from lab import stack
+from lab.errors import LabError, LabNotRunningError, NeedsClusterError
 from lab.settings import Settings, get_settings
-from lab.targets import Endpoints
-from lab.waits import poll
+from lab.stack import StackProcess, read_state
+from lab.targets import Endpoints, choose
 
 if TYPE_CHECKING:
     from lab.chaos import BackendChaos
     from lab.k8s import Cluster
     from lab.prom import Prom
-
-UP_TIMEOUT = {"local": 120.0, "kind": 1800.0}  # kind may create a cluster and build an image
-
-
-@dataclass(frozen=True)
-class State:
-    """The state file: endpoints plus the pid of `python -m lab up` and the namespace."""
-
-    endpoints: Endpoints
-    pid: int
-    namespace: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.endpoints.to_dict(), "pid": self.pid, "namespace": self.namespace}
-
-
-def write_state(path: Path, state: State) -> None:
-    """Write the state file atomically (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(json.dumps(state.to_dict(), indent=2) + "\n")
-    partial.replace(path)
-
-
-def read_state(path: Path) -> State | None:
-    """The state of a running lab, or None (no file, or its process is gone: file removed)."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError as exc:
-        raise LabError(
-            f"{path} is not valid JSON ({exc}).",
-            f"Delete it if no `python -m lab up` runs: rm {path}",
-        ) from exc
-    state = State(Endpoints.from_dict(data), int(data["pid"]), str(data["namespace"]))
-    if not pid_alive(state.pid):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return None
-    return state
-
-
-def pid_alive(pid: int) -> bool:
-    """True when `pid` is a live process (zombies count as gone)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 @dataclass
@@ -84,6 +27,7 @@ class Lab:
     pid: int
     reason: str
     settings: Settings = field(repr=False)
+    started: StackProcess | None = field(default=None, repr=False)  # set when connect() started it
 
     @property
     def target(self) -> str:
@@ -115,14 +59,15 @@ class Lab:
             )
         from lab.k8s import Cluster
 
-        return Cluster.connect(self.namespace, context=f"kind-{self.settings.cluster_name}")
-
-
-_started: subprocess.Popen[bytes] | None = None
+        return Cluster.connect(
+            self.namespace,
+            context=f"kind-{self.settings.cluster_name}",
+            probe_image=self.settings.image,
+        )
 
 
 def connect(target: str = "auto", start: bool = True, settings: Settings | None = None) -> Lab:
-    """Attach to the running lab, or start `python -m lab up` in the background and wait for it."""
+    """Attach to the running lab, or start `lab up` in the background and wait for it."""
     settings = settings or get_settings()
     state = read_state(settings.state_file)
     if state is not None:
@@ -133,82 +78,20 @@ def connect(target: str = "auto", start: bool = True, settings: Settings | None 
                 f"for target={target}.",
                 "Use it, or stop it first: lab.shutdown().",
             )
-        return Lab(
-            state.endpoints,
-            state.namespace,
-            state.pid,
-            f"target={running}: attached to the running lab (pid {state.pid})",
-            settings,
-        )
+        reason = f"target={running}: attached to the running lab (pid {state.pid})"
+        return Lab(state.endpoints, state.namespace, state.pid, reason, settings)
     if not start:
         raise LabNotRunningError(
             "No lab is running.",
-            "Start one: `python -m lab up --target local` in a terminal, "
+            "Start one: `ironclad-lab up --target local` in a terminal, "
             "or lab.connect(start=True).",
         )
-    return _start(target, settings)
-
-
-def _start(target: str, settings: Settings) -> Lab:
-    global _started
-    from lab.targets import choose
-
-    choice = choose(target)
-    log = settings.state_file.with_name("lab-up.log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    argv = [
-        sys.executable,
-        "-m",
-        "lab",
-        "up",
-        "--target",
-        choice.name,
-        "--json",
-        "--state-file",
-        str(settings.state_file),
-    ]
-    with log.open("wb") as out:
-        _started = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=settings.repo_root,
-        )
-    process = _started
-
-    def ready() -> State | None:
-        if process.poll() is not None:
-            raise ProcessFailedError(
-                "python -m lab up", f"exited with code {process.returncode}", log
-            )
-        state = read_state(settings.state_file)
-        return state if state is not None and state.pid == process.pid else None
-
-    state = poll(
-        ready,
-        what=f"the {choice.name} lab to come up",
-        interval=0.5,
-        timeout=UP_TIMEOUT[choice.name],
-        next_step=f"Read {log}.",
-    )
-    return Lab(state.endpoints, state.namespace, state.pid, choice.reason, settings)
+    choice = choose(target, settings)
+    started = StackProcess(choice.name, settings)
+    state = started.start()
+    return Lab(state.endpoints, state.namespace, state.pid, choice.reason, settings, started)
 
 
 def shutdown(settings: Settings | None = None, timeout: float = 120.0) -> bool:
-    """Stop the running `python -m lab up` (it tears everything down); False if none ran."""
-    settings = settings or get_settings()
-    state = read_state(settings.state_file)
-    if state is None:
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(state.pid, signal.SIGTERM)
-
-    def gone() -> bool:
-        if _started is not None:
-            _started.poll()  # reap our own child so it does not linger as a zombie
-        return not pid_alive(state.pid)
-
-    poll(gone, what=f"lab up (pid {state.pid}) to stop", timeout=timeout, interval=0.2)
-    return True
+    """Stop the running `lab up` (it tears everything down); False if none ran."""
+    return stack.stop(settings or get_settings(), timeout) is not None

@@ -3,8 +3,10 @@
 LAB_TARGET (auto|local|kind), LAB_STATE_FILE (default build/lab-state.json under
 the repository), LAB_REPLICAS (local backends), LAB_READY_TIMEOUT / LAB_ROLLOUT_TIMEOUT (s),
 LAB_RESTART_DELAY (s before a dead local replica is restarted), LAB_KIND_VERSION (the kind
-release downloaded when none >= v0.24 is on PATH), LAB_REGISTRY_MIRROR (a classroom pull-through
-registry mirror for the kind nodes; see `lab.images.parse_mirrors`), LAB_REPO_ROOT.
+release downloaded when none >= v0.24 is on PATH), KIND_DOWNLOAD_URL (where to download it
+from instead of the kind release page, e.g. a mirror), LAB_REGISTRY_MIRROR (a classroom
+pull-through registry mirror for the kind nodes; see `lab.images.parse_mirrors`), LAB_REPO_ROOT
+(the checkout holding manifests/ and notebooks/: the lab runs from a checkout, see README "Layout").
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TypeVar
 
 from lab.errors import LabError
 
-TARGETS = ("auto", "local", "kind")
+TARGETS = ("auto", "local", "kind")  # what --target / LAB_TARGET accept
 N = TypeVar("N", int, float)
 
 
@@ -47,6 +49,7 @@ class Settings:
     restart_delay: float = 15.0
     cluster_name: str = "ironclad"
     kind_version: str = "v0.33.0"
+    kind_download_url: str | None = None
     image: str = "ironclad-backend:lab"
     registry_mirror: str | None = None
 
@@ -57,6 +60,24 @@ class Settings:
     @property
     def manifests(self) -> Path:
         return self.repo_root / "manifests"
+
+    @property
+    def runbooks_dir(self) -> Path:
+        """One runbook per alert, `<Alert>.md` (the rules' runbook_url points at them)."""
+        return self.repo_root / "docs" / "runbooks"
+
+    @property
+    def rules_dir(self) -> Path:
+        """The generated Prometheus rule files (`python -m lab.slo` writes them)."""
+        return self.manifests / "monitoring" / "rules"
+
+    @property
+    def notebooks_dir(self) -> Path:
+        return self.repo_root / "notebooks"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.repo_root / "build" / "lab-report"
 
     @property
     def kind_config(self) -> Path:
@@ -94,6 +115,7 @@ class Settings:
             rollout_timeout=_number(env, "LAB_ROLLOUT_TIMEOUT", cls.rollout_timeout, float),
             restart_delay=_number(env, "LAB_RESTART_DELAY", cls.restart_delay, float),
             kind_version=env.get("LAB_KIND_VERSION", cls.kind_version),
+            kind_download_url=env.get("KIND_DOWNLOAD_URL") or None,
             registry_mirror=env.get("LAB_REGISTRY_MIRROR") or None,
         )
 

@@ -34,6 +34,7 @@ Pages carry `severity: critical`, tickets `severity: warning`. Every alert's `ru
 the errors have left the SLO period (12 h at lab scale): a blown budget stays blown.
 
 `python -m lab.slo` rewrites the committed rule files; `python -m lab.slo --check` fails on drift.
+Over 400 lines on purpose: the SLO source and every rule generated from it stay in one file.
 """
 
 from __future__ import annotations
@@ -48,18 +49,16 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from lab.contract import JOB, SLI_SELECTOR
+from lab.settings import get_settings
+
 MINUTE = 60
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 PERIOD_S = 30 * DAY
 
-JOB = "ironclad-backend"
-SLI_SELECTOR = f'job="{JOB}",route=~"/api/.*",route!~"/api/chaos.*"'
 LATENCY_THRESHOLD_S = 0.5
-MANIFESTS_DIR = Path(__file__).resolve().parent.parent / "manifests"
-RULES_DIR = MANIFESTS_DIR / "monitoring" / "rules"
 RULE_FILE_NAME = "ironclad.rules.yaml"
-RUNBOOKS_DIR = MANIFESTS_DIR.parent / "docs" / "runbooks"
 # Where docs/runbooks/ is browsable. Alertmanager and Grafana show runbook_url as a link outside
 # the repository, so it must be absolute (a relative path resolves against their own host).
 # The repository's address is recorded nowhere else in this checkout: this is its one owner;
@@ -117,10 +116,10 @@ class Scale:
         """A production duration at this scale, as a Prometheus duration."""
         return prom_duration(self.seconds(production_s))
 
-    @property
-    def rule_file(self) -> Path:
-        """The committed, generated rule file of this scale."""
-        return RULES_DIR / self.name / RULE_FILE_NAME
+    def rule_file(self, rules_dir: Path) -> Path:
+        """The committed, generated rule file of this scale under `rules_dir`
+        (`Settings.rules_dir`)."""
+        return rules_dir / self.name / RULE_FILE_NAME
 
 
 PRODUCTION = Scale("production", 1, scrape_interval_s=15, eval_interval_s=30)
@@ -481,13 +480,10 @@ def render(scale: Scale) -> str:
     return _header(scale) + body
 
 
-def stale_files() -> list[Path]:
-    """Committed rule files whose content differs from what the generator produces."""
-    return [
-        s.rule_file
-        for s in SCALES
-        if not s.rule_file.exists() or s.rule_file.read_text() != render(s)
-    ]
+def stale_files(rules_dir: Path) -> list[Path]:
+    """Committed rule files under `rules_dir` whose content differs from the generator's."""
+    files = {scale: scale.rule_file(rules_dir) for scale in SCALES}
+    return [f for scale, f in files.items() if not f.exists() or f.read_text() != render(scale)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -497,16 +493,24 @@ def main(argv: list[str] | None = None) -> int:
         description="Write the Prometheus rule files (both scales) generated from lab/slo.py.",
     )
     parser.add_argument("--check", action="store_true", help="fail if committed files drifted")
+    parser.add_argument(
+        "--rules-dir",
+        type=Path,
+        default=None,
+        help="where the rule files live (default: manifests/monitoring/rules of the checkout)",
+    )
     args = parser.parse_args(argv)
+    rules_dir: Path = args.rules_dir or get_settings().rules_dir
     if args.check:
-        stale = stale_files()
+        stale = stale_files(rules_dir)
         for path in stale:
             print(f"{path} is out of date: run `python -m lab.slo`", file=sys.stderr)
         return 1 if stale else 0
     for scale in SCALES:
-        scale.rule_file.parent.mkdir(parents=True, exist_ok=True)
-        scale.rule_file.write_text(render(scale))
-        print(f"wrote {scale.rule_file}")
+        rule_file = scale.rule_file(rules_dir)
+        rule_file.parent.mkdir(parents=True, exist_ok=True)
+        rule_file.write_text(render(scale))
+        print(f"wrote {rule_file}")
     return 0
 
 

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
-from lab.settings import TARGETS
+from lab.settings import TARGETS, Settings
 
 Subparsers = Any  # argparse's _SubParsersAction, which is private
 
 
 def add_target(parser: argparse.ArgumentParser, choices: tuple[str, ...] = TARGETS) -> None:
-    """`--target`, defaulting to $LAB_TARGET, else auto."""
+    """`--target`; without it, `target()` falls back to the settings (LAB_TARGET, else auto)."""
     parser.add_argument(
         "--target",
         choices=choices,
-        default=os.environ.get("LAB_TARGET", "auto"),
+        default=None,
         help="where the lab runs (default: $LAB_TARGET, else auto)",
     )
+
+
+def target(args: argparse.Namespace, settings: Settings) -> str:
+    """The target asked for on the command line, else the one the settings name."""
+    return str(args.target or settings.target)

@@ -2,61 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
 
 from lab.errors import LabError, TargetUnavailableError
 from lab.settings import Settings
+from lab.targets.base import Endpoints, Target, docker_problem
 
-
-@dataclass(frozen=True)
-class Endpoints:
-    """Where a running stack answers (URLs without a trailing slash)."""
-
-    target: str
-    backend: str
-    backends: list[str] = field(default_factory=list)
-    prometheus: str = ""
-    grafana: str | None = None
-    chaos_token: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        """The one-line JSON printed by `python -m lab up --json`."""
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Endpoints:
-        """Read endpoints from a dict that may carry extra keys (the state file adds pid...)."""
-        try:
-            return cls(
-                target=data["target"],
-                backend=data["backend"],
-                backends=list(data["backends"]),
-                prometheus=data["prometheus"],
-                grafana=data.get("grafana"),
-                chaos_token=data["chaos_token"],
-            )
-        except (KeyError, TypeError) as exc:
-            raise LabError(
-                f"The lab state is incomplete (missing {exc}).",
-                "Stop the lab (`lab.shutdown()`) and start it again.",
-            ) from exc
-
-
-class Target(Protocol):
-    """What `python -m lab up` drives: `up()` returns once every part is ready."""
-
-    name: str
-
-    def up(self) -> Endpoints: ...
-
-    def down(self) -> None: ...
+__all__ = ["Choice", "Endpoints", "Target", "choose", "docker_problem", "make_target"]
 
 
 @dataclass(frozen=True)
@@ -67,26 +19,7 @@ class Choice:
     reason: str
 
 
-def docker_problem() -> str | None:
-    """None when the Docker daemon answers, else what is wrong with Docker."""
-    if shutil.which("docker") is None:
-        return "docker is not installed"
-    try:
-        result = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=15,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return "docker info did not answer within 15 s"
-    if result.returncode != 0:
-        return "Docker is not running"
-    return None
-
-
-def choose(requested: str) -> Choice:
+def choose(requested: str, settings: Settings) -> Choice:
     """Resolve "auto" to kind (Docker answers and a kind binary can be had) or local; keep
     explicit choices."""
     if requested == "local":
@@ -102,11 +35,10 @@ def choose(requested: str) -> Choice:
         raise LabError(f"Unknown target {requested!r}.", "Use auto, kind or local.")
     if problem:
         return Choice("local", f"target=local (auto): {problem}, so no kind cluster")
-    from lab.settings import get_settings
     from lab.targets.kind import kind_binary  # imported only when Docker answers: it is heavy
 
     try:
-        kind = kind_binary(get_settings())  # on PATH, cached, or downloaded now
+        kind = kind_binary(settings)  # on PATH, cached, or downloaded now
     except TargetUnavailableError as exc:
         return Choice(
             "local", f"target=local (auto): Docker answers but kind does not: {exc.problem}"

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
+import logging
 import platform
 import re
 import shlex
 import shutil
 import subprocess
 import tempfile
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from lab.errors import CommandFailedError, LabError, TargetUnavailableError
 from lab.k8s import Cluster
-from lab.lint import build
+from lab.manifests import render
+from lab.net import http_ok
 from lab.portforward import Forward, pod_connector
 from lab.settings import Settings
-from lab.targets import Endpoints, docker_problem
-from lab.targets.local import http_ok
+from lab.targets.base import Endpoints, docker_problem
 from lab.waits import poll
+
+log = logging.getLogger(__name__)
 
 MIN_KIND = (0, 24)
 CHAOS_SECRET = "chaos-secret"  # noqa: S105 - the name of a Secret, not its value
@@ -53,7 +54,7 @@ def parse_kind_version(text: str) -> tuple[int, int, int] | None:
 
 
 def kind_download_url(version: str, system: str | None = None, machine: str | None = None) -> str:
-    """The release binary for this OS and CPU (pytest-kind alone would always fetch amd64)."""
+    """The release binary for this OS and CPU."""
     system = (system or platform.system()).lower()
     arch = ARCHES.get((machine or platform.machine()).lower())
     if system not in ("linux", "darwin") or arch is None:
@@ -73,49 +74,24 @@ def path_kind_usable(found: tuple[int, int, int] | None, pinned: str) -> bool:
     return found is not None and found >= floor
 
 
-@contextmanager
-def _download_url(url: str) -> Iterator[None]:
-    """pytest-kind reads KIND_DOWNLOAD_URL; set it for one download unless the user did."""
-    if "KIND_DOWNLOAD_URL" in os.environ:
-        yield
-        return
-    os.environ["KIND_DOWNLOAD_URL"] = url
-    try:
-        yield
-    finally:
-        os.environ.pop("KIND_DOWNLOAD_URL", None)
-
-
 def kind_binary(settings: Settings) -> str:
-    """kind from PATH when >= the pinned release, else the pinned release fetched by pytest-kind
-    (cached in ~/.cache/ironclad-lab)."""
+    """kind from PATH when >= the pinned release, else the pinned release downloaded once into
+    CACHE and checked against the sha256 the release publishes."""
     on_path = shutil.which("kind")
     if on_path is not None and path_kind_usable(kind_version(on_path), settings.kind_version):
         return on_path
-    from pytest_kind import cluster as pytest_kind_cluster
-
-    class PinnedKindCluster(pytest_kind_cluster.KindCluster):  # type: ignore[misc]
-        """pytest-kind's downloader, pinned to `settings.kind_version` (its default is v0.17)."""
-
-        def ensure_kind(self) -> None:
-            pytest_kind_cluster.KIND_VERSION = settings.kind_version  # read by ensure_kind
-            with _download_url(kind_download_url(settings.kind_version)):
-                super().ensure_kind()
-
-    # Only ensure_kind() is used. pytest-kind makes a work dir ".pytest-kind/<name>" relative to
-    # the cwd; an absolute name puts it in CACHE instead of littering the learner's cwd.
-    CACHE.mkdir(parents=True, exist_ok=True)
     binary = CACHE / f"kind-{settings.kind_version}"
-    fresh = not binary.exists()
-    pinned = PinnedKindCluster(str(CACHE), kind_path=binary)
-    url = os.environ.get("KIND_DOWNLOAD_URL") or kind_download_url(settings.kind_version)
+    if binary.exists():
+        return str(binary)
+    url = settings.kind_download_url or kind_download_url(settings.kind_version)
+    log.info("downloading kind %s from %s …", settings.kind_version, url)
     try:
-        pinned.ensure_kind()
-        if fresh:  # pytest-kind checks nothing: verify against the release's published sum
-            verify_sha256(binary, f"{url}.sha256sum")
+        download(url, binary)
+        verify_sha256(binary, f"{url}.sha256sum")
     except LabError:
         raise
     except Exception as exc:  # network errors of any kind
+        binary.unlink(missing_ok=True)
         raise TargetUnavailableError(
             f"kind on PATH is missing or older than the lab's {settings.kind_version}, and "
             f"downloading {settings.kind_version} failed: {exc}",
@@ -125,11 +101,25 @@ def kind_binary(settings: Settings) -> str:
     return str(binary)
 
 
+def download(url: str, binary: Path) -> None:
+    """Stream `url` into the executable `binary` (written aside, then renamed into place)."""
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_name(f"{binary.name}.part")
+    with requests.get(url, stream=True, timeout=60) as response:
+        response.raise_for_status()
+        with partial.open("wb") as out:
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                out.write(chunk)
+    partial.chmod(0o755)
+    partial.replace(binary)
+
+
 def verify_sha256(binary: Path, sum_url: str) -> None:
     """Compare `binary` with the sha256 published at `sum_url` ("<hex>  <name>"); on a
     mismatch delete it (it must never run) and raise TargetUnavailableError."""
-    with urllib.request.urlopen(sum_url, timeout=30) as response:  # noqa: S310 - release URL
-        expected = response.read().decode().split()[0].lower()
+    response = requests.get(sum_url, timeout=30)
+    response.raise_for_status()
+    expected = response.text.split()[0].lower()
     actual = hashlib.sha256(binary.read_bytes()).hexdigest()
     if actual != expected:
         binary.unlink()
@@ -166,74 +156,98 @@ class KindTarget:
         if problem := docker_problem():
             raise TargetUnavailableError(f"{problem}.", "Start Docker, or use --target local.")
         try:
-            return self._start(kind_binary(self.settings))
+            kind = kind_binary(self.settings)
+            self._ensure_cluster(kind)
+            image_id = self._build_image()
+            log.info("loading %s into kind …", self.settings.image)
+            load_image(kind, self.settings.image, self.settings.cluster_name)
+            self.cluster = cluster = self._connect(kind)
+            self._apply(cluster, image_id)
+            self._wait_hpa_floor(cluster)
+            self._wait_workloads(cluster)
+            self._wait_metrics_server(cluster)
+            log.info("forwarding the backend, Prometheus and Grafana ports …")
+            return self._forward(cluster)
         except BaseException:
             self.down()
             raise
 
-    def _start(self, kind: str) -> Endpoints:
+    def _ensure_cluster(self, kind: str) -> None:
+        """Create the cluster, or reuse it when all its nodes run."""
         s = self.settings
         if s.cluster_name not in run([kind, "get", "clusters"]).split():
-            run(
-                [
-                    kind,
-                    "create",
-                    "cluster",
-                    "--name",
-                    s.cluster_name,
-                    "--config",
-                    str(s.kind_config),
-                    "--wait",
-                    "180s",
-                ]
-            )
-        elif stopped := stopped_nodes(kind, s.cluster_name):  # reused: its nodes must run
+            log.info("creating the kind cluster %s (takes a few minutes) …", s.cluster_name)
+            argv = [kind, "create", "cluster", "--name", s.cluster_name]
+            run([*argv, "--config", str(s.kind_config), "--wait", "180s"])
+        elif stopped := stopped_nodes(kind, s.cluster_name):
             raise TargetUnavailableError(
                 f"The kind cluster {s.cluster_name} exists but these nodes are stopped: "
                 f"{', '.join(stopped)}.",
                 f"Start them (docker start {' '.join(stopped)}) or delete the cluster "
                 f"(kind delete cluster --name {s.cluster_name}), then run again.",
             )
+        else:
+            log.info("reusing the kind cluster %s", s.cluster_name)
+
+    def _build_image(self) -> str:
+        """`docker build` the backend image; its image ID."""
+        s = self.settings
+        log.info("building %s …", s.image)
         run(["docker", "build", "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)])
-        load_image(kind, s.image, s.cluster_name)
-        image_id = run(["docker", "image", "inspect", "--format", "{{.Id}}", s.image]).strip()
+        return run(["docker", "image", "inspect", "--format", "{{.Id}}", s.image]).strip()
+
+    def _connect(self, kind: str) -> Cluster:
+        s = self.settings
         context = f"kind-{s.cluster_name}"
         try:
-            cluster = Cluster.connect(s.namespace, context=context)
+            return Cluster.connect(s.namespace, context=context, probe_image=s.image)
         except LabError:  # a reused cluster whose context left the kubeconfig (e.g. $KUBECONFIG)
             run([kind, "export", "kubeconfig", "--name", s.cluster_name])
-            cluster = Cluster.connect(s.namespace, context=context)
-        self.cluster = cluster
-        objects = stamp_image(build(s.kind_overlay), s.image, image_id)
-        cluster.apply(objects, timeout=s.rollout_timeout)
-        # The HPA owns the backend's replica count (the manifest leaves spec.replicas unset): a
-        # new Deployment starts at 1 until the HPA's first sync raises it to minReplicas, so
-        # wait for that before waiting for the rollouts (which follow spec.replicas).
+            return Cluster.connect(s.namespace, context=context, probe_image=s.image)
+
+    def _apply(self, cluster: Cluster, image_id: str) -> None:
+        log.info("applying the kind overlay (server-side apply) …")
+        objects = stamp_image(render("kind", self.settings), self.settings.image, image_id)
+        cluster.apply(objects, timeout=self.settings.rollout_timeout)
+
+    def _wait_hpa_floor(self, cluster: Cluster) -> None:
+        """Wait until the HPA has raised the backend to its minReplicas.
+
+        The HPA owns the backend's replica count (the manifest leaves spec.replicas unset): a new
+        Deployment starts at 1 until the HPA's first sync, and the rollout waits follow
+        spec.replicas.
+        """
         floor = cluster.hpa(BACKEND_HPA).min_replicas
+        log.info("waiting for %s to scale %s to %d …", BACKEND_HPA, BACKEND[0], floor)
 
         def scaled_to_floor() -> bool:
-            backend = cluster.apps.read_namespaced_deployment(BACKEND[0], s.namespace)
+            backend = cluster.apps.read_namespaced_deployment(BACKEND[0], self.settings.namespace)
             return (backend.spec.replicas or 0) >= floor
 
         poll(
             scaled_to_floor,
             what=f"{BACKEND_HPA} to scale {BACKEND[0]} to its {floor} minReplicas",
-            timeout=s.rollout_timeout,
+            timeout=self.settings.rollout_timeout,
             interval=1.0,
         )
+
+    def _wait_workloads(self, cluster: Cluster) -> None:
+        timeout = self.settings.rollout_timeout
         for kind_name, names in (
             ("StatefulSet", cluster.apps.list_namespaced_stateful_set),
             ("Deployment", cluster.apps.list_namespaced_deployment),
         ):
-            workloads: list[Any] = names(s.namespace).items
+            workloads: list[Any] = names(cluster.namespace).items
             for workload in workloads:
-                cluster.wait_rollout(workload.metadata.name, kind_name, s.rollout_timeout)
+                log.info("waiting for %s/%s …", kind_name, workload.metadata.name)
+                cluster.wait_rollout(workload.metadata.name, kind_name, timeout)
+
+    def _wait_metrics_server(self, cluster: Cluster) -> None:
+        log.info("waiting for metrics-server …")
+        timeout = self.settings.rollout_timeout
         system = Cluster("kube-system", cluster.api_client)
-        system.wait_rollout(
-            "metrics-server", timeout=s.rollout_timeout, selector="k8s-app=metrics-server"
-        )
-        cluster.wait_api_service(METRICS_API, timeout=s.rollout_timeout)
-        return self._forward(cluster)
+        system.wait_rollout("metrics-server", timeout=timeout, selector="k8s-app=metrics-server")
+        cluster.wait_api_service(METRICS_API, timeout=timeout)
 
     def _forward(self, cluster: Cluster) -> Endpoints:
         def forward(target: tuple[str, str, int, str], slot: int | None, name: str = "") -> str:
@@ -343,6 +357,6 @@ def chaos_token(cluster: Cluster) -> str:
     if not value:
         raise LabError(
             f"Secret {CHAOS_SECRET} in {cluster.namespace} has no CHAOS_TOKEN key.",
-            "Re-apply the manifests: python -m lab up --target kind.",
+            "Re-apply the manifests: ironclad-lab up --target kind.",
         )
     return base64.b64decode(value).decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -11,47 +12,21 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 import yaml
 
+from lab.contract import JOB
 from lab.errors import LabError, ToolMissingError
-from lab.procs import LOOPBACK, ManagedProcess, PostgresServer, free_port
+from lab.net import LOOPBACK, free_port, get_json, http_ok
+from lab.procs import ManagedProcess, PostgresServer
 from lab.settings import Settings
-from lab.targets import Endpoints
+from lab.targets.base import Endpoints
 from lab.waits import poll
 
-JOB = "ironclad-backend"
-
-
-def http_ok(url: str, timeout: float = 2.0) -> bool:
-    """True when GET `url` answers 2xx (any failure or other status is False)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
-            return 200 <= int(response.status) < 300
-    except OSError:
-        return False
-
-
-def get_json(url: str, timeout: float = 2.0) -> Any:
-    """GET `url` as JSON. Plain urllib on purpose: `lab.prom` would pull pandas (~1 s here) into
-    the start-up of `lab up`, which only needs Prometheus' target list."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
-        return json.load(response)
-
-
-def listener_pid(url: str) -> int:
-    """Pid of the local process listening on `url`'s port (e.g. to kill one replica on purpose)."""
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
-    for conn in psutil.net_connections(kind="tcp"):
-        address = conn.laddr
-        if conn.status == psutil.CONN_LISTEN and address and address.port == port and conn.pid:
-            return int(conn.pid)
-    raise LabError(f"Nothing listens on {url}.", "Is the local lab running? lab.connect().")
+log = logging.getLogger(__name__)
 
 
 def render_prometheus_config(template: Path, targets_file: Path) -> dict[str, Any]:
@@ -166,6 +141,7 @@ class LocalTarget:
     def _start(self, prometheus_bin: str, template: Path) -> Endpoints:
         assert self.root is not None
         ports = [free_port() for _ in range(self.replicas)]
+        log.info("starting Prometheus and a throwaway PostgreSQL …")
         self._start_prometheus(prometheus_bin, template, ports)  # starts while PostgreSQL inits
         self.postgres = PostgresServer(root=self.root / "postgres").init()
         token = secrets.token_urlsafe(24)
@@ -187,6 +163,7 @@ class LocalTarget:
                 cwd=self.settings.repo_root,
             )
             self.backends.append(Replica(process.start(), port))
+        log.info("waiting for %d backend replicas and their scrapes …", self.replicas)
         poll(
             self._backends_ready,
             what=f"{self.replicas} backend replicas ready",

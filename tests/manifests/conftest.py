@@ -11,23 +11,25 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from backend.observe import Metrics, PoolCollector
-from lab import lint, slo
+from lab import manifests, slo
+from lab.settings import get_settings
 
+SETTINGS = get_settings()
 PROMETHEUS_SERIES = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE"})
 # Grafana fills these in before the query reaches Prometheus.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
 
 
 @pytest.fixture(scope="session")
-def rendered() -> dict[Path, list[lint.Obj]]:
+def rendered() -> dict[Path, list[manifests.Obj]]:
     """Every Kustomization directory rendered with kubectl kustomize (components via overlays)."""
-    return {d: lint.build(d) for d in lint.kustomizations()}
+    return {d: manifests.build(d) for d in manifests.kustomizations(SETTINGS.manifests)}
 
 
 @pytest.fixture(scope="session")
-def kind_objects(rendered: dict[Path, list[lint.Obj]]) -> list[lint.Obj]:
+def kind_objects(rendered: dict[Path, list[manifests.Obj]]) -> list[manifests.Obj]:
     """What the lab applies to kind."""
-    return rendered[lint.MANIFESTS_DIR / "overlays" / "kind"]
+    return rendered[SETTINGS.manifests / "overlays" / "kind"]
 
 
 @pytest.fixture(scope="session")

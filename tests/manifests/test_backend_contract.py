@@ -9,22 +9,22 @@ from typing import Any
 
 import pytest
 
-from lab import lint
+from lab import manifests
 from lab.k8s import probe_pod
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
 
 
 @pytest.fixture(scope="module")
-def backend_pod(kind_objects: list[lint.Obj]) -> dict[str, Any]:
+def backend_pod(kind_objects: list[manifests.Obj]) -> dict[str, Any]:
     deployment = next(
-        o for o in kind_objects if lint.ident(o) == ("Deployment", "ironclad-demo", "backend")
+        o for o in kind_objects if manifests.ident(o) == ("Deployment", "ironclad-demo", "backend")
     )
     spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
     return spec
 
 
-def container_env(kind_objects: list[lint.Obj], pod: dict[str, Any]) -> dict[str, str]:
+def container_env(kind_objects: list[manifests.Obj], pod: dict[str, Any]) -> dict[str, str]:
     """Every variable the backend container gets (envFrom ConfigMaps resolved), name -> value
     ("<secret>" for values taken from a Secret)."""
     container = pod["containers"][0]
@@ -42,7 +42,7 @@ def container_env(kind_objects: list[lint.Obj], pod: dict[str, Any]) -> dict[str
 
 
 def test_every_variable_set_is_one_the_backend_reads(
-    kind_objects: list[lint.Obj], backend_pod: dict[str, Any]
+    kind_objects: list[manifests.Obj], backend_pod: dict[str, Any]
 ) -> None:
     source = (BACKEND / "settings.py").read_text()
     read = set(re.findall(r"env(?:\.get\(|, )\"([A-Z_]+)\"", source))
@@ -68,7 +68,7 @@ def test_backend_runs_as_its_image_user(backend_pod: dict[str, Any]) -> None:
 
 
 def test_grace_period_covers_prestop_and_the_backends_drain(
-    kind_objects: list[lint.Obj], backend_pod: dict[str, Any]
+    kind_objects: list[manifests.Obj], backend_pod: dict[str, Any]
 ) -> None:
     from backend.settings import Settings
 
@@ -91,7 +91,7 @@ def test_tmp_is_writable_under_a_read_only_root(backend_pod: dict[str, Any]) -> 
 
 
 def test_backend_listens_on_the_pod_ip(
-    kind_objects: list[lint.Obj], backend_pod: dict[str, Any]
+    kind_objects: list[manifests.Obj], backend_pod: dict[str, Any]
 ) -> None:
     """Probes, the Service and Prometheus reach the pod IP: loopback-only would fail them all."""
     from backend.settings import Settings
@@ -102,7 +102,7 @@ def test_backend_listens_on_the_pod_ip(
 
 
 def test_liveness_waits_for_the_backends_database_startup(
-    kind_objects: list[lint.Obj], backend_pod: dict[str, Any]
+    kind_objects: list[manifests.Obj], backend_pod: dict[str, Any]
 ) -> None:
     """The backend serves nothing until its pool is open (up to DB_STARTUP_TIMEOUT_S): the
     kubelet must not kill it for that, or every cold start ends in CrashLoopBackOff."""
@@ -124,7 +124,7 @@ def test_liveness_waits_for_the_backends_database_startup(
 
 @pytest.mark.parametrize("target", ["BACKEND", "PROMETHEUS", "GRAFANA"])
 def test_what_lab_up_forwards_exists_in_the_kind_overlay(
-    kind_objects: list[lint.Obj], target: str
+    kind_objects: list[manifests.Obj], target: str
 ) -> None:
     """lab/targets/kind.py forwards a pod port and polls a readiness path: both must be what
     the matching pods declare (port-forward bypasses Services, so the container port counts)."""
@@ -149,12 +149,14 @@ def test_what_lab_up_forwards_exists_in_the_kind_overlay(
 
 
 def test_postgres_and_backend_read_the_same_credentials(
-    kind_objects: list[lint.Obj], backend_pod: dict[str, Any]
+    kind_objects: list[manifests.Obj], backend_pod: dict[str, Any]
 ) -> None:
     """PostgreSQL creates POSTGRES_DB/USER/PASSWORD at initdb; the backend must log in with the
     very same values (same ConfigMap keys, same Secret key)."""
     postgres = next(
-        o for o in kind_objects if lint.ident(o) == ("StatefulSet", "ironclad-demo", "postgres")
+        o
+        for o in kind_objects
+        if manifests.ident(o) == ("StatefulSet", "ironclad-demo", "postgres")
     )
     server = {v["name"]: v for v in postgres["spec"]["template"]["spec"]["containers"][0]["env"]}
     backend = container_env(kind_objects, backend_pod)

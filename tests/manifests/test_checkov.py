@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import lint
+from lab import manifests
+from lab.settings import get_settings
+
+SETTINGS = get_settings()
 
 # Global skips; per-object skips are `checkov.io/skipN` annotations next to their reason.
 SKIPS = {
@@ -41,7 +44,7 @@ def checkov_bin() -> str:
 def test_checkov_passes_on_the_kind_overlay(tmp_path: Path) -> None:
     binary = checkov_bin()
     rendered = tmp_path / "kind.yaml"
-    objects = lint.build(lint.MANIFESTS_DIR / "overlays" / "kind")
+    objects = manifests.render("kind", SETTINGS)
     rendered.write_text(yaml.safe_dump_all(objects, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_"))}
     proc = subprocess.run(
@@ -72,6 +75,8 @@ def test_checkov_passes_on_the_kind_overlay(tmp_path: Path) -> None:
     assert not failed, "\n".join(failed)
     checked = {c["resource"] for c in report["results"]["passed_checks"]}
     workloads = {
-        "{}.{}.{}".format(*lint.ident(o)) for o in objects if o["kind"] in lint.WORKLOAD_KINDS
+        "{}.{}.{}".format(*manifests.ident(o))
+        for o in objects
+        if o["kind"] in manifests.WORKLOAD_KINDS
     }
     assert workloads <= checked, f"checkov did not check {workloads - checked}"

@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import lint, slo
+from lab import manifests, slo
+from lab.settings import get_settings
 
-DASHBOARD = lint.MANIFESTS_DIR / "monitoring" / "dashboards" / "ironclad.json"
-GRAFANA = lint.MANIFESTS_DIR / "components" / "monitoring" / "grafana"
+SETTINGS = get_settings()
+
+DASHBOARD = SETTINGS.manifests / "monitoring" / "dashboards" / "ironclad.json"
+GRAFANA = SETTINGS.manifests / "components" / "monitoring" / "grafana"
 MetricNames = Callable[[str], set[str]]
 PROMTOOL = shutil.which("promtool")
 PANEL_TYPES = {"row", "timeseries", "stat", "table", "gauge", "bargauge"}
@@ -75,7 +78,7 @@ def test_metric_check_can_fail(known_metrics: frozenset[str], metric_names: Metr
         metric_names("sum(rate(http_requests_total[5m])")
 
 
-def test_dashboard_is_provisioned_from_this_file(kind_objects: list[lint.Obj]) -> None:
+def test_dashboard_is_provisioned_from_this_file(kind_objects: list[manifests.Obj]) -> None:
     maps = [
         o
         for o in kind_objects
@@ -84,7 +87,7 @@ def test_dashboard_is_provisioned_from_this_file(kind_objects: list[lint.Obj]) -
     ]
     assert [m["data"] for m in maps] == [{DASHBOARD.name: DASHBOARD.read_text()}]
     provider = yaml.safe_load((GRAFANA / "dashboards.yaml").read_text())["providers"][0]
-    grafana = next(o for o in kind_objects if lint.ident(o)[::2] == ("Deployment", "grafana"))
+    grafana = next(o for o in kind_objects if manifests.ident(o)[::2] == ("Deployment", "grafana"))
     mounts = {
         m["mountPath"]: m["name"]
         for m in grafana["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
@@ -150,7 +153,7 @@ def test_every_panel_reads_data_on_a_healthy_system(
         missing = {n for n in metric_names(expr) - fed if not n.startswith(("slo:", "error_"))}
         assert not missing, f"{where}: add healthy series for {sorted(missing)}"
     test = {
-        "rule_files": [str(slo.LAB.rule_file)],
+        "rule_files": [str(slo.LAB.rule_file(SETTINGS.rules_dir))],
         "evaluation_interval": "1s",
         "group_eval_order": [g["name"] for g in slo.rule_groups(slo.LAB)["groups"]],
         "tests": [

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import lint
+from lab import manifests
 from lab.commands.images import register
 from lab.images import Image, inventory, pin_of
 from lab.settings import Settings
@@ -31,7 +31,7 @@ DRY_RUN = 'dry_run="All"'  # a pod only sent as a dry run is never pulled
 
 
 @pytest.fixture(scope="module")
-def images(kind_objects: list[lint.Obj]) -> dict[str, Image]:
+def images(kind_objects: list[manifests.Obj]) -> dict[str, Image]:
     return {image.ref: image for image in inventory(SETTINGS, kind_objects)}
 
 
@@ -139,13 +139,13 @@ def test_every_image_in_python_sources_is_listed_or_never_pulled(
     assert not problems, problems
 
 
-def test_every_container_pulls_only_if_not_present(kind_objects: list[lint.Obj]) -> None:
+def test_every_container_pulls_only_if_not_present(kind_objects: list[manifests.Obj]) -> None:
     """What makes an image loaded from the archive count: the kubelet uses it instead of
     pulling. IfNotPresent is Kubernetes' default for an exact tag or a digest, and Always for
     `latest` or no tag; the manifests say IfNotPresent explicitly, so the rule is visible."""
     containers = [
         (pod.ref, c)
-        for pod in lint.pods(kind_objects)
+        for pod in manifests.pods(kind_objects)
         for c in [*pod.spec.get("initContainers", []), *pod.spec["containers"]]
     ]
     assert len(containers) >= 5

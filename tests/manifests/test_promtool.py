@@ -21,11 +21,14 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import slo
+from lab import contract, slo
+from lab.settings import get_settings
 
-MANIFESTS = Path(slo.__file__).resolve().parent.parent / "manifests"
+SETTINGS = get_settings()
+
+MANIFESTS = SETTINGS.manifests
 PROMTOOL = shutil.which("promtool")
-JOB = slo.JOB
+JOB = contract.JOB
 API = f'job="{JOB}",method="GET",route="/api/items"'
 # Evaluations with the window right after the cause stops; margins absorb scrape/eval phase.
 MARGIN_EVALS = 2
@@ -38,7 +41,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_rule_files_pass_promtool_check() -> None:
-    proc = promtool("check", "rules", *(str(s.rule_file) for s in slo.SCALES))
+    proc = promtool("check", "rules", *(str(s.rule_file(SETTINGS.rules_dir)) for s in slo.SCALES))
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -86,7 +89,9 @@ def test_in_cluster_discovery_keeps_annotated_pods_at_their_port() -> None:
 def test_local_config_loads_the_lab_rules() -> None:
     config = MANIFESTS / "monitoring" / "local" / "prometheus.yml"
     data = yaml.safe_load(config.read_text())
-    assert [(config.parent / f).resolve() for f in data["rule_files"]] == [slo.LAB.rule_file]
+    assert [(config.parent / f).resolve() for f in data["rule_files"]] == [
+        slo.LAB.rule_file(SETTINGS.rules_dir)
+    ]
     assert data["global"]["evaluation_interval"] == f"{slo.LAB.eval_interval_s}s"
     assert data["global"]["scrape_interval"] == f"{slo.LAB.scrape_interval_s}s"
     assert [j["job_name"] for j in data["scrape_configs"]] == [JOB]
@@ -385,7 +390,7 @@ def write_test_file(path: Path, scale: slo.Scale, cases: list[Case], interval_s:
     path.write_text(
         yaml.safe_dump(
             {
-                "rule_files": [str(scale.rule_file)],
+                "rule_files": [str(scale.rule_file(SETTINGS.rules_dir))],
                 "evaluation_interval": f"{interval_s}s",
                 # promtool otherwise evaluates groups in random order; recording groups come first.
                 "group_eval_order": [g["name"] for g in slo.rule_groups(scale)["groups"]],
@@ -483,7 +488,7 @@ def test_budget_is_full_before_the_first_error(tmp_path: Path, scale: slo.Scale)
     path.write_text(
         yaml.safe_dump(
             {
-                "rule_files": [str(scale.rule_file)],
+                "rule_files": [str(scale.rule_file(SETTINGS.rules_dir))],
                 "evaluation_interval": f"{scale.eval_interval_s}s",
                 "group_eval_order": [g["name"] for g in slo.rule_groups(scale)["groups"]],
                 "tests": [group],

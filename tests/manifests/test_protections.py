@@ -15,48 +15,48 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import lint, slo
-from lab.settings import Settings
+from lab import lint, manifests, slo
+from lab.settings import Settings, get_settings
 
 NS = "ironclad-demo"
-KIND = lint.build(lint.MANIFESTS_DIR / "overlays" / "kind")
-Mutation = Callable[[list[lint.Obj]], None]
+KIND = manifests.render("kind")
+Mutation = Callable[[list[manifests.Obj]], None]
 
 
-def get(objects: list[lint.Obj], kind: str, name: str, ns: str = NS) -> lint.Obj:
-    return next(o for o in objects if lint.ident(o) == (kind, ns, name))
+def get(objects: list[manifests.Obj], kind: str, name: str, ns: str = NS) -> manifests.Obj:
+    return next(o for o in objects if manifests.ident(o) == (kind, ns, name))
 
 
 def drop(kind: str, name: str, ns: str = NS) -> Mutation:
     """A mutation deleting one object from the render."""
 
-    def mutate(objects: list[lint.Obj]) -> None:
+    def mutate(objects: list[manifests.Obj]) -> None:
         objects.remove(get(objects, kind, name, ns))
 
     return mutate
 
 
-def edit(kind: str, name: str, change: Callable[[lint.Obj], Any]) -> Mutation:
+def edit(kind: str, name: str, change: Callable[[manifests.Obj], Any]) -> Mutation:
     """A mutation changing one object in place."""
     return lambda objects: change(get(objects, kind, name))
 
 
-def postgres(sts: lint.Obj) -> Any:
+def postgres(sts: manifests.Obj) -> Any:
     return sts["spec"]["template"]["spec"]["containers"][0]
 
 
-def claim_to_empty_dir(sts: lint.Obj) -> None:
+def claim_to_empty_dir(sts: manifests.Obj) -> None:
     sts["spec"].pop("volumeClaimTemplates")
     sts["spec"]["template"]["spec"]["volumes"].append({"name": "postgres-storage", "emptyDir": {}})
 
 
-def config_without_namespaces(cm: lint.Obj) -> None:
+def config_without_namespaces(cm: manifests.Obj) -> None:
     config = yaml.safe_load(cm["data"]["prometheus.yml"])
     config["scrape_configs"][0]["kubernetes_sd_configs"][0].pop("namespaces")
     cm["data"]["prometheus.yml"] = yaml.safe_dump(config)
 
 
-def prometheus_config(objects: list[lint.Obj]) -> lint.Obj:
+def prometheus_config(objects: list[manifests.Obj]) -> manifests.Obj:
     return next(o for o in objects if o["metadata"]["name"].startswith("prometheus-config"))
 
 
@@ -153,8 +153,8 @@ MUTATIONS: list[tuple[str, Mutation, str, str]] = [
 def test_removing_a_protection_is_caught(mutate: Mutation, rule: str, words: str) -> None:
     objects = copy.deepcopy(KIND)
     mutate(objects)
-    found = [str(f) for f in lint.lint(objects) if f.rule == rule]
-    assert found, f"no {rule} finding; all findings:\n" + "\n".join(map(str, lint.lint(objects)))
+    found = [str(f) for f in lint.lint(objects, NS) if f.rule == rule]
+    assert found, f"no {rule} finding; all findings:\n" + "\n".join(map(str, lint.lint(objects, NS)))
     assert any(words in f for f in found), f"no {rule} finding mentions {words!r}:\n" + "\n".join(
         found
     )
@@ -162,13 +162,13 @@ def test_removing_a_protection_is_caught(mutate: Mutation, rule: str, words: str
 
 def test_the_intact_render_has_every_protection() -> None:
     rules = {m[2] for m in MUTATIONS}
-    assert [f for f in lint.lint(KIND) if f.rule in rules] == []
+    assert [f for f in lint.lint(KIND, NS) if f.rule in rules] == []
 
 
 # --- nothing cluster-scoped for a learner ------------------------------------------------------
 
 
-def cluster_scoped(objects: list[lint.Obj]) -> list[str]:
+def cluster_scoped(objects: list[manifests.Obj]) -> list[str]:
     """Cluster-scoped objects other than the Namespace and the (kind-only) metrics-server."""
     return [
         f"{o['kind']}/{o['metadata']['name']}"
@@ -217,7 +217,7 @@ class Node:
 def kind_nodes() -> list[Node]:
     """kind/cluster.yaml's nodes. kind taints its control-plane node NoSchedule
     (node-role.kubernetes.io/control-plane) when it has workers."""
-    nodes = yaml.safe_load((lint.MANIFESTS_DIR / "kind" / "cluster.yaml").read_text())["nodes"]
+    nodes = yaml.safe_load((get_settings().kind_config).read_text())["nodes"]
     return [Node(f"{n['role']}-{i}", n["role"] == "control-plane") for i, n in enumerate(nodes)]
 
 

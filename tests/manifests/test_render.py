@@ -15,9 +15,12 @@ import pytest
 import yaml
 from kubernetes.client import ApiClient
 
-from lab import lint, slo
-from lab.lint import kustomizations
-from lab.slo import MANIFESTS_DIR as MANIFESTS
+from lab import manifests, slo
+from lab.manifests import kustomizations
+from lab.settings import get_settings
+
+SETTINGS = get_settings()
+MANIFESTS = SETTINGS.manifests
 
 KIND_CLUSTER = MANIFESTS / "kind" / "cluster.yaml"
 # Parse each schema file once instead of once per object (the package re-reads ~MBs each call).
@@ -37,12 +40,12 @@ def node_versions() -> list[str]:
     return [f"{major}.{minor}.0", f"{major}.{minor - 1}.0"]
 
 
-def all_objects() -> list[tuple[str, lint.Obj]]:
+def all_objects() -> list[tuple[str, manifests.Obj]]:
     """(id, object) for every distinct object any kustomization renders."""
-    seen: dict[str, tuple[str, lint.Obj]] = {}
-    for directory in kustomizations("Kustomization"):
-        for obj in lint.build(directory):
-            kind, ns, name = lint.ident(obj)
+    seen: dict[str, tuple[str, manifests.Obj]] = {}
+    for directory in kustomizations(MANIFESTS, "Kustomization"):
+        for obj in manifests.build(directory):
+            kind, ns, name = manifests.ident(obj)
             oid = f"{directory.relative_to(MANIFESTS)}:{kind}/{ns}/{name}"
             seen.setdefault(json.dumps(obj, sort_keys=True), (oid, obj))
     return sorted(seen.values(), key=lambda item: item[0])
@@ -103,23 +106,25 @@ def test_node_image_digest_is_one_its_kind_release_published() -> None:
 
 
 @pytest.mark.parametrize(
-    "directory", kustomizations("Kustomization"), ids=lambda d: str(d.relative_to(MANIFESTS))
+    "directory",
+    kustomizations(MANIFESTS, "Kustomization"),
+    ids=lambda d: str(d.relative_to(MANIFESTS)),
 )
-def test_kustomization_builds(rendered: dict[Path, list[lint.Obj]], directory: Path) -> None:
+def test_kustomization_builds(rendered: dict[Path, list[manifests.Obj]], directory: Path) -> None:
     assert rendered[directory], f"{directory} rendered no objects"
 
 
 def test_every_component_is_used_by_an_overlay() -> None:
     used = {
         (overlay / c).resolve()
-        for overlay in kustomizations("Kustomization")
+        for overlay in kustomizations(MANIFESTS, "Kustomization")
         for c in yaml.safe_load((overlay / "kustomization.yaml").read_text()).get("components", [])
     }
-    assert set(kustomizations("Component")) <= used
+    assert set(kustomizations(MANIFESTS, "Component")) <= used
 
 
-def test_kind_overlay_has_the_contract_names(kind_objects: list[lint.Obj]) -> None:
-    names = {lint.ident(o) for o in kind_objects}
+def test_kind_overlay_has_the_contract_names(kind_objects: list[manifests.Obj]) -> None:
+    names = {manifests.ident(o) for o in kind_objects}
     ns = "ironclad-demo"
     assert {
         ("Namespace", "", ns),
@@ -133,7 +138,7 @@ def test_kind_overlay_has_the_contract_names(kind_objects: list[lint.Obj]) -> No
         ("Deployment", ns, "grafana"),
         ("Deployment", "kube-system", "metrics-server"),
     } <= names
-    backend = next(o for o in kind_objects if lint.ident(o) == ("Deployment", ns, "backend"))
+    backend = next(o for o in kind_objects if manifests.ident(o) == ("Deployment", ns, "backend"))
     container = backend["spec"]["template"]["spec"]["containers"][0]
     assert (container["image"], container["imagePullPolicy"]) == (
         "ironclad-backend:lab",
@@ -141,18 +146,20 @@ def test_kind_overlay_has_the_contract_names(kind_objects: list[lint.Obj]) -> No
     )
 
 
-def test_the_kind_overlay_loads_the_lab_rules(kind_objects: list[lint.Obj]) -> None:
+def test_the_kind_overlay_loads_the_lab_rules(kind_objects: list[manifests.Obj]) -> None:
     rules = [
         o
         for o in kind_objects
         if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("prometheus-rules")
     ]
-    assert [r["data"] for r in rules] == [{slo.RULE_FILE_NAME: slo.LAB.rule_file.read_text()}]
+    assert [r["data"] for r in rules] == [
+        {slo.RULE_FILE_NAME: slo.LAB.rule_file(SETTINGS.rules_dir).read_text()}
+    ]
 
 
 @pytest.mark.parametrize("version", node_versions())
 @pytest.mark.parametrize(("oid", "obj"), OBJECTS, ids=[i for i, _ in OBJECTS])
-def test_strict_schema(oid: str, obj: lint.Obj, version: str) -> None:
+def test_strict_schema(oid: str, obj: manifests.Obj, version: str) -> None:
     try:
         used = kubernetes_validate.validate(obj, version, strict=True)
     except kubernetes_validate.SchemaNotFoundError as exc:
@@ -163,7 +170,7 @@ def test_strict_schema(oid: str, obj: lint.Obj, version: str) -> None:
     assert used == version.rsplit(".", 1)[0], f"{oid}: no schema for {version}, only {used}"
 
 
-def model_name(obj: lint.Obj) -> str:
+def model_name(obj: manifests.Obj) -> str:
     """The client model class of an object (apps/v1 Deployment -> V1Deployment)."""
     version = str(obj["apiVersion"]).rsplit("/", 1)[-1]
     return version[0].upper() + version[1:] + str(obj["kind"])
@@ -178,7 +185,7 @@ def normalize(value: Any) -> Any:
     return value
 
 
-def client_model_problem(obj: lint.Obj) -> str | None:
+def client_model_problem(obj: manifests.Obj) -> str | None:
     """Why the client's model refuses `obj`, or None. ApiClient.deserialize builds the typed
     model (pydantic: strict types, required fields); serializing it back must give the same
     object, or some field was unknown to the model and silently dropped."""
@@ -196,15 +203,15 @@ def client_model_problem(obj: lint.Obj) -> str | None:
 
 
 @pytest.mark.parametrize(("oid", "obj"), OBJECTS, ids=[i for i, _ in OBJECTS])
-def test_client_model_accepts(oid: str, obj: lint.Obj) -> None:
+def test_client_model_accepts(oid: str, obj: manifests.Obj) -> None:
     problem = client_model_problem(obj)
     assert problem is None, f"{oid}: {problem}"
 
 
-def a_deployment() -> lint.Obj:
+def a_deployment() -> manifests.Obj:
     """A deep copy of the first rendered Deployment, to break."""
     deployment = next(o for _, o in OBJECTS if o["kind"] == "Deployment")
-    copy: lint.Obj = json.loads(json.dumps(deployment))
+    copy: manifests.Obj = json.loads(json.dumps(deployment))
     return copy
 
 

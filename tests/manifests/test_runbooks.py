@@ -9,6 +9,9 @@ from collections.abc import Callable
 import pytest
 
 from lab import slo
+from lab.settings import get_settings
+
+RUNBOOKS = get_settings().runbooks_dir
 
 SECTIONS = (
     "What it means",
@@ -42,8 +45,8 @@ def sections(text: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("alert", ALERT_NAMES)
 def test_alert_has_a_runbook_with_every_section(alert: str) -> None:
-    path = slo.RUNBOOKS_DIR / f"{alert}.md"
-    assert path.is_file(), f"{alert}: write {path.relative_to(slo.RUNBOOKS_DIR.parents[1])}"
+    path = RUNBOOKS / f"{alert}.md"
+    assert path.is_file(), f"{alert}: write {path.relative_to(RUNBOOKS.parents[1])}"
     text = path.read_text()
     assert text.startswith(f"# {alert}\n"), f"{path.name} must start with '# {alert}'"
     found = sections(text)
@@ -63,13 +66,13 @@ def test_runbook_urls_point_at_the_runbooks() -> None:
 
 
 def test_every_runbook_belongs_to_an_alert() -> None:
-    files = {p.stem for p in slo.RUNBOOKS_DIR.glob("*.md")} - {"README"}
+    files = {p.stem for p in RUNBOOKS.glob("*.md")} - {"README"}
     assert files == set(ALERT_NAMES)
 
 
 QUERIES = [
     (f"{p.stem}#{i}", q.strip())
-    for p in sorted(slo.RUNBOOKS_DIR.glob("*.md"))
+    for p in sorted(RUNBOOKS.glob("*.md"))
     for i, q in enumerate(PROMQL_BLOCK.findall(p.read_text()))
 ]
 

@@ -22,8 +22,11 @@ import papermill
 import pytest
 import requests
 
-from lab.procs import ManagedProcess, free_port, wait_until
-from lab.run import UpProcess, headless_parameters
+from lab.net import free_port
+from lab.procs import ManagedProcess, wait_until
+from lab.runner.run import headless_parameters
+from lab.settings import Settings, find_repo_root
+from lab.stack import StackProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "06-observability.ipynb"
@@ -45,14 +48,15 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
     work = tmp_path_factory.mktemp("lab")
-    with UpProcess("local", work / "state.json", work / "lab-up.log", timeout=180) as up:
+    settings = Settings(repo_root=find_repo_root(), state_file_override=work / "state.json")
+    with StackProcess("local", settings) as up:
         yield up
 
 
 @pytest.fixture(scope="module")
-def jupyter(stack: UpProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def jupyter(stack: StackProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """JupyterLab on a free port, serving a folder with 06-observability (headless timings)."""
     home = tmp_path_factory.mktemp("jupyter")
     root = home / "notebooks"
@@ -131,7 +135,7 @@ def expected_checks(grafana: bool) -> int:
 
 
 @pytest.mark.timeout(420)
-def test_jupyterlab_runs_06_observability(jupyter: str, stack: UpProcess) -> None:
+def test_jupyterlab_runs_06_observability(jupyter: str, stack: StackProcess) -> None:
     from playwright.sync_api import sync_playwright
 
     assert shutil.which(str(CHROMIUM))
@@ -147,7 +151,8 @@ def test_jupyterlab_runs_06_observability(jupyter: str, stack: UpProcess) -> Non
             page.locator(".lm-MenuBar-item", has_text="Run").first.click()
             page.locator('li[data-command="runmenu:run-all"]').click()
             outputs = page.locator(".jp-OutputArea-output")
-            wanted = expected_checks(grafana=stack.endpoints.get("grafana") is not None)
+            assert stack.state is not None
+            wanted = expected_checks(grafana=stack.state.endpoints.grafana is not None)
             deadline = time.monotonic() + 300
             while True:
                 texts = outputs.all_inner_texts()

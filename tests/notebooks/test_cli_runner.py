@@ -14,7 +14,7 @@ import pytest
 from nbformat.reader import NotJSONError
 
 from lab.procs import wait_until
-from lab.session import pid_alive
+from lab.stack import pid_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 

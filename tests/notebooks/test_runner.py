@@ -13,8 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lab import report, run
+from lab import cli
 from lab.errors import LabError
+from lab.runner import report, run
+from lab.runner.kernels import KernelPool
 
 
 @dataclass
@@ -232,7 +234,7 @@ def test_selection_by_number_and_name(notebooks: list[Path]) -> None:
 
 
 def test_no_notebooks_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code_ = run.main(["--notebooks-dir", str(tmp_path), "--report-dir", str(tmp_path / "r")])
+    code_ = cli.main(["run", "--notebooks-dir", str(tmp_path), "--report-dir", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code_ == 2
     assert err.count("\n") == 1
@@ -247,7 +249,7 @@ def test_kernels_started_ahead_are_all_stopped(tmp_path: Path) -> None:
         write_notebook(tmp_path, "02-fails", code("1 / 0")),
         write_notebook(tmp_path, "03-never", code("print(3)")),
     ]
-    pool = run.KernelPool(paths)
+    pool = KernelPool(paths)
     pool.prefetch(0)
     managers = list(pool.started.values())
     result = run.run_notebooks(

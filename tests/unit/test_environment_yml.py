@@ -30,11 +30,12 @@ CONDA_FORGE: dict[str, tuple[str, ...] | str] = {
     "jupyter-client": ("jupyter_client",),
     "jupyter-core": ("jupyter_core",),
     "psycopg[binary,pool]": ("psycopg", "psycopg-pool"),
-    "pytest-kind": PIP,
     "prometheus-api-client": PIP,
     "kubernetes-validate": PIP,
     "promql-parser": PIP,
 }
+# Tools the environment adds beyond pyproject's extras, pinned as .ci/run pins them.
+TOOLS = ("nox",)
 THIS_PROJECT = "-e ."  # pip line that installs the lab and backend packages themselves
 CONDA_SPEC = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?P<bound>.*)")
 
@@ -49,6 +50,13 @@ def load_environment() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "environment.yml").read_text())
 
 
+def ci_pin(tool: str) -> SpecifierSet:
+    """The bound .ci/run installs `tool` with (its pip line quotes "tool>=...,<...")."""
+    match = re.search(rf'"{tool}([<>=!~][^"]*)"', (ROOT / ".ci" / "run").read_text())
+    assert match, f".ci/run does not pin {tool}"
+    return SpecifierSet(match[1])
+
+
 def key(requirement: Requirement) -> str:
     """`name` or `name[extra,...]`, the way CONDA_FORGE and the pip section spell it."""
     extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
@@ -59,6 +67,7 @@ def expected_entries(pyproject: dict[str, Any]) -> tuple[Entries, Entries]:
     """(conda-forge entries, pip entries) that pyproject's extras call for."""
     conda: Entries = {"python": SpecifierSet(pyproject["project"]["requires-python"])}
     conda["pip"] = SpecifierSet()  # installs the pip section
+    conda.update({tool: ci_pin(tool) for tool in TOOLS})
     pip: Entries = {}
     for extra in EXTRAS:
         for line in pyproject["project"]["optional-dependencies"][extra]:
@@ -207,7 +216,8 @@ def test_package_removed_from_pyproject_is_detected(requirement: str, problem: s
         ("pandas", "pandas (conda-forge) is missing from environment.yml"),
         ("prometheus_client", "prometheus_client (conda-forge) is missing from environment.yml"),
         ("psycopg-pool", "psycopg-pool (conda-forge) is missing from environment.yml"),
-        ("pytest-kind", "pytest-kind (pip) is missing from environment.yml"),
+        ("promql-parser", "promql-parser (pip) is missing from environment.yml"),
+        ("nox", "nox (conda-forge) is missing from environment.yml"),
     ],
 )
 def test_package_removed_from_environment_is_detected(entry: str, problem: str) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lab.procs import PostgresServer, free_port, wait_until
+from lab.net import free_port
+from lab.procs import PostgresServer, wait_until
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]

@@ -12,7 +12,8 @@ import httpx
 import psycopg
 import pytest
 
-from lab.procs import PostgresServer, free_port, wait_until
+from lab.net import free_port
+from lab.procs import PostgresServer, wait_until
 
 if TYPE_CHECKING:
     from conftest import SpawnBackend

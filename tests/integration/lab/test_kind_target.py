@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from lab.k8s import Cluster
+from lab.net import http_ok
 from lab.settings import Settings
 from lab.targets import Endpoints
 from lab.targets.kind import KindTarget
-from lab.targets.local import http_ok
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
 
@@ -52,5 +52,6 @@ def test_network_policy_lets_other_namespaces_in_and_keeps_unlisted_lab_pods_in(
     stopped by default-deny on its own way out (egress, DNS included)."""
     _, _, cluster = kind
     url = f"http://backend.{cluster.namespace}.svc.cluster.local:3000/health/live"
-    assert Cluster("default", cluster.api_client).probe(url, labels={"app": "client"}).ok
+    other = Cluster("default", cluster.api_client, probe_image=cluster.probe_image)
+    assert other.probe(url, labels={"app": "client"}).ok
     assert not cluster.probe(url, labels={"app": "stranger"}).ok

@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from lab import load
-from lab.procs import ManagedProcess, free_port, port_is_open, wait_until
+from lab.net import free_port, port_is_open
+from lab.procs import ManagedProcess, wait_until
 
 SERVER = """
 import asyncio, sys

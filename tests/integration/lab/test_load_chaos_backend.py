@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from lab import load
 from lab.chaos import BackendChaos, Experiment
 from lab.errors import ChaosError
-from lab.procs import ManagedProcess, PostgresServer, free_port, port_is_open, wait_until
+from lab.net import free_port, port_is_open
+from lab.procs import ManagedProcess, PostgresServer, wait_until
 
 TOKEN = "observe-test-token"
 REPO = Path(__file__).parents[3]

@@ -21,12 +21,15 @@ import psutil
 import pytest
 import yaml
 
+from lab.contract import JOB
 from lab.errors import LabError
-from lab.procs import port_is_open
-from lab.session import connect, read_state, shutdown
+from lab.net import get_json, http_ok, port_is_open
+from lab.procs import listener_pid
+from lab.session import connect, shutdown
 from lab.settings import Settings
+from lab.stack import read_state
 from lab.targets import Endpoints
-from lab.targets.local import JOB, LocalTarget, get_json, http_ok, listener_pid
+from lab.targets.local import LocalTarget
 from lab.waits import poll
 
 REPO = Path(__file__).resolve().parents[3]

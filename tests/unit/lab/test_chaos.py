@@ -10,7 +10,7 @@ import pytest
 
 from lab.chaos import BackendChaos, Experiment, evict_pod, kill_pod, kill_replica
 from lab.errors import ChaosError
-from lab.procs import free_port
+from lab.net import free_port
 
 
 @dataclass
@@ -180,7 +180,8 @@ def test_kill_replica_kills_the_process_listening_on_the_url(tmp_path: Path) -> 
     import subprocess
     import sys
 
-    from lab.procs import port_is_open, wait_until
+    from lab.net import port_is_open
+    from lab.procs import wait_until
 
     port = free_port()
     server = subprocess.Popen(

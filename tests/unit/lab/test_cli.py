@@ -1,16 +1,22 @@
-"""`python -m lab`: argument parsing, `run` delegation and refusing a second lab."""
+"""`ironclad-lab` / `python -m lab`: one parser tree, status/down through the state file."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import shutil
+import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
+import yaml
 
-from lab.__main__ import describe, main, parser
-from lab.session import State, write_state
+from lab import cli, commands
+from lab.commands.stack import describe
+from lab.settings import Settings, find_repo_root
+from lab.stack import State, write_state
 from lab.targets import Endpoints
 
 ENDPOINTS = Endpoints(
@@ -23,42 +29,130 @@ ENDPOINTS = Endpoints(
 )
 
 
+def settings(tmp_path: Path) -> Settings:
+    return Settings(repo_root=find_repo_root(), state_file_override=tmp_path / "state.json")
+
+
 def test_up_arguments() -> None:
-    args = parser().parse_args(
+    args = cli.parser().parse_args(
         ["up", "--target", "local", "--replicas", "2", "--json", "--state-file", "s.json"]
     )
     assert (args.command, args.target, args.replicas, args.json) == ("up", "local", 2, True)
     assert args.state_file == Path("s.json")
 
 
+def test_every_subcommand_has_a_handler() -> None:
+    tree = cli.parser()
+    subparsers = next(a for a in tree._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subparsers.choices) == {"up", "down", "status", "run", "render", "images"}
+    for name, sub in subparsers.choices.items():
+        assert callable(sub.get_default("handler")), name
+
+
+def test_target_defaults_to_the_settings_lab_target() -> None:
+    from_env = Settings.from_env({"LAB_TARGET": "local"})
+    for command in ("up", "run"):
+        assert commands.target(cli.parser().parse_args([command]), from_env) == "local"
+        given = cli.parser().parse_args([command, "--target", "kind"])
+        assert commands.target(given, from_env) == "kind"
+    assert commands.target(cli.parser().parse_args(["up"]), Settings.from_env({})) == "auto"
+
+
 def test_unknown_target_is_rejected_by_argparse(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        parser().parse_args(["up", "--target", "minikube"])
+        cli.parser().parse_args(["up", "--target", "minikube"])
     assert info.value.code == 2
     assert "invalid choice: 'minikube'" in capsys.readouterr().err
 
 
-def test_run_is_delegated_with_the_remaining_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[list[str]] = []
-    stand_in = types.ModuleType("lab.run")
-    stand_in.main = lambda argv: seen.append(list(argv)) or 7  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "lab.run", stand_in)
-    assert main(["run", "--target", "local", "--notebooks", "03,06"]) == 7
-    assert seen == [["--target", "local", "--notebooks", "03,06"]]
+def test_version_names_the_installed_distribution(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ironclad-lab {version('ironclad-lab')}"
 
 
-def test_a_second_lab_is_refused_with_the_pid_to_stop(
+def test_a_second_lab_is_refused_with_the_command_to_stop_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = tmp_path / "state.json"
     write_state(state, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
-    assert main(["up", "--target", "local", "--state-file", str(state)]) == 1
+    assert cli.main(["up", "--target", "local", "--state-file", str(state)]) == 1
     err = capsys.readouterr().err
     assert f"already runs (pid {os.getpid()}" in err
-    assert f"kill {os.getpid()}" in err
+    assert "ironclad-lab down" in err
+
+
+def test_status_without_a_lab_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["status"], settings(tmp_path)) == 1
+    assert "No lab is running" in capsys.readouterr().out
+
+
+def test_status_shows_target_pid_and_endpoints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_state(tmp_path / "state.json", State(ENDPOINTS, os.getpid(), "ironclad-demo"))
+    assert cli.main(["status", "--json"], settings(tmp_path)) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["target"], shown["pid"], shown["prometheus"]) == (
+        "local",
+        os.getpid(),
+        ENDPOINTS.prometheus,
+    )
+    assert cli.main(["status"], settings(tmp_path)) == 0
+    assert f"pid:        {os.getpid()}" in capsys.readouterr().out
+
+
+def test_down_stops_the_process_named_in_the_state_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_state(tmp_path / "state.json", State(ENDPOINTS, process.pid, "ironclad-demo"))
+        assert cli.main(["down"], settings(tmp_path)) == 0
+        assert process.wait(timeout=10) == -15  # ended by SIGTERM
+        assert f"pid {process.pid}" in capsys.readouterr().out
+        assert cli.main(["down"], settings(tmp_path)) == 0
+        assert "No lab is running" in capsys.readouterr().out
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl (kustomize)")
+def test_render_prints_the_kind_overlay_as_yaml(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["render", "--target", "kind"]) == 0
+    objects = [o for o in yaml.safe_load_all(capsys.readouterr().out) if o]
+    kinds = {o["kind"] for o in objects}
+    assert {"Namespace", "Deployment", "StatefulSet", "NetworkPolicy"} <= kinds
 
 
 def test_describe_lists_every_endpoint() -> None:
     text = describe(ENDPOINTS)
-    for value in (*ENDPOINTS.backends, ENDPOINTS.prometheus, "tok", "Ctrl-C"):
+    for value in (*ENDPOINTS.backends, ENDPOINTS.prometheus, "tok"):
         assert value in text
+
+
+def test_help_of_python_m_lab_and_of_python_m_backend() -> None:
+    for module in ("lab", "backend"):
+        done = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "usage:" in done.stdout
+
+
+def test_lab_exposes_only_its_declared_public_api() -> None:
+    import lab
+
+    for name, owner in lab.PUBLIC.items():
+        value = getattr(lab, name)
+        assert getattr(value, "__name__", owner) in (owner, name), name
+    with pytest.raises(AttributeError, match="no attribute 'procs'"):
+        lab.__getattr__("procs")

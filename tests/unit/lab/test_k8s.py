@@ -27,8 +27,8 @@ import kubernetes_validate
 import pytest
 from kubernetes import client
 
-from lab.errors import LabTimeoutError
-from lab.k8s import PROBE_SCRIPT, Cluster, documents, pod_row, probe_pod, rollout_complete
+from lab.errors import LabError, LabTimeoutError
+from lab.k8s import PROBE_SCRIPT, Cluster, PodState, documents, probe_pod, rollout_complete
 
 NS = "ironclad-demo"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -313,7 +313,7 @@ def fake() -> Iterator[FakeApiServer]:
 @pytest.fixture
 def cluster(fake: FakeApiServer) -> Cluster:
     configuration = client.Configuration(host=fake.url)
-    return Cluster(NS, client.ApiClient(configuration))
+    return Cluster(NS, client.ApiClient(configuration), probe_image="ironclad-backend:lab")
 
 
 def test_pods_frame_shows_readiness_restarts_and_why(fake: FakeApiServer, cluster: Cluster) -> None:
@@ -329,6 +329,14 @@ def test_pods_frame_shows_readiness_restarts_and_why(fake: FakeApiServer, cluste
     assert list(frame["detail"]) == ["", "CrashLoopBackOff"]
     assert cluster.ready_pods("app=backend") == ["a"]
     assert cluster.running_pods("app=backend") == ["a", "b"]  # b runs, but is not ready
+    assert [p.name for p in cluster.pod_states("app=backend")] == ["a", "b"]
+
+
+def test_probe_without_an_image_says_what_to_pass(fake: FakeApiServer) -> None:
+    bare = Cluster(NS, client.ApiClient(client.Configuration(host=fake.url)))
+    with pytest.raises(LabError, match="No image to run the probe pod"):
+        bare.probe("http://backend:3000/health/live")
+    assert fake.requests == []  # refused before anything was created
 
 
 def test_eviction_refused_by_the_budget_is_reported_not_raised(
@@ -488,12 +496,12 @@ def test_rollout_complete_follows_kubectl_rules(kwargs: dict[str, int], complete
     assert rollout_complete(deployment_model(**kwargs)) is complete
 
 
-def test_pod_row_of_an_unscheduled_pod() -> None:
+def test_pod_state_of_an_unscheduled_pod() -> None:
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name="x"), status=client.V1PodStatus(phase="Pending")
     )
-    row = pod_row(pod)
-    assert (row["phase"], row["ready"], row["restarts"], row["node"]) == ("Pending", False, 0, None)
+    state = PodState.of(pod)
+    assert (state.phase, state.ready, state.restarts, state.node) == ("Pending", False, 0, None)
 
 
 def test_documents_expand_lists_and_drop_empty_ones() -> None:

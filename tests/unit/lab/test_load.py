@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from lab import load
-from lab.procs import free_port
+from lab.net import free_port
 
 
 def test_plan_is_bounded_by_the_smaller_of_count_and_duration() -> None:

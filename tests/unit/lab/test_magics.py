@@ -3,34 +3,39 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from lab.magics import register
-from lab.session import State, write_state
-from lab.settings import get_settings
+from lab.settings import Settings
+from lab.stack import State, write_state
 from lab.targets import Endpoints
 
+ShellFor = Callable[..., InteractiveShell]
+
 
 @pytest.fixture
-def shell() -> Iterator[InteractiveShell]:
-    instance = InteractiveShell.instance()
-    register(instance)
-    yield instance
+def state_file(tmp_path: Path) -> Path:
+    return tmp_path / "state.json"
+
+
+@pytest.fixture
+def shell_for(state_file: Path) -> Iterator[ShellFor]:
+    """An IPython shell with %%cluster registered for settings with `target` (LAB_TARGET)."""
+
+    def make(target: str = "auto") -> InteractiveShell:
+        instance = InteractiveShell.instance()
+        settings = Settings(
+            repo_root=state_file.parent, target=target, state_file_override=state_file
+        )
+        register(instance, settings)
+        return instance
+
+    yield make
     InteractiveShell.clear_instance()
-
-
-@pytest.fixture
-def lab_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    state = tmp_path / "state.json"
-    monkeypatch.setenv("LAB_STATE_FILE", str(state))
-    monkeypatch.delenv("LAB_TARGET", raising=False)
-    get_settings.cache_clear()
-    yield state
-    get_settings.cache_clear()
 
 
 def running_lab(state_file: Path, target: str) -> None:
@@ -40,45 +45,41 @@ def running_lab(state_file: Path, target: str) -> None:
     write_state(state_file, State(endpoints, os.getpid(), "ironclad-demo"))
 
 
-def test_import_lab_registers_the_magic_inside_ipython(shell: InteractiveShell) -> None:
+def test_import_lab_registers_the_magic_inside_ipython(shell_for: ShellFor) -> None:
+    shell = InteractiveShell.instance()
     shell.run_cell("import importlib, lab; importlib.reload(lab)")
     assert "cluster" in shell.magics_manager.magics["cell"]
 
 
 def test_cell_is_skipped_with_one_line_on_the_local_target(
-    shell: InteractiveShell, lab_env: Path, capsys: pytest.CaptureFixture[str]
+    shell_for: ShellFor, state_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    running_lab(lab_env, "local")
+    shell = shell_for()
+    running_lab(state_file, "local")
     result = shell.run_cell("%%cluster\nran = True\n")
     assert result.success
     assert "ran" not in shell.user_ns
     assert capsys.readouterr().out == "skipped: needs a Kubernetes cluster (target=local)\n"
 
 
-def test_cell_runs_on_kind(shell: InteractiveShell, lab_env: Path) -> None:
-    running_lab(lab_env, "kind")
+def test_cell_runs_on_kind(shell_for: ShellFor, state_file: Path) -> None:
+    shell = shell_for()
+    running_lab(state_file, "kind")
     assert shell.run_cell("%%cluster\nran = 6 * 7\n").success
     assert shell.user_ns["ran"] == 42
 
 
-def test_a_failing_cell_fails_the_magic_cell(
-    shell: InteractiveShell, lab_env: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LAB_TARGET", "kind")
-    get_settings.cache_clear()
+def test_a_failing_cell_fails_the_magic_cell(shell_for: ShellFor) -> None:
+    shell = shell_for("kind")
     result = shell.run_cell("%%cluster\nraise ValueError('boom')\n")
     assert not result.success
     assert isinstance(result.error_in_exec, ValueError)
 
 
 def test_explicit_local_target_skips_even_before_the_lab_runs(
-    shell: InteractiveShell,
-    lab_env: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    shell_for: ShellFor, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("LAB_TARGET", "local")
-    get_settings.cache_clear()
+    shell = shell_for("local")
     shell.run_cell("%%cluster\nran = True\n")
     assert "ran" not in shell.user_ns
     assert "target=local" in capsys.readouterr().out

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from lab.net import port_is_open
 from lab.portforward import Forward, tcp_connector
-from lab.procs import port_is_open
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from lab.errors import LabTimeoutError, PrometheusError
-from lab.procs import free_port
+from lab.net import free_port
 from lab.prom import Prom, alert_state, alerts_frame, range_frame, samples_frame, targets_frame
 
 VECTOR = [

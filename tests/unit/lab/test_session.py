@@ -1,4 +1,4 @@
-"""lab.session: the state file, attaching to a running lab, and shutdown of its process."""
+"""lab.session and lab.stack: the state file, attaching to a running lab, and shutdown."""
 
 from __future__ import annotations
 
@@ -11,17 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import LabError, LabNotRunningError, NeedsClusterError
-from lab.session import (
-    Lab,
-    State,
-    connect,
-    pid_alive,
-    read_state,
-    shutdown,
-    write_state,
-)
-from lab.settings import Settings
+from lab.errors import LabError, LabNotRunningError, NeedsClusterError, ProcessFailedError
+from lab.session import Lab, connect, shutdown
+from lab.settings import Settings, find_repo_root
+from lab.stack import StackProcess, State, pid_alive, read_state, write_state
 from lab.targets import Endpoints
 
 ENDPOINTS = Endpoints(
@@ -98,7 +91,7 @@ def test_connect_refuses_a_different_target_than_the_running_one(settings: Setti
 def test_connect_without_a_lab_and_without_start_says_how_to_start(settings: Settings) -> None:
     with pytest.raises(LabNotRunningError, match="No lab is running") as info:
         connect("local", start=False, settings=settings)
-    assert "python -m lab up" in info.value.next_step
+    assert "ironclad-lab up" in info.value.next_step
 
 
 def test_k8s_on_the_local_target_is_a_clear_error(settings: Settings) -> None:
@@ -118,3 +111,18 @@ def test_shutdown_terminates_the_lab_process(
 
 def test_shutdown_without_a_lab_does_nothing(settings: Settings) -> None:
     assert shutdown(settings) is False
+
+
+def test_a_lab_up_that_exits_early_fails_the_start_with_its_log(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    """A real `python -m lab up` child that refuses to start (a lab already runs on this state
+    file) is reported at once with its own words, not after the readiness timeout."""
+    settings = Settings(repo_root=find_repo_root(), state_file_override=tmp_path / "state.json")
+    write_state(settings.state_file, State(ENDPOINTS, sleeper.pid, "ironclad-demo"))
+    up = StackProcess("local", settings)
+    with pytest.raises(ProcessFailedError, match="already runs") as info:
+        up.start()
+    assert "exited with code 1" in info.value.problem
+    assert not up.running()
+    assert up.log == tmp_path / "lab-up.log"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from lab.errors import LabError, TargetUnavailableError
-from lab.procs import free_port
+from lab.net import free_port
 from lab.settings import Settings
 from lab.targets import Endpoints, choose, make_target
 from lab.targets.kind import (
@@ -61,6 +61,9 @@ def path_without_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     return tmp_path
 
 
+SETTINGS = Settings(repo_root=Path.cwd())
+
+
 def fake_docker(directory: Path, exit_code: int) -> None:
     """A stand-in `docker` executable (only its exit code matters to `choose`)."""
     script = directory / "docker"
@@ -69,11 +72,11 @@ def fake_docker(directory: Path, exit_code: int) -> None:
 
 
 def test_local_is_chosen_without_asking_docker(path_without_docker: Path) -> None:
-    assert choose("local").name == "local"
+    assert choose("local", SETTINGS).name == "local"
 
 
 def test_auto_falls_back_to_local_and_says_why(path_without_docker: Path) -> None:
-    choice = choose("auto")
+    choice = choose("auto", SETTINGS)
     assert choice.name == "local"
     assert choice.reason == "target=local (auto): docker is not installed, so no kind cluster"
 
@@ -81,7 +84,7 @@ def test_auto_falls_back_to_local_and_says_why(path_without_docker: Path) -> Non
 def test_kind_without_a_docker_daemon_says_what_to_do(path_without_docker: Path) -> None:
     fake_docker(path_without_docker, exit_code=1)
     with pytest.raises(TargetUnavailableError) as info:
-        choose("kind")
+        choose("kind", SETTINGS)
     assert str(info.value) == (
         "Cannot use the kind target: Docker is not running.\n→ Start Docker, or use --target local."
     )
@@ -90,7 +93,7 @@ def test_kind_without_a_docker_daemon_says_what_to_do(path_without_docker: Path)
 def test_auto_picks_kind_when_docker_and_kind_answer(path_without_docker: Path) -> None:
     fake_docker(path_without_docker, exit_code=0)
     kind = fake_kind(path_without_docker, Settings.kind_version)
-    choice = choose("auto")
+    choice = choose("auto", SETTINGS)
     assert choice.name == "kind"
     assert choice.reason == f"target=kind (auto): Docker answers and kind is at {kind}"
 
@@ -102,15 +105,17 @@ def test_auto_falls_back_to_local_when_kind_cannot_be_had(
     local port stands in for an unreachable release server): local, with the reason."""
     fake_docker(path_without_docker, exit_code=0)
     monkeypatch.setattr("lab.targets.kind.CACHE", tmp_path / "cache")
-    monkeypatch.setenv("KIND_DOWNLOAD_URL", f"http://127.0.0.1:{free_port()}/kind")
-    choice = choose("auto")
+    unreachable = Settings(
+        repo_root=tmp_path, kind_download_url=f"http://127.0.0.1:{free_port()}/kind"
+    )
+    choice = choose("auto", unreachable)
     assert choice.name == "local"
     assert choice.reason.startswith("target=local (auto): Docker answers but kind does not: ")
 
 
 def test_unknown_target_is_refused() -> None:
     with pytest.raises(LabError, match="Unknown target"):
-        choose("k3d")
+        choose("k3d", SETTINGS)
 
 
 def test_prometheus_config_points_rules_and_file_sd_at_absolute_paths(tmp_path: Path) -> None:
@@ -204,8 +209,8 @@ def test_kind_on_path_must_be_at_least_the_pinned_release(
 def test_an_older_kind_on_path_is_replaced_by_the_pinned_download(
     path_without_docker: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The download goes through pytest-kind; KIND_DOWNLOAD_URL (pytest-kind's own override,
-    respected when set) points it at a local HTTP server here, so no network is used."""
+    """KIND_DOWNLOAD_URL (Settings.kind_download_url) points the download at a local HTTP
+    server here, so no network is used; the binary is checked against the served sha256."""
     import functools
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -222,16 +227,17 @@ def test_an_older_kind_on_path_is_replaced_by_the_pinned_download(
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setattr(kind_module, "CACHE", tmp_path / "cache")
-    monkeypatch.setenv("KIND_DOWNLOAD_URL", f"http://127.0.0.1:{server.server_port}/kind")
-    monkeypatch.chdir(tmp_path)
+    url = f"http://127.0.0.1:{server.server_port}/kind"
     try:
-        binary = kind_binary(Settings(repo_root=tmp_path, kind_version="v0.27.0"))
+        binary = kind_binary(
+            Settings(repo_root=tmp_path, kind_version="v0.27.0", kind_download_url=url)
+        )
     finally:
         server.shutdown()
         server.server_close()
     assert binary == str(tmp_path / "cache" / "kind-v0.27.0")
     assert Path(binary).read_text().startswith("#!/bin/sh")
-    assert not (tmp_path / ".pytest-kind").exists()
+    assert Path(binary).stat().st_mode & 0o111, "the downloaded kind must be executable"
 
 
 def test_kind_download_matches_this_machine() -> None:

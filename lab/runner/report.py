@@ -1,7 +1,7 @@
 """The lab run's results: per-notebook tallies, `summary.json`, the HTML report, the terminal table.
 
-`lab.run` executes the notebooks; this module only reads executed notebooks and writes what a
-learner or an instructor looks at afterwards (`build/lab-report/`).
+`lab.runner.run` executes the notebooks; this module only reads executed notebooks and writes
+what a learner or an instructor looks at afterwards (`build/lab-report/`).
 """
 
 from __future__ import annotations
@@ -13,24 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.filters import strip_ansi as _strip_ansi
 
 from lab.checks import MIMETYPE as CHECK_MIMETYPE
+from lab.nb import SKIP_KEY, new_markdown_cell, new_notebook, read_notebook
 
-# nbformat and nbconvert carry no type hints: typed handles on the calls this package makes.
-read_notebook: Callable[..., Any] = nbformat.read
-write_notebook: Callable[..., Any] = nbformat.write
-new_notebook: Callable[..., Any] = nbformat.v4.new_notebook
-new_markdown_cell: Callable[..., Any] = nbformat.v4.new_markdown_cell
-new_output: Callable[..., Any] = nbformat.v4.new_output
+# nbconvert carries no type hints: typed handles on the calls this module makes.
 html_exporter: Callable[..., Any] = HTMLExporter
 _strip_ansi_typed: Callable[[str], Any] = _strip_ansi
 
 Status = Literal["passed", "failed", "not run"]
-SKIP_TAG = "needs-cluster"
-SKIP_KEY = "ironclad_skipped"  # cell metadata key the runner sets on a skipped cell
 WIDGET_MIMETYPE = "application/vnd.jupyter.widget-view+json"
 STATUS_MARK = {"passed": "✅", "failed": "❌", "not run": "⏸"}
 

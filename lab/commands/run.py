@@ -1,0 +1,76 @@
+"""`run`: execute the notebooks headless against one stack and write build/lab-report/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lab.commands import Subparsers, add_target, target
+from lab.errors import LabError
+from lab.settings import Settings
+
+
+def register(commands: Subparsers) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run the notebooks headless and write the report",
+        description="Execute the notebooks headless against one stack; exit code 0 only when "
+        "every selected notebook passed.",
+    )
+    add_target(run)
+    run.add_argument(
+        "--notebooks",
+        default=None,
+        metavar="03,06",
+        help="comma-separated notebook numbers or names (default: all)",
+    )
+    run.add_argument(
+        "--notebooks-dir",
+        type=Path,
+        default=None,
+        help="where the NN-name.ipynb notebooks are (default: notebooks/)",
+    )
+    run.add_argument(
+        "--report-dir",
+        type=Path,
+        default=None,
+        help="where the executed notebooks and the report go (default: build/lab-report/)",
+    )
+    run.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=None,
+        help="per-cell time budget in s (default: 300 local, 900 kind)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="whole-run time budget in s (default: 1200 local, 5400 kind)",
+    )
+    run.set_defaults(handler=run_notebooks)
+
+
+def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.runner.run import RunOptions, discover, run_lab  # pulls in papermill: only now
+
+    notebooks_dir: Path = args.notebooks_dir or settings.notebooks_dir
+    try:
+        notebooks = discover(notebooks_dir, args.notebooks)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not notebooks:
+        print(
+            f"No notebooks to run: {notebooks_dir} holds no NN-name.ipynb files.", file=sys.stderr
+        )
+        return 2
+    options = RunOptions(
+        target(args, settings),
+        notebooks,
+        args.report_dir or settings.report_dir,
+        args.cell_timeout,
+        args.timeout,
+    )
+    return run_lab(options, settings)

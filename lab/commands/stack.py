@@ -1,0 +1,89 @@
+"""`up`, `down`, `status`: the stack `ironclad-lab up` runs until Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from lab import stack
+from lab.commands import Subparsers, add_target, target
+from lab.settings import Settings
+from lab.targets import Endpoints
+
+
+def register(commands: Subparsers) -> None:
+    up = commands.add_parser("up", help="bring the stack up and keep it up until Ctrl-C/SIGTERM")
+    add_target(up)
+    up.add_argument(
+        "--replicas", type=int, default=None, help="backend replicas (local; default 3)"
+    )
+    up.add_argument("--json", action="store_true", help="print the endpoints as one JSON line")
+    down = commands.add_parser("down", help="stop the running `up` (it removes what it started)")
+    status = commands.add_parser("status", help="what runs: target, pid, endpoints (exit 1: none)")
+    status.add_argument("--json", action="store_true", help="print the state as one JSON line")
+    for parser in (up, down, status):
+        parser.add_argument(
+            "--state-file",
+            type=Path,
+            default=None,
+            help="where the running lab is recorded (default: $LAB_STATE_FILE, else "
+            "build/lab-state.json)",
+        )
+    up.set_defaults(handler=run_up)
+    down.set_defaults(handler=run_down)
+    status.set_defaults(handler=run_status)
+
+
+def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    if args.state_file is None:
+        return settings
+    return replace(settings, state_file_override=args.state_file.resolve())
+
+
+def describe(endpoints: Endpoints) -> str:
+    """The human-readable endpoint list printed by `up` without --json."""
+    lines = [
+        f"target:     {endpoints.target}",
+        f"backend:    {endpoints.backend}",
+        *(f"  replica:  {url}" for url in endpoints.backends),
+        f"prometheus: {endpoints.prometheus}",
+        f"grafana:    {endpoints.grafana or '-'}",
+        f"chaos token: {endpoints.chaos_token}",
+    ]
+    return "\n".join(lines)
+
+
+def run_up(args: argparse.Namespace, settings: Settings) -> int:
+    def announce(endpoints: Endpoints) -> None:
+        text = endpoints.to_json() if args.json else describe(endpoints)
+        print(text if args.json else f"{text}\nPress Ctrl-C to stop and clean up.", flush=True)
+
+    stack.serve(_settings(args, settings), target(args, settings), announce, args.replicas)
+    return 0
+
+
+def run_down(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _settings(args, settings)
+    stopped = stack.stop(settings, timeout=settings.rollout_timeout + 60)
+    if stopped is None:
+        print(f"No lab is running (no live `up` in {settings.state_file}).")
+    else:
+        print(f"Stopped the {stopped.endpoints.target} lab (pid {stopped.pid}).")
+    return 0
+
+
+def run_status(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _settings(args, settings)
+    state = stack.read_state(settings.state_file)
+    if state is None:
+        print("null" if args.json else f"No lab is running (state file {settings.state_file}).")
+        return 1
+    if args.json:
+        print(json.dumps(state.to_dict()))
+    else:
+        print(
+            f"pid:        {state.pid}\nnamespace:  {state.namespace}\n{describe(state.endpoints)}"
+        )
+    return 0

@@ -1,0 +1,26 @@
+"""nbformat helpers and the notebook conventions the runner, the report and `%%cluster` share.
+
+nbformat carries no type hints: these are typed handles on the calls the lab makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import nbformat
+
+read_notebook: Callable[..., Any] = nbformat.read
+write_notebook: Callable[..., Any] = nbformat.write
+new_notebook: Callable[..., Any] = nbformat.v4.new_notebook
+new_markdown_cell: Callable[..., Any] = nbformat.v4.new_markdown_cell
+new_output: Callable[..., Any] = nbformat.v4.new_output
+
+SKIP_TAG = "needs-cluster"  # cell tag: the cell needs a Kubernetes cluster
+SKIP_KEY = "ironclad_skipped"  # cell metadata key the runner sets on a skipped cell
+SKIP_MESSAGE = "skipped: needs a Kubernetes cluster (target={target})"
+
+
+def code_cells(nb: Any) -> int:
+    """How many code cells `nb` has."""
+    return sum(cell.cell_type == "code" for cell in nb.cells)

@@ -1,0 +1,49 @@
+"""The stack's state after a failure: `lab up`, backends, Prometheus targets/alerts, pods."""
+
+from __future__ import annotations
+
+from lab.errors import LabError
+from lab.net import http_status
+from lab.prom import Prom
+from lab.settings import Settings
+from lab.stack import StackProcess
+
+
+def diagnostics(stack: StackProcess) -> str:
+    """Everything worth reading next to a failing cell; best effort, never raises."""
+    lines = [f"lab up (target={stack.target}): {'running' if stack.running() else 'NOT running'}"]
+    endpoints = stack.state.endpoints if stack.state else None
+    for url in endpoints.backends if endpoints else []:
+        status = http_status(url + "/health/ready")
+        lines.append(f"backend {url}/health/ready → {status or 'unreachable'}")
+    if endpoints and endpoints.prometheus:
+        lines += prometheus_state(endpoints.prometheus)
+    if stack.target == "kind":
+        lines.append(cluster_state(stack.settings, stack.namespace))
+    lines += ["last lines of the lab up log:", stack.log_tail(15)]
+    return "\n".join(lines)
+
+
+def prometheus_state(url: str) -> list[str]:
+    """One line per scrape target and per alert."""
+    prom = Prom(url, timeout=2)
+    try:
+        targets, alerts = prom.targets(), prom.alerts()
+    except LabError as exc:
+        return [f"prometheus {url}: unreachable ({exc.problem})"]
+    lines = [
+        f"prometheus target {t.scrape_url}: {t.health} {t.last_error}" for t in targets.itertuples()
+    ]
+    alert_lines = [f"alert {a.alertname}: {a.state}" for a in alerts.itertuples()]
+    return lines + (alert_lines or ["no alerts"])
+
+
+def cluster_state(settings: Settings, namespace: str) -> str:
+    """Pods, recent events and logs of unready pods (lab.k8s); never hides the original failure."""
+    from lab.k8s import Cluster
+
+    try:
+        cluster = Cluster.connect(namespace, context=f"kind-{settings.cluster_name}")
+        return cluster.diagnose()
+    except Exception as exc:  # diagnostics are best effort: the notebook's error comes first
+        return f"cluster diagnostics unavailable: {type(exc).__name__}: {exc}"

@@ -1,0 +1,77 @@
+"""What every target shares: the `Endpoints` it returns, the `Target` protocol, Docker's state."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from lab.errors import LabError
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a running stack answers (URLs without a trailing slash)."""
+
+    target: str
+    backend: str
+    backends: list[str] = field(default_factory=list)
+    prometheus: str = ""
+    grafana: str | None = None
+    chaos_token: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """The one-line JSON printed by `python -m lab up --json`."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Endpoints:
+        """Read endpoints from a dict that may carry extra keys (the state file adds pid...)."""
+        try:
+            return cls(
+                target=data["target"],
+                backend=data["backend"],
+                backends=list(data["backends"]),
+                prometheus=data["prometheus"],
+                grafana=data.get("grafana"),
+                chaos_token=data["chaos_token"],
+            )
+        except (KeyError, TypeError) as exc:
+            raise LabError(
+                f"The lab state is incomplete (missing {exc}).",
+                "Stop the lab (`lab.shutdown()`) and start it again.",
+            ) from exc
+
+
+class Target(Protocol):
+    """What `python -m lab up` drives: `up()` returns once every part is ready."""
+
+    name: str
+
+    def up(self) -> Endpoints: ...
+
+    def down(self) -> None: ...
+
+
+def docker_problem() -> str | None:
+    """None when the Docker daemon answers, else what is wrong with Docker."""
+    if shutil.which("docker") is None:
+        return "docker is not installed"
+    try:
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "docker info did not answer within 15 s"
+    if result.returncode != 0:
+        return "Docker is not running"
+    return None
