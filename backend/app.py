@@ -33,8 +33,10 @@ def _provide(value: object) -> Provide:
 class Backend(ObservedApp):
     """What `create_app` returns: the Litestar app inside the outer metrics/logging wrapper."""
 
-    def __init__(self, litestar: Litestar, metrics: Metrics, lifecycle: Lifecycle) -> None:
-        super().__init__(litestar, metrics)
+    def __init__(
+        self, litestar: Litestar, metrics: Metrics, lifecycle: Lifecycle, read_timeout_s: float
+    ) -> None:
+        super().__init__(litestar, metrics, read_timeout_s)
         self.litestar = litestar
         self.lifecycle = lifecycle
 
@@ -104,4 +106,4 @@ def create_app(
         openapi_config=OpenAPIConfig(title="Ironclad backend", version="1.0.0"),
     )
     litestar.state.chaos = chaos
-    return Backend(litestar, metrics, lifecycle)
+    return Backend(litestar, metrics, lifecycle, settings.read_timeout_s)
