@@ -82,6 +82,8 @@ def create_app(
     business = Router(
         "/",
         route_handlers=[
+            routes.items_options,  # before the handlers they describe (see routes.options)
+            routes.item_options,
             routes.create_item,
             routes.list_items,
             routes.get_item,

@@ -78,7 +78,7 @@ class Settings:
             database_url=_database_url(env),
             host=env.get("HOST") or "0.0.0.0",
             port=_number(env, "PORT", 3000, 1, 65535),
-            chaos_token=env.get("CHAOS_TOKEN") or None,
+            chaos_token=env.get("CHAOS_TOKEN", "").strip() or None,
             log_level=level,
             db_timeout_s=_number(env, "DB_TIMEOUT_S", 2.0, 0.1, 60.0),
             db_startup_timeout_s=_number(env, "DB_STARTUP_TIMEOUT_S", 30.0, 1.0, 600.0),
