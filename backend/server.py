@@ -12,6 +12,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from backend.app import Backend
+from backend.logs import flush_logs
 from backend.settings import Settings
 
 log = logging.getLogger("backend")
@@ -46,6 +47,8 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 class BackendServer(uvicorn.Server):
     """uvicorn server that drains on the first SIGTERM/SIGINT and closes header-slow clients.
 
+    Every 0.1 s tick also writes out buffered log lines (backend.logs.flush_logs).
+
     Draining: readiness turns 503 immediately; requests (in flight and new ones) are still
     served for `drain_delay_s` so load balancers can notice; then uvicorn's graceful shutdown
     waits for the requests in flight, the lifespan closes the pool, and the process exits
@@ -67,6 +70,7 @@ class BackendServer(uvicorn.Server):
         self.stop_at = time.monotonic() + self.drain_delay_s
 
     async def on_tick(self, counter: int) -> bool:
+        flush_logs()
         if counter % SWEEP_EVERY_TICKS == 0:
             self.close_header_slow_connections()
         if self.stop_at is not None and time.monotonic() >= self.stop_at:
