@@ -36,7 +36,8 @@ MIB = 1 << 20
 # analog of a container's OOM kill, which Kubernetes reports as exit code 137 (128 + SIGKILL).
 EXIT_OUT_OF_MEMORY = 137
 log = logging.getLogger("backend.chaos")
-# Error responses the chaos endpoints document (Litestar adds a 400 to parameterized ones).
+# Error responses the chaos endpoints document; the 400 replaces the plain-JSON one Litestar
+# adds to parameterized routes.
 AUTH_ERRORS = problem_responses(401, 403)
 PARAM_ERRORS = problem_responses(400, 401, 403, 422)
 

@@ -153,7 +153,8 @@ def test_disabling_chaos_rescues_requests_already_delayed(
     """Faults read the state after the delay: `disable` must reach requests in flight."""
     backend = spawn_backend(postgres)
     with backend.http() as http:
-        for path in ("/api/chaos/errors/1", "/api/chaos/latency/1500", "/api/chaos/enable"):
+        # A latency long enough for all requests to be sleeping at once on a busy machine.
+        for path in ("/api/chaos/errors/1", "/api/chaos/latency/5000", "/api/chaos/enable"):
             assert http.post(path, headers=AUTH).status_code == 200
     in_flight = 12
     with ThreadPoolExecutor(in_flight) as pool:
@@ -163,7 +164,7 @@ def test_disabling_chaos_rescues_requests_already_delayed(
         ]
         wait_until(
             lambda: backend.metric("http_requests_in_flight") >= in_flight,
-            timeout=5,
+            timeout=4,  # < the latency: none of them has reached its fault yet
             what="every delayed request in flight",
         )
         with backend.http() as http:
