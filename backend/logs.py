@@ -17,6 +17,7 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 FIELDS = {"levelname": "level", "name": "logger", "message": "msg"}
 # uvicorn adds an ANSI-coloured copy of some messages; the JSON keeps the plain one.
 SKIPPED = (*RESERVED_ATTRS, "color_message")
+MAX_PENDING = 256  # lines a handler holds before writing them out
 
 
 def add_request_id(record: logging.LogRecord) -> bool:
@@ -34,19 +35,32 @@ def json_formatter() -> MsgspecFormatter:
 
 
 class TickFlushedHandler(logging.StreamHandler[TextIO]):
-    """StreamHandler that flushes WARNING and above at once and the rest on `flush_logs()`.
+    """StreamHandler that holds lines and writes them in one go on `flush()`.
 
-    A flush per line is a write system call per request (~4 µs, bench/README.md); the server
-    calls `flush_logs()` on its 0.1 s tick, and logging flushes every handler at exit.
+    WARNING and above, and every MAX_PENDING lines, flush at once; the server flushes on its
+    0.1 s tick (`flush_logs`), and logging flushes every handler at exit. A write per line is
+    a system call per request (stdout is unbuffered in the image: PYTHONUNBUFFERED=1), which
+    cost more than formatting the line (bench/README.md, "Backend").
     """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.pending: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.stream.write(self.format(record) + self.terminator)
-            if record.levelno >= logging.WARNING:
+            self.pending.append(self.format(record))
+            if record.levelno >= logging.WARNING or len(self.pending) >= MAX_PENDING:
                 self.flush()
         except Exception:
             self.handleError(record)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # created in Handler.__init__
+            if self.pending:
+                self.stream.write("\n".join(self.pending) + "\n")
+                self.pending.clear()
+            self.stream.flush()
 
 
 def json_handler(stream: TextIO) -> logging.Handler:

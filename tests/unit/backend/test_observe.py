@@ -146,7 +146,9 @@ def test_in_flight_leaves_out_probes_and_scrapes(client: TestClient[ObservedApp]
 def format_line(record: logging.LogRecord) -> dict[str, object]:
     """`record` as the backend's stdout handler writes it, parsed back."""
     stream = io.StringIO()
-    json_handler(stream).handle(record)
+    handler = json_handler(stream)
+    handler.handle(record)
+    handler.flush()
     text = stream.getvalue()
     assert text.count("\n") == 1
     return dict(json.loads(text))
@@ -186,6 +188,17 @@ def test_json_log_line_with_request_id_and_exception() -> None:
     assert entry["request_id"] == "rid-1"
     assert str(entry["time"]).endswith("Z")
     assert "ValueError: boom" in str(entry["exc_info"])
+
+
+def test_info_lines_are_held_until_a_flush_warnings_write_everything() -> None:
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    for level, msg in ((logging.INFO, "first"), (logging.INFO, "second")):
+        handler.handle(logging.LogRecord("backend", level, __file__, 1, msg, (), None))
+    assert stream.getvalue() == ""
+    handler.handle(logging.LogRecord("backend", logging.WARNING, __file__, 1, "third", (), None))
+    lines = [json.loads(line)["msg"] for line in stream.getvalue().splitlines()]
+    assert lines == ["first", "second", "third"]
 
 
 def test_no_request_id_outside_a_request() -> None:
