@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from litestar import Litestar, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 from litestar.testing import TestClient
@@ -44,7 +44,7 @@ def in_flight_route(path: str) -> HTTPRouteHandler:
     """A handler on `path` answering the in-flight gauge as seen while it runs."""
 
     @get(path)
-    async def handler(registry: CollectorRegistry) -> dict[str, float | None]:
+    async def handler(registry: NamedDependency[CollectorRegistry]) -> dict[str, float | None]:
         return {"in_flight": registry.get_sample_value("http_requests_in_flight")}
 
     return handler
