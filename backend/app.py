@@ -33,8 +33,10 @@ def _provide(value: object) -> Provide:
 class Backend(ObservedApp):
     """What `create_app` returns: the Litestar app inside the outer metrics/logging wrapper."""
 
-    def __init__(self, litestar: Litestar, metrics: Metrics, lifecycle: Lifecycle) -> None:
-        super().__init__(litestar, metrics)
+    def __init__(
+        self, litestar: Litestar, metrics: Metrics, lifecycle: Lifecycle, read_timeout_s: float
+    ) -> None:
+        super().__init__(litestar, metrics, read_timeout_s)
         self.litestar = litestar
         self.lifecycle = lifecycle
 
@@ -80,6 +82,8 @@ def create_app(
     business = Router(
         "/",
         route_handlers=[
+            routes.items_options,  # before the handlers they describe (see routes.options)
+            routes.item_options,
             routes.create_item,
             routes.list_items,
             routes.get_item,
@@ -104,4 +108,4 @@ def create_app(
         openapi_config=OpenAPIConfig(title="Ironclad backend", version="1.0.0"),
     )
     litestar.state.chaos = chaos
-    return Backend(litestar, metrics, lifecycle)
+    return Backend(litestar, metrics, lifecycle, settings.read_timeout_s)

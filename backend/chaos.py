@@ -1,10 +1,15 @@
-"""Chaos controls: latency and error injection on business routes, behind a bearer token."""
+"""Chaos controls: latency and error injection on business routes, and a memory hog.
+
+Everything sits behind a bearer token.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import math
+import os
 import random
 from typing import Any
 
@@ -22,8 +27,19 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import FromPath
 
 from backend.observe import Metrics
+from backend.problems import problem_responses
 
 MAX_LATENCY_MS = 10_000
+MAX_MEMORY_MB = 1024
+MIB = 1 << 20
+# Exit code after a memory hog hit the process's own memory limit (RLIMIT_AS): the process
+# analog of a container's OOM kill, which Kubernetes reports as exit code 137 (128 + SIGKILL).
+EXIT_OUT_OF_MEMORY = 137
+log = logging.getLogger("backend.chaos")
+# Error responses the chaos endpoints document; the 400 replaces the plain-JSON one Litestar
+# adds to parameterized routes.
+AUTH_ERRORS = problem_responses(401, 403)
+PARAM_ERRORS = problem_responses(400, 401, 403, 422)
 
 
 class ChaosStatus(msgspec.Struct):
@@ -32,6 +48,12 @@ class ChaosStatus(msgspec.Struct):
     enabled: bool
     latency_ms: int
     error_ratio: float
+
+
+class MemoryHeld(msgspec.Struct):
+    """What POST /api/chaos/memory/{mb} answers: the MiB the hog now holds."""
+
+    held_mb: int
 
 
 class Chaos:
@@ -44,6 +66,7 @@ class Chaos:
         self._metrics = metrics
         self._rng = rng or random.Random()
         self.status = ChaosStatus(enabled=False, latency_ms=0, error_ratio=0.0)
+        self._hog = bytearray()
 
     def update(
         self,
@@ -65,16 +88,43 @@ class Chaos:
         return self.status
 
     async def inject(self) -> None:
-        """Add the configured latency, then fail with the configured ratio (only when enabled)."""
+        """Add the configured latency, then fail with the configured ratio (only when enabled).
+
+        The ratio is read after the delay, so a request delayed before `disable` succeeds.
+        """
         s = self.status
         if not s.enabled:
             return
         if s.latency_ms:
             await asyncio.sleep(s.latency_ms / 1000)
+            s = self.status
+            if not s.enabled:
+                return
         if s.error_ratio and self._rng.random() < s.error_ratio:
             raise InternalServerException(
                 f"Fault injected by chaos (error ratio {s.error_ratio:g})."
             )
+
+    def hold_memory(self, mb: int) -> MemoryHeld:
+        """Allocate `mb` MiB, write to every page (so it is resident) and keep it; 0 frees it.
+
+        Acts at once (not a fault gated by `enabled`). Under a container memory limit the
+        kernel OOM-kills the process. Under RLIMIT_AS the allocation fails instead: the
+        process logs it and exits at once with EXIT_OUT_OF_MEMORY, as abruptly as an OOM
+        kill, for its supervisor to restart it (the process analog, not a real OOM kill).
+        """
+        self._hog = bytearray()
+        try:
+            self._hog = bytearray(b"\xa5") * (mb * MIB)
+        except MemoryError:
+            log.critical(
+                "memory hog: %d MiB exceed this process's memory limit; exiting with code %d "
+                "(the process analog of an OOM kill)",
+                mb,
+                EXIT_OUT_OF_MEMORY,
+            )
+            os._exit(EXIT_OUT_OF_MEMORY)
+        return MemoryHeld(held_mb=mb)
 
 
 async def inject_chaos(request: Request[Any, Any, Any]) -> None:
@@ -107,6 +157,13 @@ class UnprocessableError(ClientException):
     status_code = 422
 
 
+def bounded_int(name: str, raw: str, high: int) -> int:
+    """`raw` as an integer from 0 to `high` (ASCII digits only), else 422."""
+    if not (raw.isascii() and raw.isdigit() and int(raw) <= high):
+        raise UnprocessableError(f"{name} must be an integer from 0 to {high}, got {raw!r}.")
+    return int(raw)
+
+
 class ChaosController(Controller):
     """GET /api/chaos and the POST endpoints that change it (bearer token required)."""
 
@@ -114,32 +171,37 @@ class ChaosController(Controller):
     guards = [require_token]  # noqa: RUF012 - Litestar's declared class attribute
     tags = ["chaos"]  # noqa: RUF012
 
-    @get()
+    @get(responses=AUTH_ERRORS)
     async def status(self, chaos: NamedDependency[Chaos]) -> ChaosStatus:
         return chaos.status
 
-    @post("/enable", status_code=200)
+    @post("/enable", status_code=200, responses=AUTH_ERRORS)
     async def enable(self, chaos: NamedDependency[Chaos]) -> ChaosStatus:
         return chaos.update(enabled=True)
 
-    @post("/disable", status_code=200)
+    @post("/disable", status_code=200, responses=AUTH_ERRORS)
     async def disable(self, chaos: NamedDependency[Chaos]) -> ChaosStatus:
         return chaos.update(enabled=False)
 
-    @post("/latency/{ms:str}", status_code=200)
+    @post("/latency/{ms:str}", status_code=200, responses=PARAM_ERRORS)
     async def latency(self, chaos: NamedDependency[Chaos], ms: FromPath[str]) -> ChaosStatus:
         """Set the added latency (integer ms, 0-10000); does not enable chaos."""
-        if not (ms.isascii() and ms.isdigit() and int(ms) <= MAX_LATENCY_MS):
-            raise UnprocessableError(
-                f"ms must be an integer from 0 to {MAX_LATENCY_MS}, got {ms!r}."
-            )
-        return chaos.update(latency_ms=int(ms))
+        return chaos.update(latency_ms=bounded_int("ms", ms, MAX_LATENCY_MS))
 
-    @post("/errors/{rate:str}", status_code=200)
+    @post("/memory/{mb:str}", status_code=200, sync_to_thread=True, responses=PARAM_ERRORS)
+    def memory(self, chaos: NamedDependency[Chaos], mb: FromPath[str]) -> MemoryHeld:
+        """Hold `mb` MiB of resident memory (0-1024; 0 frees it); acts at once.
+
+        A memory limit below it kills the process (OOM kill in a container; exit code 137
+        under RLIMIT_AS).
+        """
+        return chaos.hold_memory(bounded_int("mb", mb, MAX_MEMORY_MB))
+
+    @post("/errors/{rate:str}", status_code=200, responses=PARAM_ERRORS)
     async def errors(self, chaos: NamedDependency[Chaos], rate: FromPath[str]) -> ChaosStatus:
         """Set the share of failed requests (a ratio, 0-1); does not enable chaos."""
         try:
-            ratio = float(rate)
+            ratio = float(rate) if rate.isascii() else math.nan
         except ValueError:
             ratio = math.nan
         if not (math.isfinite(ratio) and 0 <= ratio <= 1):

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import select
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, LiteralString
@@ -31,10 +35,15 @@ CREATE TABLE IF NOT EXISTS items (
 """
 # Errors meaning "the database did not answer" (PoolTimeout is an OperationalError).
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError)
+log = logging.getLogger("backend.db")
 
 
 class DatabaseUnavailableError(Exception):
-    """PostgreSQL did not answer in time (down, restarting, overloaded or circuit open)."""
+    """PostgreSQL did not answer in time (down, restarting, frozen, overloaded).
+
+    Raised while serving, its message is shown to clients: it never names the server
+    (host:port/dbname) nor carries psycopg's text (which does); those go to the log.
+    """
 
 
 def describe_target(url: str) -> str:
@@ -49,10 +58,33 @@ async def check_if_suspect(conn: AsyncConnection[Any]) -> None:
     An idle connection has nothing to read unless the server closed it (restart, crash,
     termination) or sent an asynchronous notice; only then run psycopg_pool's full check,
     which raises (and the pool discards the connection) when it is dead.
+
+    poll() works for any descriptor (select() fails from fd 1024 on, as in a process with
+    many open client sockets). A failure is logged at WARNING (the pool logs it at INFO).
     """
-    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
-    if readable:
-        await AsyncConnectionPool.check_connection(conn)
+    try:
+        poller = select.poll()
+        poller.register(conn.pgconn.socket, select.POLLIN)
+        if poller.poll(0):
+            await AsyncConnectionPool.check_connection(conn)
+    except Exception as exc:
+        log.warning("discarding a pooled connection that failed its check: %r", exc)
+        raise
+
+
+def sever(conn: AsyncConnection[Any]) -> None:
+    """Shut down the socket of a connection whose query outlived its deadline.
+
+    The query then fails at once and the pool discards the broken connection when it comes
+    back. Cancelling the query instead would make psycopg send a cancel request and wait for
+    it (up to 10 s), which against a frozen server cannot succeed.
+    """
+    try:
+        stuck = socket.socket(fileno=os.dup(conn.pgconn.socket))
+    except (OSError, psycopg.OperationalError):
+        return  # already closed
+    with stuck, contextlib.suppress(OSError):  # OSError: not connected any more
+        stuck.shutdown(socket.SHUT_RDWR)
 
 
 class Database:
@@ -98,15 +130,33 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[tuple[object, ...]]]:
-        """A pooled connection, through the circuit breaker and under the query timeout."""
+        """A pooled connection, through the circuit breaker, for at most `timeout_s` in all.
+
+        The pool wait has the pool's own timeout; a connection still in use at the deadline
+        is severed (see `sever`), so the caller fails within the bound even when the server
+        hangs, and the pool replaces the connection in the background.
+        """
         self.breaker.before_call()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
         try:
-            async with asyncio.timeout(self.timeout_s), self.pool.connection() as conn:
-                yield conn
+            async with self.pool.connection(self.timeout_s) as conn:
+                timer = loop.call_at(deadline, sever, conn)
+                try:
+                    yield conn
+                finally:
+                    timer.cancel()
         except UNAVAILABLE as exc:
             self.breaker.record(ok=False)
+            late = loop.time() >= deadline
+            log.warning(
+                "PostgreSQL at %s did not answer%s: %r",
+                self.target,
+                f" within {self.timeout_s:g} s" if late else "",
+                exc,
+            )
             raise DatabaseUnavailableError(
-                f"PostgreSQL at {self.target} did not answer: {str(exc) or 'timeout'}"
+                "PostgreSQL did not answer in time" if late else "PostgreSQL did not answer"
             ) from exc
         self.breaker.record(ok=True)
 

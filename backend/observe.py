@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import secrets
@@ -11,7 +12,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import cast
 
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPScope, LifeSpanScope, Message, Receive, Scope, Send
+from litestar.exceptions import ClientException
+from litestar.status_codes import HTTP_408_REQUEST_TIMEOUT
+from litestar.types import (
+    ASGIApp,
+    HTTPScope,
+    LifeSpanScope,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+)
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -25,8 +37,15 @@ from backend.logs import request_id_var
 
 UNMATCHED_ROUTE = "<unmatched>"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# Buckets around the 0.5 s latency SLO.
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+# Buckets around the 0.5 s latency SLO (lab/slo.py's LATENCY_THRESHOLD_S; the backend does not
+# import lab, tests/unit/backend/test_observe.py checks the two agree): 0.5 itself is a boundary,
+# with neighbours within -20 % and +20 % so a p95 near the threshold is read close to it.
+DURATION_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.45, 0.5, 0.6, 0.75, 1.0, 2.5, 5.0, 10.0
+)  # fmt: skip
+# Probes and scrapes are not load: http_requests_in_flight leaves them out.
+NOT_IN_FLIGHT = frozenset({"/health/live", "/health/ready", "/metrics"})
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before its response
 # pool.get_stats() key → help text of the db_pool_<key> gauge.
 POOL_GAUGES = {
     "pool_min": "Minimum number of connections the pool keeps.",
@@ -96,7 +115,9 @@ class HttpCollector(Collector):
         yield requests
         yield durations
         yield GaugeMetricFamily(
-            "http_requests_in_flight", "HTTP requests being served.", value=self.in_flight
+            "http_requests_in_flight",
+            "HTTP requests being served, excluding /health/* and /metrics (probes, scrapes).",
+            value=self.in_flight,
         )
 
 
@@ -142,11 +163,16 @@ class ObservedApp:
 
     It sits outside Litestar so that 404/405 and chaos-injected errors are counted too.
     The route label is the template Litestar matched (scope["path_template"]), never the raw path.
+    It also bounds the request body: a body not received within `read_timeout_s` of the app's
+    first read answers 408 and closes the connection. A client that disconnects before
+    its response started is recorded as 499 (nginx's "client closed request"), not as the 500
+    the app answers into the void.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, read_timeout_s: float = 5.0) -> None:
         self.app = app
         self.metrics = metrics
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(
         self, any_scope: Scope | LifeSpanScope, receive: Receive, send: Send
@@ -158,11 +184,32 @@ class ObservedApp:
         request_id = _request_id(scope)
         token = request_id_var.set(request_id)
         status = 500  # what the client sees if the app fails before starting a response
+        started = False
+        body_deadline: float | None = None
+
+        async def receive_bounded() -> ReceiveMessage:
+            nonlocal status, body_deadline
+            if body_deadline is None:  # from the app's first read (chaos may delay it)
+                body_deadline = asyncio.get_running_loop().time() + self.read_timeout_s
+            try:
+                async with asyncio.timeout_at(body_deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise ClientException(
+                    f"The request body did not arrive within {self.read_timeout_s:g} s.",
+                    status_code=HTTP_408_REQUEST_TIMEOUT,
+                    headers={"Connection": "close"},
+                ) from None
+            if message["type"] == "http.disconnect" and not started:
+                status = CLIENT_CLOSED_REQUEST
+            return message
 
         async def send_tagged(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                started = True
+                if status != CLIENT_CLOSED_REQUEST:
+                    status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode("latin-1")),
@@ -171,13 +218,16 @@ class ObservedApp:
 
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
         http = self.metrics.http
-        http.in_flight += 1
+        in_flight = scope["path"] not in NOT_IN_FLIGHT
+        if in_flight:
+            http.in_flight += 1
         start = time.perf_counter()
         try:
-            await self.app(scope, receive, send_tagged)
+            await self.app(scope, receive_bounded, send_tagged)
         finally:
             elapsed = time.perf_counter() - start
-            http.in_flight -= 1
+            if in_flight:
+                http.in_flight -= 1
             route = scope.get("path_template") or UNMATCHED_ROUTE
             http.observe(method, route, str(status), elapsed)
             if access_log.isEnabledFor(logging.INFO):

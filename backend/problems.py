@@ -6,8 +6,10 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from backend.breaker import CircuitOpenError
@@ -15,6 +17,30 @@ from backend.db import DatabaseUnavailableError
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("backend.errors")
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """An RFC 9457 problem details body (documents the error responses in OpenAPI)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the given error statuses, as application/problem+json bodies."""
+    return {
+        status: ResponseSpec(
+            Problem,
+            description=HTTPStatus(status).phrase,
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for status in statuses
+    }
 
 
 def problem(
@@ -44,7 +70,7 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 def _unavailable(
     request: Request[Any, Any, Any], exc: DatabaseUnavailableError | CircuitOpenError
 ) -> Response[dict[str, Any]]:
-    log.warning("database unavailable: %s", exc)
+    log.warning("database unavailable: %s", exc)  # backend.db logs where and why
     retry_after = exc.retry_after_s if isinstance(exc, CircuitOpenError) else 1.0
     return problem(
         request,

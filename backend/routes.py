@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from itertools import chain
+from typing import Annotated, Any
 
-from litestar import Response, delete, get, post
+from litestar import HttpMethod, Response, delete, get, post, route
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, ServiceUnavailableException
+from litestar.exceptions import HTTPException, NotFoundException, ServiceUnavailableException
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from backend.db import Database
 from backend.models import Item, ItemPage, NewItem, WorkDone
+from backend.problems import problem_responses
 
 MAX_ID = 2**63 - 1  # PostgreSQL BIGINT
 MAX_PAGE = 100
@@ -28,13 +32,40 @@ class Lifecycle:
         self.draining = False
 
 
+class UnsupportedMediaTypeError(HTTPException):
+    """The request body is not declared as JSON (415)."""
+
+    status_code = 415
+
+
+# Guards are `async def`: Litestar runs a plain `def` guard in a worker thread, which cost
+# ~200 µs of CPU per request (bench/README.md, "Backend").
+async def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: a body must be sent as `application/json` (or a `+json` type), else 415."""
+    media_type = connection.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            f"Send the body as JSON with `Content-Type: application/json` (got "
+            f"{media_type or 'no Content-Type'!r})."
+        )
+
+
+async def require_ascii_id(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Guard: the id is ASCII digits, else 404 (int() also reads `+1`, `1_0`, other scripts)."""
+    raw = connection.scope["path"].rpartition("/")[2]
+    if not (raw.isascii() and raw.isdigit()):
+        raise NotFoundException(f"No item has the id {raw!r}: ids are ASCII digits.")
+
+
 @get("/health/live", tags=["health"])
 async def live() -> dict[str, str]:
     """Liveness: the process answers (no database call)."""
     return {"status": "ok"}
 
 
-@get("/health/ready", tags=["health"])
+@get("/health/ready", tags=["health"], responses=problem_responses(503))
 async def ready(
     db: NamedDependency[Database], lifecycle: NamedDependency[Lifecycle]
 ) -> dict[str, str]:
@@ -51,13 +82,18 @@ async def metrics(registry: NamedDependency[CollectorRegistry]) -> Response[byte
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@post("/api/items", tags=["items"])
+@post(
+    "/api/items",
+    tags=["items"],
+    guards=[require_json],
+    responses=problem_responses(400, 413, 415, 500, 503),
+)
 async def create_item(db: NamedDependency[Database], data: JSONBody[NewItem]) -> Item:
     """Store an item; 201 with the stored item."""
     return await db.create_item(data.name, data.description)
 
 
-@get("/api/items", tags=["items"])
+@get("/api/items", tags=["items"], responses=problem_responses(400, 500, 503))
 async def list_items(
     db: NamedDependency[Database],
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 20,
@@ -67,7 +103,10 @@ async def list_items(
     return ItemPage(items=await db.list_items(limit, offset), limit=limit, offset=offset)
 
 
-@get("/api/items/{id:int}", tags=["items"])
+ITEM_ERRORS = problem_responses(400, 404, 500, 503)
+
+
+@get("/api/items/{id:int}", tags=["items"], guards=[require_ascii_id], responses=ITEM_ERRORS)
 async def get_item(db: NamedDependency[Database], id: ItemId) -> Item:
     """One item, or 404."""
     if (item := await db.get_item(id)) is None:
@@ -75,14 +114,37 @@ async def get_item(db: NamedDependency[Database], id: ItemId) -> Item:
     return item
 
 
-@delete("/api/items/{id:int}", tags=["items"])
+@delete("/api/items/{id:int}", tags=["items"], guards=[require_ascii_id], responses=ITEM_ERRORS)
 async def delete_item(db: NamedDependency[Database], id: ItemId) -> None:
     """Delete an item; 204, or 404 when it does not exist."""
     if not await db.delete_item(id):
         raise NotFoundException(f"Item {id} does not exist.")
 
 
-@get("/api/work", tags=["work"], sync_to_thread=True)
+def options(path: str, *handlers: HTTPRouteHandler) -> HTTPRouteHandler:
+    """An explicit OPTIONS handler for `path`, whose `Allow` lists every method of `handlers`.
+
+    Litestar 2's automatic one lists only the methods of the first handler registered on a
+    path (litestar-org/litestar#4169, fixed in v3). Register it before `handlers`, so that
+    Litestar sees OPTIONS handled and generates none.
+    """
+    methods = chain(["OPTIONS"], *(handler.http_methods for handler in handlers))
+    allow = {"Allow": ", ".join(sorted(set(methods)))}
+
+    async def answer() -> Response[None]:
+        return Response(None, status_code=204, headers=allow)
+
+    return route(path, http_method=HttpMethod.OPTIONS, status_code=204, include_in_schema=False)(
+        answer
+    )
+
+
+# Register these before the handlers they describe (see `options`).
+items_options = options("/api/items", create_item, list_items)
+item_options = options("/api/items/{id:int}", get_item, delete_item)
+
+
+@get("/api/work", tags=["work"], sync_to_thread=True, responses=problem_responses(400, 500))
 def work(ms: Annotated[int, QueryParameter(ge=0, le=MAX_WORK_MS)]) -> WorkDone:
     """Burn about `ms` milliseconds of CPU (for autoscaling demos); at most MAX_WORK_MS."""
     deadline = time.perf_counter() + ms / 1000

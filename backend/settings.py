@@ -64,6 +64,8 @@ class Settings:
     breaker_reset_s: float = 2.0
     drain_delay_s: float = 3.0
     shutdown_timeout_s: int = 20
+    read_timeout_s: float = 5.0
+    max_connections: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,10 +78,12 @@ class Settings:
             database_url=_database_url(env),
             host=env.get("HOST") or "0.0.0.0",
             port=_number(env, "PORT", 3000, 1, 65535),
-            chaos_token=env.get("CHAOS_TOKEN") or None,
+            chaos_token=env.get("CHAOS_TOKEN", "").strip() or None,
             log_level=level,
             db_timeout_s=_number(env, "DB_TIMEOUT_S", 2.0, 0.1, 60.0),
             db_startup_timeout_s=_number(env, "DB_STARTUP_TIMEOUT_S", 30.0, 1.0, 600.0),
             drain_delay_s=_number(env, "DRAIN_DELAY_S", 3.0, 0.0, 300.0),
             shutdown_timeout_s=_number(env, "SHUTDOWN_TIMEOUT_S", 20, 0, 600),
+            read_timeout_s=_number(env, "READ_TIMEOUT_S", 5.0, 0.5, 60.0),
+            max_connections=_number(env, "MAX_CONNECTIONS", 1000, 2, 100_000),
         )

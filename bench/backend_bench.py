@@ -1,8 +1,15 @@
-"""Backend throughput: uvicorn vs granian, with vs without the metrics wrapper (wrk, pinned cores).
+"""Backend throughput against its FastAPI peer, with and without the metrics wrapper (wrk).
 
-Usage: python bench/backend_bench.py [--duration 5] [--rounds 3] [--connections 64]
-Starts a throwaway PostgreSQL, one backend process per server x variant pinned to CPU 1
-(taskset), and runs wrk pinned to CPU 0 in interleaved rounds; prints a Markdown table.
+Usage: python bench/backend_bench.py [--duration 5] [--rounds 3] [--connections 32]
+       [--log-level INFO] [--before DIR]
+Starts a throwaway PostgreSQL with 10,000 items and one server per variant, each pinned to
+CPU 1 (taskset); wrk (random ids for the item route) and PostgreSQL are pinned to CPU 0.
+Variants run in interleaved rounds; the table shows medians. Variants:
+  backend  `python -m backend` as shipped (metrics wrapper, JSON access log at INFO)
+  bare     the same server and Litestar app without the outer wrapper (bench/backend_app.py)
+  twin     bench/fastapi_twin.py on uvicorn (uvloop, httptools), no access log
+  twin+log the same with uvicorn's default access log
+  before   `python -m backend` from another checkout (--before DIR), e.g. the previous commit
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 from litestar.types import ASGIApp
 from prometheus_client import CollectorRegistry
 
@@ -31,46 +39,35 @@ from lab.procs import ManagedProcess, PostgresServer, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CORE, LOAD_CORE = "1", "0"
+ITEMS = 10_000
+RANDOM_ITEM_LUA = f"""
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/api/items/" .. math.random(1, {ITEMS}))
+end
+"""
+ROUTES = {"`GET /health/live`": "/health/live", "`GET /api/items/{id}` (random)": "items"}
 
 
-def server_argv(server: str, factory: str, port: int) -> list[str]:
-    target = f"bench.backend_app:{factory}"
-    if server == "uvicorn":
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            target,
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-        ]
+def server_argv(variant: str, port: int) -> list[str]:
+    """The command line of one variant (run pinned, with PORT and the database in its env)."""
+    if variant in ("backend", "before"):
+        return [sys.executable, "-m", "backend"]
+    if variant == "bare":
+        return [sys.executable, "-m", "bench.backend_app"]
+    log = ["--no-access-log", "--log-level", "warning"] if variant == "twin" else []
     return [
         sys.executable,
         "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--factory",
-        target,
+        "uvicorn",
+        "bench.fastapi_twin:app",
         "--port",
         str(port),
-        "--workers",
-        "1",
-        "--runtime-mode",
-        "st",
         "--loop",
         "uvloop",
-        "--log-level",
-        "warning",
-        "--no-ws",
+        "--http",
+        "httptools",
+        *log,
     ]
 
 
@@ -99,25 +96,21 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its children (granian runs a worker process)."""
+    """User + system CPU time of a process and its children."""
     root = psutil.Process(pid)
     return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
 
 
-def run_wrk(url: str, duration: int, connections: int, server_pid: int) -> dict[str, float]:
+def run_wrk(
+    url: str, duration: int, connections: int, server_pid: int, script: Path | None
+) -> dict[str, float]:
     """One wrk run; adds the server's CPU µs per request (robust on a busy machine)."""
     cpu_before = cpu_seconds(server_pid)
+    lua = ["-s", str(script)] if script else []
     result = subprocess.run(
         [
-            "taskset",
-            "-c",
-            LOAD_CORE,
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            url,
+            *("taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration}s"),
+            *("--latency", *lua, url),
         ],
         capture_output=True,
         text=True,
@@ -129,23 +122,41 @@ def run_wrk(url: str, duration: int, connections: int, server_pid: int) -> dict[
 
 
 def start_server(
-    server: str, factory: str, pg: PostgresServer, log_level: str, logs: Path
+    variant: str, pg: PostgresServer, log_level: str, logs: Path, before: Path | None
 ) -> tuple[ManagedProcess, str]:
-    """One backend under `server`, pinned to SERVER_CORE; returns it and its base URL."""
+    """One variant pinned to SERVER_CORE; returns it and its base URL once it is ready."""
     port = free_port()
-    env = {**os.environ, **pg.env(), "LOG_LEVEL": log_level}
-    argv = ["taskset", "-c", SERVER_CORE, *server_argv(server, factory, port)]
-    proc = ManagedProcess(
-        f"{server}-{factory}", argv, logs / f"{server}-{factory}.log", env=env, cwd=ROOT
-    ).start()
+    env = {
+        **os.environ,
+        **pg.env(),
+        "DATABASE_URL": pg.dsn,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": log_level,
+    }
+    cwd = before if variant == "before" and before else ROOT
+    argv = ["taskset", "-c", SERVER_CORE, *server_argv(variant, port)]
+    proc = ManagedProcess(variant, argv, logs / f"{variant}.log", env=env, cwd=cwd).start()
     base = f"http://127.0.0.1:{port}"
     wait_until(
-        lambda: _ok(base + "/health/ready"),
+        lambda: _ok(base + "/health/live"),
         timeout=30,
-        what=f"{server} {factory} ready",
+        what=f"{variant} ready",
         on_timeout=proc.log_tail,
     )
     return proc, base
+
+
+def fill_items(pg: PostgresServer) -> None:
+    """ITEMS rows with ids 1..ITEMS (the schema exists once a backend has started)."""
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM items").fetchone() or (0,)
+        if count == 0:
+            conn.execute(
+                "INSERT INTO items (name, description) "
+                "SELECT 'item ' || g, 'bench row ' || g FROM generate_series(1, %s) g",
+                (ITEMS,),
+            )
 
 
 async def asgi_cpu_us(app: ASGIApp, path: str, requests: int) -> float:
@@ -178,7 +189,8 @@ async def asgi_cpu_us(app: ASGIApp, path: str, requests: int) -> float:
 
 
 def wrapper_overhead(rounds: int, requests: int = 20_000) -> tuple[float, float]:
-    """Median in-process CPU µs/request of GET /health/live without and with the wrapper."""
+    """Median in-process CPU µs/request of GET /health/live without and with the wrapper
+    (access log off: this isolates the metrics/request-id cost)."""
     wrapped = create_app(Settings(database_url="postgresql://unused"), CollectorRegistry())
     apps: dict[str, ASGIApp] = {"bare": wrapped.litestar, "wrapped": wrapped}
     cost: dict[str, list[float]] = {"bare": [], "wrapped": []}
@@ -192,76 +204,89 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median wins)")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the backend variants")
+    parser.add_argument("--before", type=Path, help="checkout whose `python -m backend` to add")
     parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        help="LOG_LEVEL of the backend (INFO adds one access-log line per request)",
+        "--variants", default="backend,bare,twin,twin+log", help="comma-separated variants"
     )
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install wrk util-linux")
+    variants = args.variants.split(",") + (["before"] if args.before else [])
     logs = Path(tempfile.mkdtemp(prefix="backend-bench-"))
-    combos = [(s, f) for s in ("uvicorn", "granian") for f in ("bare", "wrapped")]
-    runs: dict[tuple[str, str, str], list[dict[str, float]]] = {}
+    lua = logs / "random_item.lua"
+    lua.write_text(RANDOM_ITEM_LUA)
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
     with PostgresServer() as pg:
         # PostgreSQL shares the load generator's core, so the server's core is its own.
         postmaster = (pg.datadir / "postmaster.pid").read_text().split()[0]
         subprocess.run(
             ["taskset", "-a", "-p", "-c", LOAD_CORE, postmaster], check=True, capture_output=True
         )
-        servers = {combo: start_server(*combo, pg, args.log_level, logs) for combo in combos}
-        first_base = next(iter(servers.values()))[1]
-        item = httpx.post(first_base + "/api/items", json={"name": "bench"}).json()["id"]
-        routes = {
-            "small JSON `/health/live`": "/health/live",
-            "DB read `/api/items/{id}`": f"/api/items/{item}",
-        }
+        servers = {}
         try:
+            for variant in variants:
+                servers[variant] = start_server(variant, pg, args.log_level, logs, args.before)
+                if len(servers) == 1:
+                    fill_items(pg)
             for _round in range(args.rounds):
-                for (server, factory), (proc, base) in servers.items():
-                    for route, path in routes.items():
-                        run_wrk(base + path, 1, args.connections, proc.pid)  # warm-up
-                        runs.setdefault((server, factory, route), []).append(
-                            run_wrk(base + path, args.duration, args.connections, proc.pid)
+                for variant, (proc, base) in servers.items():
+                    for route, path in ROUTES.items():
+                        url, script = (base, lua) if path == "items" else (base + path, None)
+                        run_wrk(url, 1, args.connections, proc.pid, script)  # warm-up
+                        runs.setdefault((variant, route), []).append(
+                            run_wrk(url, args.duration, args.connections, proc.pid, script)
                         )
         finally:
             for proc, _base in servers.values():
                 proc.stop()
+    report(runs, variants, args)
+
+
+def report(
+    runs: dict[tuple[str, str], list[dict[str, float]]],
+    variants: list[str],
+    args: argparse.Namespace,
+) -> None:
+    """Print the Markdown table of medians and the ratios bench/README.md quotes."""
     print(
         f"\nwrk -t1 -c{args.connections} -d{args.duration}s x {args.rounds} interleaved rounds "
         f"(median), server on CPU {SERVER_CORE}, wrk + PostgreSQL on CPU {LOAD_CORE}, "
         f"LOG_LEVEL={args.log_level}, 1-min load average at the end: {os.getloadavg()[0]:.2f}\n"
     )
-    print(
-        "| server | metrics wrapper | route | req/s | p50 ms | p99 ms | non-2xx "
-        "| server CPU µs/req | req/s per CPU core |"
-    )
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| variant | route | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     medians = {
         key: {m: statistics.median(r[m] for r in rs) for m in rs[0]} for key, rs in runs.items()
     }
-    for (server, factory, route), r in medians.items():
+    for (variant, route), r in medians.items():
         print(
-            f"| {server} | {'with' if factory == 'wrapped' else 'without'} | {route} "
-            f"| {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['non2xx']:.0f} "
-            f"| {r['cpu_us']:.0f} | {1e6 / r['cpu_us']:.0f} |"
+            f"| {variant} | {route} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
+            f"| {r['non2xx']:.0f} | {r['cpu_us']:.0f} |"
+        )
+    print()
+
+    def ratio(a: str, b: str, route: str, key: str = "rps") -> str:
+        if (a, route) not in medians or (b, route) not in medians:
+            return "n/a"
+        return f"{medians[(a, route)][key] / medians[(b, route)][key]:.2f}"
+
+    for route in ROUTES:
+        print(
+            f"- {route}: backend/twin {ratio('backend', 'twin', route)}x req/s "
+            f"(CPU/req twin/backend {ratio('twin', 'backend', route, 'cpu_us')}x), "
+            f"backend/twin+log {ratio('backend', 'twin+log', route)}x, "
+            f"backend/bare {ratio('backend', 'bare', route)} (1 - that = wrapper overhead), "
+            f"backend/before {ratio('backend', 'before', route)}x"
         )
     bare_us, wrapped_us = wrapper_overhead(args.rounds)
     print(
         f"\nin-process ASGI cost of GET /health/live (no server, median of {args.rounds}): "
         f"{bare_us:.1f} µs without, {wrapped_us:.1f} µs with the wrapper "
-        f"(+{wrapped_us - bare_us:.1f} µs, +{100 * (wrapped_us / bare_us - 1):.1f} %)"
+        f"(+{wrapped_us - bare_us:.1f} µs)"
     )
-    print("\nmetrics wrapper overhead, by req/s (1 - with/without) and by server CPU per request:")
-    for server in ("uvicorn", "granian"):
-        for route in routes:
-            bare, wrapped = medians[(server, "bare", route)], medians[(server, "wrapped", route)]
-            print(
-                f"- {server}, {route}: {100 * (1 - wrapped['rps'] / bare['rps']):.1f} % req/s, "
-                f"{100 * (wrapped['cpu_us'] / bare['cpu_us'] - 1):.1f} % CPU/request"
-            )
 
 
 def _ok(url: str) -> bool:

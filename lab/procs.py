@@ -225,6 +225,10 @@ class PostgresServer:
             "initdb",
         )
         self.start()
+        # Imported here: psycopg comes with the backend extra, which only the local target
+        # (the one place a PostgresServer runs) needs; `import lab` must work without it.
+        from psycopg import sql
+
         self._run(
             [
                 str(self.bindir / "psql"),
@@ -238,9 +242,13 @@ class PostgresServer:
                 "ON_ERROR_STOP=1",
                 "-q",
                 "-c",
-                f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'",
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}")
+                .format(sql.Identifier(self.user), sql.Literal(self.password))
+                .as_string(),
                 "-c",
-                f"CREATE DATABASE {self.database} OWNER {self.user}",
+                sql.SQL("CREATE DATABASE {} OWNER {}")
+                .format(sql.Identifier(self.database), sql.Identifier(self.user))
+                .as_string(),
             ],
             "bootstrap",
         )

@@ -52,6 +52,7 @@ def write_state(path: Path, state: State) -> None:
     """Write the state file atomically (readers never see half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.touch(mode=0o600)  # it holds the chaos token: owner-only, before any byte is written
     partial.write_text(json.dumps(state.to_dict(), indent=2) + "\n")
     partial.replace(path)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -111,6 +112,65 @@ def test_bad_input_gets_4xx_problem_details(
     assert_problem(response, response.status_code)
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"content": b'{"name": "plain"}', "headers": {"content-type": "text/plain"}},
+        {"content": b'{"name": "undeclared"}'},
+        {
+            "content": b'{"name": "form"}',
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+        },
+    ],
+)
+def test_bodies_not_declared_as_json_are_415(client: Client, kwargs: dict[str, Any]) -> None:
+    body = assert_problem(client.post("/api/items", **kwargs), 415)
+    assert "application/json" in body["detail"]
+
+
+def test_json_bodies_with_parameters_or_json_suffix_are_accepted(client: Client) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        response = client.post(
+            "/api/items", content=b'{"name": "typed"}', headers={"content-type": content_type}
+        )
+        assert response.status_code == 201, (content_type, response.text)
+
+
+def test_a_body_over_the_size_limit_is_413(client: Client) -> None:
+    huge = b'{"name": "' + b"x" * (11 * 1024 * 1024) + b'"}'
+    assert_problem(client.post("/api/items", content=huge, headers={"content-type": JSON}), 413)
+
+
+def in_script(zero: int) -> Callable[[int], str]:
+    """Spell an id with the digits of another script (U+0660: Arabic-Indic, U+FF10: fullwidth)."""
+    return lambda n: "".join(chr(zero + int(digit)) for digit in str(n))
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        in_script(0x660),
+        in_script(0xFF10),
+        "+{}".format,
+        lambda n: f"{n // 10}_{n % 10}",
+        " {}".format,
+    ],
+    ids=["arabic-indic", "fullwidth", "plus", "underscore", "space"],
+)
+def test_item_ids_are_ascii_digits_only(client: Client, spell: Callable[[int], str]) -> None:
+    """int() reads all of these as a number; only plain ASCII digits may name an item."""
+    item_id = client.post("/api/items", json={"name": "ascii"}).json()["id"]
+    path = "/api/items/" + spell(item_id)
+    assert_problem(client.get(path), 404)
+    assert_problem(client.delete(path), 404)
+    assert client.get(f"/api/items/{item_id}").status_code == 200  # nothing was deleted
+
+
+def test_options_allow_lists_every_method(client: Client) -> None:
+    assert client.options("/api/items").headers["allow"] == "GET, OPTIONS, POST"
+    assert client.options("/api/items/1").headers["allow"] == "DELETE, GET, OPTIONS"
+
+
 def test_work_burns_cpu_up_to_the_cap(client: Client) -> None:
     body = client.get("/api/work", params={"ms": 20}).json()
     assert body["ms"] == 20
@@ -125,7 +185,9 @@ def test_health_endpoints(app: Backend, client: Client) -> None:
     assert client.get("/health/live").status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/api/chaos", "/api/chaos/enable", "/api/chaos/latency/10"])
+@pytest.mark.parametrize(
+    "path", ["/api/chaos", "/api/chaos/enable", "/api/chaos/latency/10", "/api/chaos/memory/0"]
+)
 def test_chaos_auth(client: Client, path: str) -> None:
     method = "GET" if path == "/api/chaos" else "POST"
     no_token = assert_problem(client.request(method, path), 401)
@@ -147,6 +209,11 @@ def test_chaos_auth(client: Client, path: str) -> None:
         "/api/chaos/errors/nan",
         "/api/chaos/errors/inf",
         "/api/chaos/errors/half",
+        "/api/chaos/errors/\u0661",  # Arabic-Indic 1: float() would read it as 1.0
+        "/api/chaos/latency/\u0661\u0660",
+        "/api/chaos/memory/1025",
+        "/api/chaos/memory/-1",
+        "/api/chaos/memory/64MB",
     ],
 )
 def test_chaos_bounds_are_422(client: Client, path: str) -> None:
@@ -158,17 +225,21 @@ def test_chaos_bounds_are_422(client: Client, path: str) -> None:
     }
 
 
-def test_chaos_refused_when_no_token_is_configured(postgres: Any) -> None:
+@pytest.mark.parametrize("token", [None, " "])
+def test_chaos_refused_when_no_token_is_configured(postgres: Any, token: str | None) -> None:
+    """Unset and blank CHAOS_TOKEN alike: a blank one must not count as configured."""
     from litestar.testing import TestClient as Plain
     from prometheus_client import CollectorRegistry
 
     from backend.app import create_app
     from backend.settings import Settings
 
-    app = create_app(Settings.from_env(postgres.env()), CollectorRegistry())
+    env = postgres.env() if token is None else {**postgres.env(), "CHAOS_TOKEN": token}
+    app = create_app(Settings.from_env(env), CollectorRegistry())
     with Plain(app) as unconfigured:
-        body = assert_problem(unconfigured.post("/api/chaos/enable", headers=AUTH), 403)
-        assert "CHAOS_TOKEN is not set" in body["detail"]
+        for headers in (AUTH, {"Authorization": "Bearer  "}):
+            body = assert_problem(unconfigured.post("/api/chaos/enable", headers=headers), 403)
+            assert "CHAOS_TOKEN is not set" in body["detail"]
 
 
 def metrics_text(client: Client) -> str:

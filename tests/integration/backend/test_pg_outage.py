@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 import httpx
+import psutil
 import pytest
 
 from lab.procs import PostgresServer, wait_until
 
 if TYPE_CHECKING:
-    from conftest import SpawnBackend
+    from conftest import BackendProcess, SpawnBackend
 
 pytestmark = pytest.mark.slow
+# How late past DB_TIMEOUT_S a 503 may arrive (HTTP, scheduling on a busy 2-core machine).
+SLACK_S = 1.5
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +152,90 @@ def test_requests_after_a_restart_get_no_5xx(
     backend = spawn_backend(private_pg)
     private_pg.stop("immediate")
     private_pg.start()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda _: backend.status("/api/items?limit=1"), range(24)))
+    assert statuses == [200] * 24
+
+
+def log_entries(backend: BackendProcess) -> list[dict[str, object]]:
+    return [json.loads(line) for line in backend.proc.log_path.read_text().splitlines()]
+
+
+def test_503_bodies_name_no_database_server(
+    private_pg: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
+    """Where the database is goes to the log, never to (unauthenticated) clients."""
+    backend = spawn_backend(private_pg)
+    target = f"127.0.0.1:{private_pg.port}/{private_pg.database}"
+    private_pg.stop("immediate")
+    try:
+        with backend.http() as http:
+            bodies = [http.get(path) for path in ("/api/items", "/health/ready")]
+    finally:
+        private_pg.start()
+    for response in bodies:
+        assert response.status_code == 503
+        for leak in (str(private_pg.port), "127.0.0.1", private_pg.database, "connection"):
+            assert leak not in response.text, (leak, response.text)
+    assert any(target in str(e["msg"]) for e in log_entries(backend)), backend.proc.log_tail()
+
+
+def test_a_connection_failing_its_check_is_logged_at_warning(
+    private_pg: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
+    """The pool's own line is INFO; the cause of a discarded connection must be visible."""
+    backend = spawn_backend(private_pg)
+    private_pg.stop("immediate")
+    private_pg.start()
+    wait_until(
+        lambda: backend.status("/api/items?limit=1") == 200,
+        timeout=10,
+        what="a successful request after the restart",
+        on_timeout=backend.proc.log_tail,
+    )
+    checks = [e for e in log_entries(backend) if "failed its check" in str(e["msg"])]
+    assert checks, backend.proc.log_tail()
+    assert {e["level"] for e in checks} == {"WARNING"}
+    assert all("OperationalError" in str(e["msg"]) for e in checks), checks
+
+
+@contextmanager
+def frozen(server: PostgresServer) -> Iterator[None]:
+    """SIGSTOP the postmaster and all its backends; SIGCONT them on every path."""
+    postmaster = psutil.Process(int((server.datadir / "postmaster.pid").read_text().split()[0]))
+    stopped: list[int] = []
+    try:
+        for proc in [postmaster, *postmaster.children(recursive=True)]:
+            os.kill(proc.pid, signal.SIGSTOP)
+            stopped.append(proc.pid)
+        yield
+    finally:
+        for pid in reversed(stopped):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def test_db_timeout_bounds_requests_while_postgres_is_frozen(
+    private_pg: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
+    """A hung server (SIGSTOP) cannot answer a cancel either: the 503 still comes in time."""
+    timeout_s = 1.0
+    backend = spawn_backend(private_pg, DB_TIMEOUT_S=str(timeout_s))
+    elapsed: dict[str, float] = {}
+    with backend.http(timeout=30) as http:
+        assert http.get("/api/items?limit=1").status_code == 200
+        with frozen(private_pg):
+            for path in ("/api/items?limit=1", "/api/items/1", "/health/ready"):
+                started = time.monotonic()
+                assert http.get(path).status_code == 503
+                elapsed[path] = time.monotonic() - started
+    assert max(elapsed.values()) < timeout_s + SLACK_S, elapsed
+    wait_until(
+        lambda: backend.status("/health/ready") == 200,
+        timeout=20,
+        what="readiness 200 after PostgreSQL resumed",
+        on_timeout=backend.proc.log_tail,
+    )
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: backend.status("/api/items?limit=1"), range(24)))
     assert statuses == [200] * 24

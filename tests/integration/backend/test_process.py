@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import resource
 import signal
+import subprocess
+import sys
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import psutil
 import psycopg
 import pytest
 
+from backend.chaos import EXIT_OUT_OF_MEMORY, MIB
 from lab.net import free_port
 from lab.procs import PostgresServer, wait_until
 
@@ -35,9 +42,9 @@ def test_sigterm_drains_in_flight_requests_then_exits_zero(
 
     slow = threading.Thread(target=slow_request)
     slow.start()
-    # The /metrics request itself is in flight too, hence >= 2.
+    # /metrics leaves itself (and the health probes) out of the gauge.
     wait_until(
-        lambda: backend.metric("http_requests_in_flight") >= 2,
+        lambda: backend.metric("http_requests_in_flight") == 1,
         timeout=5,
         what="the slow request in flight",
     )
@@ -117,6 +124,21 @@ def test_unreachable_database_at_start_up_exits_with_a_clear_error(
     assert postgres.password not in log
 
 
+def test_help_prints_usage_and_the_environment_without_serving() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "backend", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "PORT": "not-a-port"},
+        cwd=Path(__file__).parents[3],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m backend")
+    assert "READ_TIMEOUT_S" in result.stdout
+    assert "MAX_CONNECTIONS" in result.stdout
+
+
 def test_bad_setting_exits_with_the_variable_name(
     postgres: PostgresServer, spawn_backend: SpawnBackend
 ) -> None:
@@ -124,3 +146,53 @@ def test_bad_setting_exits_with_the_variable_name(
     assert backend.proc.popen is not None
     assert backend.proc.popen.wait(timeout=20) == 2
     assert "PORT='http' is not a valid int" in backend.proc.log_path.read_text()
+
+
+def test_disabling_chaos_rescues_requests_already_delayed(
+    postgres: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
+    """Faults read the state after the delay: `disable` must reach requests in flight."""
+    backend = spawn_backend(postgres)
+    with backend.http() as http:
+        # A latency long enough for all requests to be sleeping at once on a busy machine.
+        for path in ("/api/chaos/errors/1", "/api/chaos/latency/5000", "/api/chaos/enable"):
+            assert http.post(path, headers=AUTH).status_code == 200
+    in_flight = 12
+    with ThreadPoolExecutor(in_flight) as pool:
+        delayed = [
+            pool.submit(lambda: httpx.get(backend.url + "/api/items", timeout=10).status_code)
+            for _ in range(in_flight)
+        ]
+        wait_until(
+            lambda: backend.metric("http_requests_in_flight") >= in_flight,
+            timeout=4,  # < the latency: none of them has reached its fault yet
+            what="every delayed request in flight",
+        )
+        with backend.http() as http:
+            assert http.post("/api/chaos/disable", headers=AUTH).status_code == 200
+        statuses = [future.result() for future in delayed]
+    assert statuses == [200] * in_flight
+
+
+def test_memory_hog_beyond_rlimit_as_exits_like_an_oom_kill(
+    postgres: PostgresServer, spawn_backend: SpawnBackend
+) -> None:
+    """The process analog of a container OOM kill: a real kernel limit (RLIMIT_AS) set on the
+    running backend; an allocation under it is held, one beyond it ends the process with
+    EXIT_OUT_OF_MEMORY (for the supervisor to restart it) and a log line that says why."""
+    backend = spawn_backend(postgres)
+    proc = psutil.Process(backend.proc.pid)
+    headroom = 256 * MIB
+    limit = proc.memory_info().vms + headroom
+    resource.prlimit(proc.pid, resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+    with backend.http() as http:
+        rss = proc.memory_info().rss
+        held = http.post("/api/chaos/memory/64", headers=AUTH)
+        assert held.json() == {"held_mb": 64}
+        assert proc.memory_info().rss - rss >= 60 * MIB  # written, so resident
+        assert http.post("/api/chaos/memory/0", headers=AUTH).json() == {"held_mb": 0}
+        with pytest.raises(httpx.HTTPError):  # the process dies instead of answering
+            http.post("/api/chaos/memory/512", headers=AUTH)
+    assert backend.proc.popen is not None
+    assert backend.proc.popen.wait(timeout=10) == EXIT_OUT_OF_MEMORY
+    assert "exceed this process's memory limit" in backend.proc.log_path.read_text()

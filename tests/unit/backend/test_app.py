@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 
 from backend.app import create_app
@@ -48,6 +50,7 @@ def test_routes_match_the_design_contract() -> None:
         "/api/chaos/disable",
         "/api/chaos/latency/{ms}",
         "/api/chaos/errors/{rate}",
+        "/api/chaos/memory/{mb}",
     }
     items = paths["/api/items"]
     item = paths["/api/items/{id}"]
@@ -55,3 +58,36 @@ def test_routes_match_the_design_contract() -> None:
     assert items.post is not None
     assert item.get is not None
     assert item.delete is not None
+
+
+def test_openapi_documents_the_problem_json_error_responses() -> None:
+    schema = create_app(SETTINGS, CollectorRegistry()).litestar.openapi_schema.to_schema()
+    documented: dict[str, set[str]] = {}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    assert set(response["content"]) == {"application/problem+json"}, (
+                        method,
+                        path,
+                        status,
+                    )
+                    documented.setdefault(status, set()).add(f"{method.upper()} {path}")
+    assert {"GET /api/items/{id}", "DELETE /api/items/{id}"} <= documented["404"]
+    assert {"POST /api/items"} <= documented["413"] & documented["415"] & documented["503"]
+    assert "POST /api/chaos/memory/{mb}" in documented["422"]
+    assert "GET /health/ready" in documented["503"]
+    problem = schema["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "instance"} <= set(problem["required"])
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [("/api/items", "GET, OPTIONS, POST"), ("/api/items/7", "DELETE, GET, OPTIONS")],
+)
+def test_options_lists_every_method_of_the_path(path: str, allow: str) -> None:
+    """No database needed: OPTIONS is answered by the router (lifespan not started)."""
+    client = TestClient(create_app(SETTINGS, CollectorRegistry()))
+    response = client.options(path)
+    assert response.status_code == 204
+    assert response.headers["allow"] == allow

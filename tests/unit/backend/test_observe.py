@@ -2,23 +2,52 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
-from litestar import Litestar, get
-from litestar.params import FromPath
+from litestar import Litestar, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath, JSONBody
 from litestar.testing import TestClient
+from litestar.types import Message
 from prometheus_client import CollectorRegistry
 
-from backend.logs import JsonFormatter, request_id_var
-from backend.observe import UNMATCHED_ROUTE, Metrics, ObservedApp, PoolCollector
+from backend.logs import json_handler, request_id_var
+from backend.observe import (
+    CLIENT_CLOSED_REQUEST,
+    DURATION_BUCKETS,
+    UNMATCHED_ROUTE,
+    Metrics,
+    ObservedApp,
+    PoolCollector,
+)
+from lab.slo import LATENCY_THRESHOLD_S, SCALES, Scale, render
 
 
 @get("/things/{thing_id:int}")
 async def thing(thing_id: FromPath[int]) -> dict[str, int]:
     return {"id": thing_id}
+
+
+@post("/things")
+async def add_thing(data: JSONBody[dict[str, int]]) -> dict[str, int]:
+    return data
+
+
+def in_flight_route(path: str) -> HTTPRouteHandler:
+    """A handler on `path` answering the in-flight gauge as seen while it runs."""
+
+    @get(path)
+    async def handler(registry: NamedDependency[CollectorRegistry]) -> dict[str, float | None]:
+        return {"in_flight": registry.get_sample_value("http_requests_in_flight")}
+
+    return handler
 
 
 @pytest.fixture
@@ -27,8 +56,18 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-def client(registry: CollectorRegistry) -> Iterator[TestClient[ObservedApp]]:
-    app = ObservedApp(Litestar([thing], logging_config=None), Metrics(registry))
+def app(registry: CollectorRegistry) -> ObservedApp:
+    routes = [thing, add_thing, in_flight_route("/health/live"), in_flight_route("/busy")]
+    litestar = Litestar(
+        routes,
+        dependencies={"registry": Provide(lambda: registry, sync_to_thread=False)},
+        logging_config=None,
+    )
+    return ObservedApp(litestar, Metrics(registry), read_timeout_s=0.2)
+
+
+@pytest.fixture
+def client(app: ObservedApp) -> Iterator[TestClient[ObservedApp]]:
     with TestClient(app) as test_client:
         yield test_client
 
@@ -99,33 +138,139 @@ def test_in_flight_returns_to_zero(
     assert registry.get_sample_value("http_requests_in_flight") == 0
 
 
+def test_in_flight_leaves_out_probes_and_scrapes(client: TestClient[ObservedApp]) -> None:
+    assert client.get("/busy").json() == {"in_flight": 1}
+    assert client.get("/health/live").json() == {"in_flight": 0}
+
+
+def format_line(record: logging.LogRecord) -> dict[str, object]:
+    """`record` as the backend's stdout handler writes it, parsed back."""
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    handler.handle(record)
+    handler.flush()
+    text = stream.getvalue()
+    assert text.count("\n") == 1
+    return dict(json.loads(text))
+
+
 def test_access_log_carries_request_fields(
     client: TestClient[ObservedApp], caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="backend.access"):
         client.get("/things/5", headers={"X-Request-ID": "log-me"})
     (record,) = [r for r in caplog.records if r.name == "backend.access"]
-    line = json.loads(JsonFormatter().format(record))
+    line = format_line(record)
     assert line["msg"] == "request"
     assert line["route"] == "/things/{thing_id}"
     assert line["status"] == 200
     assert line["method"] == "GET"
+    assert isinstance(line["duration_ms"], float)
     assert line["duration_ms"] >= 0
 
 
-def test_json_formatter_one_line_with_request_id() -> None:
-    record = logging.LogRecord("backend", logging.ERROR, __file__, 1, "bad %s", ("thing",), None)
+def test_json_log_line_with_request_id_and_exception() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        exc_info = (type(exc), exc, exc.__traceback__)
+    record = logging.LogRecord(
+        "backend", logging.ERROR, __file__, 1, "bad %s", ("thing",), exc_info
+    )
     token = request_id_var.set("rid-1")
     try:
-        text = JsonFormatter().format(record)
+        entry = format_line(record)
     finally:
         request_id_var.reset(token)
-    assert "\n" not in text
-    entry = json.loads(text)
     assert entry["msg"] == "bad thing"
     assert entry["level"] == "ERROR"
+    assert entry["logger"] == "backend"
     assert entry["request_id"] == "rid-1"
-    assert entry["time"].endswith("+00:00")
+    assert str(entry["time"]).endswith("Z")
+    assert "ValueError: boom" in str(entry["exc_info"])
+
+
+def test_info_lines_are_held_until_a_flush_warnings_write_everything() -> None:
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    for level, msg in ((logging.INFO, "first"), (logging.INFO, "second")):
+        handler.handle(logging.LogRecord("backend", level, __file__, 1, msg, (), None))
+    assert stream.getvalue() == ""
+    handler.handle(logging.LogRecord("backend", logging.WARNING, __file__, 1, "third", (), None))
+    lines = [json.loads(line)["msg"] for line in stream.getvalue().splitlines()]
+    assert lines == ["first", "second", "third"]
+
+
+def test_no_request_id_outside_a_request() -> None:
+    record = logging.LogRecord("backend", logging.INFO, __file__, 1, "idle", (), None)
+    assert "request_id" not in format_line(record)
+
+
+def scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, object]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+def drive(app: ObservedApp, body_events: list[Message]) -> list[Message]:
+    """POST /things through `app` (its lifespan not needed), receiving `body_events` then
+    waiting forever, as a server whose client stopped sending; returns what the app sent."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        if body_events:
+            return body_events.pop(0)
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"100")]
+    asyncio.run(app(scope("POST", "/things", headers), receive, send))  # type: ignore[arg-type]
+    return sent
+
+
+def test_body_not_arriving_in_time_answers_408_and_closes(
+    app: ObservedApp, registry: CollectorRegistry
+) -> None:
+    sent = drive(app, [{"type": "http.request", "body": b'{"a": ', "more_body": True}])
+    start = sent[0]
+    assert start["status"] == 408
+    assert (b"connection", b"close") in start["headers"]
+    assert count(registry, "POST", "/things", "408") == 1
+
+
+def test_client_gone_before_the_response_counts_as_499(
+    app: ObservedApp, registry: CollectorRegistry
+) -> None:
+    drive(
+        app,
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}],
+    )
+    assert count(registry, "POST", "/things", "499") == 1
+    assert count(registry, "POST", "/things", "500") is None
+
+
+def test_buckets_bracket_the_latency_slo_threshold() -> None:
+    """0.5 s is a boundary, with neighbours within -20 % and +20 % (lab/slo.py owns 0.5)."""
+    assert LATENCY_THRESHOLD_S in DURATION_BUCKETS
+    below = max(b for b in DURATION_BUCKETS if b < LATENCY_THRESHOLD_S)
+    above = min(b for b in DURATION_BUCKETS if b > LATENCY_THRESHOLD_S)
+    assert below >= 0.8 * LATENCY_THRESHOLD_S
+    assert above <= 1.2 * LATENCY_THRESHOLD_S
+    assert list(DURATION_BUCKETS) == sorted(DURATION_BUCKETS)
 
 
 def test_pool_collector_exports_the_pool_stats(registry: CollectorRegistry) -> None:
@@ -151,7 +296,7 @@ def test_histogram_buckets_are_cumulative_with_inclusive_bounds(
             "http_request_duration_seconds_bucket", {"method": "GET", "route": "/r", "le": le}
         )
 
-    assert [bucket("0.25"), bucket("0.4"), bucket("0.5"), bucket("10.0"), bucket("+Inf")] == [
+    assert [bucket("0.25"), bucket("0.45"), bucket("0.5"), bucket("10.0"), bucket("+Inf")] == [
         0,
         1,
         2,
@@ -170,3 +315,14 @@ def test_histogram_buckets_are_cumulative_with_inclusive_bounds(
         )
         == 4
     )
+
+
+@pytest.mark.parametrize("scale", SCALES, ids=lambda scale: scale.name)
+def test_client_closed_requests_are_outside_the_availability_sli(scale: Scale) -> None:
+    """The SLI's bad events are `status=~"5.."` (anchored): 499 is not one, 500 and 503 are."""
+    matchers = re.findall(r'status=~"([^"]*)"', render(scale))
+    assert matchers
+    for regex in matchers:
+        assert not re.fullmatch(regex, str(CLIENT_CLOSED_REQUEST))
+        assert re.fullmatch(regex, "500")
+        assert re.fullmatch(regex, "503")

@@ -42,8 +42,14 @@ def test_database_url_wins_and_other_vars_are_read() -> None:
     assert settings.drain_delay_s == 0.5
 
 
-def test_empty_chaos_token_means_unconfigured() -> None:
-    assert Settings.from_env({"CHAOS_TOKEN": ""}).chaos_token is None
+@pytest.mark.parametrize("blank", ["", " ", "\t\n"])
+def test_blank_chaos_token_means_unconfigured(blank: str) -> None:
+    assert Settings.from_env({"CHAOS_TOKEN": blank}).chaos_token is None
+
+
+def test_chaos_token_loses_surrounding_whitespace() -> None:
+    """A Secret made from a file often ends with a newline; the client never sends it."""
+    assert Settings.from_env({"CHAOS_TOKEN": " s3cret\n"}).chaos_token == "s3cret"
 
 
 @pytest.mark.parametrize(

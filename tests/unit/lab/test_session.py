@@ -126,3 +126,13 @@ def test_a_lab_up_that_exits_early_fails_the_start_with_its_log(
     assert "exited with code 1" in info.value.problem
     assert not up.running()
     assert up.log == tmp_path / "lab-up.log"
+
+
+def test_state_file_is_readable_by_its_owner_only(settings: Settings) -> None:
+    """It holds the chaos token (issue 12 item 8), so no other local user may read it."""
+    previous = os.umask(0o022)  # a usual umask: new files would be 0644
+    try:
+        write_state(settings.state_file, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
+    finally:
+        os.umask(previous)
+    assert settings.state_file.stat().st_mode & 0o777 == 0o600

@@ -1,0 +1,120 @@
+"""The HTTP server: uvicorn with a header-read deadline, a connection cap and a draining stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from types import FrameType
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from backend.app import Backend
+from backend.logs import flush_logs
+from backend.settings import Settings
+
+log = logging.getLogger("backend")
+SWEEP_EVERY_TICKS = 10  # uvicorn ticks every 0.1 s: look for slow clients once a second
+
+
+class HeaderDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol that remembers since when it waits for request headers.
+
+    `headers_since` is the event-loop time the connection opened (first request) or the first
+    byte of the next request arrived, and None once the headers are complete; BackendServer
+    closes connections whose headers take longer than the read timeout (slowloris defence).
+    Idle keep-alive connections are closed by uvicorn's own `timeout_keep_alive`.
+    """
+
+    headers_since: float | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.headers_since = self.loop.time()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.headers_since is None:
+            self.headers_since = self.loop.time()
+
+    def on_headers_complete(self) -> None:
+        self.headers_since = None
+        super().on_headers_complete()
+
+
+class BackendServer(uvicorn.Server):
+    """uvicorn server that drains on the first SIGTERM/SIGINT and closes header-slow clients.
+
+    Every 0.1 s tick also writes out buffered log lines (backend.logs.flush_logs).
+
+    Draining: readiness turns 503 immediately; requests (in flight and new ones) are still
+    served for `drain_delay_s` so load balancers can notice; then uvicorn's graceful shutdown
+    waits for the requests in flight, the lifespan closes the pool, and the process exits
+    with code 0. A second signal stops at once (uvicorn's own behaviour).
+    """
+
+    def __init__(self, config: uvicorn.Config, backend: Backend, settings: Settings) -> None:
+        super().__init__(config)
+        self.backend = backend
+        self.drain_delay_s = settings.drain_delay_s
+        self.read_timeout_s = settings.read_timeout_s
+        self.stop_at: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.stop_at is not None or sig not in (signal.SIGTERM, signal.SIGINT):
+            super().handle_exit(sig, frame)
+            return
+        self.backend.start_draining()
+        self.stop_at = time.monotonic() + self.drain_delay_s
+
+    async def on_tick(self, counter: int) -> bool:
+        flush_logs()
+        if counter % SWEEP_EVERY_TICKS == 0:
+            self.close_header_slow_connections()
+        if self.stop_at is not None and time.monotonic() >= self.stop_at:
+            return True
+        return await super().on_tick(counter)
+
+    def close_header_slow_connections(self) -> None:
+        """Close connections that have not sent complete request headers within the timeout."""
+        started_before = asyncio.get_running_loop().time() - self.read_timeout_s
+        slow = [
+            conn
+            for conn in self.server_state.connections
+            if isinstance(conn, HeaderDeadlineProtocol)
+            and conn.headers_since is not None
+            and conn.headers_since < started_before
+        ]
+        for conn in slow:
+            conn.transport.close()
+        if slow:
+            log.warning(
+                "closed %d connection(s) that sent no complete request headers within %g s",
+                len(slow),
+                self.read_timeout_s,
+            )
+
+
+def build_server(backend: Backend, settings: Settings) -> BackendServer:
+    """One uvicorn worker serving `backend` with the bounds of `settings`.
+
+    `limit_concurrency`: once the process holds `max_connections` connections (or requests in
+    flight), uvicorn answers every new request 503 with `Connection: close` before the app.
+    """
+    config = uvicorn.Config(
+        backend,
+        host=settings.host,
+        port=settings.port,
+        http=HeaderDeadlineProtocol,
+        loop="uvloop",
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        limit_concurrency=settings.max_connections,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+    )
+    return BackendServer(config, backend, settings)

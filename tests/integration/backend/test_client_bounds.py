@@ -1,0 +1,133 @@
+"""Slow, idle, aborting and excess clients against a real `python -m backend` process."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from lab.procs import PostgresServer, wait_until
+
+from .conftest import BackendProcess, backend_spawner
+
+READ_TIMEOUT_S = 1.0
+MAX_CONNECTIONS = 4
+# The server looks for header-slow connections once a second; on a loaded machine give it more.
+CLOSE_WITHIN_S = READ_TIMEOUT_S + 1 + 3
+
+
+@pytest.fixture(scope="module")
+def bounded(
+    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BackendProcess]:
+    """One backend with a 1 s read timeout and a cap of 4 connections."""
+    with backend_spawner(tmp_path_factory.mktemp("bounds")) as spawn:
+        yield spawn(
+            postgres, READ_TIMEOUT_S=str(READ_TIMEOUT_S), MAX_CONNECTIONS=str(MAX_CONNECTIONS)
+        )
+
+
+def connect(backend: BackendProcess) -> socket.socket:
+    host, port = backend.url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.settimeout(10)
+    return sock
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (socket.timeout if it never does)."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"GET /health/live HTTP/1.1\r\nHost: lab\r\nX-Slow: "],
+    ids=["nothing", "partial headers"],
+)
+def test_header_slow_connections_are_closed_within_the_read_timeout(
+    bounded: BackendProcess, sent: bytes
+) -> None:
+    with connect(bounded) as sock:
+        sock.sendall(sent)
+        started = time.monotonic()
+        assert read_until_closed(sock) == b""  # closed without a response
+        assert time.monotonic() - started < CLOSE_WITHIN_S
+
+
+def test_body_shorter_than_content_length_gets_408_and_is_closed(
+    bounded: BackendProcess,
+) -> None:
+    with connect(bounded) as sock:
+        sock.sendall(
+            b"POST /api/items HTTP/1.1\r\nHost: lab\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n" + b'{"name": "'
+        )
+        started = time.monotonic()
+        response = read_until_closed(sock)
+        assert time.monotonic() - started < CLOSE_WITHIN_S
+    assert response.startswith(b"HTTP/1.1 408 "), response
+    assert b"connection: close" in response.lower()
+    assert b"did not arrive within 1 s" in response
+
+
+def complete_request(sock: socket.socket) -> bytes:
+    """Send GET /health/live on a kept-alive connection; return the response head."""
+    sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: lab\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(65536)
+    return head
+
+
+def test_connections_beyond_the_cap_get_503(bounded: BackendProcess) -> None:
+    held = [connect(bounded) for _ in range(MAX_CONNECTIONS - 1)]
+    try:
+        for sock in held:  # accepted and served: each one counts
+            assert complete_request(sock).startswith(b"HTTP/1.1 200 ")
+        with connect(bounded) as extra:
+            head = complete_request(extra)
+        assert head.startswith(b"HTTP/1.1 503 "), head
+        assert b"connection: close" in head.lower()
+    finally:
+        for sock in held:
+            sock.close()
+    # The cap sheds load only while it is reached.
+    wait_until(
+        lambda: bounded.status("/health/live") == 200, timeout=10, what="service after the cap"
+    )
+
+
+def requests_total(backend: BackendProcess, method: str, route: str, status: str) -> float:
+    text = httpx.get(backend.url + "/metrics", timeout=5).text
+    pattern = (
+        rf'^http_requests_total\{{method="{method}",route="{re.escape(route)}",'
+        rf'status="{status}"\}} (\S+)$'
+    )
+    match = re.search(pattern, text, re.M)
+    return float(match[1]) if match else 0.0
+
+
+def test_client_aborting_mid_upload_is_recorded_as_499_not_500(
+    bounded: BackendProcess,
+) -> None:
+    before = requests_total(bounded, "POST", "/api/items", "500")
+    with connect(bounded) as sock:
+        sock.sendall(
+            b"POST /api/items HTTP/1.1\r\nHost: lab\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n" + b'{"name": "'
+        )
+        time.sleep(0.2)  # let the server start reading the body, then leave mid-upload
+    wait_until(
+        lambda: requests_total(bounded, "POST", "/api/items", "499") >= 1,
+        timeout=5,
+        what="the aborted upload counted as 499",
+        on_timeout=bounded.proc.log_tail,
+    )
+    assert requests_total(bounded, "POST", "/api/items", "500") == before
