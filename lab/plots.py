@@ -305,9 +305,9 @@ def writes_across_restart(
         label=f"write failed ({int((~ok).sum())})",
     )
     committed.step(df["t"], ok.cumsum(), where="post", color="tab:blue", label="rows committed")
-    for ax in (latency, committed):
-        for i, (name, t) in enumerate((events or {}).items()):
-            ax.axvline(t, color=f"C{i + 2}", linestyle="--", label=name if ax is latency else None)
+    for i, (name, t) in enumerate((events or {}).items()):
+        latency.axvline(t, color=f"C{2 * i + 2}", linestyle="--", label=name)
+        committed.axvline(t, color=f"C{2 * i + 2}", linestyle="--")
     _decorate(latency, title="Latency of each write attempt", ylabel="ms")
     _decorate(committed, xlabel="seconds", ylabel="rows committed", integer=True)
     return fig
