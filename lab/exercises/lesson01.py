@@ -40,8 +40,10 @@ def _excess(rules: Sequence[Mapping[str, Any]]) -> list[str]:
     "exactly what that discovery reads, where it reads it, and nothing a learner on a shared "
     "cluster could not create.",
 )
-def prometheus_role(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None) -> Outcome:
+def prometheus_role(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
     """Check the learner's Prometheus role: a Role, least privilege, and discovery works."""
+    if not isinstance(answer, Mapping):
+        return Outcome(False, f"a {type(answer).__name__}, not a dict with 'kind' and 'rules'")
     objects = render("kind") if objects is None else objects
     namespace = find(objects, "Role", PROMETHEUS)["metadata"]["namespace"]
     kind = answer.get("kind", "Role")

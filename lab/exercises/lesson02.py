@@ -29,9 +29,11 @@ def with_env(objects: Sequence[Obj], entry: Mapping[str, Any]) -> list[Obj]:
     "you would print in a log: point the variable at the object meant for secrets, at a name and "
     "key that exist in the namespace.",
 )
-def secret_ref(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None) -> Outcome:
+def secret_ref(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
     """Render the backend with the learner's env entry; it must read an existing Secret key."""
-    objects = render("base") if objects is None else objects
+    if not isinstance(answer, Mapping):
+        return Outcome(False, f"a {type(answer).__name__}, not an env entry (a dict)")
+    objects = render("kind") if objects is None else objects
     if answer.get("name") != VARIABLE:
         return Outcome(False, f"an entry named {answer.get('name')!r}, not {VARIABLE}")
     source = answer.get("valueFrom") or {}

@@ -41,9 +41,11 @@ def claim_mounts(statefulset: Obj) -> dict[str, str]:
     "files do not), and initdb wants a directory of its own inside the mount, not the mount "
     "point itself.",
 )
-def pgdata(answer: str, objects: Sequence[Obj] | None = None) -> Outcome:
+def pgdata(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
     """Render the StatefulSet with the learner's PGDATA; it must be a subdirectory of a claim."""
-    objects = render("base") if objects is None else objects
+    if not isinstance(answer, str) or not answer.startswith("/"):
+        return Outcome(False, f"{answer!r}, not an absolute path")
+    objects = render("kind") if objects is None else objects
     patched = with_pgdata(objects, answer)
     statefulset = find(patched, "StatefulSet", STATEFULSET)
     mounts = claim_mounts(statefulset)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -22,6 +21,7 @@ def test_the_solution_passes(run_solution: Callable[[str], list[exercises.Result
 @pytest.mark.parametrize(
     ("wrong", "seen"),
     [
+        ("Role", "a str, not a dict"),  # the kind alone, no rules
         # the original design's answer: a ClusterRole
         ({"kind": "ClusterRole", "rules": [POD_READS]}, "cluster-scoped"),
         # discovery lists, then watches: without watch it finds nothing
@@ -40,7 +40,7 @@ def test_the_solution_passes(run_solution: Callable[[str], list[exercises.Result
         ),
     ],
 )
-def test_a_plausible_wrong_role_is_rejected(wrong: dict[str, Any], seen: str) -> None:
+def test_a_plausible_wrong_role_is_rejected(wrong: object, seen: str) -> None:
     with pytest.raises(ExerciseFailedError) as failed:
         exercises.verify("01-prometheus-role", wrong)
     assert seen in failed.value.seen

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -20,6 +19,7 @@ def test_the_solution_passes(run_solution: Callable[[str], list[exercises.Result
 @pytest.mark.parametrize(
     ("wrong", "seen"),
     [
+        ("chaos-secret", "not an env entry"),  # the Secret's name alone
         ({"name": "CHAOS_TOKEN", "value": "s3cr3t"}, "literal value"),
         (
             {
@@ -38,7 +38,7 @@ def test_the_solution_passes(run_solution: Callable[[str], list[exercises.Result
         ),
     ],
 )
-def test_a_plausible_wrong_entry_is_rejected(wrong: dict[str, Any], seen: str) -> None:
+def test_a_plausible_wrong_entry_is_rejected(wrong: object, seen: str) -> None:
     with pytest.raises(ExerciseFailedError) as failed:
         exercises.verify("02-secret-ref", wrong)
     assert seen in failed.value.seen

@@ -19,6 +19,7 @@ def test_the_solution_passes(run_solution: Callable[[str], list[exercises.Result
 @pytest.mark.parametrize(
     ("wrong", "seen"),
     [
+        ("pgdata", "not an absolute path"),
         ("/tmp/pgdata", "the data dies with the pod"),  # an emptyDir: gone with the pod
         ("/var/lib/postgresql", "the data dies with the pod"),  # the container's own files
         ("/var/lib/postgresql/data", "the mount point itself"),
