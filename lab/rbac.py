@@ -2,9 +2,9 @@
 
 The API server answers access reviews with the same authorizer that guards every request, so
 the answer is the real one, not a reading of the RBAC objects. A SelfSubjectAccessReview asks
-about you and needs no right at all; a SubjectAccessReview asks about anyone (e.g. a
-ServiceAccount) and needs the cluster-scoped right to create one (kind's admin has it, a
-learner on a shared cluster does not).
+about you and needs only what every authenticated user has (`system:basic-user`); a
+SubjectAccessReview asks about anyone (e.g. a ServiceAccount) and needs the cluster-scoped
+right to create one (kind's admin has it, a learner on a shared cluster does not).
 """
 
 from __future__ import annotations
