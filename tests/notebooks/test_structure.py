@@ -27,6 +27,7 @@ CLUSTER_API = re.compile(
     r"kubectl[\"',\s]+(?:get|apply|delete|describe|rollout|scale|drain|exec|"
     r"logs|port-forward|top|cordon|wait)\b"
 )
+CLUSTER_MAGIC = re.compile(r"%%cluster( --show( \S+/\S+)+)?\n")  # the first line, --show optional
 SECTIONS = (
     "## Learning goals",
     "## Prerequisites",
@@ -104,6 +105,6 @@ def test_cluster_cells_are_tagged_and_guarded(name: str) -> None:
         if CLUSTER_API.search(cell.source):
             assert tagged, f"{name} code cell {index} touches the cluster API without the tag"
         if tagged:
-            assert cell.source.startswith("%%cluster\n"), (
+            assert CLUSTER_MAGIC.match(cell.source), (
                 f"{name} code cell {index} is tagged needs-cluster but lacks %%cluster"
             )
