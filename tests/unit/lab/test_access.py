@@ -1,4 +1,4 @@
-"""lab.rbac asks the API server the right review; a kind test would ask a real one (none here)."""
+"""lab.access asks the API server the right review; a kind test would ask a real one (none here)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import RESTResponse
 
-from lab.rbac import Question, can_i, service_account, verdicts
+from lab.access import Question, can_i, service_account, verdicts
 
 
 class RecordingClient(client.ApiClient):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab.k8s import Cluster
-from lab.rbac import Question, can_i, service_account, verdicts
+from lab.access import Question, can_i, service_account, verdicts
 from lab.settings import Settings
 from lab.targets.kind import KindTarget
 
