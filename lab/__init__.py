@@ -16,8 +16,6 @@ PUBLIC = {
     "shutdown": "lab.session",
     "Lab": "lab.session",
     "check": "lab.checks",
-    "verify": "lab.exercises",
-    "solution": "lab.exercises",
     "chaos": "lab.chaos",
     "errors": "lab.errors",
     "k8s": "lab.k8s",
@@ -30,6 +28,8 @@ PUBLIC = {
     "settings": "lab.settings",
     "slo": "lab.slo",
     "waits": "lab.waits",
+    "verify": "lab.exercises",
+    "solution": "lab.exercises",
 }
 
 __all__ = sorted(PUBLIC)
