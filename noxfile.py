@@ -102,8 +102,13 @@ def silence_jupyter_news(session: nox.Session) -> None:
 
 @nox.session
 def jupyter(session: nox.Session) -> None:
-    """JupyterLab on notebooks/ with the project installed; extra args go to `jupyter lab`."""
+    """JupyterLab on notebooks/ with the project installed; extra args go to `jupyter lab`.
+
+    The venv's `python3` kernel spec becomes the lab's (`lab.kernelspec`): `%%cluster` works
+    in every kernel from its first cell, before any `import lab`.
+    """
     session.install("-e", ".[lab,backend]")
+    session.run("python", "-m", "lab.kernelspec", silent=True)
     silence_jupyter_news(session)
     as_root = ["--allow-root"] if os.geteuid() == 0 else []
     session.run("jupyter", "lab", str(NOTEBOOKS), *as_root, *session.posargs)

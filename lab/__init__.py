@@ -1,7 +1,7 @@
 """Ironclad Lab helper library: `lab.connect()`, `lab.check()`, `lab.shutdown()` and friends.
 
 Importing `lab` is cheap: the public API below is loaded on first use. Inside IPython it also
-registers the `%%cluster` cell magic.
+registers the `%%cluster` cell magic (the lab's kernels have it even before: `lab.kernelspec`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ PUBLIC = {
     "settings": "lab.settings",
     "slo": "lab.slo",
     "waits": "lab.waits",
+    "verify": "lab.exercises",
+    "solution": "lab.exercises",
 }
 
 __all__ = sorted(PUBLIC)
@@ -49,10 +51,9 @@ def _register_magics() -> None:
 
     shell = get_ipython()
     if shell is not None:
-        from lab.magics import register
-        from lab.settings import get_settings
+        from lab.magics import load_ipython_extension
 
-        register(shell, get_settings())
+        load_ipython_extension(shell)
 
 
 _register_magics()

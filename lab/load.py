@@ -4,6 +4,10 @@ Request i is due at t0 + i/rate whatever happened to earlier requests, and its l
 measured from that scheduled time, so a stalled server or a full connection pool shows up as
 latency instead of silently lowering the rate. The load always runs in its own thread with its
 own event loop, which works the same in a script and inside a Jupyter kernel.
+
+Load against a lab that is gone fails fast: when every base URL refused a connection before
+any request was answered, the load stops and raises LabNotRunningError (instead of a frame of
+connection errors and a NaN p95). Refusals after the first answer are recorded like any error.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+
+from lab.errors import LabNotRunningError
+from lab.progress import bar as progress_bar
 
 NOT_SENT = "not sent: max_in_flight requests already in flight"
 LATE = "not sent: the generator fell behind its schedule by more than the timeout"
@@ -223,6 +229,8 @@ class _Record:
     done: np.ndarray[Any, np.dtype[np.float64]]
     status: np.ndarray[Any, np.dtype[np.int64]]
     errors: list[str | None]
+    answered: bool = False  # any request got an HTTP answer
+    refused: set[str] = field(default_factory=set)  # base URLs that refused a connection
 
     @classmethod
     def empty(cls, plan: LoadPlan) -> _Record:
@@ -234,6 +242,10 @@ class _Record:
             np.zeros(n, dtype=np.int64),
             [None] * n,
         )
+
+    def lab_gone(self, plan: LoadPlan) -> bool:
+        """Every base URL refused a connection and nothing ever answered."""
+        return not self.answered and self.refused >= set(plan.urls)
 
     def frame(self, plan: LoadPlan, count: int) -> pd.DataFrame:
         """The first `count` requests, one row each (latency counted from the schedule)."""
@@ -266,10 +278,15 @@ async def _request(
         ) as resp:
             await resp.read()
             record.status[i] = resp.status
+            record.answered = True
     except TimeoutError:
         record.errors[i] = f"timeout: no answer {plan.timeout:g} s after the scheduled time"
     except aiohttp.ClientError as exc:
         record.errors[i] = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(
+            exc.os_error, ConnectionRefusedError
+        ):
+            record.refused.add(plan.urls[i % len(plan.urls)])
     record.done[i] = loop.time() - t0
 
 
@@ -281,7 +298,8 @@ async def _schedule(
     bar: Any,
 ) -> int:
     """Start request i at t0 + i/rate (open loop: never waiting for answers), at most
-    `max_in_flight` at once; wait for those in flight; return how many were due."""
+    `max_in_flight` at once, until the lab turns out to be gone; wait for those in flight;
+    return how many were due."""
     loop = asyncio.get_running_loop()
     in_flight: set[asyncio.Task[None]] = set()
 
@@ -291,7 +309,7 @@ async def _schedule(
 
     t0 = loop.time()
     i = 0
-    while i < plan.requests and not stop.is_set():
+    while i < plan.requests and not stop.is_set() and not record.lab_gone(plan):
         due = min(plan.requests, math.floor((loop.time() - t0) * plan.rate) + 1)
         for j in range(i, due):
             if len(in_flight) >= plan.max_in_flight:
@@ -317,7 +335,7 @@ async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadR
         connector=connector, headers=dict(plan.headers), auto_decompress=False
     )
     description = f"load {plan.rate:g}/s → {len(plan.urls)} URL(s)"
-    with tqdm(
+    with progress_bar(
         total=plan.requests, unit="req", disable=not progress, leave=False, desc=description
     ) as bar:
         async with session:
@@ -326,4 +344,12 @@ async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadR
                 await _request(session, plan, i, t0, record)
 
             count = await _schedule(plan, send, record, stop, bar)
+    if record.lab_gone(plan):
+        raise LabNotRunningError(
+            f"The lab is not running: every backend refused the connection "
+            f"({', '.join(plan.urls)}); the load stopped after {count} of {plan.requests} "
+            "requests.",
+            "`lab.connect()` starts it again (or reconnects to a running one): "
+            "`env = lab.connect()`, then run this cell again.",
+        )
     return LoadResult(plan=plan, df=record.frame(plan, count))

@@ -1,12 +1,26 @@
-"""The `%%cluster` cell magic: runs the cell on a cluster target, skips it (one line) on local."""
+"""The `%%cluster` cell magic, and the IPython extension that registers it.
+
+On a cluster target the cell runs. On the local target it is explained instead of run
+(`lab.notrun`): the Kubernetes calls it makes, what its checks expect, and the objects named by
+`%%cluster --show Kind/name ...` (rendered once per kernel). `load_ipython_extension` makes the
+magic work before `import lab` ran: the lab's kernel spec (`lab.kernelspec`) and the headless
+runner's kernels load this module as an extension (`--ext=lab.magics`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
-from lab.nb import SKIP_MESSAGE
-from lab.settings import Settings
+from lab.checks import publish
+from lab.errors import LabError
+from lab.notrun import NotRun, explain, parse_show
+from lab.settings import Settings, get_settings
 from lab.stack import read_state
+
+Objects = Callable[[], Sequence[dict[str, Any]]]
 
 
 def current_target(settings: Settings) -> str | None:
@@ -17,11 +31,37 @@ def current_target(settings: Settings) -> str | None:
     return None if settings.target == "auto" else settings.target
 
 
-def cluster(cell: str, shell: Any, settings: Settings) -> str | None:
-    """Run `cell` in `shell` unless the lab runs locally; return the skip message if skipped."""
+def rendered_objects(settings: Settings) -> Objects:
+    """The kind overlay's objects, rendered on first use and then remembered."""
+
+    @cache
+    def objects() -> Sequence[dict[str, Any]]:
+        from lab.manifests import render  # kubectl kustomize: only when a cell shows objects
+
+        return render("kind", settings)
+
+    return objects
+
+
+def not_run(line: str, body: str, target: str, objects: Objects) -> NotRun:
+    """Explain the cluster cell `body` (`line`: the magic's arguments) instead of running it."""
+    show = parse_show(line)
+    try:
+        rendered = objects() if show else ()
+    except LabError as exc:  # the explanation still stands without the objects
+        reason = exc.problem.splitlines()[0]
+        unrendered = [(ref, f"# not rendered here: {reason}\n") for ref in show]
+        return dataclasses.replace(explain(body, target), objects=unrendered)
+    return explain(body, target, rendered, show)
+
+
+def cluster(
+    line: str, cell: str, shell: Any, settings: Settings, objects: Objects
+) -> NotRun | None:
+    """Run `cell` in `shell` unless the lab runs locally; then return its explanation."""
     target = current_target(settings)
     if target == "local":
-        return SKIP_MESSAGE.format(target=target)
+        return not_run(line, cell, target, objects)
     result = shell.run_cell(cell, store_history=False)
     result.raise_error()  # a failing cell must fail the outer cell (the headless runner sees it)
     return None
@@ -29,10 +69,16 @@ def cluster(cell: str, shell: Any, settings: Settings) -> str | None:
 
 def register(shell: Any, settings: Settings) -> None:
     """Register `%%cluster` in an IPython shell."""
+    objects = rendered_objects(settings)
 
     def cluster_magic(line: str, cell: str) -> None:
-        skipped = cluster(cell, shell, settings)
-        if skipped:
-            print(skipped)  # the learner's one-line notice in the cell's output
+        explained = cluster(line, cell, shell, settings, objects)
+        if explained is not None:
+            publish(explained.bundle())  # what the cell would have shown, marked not run
 
     shell.register_magic_function(cluster_magic, magic_kind="cell", magic_name="cluster")
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """IPython extension entry point (`%load_ext lab.magics`, `--ext=lab.magics`)."""
+    register(shell, get_settings())

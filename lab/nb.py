@@ -18,9 +18,18 @@ new_output: Callable[..., Any] = nbformat.v4.new_output
 
 SKIP_TAG = "needs-cluster"  # cell tag: the cell needs a Kubernetes cluster
 SKIP_KEY = "ironclad_skipped"  # cell metadata key the runner sets on a skipped cell
-SKIP_MESSAGE = "skipped: needs a Kubernetes cluster (target={target})"
+CLUSTER_MAGIC = "%%cluster"  # first line of a cell that needs a cluster (lab.magics)
 
 
 def code_cells(nb: Any) -> int:
     """How many code cells `nb` has."""
     return sum(cell.cell_type == "code" for cell in nb.cells)
+
+
+def split_cluster_magic(source: str) -> tuple[str, str]:
+    """A cell's source as (the `%%cluster` line's arguments, the body); ("", source) without it."""
+    first, _, body = source.partition("\n")
+    words = first.split(maxsplit=1)
+    if words[:1] == [CLUSTER_MAGIC]:
+        return (words[1] if len(words) > 1 else ""), body
+    return "", source

@@ -6,9 +6,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tqdm.auto import tqdm
-
 from lab.errors import LabError, LabTimeoutError
+from lab.progress import bar as progress_bar
 
 T = TypeVar("T")
 
@@ -32,7 +31,7 @@ def poll(
     start = time.monotonic()
     last_error = ""
     total = round(timeout)
-    with tqdm(
+    with progress_bar(
         total=total,
         desc=what,
         unit="s",

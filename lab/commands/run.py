@@ -44,6 +44,15 @@ def register(commands: Subparsers) -> None:
         help="per-cell time budget in s (default: 300 local, 900 kind)",
     )
     run.add_argument(
+        "--solutions",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="run each exercise cell's solution (DIR/ID.py) instead of the cell; "
+        "DIR defaults to notebooks/solutions/",
+    )
+    run.add_argument(
         "--timeout",
         type=float,
         default=None,
@@ -53,11 +62,17 @@ def register(commands: Subparsers) -> None:
 
 
 def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.exercises import SOLUTIONS_DIR
     from lab.runner.run import RunOptions, discover, run_lab  # pulls in papermill: only now
+    from lab.runner.solutions import load_solutions
 
     notebooks_dir: Path = args.notebooks_dir or settings.notebooks_dir
     try:
         notebooks = discover(notebooks_dir, args.notebooks)
+        solutions = None
+        if notebooks and args.solutions is not None:  # read them all before anything starts
+            folder = Path(args.solutions) if args.solutions else settings.repo_root / SOLUTIONS_DIR
+            solutions = load_solutions(notebooks, folder)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -72,5 +87,6 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
         args.report_dir or settings.report_dir,
         args.cell_timeout,
         args.timeout,
+        solutions,
     )
     return run_lab(options, settings)

@@ -1,10 +1,12 @@
-"""The papermill engine "ironclad": needs-cluster skips, time budgets and readable failures."""
+"""The papermill engine "ironclad": needs-cluster cells explained, solutions injected, time
+budgets and readable failures."""
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from nbclient.exceptions import CellExecutionError, DeadKernelError
@@ -12,28 +14,35 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import Engine, papermill_engines
 from traitlets import Any as AnyTrait
 
-from lab.nb import SKIP_KEY, SKIP_MESSAGE, SKIP_TAG, new_output
+from lab.kernelspec import EXTENSION_ARGUMENTS
+from lab.magics import Objects, not_run
+from lab.nb import SKIP_KEY, SKIP_TAG, new_output, split_cluster_magic
+from lab.runner.solutions import exercise_id
 
 ENGINE = "ironclad"
 KERNEL_ARGUMENTS = [
     "--log-level=ERROR",  # no "running over TCP without encryption" warning on the terminal
     "--IPKernelApp.exec_lines=import pandas, matplotlib.pyplot",  # warm-up while booting
+    *EXTENSION_ARGUMENTS,  # %%cluster before `import lab`, as in JupyterLab
 ]
 
 
 @dataclass
 class CellPlan:
-    """How the cells of one notebook run: which to skip, time budgets, progress."""
+    """How the cells of one notebook run: which to skip (and explain), which exercises get
+    their solution, time budgets, progress."""
 
     target: str
     cell_budget: float
     deadline: float  # time.monotonic() when the whole-run budget ends
+    objects: Objects  # the rendered manifests a skipped cell's `--show` names
+    solutions: Mapping[str, str] = field(default_factory=dict)  # exercise id -> solved cell
     progress: Any = None
     kernel: Any = None  # a kernel started ahead of time (AsyncKernelManager), or None
 
     @property
     def skip_cluster_cells(self) -> bool:
-        return self.target != "kind"
+        return self.target == "local"  # kind and a workshop cluster run them
 
     def budget(self) -> tuple[float, str]:
         """Seconds the next cell may take, and which budget that is."""
@@ -52,9 +61,13 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
         for index, cell in enumerate(self.nb.cells):
             self.nb_man.cell_start(cell, index)
             try:
+                solution = self.plan.solutions.get(exercise_id(cell) or "")
+                if solution is not None:
+                    cell.source = solution
                 if self._skips(cell):
-                    skipped = SKIP_MESSAGE.format(target=self.plan.target)
-                    cell.outputs = [new_output("stream", name="stdout", text=skipped + "\n")]
+                    line, body = split_cluster_magic(cell.source)
+                    explained = not_run(line, body, self.plan.target, self.plan.objects)
+                    cell.outputs = [new_output("display_data", data=explained.bundle())]
                     cell.metadata[SKIP_KEY] = True
                 else:
                     self._execute(cell, index)

@@ -17,6 +17,7 @@ from nbconvert import HTMLExporter
 from nbconvert.filters import strip_ansi as _strip_ansi
 
 from lab.checks import MIMETYPE as CHECK_MIMETYPE
+from lab.exercises import MIMETYPE as EXERCISE_MIMETYPE
 from lab.nb import SKIP_KEY, new_markdown_cell, new_notebook, read_notebook
 
 # nbconvert carries no type hints: typed handles on the calls this module makes.
@@ -38,11 +39,12 @@ class Check:
 
 @dataclass(frozen=True)
 class Tally:
-    """What an executed notebook contains: cells run, cells skipped, checks passed."""
+    """What an executed notebook contains: cells run, cells skipped, checks and exercises passed."""
 
     cells_executed: int
     cells_skipped: int
     checks: tuple[Check, ...]
+    exercises_passed: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class NotebookResult:
             "cells_executed": self.tally.cells_executed,
             "cells_skipped": self.tally.cells_skipped,
             "checks_passed": len(self.tally.checks),
+            "exercises_passed": self.tally.exercises_passed,
         }
 
 
@@ -126,8 +129,9 @@ def strip_ansi(text: str) -> str:
 
 
 def tally_notebook(nb: Any) -> Tally:
-    """Count executed cells, cells skipped for lack of a cluster, and passed checks in `nb`."""
-    executed = skipped = 0
+    """Count executed cells, cells skipped for lack of a cluster, passed checks and passed
+    exercises (`lab.verify`) in `nb`."""
+    executed = skipped = exercises = 0
     checks: list[Check] = []
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -137,12 +141,19 @@ def tally_notebook(nb: Any) -> Tally:
         elif cell.get("execution_count") is not None:
             executed += 1
         for output in cell.get("outputs", []):
-            payload = output.get("data", {}).get(CHECK_MIMETYPE)
-            if isinstance(payload, str):
-                payload = json.loads(payload)
-            if isinstance(payload, dict) and payload.get("passed") is True:
-                checks.append(Check(str(payload.get("expected", "")), str(payload.get("seen", ""))))
-    return Tally(executed, skipped, tuple(checks))
+            check = _passed(output, CHECK_MIMETYPE)
+            if check is not None:
+                checks.append(Check(str(check.get("expected", "")), str(check.get("seen", ""))))
+            exercises += _passed(output, EXERCISE_MIMETYPE) is not None
+    return Tally(executed, skipped, tuple(checks), exercises)
+
+
+def _passed(output: Any, mimetype: str) -> dict[str, Any] | None:
+    """The `mimetype` payload of an output when it says passed=true, else None."""
+    payload = output.get("data", {}).get(mimetype)
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    return payload if isinstance(payload, dict) and payload.get("passed") is True else None
 
 
 def write_report(result: RunResult, report_dir: Path) -> Path:
@@ -189,7 +200,7 @@ def _overview_html(result: RunResult) -> str:
         f"<tr><td><a href='#{_anchor(nb.name)}'>{html.escape(nb.name)}</a></td>"
         f"<td>{STATUS_MARK[nb.status]} {nb.status}</td><td>{nb.duration_s:.1f} s</td>"
         f"<td>{nb.tally.cells_executed}</td><td>{nb.tally.cells_skipped}</td>"
-        f"<td>{len(nb.tally.checks)}</td></tr>"
+        f"<td>{len(nb.tally.checks)}</td><td>{nb.tally.exercises_passed}</td></tr>"
         for nb in result.notebooks
     )
     verdict = "every notebook passed" if result.passed else "the run did not pass"
@@ -198,7 +209,8 @@ def _overview_html(result: RunResult) -> str:
         f"<h1>Ironclad Lab report</h1>\n<p>Target <b>{html.escape(result.target)}</b>, "
         f"{result.duration_s:.1f} s, {verdict}.</p>{note}\n"
         "<table><tr><th>notebook</th><th>status</th><th>time</th><th>cells executed</th>"
-        f"<th>cells skipped (need a cluster)</th><th>checks passed</th></tr>{rows}</table>"
+        f"<th>cells skipped (need a cluster)</th><th>checks passed</th>"
+        f"<th>exercises passed</th></tr>{rows}</table>"
     )
 
 
@@ -211,7 +223,8 @@ def _section_html(nb: NotebookResult) -> str:
         parts.append(
             f"<p>{nb.duration_s:.1f} s · {nb.tally.cells_executed} cells executed · "
             f"{nb.tally.cells_skipped} skipped (need a cluster) · "
-            f"{len(nb.tally.checks)} checks passed</p>"
+            f"{len(nb.tally.checks)} checks passed · "
+            f"{nb.tally.exercises_passed} exercises passed</p>"
         )
     if nb.tally.checks:
         rows = "".join(
@@ -234,13 +247,13 @@ def summary_table(result: RunResult, html_path: Path | None = None) -> str:
     lines = [
         f"Ironclad Lab — target {result.target} — {result.duration_s:.1f} s",
         f"{'notebook':<{width}}  {'status':<9} {'time':>8} {'cells':>6} {'skipped':>8} "
-        f"{'checks':>7}",
+        f"{'checks':>7} {'exercises':>10}",
     ]
     for nb in result.notebooks:
         lines.append(
             f"{nb.name:<{width}}  {STATUS_MARK[nb.status]} {nb.status:<7} "
             f"{nb.duration_s:>6.1f} s {nb.tally.cells_executed:>6} "
-            f"{nb.tally.cells_skipped:>8} {len(nb.tally.checks):>7}"
+            f"{nb.tally.cells_skipped:>8} {len(nb.tally.checks):>7} {nb.tally.exercises_passed:>10}"
         )
     counts = {s: sum(nb.status == s for nb in result.notebooks) for s in STATUS_MARK}
     lines.append(

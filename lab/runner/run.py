@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
@@ -15,15 +15,17 @@ from typing import Any, Protocol
 
 import papermill
 from papermill.exceptions import PapermillExecutionError
-from tqdm.auto import tqdm
 
 from lab.errors import LabError
+from lab.magics import Objects, rendered_objects
 from lab.nb import code_cells, new_markdown_cell, read_notebook, write_notebook
+from lab.progress import HEADLESS_ENV
+from lab.progress import bar as progress_bar
 from lab.runner import report
 from lab.runner.diagnostics import diagnostics
 from lab.runner.engine import ENGINE, CellPlan
 from lab.runner.kernels import KernelPool, stop_kernel
-from lab.settings import Settings
+from lab.settings import Settings, get_settings
 from lab.stack import StackProcess
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ class RunOptions:
     report_dir: Path
     cell_timeout: float | None = None
     timeout: float | None = None
+    solutions: Mapping[str, str] | None = None  # exercise id -> solved cell (--solutions)
 
 
 def discover(notebooks_dir: Path, selection: str | None) -> list[Path]:
@@ -108,8 +111,9 @@ def headless_parameters(path: Path, stack: Stack) -> dict[str, Any]:
 
 
 def kernel_env(state_file: Path) -> dict[str, str]:
-    """The kernels' environment: this process's, with LAB_STATE_FILE naming the run's stack."""
-    return {**os.environ, "LAB_STATE_FILE": str(state_file)}
+    """The kernels' environment: this process's, with LAB_STATE_FILE naming the run's stack
+    and LAB_HEADLESS=1 (progress bars print one final line instead of a frozen widget)."""
+    return {**os.environ, "LAB_STATE_FILE": str(state_file), HEADLESS_ENV: "1"}
 
 
 def run_notebook(path: Path, out_dir: Path, stack: Stack, plan: CellPlan) -> report.NotebookResult:
@@ -176,6 +180,8 @@ class _Run:
     cell_budget: float
     deadline: float
     kernels: KernelPool
+    objects: Objects
+    solutions: Mapping[str, str]
 
     def notebook(self, number: int, slot: report.NotebookResult) -> report.NotebookResult:
         """Run notebook `number` with a progress bar; `slot` records a failure that escapes."""
@@ -184,13 +190,21 @@ class _Run:
         cells = code_cells(read_notebook(path, as_version=4))
         label = f"[{number + 1}/{len(self.notebooks)}] {path.stem}"
         began = time.monotonic()
-        bar = tqdm(
+        bar = progress_bar(
             total=cells + 1, desc=label, unit="cell", leave=False, file=sys.stderr, disable=None
         )
         with bar:
             if bar.disable:  # no terminal to draw a bar on (CI logs): one line instead
                 log.info("▶ %s (%d code cells) …", label, cells)
-            plan = CellPlan(self.stack.target, self.cell_budget, self.deadline, bar, kernel)
+            plan = CellPlan(
+                self.stack.target,
+                self.cell_budget,
+                self.deadline,
+                self.objects,
+                self.solutions,
+                bar,
+                kernel,
+            )
             try:
                 done = run_notebook(path, self.report_dir, self.stack, plan)
             except BaseException:
@@ -212,13 +226,28 @@ def run_notebooks(
     cell_budget: float,
     run_budget: float,
     kernels: KernelPool | None = None,
+    objects: Objects | None = None,
+    solutions: Mapping[str, str] | None = None,
 ) -> report.RunResult:
-    """Run `notebooks` in order against `stack`, stopping at the first failure."""
+    """Run `notebooks` in order against `stack`, stopping at the first failure.
+
+    `objects`: the rendered manifests skipped cells show (default: the kind overlay, rendered
+    on first use); `solutions`: exercise id -> the solved cell run in its place.
+    """
     result = report.RunResult(stack.target, [report.NotebookResult(p.stem) for p in notebooks])
     started = time.monotonic()
     report_dir.mkdir(parents=True, exist_ok=True)
     pool = kernels or KernelPool(notebooks, kernel_env(stack.state_file))
-    run = _Run(notebooks, stack, report_dir, cell_budget, started + run_budget, pool)
+    run = _Run(
+        notebooks,
+        stack,
+        report_dir,
+        cell_budget,
+        started + run_budget,
+        pool,
+        objects or rendered_objects(get_settings()),
+        solutions or {},
+    )
     try:
         for number, slot in enumerate(result.notebooks):
             if time.monotonic() >= run.deadline:
@@ -239,7 +268,7 @@ def _progress_line(label: str, nb: report.NotebookResult) -> str:
     return (
         f"{report.STATUS_MARK[nb.status]} {label} {nb.status} in {nb.duration_s:.1f} s — "
         f"{nb.tally.cells_executed} cells executed, {nb.tally.cells_skipped} skipped, "
-        f"{len(nb.tally.checks)} checks passed"
+        f"{len(nb.tally.checks)} checks passed, {nb.tally.exercises_passed} exercises passed"
     )
 
 
@@ -275,6 +304,8 @@ def run_lab(options: RunOptions, settings: Settings) -> int:
                     cell_budget=options.cell_timeout or cell_default,
                     run_budget=options.timeout or run_default,
                     kernels=kernels,
+                    objects=rendered_objects(settings),
+                    solutions=options.solutions,
                 )
                 log.info("Tearing the lab down …")
     except LabError as exc:

@@ -2,7 +2,9 @@
 
 Debian's chromium is driven by Playwright through `executable_path` (no browser download).
 The notebook is the committed one with the headless runner's shortened timings injected by
-papermill (`prepare_only`), exactly what `python -m lab run` executes.
+papermill (`prepare_only`), exactly what `python -m lab run` executes. Its kernel comes from the
+lab's kernel spec (`lab.kernelspec`, installed in a temporary prefix named by JUPYTER_PATH, as
+`nox -s jupyter` installs it into its venv), and its `%%cluster` cells show what they would do.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import papermill
 import pytest
 import requests
 
+from lab import kernelspec
 from lab.net import free_port
 from lab.procs import ManagedProcess, wait_until
 from lab.runner.run import headless_parameters
@@ -77,8 +80,10 @@ def jupyter(stack: StackProcess, tmp_path_factory: pytest.TempPathFactory) -> It
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     port, token = free_port(), secrets.token_hex(16)
+    kernels = kernelspec.install(home / "prefix").parent  # …/share/jupyter/kernels
     env = {
         **os.environ,
+        "JUPYTER_PATH": str(kernels.parent),
         "LAB_STATE_FILE": str(stack.state_file),
         "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
@@ -120,6 +125,12 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+def cluster_cells() -> int:
+    """The `%%cluster` cells of the notebook (each shows a "not run here" explanation locally)."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    return sum(c.cell_type == "code" and c.source.startswith("%%cluster") for c in nb.cells)
 
 
 def expected_checks(grafana: bool) -> int:
@@ -164,5 +175,7 @@ def test_jupyterlab_runs_06_observability(jupyter: str, stack: StackProcess) -> 
             assert not failed, failed[0][:2000]
             assert len(passed) >= wanted, f"{len(passed)} of {wanted} checks shown: {passed}"
             assert any("every backend replica" in t or "Prometheus discovered" in t for t in passed)
+            explained = [t for t in texts if t.lstrip().startswith("⏭ Not run here")]
+            assert len(explained) == cluster_cells()
         finally:
             browser.close()

@@ -2,21 +2,28 @@
 
 The notebooks here do not talk to a lab stack, so `StaticStack` only names a target and a
 state file; the stack itself is exercised by the full runs (test_headless.py, test_cli_runner.py).
+Skipped cells' `--show` objects come from a fixed list here instead of `kubectl kustomize`
+(the rendering itself is tested in tests/unit/lab/test_magics.py).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from lab import cli
+from lab import cli, notrun
 from lab.errors import LabError
+from lab.exercises import MIMETYPE as EXERCISE_MIMETYPE
 from lab.runner import report, run
 from lab.runner.kernels import KernelPool
+from lab.runner.solutions import load_solutions
+from lab.stack import State, write_state
+from lab.targets import Endpoints
 
 
 @dataclass
@@ -56,6 +63,16 @@ def write_notebook(
 
 
 PARAMETERS = 'TARGET = "auto"\nNAMESPACE = "ironclad-demo"\nWAIT_S = 60.0'
+CONFIGMAP = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "demo"},
+    "data": {"k": "v"},
+}
+
+
+def objects() -> list[dict[str, object]]:
+    return [CONFIGMAP]
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +91,14 @@ def notebooks(workdir: Path) -> list[Path]:
         code("import os\nprint(TARGET, NAMESPACE, WAIT_S, os.environ['LAB_STATE_FILE'])"),
         code("import lab\nlab.check(WAIT_S < 1, expected='shortened wait', seen=WAIT_S)"),
         code(
-            "%%cluster\nraise RuntimeError('a cluster cell ran on the local target')",
+            "%%cluster --show ConfigMap/demo\nenv.k8s.pods()\n"
+            "raise RuntimeError('a cluster cell ran on the local target')\n"
+            "lab.check(False, expected='the demo ConfigMap in the namespace')",
             "needs-cluster",
+        ),
+        code(
+            "import itertools\nfrom lab.waits import poll\nattempts = itertools.count()\n"
+            "done = poll(lambda: next(attempts) >= 2, what='two polls', timeout=30, interval=0.05)"
         ),
         code(
             "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\n"
@@ -100,7 +123,9 @@ def notebooks(workdir: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def ran(notebooks: list[Path], workdir: Path) -> report.RunResult:
     stack = StaticStack("local", workdir / "state.json")
-    return run.run_notebooks(notebooks, stack, workdir / "report", cell_budget=120, run_budget=600)
+    return run.run_notebooks(
+        notebooks, stack, workdir / "report", cell_budget=120, run_budget=600, objects=objects
+    )
 
 
 def test_run_stops_at_the_first_failure(ran: report.RunResult) -> None:
@@ -115,9 +140,10 @@ def test_cells_are_counted_and_cluster_cells_skipped_on_local(ran: report.RunRes
         "name": "01-ok",
         "status": "passed",
         "duration_s": ok.summary()["duration_s"],
-        "cells_executed": 5,
+        "cells_executed": 6,
         "cells_skipped": 1,
         "checks_passed": 1,
+        "exercises_passed": 0,
     }
     assert ok.tally.checks == (report.Check("shortened wait", "0.5"),)
     assert (fails.tally.cells_executed, fails.tally.checks) == (3, ())
@@ -133,7 +159,37 @@ def test_parameters_and_state_file_reach_the_kernel(ran: report.RunResult, workd
     assert 'TARGET = "local"' in injected.source
     printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert f"local ironclad-demo 0.5 {workdir / 'state.json'}" in printed
-    assert "skipped: needs a Kubernetes cluster (target=local)" in printed
+
+
+def test_skipped_cells_show_what_they_would_have_done(ran: report.RunResult) -> None:
+    assert ran.notebooks[0].executed_path is not None
+    nb = nbformat.read(ran.notebooks[0].executed_path, as_version=4)
+    skipped = next(c for c in nb.cells if "needs-cluster" in c.metadata.get("tags", []))
+    assert skipped.get("execution_count") is None  # never sent to the kernel
+    [output] = skipped.outputs
+    assert output.data[notrun.MIMETYPE] == {
+        "target": "local",
+        "calls": ["env.k8s.pods()"],
+        "expectations": ["the demo ConfigMap in the namespace"],
+        "objects": ["ConfigMap/demo"],
+    }
+    assert "name: demo" in output.data["text/markdown"]
+
+
+def test_headless_progress_bars_print_one_final_line(ran: report.RunResult) -> None:
+    assert ran.notebooks[0].executed_path is not None
+    nb = nbformat.read(ran.notebooks[0].executed_path, as_version=4)
+    polled = next(c for c in nb.cells if "two polls" in c.source)
+    assert [o.output_type for o in polled.outputs] == ["stream"]
+    assert polled.outputs[0].text.startswith("two polls: 0/30 s in ")
+    assert polled.outputs[0].text.count("\n") == 1
+    widgets = [
+        o
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if report.WIDGET_MIMETYPE in o.get("data", {})
+    ]
+    assert widgets == []
 
 
 def test_failure_carries_source_traceback_and_diagnostics(ran: report.RunResult) -> None:
@@ -158,7 +214,15 @@ def test_report_files(ran: report.RunResult, tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert set(summary) == {"target", "duration_s", "notebooks"}
     assert [set(nb) for nb in summary["notebooks"]] == [
-        {"name", "status", "duration_s", "cells_executed", "cells_skipped", "checks_passed"}
+        {
+            "name",
+            "status",
+            "duration_s",
+            "cells_executed",
+            "cells_skipped",
+            "checks_passed",
+            "exercises_passed",
+        }
     ] * 3
     assert [nb["status"] for nb in summary["notebooks"]] == ["passed", "failed", "not run"]
     page = html_path.read_text()
@@ -169,7 +233,9 @@ def test_report_files(ran: report.RunResult, tmp_path: Path) -> None:
         "shortened wait",
         "one plus one is three",
         "data:image/png;base64",
-        "skipped: needs a Kubernetes cluster",
+        "Not run here",
+        "the demo ConfigMap in the namespace",
+        "exercises passed",
     ):
         assert expected in page
     table = report.summary_table(ran, html_path)
@@ -177,18 +243,24 @@ def test_report_files(ran: report.RunResult, tmp_path: Path) -> None:
     assert len(table.splitlines()) < 25
 
 
-def test_cluster_cells_run_on_kind(tmp_path: Path) -> None:
-    path = write_notebook(tmp_path, "01-kind", code("print('cluster cell ran')", "needs-cluster"))
-    result = run.run_notebooks(
-        [path],
-        StaticStack("kind", tmp_path / "s.json"),
-        tmp_path / "out",
-        cell_budget=60,
-        run_budget=120,
+def test_cluster_cells_run_on_kind_before_any_import_lab(tmp_path: Path) -> None:
+    state = tmp_path / "s.json"  # a lab on kind, as `lab up` records it (no process behind it)
+    endpoints = Endpoints(
+        target="kind", backend="u", backends=["u"], prometheus="p", chaos_token="t"
     )
-    assert result.passed
+    write_state(state, State(endpoints, os.getpid(), "ironclad-demo"))
+    path = write_notebook(
+        tmp_path, "01-kind", code("%%cluster\nprint('cluster cell ran')", "needs-cluster")
+    )
+    result = run.run_notebooks(
+        [path], StaticStack("kind", state), tmp_path / "out", cell_budget=60, run_budget=120
+    )
+    assert result.passed, result.notebooks[0].failure
     assert result.notebooks[0].tally.cells_skipped == 0
     assert result.notebooks[0].tally.cells_executed == 2  # papermill's injected parameters + it
+    assert result.notebooks[0].executed_path is not None
+    nb = nbformat.read(result.notebooks[0].executed_path, as_version=4)
+    assert nb.cells[-1].outputs[0].text == "cluster cell ran\n"  # %%cluster without `import lab`
 
 
 def test_cell_budget_interrupts_a_hanging_cell(tmp_path: Path) -> None:
@@ -264,3 +336,127 @@ def test_kernels_started_ahead_are_all_stopped(tmp_path: Path) -> None:
     assert len(managers) == 3  # the third one booted although its notebook never ran
     assert not pool.started
     assert not any(run_sync(m.is_alive)() for m in managers)
+
+
+# An exercise with a verifier registered in the notebook itself (lab/exercises/lessonNN.py in
+# the real lab), its untouched cell, and a cluster exercise that the local target skips.
+VERIFIER = """import lab
+from lab.exercises import Outcome, verifier
+
+@verifier("90-double", hint="doubling a number means adding it to itself")
+def double(answer, *, base):
+    return Outcome(answer == 2 * base, repr(answer))
+
+@verifier("91-cluster", hint="never reached on local")
+def on_cluster(answer):
+    return Outcome(False, repr(answer))
+
+base = 3"""
+UNTOUCHED = 'answer = ...  # twice `base`\nlab.verify("90-double", answer, base=base)'
+CLUSTER_EXERCISE = '%%cluster\nanswer = ...\nlab.verify("91-cluster", answer)'
+
+
+def exercise(source: str, exercise_id: str, *tags: str) -> nbformat.NotebookNode:
+    cell = code(source, "exercise", *tags)
+    cell.metadata["ironclad"] = {"exercise": exercise_id}
+    return cell
+
+
+@pytest.fixture(scope="module")
+def exercise_notebook(workdir: Path) -> Path:
+    folder = workdir / "exercises"
+    folder.mkdir()
+    return write_notebook(
+        folder,
+        "01-exercise",
+        code(VERIFIER),
+        exercise(UNTOUCHED, "90-double"),
+        exercise(CLUSTER_EXERCISE, "91-cluster", "needs-cluster"),
+    )
+
+
+def solutions_dir(folder: Path, double: str) -> Path:
+    folder.mkdir()
+    (folder / "90-double.py").write_text(
+        f'answer = {double}\nlab.verify("90-double", answer, base=base)\n'
+    )
+    (folder / "91-cluster.py").write_text(
+        '%%cluster\nanswer = 1\nlab.verify("91-cluster", answer)\n'
+    )
+    return folder
+
+
+def run_exercises(path: Path, out: Path, solutions: dict[str, str] | None) -> report.RunResult:
+    stack = StaticStack("local", out / "s.json")
+    return run.run_notebooks(
+        [path], stack, out, cell_budget=60, run_budget=120, objects=objects, solutions=solutions
+    )
+
+
+def exercise_outputs(result: report.RunResult) -> list[dict[str, object]]:
+    assert result.notebooks[0].executed_path is not None
+    nb = nbformat.read(result.notebooks[0].executed_path, as_version=4)
+    return [
+        o.data[EXERCISE_MIMETYPE]
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if EXERCISE_MIMETYPE in o.get("data", {})
+    ]
+
+
+def test_a_solved_exercise_passes_and_counts(exercise_notebook: Path, tmp_path: Path) -> None:
+    solutions = load_solutions([exercise_notebook], solutions_dir(tmp_path / "sol", "base * 2"))
+    result = run_exercises(exercise_notebook, tmp_path / "out", solutions)
+    assert result.passed, result.notebooks[0].failure
+    summary = result.notebooks[0].summary()
+    assert (summary["exercises_passed"], summary["cells_skipped"]) == (1, 1)
+    assert [o["exercise"] for o in exercise_outputs(result)] == ["90-double"]
+    assert result.notebooks[0].executed_path is not None
+    nb = nbformat.read(result.notebooks[0].executed_path, as_version=4)
+    assert "answer = base * 2" in nb.cells[3].source  # the solution ran in the cell's place
+    assert "answer = 1" in nb.cells[4].source  # explained with the solution's source
+    assert "exercises" in report.summary_table(result)
+
+
+def test_a_wrong_solution_fails_the_run_with_the_hint(
+    exercise_notebook: Path, tmp_path: Path
+) -> None:
+    solutions = load_solutions([exercise_notebook], solutions_dir(tmp_path / "sol", "base + 1"))
+    result = run_exercises(exercise_notebook, tmp_path / "out", solutions)
+    assert not result.passed
+    failure = result.notebooks[0].failure
+    assert failure is not None
+    assert failure.ename == "ExerciseFailedError"
+    assert "Exercise 90-double: not yet — saw 4" in failure.evalue
+    assert "doubling a number means adding it to itself" in failure.text()
+
+
+def test_without_solutions_an_untouched_exercise_passes_and_counts_zero(
+    exercise_notebook: Path, tmp_path: Path
+) -> None:
+    result = run_exercises(exercise_notebook, tmp_path / "out", None)
+    assert result.passed, result.notebooks[0].failure
+    assert result.notebooks[0].summary()["exercises_passed"] == 0
+    assert [o["status"] for o in exercise_outputs(result)] == ["not attempted"]
+
+
+def test_a_missing_solution_file_is_named_before_anything_runs(
+    exercise_notebook: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "sol"
+    folder.mkdir()
+    (folder / "90-double.py").write_text('lab.verify("90-double", 6, base=3)\n')
+    report_dir = tmp_path / "report"
+    argv = ["run", "--target", "local", "--notebooks-dir", str(exercise_notebook.parent)]
+    code_ = cli.main([*argv, "--report-dir", str(report_dir), "--solutions", str(folder)])
+    err = capsys.readouterr().err
+    assert code_ == 2
+    assert str(folder / "91-cluster.py") in err
+    assert str(folder / "90-double.py") not in err
+    assert not report_dir.exists()  # no stack started, no notebook run
+
+
+def test_an_exercise_cell_without_an_id_is_named(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path, "01-noid", code("lab.verify('x', 1)", "exercise"))
+    with pytest.raises(LabError, match=r"01-noid.ipynb: cell #1 is tagged 'exercise' but has no"):
+        load_solutions([path], tmp_path)

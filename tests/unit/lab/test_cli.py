@@ -154,5 +154,9 @@ def test_lab_exposes_only_its_declared_public_api() -> None:
     for name, owner in lab.PUBLIC.items():
         value = getattr(lab, name)
         assert getattr(value, "__name__", owner) in (owner, name), name
+    from lab import exercises
+
+    assert (lab.verify, lab.solution) == (exercises.verify, exercises.solution)
+    assert {"verify", "solution"} <= set(lab.__all__)
     with pytest.raises(AttributeError, match="no attribute 'procs'"):
         lab.__getattr__("procs")

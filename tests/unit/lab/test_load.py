@@ -1,13 +1,19 @@
-"""Load plan bounds, round-robin, the summary arithmetic, and failures recorded as errors."""
+"""Load plan bounds, round-robin, the summary arithmetic, failures recorded as errors, and
+the fail-fast stop when the lab is gone (real sockets: a closed port and a live server)."""
 
 from __future__ import annotations
 
 import math
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
 
 from lab import load
+from lab.errors import LabNotRunningError
 from lab.net import free_port
 
 
@@ -52,10 +58,49 @@ def test_summary_arithmetic() -> None:
     assert summary["send_lag_p99"] == 0.0
 
 
-def test_unreachable_server_is_recorded_as_errors_not_dropped() -> None:
-    result = load.run(f"http://127.0.0.1:{free_port()}", rate=50, requests=10, progress=False)
+@pytest.fixture
+def answering_url() -> Iterator[str]:
+    """A real HTTP server on a free loopback port that answers 200 to every GET."""
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_load_against_a_lab_that_is_gone_stops_at_once_and_says_so() -> None:
+    closed = [f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"]
+    with pytest.raises(LabNotRunningError) as caught:
+        load.run(closed, rate=20, duration=60, progress=False)  # 1200 requests planned
+    message = str(caught.value)
+    assert "lab is not running" in message
+    assert "`lab.connect()`" in message
+    assert all(url in message for url in closed)
+    sent = int(re.search(r"stopped after (\d+) of 1200", message).group(1))  # type: ignore[union-attr]
+    assert 2 <= sent < 100  # stopped after the first refusals, not after the planned minute
+
+
+def test_a_refused_replica_next_to_a_live_one_is_recorded_as_errors(answering_url: str) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = load.run([answering_url, closed], rate=50, requests=10, progress=False)
     assert len(result.df) == 10
-    assert result.df["status"].isna().all()
-    assert result.df["error"].str.contains("Cannot connect").all()
-    assert result.summary()["error_ratio"] == 1.0
-    assert math.isnan(result.summary()["p50"])
+    by_url = result.df.groupby(result.df["url"].str.startswith(closed))
+    refused, answered = by_url.get_group(True), by_url.get_group(False)
+    assert refused["status"].isna().all()
+    assert refused["error"].str.contains("Cannot connect").all()
+    assert (answered["status"] == 200).all()
+    assert result.summary()["error_ratio"] == 0.5
