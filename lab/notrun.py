@@ -102,7 +102,7 @@ def _parse(source: str) -> ast.Module | None:
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
-        source = TransformerManager().transform_cell(source)
+        source = TransformerManager().transform_cell(source)  # type: ignore[no-untyped-call]
     except ImportError:
         pass
     try:

@@ -154,7 +154,8 @@ def test_removing_a_protection_is_caught(mutate: Mutation, rule: str, words: str
     objects = copy.deepcopy(KIND)
     mutate(objects)
     found = [str(f) for f in lint.lint(objects, NS) if f.rule == rule]
-    assert found, f"no {rule} finding; all findings:\n" + "\n".join(map(str, lint.lint(objects, NS)))
+    everything = "\n".join(map(str, lint.lint(objects, NS)))
+    assert found, f"no {rule} finding; all findings:\n{everything}"
     assert any(words in f for f in found), f"no {rule} finding mentions {words!r}:\n" + "\n".join(
         found
     )

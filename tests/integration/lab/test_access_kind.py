@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.k8s import Cluster
 from lab.access import Question, can_i, service_account, verdicts
+from lab.k8s import Cluster
 from lab.settings import Settings
 from lab.targets.kind import KindTarget
 

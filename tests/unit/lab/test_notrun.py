@@ -6,7 +6,7 @@ import pytest
 
 from lab import notrun
 
-CELL = '''
+CELL = """
 first, second = env.k8s.ready_pods("app=backend")[:2]
 evictions = [env.k8s.evict(first), env.k8s.evict(second)]
 !kubectl get pdb
@@ -14,7 +14,7 @@ lab.check(not evictions[0].refused and evictions[1].refused,
           expected="the PDB allows the first eviction and refuses the second",
           seen=[(e.pod, e.status) for e in evictions])
 lab.check(True, expected=f"never below {min_ready} ready pods")
-'''
+"""
 PDB = {
     "apiVersion": "policy/v1",
     "kind": "PodDisruptionBudget",
@@ -48,7 +48,8 @@ def test_shown_objects_are_rendered_as_yaml_and_marked_not_run() -> None:
 
 def test_a_cell_that_does_not_parse_still_says_it_was_not_run() -> None:
     result = notrun.explain("def broken(:\n", "local")
-    assert result.calls == [] and result.expectations == []
+    assert result.calls == []
+    assert result.expectations == []
     assert "Not run here" in result.markdown()
 
 
