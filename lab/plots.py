@@ -314,10 +314,12 @@ def hpa_decisions(
     low: int,
     high: int,
     tolerance: float = 0.1,
+    measured: pd.DataFrame | None = None,
     title: str = "What the HPA decides",
 ) -> Figure:
     """Desired replicas against CPU utilization (%), one step line per `current` replica
-    count (`df`: current, utilization, desired), with the target, tolerance band and bounds."""
+    count (`df`: current, utilization, desired), with the target, tolerance band and bounds;
+    `measured` points (utilization, desired, label) are drawn on top."""
     fig = _figure(1, 1, title)
     [ax] = fig.axes
     for current, group in df.groupby("current"):
@@ -341,6 +343,18 @@ def hpa_decisions(
             textcoords="offset points",
             fontsize="small",
         )
+    if measured is not None:
+        ax.scatter(
+            measured["utilization"], measured["desired"], color="black", zorder=3, label="measured"
+        )
+        for row in measured.to_dict("records"):
+            ax.annotate(
+                str(row["label"]),
+                (row["utilization"], row["desired"]),
+                xytext=(4, -12),
+                textcoords="offset points",
+                fontsize="small",
+            )
     _decorate(
         ax,
         xlabel="average CPU utilization (% of the request)",

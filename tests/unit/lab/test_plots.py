@@ -225,3 +225,14 @@ def test_path_matrix_colours_verdicts_and_marks_the_unintended() -> None:
     assert sorted(t.get_text() for t in ax.texts) == ["allowed", "allowed", "allowed !"]
     assert ax.get_title() == "3 paths, 1 differ from the intended verdict (marked !)"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["backend", "other"]
+
+
+def test_hpa_decisions_marks_measured_points_with_their_labels() -> None:
+    df = pd.DataFrame({"current": [3, 3], "utilization": [0, 300], "desired": [3, 10]})
+    measured = pd.DataFrame(
+        {"utilization": [35.0, 160.0], "desired": [3, 7], "label": ["2/s", "10/s"]}
+    )
+    fig = rendered(plots.hpa_decisions(df, target=70, low=3, high=10, measured=measured))
+    [ax] = fig.axes
+    assert legend(ax)[-1] == "measured"
+    assert [t.get_text() for t in ax.texts][-2:] == ["2/s", "10/s"]
