@@ -281,6 +281,38 @@ def _enable_inline_png() -> None:
         select_figure_formats(shell, {"png"})  # type: ignore[no-untyped-call]
 
 
+def writes_across_restart(
+    df: pd.DataFrame,
+    *,
+    events: dict[str, float] | None = None,
+    title: str = "Writes across a database restart",
+) -> Figure:
+    """A writer's view of an outage: `t` (s), `ok` (bool), `latency_ms` per write attempt.
+
+    Top: each attempt's latency (failed ones in red); bottom: rows committed so far. `events`
+    (name -> t) draws a vertical line each, e.g. when the server crashed and came back.
+    """
+    fig = _figure(2, 1, title, height=5.5)
+    latency, committed = fig.axes
+    ok = df["ok"].astype(bool)
+    latency.scatter(df.loc[ok, "t"], df.loc[ok, "latency_ms"], s=8, label="write committed")
+    latency.scatter(
+        df.loc[~ok, "t"],
+        df.loc[~ok, "latency_ms"],
+        s=14,
+        marker="x",
+        color=STATE_COLORS["firing"],
+        label=f"write failed ({int((~ok).sum())})",
+    )
+    committed.step(df["t"], ok.cumsum(), where="post", color="tab:blue", label="rows committed")
+    for i, (name, t) in enumerate((events or {}).items()):
+        latency.axvline(t, color=f"C{2 * i + 2}", linestyle="--", label=name)
+        committed.axvline(t, color=f"C{2 * i + 2}", linestyle="--")
+    _decorate(latency, title="Latency of each write attempt", ylabel="ms")
+    _decorate(committed, xlabel="seconds", ylabel="rows committed", integer=True)
+    return fig
+
+
 def restart_under_load(
     df: pd.DataFrame, restarts: pd.DataFrame, *, title: str = "Replicas restarted under load"
 ) -> Figure:

@@ -23,4 +23,4 @@ loadgen_policy = {
         ],
     },
 }
-lab.verify("05-netpol", loadgen_policy, env=env)
+lab.verify("05-netpol", loadgen_policy)

@@ -27,8 +27,7 @@ CLUSTER_API = re.compile(
     r"kubectl[\"',\s]+(?:get|apply|delete|describe|rollout|scale|drain|exec|"
     r"logs|port-forward|top|cordon|wait)\b"
 )
-# `%%cluster` alone or with the objects a local learner is shown instead (WAVE2 contract).
-CLUSTER_MAGIC = re.compile(r"%%cluster(?: --show(?: [A-Za-z]+/[a-z0-9.:-]+)+)?\n")
+CLUSTER_MAGIC = re.compile(r"%%cluster( --show( \S+/\S+)+)?\n")  # the first line, --show optional
 SECTIONS = (
     "## Learning goals",
     "## Prerequisites",
@@ -107,6 +106,5 @@ def test_cluster_cells_are_tagged_and_guarded(name: str) -> None:
             assert tagged, f"{name} code cell {index} touches the cluster API without the tag"
         if tagged:
             assert CLUSTER_MAGIC.match(cell.source), (
-                f"{name} code cell {index} is tagged needs-cluster but lacks %%cluster "
-                "(optionally `--show Kind/name ...`) on its first line"
+                f"{name} code cell {index} is tagged needs-cluster but lacks %%cluster"
             )

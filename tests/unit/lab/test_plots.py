@@ -177,6 +177,22 @@ def test_returned_figures_display_as_png_under_ipython() -> None:
         InteractiveShell.clear_instance()
 
 
+def test_writes_across_restart_shows_failures_committed_rows_and_events() -> None:
+    df = pd.DataFrame(
+        {
+            "t": [0.0, 0.5, 1.0, 1.5, 2.0, 2.5],
+            "ok": [True, True, False, False, True, True],
+            "latency_ms": [2.0, 3.0, 0.5, 0.4, 40.0, 2.0],
+        }
+    )
+    fig = rendered(plots.writes_across_restart(df, events={"crash": 0.8, "restart": 1.8}))
+    latency, committed = fig.axes
+    assert legend(latency) == ["write committed", "write failed (2)", "crash", "restart"]
+    assert committed.get_ylabel() == "rows committed"
+    [rows] = committed.get_lines()[:1]
+    assert list(rows.get_ydata()) == [1, 2, 2, 2, 3, 4]
+
+
 def test_restart_under_load_counts_failures_and_shades_each_restart() -> None:
     df = pd.DataFrame(
         {

@@ -1,40 +1,55 @@
-"""Shared by the lesson exercise tests: the kind render (kubectl kustomize, once) and a way to
-run a solution file the way `python -m lab run --solutions` runs it: as the exercise cell."""
+"""Run a solution file (notebooks/solutions/ID.py) the way `lab run --solutions` runs its cell."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-import lab
 from lab import exercises, manifests
-from lab.manifests import Obj
 
-REPO = Path(__file__).resolve().parents[4]
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+def _exec_solution(exercise: str, verify: Callable[..., Any]) -> None:
+    """Execute the solved cell of an exercise with `verify` standing in for `lab.verify`."""
+    source = exercises.solution_path(exercise, REPO_ROOT).read_text()
+    exec(compile(source, f"{exercise}.py", "exec"), {"lab": SimpleNamespace(verify=verify)})
+
+
+@pytest.fixture
+def run_solution() -> Callable[[str], list[exercises.Result]]:
+    """Execute the solved cell of an exercise; return the results its `lab.verify` calls gave."""
+
+    def run(exercise: str) -> list[exercises.Result]:
+        results: list[exercises.Result] = []
+
+        def verify(*args: Any, **kwargs: Any) -> exercises.Result:
+            results.append(exercises.verify(*args, **kwargs))  # the real verifier
+            return results[-1]
+
+        _exec_solution(exercise, verify)
+        return results
+
+    return run
+
+
+@pytest.fixture
+def solved_answer() -> Callable[[str], Any]:
+    """The answer a solution passes to `lab.verify` (to derive plausible wrong answers from)."""
+
+    def answer(exercise: str) -> Any:
+        answers: list[Any] = []
+        _exec_solution(exercise, lambda _id, value, **_: answers.append(value))
+        return answers[0]
+
+    return answer
 
 
 @pytest.fixture(scope="session")
-def kind_objects() -> list[Obj]:
+def kind_objects() -> list[manifests.Obj]:
+    """What `lab up --target kind` applies (one `kubectl kustomize` per test session)."""
     return manifests.render("kind")
-
-
-def _run_solution(exercise: str) -> dict[str, Any]:
-    """Execute notebooks/solutions/<exercise>.py as its cell; return the namespace it left
-    (its `lab.verify` raises ExerciseFailedError if the solution does not pass)."""
-    path = exercises.solution_path(exercise, REPO)
-    namespace: dict[str, Any] = {"lab": lab, "env": None}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    return namespace
-
-
-@pytest.fixture
-def run_solution() -> Callable[[str], dict[str, Any]]:
-    return _run_solution
-
-
-@pytest.fixture
-def repo() -> Path:
-    return REPO

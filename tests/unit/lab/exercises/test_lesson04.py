@@ -50,5 +50,7 @@ def test_plausible_wrong_strategies_are_rejected(
         exercises.verify("04-strategy", wrong, objects=kind_objects)
 
 
-def test_the_solution_passes(run_solution: Callable[[str], dict[str, Any]]) -> None:
-    assert run_solution("04-strategy")["rolling_update"] == {"maxUnavailable": 0, "maxSurge": 1}
+def test_the_solution_passes(run_solution: Callable[[str], list[exercises.Result]]) -> None:
+    [result] = run_solution("04-strategy")
+    assert result.status == "passed"
+    assert result.seen == "3 replicas: at least 3 ready, at most 4 pods"

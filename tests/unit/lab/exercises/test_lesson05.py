@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from lab import exercises
 from lab.errors import ExerciseFailedError
 from lab.exercises.lesson05 import disruptions_allowed
 from lab.manifests import Obj
+from lab.settings import get_settings
 
 
 @pytest.mark.parametrize(
@@ -53,13 +53,15 @@ def test_05_pdb_accepts_max_unavailable_too(kind_objects: list[Obj]) -> None:
     assert exercises.verify("05-pdb", answer, objects=kind_objects).status == "passed"
 
 
-def test_05_pdb_solution_passes(run_solution: Callable[[str], dict[str, Any]]) -> None:
-    assert run_solution("05-pdb")["pdb_spec"]["minAvailable"] == 3
+def test_05_pdb_solution_passes(run_solution: Callable[[str], list[exercises.Result]]) -> None:
+    [result] = run_solution("05-pdb")
+    assert result.status == "passed"
+    assert result.seen == "1 eviction(s) allowed with 4 of 4 pods ready"
 
 
 @pytest.fixture
-def solved_policy(run_solution: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
-    return copy.deepcopy(run_solution("05-netpol")["loadgen_policy"])
+def solved_policy(solved_answer: Callable[[str], Any]) -> dict[str, Any]:
+    return copy.deepcopy(solved_answer("05-netpol"))
 
 
 def test_05_netpol_rejects_a_policy_without_dns(
@@ -91,12 +93,14 @@ def test_05_netpol_rejects_an_allow_all_egress(
         exercises.verify("05-netpol", policy, objects=kind_objects)
 
 
-def test_05_netpol_solution_passes(run_solution: Callable[[str], dict[str, Any]]) -> None:
-    assert run_solution("05-netpol")["loadgen_policy"]["kind"] == "NetworkPolicy"
+def test_05_netpol_solution_passes(run_solution: Callable[[str], list[exercises.Result]]) -> None:
+    [result] = run_solution("05-netpol")
+    assert result.status == "passed"
 
 
-def test_every_solution_file_is_a_registered_exercise(repo: Path) -> None:
-    solved = sorted(p.stem for p in (repo / "notebooks" / "solutions").glob("0[45]-*.py"))
+def test_every_solution_file_is_a_registered_exercise() -> None:
+    solutions = exercises.solution_path("05-pdb", get_settings().repo_root).parent
+    solved = sorted(p.stem for p in solutions.glob("0[45]-*.py"))
     assert solved == ["04-strategy", "05-netpol", "05-pdb"]
     for exercise in solved:  # an unknown id raises LabError; untouched means not attempted
         assert exercises.verify(exercise).status == "not attempted"

@@ -1,0 +1,69 @@
+"""Lesson 01 (the namespace): the exercise on Prometheus' RBAC."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lab.exercises import Outcome, verifier
+from lab.lint import lint
+from lab.manifests import Obj, find, render
+
+PROMETHEUS = "prometheus"  # the Role, RoleBinding and ServiceAccount of Prometheus share it
+DISCOVERY_VERBS = frozenset({"get", "list", "watch"})  # what role `pod` discovery may use
+
+
+def with_role_rules(objects: Sequence[Obj], rules: Sequence[Mapping[str, Any]]) -> list[Obj]:
+    """A copy of `objects` in which Prometheus' Role grants `rules` (bound as before)."""
+    patched = copy.deepcopy(list(objects))
+    find(patched, "Role", PROMETHEUS)["rules"] = copy.deepcopy(list(rules))
+    return patched
+
+
+def _excess(rules: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What the rules grant beyond get/list/watch on core-group pods."""
+    excess = []
+    for rule in rules:
+        groups, resources = set(rule.get("apiGroups") or []), set(rule.get("resources") or [])
+        verbs = set(rule.get("verbs") or [])
+        excess += [f"apiGroup {g!r}" for g in sorted(groups - {""})]
+        excess += [f"resource {r!r}" for r in sorted(resources - {"pods"})]
+        excess += [f"verb {v!r}" for v in sorted(verbs - DISCOVERY_VERBS)]
+        excess += ["nonResourceURLs"] if rule.get("nonResourceURLs") else []
+    return excess
+
+
+@verifier(
+    "01-prometheus-role",
+    hint="Prometheus discovers pods in one namespace (role `pod`, namespaces.names): grant "
+    "exactly what that discovery reads, where it reads it, and nothing a learner on a shared "
+    "cluster could not create.",
+)
+def prometheus_role(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
+    """Check the learner's Prometheus role: a Role, least privilege, and discovery works."""
+    if not isinstance(answer, Mapping):
+        return Outcome(False, f"a {type(answer).__name__}, not a dict with 'kind' and 'rules'")
+    objects = render("kind") if objects is None else objects
+    namespace = find(objects, "Role", PROMETHEUS)["metadata"]["namespace"]
+    kind = answer.get("kind", "Role")
+    if kind != "Role":
+        return Outcome(
+            False,
+            f"a {kind}: cluster-scoped, so a learner on a shared cluster cannot create it, and "
+            f"discovery reads only namespace {namespace!r}",
+        )
+    rules = list(answer.get("rules") or [])
+    if excess := _excess(rules):
+        return Outcome(False, f"the Role grants more than discovery reads: {', '.join(excess)}")
+    patched = with_role_rules(objects, rules)
+    if rbac := [f.message for f in lint(patched, namespace) if f.rule == "discovery-rbac"]:
+        return Outcome(False, "; ".join(rbac))
+    return Outcome(True, f"a Role granting {_summary(rules)} in {namespace}; discovery works")
+
+
+def _summary(rules: Sequence[Mapping[str, Any]]) -> str:
+    return "; ".join(
+        f"{'/'.join(sorted(r.get('verbs') or []))} on {'/'.join(sorted(r.get('resources') or []))}"
+        for r in rules
+    )

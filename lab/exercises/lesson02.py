@@ -1,0 +1,49 @@
+"""Lesson 02 (secrets and configuration): the exercise on where the chaos token comes from."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lab.exercises import Outcome, verifier
+from lab.lint import lint
+from lab.manifests import Obj, find, render
+
+WORKLOAD = "backend"  # the Deployment whose container reads the token
+VARIABLE = "CHAOS_TOKEN"
+
+
+def with_env(objects: Sequence[Obj], entry: Mapping[str, Any]) -> list[Obj]:
+    """A copy of `objects` whose backend container defines `entry["name"]` as `entry` says."""
+    patched = copy.deepcopy(list(objects))
+    [container] = find(patched, "Deployment", WORKLOAD)["spec"]["template"]["spec"]["containers"]
+    env = [e for e in container.get("env") or [] if e["name"] != entry.get("name")]
+    container["env"] = [*env, copy.deepcopy(dict(entry))]
+    return patched
+
+
+@verifier(
+    "02-secret-ref",
+    hint="A pod spec is readable by anyone who can read Deployments, and a ConfigMap is for what "
+    "you would print in a log: point the variable at the object meant for secrets, at a name and "
+    "key that exist in the namespace.",
+)
+def secret_ref(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
+    """Render the backend with the learner's env entry; it must read an existing Secret key."""
+    if not isinstance(answer, Mapping):
+        return Outcome(False, f"a {type(answer).__name__}, not an env entry (a dict)")
+    objects = render("kind") if objects is None else objects
+    if answer.get("name") != VARIABLE:
+        return Outcome(False, f"an entry named {answer.get('name')!r}, not {VARIABLE}")
+    source = answer.get("valueFrom") or {}
+    if "value" in answer or "secretKeyRef" not in source:
+        where = "a literal value in the pod spec" if "value" in answer else f"valueFrom {source}"
+        return Outcome(False, f"{VARIABLE} comes from {where}")
+    patched = with_env(objects, answer)
+    namespace = find(patched, "Deployment", WORKLOAD)["metadata"]["namespace"]
+    broken = [f.message for f in lint(patched, namespace) if f.rule == "references-exist"]
+    if broken:
+        return Outcome(False, f"the pod would not start (CreateContainerConfigError): {broken[0]}")
+    ref = source["secretKeyRef"]
+    return Outcome(True, f"{VARIABLE} from Secret {ref['name']!r}, key {ref['key']!r}")

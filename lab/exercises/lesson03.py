@@ -1,0 +1,61 @@
+"""Lesson 03 (PostgreSQL as a StatefulSet): the exercise on where the data directory lives."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
+from lab.exercises import Outcome, verifier
+from lab.lint import lint
+from lab.manifests import Obj, find, render
+
+STATEFULSET = "postgres"
+
+
+def with_pgdata(objects: Sequence[Obj], pgdata: str) -> list[Obj]:
+    """A copy of `objects` whose PostgreSQL container keeps its data directory at `pgdata`."""
+    patched = copy.deepcopy(list(objects))
+    [container] = find(patched, "StatefulSet", STATEFULSET)["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = [e for e in container.get("env") or [] if e["name"] != "PGDATA"]
+    container["env"] = [*env, {"name": "PGDATA", "value": pgdata}]
+    return patched
+
+
+def claim_mounts(statefulset: Obj) -> dict[str, str]:
+    """mountPath -> volume name, for the container's mounts of a volumeClaimTemplate."""
+    claims = {t["metadata"]["name"] for t in statefulset["spec"].get("volumeClaimTemplates") or []}
+    [container] = statefulset["spec"]["template"]["spec"]["containers"]
+    return {
+        m["mountPath"]: m["name"]
+        for m in container.get("volumeMounts") or []
+        if m["name"] in claims
+    }
+
+
+@verifier(
+    "03-pgdata",
+    hint="Only a volumeClaimTemplate's volume outlives the pod (emptyDir and the container's own "
+    "files do not), and initdb wants a directory of its own inside the mount, not the mount "
+    "point itself.",
+)
+def pgdata(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
+    """Render the StatefulSet with the learner's PGDATA; it must be a subdirectory of a claim."""
+    if not isinstance(answer, str) or not answer.startswith("/"):
+        return Outcome(False, f"{answer!r}, not an absolute path")
+    objects = render("kind") if objects is None else objects
+    patched = with_pgdata(objects, answer)
+    statefulset = find(patched, "StatefulSet", STATEFULSET)
+    mounts = claim_mounts(statefulset)
+    path = PurePosixPath(answer)
+    on_claim = [m for m in mounts if path.is_relative_to(m) and path != PurePosixPath(m)]
+    namespace = statefulset["metadata"]["namespace"]
+    storage = [f.message for f in lint(patched, namespace) if f.rule == "statefulset-storage"]
+    if storage or not on_claim:
+        seen = storage[0] if storage else f"PGDATA {answer} is not inside a claim's mount"
+        if path.as_posix() in mounts:
+            seen = f"PGDATA {answer} is the mount point itself (initdb wants an empty directory)"
+        return Outcome(False, f"{seen}; claim mounts: {sorted(mounts)}")
+    return Outcome(True, f"PGDATA {answer} is on claim {mounts[on_claim[0]]!r}")

@@ -1,0 +1,46 @@
+"""What Prometheus may do, asked of a real API server (marker `kind`): skipped where Docker
+cannot run. The same questions as notebook 01's can-i cell, so the notebook's claim is tested."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lab.k8s import Cluster
+from lab.access import Question, can_i, service_account, verdicts
+from lab.settings import Settings
+from lab.targets.kind import KindTarget
+
+pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    target = KindTarget(Settings.from_env())
+    target.up()
+    assert target.cluster is not None
+    try:
+        yield target.cluster
+    finally:
+        target.down()
+
+
+def test_prometheus_may_watch_pods_in_its_namespace_and_nothing_else(cluster: Cluster) -> None:
+    ns = cluster.namespace
+    questions = [
+        Question("list", "pods", ns),
+        Question("watch", "pods", ns),
+        Question("get", "secrets", ns),
+        Question("list", "services", ns),
+        Question("list", "pods", "default"),
+        Question("list", "nodes"),
+    ]
+    answers = verdicts(cluster.api_client, questions, user=service_account(ns, "prometheus"))
+    assert answers["allowed"].tolist() == [True, True, False, False, False, False], answers
+
+
+def test_kind_admin_may_list_nodes_and_review_others(cluster: Cluster) -> None:
+    assert can_i(cluster.api_client, Question("list", "nodes"))
+    review = Question("create", "subjectaccessreviews", group="authorization.k8s.io")
+    assert can_i(cluster.api_client, review)

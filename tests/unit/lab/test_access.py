@@ -1,0 +1,66 @@
+"""lab.access asks the API server the right review; a kind test would ask a real one (none here)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.rest import RESTResponse
+
+from lab.access import Question, can_i, service_account, verdicts
+
+
+class RecordingClient(client.ApiClient):
+    """Answers every access review like an API server would (`status.allowed`), over no network,
+    and records what was posted (path, body)."""
+
+    def __init__(self, allowed: bool) -> None:
+        super().__init__()
+        self.allowed = allowed
+        self.asked: list[tuple[str, dict[str, Any]]] = []
+
+    def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> RESTResponse:
+        body = args[1]  # after the headers
+        self.asked.append((url.removeprefix(self.configuration.host), body))
+        answer = {**body, "status": {"allowed": self.allowed}}
+        raw = urllib3.HTTPResponse(
+            body=json.dumps(answer).encode(),
+            status=201,
+            headers={"Content-Type": "application/json"},
+            preload_content=False,
+        )
+        return RESTResponse(raw)
+
+
+def test_without_a_user_it_asks_about_yourself() -> None:
+    api = RecordingClient(allowed=True)
+    assert can_i(api, Question("list", "pods", "ironclad-demo")) is True
+    [(path, body)] = api.asked
+    assert path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+    assert body["spec"]["resourceAttributes"] == {
+        "verb": "list",
+        "resource": "pods",
+        "namespace": "ironclad-demo",
+        "group": "",
+    }
+
+
+def test_with_a_user_it_asks_about_that_service_account() -> None:
+    api = RecordingClient(allowed=False)
+    prometheus = service_account("ironclad-demo", "prometheus")
+    assert can_i(api, Question("list", "nodes"), user=prometheus) is False
+    [(path, body)] = api.asked
+    assert path == "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+    assert body["spec"]["user"] == "system:serviceaccount:ironclad-demo:prometheus"
+    assert "namespace" not in body["spec"]["resourceAttributes"]  # cluster-wide
+
+
+def test_verdicts_is_one_row_per_question() -> None:
+    questions = [Question("watch", "pods", "ironclad-demo"), Question("list", "pods", "default")]
+    frame = verdicts(RecordingClient(allowed=True), questions, user="someone")
+    assert frame.to_dict("records") == [
+        {"may": "watch pods in ironclad-demo", "allowed": True},
+        {"may": "list pods in default", "allowed": True},
+    ]
