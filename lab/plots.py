@@ -311,3 +311,134 @@ def writes_across_restart(
     _decorate(latency, title="Latency of each write attempt", ylabel="ms")
     _decorate(committed, xlabel="seconds", ylabel="rows committed", integer=True)
     return fig
+
+
+def restart_under_load(
+    df: pd.DataFrame, restarts: pd.DataFrame, *, title: str = "Replicas restarted under load"
+) -> Figure:
+    """Answered and failed requests per second (a LoadResult's frame) with each restarted
+    replica's not-ready window shaded (`restarts`: replica, stopped_s, ready_s)."""
+    fig = _figure(1, 1, title)
+    [ax] = fig.axes
+    failed = df["error"].notna() | (df["status"].fillna(0) >= 500)
+    second = df["scheduled_s"].astype(float).floordiv(1)
+    counts = pd.DataFrame({"ok": ~failed, "failed": failed}).groupby(second).sum()
+    ax.step(counts.index, counts["ok"], where="post", color="tab:green", label="answered")
+    ax.step(counts.index, counts["failed"], where="post", color="tab:red", label="failed")
+    colors = ("tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:gray")
+    for i, row in enumerate(restarts.to_dict("records")):
+        ax.axvspan(
+            float(row["stopped_s"]),
+            float(row["ready_s"]),
+            color=colors[i % len(colors)],
+            alpha=0.15,
+            label=f"{row['replica']} not ready",
+        )
+    ax.set_title(f"{int(failed.sum())} of {len(df)} requests failed", fontsize="small")
+    _decorate(ax, xlabel="seconds since the load started", ylabel="requests / s", integer=True)
+    return fig
+
+
+def hpa_decisions(
+    df: pd.DataFrame,
+    *,
+    target: float,
+    low: int,
+    high: int,
+    tolerance: float = 0.1,
+    measured: pd.DataFrame | None = None,
+    title: str = "What the HPA decides",
+) -> Figure:
+    """Desired replicas against CPU utilization (%), one step line per `current` replica
+    count (`df`: current, utilization, desired), with the target, tolerance band and bounds;
+    `measured` points (utilization, desired, label) are drawn on top."""
+    fig = _figure(1, 1, title)
+    [ax] = fig.axes
+    for current, group in df.groupby("current"):
+        ax.step(
+            group["utilization"], group["desired"], where="post", label=f"from {current} replicas"
+        )
+    ax.axvspan(
+        target * (1 - tolerance),
+        target * (1 + tolerance),
+        color="tab:gray",
+        alpha=0.2,
+        label=f"tolerance ±{tolerance:.0%}: no change",
+    )
+    ax.axvline(target, color="black", linestyle=":", label=f"target {target:g} %")
+    for bound, name in ((low, "minReplicas"), (high, "maxReplicas")):
+        ax.axhline(bound, color=STATE_COLORS["firing"], linestyle="--", linewidth=0.8)
+        ax.annotate(
+            f"{name} {bound}",
+            (0, bound),
+            xytext=(2, 2),
+            textcoords="offset points",
+            fontsize="small",
+        )
+    if measured is not None:
+        ax.scatter(
+            measured["utilization"], measured["desired"], color="black", zorder=3, label="measured"
+        )
+        for row in measured.to_dict("records"):
+            ax.annotate(
+                str(row["label"]),
+                (row["utilization"], row["desired"]),
+                xytext=(4, -12),
+                textcoords="offset points",
+                fontsize="small",
+            )
+    _decorate(
+        ax,
+        xlabel="average CPU utilization (% of the request)",
+        ylabel="desired replicas",
+        integer=True,
+    )
+    return fig
+
+
+def path_matrix(
+    verdicts: pd.DataFrame, *, title: str = "NetworkPolicy: who may talk to whom"
+) -> Figure:
+    """A heatmap of `lab.netpol.verdicts_frame` rows (source by target:port), allowed (green) or
+    denied (red), blank where no path was evaluated; a verdict that differs from the intended
+    one (`expected`) is marked with "!"."""
+    columns = verdicts.assign(
+        to=verdicts["target"] + ":" + verdicts["port"].astype(str) + "/" + verdicts["protocol"]
+    )
+    table = columns.pivot_table(index="source", columns="to", values="allowed", aggfunc="first")
+    fig = _figure(1, 1, title, height=max(3.0, 0.55 * len(table) + 2.2))
+    [ax] = fig.axes
+    values = table.astype(float).to_numpy()
+    from matplotlib.colors import ListedColormap
+
+    ax.imshow(
+        np.ma.masked_invalid(values),
+        cmap=ListedColormap(["#d62828", "#2a9d8f"]),
+        vmin=0,
+        vmax=1,
+        aspect="auto",
+    )
+    intended = columns[columns["expected"].notna()]
+    wrong = set(
+        zip(
+            intended.loc[intended["allowed"] != intended["expected"], "source"],
+            intended.loc[intended["allowed"] != intended["expected"], "to"],
+            strict=True,
+        )
+    )
+    for (i, source), (j, to) in (
+        (a, b) for a in enumerate(table.index) for b in enumerate(table.columns)
+    ):
+        if not np.isnan(values[i, j]):
+            mark = "allowed" if values[i, j] else "denied"
+            mark += " !" if (source, to) in wrong else ""
+            ax.text(j, i, mark, ha="center", va="center", color="white", fontsize="small")
+    ax.set_xticks(range(len(table.columns)), list(table.columns), rotation=30, ha="right")
+    ax.set_yticks(range(len(table.index)), list(table.index))
+    ax.set_title(
+        f"{len(columns)} paths, {len(wrong)} differ from the intended verdict (marked !)",
+        fontsize="small",
+    )
+    _decorate(ax, xlabel="target:port/protocol", ylabel="source", legend=False)
+    ax.grid(False)
+    return fig

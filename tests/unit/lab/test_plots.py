@@ -191,3 +191,64 @@ def test_writes_across_restart_shows_failures_committed_rows_and_events() -> Non
     assert committed.get_ylabel() == "rows committed"
     [rows] = committed.get_lines()[:1]
     assert list(rows.get_ydata()) == [1, 2, 2, 2, 3, 4]
+
+
+def test_restart_under_load_counts_failures_and_shades_each_restart() -> None:
+    df = pd.DataFrame(
+        {
+            "scheduled_s": [0.1, 0.5, 1.2, 1.7, 2.4],
+            "status": pd.array([200, 200, None, 503, 200], dtype="Int64"),
+            "error": [None, None, "connection refused", None, None],
+        }
+    )
+    restarts = pd.DataFrame({"replica": ["r0"], "stopped_s": [1.0], "ready_s": [2.0]})
+    fig = rendered(plots.restart_under_load(df, restarts))
+    [ax] = fig.axes
+    assert legend(ax) == ["answered", "failed", "r0 not ready"]
+    assert ax.get_title() == "2 of 5 requests failed"
+    failed = next(line for line in ax.get_lines() if line.get_label() == "failed")
+    assert list(failed.get_ydata()) == [0, 2, 0]
+
+
+def test_hpa_decisions_draws_one_curve_per_start_and_the_bounds() -> None:
+    df = pd.DataFrame(
+        {"current": [3, 3, 6, 6], "utilization": [0, 140, 0, 140], "desired": [3, 6, 3, 10]}
+    )
+    fig = rendered(plots.hpa_decisions(df, target=70, low=3, high=10))
+    [ax] = fig.axes
+    assert legend(ax) == [
+        "from 3 replicas",
+        "from 6 replicas",
+        "tolerance ±10%: no change",
+        "target 70 %",
+    ]
+    assert [t.get_text() for t in ax.texts] == ["minReplicas 3", "maxReplicas 10"]
+
+
+def test_path_matrix_colours_verdicts_and_marks_the_unintended() -> None:
+    verdicts = pd.DataFrame(
+        {
+            "source": ["backend", "backend", "other"],
+            "target": ["postgres", "internet", "backend"],
+            "port": [5432, 443, 3000],
+            "protocol": ["TCP", "TCP", "TCP"],
+            "allowed": [True, True, True],
+            "expected": [True, False, None],
+        }
+    )
+    fig = rendered(plots.path_matrix(verdicts))
+    [ax] = fig.axes
+    assert sorted(t.get_text() for t in ax.texts) == ["allowed", "allowed", "allowed !"]
+    assert ax.get_title() == "3 paths, 1 differ from the intended verdict (marked !)"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["backend", "other"]
+
+
+def test_hpa_decisions_marks_measured_points_with_their_labels() -> None:
+    df = pd.DataFrame({"current": [3, 3], "utilization": [0, 300], "desired": [3, 10]})
+    measured = pd.DataFrame(
+        {"utilization": [35.0, 160.0], "desired": [3, 7], "label": ["2/s", "10/s"]}
+    )
+    fig = rendered(plots.hpa_decisions(df, target=70, low=3, high=10, measured=measured))
+    [ax] = fig.axes
+    assert legend(ax)[-1] == "measured"
+    assert [t.get_text() for t in ax.texts][-2:] == ["2/s", "10/s"]

@@ -9,9 +9,15 @@ from typing import Any
 
 import pytest
 
-from lab import exercises
+from lab import exercises, manifests
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
+
+
+def _exec_solution(exercise: str, verify: Callable[..., Any]) -> None:
+    """Execute the solved cell of an exercise with `verify` standing in for `lab.verify`."""
+    source = exercises.solution_path(exercise, REPO_ROOT).read_text()
+    exec(compile(source, f"{exercise}.py", "exec"), {"lab": SimpleNamespace(verify=verify)})
 
 
 @pytest.fixture
@@ -25,8 +31,25 @@ def run_solution() -> Callable[[str], list[exercises.Result]]:
             results.append(exercises.verify(*args, **kwargs))  # the real verifier
             return results[-1]
 
-        source = exercises.solution_path(exercise, REPO_ROOT).read_text()
-        exec(compile(source, f"{exercise}.py", "exec"), {"lab": SimpleNamespace(verify=verify)})
+        _exec_solution(exercise, verify)
         return results
 
     return run
+
+
+@pytest.fixture
+def solved_answer() -> Callable[[str], Any]:
+    """The answer a solution passes to `lab.verify` (to derive plausible wrong answers from)."""
+
+    def answer(exercise: str) -> Any:
+        answers: list[Any] = []
+        _exec_solution(exercise, lambda _id, value, **_: answers.append(value))
+        return answers[0]
+
+    return answer
+
+
+@pytest.fixture(scope="session")
+def kind_objects() -> list[manifests.Obj]:
+    """What `lab up --target kind` applies (one `kubectl kustomize` per test session)."""
+    return manifests.render("kind")

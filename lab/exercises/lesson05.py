@@ -1,0 +1,110 @@
+"""Lesson 05's exercises, checked on the rendered manifests with the learner's change applied:
+a PodDisruptionBudget for a higher HPA floor (lint + the Eviction API's arithmetic), and a
+NetworkPolicy for a new client (`lab.netpol.evaluate` + every intended path of the lab).
+
+`disruptions_allowed` is the Eviction API's arithmetic (notebook 05 uses it too).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lab import manifests
+from lab.exercises import Outcome, verifier
+from lab.lint import lint
+from lab.manifests import Obj
+from lab.netpol import INTERNET, KUBE_DNS, Connection, Endpoint, endpoint, evaluate
+from lab.settings import get_settings
+
+LAUNCH_FLOOR = 4  # 05-pdb: the HPA's minReplicas during the launch the exercise describes
+LOADGEN_LABELS = {"app": "loadgen"}  # 05-netpol: the new client's pods
+
+
+def disruptions_allowed(spec: Mapping[str, Any], healthy: int, expected: int) -> int:
+    """How many pods the Eviction API may take now, for a PDB `spec`, `healthy` ready pods
+    and `expected` pods (the workload's scale): percentages of `expected` round up."""
+    if "minAvailable" in spec:
+        floor = _count(spec["minAvailable"], expected)
+    else:
+        floor = expected - _count(spec.get("maxUnavailable", 0), expected)
+    return max(0, healthy - floor)
+
+
+def _count(value: int | str, expected: int) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        return math.ceil(expected * int(value[:-1]) / 100)
+    return int(value)
+
+
+def _render(objects: Sequence[Obj] | None) -> list[Obj]:
+    return copy.deepcopy(list(objects if objects is not None else manifests.render("kind")))
+
+
+@verifier(
+    "05-pdb",
+    hint="A drain evicts one pod at a time: the PDB should let exactly one go when every pod "
+    "is ready, and a pod that is running but not Ready must never block a drain.",
+)
+def pdb(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
+    """The learner's PDB spec with the HPA floor raised to LAUNCH_FLOOR: lint-clean, and one
+    eviction allowed (no more, no fewer) when all LAUNCH_FLOOR pods are ready."""
+    rendered = _render(objects)
+    namespace = get_settings().namespace
+    manifests.find(rendered, "HorizontalPodAutoscaler", "backend-hpa")["spec"]["minReplicas"] = (
+        LAUNCH_FLOOR
+    )
+    budget = manifests.find(rendered, "PodDisruptionBudget", "backend-pdb")
+    budget["spec"] = {"selector": budget["spec"]["selector"], **answer}
+    findings = [f for f in lint(rendered, namespace) if f.rule.startswith("pdb-")]
+    if findings:
+        return Outcome(False, "; ".join(f"{f.rule}: {f.message}" for f in findings))
+    try:
+        allowed = disruptions_allowed(budget["spec"], LAUNCH_FLOOR, LAUNCH_FLOOR)
+    except ValueError as exc:
+        return Outcome(False, f"the PDB's numbers do not parse: {exc}")
+    seen = f"{allowed} eviction(s) allowed with {LAUNCH_FLOOR} of {LAUNCH_FLOOR} pods ready"
+    return Outcome(allowed == 1, seen)
+
+
+@verifier(
+    "05-netpol",
+    hint="Under default deny a new pod can send nothing, not even a DNS query. Select only the "
+    "new pods, and allow only the ports they need; the backend's ingress already admits them.",
+)
+def netpol(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
+    """The learner's NetworkPolicy added to the render: `app: loadgen` reaches backend:3000 by
+    name (DNS), and nothing else changes: no other path of the loadgen, no lab path, no lint."""
+    rendered = _render(objects)
+    namespace = get_settings().namespace
+    policy = copy.deepcopy(dict(answer))
+    policy.setdefault("metadata", {}).setdefault("namespace", namespace)
+    if policy.get("kind") != "NetworkPolicy":
+        return Outcome(False, f"kind {policy.get('kind')!r}, not a NetworkPolicy")
+    rendered.append(policy)
+    pods = {endpoint(p).name: endpoint(p) for p in manifests.pods(rendered)}
+    loadgen = Endpoint("loadgen", namespace, LOADGEN_LABELS)
+    wanted = [
+        Connection(loadgen, pods["backend"], 3000, "TCP", True),
+        Connection(loadgen, KUBE_DNS, 53, "UDP", True),
+        Connection(loadgen, pods["postgres"], 5432, "TCP", False),
+        Connection(loadgen, pods["prometheus"], 9090, "TCP", False),
+        Connection(loadgen, INTERNET, 443, "TCP", False),
+    ]
+    try:
+        verdicts = [evaluate(rendered, c) for c in wanted]
+        wrong = [f"{v.describe()} {_word(v.allowed)}" for v in verdicts if v.allowed != v.expected]
+        wrong += [str(f) for f in lint(rendered, namespace)]
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return Outcome(False, f"not a NetworkPolicy the evaluator can read ({exc!r})")
+    if wrong:
+        return Outcome(False, "unintended verdicts or findings: " + "; ".join(wrong))
+    return Outcome(
+        True, "loadgen reaches backend:3000 and DNS, nothing else; every lab path keeps its verdict"
+    )
+
+
+def _word(allowed: bool) -> str:
+    return "allowed" if allowed else "denied"
