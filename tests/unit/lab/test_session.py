@@ -44,7 +44,13 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 def test_state_file_has_the_endpoints_pid_and_namespace(settings: Settings) -> None:
     write_state(settings.state_file, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
     data = json.loads(settings.state_file.read_text())
-    assert data == {**ENDPOINTS.to_dict(), "pid": os.getpid(), "namespace": "ironclad-demo"}
+    assert data == {
+        **ENDPOINTS.to_dict(),
+        "pid": os.getpid(),
+        "namespace": "ironclad-demo",
+        "parent": None,
+        "replicas": [],
+    }
     assert read_state(settings.state_file) == State(ENDPOINTS, os.getpid(), "ironclad-demo")
     assert [p.name for p in settings.state_file.parent.iterdir()] == ["state.json"]
 
