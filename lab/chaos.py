@@ -154,7 +154,8 @@ def restarts(env: RestartsSource) -> pd.DataFrame:
             [r.url, r.restarts, r.last_exit_code, exit_reason(r.last_exit_code)]
             for r in env.replica_records()
         ]
-    return pd.DataFrame(rows, columns=RESTART_COLUMNS)
+    frame = pd.DataFrame(rows, columns=RESTART_COLUMNS)
+    return frame.astype({"restarts": "int64", "last_exit_code": "Int64"})  # NA: never exited
 
 
 def exit_reason(code: int | None) -> str:
