@@ -142,9 +142,10 @@ def stop(settings: Settings, timeout: float = 120.0) -> State | None:
 
 
 @contextlib.contextmanager
-def exclusive(state_file: Path) -> Iterator[IO[str]]:
-    """Hold the state file's lock (flock, released by the kernel however this process ends);
-    raise LabError naming the holder when another `lab up` has it."""
+def exclusive(state_file: Path, target: str) -> Iterator[IO[str]]:
+    """Hold the state file's lock (flock, released by the kernel however this process ends),
+    naming this process and `target` in it; raise LabError naming the holder when another
+    `lab up` has it."""
     path = lock_file(state_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as lock:
@@ -157,13 +158,15 @@ def exclusive(state_file: Path) -> Iterator[IO[str]]:
                 f"Another `lab up` runs on {state_file}: {holder}.",
                 "Use it (lab.connect() attaches), or stop it first: ironclad-lab down.",
             ) from None
+        describe_holder(lock, target)
         try:
             yield lock
         finally:
             lock.truncate(0)
 
 
-def _describe_holder(lock: IO[str], target: str) -> None:
+def describe_holder(lock: IO[str], target: str) -> None:
+    """What a second `lab up` reads in the lock file: this pid and its target."""
     lock.truncate(0)
     lock.write(f"pid {os.getpid()}, target={target}")
     lock.flush()
@@ -214,7 +217,7 @@ def serve(
     """
     raise_on_stop_signals()
     ready = False
-    with exclusive(settings.state_file) as lock:
+    with exclusive(settings.state_file, requested) as lock:
         for line in stop_leftovers(pid_file(settings.state_file)):
             log.warning("stopped a leftover of a previous `lab up` that was killed: %s", line)
         running = read_state(settings.state_file)
@@ -230,7 +233,7 @@ def serve(
             if parent is not None:
                 watch_parent(parent)
             choice = choose(requested, settings)
-            _describe_holder(lock, choice.name)
+            describe_holder(lock, choice.name)  # auto resolved
             log.info(choice.reason)
             target = make_target(choice.name, settings, replicas)
             endpoints = target.up()

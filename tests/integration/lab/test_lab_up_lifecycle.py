@@ -243,7 +243,8 @@ def test_a_lab_up_started_by_connect_stops_when_its_session_is_killed(
     up_pid = int(parent.stdout.readline())
     up = psutil.Process(up_pid)
     state = read_state(state_file)
-    assert state is not None and state.parent == parent.pid
+    assert state is not None
+    assert state.parent == parent.pid
     assert all(http_ok(f"{url}/health/ready") for url in state.endpoints.backends)
     run = Run(parent, state_file)  # collects the lab up's children through the parent
     run.look()

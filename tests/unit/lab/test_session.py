@@ -15,10 +15,17 @@ import psutil
 import pytest
 
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError, ProcessFailedError
-from lab.procs import STOP_SIGNALS, Shutdown, held, raise_on_stop_signals, stop_leftovers
+from lab.procs import (
+    STOP_SIGNALS,
+    Shutdown,
+    held,
+    pid_alive,
+    raise_on_stop_signals,
+    stop_leftovers,
+)
 from lab.session import Lab, connect, shutdown
 from lab.settings import Settings, find_repo_root
-from lab.stack import StackProcess, State, pid_alive, read_state, write_state
+from lab.stack import StackProcess, State, read_state, write_state
 from lab.targets import Endpoints
 
 ENDPOINTS = Endpoints(
