@@ -216,30 +216,44 @@ def serve(
     before. Must run in the main thread (it installs signal handlers).
     """
     raise_on_stop_signals()
-    ready = False
-    with exclusive(settings.state_file, requested) as lock:
-        for line in stop_leftovers(pid_file(settings.state_file)):
-            log.warning("stopped a leftover of a previous `lab up` that was killed: %s", line)
-        running = read_state(settings.state_file)
-        if running is not None:
-            raise LabError(
-                f"A lab on target={running.endpoints.target} already runs (pid "
-                f"{running.pid}, state file {settings.state_file}).",
-                "Use it, or stop it first: ironclad-lab down.",
-            )
-        GROUPS.keep_file(pid_file(settings.state_file))
-        target: Target | None = None
-        try:
-            if parent is not None:
-                watch_parent(parent)
-            choice = choose(requested, settings)
-            describe_holder(lock, choice.name)  # auto resolved
-            log.info(choice.reason)
-            target = make_target(choice.name, settings, replicas)
-            endpoints = target.up()
-            state = State(endpoints, os.getpid(), settings.namespace, parent)
-            write_state(settings.state_file, state)
-            ready = True
+    try:
+        with exclusive(settings.state_file, requested) as lock:
+            for line in stop_leftovers(pid_file(settings.state_file)):
+                log.warning("stopped a leftover of a previous `lab up` that was killed: %s", line)
+            running = read_state(settings.state_file)
+            if running is not None:
+                raise LabError(
+                    f"A lab on target={running.endpoints.target} already runs (pid "
+                    f"{running.pid}, state file {settings.state_file}).",
+                    "Use it, or stop it first: ironclad-lab down.",
+                )
+            return _serve_locked(settings, requested, announce, replicas, parent, lock)
+    except Shutdown as stopped:  # before it was ready (after, _serve_locked returns 0)
+        log.info("stopped (%s) before the lab was ready", stopped)
+        return INTERRUPTED + stopped.signum
+
+
+def _serve_locked(
+    settings: Settings,
+    requested: str,
+    announce: Callable[[Endpoints], None],
+    replicas: int | None,
+    parent: int | None,
+    lock: IO[str],
+) -> int:
+    GROUPS.keep_file(pid_file(settings.state_file))
+    target: Target | None = None
+    try:
+        if parent is not None:
+            watch_parent(parent)
+        choice = choose(requested, settings)
+        describe_holder(lock, choice.name)  # auto resolved
+        log.info(choice.reason)
+        target = make_target(choice.name, settings, replicas)
+        endpoints = target.up()
+        state = State(endpoints, os.getpid(), settings.namespace, parent)
+        write_state(settings.state_file, state)
+        try:  # ready from here on: a stop signal is the normal end
             announce(endpoints)
             while True:  # keep the replicas' restarts in the state file (local target)
                 records = tuple(getattr(target, "records", ()))
@@ -249,12 +263,14 @@ def serve(
                 time.sleep(0.5)
         except Shutdown as stopped:
             log.info("stopping the lab (%s) …", stopped)
-            return 0 if ready else INTERRUPTED + stopped.signum
-        finally:
-            for signum in STOP_SIGNALS:
-                signal.signal(signum, signal.SIG_IGN)  # let teardown finish
+            return 0
+    finally:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)  # let teardown finish
+        try:
             if target is not None:
                 target.down()
+        finally:
             stop_groups(GROUPS.snapshot())  # anything the target did not stop itself
             GROUPS.keep_file(None)
             state_now = read_state(settings.state_file)
