@@ -229,7 +229,8 @@ def stop_groups(groups: Sequence[Group], timeout: float = 10.0) -> list[Group]:
 def stop_leftovers(pid_file: Path) -> list[str]:
     """Stop what a previous owner of `pid_file` left running (it was killed before its
     teardown): its process groups that still belong to it, and its directories. Returns one
-    line per thing stopped or removed; deletes the file."""
+    line per thing stopped or removed; deletes the file. The caller holds the lock the owner
+    held while it ran (`lab.stack.exclusive`), so the owner is gone, whatever its pid is now."""
     try:
         data = json.loads(pid_file.read_text())
     except FileNotFoundError:
@@ -237,12 +238,10 @@ def stop_leftovers(pid_file: Path) -> list[str]:
     except json.JSONDecodeError:
         pid_file.unlink()
         return []
-    if pid_alive(int(data.get("owner", 0))) and int(data["owner"]) != os.getpid():
-        return []  # its owner still runs (the caller's lock says it is not a `lab up`)
     groups = [Group(int(g["pgid"]), str(g["name"]), float(g["created"])) for g in data["groups"]]
     done = [f"{g.name} (process group {g.pgid})" for g in stop_groups(groups)]
     for path in map(Path, data.get("paths", [])):
-        if path.exists():
+        if path.name.startswith("ironclad-") and path.exists():  # only what the lab makes
             shutil.rmtree(path, ignore_errors=True)
             done.append(f"directory {path}")
     pid_file.unlink(missing_ok=True)

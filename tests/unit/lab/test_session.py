@@ -176,11 +176,10 @@ def test_leftovers_are_stopped_only_while_their_group_is_the_recorded_one(
     directory = tmp_path / "ironclad-lab-x"
     directory.mkdir()
     pids = tmp_path / "state.json.pids"
-    dead_owner = 2**22 + 1  # above pid_max's default: no such process
 
     def record(start_time: float) -> None:
         group = {"pgid": pid, "name": "backend-0", "created": start_time}
-        pids.write_text(json.dumps({"owner": dead_owner, "groups": [group], "paths": []}))
+        pids.write_text(json.dumps({"owner": 1, "groups": [group], "paths": []}))
 
     record(created - 100)  # the recorded process started earlier: this pid was reused
     assert stop_leftovers(pids) == []
