@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -89,14 +90,19 @@ def connect(
     start: bool = True,
     settings: Settings | None = None,
     lesson: int | None = None,
+    namespace: str | None = None,
 ) -> Lab:
     """Attach to the running lab, or start `lab up` in the background and wait for it.
 
-    A `lab up` started here stops when this process (the kernel) ends. With `lesson`, one
+    `namespace` (the notebooks' NAMESPACE; default: the settings') must be the running lab's;
+    a lab started here gets it (LAB_NAMESPACE). A `lab up` started here stops when this
+    process (the kernel) ends. With `lesson`, one
     line on stderr says what left in the stack breaks that lesson (chaos still on, a replica
     not ready) and the command that fixes it; nothing is printed when all is well.
     """
     settings = settings or get_settings()
+    if namespace is not None:
+        settings = replace(settings, namespace=namespace)
     env = _attach_or_start(target, start, settings)
     if lesson is not None:
         problems = leftovers(env.endpoints, lesson)
@@ -124,6 +130,12 @@ def _attach_or_start(target: str, start: bool, settings: Settings) -> Lab:
                 f"for target={target}.",
                 "Use it, or stop it first: lab.shutdown().",
             )
+        if state.namespace != settings.namespace:
+            raise LabError(
+                f"The running lab (pid {state.pid}) uses namespace {state.namespace}; you asked "
+                f"for {settings.namespace}.",
+                "Use its namespace, or stop it first: lab.shutdown().",
+            )
         reason = f"target={running}: attached to the running lab (pid {state.pid})"
         return Lab(state.endpoints, state.namespace, state.pid, reason, settings)
     if not start:
@@ -133,7 +145,8 @@ def _attach_or_start(target: str, start: bool, settings: Settings) -> Lab:
             "or lab.connect(start=True).",
         )
     choice = choose(target, settings)
-    started = StackProcess(choice.name, settings)
+    environment = {**os.environ, "LAB_NAMESPACE": settings.namespace}
+    started = StackProcess(choice.name, settings, env=environment)
     state = started.start()
     return Lab(state.endpoints, state.namespace, state.pid, choice.reason, settings, started)
 

@@ -218,3 +218,12 @@ def test_a_stop_signal_inside_held_is_raised_when_the_block_ends() -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def test_connect_refuses_a_namespace_other_than_the_running_labs(settings: Settings) -> None:
+    write_state(settings.state_file, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
+    assert connect("local", settings=settings, namespace="ironclad-demo").namespace == (
+        "ironclad-demo"
+    )
+    with pytest.raises(LabError, match="uses namespace ironclad-demo; you asked for learner-1"):
+        connect("local", settings=settings, namespace="learner-1")
