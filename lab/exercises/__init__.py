@@ -71,12 +71,8 @@ class Result:
             text += f" — replace the `...` and run the cell again; stuck? lab.solution({self.exercise!r})"
         return {
             "text/plain": text,
-            MIMETYPE: {
-                "exercise": self.exercise,
-                "passed": self.status == "passed",
-                "status": self.status,
-                "seen": self.seen,
-            },
+            MIMETYPE: {"exercise": self.exercise, "passed": self.status == "passed",
+                       "status": self.status, "seen": self.seen},
         }
 
 
@@ -150,10 +146,8 @@ def solution(exercise: str, repo_root: Path | None = None) -> str:
         repo_root = get_settings().repo_root
     path = solution_path(exercise, repo_root)
     if not path.is_file():
-        raise LabError(
-            f"No solution file for exercise {exercise!r} ({path}).",
-            "Check the id; solutions live in notebooks/solutions/.",
-        )
+        raise LabError(f"No solution file for exercise {exercise!r} ({path}).",
+                       "Check the id; solutions live in notebooks/solutions/.")
     text = path.read_text()
     publish({"text/plain": text, "text/markdown": f"```python\n{text}\n```"})
     return text
