@@ -19,7 +19,6 @@ adding an annotation stays; fields the overlay sets are taken back by the forced
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -141,13 +140,28 @@ def fix_backends(endpoints: Endpoints, timeout: float) -> list[str]:
     return [f"fixed: {line}" for line in was]
 
 
+def with_live_image_stamp(
+    cluster: Cluster, objects: list[dict[str, Any]], image: str
+) -> list[dict[str, Any]]:
+    """`objects` with the image ID `lab up --target kind` stamped on the backend's pod template
+    (`stamp_image`), read from the live Deployment: applying without it would drop the
+    annotation and roll every pod out for nothing."""
+    from lab.targets.kind import IMAGE_ID_ANNOTATION, stamp_image  # heavy: kind/cluster only
+
+    live: Any = cluster.apps.read_namespaced_deployment("backend", cluster.namespace)
+    image_id = (live.spec.template.metadata.annotations or {}).get(IMAGE_ID_ANNOTATION)
+    return stamp_image(objects, image, image_id) if image_id else objects
+
+
 def reset_cluster(
-    cluster: Cluster, objects: Sequence[dict[str, Any]], lesson: int, timeout: float
+    cluster: Cluster, objects: list[dict[str, Any]], lesson: int, timeout: float, image: str
 ) -> list[str]:
     """kind/cluster: re-apply the whole overlay (server-side apply, forced: fields a learner
-    changed that the overlay sets are taken back), delete the run-time objects of lessons
-    >= `lesson`, and wait for postgres and for the backend at the HPA's floor.
-    Chaos is reset through the forwarded replicas by `fix_backends`. One line per action."""
+    changed that the overlay sets are taken back; the image stamp kept), delete the run-time
+    objects of lessons >= `lesson`, and wait for postgres and for the backend at the HPA's
+    floor. Chaos is reset through the forwarded replicas by `fix_backends`. One line per
+    action."""
+    objects = with_live_image_stamp(cluster, objects, image)
     done = [f"applied {len(cluster.apply(objects, timeout))} objects (server-side apply)"]
     for selector in removed_by(lesson):
         kinds = EXERCISE_KINDS if selector == EXERCISES else (("v1", "Pod"),)

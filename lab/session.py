@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from lab import stack
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
 from lab.procs import pid_alive
-from lab.reset import leftovers
 from lab.settings import Settings, get_settings
 from lab.stack import StackProcess, read_state
 from lab.targets import Endpoints, ReplicaRecord, choose
@@ -105,6 +104,8 @@ def connect(
         settings = replace(settings, namespace=namespace)
     env = _attach_or_start(target, start, settings)
     if lesson is not None:
+        from lab.reset import leftovers  # pandas and requests: only when asked
+
         problems = leftovers(env.endpoints, lesson)
         if problems:
             print(

@@ -46,7 +46,8 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
         cluster = Cluster.connect(
             state.namespace, context=f"kind-{settings.cluster_name}", probe_image=settings.image
         )
-        done += reset_cluster(cluster, render("kind", settings), args.to, settings.rollout_timeout)
+        objects = render("kind", settings)
+        done += reset_cluster(cluster, objects, args.to, settings.rollout_timeout, settings.image)
     done += fix_backends(state.endpoints, timeout)
     for line in done:
         print(line)

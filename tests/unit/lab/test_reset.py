@@ -25,6 +25,7 @@ from kubernetes import client
 from lab.errors import LabError
 from lab.k8s import Cluster
 from lab.reset import EXERCISE_LABEL, LESSONS, PROBE_PODS, entry, removed_by, reset_cluster
+from lab.targets.kind import IMAGE_ID_ANNOTATION
 
 
 def _load_test_k8s() -> ModuleType:
@@ -74,6 +75,7 @@ class ResetFake(FakeApiServer):
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}  # (plural, name) -> object
         self.statefulsets: dict[str, dict[str, Any]] = {}
         self.hpa_min = 3
+        self.bodies: dict[str, Any] = {}  # path -> last PATCH body
 
     def matches(self, pod: dict[str, Any], selector: str | None) -> bool:
         labels = pod["metadata"].get("labels") or {}
@@ -94,6 +96,8 @@ class ResetFake(FakeApiServer):
     def route(
         self, method: str, parts: list[str], query: dict[str, str], body: Any
     ) -> tuple[int, Any]:
+        if method == "PATCH":
+            self.bodies["/" + "/".join(parts)] = copy.deepcopy(body)
         match method, parts:
             case "GET", ["api" | "apis", *_, "namespaces", _, plural] if plural not in (
                 "pods",
@@ -195,17 +199,29 @@ def cluster(fake: ResetFake) -> Cluster:
     return Cluster(NS, client.ApiClient(client.Configuration(host=fake.url)))
 
 
+IMAGE = "ironclad-backend:lab"
 OVERLAY = [
     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
     {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "lab"}, "data": {"a": "1"}},
-    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "backend"}, "spec": {}},
+    {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "backend"},
+        "spec": {"template": {"spec": {"containers": [{"name": "b", "image": IMAGE}]}}},
+    },
 ]
 
 
 def test_reset_to_5_reapplies_the_overlay_and_removes_probe_pods_and_exercise_objects(
     fake: ResetFake, cluster: Cluster
 ) -> None:
-    done = reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5)
+    template = fake.deployments["backend"]["spec"]["template"]
+    template["metadata"]["annotations"] = {IMAGE_ID_ANNOTATION: "sha256:loaded"}  # `up` stamped
+    done = reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5, image=IMAGE)
+    applied = fake.bodies[f"/apis/apps/v1/namespaces/{NS}/deployments/backend"]
+    assert applied["spec"]["template"]["metadata"]["annotations"] == {
+        IMAGE_ID_ANNOTATION: "sha256:loaded"  # kept: no rollout for nothing
+    }
     assert [path for path, _, _ in fake.patches] == [
         f"/api/v1/namespaces/{NS}",
         f"/api/v1/namespaces/{NS}/configmaps/lab",
@@ -220,12 +236,12 @@ def test_reset_to_5_reapplies_the_overlay_and_removes_probe_pods_and_exercise_ob
         f"deleted ConfigMap/mine ({EXERCISE_LABEL})",
         "backend: 3 ready (HPA floor 3), postgres ready",
     ]
-    again = reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5)  # idempotent
+    again = reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5, image=IMAGE)
     assert again == ["applied 3 objects (server-side apply)", done[-1]]
 
 
 def test_reset_to_6_keeps_the_probe_pods_lesson_05_made(fake: ResetFake, cluster: Cluster) -> None:
-    reset_cluster(cluster, copy.deepcopy(OVERLAY), 6, timeout=5)
+    reset_cluster(cluster, copy.deepcopy(OVERLAY), 6, timeout=5, image=IMAGE)
     assert "lab-probe-1" in fake.pods
 
 
@@ -234,5 +250,5 @@ def test_a_backend_below_the_hpa_floor_fails_the_reset_with_where_to_look(
 ) -> None:
     fake.deployments["backend"] = deployment_json(2, 2, 2)  # someone scaled it down
     with pytest.raises(LabError, match="2 ready pods, below the HPA's minReplicas 3") as info:
-        reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5)
+        reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5, image=IMAGE)
     assert "backend-hpa" in info.value.next_step
