@@ -227,3 +227,17 @@ def test_connect_refuses_a_namespace_other_than_the_running_labs(settings: Setti
     )
     with pytest.raises(LabError, match="uses namespace ironclad-demo; you asked for learner-1"):
         connect("local", settings=settings, namespace="learner-1")
+
+
+def test_connect_stops_a_lab_whose_session_is_gone_instead_of_attaching(
+    settings: Settings, sleeper: subprocess.Popen[bytes]
+) -> None:
+    """A `lab up` whose starting kernel died may still be tearing down: the next connect()
+    does not attach to it, it stops it (and here, with start=False, reports none running)."""
+    dead_parent = subprocess.Popen([sys.executable, "-c", ""])
+    dead_parent.wait()
+    state = State(ENDPOINTS, sleeper.pid, "ironclad-demo", parent=dead_parent.pid)
+    write_state(settings.state_file, state)
+    with pytest.raises(LabNotRunningError):
+        connect("local", start=False, settings=settings)
+    assert sleeper.wait(10) == -signal.SIGTERM
