@@ -21,9 +21,18 @@ import requests
 from lab.checks import describe
 from lab.errors import ChaosError
 from lab.procs import listener_pid
+from lab.targets.base import ReplicaRecord
+
+# The backend's exit code when an allocation fails under RLIMIT_AS (backend.chaos
+# EXIT_OUT_OF_MEMORY; 128 + SIGKILL, what Kubernetes reports for an OOM kill).
+EXIT_OUT_OF_MEMORY = 137
 
 STATUS_COLUMNS = ["url", "enabled", "latency_ms", "error_ratio"]
 POD_ACTION_COLUMNS = ["pod", "action", "done", "detail"]
+MEMORY_COLUMNS = ["url", "held_mb", "detail"]
+RESTART_COLUMNS = ["replica", "restarts", "last_exit_code", "reason"]
+# How long allocating and touching a few hundred MiB may take on a busy machine.
+MEMORY_TIMEOUT_S = 60.0
 
 
 class BackendChaos:
@@ -80,11 +89,97 @@ class BackendChaos:
         """Share of business requests answered 500 (applies only while enabled)."""
         return self._each("POST", f"/api/chaos/errors/{ratio:g}")
 
+    def memory_hog(self, mb: int, url: str | None = None) -> pd.DataFrame:
+        """Make one replica (default: the first) allocate and hold `mb` MiB; 0 frees it.
+
+        Acts at once, whether chaos is enabled or not. Beyond the replica's memory limit it
+        dies with exit code 137 and is restarted while the others serve (kind: the kernel's OOM
+        killer, `OOMKilled`; local: RLIMIT_AS, the process analog); `restarts(env)` shows it.
+        One row: the url, the MiB now held (None when the replica died answering) and what
+        happened.
+        """
+        where = (url or self.urls[0]).rstrip("/")
+        try:
+            response = self._session.post(
+                f"{where}/api/chaos/memory/{int(mb)}", timeout=MEMORY_TIMEOUT_S
+            )
+        except requests.ConnectionError:
+            row = [where, None, "no answer: the replica died (see lab.chaos.restarts(env))"]
+            return pd.DataFrame([row], columns=MEMORY_COLUMNS)
+        except requests.RequestException as exc:
+            raise ChaosError(
+                f"POST {where}/api/chaos/memory/{int(mb)} failed: {exc}",
+                "Is the lab running? `lab.connect()` starts or attaches to it.",
+            ) from exc
+        if response.status_code != 200:
+            raise ChaosError(
+                f"POST {where}/api/chaos/memory/{int(mb)} answered {response.status_code}: "
+                f"{_detail(response)}",
+                "Use the token from `env.endpoints.chaos_token`; the size is 0-1024 MiB.",
+            )
+        held = int(response.json()["held_mb"])
+        return pd.DataFrame([[where, held, f"holding {held} MiB"]], columns=MEMORY_COLUMNS)
+
     def reset(self) -> pd.DataFrame:
-        """Faults off and zeroed on every replica; returns the final state."""
+        """Faults off and zeroed, hogged memory freed, on every replica; the final state."""
         self.disable()
         self.set_latency(0)
+        self._each("POST", "/api/chaos/memory/0")
         return self.set_error_rate(0)
+
+
+class RestartsSource(Protocol):
+    """What `restarts` reads (a `lab.session.Lab`)."""
+
+    @property
+    def on_cluster(self) -> bool: ...
+
+    def replica_records(self) -> Sequence[ReplicaRecord]: ...
+
+    def backend_pods(self) -> Sequence[Any]: ...
+
+
+def restarts(env: RestartsSource) -> pd.DataFrame:
+    """One row per backend replica: restarts, last exit code and why it last ended.
+
+    kind: each pod's container status (`restartCount`, `lastState.terminated`: `OOMKilled`
+    with exit code 137 after a memory hog beyond the limit). local: what the supervisor
+    recorded (exit code 137 is the backend's out-of-memory exit under RLIMIT_AS, -9 a
+    SIGKILL), labelled as the process analog.
+    """
+    if env.on_cluster:
+        rows = [pod_restarts(pod) for pod in env.backend_pods()]
+    else:
+        rows = [
+            [r.url, r.restarts, r.last_exit_code, exit_reason(r.last_exit_code)]
+            for r in env.replica_records()
+        ]
+    frame = pd.DataFrame(rows, columns=RESTART_COLUMNS)
+    return frame.astype({"restarts": "int64", "last_exit_code": "Int64"})  # NA: never exited
+
+
+def exit_reason(code: int | None) -> str:
+    """What a local replica's exit code means (the process analog of a pod's reason)."""
+    if code is None:
+        return ""
+    if code == EXIT_OUT_OF_MEMORY:
+        return "out of memory (process analog of OOMKilled: RLIMIT_AS)"
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return "exited"
+
+
+def pod_restarts(pod: Any) -> list[Any]:
+    """[name, restarts, last exit code, last reason] of a V1Pod's backend container."""
+    statuses = pod.status.container_statuses or []
+    status = next((s for s in statuses if s.name == "backend"), None)
+    last = status.last_state.terminated if status and status.last_state else None
+    return [
+        pod.metadata.name,
+        status.restart_count if status else 0,
+        last.exit_code if last else None,
+        (last.reason or "") if last else "",
+    ]
 
 
 def _detail(response: requests.Response) -> str:

@@ -280,6 +280,10 @@ class Cluster:
         items = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
         return sorted((PodState.of(p) for p in items), key=lambda pod: pod.name)
 
+    def pod_objects(self, selector: str | None = None) -> list[Any]:
+        """The V1Pod objects themselves (e.g. for `lastState` of their containers)."""
+        return list(self.core.list_namespaced_pod(self.namespace, label_selector=selector).items)
+
     def pods(self, selector: str | None = None) -> pd.DataFrame:
         """`pod_states` as a table, for notebooks."""
         return pods_frame(self.pod_states(selector))
@@ -454,6 +458,20 @@ class Cluster:
         self.core.delete_namespaced_pod(
             pod, self.namespace, grace_period_seconds=grace_period_seconds
         )
+
+    def delete_labelled(self, api_version: str, kind: str, selector: str) -> list[str]:
+        """Delete this namespace's objects of a kind matching a label selector (`lab.reset`
+        removes run-time objects so); returns their names, sorted."""
+        resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
+        found = resource.get(namespace=self.namespace, label_selector=selector)
+        names = sorted(item.metadata.name for item in found.items)
+        for name in names:
+            try:
+                resource.delete(name=name, namespace=self.namespace)
+            except ApiException as exc:
+                if exc.status != 404:  # already gone: what we wanted
+                    raise
+        return names
 
     def delete_namespace(self, timeout: float = 300.0) -> None:
         """Delete this namespace and wait until it is gone (no-op when it does not exist)."""

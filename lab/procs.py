@@ -2,21 +2,27 @@
 
 Used by the `local` target and by the integration tests, so both exercise the same code.
 Every process is started in its own session (process group) so that stopping it also stops
-anything it spawned; nothing here sleeps blindly, every wait polls a condition with a deadline.
+anything it spawned, and is on record (`GROUPS`, optionally a pid file) from its first moment:
+`lab up` holds stop signals while a child starts (`held`), so an interrupt never leaves one
+unrecorded. Nothing here sleeps blindly, every wait polls a condition with a deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from types import FrameType
+from typing import Any, Literal
 
 import psutil
 
@@ -57,20 +63,220 @@ def listener_pid(url: str) -> int:
     raise LabError(f"Nothing listens on {url}.", "Is the local lab running? lab.connect().")
 
 
+# --- owning children: stop signals held while a child is started, groups on record -------
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Shutdown(BaseException):
+    """Raised in the main thread by SIGINT/SIGTERM/SIGHUP once `raise_on_stop_signals()` ran."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+@dataclass
+class _Hold:
+    depth: int = 0  # main thread only: signal handlers run there
+    pending: int | None = None
+
+
+_HOLD = _Hold()
+
+
+def _on_stop_signal(signum: int, _frame: FrameType | None) -> None:
+    if _HOLD.depth:
+        _HOLD.pending = signum  # raised when the outermost `held()` ends
+    else:
+        raise Shutdown(signum)
+
+
+def raise_on_stop_signals() -> None:
+    """SIGINT/SIGTERM/SIGHUP raise `Shutdown` in the main thread, except inside `held()`,
+    where they wait for it to end. Call from the main thread (`lab up` does)."""
+    _HOLD.pending = None
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _on_stop_signal)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Hold stop signals (as installed by `raise_on_stop_signals`) in the main thread until
+    the block ends, so that starting a child and recording it is never split by one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python delivers signals to the main thread only
+        return
+    _HOLD.depth += 1
+    try:
+        yield
+    finally:
+        _HOLD.depth -= 1
+        if _HOLD.depth == 0 and _HOLD.pending is not None:
+            signum, _HOLD.pending = _HOLD.pending, None
+            raise Shutdown(signum)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A process group this process started: its leader's pid (= pgid) and start time."""
+
+    pgid: int
+    name: str
+    created: float  # psutil create_time of the leader: tells a reused pid apart
+
+
+class ProcessGroups:
+    """Every process group this process started and has not stopped, plus the directories it
+    made; mirrored to a pid file (`keep_file`) so that, after a SIGKILL of this process, the
+    next one can stop them (`stop_leftovers`)."""
+
+    def __init__(self) -> None:
+        self._groups: dict[int, Group] = {}
+        self._paths: list[str] = []
+        self._lock = threading.Lock()
+        self.pid_file: Path | None = None
+
+    def keep_file(self, path: Path | None) -> None:
+        """Mirror the record to `path` from now on (None: stop, and delete the file)."""
+        with self._lock:
+            old, self.pid_file = self.pid_file, path
+            if path is None and old is not None:
+                old.unlink(missing_ok=True)
+            self._write()
+
+    def add(self, name: str, pid: int) -> None:
+        try:
+            created = psutil.Process(pid).create_time()
+        except psutil.NoSuchProcess:  # already gone (a zombie still has one): nothing to own
+            return
+        with self._lock:
+            self._groups[pid] = Group(pid, name, created)
+            self._write()
+
+    def remove(self, pid: int) -> None:
+        with self._lock:
+            if self._groups.pop(pid, None) is not None:
+                self._write()
+
+    def snapshot(self) -> list[Group]:
+        with self._lock:
+            return list(self._groups.values())
+
+    def add_path(self, path: Path) -> None:
+        with self._lock:
+            self._paths.append(str(path))
+            self._write()
+
+    def remove_path(self, path: Path) -> None:
+        with self._lock:
+            if str(path) in self._paths:
+                self._paths.remove(str(path))
+                self._write()
+
+    def _write(self) -> None:
+        if self.pid_file is None:
+            return
+        data = {
+            "owner": os.getpid(),
+            "groups": [asdict(group) for group in self._groups.values()],
+            "paths": self._paths,
+        }
+        partial = self.pid_file.with_name(f".{self.pid_file.name}.{threading.get_ident()}")
+        partial.write_text(json.dumps(data, indent=2) + "\n")
+        partial.replace(self.pid_file)
+
+
+GROUPS = ProcessGroups()  # this process's children (one per process: signals are too)
+
+
+def group_members(group: Group) -> list[psutil.Process]:
+    """The live processes of `group`, if it is still the one recorded: a live leader must have
+    the recorded start time (else the pid was reused and the group is someone else's); with the
+    leader gone the group id cannot be reused while members live, so they are its members."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        leader = psutil.Process(group.pgid)
+        if abs(leader.create_time() - group.created) > 0.01:
+            return []
+    members = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(ProcessLookupError, psutil.NoSuchProcess):
+            if os.getpgid(process.pid) == group.pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process)
+    return members
+
+
+def stop_groups(groups: Sequence[Group], timeout: float = 10.0) -> list[Group]:
+    """SIGTERM every live recorded group, SIGKILL what is left after `timeout` s; return the
+    groups that had live members."""
+    live = [g for g in groups if group_members(g)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for group in live:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group.pgid, sig)
+        with contextlib.suppress(LabError):
+            wait_until(
+                lambda: not any(group_members(g) for g in live),
+                timeout=timeout,
+                what="leftover processes to stop",
+                interval=0.1,
+            )
+        if not any(group_members(g) for g in live):
+            break
+    return live
+
+
+def stop_leftovers(pid_file: Path) -> list[str]:
+    """Stop what a previous owner of `pid_file` left running (it was killed before its
+    teardown): its process groups that still belong to it, and its directories. Returns one
+    line per thing stopped or removed; deletes the file. The caller holds the lock the owner
+    held while it ran (`lab.stack.exclusive`), so the owner is gone, whatever its pid is now."""
+    try:
+        data = json.loads(pid_file.read_text())
+    except FileNotFoundError:
+        return []
+    except json.JSONDecodeError:
+        pid_file.unlink()
+        return []
+    groups = [Group(int(g["pgid"]), str(g["name"]), float(g["created"])) for g in data["groups"]]
+    done = [f"{g.name} (process group {g.pgid})" for g in stop_groups(groups)]
+    for path in map(Path, data.get("paths", [])):
+        if path.name.startswith("ironclad-") and path.exists():  # only what the lab makes
+            shutil.rmtree(path, ignore_errors=True)
+            done.append(f"directory {path}")
+    pid_file.unlink(missing_ok=True)
+    return done
+
+
+def pid_alive(pid: int) -> bool:
+    """True when `pid` is a live process (zombies count as gone)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 @dataclass
 class ManagedProcess:
-    """A child process in its own process group, with its output captured in a log file."""
+    """A child process in its own process group (on record in `GROUPS` from its first
+    moment), its output captured in a log file, optionally as another user (root only) and
+    under an address-space limit (`memory_limit` bytes, RLIMIT_AS: Linux)."""
 
     name: str
     argv: Sequence[str]
     log_path: Path
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
+    user: str | None = None
+    memory_limit: int | None = None
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        as_user: dict[str, Any] = {}
+        if self.user is not None:
+            as_user = {"user": self.user, "group": self.user, "extra_groups": []}
+        with self.log_path.open("ab") as log, held():
             self.popen = subprocess.Popen(
                 list(self.argv),
                 stdin=subprocess.DEVNULL,
@@ -79,7 +285,14 @@ class ManagedProcess:
                 env=dict(self.env) if self.env is not None else None,
                 cwd=self.cwd,
                 start_new_session=True,
+                **as_user,
             )
+            GROUPS.add(self.name, self.popen.pid)
+            if self.memory_limit is not None:
+                # Right after exec, before the program allocates more than its interpreter:
+                # (preexec_fn would be earlier, but is unsafe in a process with threads).
+                limit = (self.memory_limit, self.memory_limit)
+                resource.prlimit(self.popen.pid, resource.RLIMIT_AS, limit)
         return self
 
     @property
@@ -90,6 +303,11 @@ class ManagedProcess:
 
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once it exited (negative: killed by that signal), else None."""
+        return None if self.popen is None else self.popen.poll()
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -108,6 +326,15 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signum)
 
+    def wait(self) -> int:
+        """Wait for the exit (if interrupted: Ctrl-C, Shutdown..., stop it) and return its code."""
+        assert self.popen is not None
+        try:
+            self.popen.wait()
+        finally:
+            self.stop()  # its group too (stragglers), and off the record
+        return self.popen.returncode
+
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM the process group, SIGKILL it after `timeout` s; return the exit code."""
         if self.popen is None:
@@ -122,6 +349,7 @@ class ManagedProcess:
         # Reap anything left in the group (children that ignored SIGTERM).
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
+        GROUPS.remove(self.popen.pid)
         return self.popen.returncode
 
 
@@ -144,12 +372,18 @@ def find_postgres_bindir() -> Path:
     )
 
 
+# PostgreSQL's shutdown modes, as signals to the postmaster (what `pg_ctl stop -m` sends).
+SHUTDOWN_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
+
+
 @dataclass
 class PostgresServer:
     """A real PostgreSQL server in a temporary directory on a free loopback port.
 
-    PostgreSQL refuses to run as root, so as root every server command runs as the
-    `postgres` system user (via runuser) and the data directory is owned by it.
+    The postmaster runs in the foreground as a `ManagedProcess` (not daemonized by `pg_ctl`,
+    which puts it in a session of its own that nobody records): interrupting its start or
+    stopping its owner stops it. PostgreSQL refuses to run as root, so as root every server
+    command runs as the `postgres` system user and the data directory is owned by it.
     """
 
     database: str = "ironclad"
@@ -158,6 +392,7 @@ class PostgresServer:
     port: int = field(default_factory=free_port)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ironclad-pg-")))
     bindir: Path = field(default_factory=find_postgres_bindir)
+    process: ManagedProcess | None = field(default=None, init=False, repr=False)
 
     @property
     def datadir(self) -> Path:
@@ -185,28 +420,26 @@ class PostgresServer:
             "POSTGRES_PASSWORD": self.password,
         }
 
-    def _as_owner(self, argv: Sequence[str]) -> list[str]:
-        if os.geteuid() != 0:
-            return list(argv)
-        if shutil.which("runuser") is None:
-            raise ToolMissingError(
-                "runuser (to run PostgreSQL as a non-root user)", install="it ships with util-linux"
-            )
-        return ["runuser", "-u", "postgres", "--", *argv]
+    @property
+    def _owner(self) -> str | None:
+        return "postgres" if os.geteuid() == 0 else None
+
+    def _process(self, name: str, argv: Sequence[str], log_path: Path) -> ManagedProcess:
+        return ManagedProcess(name, argv, log_path, env=os.environ, cwd=self.root, user=self._owner)
 
     def _run(self, argv: Sequence[str], what: str) -> None:
-        result = subprocess.run(self._as_owner(argv), capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise ProcessFailedError(
-                f"PostgreSQL {what}", result.stderr.strip() or result.stdout, self.log_path
-            )
+        """Run a PostgreSQL tool to its end, in its own process group (stopped if interrupted)."""
+        log_path = self.root / f"{what}.log"
+        process = self._process(f"PostgreSQL {what}", argv, log_path)
+        if process.start().wait() != 0:
+            raise ProcessFailedError(f"PostgreSQL {what}", "failed", log_path)
 
     def init(self) -> PostgresServer:
         """initdb, then create the application role and database."""
         self.socket_dir.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres")
-            shutil.chown(self.socket_dir, "postgres")
+        if self._owner is not None:
+            shutil.chown(self.root, self._owner)
+            shutil.chown(self.socket_dir, self._owner)
             self.root.chmod(0o700)
         self._run(
             [
@@ -255,42 +488,61 @@ class PostgresServer:
         return self
 
     def start(self, timeout: float = 30.0) -> None:
-        options = (
-            f"-p {self.port} -k {self.socket_dir} -c listen_addresses={LOOPBACK} "
-            "-c fsync=off -c max_connections=200"
-        )
-        self._run(
+        """Start the postmaster and wait until it accepts connections."""
+        self.process = self._process(
+            "postgres",
             [
-                str(self.bindir / "pg_ctl"),
+                str(self.bindir / "postgres"),
                 "-D",
                 str(self.datadir),
-                "-l",
-                str(self.log_path),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                str(int(timeout)),
-                "start",
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.socket_dir),
+                "-c",
+                f"listen_addresses={LOOPBACK}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
             ],
-            "start",
+            self.log_path,
         )
+        process = self.process.start()
+
+        def ready() -> bool:
+            process.ensure_running()
+            return self._status() == "ready" and port_is_open(self.port)
+
+        wait_until(ready, timeout=timeout, what="PostgreSQL to accept connections", interval=0.1)
+
+    def _status(self) -> str:
+        """The postmaster's status line in postmaster.pid ("starting", "ready", ...)."""
+        try:
+            lines = (self.datadir / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return ""
+        return lines[7].strip() if len(lines) > 7 else ""
 
     def stop(self, mode: Literal["smart", "fast", "immediate"] = "fast") -> None:
         """Stop the server; `immediate` is a crash-like stop (recovery runs on next start)."""
-        self._run(
-            [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"],
-            f"stop ({mode})",
-        )
+        process = self.process
+        if process is None or not process.running():
+            raise ProcessFailedError("PostgreSQL stop", f"({mode}): the server is not running")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, SHUTDOWN_SIGNALS[mode])
+        wait_until(lambda: not process.running(), timeout=60, what=f"PostgreSQL to stop ({mode})")
+        process.stop()  # its group: any backend process left behind
 
     def running(self) -> bool:
-        return (self.datadir / "postmaster.pid").exists() and port_is_open(self.port)
+        return self.process is not None and self.process.running() and port_is_open(self.port)
 
     def destroy(self) -> None:
         """Stop the server if it runs and delete its directory."""
-        if (self.datadir / "postmaster.pid").exists():
-            with contextlib.suppress(ProcessFailedError):
+        if self.process is not None:
+            with contextlib.suppress(LabError):
                 self.stop("immediate")
+            self.process.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:

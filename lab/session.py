@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lab import stack
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
+from lab.procs import pid_alive
 from lab.settings import Settings, get_settings
 from lab.stack import StackProcess, read_state
-from lab.targets import Endpoints, choose
+from lab.targets import Endpoints, ReplicaRecord, choose
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from lab.chaos import BackendChaos
@@ -49,6 +56,17 @@ class Lab:
 
         return BackendChaos(self.endpoints.backends, self.endpoints.chaos_token)
 
+    def replica_records(self) -> Sequence[ReplicaRecord]:
+        """Local target: each replica's restarts and last exit code, as `lab up` records them."""
+        state = read_state(self.settings.state_file)
+        return state.replicas if state is not None else ()
+
+    def backend_pods(self) -> Sequence[Any]:
+        """kind: the backend pods (V1Pod, with their container statuses)."""
+        from lab.targets.kind import BACKEND
+
+        return self.k8s.pod_objects(BACKEND[1])
+
     @cached_property
     def k8s(self) -> Cluster:
         if not self.on_cluster:
@@ -66,10 +84,45 @@ class Lab:
         )
 
 
-def connect(target: str = "auto", start: bool = True, settings: Settings | None = None) -> Lab:
-    """Attach to the running lab, or start `lab up` in the background and wait for it."""
+def connect(
+    target: str = "auto",
+    start: bool = True,
+    settings: Settings | None = None,
+    lesson: int | None = None,
+    namespace: str | None = None,
+) -> Lab:
+    """Attach to the running lab, or start `lab up` in the background and wait for it.
+
+    `namespace` (the notebooks' NAMESPACE; default: the settings') must be the running lab's;
+    a lab started here gets it (LAB_NAMESPACE). A `lab up` started here stops when this
+    process (the kernel) ends. With `lesson`, one
+    line on stderr says what left in the stack breaks that lesson (chaos still on, a replica
+    not ready) and the command that fixes it; nothing is printed when all is well.
+    """
     settings = settings or get_settings()
+    if namespace is not None:
+        settings = replace(settings, namespace=namespace)
+    env = _attach_or_start(target, start, settings)
+    if lesson is not None:
+        from lab.reset import leftovers  # pandas and requests: only when asked
+
+        problems = leftovers(env.endpoints, lesson)
+        if problems:
+            print(
+                f"warning: left over from an earlier lesson: {'; '.join(problems)}. "
+                f"Run `ironclad-lab reset --to {lesson}` in a terminal, then this cell again.",
+                file=sys.stderr,
+            )
+    return env
+
+
+def _attach_or_start(target: str, start: bool, settings: Settings) -> Lab:
     state = read_state(settings.state_file)
+    if state is not None and state.parent is not None and not pid_alive(state.parent):
+        # Its session is gone and it is stopping itself (or about to): wait, then start anew.
+        log.info("the lab of an ended session (pid %d) is stopping; waiting for it", state.pid)
+        stack.stop(settings, timeout=settings.rollout_timeout + 60)
+        state = None
     if state is not None:
         running = state.endpoints.target
         if target not in ("auto", running):
@@ -77,6 +130,12 @@ def connect(target: str = "auto", start: bool = True, settings: Settings | None 
                 f"A lab on target={running} is running (pid {state.pid}); you asked "
                 f"for target={target}.",
                 "Use it, or stop it first: lab.shutdown().",
+            )
+        if state.namespace != settings.namespace:
+            raise LabError(
+                f"The running lab (pid {state.pid}) uses namespace {state.namespace}; you asked "
+                f"for {settings.namespace}.",
+                "Use its namespace, or stop it first: lab.shutdown().",
             )
         reason = f"target={running}: attached to the running lab (pid {state.pid})"
         return Lab(state.endpoints, state.namespace, state.pid, reason, settings)
@@ -87,7 +146,8 @@ def connect(target: str = "auto", start: bool = True, settings: Settings | None 
             "or lab.connect(start=True).",
         )
     choice = choose(target, settings)
-    started = StackProcess(choice.name, settings)
+    environment = {**os.environ, "LAB_NAMESPACE": settings.namespace}
+    started = StackProcess(choice.name, settings, env=environment)
     state = started.start()
     return Lab(state.endpoints, state.namespace, state.pid, choice.reason, settings, started)
 

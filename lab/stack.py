@@ -1,32 +1,45 @@
 """The running stack: serve it (`lab up`), start it in the background, attach to it, stop it.
 
-One stack runs per state file (`Settings.state_file`). `serve()` is `lab up` itself: it brings
+One stack runs per state file (`Settings.state_file`, locked by the `lab up` that owns it;
+beside it a pid file of that run's process groups). `serve()` is `lab up` itself: it brings
 a target up, records the endpoints and its pid in the state file, stays up until SIGINT /
-SIGTERM / SIGHUP and tears everything down. `StackProcess` runs that as a child process
-(`lab.connect()` and the notebook runner both use it: one readiness check, one timeout table);
-`read_state()` attaches to a running one and `stop()` ends it through its pid.
+SIGTERM / SIGHUP (or the end of the session that started it) and tears everything down.
+`StackProcess` runs that as a child process (`lab.connect()` and the notebook runner both
+use it: one readiness check, one timeout table); `read_state()` attaches to a running one
+and `stop()` ends it through its pid.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 import psutil
 
 from lab.errors import LabError
-from lab.procs import ManagedProcess
+from lab.procs import (
+    GROUPS,
+    STOP_SIGNALS,
+    ManagedProcess,
+    Shutdown,
+    pid_alive,
+    raise_on_stop_signals,
+    stop_groups,
+    stop_leftovers,
+)
 from lab.settings import Settings
-from lab.targets import Endpoints, choose, make_target
+from lab.targets import Endpoints, ReplicaRecord, Target, choose, make_target
 from lab.waits import poll
 
 log = logging.getLogger(__name__)
@@ -34,24 +47,56 @@ log = logging.getLogger(__name__)
 # How long a `lab up` may take to be ready, by requested target: kind may create a cluster and
 # build an image; auto may pick kind.
 UP_TIMEOUT = {"local": 180.0, "kind": 1800.0, "auto": 1800.0}
+# Exit code of a `lab up` stopped by a signal before it was ready (128 + signal number, as a
+# shell reports it): it did not do its job. Stopped after "ready" is its normal end: 0.
+INTERRUPTED = 128
 
 
 @dataclass(frozen=True)
 class State:
-    """The state file: endpoints plus the pid of `lab up` and the namespace."""
+    """The state file: endpoints, the pid of `lab up`, the namespace, the session whose end
+    stops it (`parent`, or None), and per local replica its restarts and last exit code."""
 
     endpoints: Endpoints
     pid: int
     namespace: str
+    parent: int | None = None
+    replicas: tuple[ReplicaRecord, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.endpoints.to_dict(), "pid": self.pid, "namespace": self.namespace}
+        return {
+            **self.endpoints.to_dict(),
+            "pid": self.pid,
+            "namespace": self.namespace,
+            "parent": self.parent,
+            "replicas": [asdict(r) for r in self.replicas],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> State:
+        return cls(
+            Endpoints.from_dict(data),
+            int(data["pid"]),
+            str(data["namespace"]),
+            data.get("parent"),
+            tuple(ReplicaRecord(**r) for r in data.get("replicas", [])),
+        )
+
+
+def pid_file(state_file: Path) -> Path:
+    """The process groups (and directories) of the `lab up` owning `state_file`."""
+    return state_file.with_name(f"{state_file.name}.pids")
+
+
+def lock_file(state_file: Path) -> Path:
+    """Locked (flock) by the `lab up` owning `state_file` for as long as it runs."""
+    return state_file.with_name(f"{state_file.name}.lock")
 
 
 def write_state(path: Path, state: State) -> None:
     """Write the state file atomically (readers never see half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     partial.touch(mode=0o600)  # it holds the chaos token: owner-only, before any byte is written
     partial.write_text(json.dumps(state.to_dict(), indent=2) + "\n")
     partial.replace(path)
@@ -68,20 +113,12 @@ def read_state(path: Path) -> State | None:
             f"{path} is not valid JSON ({exc}).",
             f"Delete it if no `ironclad-lab up` runs: rm {path}",
         ) from exc
-    state = State(Endpoints.from_dict(data), int(data["pid"]), str(data["namespace"]))
+    state = State.from_dict(data)
     if not pid_alive(state.pid):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         return None
     return state
-
-
-def pid_alive(pid: int) -> bool:
-    """True when `pid` is a live process (zombies count as gone)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def stop(settings: Settings, timeout: float = 120.0) -> State | None:
@@ -104,12 +141,62 @@ def stop(settings: Settings, timeout: float = 120.0) -> State | None:
     return state
 
 
-class Shutdown(BaseException):
-    """Raised in the main thread by SIGTERM/SIGHUP, like KeyboardInterrupt is by SIGINT."""
+@contextlib.contextmanager
+def exclusive(state_file: Path, target: str) -> Iterator[IO[str]]:
+    """Hold the state file's lock (flock, released by the kernel however this process ends),
+    naming this process and `target` in it; raise LabError naming the holder when another
+    `lab up` has it."""
+    path = lock_file(state_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "a `lab up` that is just starting"
+            raise LabError(
+                f"Another `lab up` runs on {state_file}: {holder}.",
+                "Use it (lab.connect() attaches), or stop it first: ironclad-lab down.",
+            ) from None
+        describe_holder(lock, target)
+        try:
+            yield lock
+        finally:
+            lock.truncate(0)
 
 
-def _raise_shutdown(signum: int, _frame: FrameType | None) -> None:
-    raise Shutdown(signal.Signals(signum).name)
+def describe_holder(lock: IO[str], target: str) -> None:
+    """What a second `lab up` reads in the lock file: this pid and its target."""
+    lock.truncate(0)
+    lock.write(f"pid {os.getpid()}, target={target}")
+    lock.flush()
+
+
+def watch_parent(parent: int) -> None:
+    """SIGTERM this process (like `ironclad-lab down`) once `parent` is gone.
+
+    `lab.connect()` passes the notebook kernel's pid. PR_SET_PDEATHSIG alone would not do:
+    it fires when the *thread* that started us ends (not the process), it is Linux-only, and
+    it cannot tell an exec'd or reparented session; polling the pid and its start time can.
+    """
+    try:
+        created = psutil.Process(parent).create_time()
+    except psutil.NoSuchProcess:
+        created = None
+
+    def alive() -> bool:
+        try:
+            return created is not None and psutil.Process(parent).create_time() == created
+        except psutil.NoSuchProcess:
+            return False
+
+    def watch() -> None:
+        while alive():
+            time.sleep(1.0)
+        log.warning("the session that started this lab (pid %d) is gone: stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="lab-parent-watch", daemon=True).start()
 
 
 def serve(
@@ -117,38 +204,78 @@ def serve(
     requested: str,
     announce: Callable[[Endpoints], None],
     replicas: int | None = None,
-) -> None:
+    parent: int | None = None,
+) -> int:
     """`lab up`: bring `requested` up, record it, `announce` it, wait for a signal, tear down.
 
-    Must run in the main thread (it installs SIGTERM/SIGHUP handlers).
+    One per state file (an exclusive lock; a second one fails at once naming the first). It
+    first stops what a SIGKILLed predecessor left (its pid file). Every child is on record
+    from its first moment and stop signals wait while one starts, so SIGINT/SIGTERM/SIGHUP at
+    any moment tear down everything. With `parent`, it also stops when that process is gone.
+    Returns the exit code: 0 when stopped after it was ready, 128 + signal when stopped
+    before. Must run in the main thread (it installs signal handlers).
     """
-    running = read_state(settings.state_file)
-    if running is not None:
-        raise LabError(
-            f"A lab on target={running.endpoints.target} already runs (pid "
-            f"{running.pid}, state file {settings.state_file}).",
-            "Use it, or stop it first: ironclad-lab down.",
-        )
-    choice = choose(requested, settings)
-    log.info(choice.reason)
-    target = make_target(choice.name, settings, replicas)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_shutdown)
+    raise_on_stop_signals()
     try:
+        with exclusive(settings.state_file, requested) as lock:
+            for line in stop_leftovers(pid_file(settings.state_file)):
+                log.warning("stopped a leftover of a previous `lab up` that was killed: %s", line)
+            running = read_state(settings.state_file)
+            if running is not None:
+                raise LabError(
+                    f"A lab on target={running.endpoints.target} already runs (pid "
+                    f"{running.pid}, state file {settings.state_file}).",
+                    "Use it, or stop it first: ironclad-lab down.",
+                )
+            return _serve_locked(settings, requested, announce, replicas, parent, lock)
+    except Shutdown as stopped:  # before it was ready (after, _serve_locked returns 0)
+        log.info("stopped (%s) before the lab was ready", stopped)
+        return INTERRUPTED + stopped.signum
+
+
+def _serve_locked(
+    settings: Settings,
+    requested: str,
+    announce: Callable[[Endpoints], None],
+    replicas: int | None,
+    parent: int | None,
+    lock: IO[str],
+) -> int:
+    GROUPS.keep_file(pid_file(settings.state_file))
+    target: Target | None = None
+    try:
+        if parent is not None:
+            watch_parent(parent)
+        choice = choose(requested, settings)
+        describe_holder(lock, choice.name)  # auto resolved
+        log.info(choice.reason)
+        target = make_target(choice.name, settings, replicas)
         endpoints = target.up()
-        write_state(settings.state_file, State(endpoints, os.getpid(), settings.namespace))
-        announce(endpoints)
-        while True:
-            signal.pause()
-    except (KeyboardInterrupt, Shutdown):
-        log.info("stopping the %s lab …", choice.name)
+        state = State(endpoints, os.getpid(), settings.namespace, parent)
+        write_state(settings.state_file, state)
+        try:  # ready from here on: a stop signal is the normal end
+            announce(endpoints)
+            while True:  # keep the replicas' restarts in the state file (local target)
+                records = tuple(getattr(target, "records", ()))
+                if records != state.replicas:
+                    state = replace(state, replicas=records)
+                    write_state(settings.state_file, state)
+                time.sleep(0.5)
+        except Shutdown as stopped:
+            log.info("stopping the lab (%s) …", stopped)
+            return 0
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)  # let teardown finish
-        target.down()
-        state = read_state(settings.state_file)
-        if state is not None and state.pid == os.getpid():
-            settings.state_file.unlink()
+        try:
+            if target is not None:
+                target.down()
+        finally:
+            stop_groups(GROUPS.snapshot())  # anything the target did not stop itself
+            GROUPS.keep_file(None)
+            state_now = read_state(settings.state_file)
+            if state_now is not None and state_now.pid == os.getpid():
+                settings.state_file.unlink()
 
 
 @dataclass
@@ -186,7 +313,7 @@ class StackProcess:
         """Start `lab up` and wait until it is ready; on any failure stop it and raise."""
         self.log.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "lab", "up", "--target", self.requested, "--json"]
-        argv += ["--state-file", str(self.settings.state_file)]
+        argv += ["--state-file", str(self.settings.state_file), "--parent-pid", str(os.getpid())]
         env = {**(os.environ if self.env is None else self.env), "PYTHONUNBUFFERED": "1"}
         self.process = ManagedProcess("lab up", argv, self.log, env, self.settings.repo_root)
         process = self.process.start()

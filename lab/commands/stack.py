@@ -14,12 +14,22 @@ from lab.targets import Endpoints
 
 
 def register(commands: Subparsers) -> None:
-    up = commands.add_parser("up", help="bring the stack up and keep it up until Ctrl-C/SIGTERM")
+    up = commands.add_parser(
+        "up",
+        help="bring the stack up and keep it up until Ctrl-C/SIGTERM (exit 0; 128+signal when "
+        "stopped before ready; 1 when it cannot start, e.g. another `up` holds the state file)",
+    )
     add_target(up)
     up.add_argument(
         "--replicas", type=int, default=None, help="backend replicas (local; default 3)"
     )
     up.add_argument("--json", action="store_true", help="print the endpoints as one JSON line")
+    up.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="stop (and clean up) when this process is gone (lab.connect() passes its kernel's)",
+    )
     down = commands.add_parser("down", help="stop the running `up` (it removes what it started)")
     status = commands.add_parser("status", help="what runs: target, pid, endpoints (exit 1: none)")
     status.add_argument("--json", action="store_true", help="print the state as one JSON line")
@@ -60,8 +70,9 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
         text = endpoints.to_json() if args.json else describe(endpoints)
         print(text if args.json else f"{text}\nPress Ctrl-C to stop and clean up.", flush=True)
 
-    stack.serve(_settings(args, settings), target(args, settings), announce, args.replicas)
-    return 0
+    return stack.serve(
+        _settings(args, settings), target(args, settings), announce, args.replicas, args.parent_pid
+    )
 
 
 def run_down(args: argparse.Namespace, settings: Settings) -> int:

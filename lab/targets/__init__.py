@@ -6,9 +6,17 @@ from dataclasses import dataclass
 
 from lab.errors import LabError, TargetUnavailableError
 from lab.settings import Settings
-from lab.targets.base import Endpoints, Target, docker_problem
+from lab.targets.base import Endpoints, ReplicaRecord, Target, docker_problem
 
-__all__ = ["Choice", "Endpoints", "Target", "choose", "docker_problem", "make_target"]
+__all__ = [
+    "Choice",
+    "Endpoints",
+    "ReplicaRecord",
+    "Target",
+    "choose",
+    "docker_problem",
+    "make_target",
+]
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,16 @@ class Endpoints:
             ) from exc
 
 
+@dataclass(frozen=True)
+class ReplicaRecord:
+    """A supervised local replica: how often it was restarted and how it last exited
+    (137 = the backend's out-of-memory exit; negative = killed by that signal)."""
+
+    url: str
+    restarts: int = 0
+    last_exit_code: int | None = None
+
+
 class Target(Protocol):
     """What `python -m lab up` drives: `up()` returns once every part is ready."""
 

@@ -20,10 +20,11 @@ import yaml
 
 from lab.contract import JOB
 from lab.errors import LabError, ToolMissingError
+from lab.manifests import find, parse
 from lab.net import LOOPBACK, free_port, get_json, http_ok
-from lab.procs import ManagedProcess, PostgresServer
+from lab.procs import GROUPS, ManagedProcess, PostgresServer, held
 from lab.settings import Settings
-from lab.targets.base import Endpoints
+from lab.targets.base import Endpoints, ReplicaRecord
 from lab.waits import poll
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,35 @@ def write_grafana_provisioning(manifests: Path, target: Path, prometheus_url: st
         (target / kind).mkdir(parents=True, exist_ok=True)
 
 
+def backend_memory_limit(settings: Settings) -> int:
+    """The backend container's `resources.limits.memory` in the manifests, in bytes: the
+    number both targets teach (kind: the cgroup limit; local: see `address_space_limit`)."""
+    from kubernetes.utils.quantity import parse_quantity  # heavy: imported when used
+
+    objects = parse((settings.manifests / "base" / "backend.yaml").read_text())
+    containers = find(objects, "Deployment", "backend")["spec"]["template"]["spec"]["containers"]
+    limit = next(c for c in containers if c["name"] == "backend")["resources"]["limits"]["memory"]
+    return int(parse_quantity(limit))  # type: ignore[no-untyped-call]
+
+
+# RLIMIT_AS bounds the address space (every mapping: shared libraries, thread stacks, malloc
+# arenas reserved but never touched), while a container's memory limit bounds what is resident
+# (RSS + page cache), so RLIMIT_AS needs headroom over the container limit. Measured here for
+# `python -m backend` with MALLOC_ARENA_MAX=2 (without it glibc may reserve 64 MiB of address
+# space per thread arena, which would make the headroom unpredictable): idle VSZ 184 MiB, RSS
+# 73 MiB; under 60 concurrent /api/work requests VSZ 232 MiB, RSS 73 MiB. With the 256 MiB
+# limit + 192 MiB, a hog dies beyond about 264 MiB idle (kind: about 183 MiB = 256 - RSS) and
+# normal load keeps over 200 MiB to spare. So a hog well beyond the limit (e.g. 2x) dies on
+# both targets and one well below it (e.g. a quarter) survives on both.
+ADDRESS_SPACE_HEADROOM = 192 * 1024 * 1024
+MALLOC_ARENA_MAX = "2"
+
+
+def address_space_limit(settings: Settings) -> int:
+    """RLIMIT_AS for a local replica: the container's memory limit plus the headroom."""
+    return backend_memory_limit(settings) + ADDRESS_SPACE_HEADROOM
+
+
 @dataclass
 class Replica:
     """One backend process on a fixed port; restarted on the same port when it dies."""
@@ -91,10 +121,15 @@ class Replica:
     port: int
     exited_at: float | None = None
     restarts: int = 0
+    last_exit_code: int | None = None
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def record(self) -> ReplicaRecord:
+        return ReplicaRecord(self.url, self.restarts, self.last_exit_code)
 
 
 @dataclass
@@ -130,7 +165,9 @@ class LocalTarget:
         template = self.settings.local_prometheus_config
         if not template.is_file():
             raise LabError(f"{template} is missing.", "Run from a full checkout of the lab.")
-        self.root = Path(tempfile.mkdtemp(prefix="ironclad-lab-"))
+        with held():  # on record before anything can interrupt: a successor removes it
+            self.root = Path(tempfile.mkdtemp(prefix="ironclad-lab-"))
+            GROUPS.add_path(self.root)
         self.root.chmod(0o755)  # PostgreSQL runs as its own user below this directory
         try:
             return self._start(prometheus_bin, template)
@@ -143,7 +180,8 @@ class LocalTarget:
         ports = [free_port() for _ in range(self.replicas)]
         log.info("starting Prometheus and a throwaway PostgreSQL …")
         self._start_prometheus(prometheus_bin, template, ports)  # starts while PostgreSQL inits
-        self.postgres = PostgresServer(root=self.root / "postgres").init()
+        self.postgres = PostgresServer(root=self.root / "postgres")
+        self.postgres.init()
         token = secrets.token_urlsafe(24)
         inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # POSTGRES_* win
         env = {
@@ -153,7 +191,9 @@ class LocalTarget:
             "HOST": LOOPBACK,
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
             "DRAIN_DELAY_S": "0.5",
+            "MALLOC_ARENA_MAX": MALLOC_ARENA_MAX,
         }
+        memory_limit = address_space_limit(self.settings)
         for index, port in enumerate(ports):
             process = ManagedProcess(
                 f"backend-{index}",
@@ -161,8 +201,10 @@ class LocalTarget:
                 self.root / f"backend-{index}.log",
                 {**env, "PORT": str(port)},
                 cwd=self.settings.repo_root,
+                memory_limit=memory_limit,
             )
-            self.backends.append(Replica(process.start(), port))
+            self.backends.append(Replica(process, port))  # on the list before it starts
+            process.start()
         log.info("waiting for %d backend replicas and their scrapes …", self.replicas)
         poll(
             self._backends_ready,
@@ -202,7 +244,7 @@ class LocalTarget:
         config = self.root / "prometheus.yml"
         config.write_text(yaml.safe_dump(render_prometheus_config(template, targets)))
         self.prometheus_port = free_port()
-        self.prometheus = ManagedProcess(
+        self.prometheus = ManagedProcess(  # on the target before it starts: down() stops it
             "prometheus",
             [
                 binary,
@@ -214,7 +256,8 @@ class LocalTarget:
                 "--log.level=warn",
             ],
             self.root / "prometheus.log",
-        ).start()
+        )
+        self.prometheus.start()
 
     def _start_grafana(self) -> str | None:
         """Grafana with the repository's provisioning, only where `grafana-server` is installed."""
@@ -239,11 +282,11 @@ class LocalTarget:
             "GF_ANALYTICS_REPORTING_ENABLED": "false",
             "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
         }
-        self.grafana = ManagedProcess(
+        grafana = self.grafana = ManagedProcess(
             "grafana", [binary, "--homepath", str(home)], self.root / "grafana.log", env
-        ).start()
+        )
+        grafana.start()
         url = f"http://{LOOPBACK}:{port}"
-        grafana = self.grafana
 
         def healthy() -> bool:
             grafana.ensure_running()
@@ -293,6 +336,12 @@ class LocalTarget:
             or "no active targets"
         )
 
+    @property
+    def records(self) -> tuple[ReplicaRecord, ...]:
+        """Each replica's restarts and last exit code (`lab up` keeps them in the state file)."""
+        with self._lock:
+            return tuple(replica.record for replica in self.backends)
+
     def _supervise(self) -> None:
         """Like a ReplicaSet: a replica that exits is started again after `restart_delay` s."""
         while not self._stop.wait(0.2):
@@ -303,6 +352,13 @@ class LocalTarget:
                     now = time.monotonic()
                     if replica.exited_at is None:
                         replica.exited_at = now
+                        replica.last_exit_code = replica.process.returncode
+                        log.warning(
+                            "%s exited with code %s; restarting it in %g s",
+                            replica.process.name,
+                            replica.last_exit_code,
+                            self.settings.restart_delay,
+                        )
                     elif now - replica.exited_at >= self.settings.restart_delay:
                         replica.process.stop()
                         replica.process.start()
@@ -328,4 +384,5 @@ class LocalTarget:
             self.postgres = None
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
+            GROUPS.remove_path(self.root)
             self.root = None

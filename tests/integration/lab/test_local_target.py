@@ -21,15 +21,17 @@ import psutil
 import pytest
 import yaml
 
+from lab.chaos import BackendChaos
 from lab.contract import JOB
 from lab.errors import LabError
+from lab.manifests import find, render
 from lab.net import get_json, http_ok, port_is_open
 from lab.procs import listener_pid
 from lab.session import connect, shutdown
 from lab.settings import Settings
 from lab.stack import read_state
-from lab.targets import Endpoints
-from lab.targets.local import LocalTarget
+from lab.targets import Endpoints, ReplicaRecord
+from lab.targets.local import ADDRESS_SPACE_HEADROOM, LocalTarget, backend_memory_limit
 from lab.waits import poll
 
 REPO = Path(__file__).resolve().parents[3]
@@ -167,6 +169,52 @@ def test_a_killed_replica_is_restarted_on_the_same_port(
     assert victim.url == endpoints.backends[1]
 
 
+def test_a_memory_hog_beyond_the_limit_kills_one_replica_which_is_restarted(
+    stack: tuple[LocalTarget, Endpoints, Footprint],
+) -> None:
+    """Issue 11 item 8, the process analog of an OOM kill: RLIMIT_AS sized from the
+    container's memory limit; the hog's allocation fails, the replica exits 137, the
+    supervisor restarts it, the other replicas serve all along."""
+    target, endpoints, _ = stack
+    limit_mib = backend_memory_limit(SETTINGS) // 2**20
+    victim = target.backends[0]
+    others = [r.url for r in target.backends[1:]]
+    chaos = BackendChaos(endpoints.backends, endpoints.chaos_token)
+    small = chaos.memory_hog(limit_mib // 4, url=victim.url)  # well below the limit: held
+    assert small["held_mb"].tolist() == [limit_mib // 4]
+    assert chaos.memory_hog(0, url=victim.url)["held_mb"].tolist() == [0]
+    assert victim.record == ReplicaRecord(victim.url, 0, None)
+
+    killed = chaos.memory_hog(2 * limit_mib, url=victim.url)
+    assert killed["held_mb"].isna().all(), killed
+    served: list[bool] = []
+
+    def restarted() -> bool:
+        served.append(all(http_ok(f"{url}/health/ready") for url in others))
+        return victim.restarts == 1 and http_ok(f"{victim.url}/health/ready")
+
+    poll(restarted, what="the hogging replica restarted", timeout=60, progress=False)
+    assert victim.record == ReplicaRecord(victim.url, 1, 137)
+    assert served
+    assert all(served)
+    assert "exceed this process's memory limit; exiting with code 137" in victim.process.log_tail(
+        200
+    )
+
+
+def test_the_replicas_run_under_the_manifests_memory_limit_plus_headroom(
+    stack: tuple[LocalTarget, Endpoints, Footprint],
+) -> None:
+    target, _, _ = stack
+    deployment = find(render("kind", SETTINGS), "Deployment", "backend")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["limits"]["memory"] == "256Mi"
+    expected = 256 * 2**20 + ADDRESS_SPACE_HEADROOM
+    for replica in target.backends:
+        limits = psutil.Process(replica.process.pid).rlimit(psutil.RLIMIT_AS)
+        assert limits == (expected, expected)
+
+
 def test_teardown_leaves_no_process_port_or_directory(
     stack: tuple[LocalTarget, Endpoints, Footprint],
 ) -> None:
@@ -258,7 +306,7 @@ def test_connect_starts_the_lab_and_shutdown_stops_it(tmp_path: Path) -> None:
     assert shutdown(settings) is False
 
 
-def test_ctrl_c_during_startup_tears_down_and_exits_0(tmp_path: Path) -> None:
+def test_ctrl_c_during_startup_tears_down_and_exits_130(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -290,7 +338,7 @@ def test_ctrl_c_during_startup_tears_down_and_exits_0(tmp_path: Path) -> None:
         root = Path(tsdb.split("=", 1)[1]).parent
         started = {c.pid for c in parent.children(recursive=True)}
         process.send_signal(signal.SIGINT)  # PostgreSQL is initialising or backends starting
-        assert process.wait(60) == 0
+        assert process.wait(60) == 128 + signal.SIGINT  # it never came up (README: exit codes)
     finally:
         process.kill()
     assert not root.exists()

@@ -8,9 +8,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lab.chaos import BackendChaos, Experiment, evict_pod, kill_pod, kill_replica
+from lab.chaos import (
+    EXIT_OUT_OF_MEMORY,
+    BackendChaos,
+    Experiment,
+    evict_pod,
+    kill_pod,
+    kill_replica,
+    restarts,
+)
 from lab.errors import ChaosError
 from lab.net import free_port
+from lab.targets import ReplicaRecord
 
 
 @dataclass
@@ -213,3 +222,64 @@ def test_kill_replica_kills_the_process_listening_on_the_url(tmp_path: Path) -> 
     finally:
         server.kill()
         server.wait()
+
+
+def test_the_out_of_memory_exit_code_is_the_backends() -> None:
+    from backend.chaos import EXIT_OUT_OF_MEMORY as BACKEND_EXIT
+
+    assert EXIT_OUT_OF_MEMORY == BACKEND_EXIT == 137
+
+
+def test_restarts_on_the_local_target_reads_the_supervisors_records() -> None:
+    class Local:
+        on_cluster = False
+
+        def replica_records(self) -> list[ReplicaRecord]:
+            return [ReplicaRecord("http://a", 1, 137), ReplicaRecord("http://b", 2, -9)]
+
+        def backend_pods(self) -> list[object]:
+            raise AssertionError("not on a cluster")
+
+    frame = restarts(Local())
+    assert frame.columns.tolist() == ["replica", "restarts", "last_exit_code", "reason"]
+    assert frame["restarts"].tolist() == [1, 2]
+    assert frame["reason"].tolist() == [
+        "out of memory (process analog of OOMKilled: RLIMIT_AS)",
+        "killed by SIGKILL",
+    ]
+
+
+def test_restarts_on_kind_reads_restart_count_and_oomkilled_from_the_pods() -> None:
+    """Recorded container status shapes (the API's V1Pod), as a cluster reports an OOM kill."""
+    from kubernetes import client
+
+    def pod(name: str, restarts: int, last: client.V1ContainerStateTerminated | None) -> object:
+        status = client.V1ContainerStatus(
+            name="backend",
+            ready=True,
+            restart_count=restarts,
+            image="x",
+            image_id="",
+            last_state=client.V1ContainerState(terminated=last),
+        )
+        return client.V1Pod(
+            metadata=client.V1ObjectMeta(name=name),
+            status=client.V1PodStatus(container_statuses=[status]),
+        )
+
+    class Kind:
+        on_cluster = True
+
+        def replica_records(self) -> list[ReplicaRecord]:
+            raise AssertionError("not local")
+
+        def backend_pods(self) -> list[object]:
+            oom = client.V1ContainerStateTerminated(exit_code=137, reason="OOMKilled")
+            return [pod("backend-a", 1, oom), pod("backend-b", 0, None)]
+
+    frame = restarts(Kind())
+    assert frame["replica"].tolist() == ["backend-a", "backend-b"]
+    assert frame["restarts"].tolist() == [1, 0]
+    assert frame.loc[0, "last_exit_code"] == 137
+    assert frame["last_exit_code"].isna().tolist() == [False, True]
+    assert frame["reason"].tolist() == ["OOMKilled", ""]

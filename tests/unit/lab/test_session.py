@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError, ProcessFailedError
+from lab.procs import (
+    STOP_SIGNALS,
+    Shutdown,
+    held,
+    pid_alive,
+    raise_on_stop_signals,
+    stop_leftovers,
+)
 from lab.session import Lab, connect, shutdown
 from lab.settings import Settings, find_repo_root
-from lab.stack import StackProcess, State, pid_alive, read_state, write_state
+from lab.stack import StackProcess, State, read_state, write_state
 from lab.targets import Endpoints
 
 ENDPOINTS = Endpoints(
@@ -44,7 +55,13 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 def test_state_file_has_the_endpoints_pid_and_namespace(settings: Settings) -> None:
     write_state(settings.state_file, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
     data = json.loads(settings.state_file.read_text())
-    assert data == {**ENDPOINTS.to_dict(), "pid": os.getpid(), "namespace": "ironclad-demo"}
+    assert data == {
+        **ENDPOINTS.to_dict(),
+        "pid": os.getpid(),
+        "namespace": "ironclad-demo",
+        "parent": None,
+        "replicas": [],
+    }
     assert read_state(settings.state_file) == State(ENDPOINTS, os.getpid(), "ironclad-demo")
     assert [p.name for p in settings.state_file.parent.iterdir()] == ["state.json"]
 
@@ -136,3 +153,91 @@ def test_state_file_is_readable_by_its_owner_only(settings: Settings) -> None:
     finally:
         os.umask(previous)
     assert settings.state_file.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.fixture
+def own_session_sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    """A real process in a process group of its own, like every child `lab up` starts."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    yield process
+    process.kill()
+    process.wait()
+
+
+def test_leftovers_are_stopped_only_while_their_group_is_the_recorded_one(
+    tmp_path: Path, own_session_sleeper: subprocess.Popen[bytes]
+) -> None:
+    """After a SIGKILL of `lab up`, the next one stops what its pid file names — unless the
+    pid now belongs to another process (start time differs): then it is left alone."""
+    pid = own_session_sleeper.pid
+    created = psutil.Process(pid).create_time()
+    directory = tmp_path / "ironclad-lab-x"
+    directory.mkdir()
+    pids = tmp_path / "state.json.pids"
+
+    def record(start_time: float) -> None:
+        group = {"pgid": pid, "name": "backend-0", "created": start_time}
+        pids.write_text(json.dumps({"owner": 1, "groups": [group], "paths": []}))
+
+    record(created - 100)  # the recorded process started earlier: this pid was reused
+    assert stop_leftovers(pids) == []
+    assert own_session_sleeper.poll() is None
+    record(created)
+    data = json.loads(pids.read_text())
+    pids.write_text(json.dumps({**data, "paths": [str(directory)]}))
+    assert stop_leftovers(pids) == [f"backend-0 (process group {pid})", f"directory {directory}"]
+    assert own_session_sleeper.wait(10) == -signal.SIGTERM
+    assert not directory.exists()
+    assert not pids.exists()
+
+
+def signal_self(signum: int, reached: list[bool], hold: bool) -> None:
+    """Send `signum` to this process, then run bytecodes (where Python runs its handler)."""
+    with held() if hold else contextlib.nullcontext():
+        os.kill(os.getpid(), signum)
+        for _ in range(1000):
+            reached.append(True)
+
+
+def test_a_stop_signal_inside_held_is_raised_when_the_block_ends() -> None:
+    """`lab up` starts and records each child inside `held()`: a signal cannot split them."""
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    try:
+        raise_on_stop_signals()
+        reached: list[bool] = []
+        with pytest.raises(Shutdown) as info:
+            signal_self(signal.SIGTERM, reached, hold=True)
+        assert info.value.signum == signal.SIGTERM
+        assert len(reached) == 1000  # the whole block ran; the signal waited for its end
+        reached.clear()
+        with pytest.raises(Shutdown):
+            signal_self(signal.SIGINT, reached, hold=False)
+        assert len(reached) < 1000  # outside `held()` it is raised at once
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def test_connect_refuses_a_namespace_other_than_the_running_labs(settings: Settings) -> None:
+    write_state(settings.state_file, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
+    assert connect("local", settings=settings, namespace="ironclad-demo").namespace == (
+        "ironclad-demo"
+    )
+    with pytest.raises(LabError, match="uses namespace ironclad-demo; you asked for learner-1"):
+        connect("local", settings=settings, namespace="learner-1")
+
+
+def test_connect_stops_a_lab_whose_session_is_gone_instead_of_attaching(
+    settings: Settings, sleeper: subprocess.Popen[bytes]
+) -> None:
+    """A `lab up` whose starting kernel died may still be tearing down: the next connect()
+    does not attach to it, it stops it (and here, with start=False, reports none running)."""
+    dead_parent = subprocess.Popen([sys.executable, "-c", ""])
+    dead_parent.wait()
+    state = State(ENDPOINTS, sleeper.pid, "ironclad-demo", parent=dead_parent.pid)
+    write_state(settings.state_file, state)
+    with pytest.raises(LabNotRunningError):
+        connect("local", start=False, settings=settings)
+    assert sleeper.wait(10) == -signal.SIGTERM

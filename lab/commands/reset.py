@@ -1,0 +1,55 @@
+"""`reset --to N`: bring the running stack to the state lesson N expects (see lab.reset)."""
+
+from __future__ import annotations
+
+import argparse
+
+from lab.commands import Subparsers, add_target
+from lab.settings import Settings
+
+
+def register(commands: Subparsers) -> None:
+    reset = commands.add_parser(
+        "reset",
+        help="bring the running lab to the state lesson N expects: chaos off, replicas ready, "
+        "(kind) the overlay re-applied and later lessons' objects removed",
+    )
+    reset.add_argument("--to", type=int, required=True, metavar="N", help="lesson number (1-7)")
+    add_target(reset)
+    reset.set_defaults(handler=run_reset)
+
+
+def run_reset(args: argparse.Namespace, settings: Settings) -> int:
+    from lab.errors import LabError, LabNotRunningError
+    from lab.reset import entry, fix_backends, reset_cluster
+    from lab.stack import read_state
+
+    lesson = entry(args.to)
+    state = read_state(settings.state_file)
+    if state is None:
+        raise LabNotRunningError(
+            f"No lab is running (state file {settings.state_file}).",
+            f"Start one (ironclad-lab up), then reset: ironclad-lab reset --to {args.to}.",
+        )
+    running = state.endpoints.target
+    if args.target not in (None, "auto", running):
+        raise LabError(
+            f"The running lab is on target={running}, not {args.target}.",
+            "Drop --target, or stop it and start the other: ironclad-lab down.",
+        )
+    timeout = settings.restart_delay + settings.ready_timeout
+    done = []
+    if running != "local":
+        from lab.k8s import Cluster
+        from lab.manifests import render
+
+        cluster = Cluster.connect(
+            state.namespace, context=f"kind-{settings.cluster_name}", probe_image=settings.image
+        )
+        objects = render("kind", settings)
+        done += reset_cluster(cluster, objects, args.to, settings.rollout_timeout, settings.image)
+    done += fix_backends(state.endpoints, timeout)
+    for line in done:
+        print(line)
+    print(f"ready for lesson {lesson.notebook} (target={running}).")
+    return 0

@@ -1,0 +1,181 @@
+"""Reset to lesson N: what each lesson needs on entry, what breaks it now, and the fix.
+
+Every lesson 01-07 starts from the same base state, the one `lab up` leaves:
+
+- chaos off on every replica: disabled, latency 0, error ratio 0, no memory held;
+- every backend replica running and ready: on local all of them (`LAB_REPLICAS`), on
+  kind/cluster at least the HPA's `minReplicas`, with the HPA in charge of the count (the
+  Deployment has no `spec.replicas`; the overlay is re-applied with server-side apply);
+- the database: no lesson expects rows (03 writes into a throwaway server of its own, 03-07
+  create items through the API and only read back what they wrote), so "seeded" means the
+  schema the backend creates at start-up answers (`GET /api/items`).
+
+Lessons differ in the objects they create at run time, which a reset to N removes for the
+lessons >= N: probe pods (`lab-probe` label: 00's and 05's NetworkPolicy probes, left behind when
+a cell is interrupted) and exercise objects (label `EXERCISE_LABEL`, the exercises' contract).
+What a reset cannot undo: fields a learner added that the overlay never sets (`kubectl edit`
+adding an annotation stays; fields the overlay sets are taken back by the forced apply).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lab.chaos import BackendChaos
+from lab.errors import ChaosError, LabError
+from lab.net import http_ok, http_status
+from lab.targets import Endpoints
+from lab.waits import poll
+
+if TYPE_CHECKING:
+    from lab.k8s import Cluster
+
+PROBE_PODS = "lab-probe"  # label selector of the probe pods `Cluster.probe` creates
+EXERCISE_LABEL = "lab.ironclad/exercise"  # every object an exercise creates carries it
+# Kinds an exercise may create (what a reset looks for under EXERCISE_LABEL).
+EXERCISE_KINDS = (
+    ("v1", "ConfigMap"),
+    ("v1", "Pod"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("policy/v1", "PodDisruptionBudget"),
+)
+BACKEND_HPA = "backend-hpa"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What lesson `lesson` needs on entry beyond the base state: the run-time objects that
+    it and the later lessons create (label selectors), removed by a reset to it."""
+
+    lesson: int
+    notebook: str
+    creates: tuple[str, ...] = ()
+
+
+EXERCISES = f"{EXERCISE_LABEL}"  # selector: any value
+LESSONS = {
+    1: Entry(1, "01-namespace", (EXERCISES,)),
+    2: Entry(2, "02-secrets-and-config", (EXERCISES,)),
+    3: Entry(3, "03-postgres-statefulset", (EXERCISES,)),  # deletes postgres-0: recreated
+    4: Entry(4, "04-backend-deployment", (EXERCISES,)),  # a rollout restart: re-applied, harmless
+    5: Entry(5, "05-scaling-and-resilience", (PROBE_PODS, EXERCISES)),  # also evicts, scales
+    6: Entry(6, "06-observability", (EXERCISES,)),
+    7: Entry(7, "07-chaos-and-slo", (EXERCISES,)),  # chaos and kills: undone by the base state
+}
+
+
+def entry(lesson: int) -> Entry:
+    """The table row of `lesson` (LabError for a lesson that does not exist)."""
+    if lesson not in LESSONS:
+        raise LabError(
+            f"There is no lesson {lesson}.", f"Use one of {min(LESSONS)}-{max(LESSONS)}."
+        )
+    return LESSONS[lesson]
+
+
+def removed_by(lesson: int) -> list[str]:
+    """Selectors of the run-time objects a reset to `lesson` removes (lessons >= it)."""
+    entry(lesson)
+    return sorted({s for n, e in LESSONS.items() if n >= lesson for s in e.creates})
+
+
+def chaos_left(endpoints: Endpoints, timeout: float = 3.0) -> list[str]:
+    """Replicas whose chaos is not off, one line each (unreachable ones say so)."""
+    problems = []
+    for url in endpoints.backends:
+        try:
+            [state] = (
+                BackendChaos([url], endpoints.chaos_token, timeout=timeout)
+                .status()
+                .to_dict("records")
+            )
+        except ChaosError:
+            problems.append(f"{url} does not answer")
+            continue
+        on = [
+            text
+            for text, value in (
+                ("enabled", state["enabled"]),
+                (f"latency {state['latency_ms']} ms", state["latency_ms"]),
+                (f"error ratio {state['error_ratio']:g}", state["error_ratio"]),
+            )
+            if value
+        ]
+        if on:
+            problems.append(f"chaos on {url}: {', '.join(on)}")
+    return problems
+
+
+def leftovers(endpoints: Endpoints, lesson: int) -> list[str]:
+    """What in the running stack breaks `lesson` (cheap: chaos state and readiness)."""
+    entry(lesson)
+    not_ready = [u for u in endpoints.backends if not http_ok(f"{u}/health/ready")]
+    return chaos_left(endpoints) + [f"{u} is not ready" for u in not_ready]
+
+
+def fix_backends(endpoints: Endpoints, timeout: float) -> list[str]:
+    """Wait for every replica to be ready, turn chaos off and free hogged memory on each,
+    and check the schema answers; one line per thing that was wrong."""
+    was = leftovers(endpoints, min(LESSONS))
+    poll(
+        lambda: all(http_ok(f"{u}/health/ready") for u in endpoints.backends),
+        what=f"{len(endpoints.backends)} backend replicas ready",
+        timeout=timeout,
+        diagnose=lambda: "\n".join(leftovers(endpoints, min(LESSONS))),
+    )
+    BackendChaos(endpoints.backends, endpoints.chaos_token).reset()
+    still = chaos_left(endpoints)
+    if still:
+        raise LabError(
+            f"Chaos is still on after the reset: {'; '.join(still)}.",
+            "Run the reset again; if it persists, restart the lab (ironclad-lab down, up).",
+        )
+    status = http_status(f"{endpoints.backend}/api/items?limit=1")
+    if status != 200:
+        raise LabError(
+            f"GET {endpoints.backend}/api/items answered {status} after the reset.",
+            "The database does not answer: read the backend logs, or restart the lab.",
+        )
+    return [f"fixed: {line}" for line in was]
+
+
+def with_live_image_stamp(
+    cluster: Cluster, objects: list[dict[str, Any]], image: str
+) -> list[dict[str, Any]]:
+    """`objects` with the image ID `lab up --target kind` stamped on the backend's pod template
+    (`stamp_image`), read from the live Deployment: applying without it would drop the
+    annotation and roll every pod out for nothing."""
+    from lab.targets.kind import IMAGE_ID_ANNOTATION, stamp_image  # heavy: kind/cluster only
+
+    live: Any = cluster.apps.read_namespaced_deployment("backend", cluster.namespace)
+    image_id = (live.spec.template.metadata.annotations or {}).get(IMAGE_ID_ANNOTATION)
+    return stamp_image(objects, image, image_id) if image_id else objects
+
+
+def reset_cluster(
+    cluster: Cluster, objects: list[dict[str, Any]], lesson: int, timeout: float, image: str
+) -> list[str]:
+    """kind/cluster: re-apply the whole overlay (server-side apply, forced: fields a learner
+    changed that the overlay sets are taken back; the image stamp kept), delete the run-time
+    objects of lessons >= `lesson`, and wait for postgres and for the backend at the HPA's
+    floor. Chaos is reset through the forwarded replicas by `fix_backends`. One line per
+    action."""
+    objects = with_live_image_stamp(cluster, objects, image)
+    done = [f"applied {len(cluster.apply(objects, timeout))} objects (server-side apply)"]
+    for selector in removed_by(lesson):
+        kinds = EXERCISE_KINDS if selector == EXERCISES else (("v1", "Pod"),)
+        for api_version, kind in kinds:
+            for name in cluster.delete_labelled(api_version, kind, selector):
+                done.append(f"deleted {kind}/{name} ({selector})")
+    floor = cluster.hpa(BACKEND_HPA).min_replicas
+    cluster.wait_rollout("postgres", "StatefulSet", timeout)
+    counts = cluster.wait_rollout("backend", "Deployment", timeout)
+    if counts["ready"] < floor:
+        raise LabError(
+            f"Deployment backend has {counts['ready']} ready pods, below the HPA's "
+            f"minReplicas {floor}.",
+            f"Look at env.k8s.hpa('{BACKEND_HPA}') and env.k8s.diagnose('app=backend').",
+        )
+    done.append(f"backend: {counts['ready']} ready (HPA floor {floor}), postgres ready")
+    return done

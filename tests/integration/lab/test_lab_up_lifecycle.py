@@ -1,0 +1,260 @@
+"""`lab up` as a real process under hostile conditions (issue 12 items 6-7, issue 10 item 5).
+
+Interrupted at several moments of its start-up, SIGKILLed, started twice at once, orphaned by
+the session that started it: each time nothing of the run may survive but what the next `lab
+up` stops itself. Every `lab up` here is a real `python -m lab up --target local` with a real
+PostgreSQL, backends and Prometheus; the test stops each one it starts, by pid, on every path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lab.net import http_ok
+from lab.stack import INTERRUPTED, pid_file, read_state
+from lab.waits import poll
+
+REPO = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.slow
+
+
+def lab_up(state_file: Path, *extra: str, replicas: int = 1) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "lab", "up", "--target", "local", "--json"]
+    argv += ["--replicas", str(replicas), "--state-file", str(state_file), *extra]
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "LAB_RESTART_DELAY": "0.5"},
+    )
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test started; each is SIGKILLed (with its group) if it still runs."""
+    processes: list[subprocess.Popen[str]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+
+
+class Run:
+    """What one `lab up` started, collected while it runs: every descendant's pid, and its
+    temporary directory (from its pid file)."""
+
+    def __init__(self, process: subprocess.Popen[str], state_file: Path) -> None:
+        self.process = process
+        self.state_file = state_file
+        self.pids: set[int] = set()
+        self.roots: set[Path] = set()
+
+    def look(self) -> None:
+        try:
+            children = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        self.pids |= {c.pid for c in children}
+        try:
+            data = json.loads(pid_file(self.state_file).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return
+        self.pids |= {int(g["pgid"]) for g in data["groups"]}
+        self.roots |= {Path(p) for p in data["paths"]}
+
+    def wait_for(self, what: str, seen: Callable[[list[str]], bool], timeout: float = 120) -> None:
+        """Poll until a descendant's command line satisfies `seen` (collecting all along)."""
+
+        def probe() -> bool:
+            self.look()
+            assert self.process.poll() is None, self.process.communicate()[1]
+            for pid in self.pids:
+                try:
+                    if seen(psutil.Process(pid).cmdline()):
+                        return True
+                except psutil.Error:
+                    continue
+            return False
+
+        poll(probe, what=what, timeout=timeout, interval=0.02, progress=False)
+
+    def survivors(self) -> list[str]:
+        alive = []
+        for pid in self.pids:
+            try:
+                process = psutil.Process(pid)
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(f"{pid} {process.cmdline()}")
+            except psutil.NoSuchProcess:
+                continue
+        for process in psutil.process_iter(["cmdline"]):
+            cmdline = " ".join(process.info["cmdline"] or [])
+            if any(str(root) in cmdline for root in self.roots):
+                alive.append(f"{process.pid} {cmdline}")
+        return alive
+
+
+def initdb(cmdline: list[str]) -> bool:
+    return any(arg.endswith("/initdb") for arg in cmdline)
+
+
+def postmaster(cmdline: list[str]) -> bool:
+    return bool(cmdline) and cmdline[0].endswith("/postgres") and "-D" in cmdline
+
+
+def backend(cmdline: list[str]) -> bool:
+    return cmdline[-2:] == ["-m", "backend"]
+
+
+MOMENTS = {"initdb running": initdb, "postgres starting": postmaster, "backends starting": backend}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_a_signal_at_any_moment_of_start_up_leaves_nothing(
+    tmp_path: Path, started: list[subprocess.Popen[str]], moment: str, signum: int
+) -> None:
+    """Exit code 128 + signal (it never came up), no process of the run, no temp dir.
+
+    Before the fix PostgreSQL (daemonized by pg_ctl into a session of its own) survived an
+    interrupt during its start in 8 of 18 tries and `lab up` exited 0.
+    """
+    state_file = tmp_path / "state.json"
+    for _ in range(2):  # twice per moment and signal: 12 interrupted start-ups in all
+        process = lab_up(state_file)
+        started.append(process)
+        run = Run(process, state_file)
+        run.wait_for(moment, MOMENTS[moment])
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=120)
+        run.look()
+        assert process.returncode == INTERRUPTED + signum, err
+        assert run.roots, "the run recorded its temporary directory"
+        assert run.survivors() == []
+        assert [root for root in run.roots if root.exists()] == []
+        assert not state_file.exists()
+        assert not pid_file(state_file).exists()
+
+
+def wait_ready(process: subprocess.Popen[str], state_file: Path) -> None:
+    def ready() -> bool:
+        assert process.poll() is None, process.communicate()[1]
+        state = read_state(state_file)
+        return state is not None and state.pid == process.pid
+
+    poll(ready, what="lab up ready", timeout=180, interval=0.2, progress=False)
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    return err
+
+
+def test_the_next_lab_up_stops_what_a_sigkilled_one_left(
+    tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
+    state_file = tmp_path / "state.json"
+    first = lab_up(state_file)
+    started.append(first)
+    wait_ready(first, state_file)
+    run = Run(first, state_file)
+    run.look()
+    first.kill()  # no teardown at all
+    first.communicate(timeout=30)
+    assert run.survivors(), "a SIGKILLed lab up leaves its children running"
+
+    second = lab_up(state_file)
+    started.append(second)
+    wait_ready(second, state_file)
+    assert run.survivors() == []
+    assert [root for root in run.roots if root.exists()] == []
+    err = stop(second)
+    assert "stopped a leftover of a previous `lab up` that was killed: postgres" in err
+    assert "backend-0 (process group" in err
+
+
+def test_a_second_lab_up_on_the_same_state_file_exits_at_once_naming_the_first(
+    tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
+    """Started together: exactly one comes up; the other fails within seconds, naming it."""
+    state_file = tmp_path / "state.json"
+    pair = [lab_up(state_file), lab_up(state_file)]
+    started.extend(pair)
+
+    def one_exited() -> subprocess.Popen[str] | None:
+        return next((p for p in pair if p.poll() is not None), None)
+
+    loser = poll(one_exited, what="one of two lab ups to exit", timeout=60, progress=False)
+    winner = next(p for p in pair if p is not loser)
+    _, err = loser.communicate(timeout=10)
+    assert loser.returncode == 1
+    assert f"Another `lab up` runs on {state_file}: pid {winner.pid}, target=local" in err
+    wait_ready(winner, state_file)
+    stop(winner)
+
+
+PARENT = textwrap.dedent(
+    """
+    import sys, time
+    from dataclasses import replace
+    from pathlib import Path
+    from lab.session import connect
+    from lab.settings import get_settings
+
+    settings = replace(get_settings(), replicas=1, state_file_override=Path(sys.argv[1]))
+    env = connect("local", settings=settings)
+    print(env.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_a_lab_up_started_by_connect_stops_when_its_session_is_killed(
+    tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
+    """The kernel that called `lab.connect()` dies without notebook 99: its `lab up` tears
+    itself down (it watches the pid it was given), so nothing is orphaned."""
+    state_file = tmp_path / "state.json"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(state_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "LAB_REPLICAS": "1"},
+    )
+    started.append(parent)
+    assert parent.stdout is not None
+    up_pid = int(parent.stdout.readline())
+    up = psutil.Process(up_pid)
+    state = read_state(state_file)
+    assert state is not None
+    assert state.parent == parent.pid
+    assert all(http_ok(f"{url}/health/ready") for url in state.endpoints.backends)
+    run = Run(parent, state_file)  # collects the lab up's children through the parent
+    run.look()
+    assert up_pid in run.pids
+    parent.kill()
+    parent.communicate(timeout=30)
+    try:
+        poll(lambda: not up.is_running(), what="the orphaned lab up to stop", timeout=120)
+    finally:
+        if up.is_running():
+            up.kill()
+    assert run.survivors() == []
+    assert not state_file.exists()
