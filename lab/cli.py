@@ -18,7 +18,13 @@ from importlib.metadata import PackageNotFoundError, version
 from lab.errors import LabError
 from lab.settings import Settings, get_settings
 
-COMMANDS = ("lab.commands.stack", "lab.commands.render", "lab.commands.run", "lab.commands.images")
+COMMANDS = (
+    "lab.commands.stack",
+    "lab.commands.render",
+    "lab.commands.run",
+    "lab.commands.images",
+    "lab.commands.workshop",
+)
 LOG_HANDLER = "ironclad-lab-cli"
 
 
