@@ -3,8 +3,9 @@
 LAB_TARGET (auto|local|kind|cluster), LAB_NAMESPACE (where the lab's objects go; a DNS-1123
 label, checked here before anything is applied), LAB_IMAGE (the backend image the cluster
 target runs: no image is published from this repository, so an instructor pushes one to a
-registry the shared cluster can pull from and names it here or with `--image`), LAB_STATE_FILE
-(default build/lab-state.json under the repository), LAB_REPLICAS (local backends),
+registry the shared cluster can pull from and names it here or with `--image`), LAB_KUBE_CONTEXT
+(the cluster target's kubeconfig context; default: the current one), LAB_STATE_FILE (default
+build/lab-state.json under the repository), LAB_REPLICAS (local backends),
 LAB_READY_TIMEOUT / LAB_ROLLOUT_TIMEOUT (s), LAB_RESTART_DELAY (s before a dead local replica is
 restarted), LAB_KIND_VERSION (the kind release downloaded when none >= v0.24 is on PATH),
 KIND_DOWNLOAD_URL (where to download it from instead of the kind release page, e.g. a mirror),
@@ -60,6 +61,8 @@ class Settings:
     kind_download_url: str | None = None
     image: str = "ironclad-backend:lab"  # built and loaded into kind
     cluster_image: str | None = None  # pulled by a shared cluster: nothing is published, see above
+    kube_context: str | None = None  # the cluster target's kubeconfig context (None: current)
+    keep: bool = False  # the cluster target leaves its objects in place on exit (`up --keep`)
     registry_mirror: str | None = None
 
     def peer_namespace(self, target: str) -> str:
@@ -127,6 +130,7 @@ class Settings:
             target=target,
             namespace=namespace,
             cluster_image=env.get("LAB_IMAGE") or None,
+            kube_context=env.get("LAB_KUBE_CONTEXT") or None,
             state_file_override=Path(state) if state else None,
             replicas=_number(env, "LAB_REPLICAS", cls.replicas, int),
             ready_timeout=_number(env, "LAB_READY_TIMEOUT", cls.ready_timeout, float),
