@@ -12,7 +12,6 @@ models before anything is sent.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from kubernetes.client import ApiClient
 from lab.errors import LabError
 from lab.manifests import Obj
 from lab.rbac import role_rules
+from lab.settings import PEER_SUFFIX, check_namespace
 from lab.workshop.capacity import Footprint, probe_footprint
 
 LABEL_WORKSHOP = "ironclad.lab/workshop"
@@ -33,13 +33,10 @@ POD_SECURITY = {
 }
 ROLE = "ironclad-learner"
 SERVICE_ACCOUNT = "learner"
-PEER_SUFFIX = "-peer"
 # Containers without resources get these (the lab's own all declare theirs); no container may
 # ask for more than the largest one the lab runs.
 DEFAULT_REQUEST = {"cpu": "50m", "memory": "64Mi"}
 DEFAULT_LIMIT = {"cpu": "250m", "memory": "256Mi"}
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-MAX_NAME = 63 - len(PEER_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -59,19 +56,14 @@ class Plan:
 
 
 def learner_names(count: int, prefix: str) -> tuple[str, ...]:
-    """`prefix` + a two-digit (or wider) number from 01; refused when not a DNS label."""
+    """`prefix` + a two-digit (or wider) number from 01; refused unless each is a namespace name
+    with room for the peer suffix (`lab.settings.check_namespace`)."""
     if count < 1:
         raise LabError(f"--learners {count}: at least one learner.", "Pass --learners N, N >= 1.")
     width = max(2, len(str(count)))
-    names = tuple(f"{prefix}{i:0{width}d}" for i in range(1, count + 1))
-    bad = [n for n in names if len(n) > MAX_NAME or not DNS_LABEL.fullmatch(n)]
-    if bad:
-        raise LabError(
-            f"{bad[0]} is not a valid namespace name (lower-case letters, digits and '-', "
-            f"at most {MAX_NAME} characters so that '{bad[0]}{PEER_SUFFIX}' fits too).",
-            "Choose another --prefix, e.g. learner-.",
-        )
-    return names
+    return tuple(
+        check_namespace(f"{prefix}{i:0{width}d}", "--prefix + number") for i in range(1, count + 1)
+    )
 
 
 def labels(plan: Plan, learner: str, part: str) -> dict[str, str]:

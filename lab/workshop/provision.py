@@ -55,11 +55,8 @@ def parse_duration(text: str) -> int:
 
 
 def learner_stack(settings: Settings) -> list[Obj]:
-    """The objects a learner's `lab up` applies into their namespace (the kind overlay's
-    namespaced part, which is the same stack: see DESIGN.md "Classroom")."""
-    return [
-        o for o in render("kind", settings) if o["metadata"].get("namespace") == settings.namespace
-    ]
+    """The objects a learner's `lab up --target cluster` applies into their namespace."""
+    return render("cluster", settings)
 
 
 def make_plan(settings: Settings, learners: int, prefix: str, workshop: str) -> Plan:

@@ -172,6 +172,8 @@ def test_teardown_times_out_naming_what_is_left(fake_api: Any) -> None:
 def test_bad_input_is_refused_before_anything_is_applied() -> None:
     with pytest.raises(LabError, match="not a valid namespace name"):
         learner_names(2, "Learner_")
+    with pytest.raises(LabError, match="not a valid namespace name"):
+        learner_names(2, "x" * 60)  # no room left for the -peer suffix
     with pytest.raises(LabError, match="at least one"):
         learner_names(0, "learner-")
     assert learner_names(3, "l-") == ("l-01", "l-02", "l-03")
