@@ -55,10 +55,14 @@ class StaleNamespaceError(LabError):
 
 
 def render(
-    name: str = "kind", settings: Settings | None = None, namespace: str | None = None
+    name: str = "kind",
+    settings: Settings | None = None,
+    namespace: str | None = None,
+    image: str | None = None,
 ) -> list[Obj]:
     """The objects of `name` ("kind" / "cluster": what `lab up` applies to that target; "base":
-    the app) in `namespace` (default: the settings' namespace, LAB_NAMESPACE)."""
+    the app) in `namespace` (default: the settings' namespace, LAB_NAMESPACE), the backend
+    running `image` instead of `Settings.image` when given (the cluster target's --image)."""
     if name not in RENDERABLE:
         raise LabError(
             f"Nothing to render called {name!r}.", f"Use one of: {', '.join(RENDERABLE)}."
@@ -66,7 +70,10 @@ def render(
     settings = settings or get_settings()
     namespace = check_namespace(namespace or settings.namespace)
     with tempfile.TemporaryDirectory(prefix="ironclad-render-") as tmp:
-        objects = build(write_overlay(Path(tmp), name, namespace, settings.manifests))
+        overlay = write_overlay(Path(tmp), name, namespace, settings.manifests)
+        if image is not None:
+            set_image(overlay, settings.image, image)
+        objects = build(overlay)
     if namespace != DEFAULT_NAMESPACE and (where := list(mentions(objects, DEFAULT_NAMESPACE))):
         raise StaleNamespaceError(
             f"The {name} render for namespace {namespace} still names {DEFAULT_NAMESPACE} at: "
@@ -116,6 +123,22 @@ def write_overlay(directory: Path, name: str, namespace: str, manifests: Path) -
     }
     (directory / "kustomization.yaml").write_text(yaml.safe_dump(outer, sort_keys=False))
     return directory
+
+
+def set_image(overlay: Path, original: str, ref: str) -> None:
+    """Make the generated kustomization at `overlay` run image `ref` wherever the manifests say
+    `original` (kustomize's images transformer: name, then tag or digest)."""
+    spec_file = overlay / "kustomization.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    name, _, digest = ref.partition("@")
+    repository, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
+    change: Obj = {"name": original.rsplit(":", 1)[0], "newName": repository}
+    if digest:
+        change["digest"] = digest
+    else:
+        change["newTag"] = tag or "latest"  # what a registry serves for a reference without one
+    spec["images"] = [change]
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
 
 
 def prometheus_config(text: str, namespace: str) -> str:

@@ -126,11 +126,12 @@ def test_liveness_waits_for_the_backends_database_startup(
 def test_what_lab_up_forwards_exists_in_the_kind_overlay(
     kind_objects: list[manifests.Obj], target: str
 ) -> None:
-    """lab/targets/kind.py forwards a pod port and polls a readiness path: both must be what
-    the matching pods declare (port-forward bypasses Services, so the container port counts)."""
-    from lab.targets import kind
+    """lab/targets/kube.py (kind and cluster) forwards a pod port and polls a readiness path:
+    both must be what the matching pods declare (port-forward bypasses Services, so the
+    container port counts)."""
+    from lab.targets import kube
 
-    _, selector, port, health = getattr(kind, target)
+    _, selector, port, health = getattr(kube, target)
     wanted = dict(term.split("=") for term in selector.split(",") if "=" in term)
     pods = [
         o["spec"]["template"]
