@@ -25,6 +25,7 @@ from lab.runner.engine import ENGINE, CellPlan
 from lab.runner.kernels import KernelPool, stop_kernel
 from lab.settings import Settings
 from lab.stack import StackProcess
+from lab.workshop.status import record_run
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +277,8 @@ def run_lab(options: RunOptions, settings: Settings) -> int:
                     run_budget=options.timeout or run_default,
                     kernels=kernels,
                 )
+                # workshop status reads the learner's results (cluster target only)
+                record_run(result.summary(), up.namespace, stack_settings.kube_context)
                 log.info("Tearing the lab down …")
     except LabError as exc:
         result.note = f"the lab did not come up: {exc.problem.splitlines()[0]}"
