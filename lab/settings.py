@@ -64,6 +64,7 @@ class Settings:
     kube_context: str | None = None  # the cluster target's kubeconfig context (None: current)
     keep: bool = False  # the cluster target leaves its objects in place on exit (`up --keep`)
     registry_mirror: str | None = None
+    images_archive: Path | None = None  # kind: an `images save` archive to load (`--images`)
 
     def peer_namespace(self, target: str) -> str:
         """Where lesson 05 probes the backend from another namespace: `default` on kind (the

@@ -187,6 +187,8 @@ class StackProcess:
         self.log.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "lab", "up", "--target", self.requested, "--json"]
         argv += ["--state-file", str(self.settings.state_file)]
+        if self.settings.images_archive is not None:
+            argv += ["--images", str(self.settings.images_archive)]
         env = {**(os.environ if self.env is None else self.env), "PYTHONUNBUFFERED": "1"}
         self.process = ManagedProcess("lab up", argv, self.log, env, self.settings.repo_root)
         process = self.process.start()

@@ -10,6 +10,7 @@ from typing import Any
 
 from lab import stack
 from lab.commands import Subparsers, add_namespace, add_target, target
+from lab.errors import LabError
 from lab.settings import Settings
 from lab.targets import Endpoints
 
@@ -32,6 +33,13 @@ def register(commands: Subparsers) -> None:
         default=None,
         help="backend image the cluster target runs, pushed to a registry the cluster pulls from "
         "(default: $LAB_IMAGE; none is published from this repository)",
+    )
+    up.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="kind: load this `images save` archive first, so nothing is pulled",
     )
     up.add_argument(
         "--keep",
@@ -62,8 +70,23 @@ def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
         "kube_context": getattr(args, "context", None),
         "cluster_image": getattr(args, "image", None),
         "keep": getattr(args, "keep", False) or None,
+        "images_archive": images_archive(args, settings),
     }
     return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def images_archive(args: argparse.Namespace, settings: Settings) -> Path | None:
+    """`--images FILE` (resolved), refused unless the target is kind: only kind loads it."""
+    archive: Path | None = getattr(args, "images", None)
+    if archive is None:
+        return None
+    if target(args, settings) != "kind":
+        raise LabError(
+            f"--images loads an image archive into a kind cluster, but the target is "
+            f"{target(args, settings)}.",
+            "Add --target kind (the cluster target pulls --image from a registry instead).",
+        )
+    return archive.resolve()
 
 
 def describe(endpoints: Endpoints) -> str:

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import yaml
 
+from lab import images
 from lab.errors import CommandFailedError, LabError, TargetUnavailableError
 from lab.k8s import Cluster
 from lab.manifests import render
@@ -148,10 +150,7 @@ class KindTarget:
             raise TargetUnavailableError(f"{problem}.", "Start Docker, or use --target local.")
         try:
             kind = kind_binary(self.settings)
-            self._ensure_cluster(kind)
-            image_id = self._build_image()
-            log.info("loading %s into kind …", self.settings.image)
-            load_image(kind, self.settings.image, self.settings.cluster_name)
+            image_id = self._prepare(kind)
             self.cluster = cluster = self._connect(kind)
             self._apply(cluster, image_id)
             wait_hpa_floor(cluster, self.settings.rollout_timeout)
@@ -164,13 +163,33 @@ class KindTarget:
             self.down()
             raise
 
-    def _ensure_cluster(self, kind: str) -> None:
+    def _prepare(self, kind: str) -> str:
+        """Everything before the API is used: the images archive (`--images`) into Docker, the
+        cluster, the backend build, the images into the nodes; the backend's image ID.
+
+        With an archive nothing is pulled: the cluster's nodes run the archive's node image
+        and the build starts from its base, both by the names `load` gave them (a loaded copy
+        has lost its digest, and a digest would force a pull)."""
+        s = self.settings
+        loaded = images.load(s.images_archive) if s.images_archive is not None else None
+        self._ensure_cluster(kind, loaded)
+        image_id = self._build_image(loaded)
+        in_nodes = images.load_into_kind(loaded.images, s.cluster_name, kind) if loaded else ()
+        if s.image not in in_nodes:
+            log.info("loading %s into kind …", s.image)
+            load_image(kind, s.image, s.cluster_name)
+        return image_id
+
+    def _ensure_cluster(self, kind: str, loaded: images.LoadResult | None = None) -> None:
         """Create the cluster, or reuse it when all its nodes run."""
         s = self.settings
         if s.cluster_name not in run([kind, "get", "clusters"]).split():
             log.info("creating the kind cluster %s (takes a few minutes) …", s.cluster_name)
-            argv = [kind, "create", "cluster", "--name", s.cluster_name]
-            run([*argv, "--config", str(s.kind_config), "--wait", "180s"])
+            with tempfile.TemporaryDirectory(prefix="ironclad-kind-") as tmp:
+                config = Path(tmp) / "cluster.yaml"
+                config.write_text(self._cluster_config(loaded))
+                argv = [kind, "create", "cluster", "--name", s.cluster_name]
+                run([*argv, "--config", str(config), "--wait", "180s"])
         elif stopped := stopped_nodes(kind, s.cluster_name):
             raise TargetUnavailableError(
                 f"The kind cluster {s.cluster_name} exists but these nodes are stopped: "
@@ -181,11 +200,29 @@ class KindTarget:
         else:
             log.info("reusing the kind cluster %s", s.cluster_name)
 
-    def _build_image(self) -> str:
-        """`docker build` the backend image; its image ID."""
+    def _cluster_config(self, loaded: images.LoadResult | None) -> str:
+        """cluster.yaml as `kind create cluster` gets it: with the LAB_REGISTRY_MIRROR files
+        (written under CACHE: the nodes mount them for as long as the cluster lives) and the
+        archive's node image."""
+        s = self.settings
+        text = s.kind_config.read_text()
+        mirrors = images.parse_mirrors(s.registry_mirror) if s.registry_mirror else None
+        certs_dir = CACHE / f"certs.d-{s.cluster_name}"
+        if mirrors:
+            images.write_mirror_files(certs_dir, mirrors)
+        node_image = loaded.local_name(node_image_of(text)) if loaded else None
+        return images.kind_cluster_config(text, mirrors, certs_dir, node_image=node_image)
+
+    def _build_image(self, loaded: images.LoadResult | None = None) -> str:
+        """`docker build` the backend image (from the archive's base when one was loaded); its
+        image ID."""
         s = self.settings
         log.info("building %s …", s.image)
-        run(["docker", "build", "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)])
+        base = []
+        if loaded:
+            (ref,) = images.dockerfile_bases(s.dockerfile.read_text())
+            base = ["--build-arg", f"BASE={loaded.local_name(ref)}"]
+        run(["docker", "build", *base, "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)])
         return run(["docker", "image", "inspect", "--format", "{{.Id}}", s.image]).strip()
 
     def _connect(self, kind: str) -> Cluster:
@@ -215,6 +252,18 @@ class KindTarget:
         if self.cluster is not None:
             self.cluster.delete_namespace(self.settings.rollout_timeout)
             self.cluster = None
+
+
+def node_image_of(cluster_yaml: str) -> str:
+    """The node image cluster.yaml pins (every node runs the same one)."""
+    nodes = yaml.safe_load(cluster_yaml).get("nodes") or []
+    found = {node["image"] for node in nodes}
+    if len(found) != 1:
+        raise LabError(
+            f"cluster.yaml names {len(found)} node images; the lab expects one for every node.",
+            "Give every node of manifests/kind/cluster.yaml the same pinned image.",
+        )
+    return str(found.pop())
 
 
 def stopped_nodes(kind: str, cluster_name: str) -> list[str]:
