@@ -1,4 +1,5 @@
-"""`render`: print, as multi-document YAML, what `up` would apply."""
+"""`render`: print, as multi-document YAML, what `up` would apply (on kind, `up` adds one
+annotation: the ID of the image it built, so a rebuilt image rolls out)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,17 @@ def register(commands: Subparsers) -> None:
         "cluster-scoped",
     )
     add_namespace(render)
+    render.add_argument(
+        "--image",
+        default=None,
+        help="cluster target: the backend image (default: $LAB_IMAGE, as `up` uses it)",
+    )
     render.set_defaults(handler=run_render)
 
 
 def run_render(args: argparse.Namespace, settings: Settings) -> int:
     from lab.manifests import render, to_yaml
 
-    print(to_yaml(render(args.target, settings, args.namespace)), end="")
+    image = args.image or (settings.cluster_image if args.target == "cluster" else None)
+    print(to_yaml(render(args.target, settings, args.namespace, image)), end="")
     return 0
