@@ -14,6 +14,7 @@ Security) and waits that cannot succeed (ImagePullBackOff, quota, Pod Security) 
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -285,15 +286,17 @@ class Cluster:
             if shared
             else "Start the kind lab: ironclad-lab up --target kind."
         )
+        # KUBECONFIG is read now (the client reads it once, when it is imported).
+        kubeconfig = os.environ.get("KUBECONFIG") or None
         try:
-            contexts, _ = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+            contexts, _ = config.list_kube_config_contexts(kubeconfig)  # type: ignore[no-untyped-call]
             names = [c["name"] for c in contexts]
             if context is not None and context not in names:
                 raise LabError(
                     f"The kubeconfig has no context {context!r} (it has: {', '.join(names)}).",
                     fix,
                 )
-            api_client = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
+            api_client = config.new_client_from_config(kubeconfig, context)  # type: ignore[no-untyped-call]
         except (config.ConfigException, FileNotFoundError) as exc:
             where = context or "(current)"
             raise LabError(f"No kubeconfig for context {where}: {exc}", fix) from exc
@@ -541,12 +544,17 @@ class Cluster:
         )
 
     def hpa(self, name: str) -> HpaStatus:
-        """Current state of a HorizontalPodAutoscaler (CPU utilization when it has one)."""
-        hpa: Any = self.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, self.namespace)
+        """Current state of a HorizontalPodAutoscaler (CPU utilization when it has one; zero
+        counts before the controller's first sync, when it has no status yet)."""
+        with explained(f"read HorizontalPodAutoscaler/{name}", self.namespace):
+            hpa: Any = self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
+                name, self.namespace
+            )
+        status: Any = hpa.status or client.V2HorizontalPodAutoscalerStatus(desired_replicas=0)
         current = next(
             (
                 m.resource.current.average_utilization
-                for m in hpa.status.current_metrics or []
+                for m in status.current_metrics or []
                 if m.type == "Resource" and m.resource.name == "cpu"
             ),
             None,
@@ -563,8 +571,8 @@ class Cluster:
             name,
             hpa.spec.min_replicas or 1,
             hpa.spec.max_replicas,
-            hpa.status.current_replicas or 0,
-            hpa.status.desired_replicas or 0,
+            status.current_replicas or 0,
+            status.desired_replicas or 0,
             current,
             target,
         )

@@ -423,7 +423,7 @@ class FakeApiServer:
                 return status(403, f"namespace {namespace} is being terminated", "Forbidden")
             self.applied[f"{resource_name}/{namespace}/{name}"] = body
             self.store.objects[key] = copy.deepcopy(body)
-            self.roll_out(resource_name, body)
+            self.roll_out(key, resource_name, body)
             return 200, body
         if method == "GET" and key in self.store.objects:
             return 200, self.store.objects[key]
@@ -446,8 +446,18 @@ class FakeApiServer:
         return 200, {"kind": "Namespace", "apiVersion": "v1", "metadata": metadata}
 
     # --- what controllers would do ------------------------------------------------------------
-    def roll_out(self, resource_name: str, body: dict[str, Any]) -> None:
+    def roll_out(
+        self, key: tuple[str, str, str, str], resource_name: str, body: dict[str, Any]
+    ) -> None:
         """A workload with its pods and a complete status (the HPA's minReplicas, else 1)."""
+        if resource_name == "horizontalpodautoscalers":  # the HPA scales its target at once
+            floor = int(body["spec"].get("minReplicas", 1))
+            self.store.objects[key]["status"] = {"currentReplicas": floor, "desiredReplicas": floor}
+            target = self.deployments.get(body["spec"]["scaleTargetRef"]["name"])
+            if target is not None:
+                spec = {k: v for k, v in target["spec"].items() if k != "replicas"}
+                self.roll_out(key, "deployments", {**target, "spec": spec})
+            return
         if resource_name not in ("deployments", "statefulsets"):
             return
         name = body["metadata"]["name"]
@@ -487,6 +497,7 @@ class FakeApiServer:
     def merge_patch(self, target: dict[str, Any], patch: dict[str, Any]) -> tuple[int, Any]:
         merge(target, patch)
         target["metadata"]["generation"] += 1
+        target["status"]["observedGeneration"] = target["metadata"]["generation"]
         return 200, target
 
     @staticmethod
@@ -644,3 +655,55 @@ def cluster(fake: FakeApiServer) -> Cluster:
 def discovery_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The dynamic client caches discovery in the temp dir: keep it in this test's."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
+class _Healthy(BaseHTTPRequestHandler):
+    """Answers 200 to every GET: what the forwards' readiness paths expect."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def upstream(fake: FakeApiServer) -> Iterator[tuple[str, int]]:
+    """A local server behind every port-forward of `fake` (it stands in for the pods)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    fake.upstream = ("127.0.0.1", server.server_port)
+    yield fake.upstream
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def kubeconfig(fake: FakeApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """KUBECONFIG with one context, `learner`, whose server is `fake`; its context name."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
+                "users": [{"name": "learner", "user": {"token": "t"}}],
+                "contexts": [
+                    {
+                        "name": "learner",
+                        "context": {"cluster": "fake", "user": "learner", "namespace": NS},
+                    }
+                ],
+                "current-context": "learner",
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    return "learner"
