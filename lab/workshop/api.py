@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,11 +94,16 @@ API_VERSIONS = {
 
 
 class KubeInstructorApi:
-    """`InstructorApi` on the official client (the instructor's kubeconfig, optional context)."""
+    """`InstructorApi` on the official client: the instructor's kubeconfig (default: $KUBECONFIG
+    or ~/.kube/config) and context (default: its current one)."""
 
-    def __init__(self, context: str | None = None) -> None:
+    def __init__(self, context: str | None = None, kubeconfig: Path | None = None) -> None:
         try:
-            self.api_client = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
+            # KUBECONFIG read now: the client reads it once, when it is imported
+            path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
+            self.api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=path, context=context
+            )
         except (config.ConfigException, FileNotFoundError) as exc:
             raise LabError(
                 f"No kubeconfig for context {context or '(current)'}: {exc}",

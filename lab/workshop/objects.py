@@ -49,10 +49,11 @@ class Plan:
     at_rest: Footprint  # the stack's requests at HPA minReplicas (capacity_lines)
     max_container: dict[str, str]  # the largest container limits of the stack
 
-    @property
-    def selector(self) -> str:
-        """The label selector of everything this workshop made."""
-        return f"{LABEL_WORKSHOP}={self.workshop}"
+
+def selector(workshop: str, part: str | None = None) -> str:
+    """The label selector of what provision made for `workshop` (only its `part` namespaces:
+    "learner" or "peer", when given)."""
+    return f"{LABEL_WORKSHOP}={workshop}" + (f",{LABEL_PART}={part}" if part else "")
 
 
 def learner_names(count: int, prefix: str) -> tuple[str, ...]:

@@ -23,12 +23,12 @@ from lab.waits import poll
 from lab.workshop.api import InstructorApi
 from lab.workshop.capacity import largest_container, learner_footprint, steady_footprint
 from lab.workshop.objects import (
-    LABEL_WORKSHOP,
     SERVICE_ACCOUNT,
     Plan,
     all_objects,
     kubeconfig,
     learner_names,
+    selector,
 )
 
 log = logging.getLogger(__name__)
@@ -111,18 +111,18 @@ def provision(plan: Plan, api: InstructorApi, out: Path, token_seconds: int) -> 
 def teardown(api: InstructorApi, workshop: str, timeout: float = 300.0) -> list[str]:
     """Delete every namespace labelled for `workshop` and wait until they are gone; the names
     deleted (none when nothing was left: a second run is a no-op)."""
-    selector = f"{LABEL_WORKSHOP}={workshop}"
-    names = sorted(n.name for n in api.namespaces(selector))
+    everything = selector(workshop)
+    names = sorted(n.name for n in api.namespaces(everything))
     for name in names:
         log.info("deleting namespace %s …", name)
         api.delete_namespace(name)
     if names:
         poll(
-            lambda: not api.namespaces(selector),
+            lambda: not api.namespaces(everything),
             what=f"the namespaces of workshop {workshop} to be deleted",
             timeout=timeout,
             interval=1.0,
-            diagnose=lambda: ", ".join(n.name for n in api.namespaces(selector)),
+            diagnose=lambda: ", ".join(n.name for n in api.namespaces(everything)),
         )
     return names
 

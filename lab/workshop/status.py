@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from lab.errors import LabError
 from lab.k8s import Cluster
 from lab.workshop.api import InstructorApi, ObjectState
-from lab.workshop.objects import LABEL_PART, LABEL_WORKSHOP
+from lab.workshop.objects import selector
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def record_run(summary: Mapping[str, Any], namespace: str, context: str | None =
     if summary["target"] != "cluster":
         return
     try:
-        count = record_summary(summary, Cluster.connect(namespace, context=context))
+        count = record_summary(summary, Cluster.connect(namespace, context=context, shared=True))
     except (LabError, ApiException) as exc:
         log.warning("could not record the run for `workshop status` in %s: %s", namespace, exc)
     else:
@@ -115,7 +115,7 @@ class LearnerStatus:
 
 def status(api: InstructorApi, workshop: str) -> list[LearnerStatus]:
     """Every learner namespace of `workshop` (peers left out), sorted by name."""
-    found = api.namespaces(f"{LABEL_WORKSHOP}={workshop},{LABEL_PART}=learner")
+    found = api.namespaces(selector(workshop, "learner"))
     learners = []
     for namespace in sorted(n.name for n in found):
         lessons = {
