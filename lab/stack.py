@@ -32,8 +32,8 @@ from lab.waits import poll
 log = logging.getLogger(__name__)
 
 # How long a `lab up` may take to be ready, by requested target: kind may create a cluster and
-# build an image; auto may pick kind.
-UP_TIMEOUT = {"local": 180.0, "kind": 1800.0, "auto": 1800.0}
+# build an image; auto may pick kind; cluster pulls the image into a shared cluster's nodes.
+UP_TIMEOUT = {"local": 180.0, "kind": 1800.0, "auto": 1800.0, "cluster": 900.0}
 
 
 @dataclass(frozen=True)

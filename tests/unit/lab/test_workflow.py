@@ -101,3 +101,18 @@ def test_the_offline_job_passes_images_through_run() -> None:
 
 def test_the_workflow_file_exists_where_github_reads_it() -> None:
     assert WORKFLOW.relative_to(find_repo_root()) == Path(".github/workflows/lab.yml")
+
+
+def test_every_target_the_workflow_runs_has_an_up_timeout_and_run_budgets() -> None:
+    from lab.runner.run import DEFAULT_BUDGETS
+    from lab.stack import UP_TIMEOUT
+
+    targets = {
+        argv[argv.index("--target") + 1]
+        for _, argv in COMMANDS
+        if argv[0] == "run" and "--target" in argv
+    }
+    assert targets == {"kind", "cluster"}
+    for target in targets:
+        assert target in UP_TIMEOUT
+        assert target in DEFAULT_BUDGETS
