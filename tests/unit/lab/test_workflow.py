@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,10 +96,6 @@ def test_the_offline_job_passes_images_through_run() -> None:
     job = workflow()["jobs"]["lab-kind-offline"]
     runs = [argv for step in job["steps"] for argv in lab_commands(step.get("run", ""))]
     assert ["run", "--target", "kind", "--images", "build/images/ironclad-images.tar"] in runs
-
-
-def test_the_workflow_file_exists_where_github_reads_it() -> None:
-    assert WORKFLOW.relative_to(find_repo_root()) == Path(".github/workflows/lab.yml")
 
 
 def test_every_target_the_workflow_runs_has_an_up_timeout_and_run_budgets() -> None:

@@ -62,10 +62,19 @@ def test_record_summary_applies_one_config_map_per_notebook_that_ran() -> None:
     assert json.loads(applied[0]["data"]["summary.json"]) == SUMMARY["notebooks"][0]  # type: ignore[index]
 
 
-def test_record_run_does_nothing_off_the_cluster_target(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")  # a connect would log a warning
+def test_record_run_connects_only_on_the_cluster_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    connected: list[tuple[str, str | None, bool]] = []
+
+    def connect(namespace: str, context: str | None = None, shared: bool = False) -> Any:
+        connected.append((namespace, context, shared))
+        return RecordingCluster(namespace)
+
+    monkeypatch.setattr("lab.workshop.status.Cluster.connect", connect)
     for target in ("local", "kind"):
         record_run({**SUMMARY, "target": target}, "learner-01")
+    assert connected == []
+    record_run(SUMMARY, "learner-01", "ctx")
+    assert connected == [("learner-01", "ctx", True)]
 
 
 def test_record_run_on_the_cluster_target_warns_instead_of_failing(
