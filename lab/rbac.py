@@ -1,10 +1,11 @@
 """The learner's Role as data: every (verb, apiGroup, resource) the lab's Kubernetes code needs.
 
 A learner on a shared cluster holds only this Role, bound in their own namespace (and in their
-`<namespace>-peer`). `lab.workshop` builds the Role it provisions from `role_rules()`;
-tests/unit/lab/test_rbac.py runs the k8s layer and the cluster target against a recording fake
-API client and asserts that what they call is exactly `CALLS`, and that `ESCALATION` is exactly
-what the rendered Roles grant.
+`<namespace>-peer`). `lab.workshop` builds the Role it provisions from `role_rules()`.
+tests/unit/lab/test_rbac.py proves the table: it runs the cluster target and the k8s layer
+against a recording fake API server and asserts that what they call is exactly `LAB_CALLS`,
+that the notebooks' own client calls are `NOTEBOOK_CALLS` (read from their source), and that
+`ESCALATION` is exactly what the rendered Roles grant.
 
 Two rules of the API server shape the table:
 - Server-side apply is a PATCH; when it creates the object the server also checks `create`
@@ -46,18 +47,27 @@ APPLIED = (
     | _rules("create patch delete", "rbac.authorization.k8s.io", "roles", "rolebindings")
 )
 
-CALLS: frozenset[Rule] = APPLIED | (
+LAB_CALLS: frozenset[Rule] = APPLIED | (
     _rules("get", "", "namespaces")  # the cluster target checks NS exists and its Pod Security
     | _rules("get list create delete", "", "pods")  # pod tables, waits, probe pods, pod kill
     | _rules("get", "", "pods/log")  # logs, probe output, diagnostics
     | _rules("create", "", "pods/eviction")  # evictions (the PDB lesson)
     | _rules("get create", "", "pods/portforward")  # the forwards to backend and Prometheus
     | _rules("list", "", "events")  # diagnostics and the "last event" of every failed wait
-    | _rules("get", "", "secrets", "persistentvolumeclaims")  # chaos token; lesson 02/03 reads
+    | _rules("get", "", "secrets")  # the chaos token
     | _rules("get list", "apps", "deployments", "statefulsets")  # rollout waits
     | _rules("get", "autoscaling", "horizontalpodautoscalers")  # HPA floor and lesson 05
 )
-"""What the lab's own calls need (the recording test's expected set)."""
+"""What the lab's own code calls (the recording test's expected set)."""
+
+NOTEBOOK_CALLS: frozenset[Rule] = (
+    _rules("get", "", "namespaces")  # 01 reads its namespace's labels
+    | _rules("create", "", "pods")  # 01 asks for a privileged pod with dryRun (refused)
+    | _rules("get", "", "pods", "secrets", "persistentvolumeclaims")  # 02, 03 read objects
+)
+"""What the notebooks call through the client directly (env.k8s.core...), beyond lab's API."""
+
+CALLS: frozenset[Rule] = LAB_CALLS | NOTEBOOK_CALLS
 
 ESCALATION: frozenset[Rule] = _rules("get list watch", "", "pods")
 """What the applied Roles grant (Prometheus' discovery): RBAC lets a user create a Role only

@@ -479,7 +479,7 @@ class FakeApiServer:
         for i in range(replicas):
             pod = f"{name}-{i}"
             ready = self.pod_waiting is None
-            self.pods[pod] = pod_json(pod, ready, dict(labels), self.pod_waiting)
+            self.pods[pod] = pod_json(pod, ready, dict(labels), self.pod_waiting, namespace=key[2])
 
     def hpa_floor(self, workload: str) -> int:
         for (_, resource_name, _, _), hpa in self.store.objects.items():
