@@ -95,11 +95,10 @@ def test_skip_publishes_what_was_skipped_and_why(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr("lab.capabilities.publish", published.append)
     fake = RecordingFakeCluster({"backend": True, "lab-capability-probe": True})
     result = network_policy_enforced(fake)  # type: ignore[arg-type]
-    message = result.skip("the enforcement checks of lesson 05")
-    assert message.startswith("⏭ skipped the enforcement checks of lesson 05: this cluster")
+    result.skip("the enforcement checks of lesson 05")
     assert published == [
         {
-            "text/plain": message,
+            "text/plain": f"⏭ skipped the enforcement checks of lesson 05: {result.reason}",
             SKIP_MIMETYPE: {
                 "capability": "networkpolicy",
                 "skipped": "the enforcement checks of lesson 05",
