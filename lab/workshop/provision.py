@@ -39,7 +39,7 @@ MIN_TOKEN_SECONDS = 600  # the TokenRequest API refuses shorter expiries
 
 
 def parse_duration(text: str) -> int:
-    """ "8h", "90m", "1d12h" -> seconds (at least the API's 10 minutes)."""
+    """The seconds of a duration such as 8h, 90m or 1d12h (at least the API's 10 minutes)."""
     parts = DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise LabError(
