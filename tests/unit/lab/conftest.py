@@ -569,8 +569,9 @@ class FakeApiServer:
         upstream = socket.create_connection(self.upstream)
 
         def back() -> None:
-            while data := upstream.recv(65536):
-                send_frame(sock, b"\x00" + data)
+            with contextlib.suppress(OSError):  # the client side closed first
+                while data := upstream.recv(65536):
+                    send_frame(sock, b"\x00" + data)
             send_frame(sock, b"", opcode=0x8)
 
         threading.Thread(target=back, daemon=True).start()

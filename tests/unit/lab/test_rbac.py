@@ -84,15 +84,12 @@ def recorded(
     return fake.rules()
 
 
-def test_the_lab_calls_exactly_lab_calls(recorded: set[tuple[Rule, str | None]]) -> None:
+def test_the_lab_calls_exactly_lab_calls_in_the_learners_two_namespaces(
+    recorded: set[tuple[Rule, str | None]],
+) -> None:
     used = {rule for rule, _ in recorded}
     assert sorted(used - rbac.LAB_CALLS) == [], "calls the learner Role does not grant"
     assert sorted(rbac.LAB_CALLS - used) == [], "rules nothing calls any more"
-
-
-def test_the_lab_touches_only_the_learners_two_namespaces(
-    recorded: set[tuple[Rule, str | None]],
-) -> None:
     assert {namespace for _, namespace in recorded} == {NS, f"{NS}-peer"}
 
 
