@@ -66,12 +66,6 @@ class Settings:
     registry_mirror: str | None = None
     images_archive: Path | None = None  # kind: an `images save` archive to load (`--images`)
 
-    def peer_namespace(self, target: str) -> str:
-        """Where lesson 05 probes the backend from another namespace: `default` on kind (the
-        learner owns the cluster), `<namespace>-peer` on a shared cluster (provisioned for each
-        learner with the same Role, since a learner may touch no other namespace)."""
-        return f"{self.namespace}{PEER_SUFFIX}" if target == "cluster" else "default"
-
     @property
     def state_file(self) -> Path:
         return self.state_file_override or self.repo_root / "build" / "lab-state.json"
@@ -141,6 +135,13 @@ class Settings:
             kind_download_url=env.get("KIND_DOWNLOAD_URL") or None,
             registry_mirror=env.get("LAB_REGISTRY_MIRROR") or None,
         )
+
+
+def peer_namespace(namespace: str, target: str) -> str:
+    """Where lesson 05 probes the backend from another namespace: `default` on kind (the learner
+    owns the cluster), `<namespace>-peer` on a shared cluster (provisioned for each learner with
+    the same Role, since a learner may touch no other namespace)."""
+    return f"{namespace}{PEER_SUFFIX}" if target == "cluster" else "default"
 
 
 def check_namespace(name: str, source: str = "the namespace") -> str:

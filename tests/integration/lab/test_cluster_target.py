@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from lab.k8s import ClusterWideError
 from lab.net import http_ok
-from lab.settings import Settings
+from lab.settings import Settings, peer_namespace
 from lab.targets import Endpoints
 from lab.targets.cluster import ClusterTarget
 
@@ -81,7 +81,7 @@ def test_the_peer_namespace_reaches_the_backend_and_an_unlisted_pod_is_held(
     cluster = target.cluster
     assert cluster is not None
     url = f"http://backend.{cluster.namespace}.svc.cluster.local:3000/health/live"
-    peer = cluster.in_namespace(learner.peer_namespace("cluster"))
+    peer = cluster.in_namespace(peer_namespace(learner.namespace, "cluster"))
     assert peer.probe(url, labels={"app": "client"}).ok
     assert not cluster.probe(url, labels={"app": "stranger"}).ok
 

@@ -205,3 +205,32 @@ def test_auto_never_picks_cluster_and_cluster_is_only_taken_when_asked() -> None
     assert isinstance(make_target("cluster", settings), ClusterTarget)
     with pytest.raises(LabError, match="--replicas applies to the local target only"):
         make_target("cluster", settings, replicas=2)
+
+
+def test_up_flags_reach_the_settings_of_the_cluster_target() -> None:
+    from lab.cli import parser
+    from lab.commands.stack import _settings
+
+    argv = ["up", "--target", "cluster", "--namespace", "learner-07", "--context", "c"]
+    args = parser().parse_args([*argv, "--image", "r.example/b:1", "--keep"])
+    settings = _settings(args, Settings.from_env({}))
+    assert (settings.namespace, settings.kube_context) == ("learner-07", "c")
+    assert (settings.cluster_image, settings.keep) == ("r.example/b:1", True)
+    plain = _settings(parser().parse_args(["up"]), Settings.from_env({"LAB_NAMESPACE": "x"}))
+    assert (plain.namespace, plain.keep, plain.cluster_image) == ("x", False, None)
+
+
+def test_a_notebook_on_the_cluster_target_gets_a_shared_namespace_client(
+    fake: FakeApiServer, settings: Settings
+) -> None:
+    import os
+
+    from lab.session import Lab
+    from lab.targets import Endpoints
+
+    endpoints = Endpoints(target="cluster", backend="http://127.0.0.1:1")
+    env = Lab(endpoints, "learner-07", os.getpid(), "", settings)
+    assert (env.on_cluster, env.peer_namespace) == (True, "learner-07-peer")
+    assert (env.k8s.namespace, env.k8s.shared, env.k8s.probe_image) == ("learner-07", True, IMAGE)
+    with pytest.raises(ClusterWideError):
+        env.k8s.nodes()

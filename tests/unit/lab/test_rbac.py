@@ -20,7 +20,7 @@ import pytest
 from lab import rbac
 from lab.manifests import render
 from lab.rbac import Rule
-from lab.settings import Settings, get_settings
+from lab.settings import Settings, get_settings, peer_namespace
 from lab.targets.cluster import ClusterTarget
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ KIND_ONLY = frozenset({Rule("list", "", "nodes")})
 
 def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
     """What a learner's session does: `up`, every Cluster call of the lessons, `down`."""
-    peer = settings.peer_namespace("cluster")
+    peer = peer_namespace(settings.namespace, "cluster")
     fake.namespaces |= {settings.namespace, peer}
     fake.namespace_labels[settings.namespace] = {"pod-security.kubernetes.io/enforce": "restricted"}
     target = ClusterTarget(settings)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab.errors import LabError
-from lab.settings import Settings, find_repo_root
+from lab.settings import Settings, find_repo_root, peer_namespace
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -67,8 +67,8 @@ def test_namespace_comes_from_lab_namespace_and_names_its_peer() -> None:
     settings = Settings.from_env({"LAB_NAMESPACE": "learner-07", "LAB_IMAGE": "r.example/b:1"})
     assert settings.namespace == "learner-07"
     assert settings.cluster_image == "r.example/b:1"
-    assert settings.peer_namespace("cluster") == "learner-07-peer"
-    assert settings.peer_namespace("kind") == "default"
+    assert peer_namespace(settings.namespace, "cluster") == "learner-07-peer"
+    assert peer_namespace(settings.namespace, "kind") == "default"
 
 
 @pytest.mark.parametrize(
@@ -81,6 +81,5 @@ def test_invalid_namespace_names_are_refused_with_the_rule(name: str) -> None:
 
 
 def test_the_longest_valid_namespace_leaves_room_for_its_peer() -> None:
-    assert Settings.from_env({"LAB_NAMESPACE": "x" * 58}).peer_namespace("cluster") == (
-        "x" * 58 + "-peer"
-    )
+    longest = Settings.from_env({"LAB_NAMESPACE": "x" * 58}).namespace
+    assert peer_namespace(longest, "cluster") == "x" * 58 + "-peer"
