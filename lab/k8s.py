@@ -689,7 +689,8 @@ class Cluster:
             metadata=client.V1ObjectMeta(name=pod, namespace=self.namespace),
         )
         try:
-            self.core.create_namespaced_pod_eviction(pod, self.namespace, body)
+            with explained(f"evict pod {pod}", self.namespace):
+                self.core.create_namespaced_pod_eviction(pod, self.namespace, body)
         except ApiException as exc:
             if exc.status != 429:
                 raise
@@ -747,7 +748,8 @@ class Cluster:
             )
         labels = dict(labels or {"app": "lab-probe"})
         name = f"lab-probe-{uuid.uuid4().hex[:8]}"
-        self.core.create_namespaced_pod(self.namespace, probe_pod(name, url, labels, image))
+        with explained(f"create probe pod {name}", self.namespace):
+            self.core.create_namespaced_pod(self.namespace, probe_pod(name, url, labels, image))
         try:
             phase = poll(
                 lambda: self._finished_phase(name),

@@ -234,3 +234,14 @@ def test_a_notebook_on_the_cluster_target_gets_a_shared_namespace_client(
     assert (env.k8s.namespace, env.k8s.shared, env.k8s.probe_image) == ("learner-07", True, IMAGE)
     with pytest.raises(ClusterWideError):
         env.k8s.nodes()
+
+
+def test_a_probe_pod_refused_by_pod_security_says_so(fake: FakeApiServer) -> None:
+    from lab.k8s import Cluster
+
+    message = 'pods "lab-probe-1" is forbidden: violates PodSecurity "restricted:latest": ...'
+    fake.refuse[Rule("create", "", "pods")] = (403, message)
+    cluster = Cluster(NS, fake.api_client(), probe_image=IMAGE, shared=True)
+    with pytest.raises(ForbiddenError, match="Cannot create probe pod") as info:
+        cluster.probe("http://backend:3000/", timeout=5)
+    assert "Pod Security 'restricted'" in info.value.next_step
