@@ -245,3 +245,14 @@ def test_a_probe_pod_refused_by_pod_security_says_so(fake: FakeApiServer) -> Non
     with pytest.raises(ForbiddenError, match="Cannot create probe pod") as info:
         cluster.probe("http://backend:3000/", timeout=5)
     assert "Pod Security 'restricted'" in info.value.next_step
+
+
+@pytest.mark.parametrize(
+    ("target", "skipped"), [("local", True), ("kind", False), ("cluster", False)]
+)
+def test_the_runner_runs_needs_cluster_cells_on_every_cluster_target(
+    target: str, skipped: bool
+) -> None:
+    from lab.runner.engine import CellPlan
+
+    assert CellPlan(target, cell_budget=1.0, deadline=0.0).skip_cluster_cells is skipped
