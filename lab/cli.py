@@ -24,6 +24,7 @@ COMMANDS = (
     "lab.commands.run",
     "lab.commands.images",
     "lab.commands.reset",
+    "lab.commands.workshop",
 )
 LOG_HANDLER = "ironclad-lab-cli"
 

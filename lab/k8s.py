@@ -1,16 +1,26 @@
 """Kubernetes helpers for one namespace, on the official client: apply, waits, pods, evictions.
 
 Over 400 lines on purpose: every Kubernetes API call the lab makes lives in this one module
-(`Cluster`), so the verbs and resources a learner's Role must grant are audited in one place.
+(`Cluster`), so the verbs and resources a learner's Role must grant are audited in one place
+(`lab.rbac` lists them; a recording test keeps the two equal).
 Pods are `PodState` dataclasses at the core; `pods()` / `pods_frame()` give notebooks a table.
+
+A `Cluster(..., shared=True)` is a learner's namespace on a shared cluster: whatever needs more
+than that namespace (nodes, Namespaces, APIServices, kube-system, other namespaces' objects)
+raises `ClusterWideError` before any request, and the API's refusals (403 RBAC, quota, Pod
+Security) and waits that cannot succeed (ImagePullBackOff, quota, Pod Security) become one
+`LabError` naming the cause, what to do, and the last event.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -23,6 +33,75 @@ from lab.errors import LabError
 from lab.waits import poll
 
 FIELD_MANAGER = "ironclad-lab"
+POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+# Container states no wait outlives: the kubelet gave up pulling once and backs off, or the
+# name is invalid (a first ErrImagePull may be a registry hiccup: it is retried, not fatal).
+IMAGE_PROBLEMS = ("ImagePullBackOff", "InvalidImageName")
+# How far before a wait's start a Warning event still counts as its cause (client/server clocks).
+EVENT_SLACK = timedelta(seconds=5)
+QUOTA_FIX = (
+    "Free room in the namespace (ironclad-lab down, or delete leftover objects), or ask the "
+    "instructor to raise its ResourceQuota (ironclad-lab workshop provision sizes it)."
+)
+IMAGE_FIX = (
+    "Check the image name in the event. On a shared cluster the backend image comes from a "
+    "registry (nothing is published from this repository): push backend/Dockerfile's image "
+    "where the cluster can pull it and pass --image REF. On kind, `ironclad-lab up --target "
+    "kind` loads it; offline, `ironclad-lab images load --archive FILE`."
+)
+POD_SECURITY_FIX = (
+    "The lab's pods meet Pod Security 'restricted'; a change of yours (or a policy of the "
+    "cluster) does not: compare the pod spec with lab.lint's namespace-restricted rules."
+)
+
+
+class ClusterWideError(LabError):
+    """A call that needs more than one namespace, on a shared cluster where the learner's Role
+    grants only their namespace."""
+
+
+class ForbiddenError(LabError):
+    """The API server refused a call (HTTP 401/403): RBAC, quota or Pod Security."""
+
+
+class BlockedError(LabError):
+    """A wait that cannot succeed by waiting: image not pullable, quota exceeded, Pod Security."""
+
+
+def api_error(exc: ApiException, action: str, namespace: str) -> LabError:
+    """A refusal (401/403) as one message saying what is wrong and what to do next."""
+    message = _api_message(exc)
+    if exc.status == 401:
+        return ForbiddenError(
+            f"The cluster did not accept your credentials to {action} ({message}).",
+            "Your token may have expired: ask the instructor for a fresh kubeconfig, or check "
+            "KUBECONFIG and --context.",
+        )
+    if "exceeded quota" in message:
+        return ForbiddenError(
+            f"Cannot {action}: the quota of {namespace} is used up ({message}).", QUOTA_FIX
+        )
+    if "violates PodSecurity" in message:
+        return ForbiddenError(f"Cannot {action}: {message}.", POD_SECURITY_FIX)
+    return ForbiddenError(
+        f"The API server refused to {action} in namespace {namespace} ({exc.status}: {message}).",
+        f"Your kubeconfig's user may not do this in {namespace}: check --context and "
+        "--namespace (kubectl config get-contexts); on a shared cluster a learner's Role "
+        "grants exactly what lab.rbac lists, so ask the instructor to re-run "
+        "ironclad-lab workshop provision.",
+    )
+
+
+@contextmanager
+def explained(action: str, namespace: str) -> Iterator[None]:
+    """Turn the API's refusals (401/403) inside the block into `api_error` messages."""
+    try:
+        yield
+    except ApiException as exc:
+        if exc.status in (401, 403):
+            raise api_error(exc, action, namespace) from exc
+        raise
 
 
 def documents(source: str | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -90,10 +169,15 @@ def pods_frame(pods: Iterable[PodState]) -> pd.DataFrame:
 EVENT_COLUMNS = ["time", "type", "reason", "object", "message", "count"]
 
 
+def event_time(event: Any) -> Any:
+    """When an event last happened (datetime; older API servers fill only some fields)."""
+    return event.last_timestamp or event.event_time or event.metadata.creation_timestamp
+
+
 def event_row(event: Any) -> dict[str, Any]:
     obj = event.involved_object
     return {
-        "time": event.last_timestamp or event.event_time or event.metadata.creation_timestamp,
+        "time": event_time(event),
         "type": event.type,
         "reason": event.reason,
         "object": f"{obj.kind}/{obj.name}",
@@ -174,28 +258,64 @@ class Cluster:
     """One namespace of one cluster, through the official Python client."""
 
     def __init__(
-        self, namespace: str, api_client: client.ApiClient, probe_image: str | None = None
+        self,
+        namespace: str,
+        api_client: client.ApiClient,
+        probe_image: str | None = None,
+        shared: bool = False,
     ) -> None:
         self.namespace = namespace
         self.api_client = api_client
-        self.probe_image = probe_image  # what `probe()` runs (the backend image, loaded)
+        self.probe_image = probe_image  # what `probe()` runs (the backend image)
+        self.shared = shared  # a learner's namespace on a shared cluster: nothing beyond it
         self.core = client.CoreV1Api(api_client)
         self.apps = client.AppsV1Api(api_client)
         self.autoscaling = client.AutoscalingV2Api(api_client)
 
     @classmethod
     def connect(
-        cls, namespace: str, context: str | None = None, probe_image: str | None = None
+        cls,
+        namespace: str,
+        context: str | None = None,
+        probe_image: str | None = None,
+        shared: bool = False,
     ) -> Cluster:
-        """Use the kubeconfig (default location, optional context)."""
+        """Use the kubeconfig (KUBECONFIG or ~/.kube/config; `context`, else its current one)."""
+        fix = (
+            "Point KUBECONFIG at the kubeconfig your instructor gave you, and pass --context "
+            "with one of its contexts (kubectl config get-contexts)."
+            if shared
+            else "Start the kind lab: ironclad-lab up --target kind."
+        )
+        # KUBECONFIG is read now (the client reads it once, when it is imported).
+        kubeconfig = os.environ.get("KUBECONFIG") or None
         try:
-            api_client = config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
+            contexts, _ = config.list_kube_config_contexts(kubeconfig)  # type: ignore[no-untyped-call]
+            names = [c["name"] for c in contexts]
+            if context is not None and context not in names:
+                raise LabError(
+                    f"The kubeconfig has no context {context!r} (it has: {', '.join(names)}).",
+                    fix,
+                )
+            api_client = config.new_client_from_config(kubeconfig, context)  # type: ignore[no-untyped-call]
         except (config.ConfigException, FileNotFoundError) as exc:
-            raise LabError(
-                f"No kubeconfig for context {context or '(current)'}: {exc}",
-                "Start the kind lab: ironclad-lab up --target kind.",
-            ) from exc
-        return cls(namespace, api_client, probe_image)
+            where = context or "(current)"
+            raise LabError(f"No kubeconfig for context {where}: {exc}", fix) from exc
+        return cls(namespace, api_client, probe_image, shared)
+
+    def in_namespace(self, namespace: str) -> Cluster:
+        """The same cluster and credentials, another namespace (lesson 05's peer namespace)."""
+        return Cluster(namespace, self.api_client, self.probe_image, self.shared)
+
+    def _cluster_wide(self, what: str) -> None:
+        """Refuse `what` on a shared cluster, before any request is made."""
+        if self.shared:
+            raise ClusterWideError(
+                f"{what} needs rights beyond namespace {self.namespace}; a learner on a shared "
+                "cluster holds a Role in their own namespace only (lab.rbac lists it).",
+                "This step is for the kind target, where you own the cluster; on a shared "
+                "cluster the instructor can do it for you.",
+            )
 
     @cached_property
     def dynamic(self) -> Any:
@@ -211,32 +331,83 @@ class Cluster:
 
         Idempotent: applying the same objects again changes nothing. A Namespace that is still
         terminating (an earlier teardown) is waited out first: the API server refuses new
-        objects in it.
+        objects in it. On a shared cluster every object must belong in this namespace: anything
+        else is refused before the first object is applied.
         """
-        objects = documents(source)
-        for obj in objects:
+        placed = self._placed(documents(source))
+        for obj, _, _ in placed:
             if obj["kind"] == "Namespace" and obj.get("apiVersion") == "v1":
                 self.wait_namespace_usable(obj["metadata"]["name"], timeout)
         rows = []
+        for obj, resource, namespace in placed:
+            name = obj["metadata"]["name"]
+            with explained(f"apply {obj['kind']}/{name}", namespace or self.namespace):
+                self.dynamic.server_side_apply(
+                    resource,
+                    body=obj,
+                    namespace=namespace,
+                    field_manager=FIELD_MANAGER,
+                    force_conflicts=True,
+                )
+            rows.append({"kind": obj["kind"], "name": name, "namespace": namespace})
+        return pd.DataFrame(rows, columns=["kind", "name", "namespace"])
+
+    def delete(self, source: str | Iterable[Mapping[str, Any]], timeout: float = 300.0) -> int:
+        """Delete these objects (absent ones are skipped) and wait until the pods of their
+        workloads are gone; the number deleted. Nothing else in the namespace is touched."""
+        placed = self._placed(documents(source))
+        deleted = 0
+        for obj, resource, namespace in reversed(placed):
+            name = obj["metadata"]["name"]
+            try:
+                with explained(f"delete {obj['kind']}/{name}", namespace or self.namespace):
+                    self.dynamic.delete(
+                        resource,
+                        name=name,
+                        namespace=namespace,
+                        body={"propagationPolicy": "Background"},
+                    )
+                deleted += 1
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        selectors = [
+            ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            for obj, _, _ in placed
+            if (labels := obj.get("spec", {}).get("selector", {}).get("matchLabels"))
+            and "template" in obj.get("spec", {})
+        ]
+        poll(
+            lambda: not any(self.pod_states(s) for s in selectors),
+            what=f"the lab's pods in {self.namespace} to be gone",
+            timeout=timeout,
+            interval=1.0,
+            diagnose=lambda: self.pods().to_string(index=False),
+        )
+        return deleted
+
+    def _placed(
+        self, objects: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], Any, str | None]]:
+        """(object, API resource, namespace or None if cluster-scoped) for each object; on a
+        shared cluster, refuses cluster-scoped objects and other namespaces up front."""
+        placed = []
         for obj in objects:
             resource = self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
             namespace = None
             if resource.namespaced:
                 namespace = obj.get("metadata", {}).get("namespace") or self.namespace
-            self.dynamic.server_side_apply(
-                resource,
-                body=obj,
-                namespace=namespace,
-                field_manager=FIELD_MANAGER,
-                force_conflicts=True,
-            )
-            rows.append(
-                {"kind": obj["kind"], "name": obj["metadata"]["name"], "namespace": namespace}
-            )
-        return pd.DataFrame(rows, columns=["kind", "name", "namespace"])
+            if namespace != self.namespace:
+                self._cluster_wide(
+                    f"{obj['kind']}/{obj['metadata']['name']} "
+                    + (f"in namespace {namespace}" if namespace else "(cluster-scoped)")
+                )
+            placed.append((obj, resource, namespace))
+        return placed
 
     def wait_namespace_usable(self, name: str, timeout: float = 300.0) -> None:
-        """Return once namespace `name` is absent or active (not terminating)."""
+        """Return once namespace `name` is absent or active (not terminating); kind only."""
+        self._cluster_wide(f"Reading namespace {name}")
 
         def usable() -> bool:
             try:
@@ -256,8 +427,9 @@ class Cluster:
         )
 
     def wait_api_service(self, name: str, timeout: float = 300.0) -> None:
-        """Wait until an aggregated API (e.g. v1beta1.metrics.k8s.io) reports Available."""
-
+        """Wait until an aggregated API (e.g. v1beta1.metrics.k8s.io) reports Available; kind
+        only (APIServices are cluster-scoped)."""
+        self._cluster_wide(f"Reading APIService {name}")
         api = client.ApiregistrationV1Api(self.api_client)
 
         def conditions() -> list[Any]:
@@ -277,7 +449,8 @@ class Cluster:
     # --- reading ------------------------------------------------------------------------------
     def pod_states(self, selector: str | None = None) -> list[PodState]:
         """Pods (optionally by label selector), sorted by name."""
-        items = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
+        with explained("list pods", self.namespace):
+            items = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
         return sorted((PodState.of(p) for p in items), key=lambda pod: pod.name)
 
     def pod_objects(self, selector: str | None = None) -> list[Any]:
@@ -300,9 +473,76 @@ class Cluster:
 
     def events(self, limit: int = 20) -> pd.DataFrame:
         """The namespace's most recent events, oldest first."""
-        items = self.core.list_namespaced_event(self.namespace).items
-        frame = pd.DataFrame([event_row(e) for e in items], columns=EVENT_COLUMNS)
+        frame = pd.DataFrame([event_row(e) for e in self._events()], columns=EVENT_COLUMNS)
         return frame.sort_values("time", key=lambda t: pd.to_datetime(t, utc=True)).tail(limit)
+
+    def _events(self) -> list[Any]:
+        with explained("list events", self.namespace):
+            return list(self.core.list_namespaced_event(self.namespace).items)
+
+    def blocker(self, selector: str | None, since: datetime) -> BlockedError | None:
+        """Why the pods matching `selector` cannot come up however long one waits (image not
+        pullable, quota used up, Pod Security refusing them), with the last Warning event
+        since `since`; None when nothing blocks them."""
+        warnings = sorted(
+            (
+                e
+                for e in self._events()
+                if e.type == "Warning" and event_time(e) and event_time(e) >= since - EVENT_SLACK
+            ),
+            key=event_time,
+        )
+
+        def last(about: str | None = None) -> str:
+            rows = [event_row(e) for e in warnings if about in (None, e.involved_object.name)]
+            if not rows:
+                return ""
+            row = rows[-1]
+            return f"\nLast event: {row['reason']} {row['object']}: {row['message']}"
+
+        for pod in self.pod_states(selector):
+            if pod.detail in IMAGE_PROBLEMS:
+                return BlockedError(
+                    f"Pod {pod.name} cannot get its image ({pod.detail}).{last(pod.name)}",
+                    IMAGE_FIX,
+                )
+        for event in reversed(warnings):
+            message, owner = event.message or "", event.involved_object
+            if event.reason == "FailedCreate" and "exceeded quota" in message:
+                return BlockedError(
+                    f"{owner.kind}/{owner.name} cannot create its pods: the quota of "
+                    f"{self.namespace} is used up.{last(owner.name)}",
+                    QUOTA_FIX,
+                )
+            if event.reason == "FailedCreate" and "violates PodSecurity" in message:
+                return BlockedError(
+                    f"{owner.kind}/{owner.name} cannot create its pods: Pod Security refuses "
+                    f"them.{last(owner.name)}",
+                    POD_SECURITY_FIX,
+                )
+        return None
+
+    def _list_nodes(self) -> list[Any]:
+        return list(self.core.list_node().items)
+
+    def nodes(self) -> pd.DataFrame:
+        """The cluster's nodes (name, role, ready, kubelet version); kind only: nodes are
+        cluster-scoped and a learner's Role on a shared cluster cannot list them."""
+        self._cluster_wide("Listing nodes")
+        rows = [
+            {
+                "name": node.metadata.name,
+                "role": "control-plane"
+                if CONTROL_PLANE_LABEL in (node.metadata.labels or {})
+                else "worker",
+                "ready": any(
+                    c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
+                ),
+                "version": node.status.node_info.kubelet_version,
+            }
+            for node in self._list_nodes()
+        ]
+        return pd.DataFrame(rows, columns=["name", "role", "ready", "version"])
 
     def logs(self, pod: str, tail: int = 50, container: str | None = None) -> str:
         return str(
@@ -312,12 +552,17 @@ class Cluster:
         )
 
     def hpa(self, name: str) -> HpaStatus:
-        """Current state of a HorizontalPodAutoscaler (CPU utilization when it has one)."""
-        hpa: Any = self.autoscaling.read_namespaced_horizontal_pod_autoscaler(name, self.namespace)
+        """Current state of a HorizontalPodAutoscaler (CPU utilization when it has one; zero
+        counts before the controller's first sync, when it has no status yet)."""
+        with explained(f"read HorizontalPodAutoscaler/{name}", self.namespace):
+            hpa: Any = self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
+                name, self.namespace
+            )
+        status: Any = hpa.status or client.V2HorizontalPodAutoscalerStatus(desired_replicas=0)
         current = next(
             (
                 m.resource.current.average_utilization
-                for m in hpa.status.current_metrics or []
+                for m in status.current_metrics or []
                 if m.type == "Resource" and m.resource.name == "cpu"
             ),
             None,
@@ -334,8 +579,8 @@ class Cluster:
             name,
             hpa.spec.min_replicas or 1,
             hpa.spec.max_replicas,
-            hpa.status.current_replicas or 0,
-            hpa.status.desired_replicas or 0,
+            status.current_replicas or 0,
+            status.desired_replicas or 0,
             current,
             target,
         )
@@ -359,14 +604,16 @@ class Cluster:
     # --- rollouts -----------------------------------------------------------------------------
     def _workload(self, name: str, kind: str) -> Any:
         workload: Any
-        if kind == "StatefulSet":
-            workload = self.apps.read_namespaced_stateful_set(name, self.namespace)
-        elif kind == "Deployment":
-            workload = self.apps.read_namespaced_deployment(name, self.namespace)
-        else:
+        readers = {
+            "StatefulSet": self.apps.read_namespaced_stateful_set,
+            "Deployment": self.apps.read_namespaced_deployment,
+        }
+        if kind not in readers:
             raise LabError(
                 f"Cannot follow a rollout of kind {kind}.", "Use Deployment or StatefulSet."
             )
+        with explained(f"read {kind}/{name}", self.namespace):
+            workload = readers[kind](name, self.namespace)
         workload.kind = kind
         return workload
 
@@ -382,9 +629,11 @@ class Cluster:
 
         The pod count closes a race the status counts leave open: right after a pod is killed
         the controller may not have noticed yet, and its status still says "all available".
-        `selector` defaults to the workload's own matchLabels.
+        `selector` defaults to the workload's own matchLabels. What waiting cannot fix (an image
+        that cannot be pulled, the quota, Pod Security) fails at once (`blocker`).
         """
         pods = selector
+        since = datetime.now(UTC)
 
         def done() -> dict[str, Any] | None:
             nonlocal pods
@@ -392,6 +641,8 @@ class Cluster:
             pods = pods or match_labels_selector(workload)
             counts = rollout_row(workload)
             if not rollout_complete(workload) or len(self.ready_pods(pods)) < counts["desired"]:
+                if blocked := self.blocker(pods, since):
+                    raise blocked
                 return None
             return counts
 
@@ -446,7 +697,8 @@ class Cluster:
             metadata=client.V1ObjectMeta(name=pod, namespace=self.namespace),
         )
         try:
-            self.core.create_namespaced_pod_eviction(pod, self.namespace, body)
+            with explained(f"evict pod {pod}", self.namespace):
+                self.core.create_namespaced_pod_eviction(pod, self.namespace, body)
         except ApiException as exc:
             if exc.status != 429:
                 raise
@@ -474,7 +726,9 @@ class Cluster:
         return names
 
     def delete_namespace(self, timeout: float = 300.0) -> None:
-        """Delete this namespace and wait until it is gone (no-op when it does not exist)."""
+        """Delete this namespace and wait until it is gone (no-op when it does not exist); kind
+        only: on a shared cluster the instructor owns the namespace."""
+        self._cluster_wide(f"Deleting namespace {self.namespace}")
         try:
             self.core.delete_namespace(self.namespace)
         except ApiException as exc:
@@ -516,7 +770,8 @@ class Cluster:
             )
         labels = dict(labels or {"app": "lab-probe"})
         name = f"lab-probe-{uuid.uuid4().hex[:8]}"
-        self.core.create_namespaced_pod(self.namespace, probe_pod(name, url, labels, image))
+        with explained(f"create probe pod {name}", self.namespace):
+            self.core.create_namespaced_pod(self.namespace, probe_pod(name, url, labels, image))
         try:
             phase = poll(
                 lambda: self._finished_phase(name),

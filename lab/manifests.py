@@ -1,16 +1,26 @@
 """The manifests as data: render a kustomization, parse YAML, find objects and their pods.
 
-`render("kind")` is what `lab up --target kind` applies (and `ironclad-lab render` prints);
-`render("base")` the application alone. Notebooks use `render` and `find`; `lab.lint` and
-`lab.netpol` work on the objects it returns. The manifests are read from the checkout that
-`Settings.manifests` names (LAB_REPO_ROOT, else the repository holding this package).
+`render("kind", namespace=NS)` is what `lab up --target kind` applies (and `ironclad-lab render`
+prints), `render("cluster", namespace=NS)` what the cluster target applies (nothing
+cluster-scoped), `render("base")` the application alone. Notebooks use `render` and `find`;
+`lab.lint` and `lab.netpol` work on the objects it returns. The manifests are read from the
+checkout that `Settings.manifests` names (LAB_REPO_ROOT, else the repository holding this package).
+
+Another namespace is a kustomization generated in a temporary directory over the overlay:
+kustomize's namespace transformer moves every object (and the Namespace's name, and the
+RoleBinding subjects), and the one place it cannot reach, the Prometheus configuration inside a
+ConfigMap, is regenerated from components/monitoring/prometheus.yml with its discovery set to the
+namespace. Kind's metrics-server stays in kube-system: it is added outside the transformed part.
+A render that still names the default namespace anywhere is refused (`StaleNamespaceError`).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,25 +28,154 @@ from typing import Any
 import yaml
 
 from lab.errors import LabError, ToolMissingError
-from lab.settings import Settings, get_settings
+from lab.settings import DEFAULT_NAMESPACE, Settings, check_namespace, get_settings
 
 Obj = dict[str, Any]
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
-# What `render(name)` renders, relative to the manifests directory.
-RENDERABLE = {"base": Path("base"), "kind": Path("overlays") / "kind"}
+# What `render(name)` renders, relative to the manifests directory: the app alone, what the
+# cluster target applies, and what kind applies (overlays/kind: the cluster overlay plus the two
+# kind-only components below; a test keeps the two in step).
+RENDERABLE = {
+    "base": Path("base"),
+    "cluster": Path("overlays") / "cluster",
+    "kind": Path("overlays") / "kind",
+}
+KIND_NAMESPACE = Path("components") / "namespace"  # moved into the namespace like the app
+KIND_CLUSTER_WIDE = Path("components") / "metrics-server"  # stays where it is (kube-system)
+PROMETHEUS_CONFIG = Path("components") / "monitoring" / "prometheus.yml"
+PROMETHEUS_CONFIGMAP = "prometheus-config"
 
 
 class KustomizeError(LabError):
     """`kubectl kustomize` could not render a directory."""
 
 
-def render(name: str = "kind", settings: Settings | None = None) -> list[Obj]:
-    """The objects of `name` ("kind": what `lab up --target kind` applies; "base": the app)."""
+class StaleNamespaceError(LabError):
+    """A render for another namespace still names the default one somewhere."""
+
+
+def render(
+    name: str = "kind",
+    settings: Settings | None = None,
+    namespace: str | None = None,
+    image: str | None = None,
+) -> list[Obj]:
+    """The objects of `name` ("kind" / "cluster": what `lab up` applies to that target; "base":
+    the app) in `namespace` (default: the settings' namespace, LAB_NAMESPACE), the backend
+    running `image` instead of `Settings.image` when given (the cluster target's --image)."""
     if name not in RENDERABLE:
         raise LabError(
             f"Nothing to render called {name!r}.", f"Use one of: {', '.join(RENDERABLE)}."
         )
-    return build((settings or get_settings()).manifests / RENDERABLE[name])
+    settings = settings or get_settings()
+    namespace = check_namespace(namespace or settings.namespace)
+    with tempfile.TemporaryDirectory(prefix="ironclad-render-") as tmp:
+        overlay = write_overlay(Path(tmp), name, namespace, settings.manifests)
+        if image is not None:
+            set_image(overlay, settings.image, image)
+        objects = build(overlay)
+    if namespace != DEFAULT_NAMESPACE and (where := list(mentions(objects, DEFAULT_NAMESPACE))):
+        raise StaleNamespaceError(
+            f"The {name} render for namespace {namespace} still names {DEFAULT_NAMESPACE} at: "
+            + ", ".join(where[:5]),
+            "A new place holds the namespace literally: make lab.manifests.write_overlay "
+            "rewrite it (or write it without the namespace).",
+        )
+    return objects
+
+
+def write_overlay(directory: Path, name: str, namespace: str, manifests: Path) -> Path:
+    """Write the kustomization that renders `name` into `namespace` under `directory`; its path.
+
+    The namespaced part is `directory/app` (namespace transformer over the overlay, Prometheus'
+    configuration regenerated); kind adds its cluster-wide component around it.
+    """
+    app = directory / "app"
+    app.mkdir(parents=True)
+    source = RENDERABLE["cluster" if name == "kind" else name]
+    spec: Obj = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": namespace,
+        "resources": [_relative(manifests / source, app)],
+    }
+    if name == "kind":
+        spec["components"] = [_relative(manifests / KIND_NAMESPACE, app)]
+    if name != "base":
+        source_config = manifests / PROMETHEUS_CONFIG
+        if not source_config.is_file():
+            raise KustomizeError(
+                f"{source_config} is missing: the manifests under {manifests} are incomplete.",
+                "Run the lab from a full checkout (LAB_REPO_ROOT names it).",
+            )
+        config = prometheus_config(source_config.read_text(), namespace)
+        (app / PROMETHEUS_CONFIG.name).write_text(config)
+        spec["configMapGenerator"] = [
+            {
+                "name": PROMETHEUS_CONFIGMAP,
+                "namespace": DEFAULT_NAMESPACE,  # the generator it replaces, before the move
+                "behavior": "replace",
+                "files": [PROMETHEUS_CONFIG.name],
+            }
+        ]
+    (app / "kustomization.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    if name != "kind":
+        return app
+    outer = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": ["app"],
+        "components": [_relative(manifests / KIND_CLUSTER_WIDE, directory)],
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(outer, sort_keys=False))
+    return directory
+
+
+def set_image(overlay: Path, original: str, ref: str) -> None:
+    """Make the generated kustomization at `overlay` run image `ref` wherever the manifests say
+    `original` (kustomize's images transformer: name, then tag or digest)."""
+    spec_file = overlay / "kustomization.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    name, _, digest = ref.partition("@")
+    repository, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
+    change: Obj = {"name": original.rsplit(":", 1)[0], "newName": repository}
+    if digest:
+        change["digest"] = digest
+    else:
+        change["newTag"] = tag or "latest"  # what a registry serves for a reference without one
+    spec["images"] = [change]
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def prometheus_config(text: str, namespace: str) -> str:
+    """The Prometheus configuration `text` with every kubernetes_sd discovery limited to
+    `namespace` (the in-cluster Prometheus may list pods there and nowhere else)."""
+    config = yaml.safe_load(text)
+    for job in config.get("scrape_configs") or []:
+        for discovery in job.get("kubernetes_sd_configs") or []:
+            discovery["namespaces"] = {"names": [namespace]}
+    header = (
+        f"# Generated by lab.manifests from manifests/{PROMETHEUS_CONFIG} (its comments explain "
+        f"it),\n# with kubernetes_sd discovery limited to namespace {namespace}.\n"
+    )
+    return header + yaml.safe_dump(config, sort_keys=False)
+
+
+def mentions(value: Any, word: str, path: str = "") -> Iterator[str]:
+    """Paths of the strings in `value` that contain `word` (YAML inside ConfigMaps included)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from mentions(item, word, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from mentions(item, word, f"{path}[{i}]")
+    elif isinstance(value, str) and word in value:
+        yield path
+
+
+def _relative(target: Path, start: Path) -> str:
+    """`target` relative to `start` (kustomize refuses absolute resource paths)."""
+    return os.path.relpath(target, start)
 
 
 def to_yaml(objects: Sequence[Obj]) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lab import stack
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
 from lab.procs import pid_alive
-from lab.settings import Settings, get_settings
+from lab.settings import Settings, get_settings, peer_namespace
 from lab.stack import StackProcess, read_state
 from lab.targets import Endpoints, ReplicaRecord, choose
 
@@ -42,7 +42,12 @@ class Lab:
 
     @property
     def on_cluster(self) -> bool:
-        return self.target == "kind"
+        return self.target != "local"
+
+    @property
+    def peer_namespace(self) -> str:
+        """Where lesson 05 probes from another namespace (`lab.settings.peer_namespace`)."""
+        return peer_namespace(self.namespace, self.target)
 
     @cached_property
     def prom(self) -> Prom:
@@ -62,8 +67,8 @@ class Lab:
         return state.replicas if state is not None else ()
 
     def backend_pods(self) -> Sequence[Any]:
-        """kind: the backend pods (V1Pod, with their container statuses)."""
-        from lab.targets.kind import BACKEND
+        """kind or cluster: the backend pods (V1Pod, with their container statuses)."""
+        from lab.targets.kube import BACKEND
 
         return self.k8s.pod_objects(BACKEND[1])
 
@@ -75,13 +80,9 @@ class Lab:
                 "Skip this cell (it is tagged needs-cluster), or start Docker and run the lab "
                 "with target='kind'.",
             )
-        from lab.k8s import Cluster
+        from lab.targets import cluster_client
 
-        return Cluster.connect(
-            self.namespace,
-            context=f"kind-{self.settings.cluster_name}",
-            probe_image=self.settings.image,
-        )
+        return cluster_client(self.target, self.namespace, self.settings)
 
 
 def connect(

@@ -1,17 +1,23 @@
 """Lab settings, read once from the environment (every value has a sensible default).
 
-LAB_TARGET (auto|local|kind), LAB_STATE_FILE (default build/lab-state.json under
-the repository), LAB_REPLICAS (local backends), LAB_READY_TIMEOUT / LAB_ROLLOUT_TIMEOUT (s),
-LAB_RESTART_DELAY (s before a dead local replica is restarted), LAB_KIND_VERSION (the kind
-release downloaded when none >= v0.24 is on PATH), KIND_DOWNLOAD_URL (where to download it
-from instead of the kind release page, e.g. a mirror), LAB_REGISTRY_MIRROR (a classroom
-pull-through registry mirror for the kind nodes; see `lab.images.parse_mirrors`), LAB_REPO_ROOT
-(the checkout holding manifests/ and notebooks/: the lab runs from a checkout, see README "Layout").
+LAB_TARGET (auto|local|kind|cluster), LAB_NAMESPACE (where the lab's objects go; a DNS-1123
+label, checked here before anything is applied), LAB_IMAGE (the backend image the cluster
+target runs: no image is published from this repository, so an instructor pushes one to a
+registry the shared cluster can pull from and names it here or with `--image`), LAB_KUBE_CONTEXT
+(the cluster target's kubeconfig context; default: the current one), LAB_STATE_FILE (default
+build/lab-state.json under the repository), LAB_REPLICAS (local backends),
+LAB_READY_TIMEOUT / LAB_ROLLOUT_TIMEOUT (s), LAB_RESTART_DELAY (s before a dead local replica is
+restarted), LAB_KIND_VERSION (the kind release downloaded when none >= v0.24 is on PATH),
+KIND_DOWNLOAD_URL (where to download it from instead of the kind release page, e.g. a mirror),
+LAB_REGISTRY_MIRROR (a classroom pull-through registry mirror for the kind nodes; see
+`lab.images.parse_mirrors`), LAB_REPO_ROOT (the checkout holding manifests/ and notebooks/: the
+lab runs from a checkout, see README "Layout").
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +26,12 @@ from typing import TypeVar
 
 from lab.errors import LabError
 
-TARGETS = ("auto", "local", "kind")  # what --target / LAB_TARGET accept
+TARGETS = ("auto", "local", "kind", "cluster")  # what --target / LAB_TARGET accept
+DEFAULT_NAMESPACE = "ironclad-demo"  # the namespace manifests/ is written for
+PEER_SUFFIX = "-peer"  # a learner's second namespace on a shared cluster (lesson 05)
+# A namespace name is an RFC 1123 label (what the API server accepts for Namespace names).
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+DNS_LABEL_MAX = 63
 N = TypeVar("N", int, float)
 
 
@@ -39,9 +50,7 @@ class Settings:
 
     repo_root: Path
     target: str = "auto"
-    # Not read from the environment: manifests/base/kustomization.yaml and the in-cluster
-    # Prometheus config pin this namespace, so another value could only break the kind target.
-    namespace: str = "ironclad-demo"
+    namespace: str = DEFAULT_NAMESPACE
     state_file_override: Path | None = None
     replicas: int = 3
     ready_timeout: float = 60.0
@@ -50,8 +59,12 @@ class Settings:
     cluster_name: str = "ironclad"
     kind_version: str = "v0.33.0"
     kind_download_url: str | None = None
-    image: str = "ironclad-backend:lab"
+    image: str = "ironclad-backend:lab"  # built and loaded into kind
+    cluster_image: str | None = None  # pulled by a shared cluster: nothing is published, see above
+    kube_context: str | None = None  # the cluster target's kubeconfig context (None: current)
+    keep: bool = False  # the cluster target leaves its objects in place on exit (`up --keep`)
     registry_mirror: str | None = None
+    images_archive: Path | None = None  # kind: an `images save` archive to load (`--images`)
 
     @property
     def state_file(self) -> Path:
@@ -104,11 +117,15 @@ class Settings:
             raise LabError(
                 f"LAB_TARGET={target!r} is not a target.", f"Use one of: {', '.join(TARGETS)}."
             )
+        namespace = check_namespace(env.get("LAB_NAMESPACE") or DEFAULT_NAMESPACE, "LAB_NAMESPACE")
         state = env.get("LAB_STATE_FILE")
         root = Path(env["LAB_REPO_ROOT"]) if "LAB_REPO_ROOT" in env else find_repo_root()
         return cls(
             repo_root=root,
             target=target,
+            namespace=namespace,
+            cluster_image=env.get("LAB_IMAGE") or None,
+            kube_context=env.get("LAB_KUBE_CONTEXT") or None,
             state_file_override=Path(state) if state else None,
             replicas=_number(env, "LAB_REPLICAS", cls.replicas, int),
             ready_timeout=_number(env, "LAB_READY_TIMEOUT", cls.ready_timeout, float),
@@ -118,6 +135,26 @@ class Settings:
             kind_download_url=env.get("KIND_DOWNLOAD_URL") or None,
             registry_mirror=env.get("LAB_REGISTRY_MIRROR") or None,
         )
+
+
+def peer_namespace(namespace: str, target: str) -> str:
+    """Where lesson 05 probes the backend from another namespace: `default` on kind (the learner
+    owns the cluster), `<namespace>-peer` on a shared cluster (provisioned for each learner with
+    the same Role, since a learner may touch no other namespace)."""
+    return f"{namespace}{PEER_SUFFIX}" if target == "cluster" else "default"
+
+
+def check_namespace(name: str, source: str = "the namespace") -> str:
+    """`name` when it is a valid namespace name (an RFC 1123 label, leaving room for the
+    `-peer` suffix); else LabError saying why, before anything is rendered or applied."""
+    longest = DNS_LABEL_MAX - len(PEER_SUFFIX)
+    if DNS_LABEL.fullmatch(name) and len(name) <= longest:
+        return name
+    raise LabError(
+        f"{source}={name!r} is not a valid namespace name.",
+        f"Use at most {longest} characters of a-z, 0-9 and '-', starting and ending with a "
+        "letter or digit (e.g. learner-07).",
+    )
 
 
 def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:

@@ -45,8 +45,8 @@ from lab.waits import poll
 log = logging.getLogger(__name__)
 
 # How long a `lab up` may take to be ready, by requested target: kind may create a cluster and
-# build an image; auto may pick kind.
-UP_TIMEOUT = {"local": 180.0, "kind": 1800.0, "auto": 1800.0}
+# build an image; auto may pick kind; cluster pulls the image into a shared cluster's nodes.
+UP_TIMEOUT = {"local": 180.0, "kind": 1800.0, "auto": 1800.0, "cluster": 900.0}
 # Exit code of a `lab up` stopped by a signal before it was ready (128 + signal number, as a
 # shell reports it): it did not do its job. Stopped after "ready" is its normal end: 0.
 INTERRUPTED = 128
@@ -314,6 +314,8 @@ class StackProcess:
         self.log.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "lab", "up", "--target", self.requested, "--json"]
         argv += ["--state-file", str(self.settings.state_file), "--parent-pid", str(os.getpid())]
+        if self.settings.images_archive is not None:
+            argv += ["--images", str(self.settings.images_archive)]
         env = {**(os.environ if self.env is None else self.env), "PYTHONUNBUFFERED": "1"}
         self.process = ManagedProcess("lab up", argv, self.log, env, self.settings.repo_root)
         process = self.process.start()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from lab.settings import TARGETS, Settings
+from lab.errors import LabError
+from lab.settings import TARGETS, Settings, check_namespace
 
 Subparsers = Any  # argparse's _SubParsersAction, which is private
 
@@ -23,3 +24,21 @@ def add_target(parser: argparse.ArgumentParser, choices: tuple[str, ...] = TARGE
 def target(args: argparse.Namespace, settings: Settings) -> str:
     """The target asked for on the command line, else the one the settings name."""
     return str(args.target or settings.target)
+
+
+def add_namespace(parser: argparse.ArgumentParser) -> None:
+    """`--namespace`, checked as a namespace name while parsing (before anything is applied)."""
+    parser.add_argument(
+        "--namespace",
+        type=namespace_name,
+        default=None,
+        help="where the lab's objects go (default: $LAB_NAMESPACE, else ironclad-demo)",
+    )
+
+
+def namespace_name(name: str) -> str:
+    """argparse type of `--namespace` (argparse reports ArgumentTypeError as a usage error)."""
+    try:
+        return check_namespace(name, "--namespace")
+    except LabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from lab.commands import Subparsers, add_target, target
+from lab.commands.stack import images_archive
 from lab.errors import LabError
 from lab.settings import Settings
 
@@ -58,6 +60,13 @@ def register(commands: Subparsers) -> None:
         default=None,
         help="whole-run time budget in s (default: 1200 local, 5400 kind)",
     )
+    run.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="kind: passed to `up --images` (an `images save` archive: nothing is pulled)",
+    )
     run.set_defaults(handler=run_notebooks)
 
 
@@ -65,6 +74,8 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
     from lab.exercises import SOLUTIONS_DIR
     from lab.runner.run import RunOptions, discover, run_lab  # pulls in papermill: only now
     from lab.runner.solutions import load_solutions
+
+    settings = replace(settings, images_archive=images_archive(args, settings))
 
     notebooks_dir: Path = args.notebooks_dir or settings.notebooks_dir
     try:

@@ -6,9 +6,11 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from lab import stack
-from lab.commands import Subparsers, add_target, target
+from lab.commands import Subparsers, add_namespace, add_target, target
+from lab.errors import LabError
 from lab.settings import Settings
 from lab.targets import Endpoints
 
@@ -30,6 +32,30 @@ def register(commands: Subparsers) -> None:
         default=None,
         help="stop (and clean up) when this process is gone (lab.connect() passes its kernel's)",
     )
+    add_namespace(up)
+    up.add_argument(
+        "--context",
+        default=None,
+        help="kubeconfig context of the cluster target (default: $LAB_KUBE_CONTEXT, else current)",
+    )
+    up.add_argument(
+        "--image",
+        default=None,
+        help="backend image the cluster target runs, pushed to a registry the cluster pulls from "
+        "(default: $LAB_IMAGE; none is published from this repository)",
+    )
+    up.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="kind: load this `images save` archive first, so nothing is pulled",
+    )
+    up.add_argument(
+        "--keep",
+        action="store_true",
+        help="cluster target: leave the applied objects in the namespace on exit",
+    )
     down = commands.add_parser("down", help="stop the running `up` (it removes what it started)")
     status = commands.add_parser("status", help="what runs: target, pid, endpoints (exit 1: none)")
     status.add_argument("--json", action="store_true", help="print the state as one JSON line")
@@ -47,9 +73,30 @@ def register(commands: Subparsers) -> None:
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
-    if args.state_file is None:
-        return settings
-    return replace(settings, state_file_override=args.state_file.resolve())
+    """The settings with what the command line overrides (flags only `up` has count when set)."""
+    overrides: dict[str, Any] = {
+        "state_file_override": args.state_file.resolve() if args.state_file else None,
+        "namespace": getattr(args, "namespace", None),
+        "kube_context": getattr(args, "context", None),
+        "cluster_image": getattr(args, "image", None),
+        "keep": getattr(args, "keep", False) or None,
+        "images_archive": images_archive(args, settings),
+    }
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def images_archive(args: argparse.Namespace, settings: Settings) -> Path | None:
+    """`--images FILE` (resolved), refused unless the target is kind: only kind loads it."""
+    archive: Path | None = getattr(args, "images", None)
+    if archive is None:
+        return None
+    if target(args, settings) != "kind":
+        raise LabError(
+            f"--images loads an image archive into a kind cluster, but the target is "
+            f"{target(args, settings)}.",
+            "Add --target kind (the cluster target pulls --image from a registry instead).",
+        )
+    return archive.resolve()
 
 
 def describe(endpoints: Endpoints) -> str:

@@ -18,8 +18,8 @@ def diagnostics(stack: StackProcess) -> str:
         lines.append(f"backend {url}/health/ready → {status or 'unreachable'}")
     if endpoints and endpoints.prometheus:
         lines += prometheus_state(endpoints.prometheus)
-    if stack.target == "kind":
-        lines.append(cluster_state(stack.settings, stack.namespace))
+    if stack.target != "local":
+        lines.append(cluster_state(stack.target, stack.settings, stack.namespace))
     lines += ["last lines of the lab up log:", stack.log_tail(15)]
     return "\n".join(lines)
 
@@ -38,12 +38,11 @@ def prometheus_state(url: str) -> list[str]:
     return lines + (alert_lines or ["no alerts"])
 
 
-def cluster_state(settings: Settings, namespace: str) -> str:
+def cluster_state(target: str, settings: Settings, namespace: str) -> str:
     """Pods, recent events and logs of unready pods (lab.k8s); never hides the original failure."""
-    from lab.k8s import Cluster
+    from lab.targets import cluster_client
 
     try:
-        cluster = Cluster.connect(namespace, context=f"kind-{settings.cluster_name}")
-        return cluster.diagnose()
+        return cluster_client(target, namespace, settings).diagnose()
     except Exception as exc:  # diagnostics are best effort: the notebook's error comes first
         return f"cluster diagnostics unavailable: {type(exc).__name__}: {exc}"

@@ -1,12 +1,17 @@
-"""Targets bring the stack up (`kind` cluster or `local` processes) and describe its endpoints."""
+"""Targets bring the stack up (`kind` cluster, an existing `cluster`'s namespace, or `local`
+processes) and describe its endpoints."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lab.errors import LabError, TargetUnavailableError
 from lab.settings import Settings
 from lab.targets.base import Endpoints, ReplicaRecord, Target, docker_problem
+
+if TYPE_CHECKING:
+    from lab.k8s import Cluster
 
 __all__ = [
     "Choice",
@@ -14,6 +19,7 @@ __all__ = [
     "ReplicaRecord",
     "Target",
     "choose",
+    "cluster_client",
     "docker_problem",
     "make_target",
 ]
@@ -29,9 +35,14 @@ class Choice:
 
 def choose(requested: str, settings: Settings) -> Choice:
     """Resolve "auto" to kind (Docker answers and a kind binary can be had) or local; keep
-    explicit choices."""
+    explicit choices. Auto never picks "cluster": a shared cluster is only used when asked for."""
     if requested == "local":
         return Choice("local", "target=local (requested): local processes, no cluster")
+    if requested == "cluster":
+        context = settings.kube_context or "the current kubeconfig context"
+        return Choice(
+            "cluster", f"target=cluster (requested): {context}, namespace {settings.namespace}"
+        )
     problem = docker_problem()
     if requested == "kind":
         if problem:
@@ -40,7 +51,7 @@ def choose(requested: str, settings: Settings) -> Choice:
             )
         return Choice("kind", "target=kind (requested): Docker answers")
     if requested != "auto":
-        raise LabError(f"Unknown target {requested!r}.", "Use auto, kind or local.")
+        raise LabError(f"Unknown target {requested!r}.", "Use auto, kind, local or cluster.")
     if problem:
         return Choice("local", f"target=local (auto): {problem}, so no kind cluster")
     from lab.targets.kind import kind_binary  # imported only when Docker answers: it is heavy
@@ -55,19 +66,37 @@ def choose(requested: str, settings: Settings) -> Choice:
 
 
 def make_target(name: str, settings: Settings, replicas: int | None = None) -> Target:
-    """The target object for `name` ("local" or "kind"), imported lazily."""
+    """The target object for `name` ("local", "kind" or "cluster"), imported lazily."""
     if name == "local":
         from lab.targets.local import LocalTarget
 
         return LocalTarget(settings, settings.replicas if replicas is None else replicas)
-    if name == "kind":
-        if replicas is not None:
-            raise LabError(
-                "--replicas applies to the local target only: on kind the "
-                "HorizontalPodAutoscaler sets the number of backend pods.",
-                "Drop --replicas (or change the HPA in manifests/base).",
-            )
-        from lab.targets.kind import KindTarget
+    if name not in ("kind", "cluster"):
+        raise LabError(f"Unknown target {name!r}.", "Use kind, local or cluster.")
+    if replicas is not None:
+        raise LabError(
+            f"--replicas applies to the local target only: on {name} the "
+            "HorizontalPodAutoscaler sets the number of backend pods.",
+            "Drop --replicas (or change the HPA in manifests/base).",
+        )
+    if name == "cluster":
+        from lab.targets.cluster import ClusterTarget
 
-        return KindTarget(settings)
-    raise LabError(f"Unknown target {name!r}.", "Use kind or local.")
+        return ClusterTarget(settings)
+    from lab.targets.kind import KindTarget
+
+    return KindTarget(settings)
+
+
+def cluster_client(target: str, namespace: str, settings: Settings) -> Cluster:
+    """The Kubernetes client of a running lab: kind's own context, or (cluster) the kubeconfig's
+    context as a shared cluster, limited to the learner's namespace (`Cluster(shared=True)`)."""
+    from lab.k8s import Cluster
+
+    if target == "cluster":
+        return Cluster.connect(
+            namespace, settings.kube_context, probe_image=settings.cluster_image, shared=True
+        )
+    if target != "kind":
+        raise LabError(f"The {target} target has no Kubernetes cluster.", "Use kind or cluster.")
+    return Cluster.connect(namespace, f"kind-{settings.cluster_name}", probe_image=settings.image)

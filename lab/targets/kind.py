@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import platform
@@ -16,30 +15,24 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import yaml
 
+from lab import images
 from lab.errors import CommandFailedError, LabError, TargetUnavailableError
 from lab.k8s import Cluster
 from lab.manifests import render
-from lab.net import http_ok
-from lab.portforward import Forward, pod_connector
+from lab.portforward import Forward
 from lab.settings import Settings
 from lab.targets.base import Endpoints, docker_problem
-from lab.waits import poll
+from lab.targets.kube import forward_stack, stop_forwards, wait_hpa_floor, wait_workloads
 
 log = logging.getLogger(__name__)
 
 MIN_KIND = (0, 24)
-CHAOS_SECRET = "chaos-secret"  # noqa: S105 - the name of a Secret, not its value
 CACHE = Path.home() / ".cache" / "ironclad-lab"
 IMAGE_ID_ANNOTATION = "lab.ironclad/image-id"
 METRICS_API = "v1beta1.metrics.k8s.io"
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-# What `up` forwards: (name, pod selector, container port, path that answers 2xx when ready).
-# tests/manifests checks each against the pods the kind overlay defines.
-BACKEND = ("backend", "app=backend,!lab-probe", 3000, "/health/ready")  # not probe pods
-PROMETHEUS = ("prometheus", "app=prometheus", 9090, "/-/ready")
-BACKEND_HPA = "backend-hpa"
-GRAFANA = ("grafana", "app=grafana", 3000, "/api/health")
 
 
 def kind_version(binary: str) -> tuple[int, int, int] | None:
@@ -157,28 +150,46 @@ class KindTarget:
             raise TargetUnavailableError(f"{problem}.", "Start Docker, or use --target local.")
         try:
             kind = kind_binary(self.settings)
-            self._ensure_cluster(kind)
-            image_id = self._build_image()
-            log.info("loading %s into kind …", self.settings.image)
-            load_image(kind, self.settings.image, self.settings.cluster_name)
+            image_id = self._prepare(kind)
             self.cluster = cluster = self._connect(kind)
             self._apply(cluster, image_id)
-            self._wait_hpa_floor(cluster)
-            self._wait_workloads(cluster)
+            wait_hpa_floor(cluster, self.settings.rollout_timeout)
+            wait_workloads(cluster, self.settings.rollout_timeout)
             self._wait_metrics_server(cluster)
-            log.info("forwarding the backend, Prometheus and Grafana ports …")
-            return self._forward(cluster)
+            return forward_stack(
+                cluster, self.name, self.forwards, "Re-apply: ironclad-lab up --target kind."
+            )
         except BaseException:
             self.down()
             raise
 
-    def _ensure_cluster(self, kind: str) -> None:
+    def _prepare(self, kind: str) -> str:
+        """Everything before the API is used: the images archive (`--images`) into Docker, the
+        cluster, the backend build, the images into the nodes; the backend's image ID.
+
+        With an archive nothing is pulled: the cluster's nodes run the archive's node image
+        and the build starts from its base, both by the names `load` gave them (a loaded copy
+        has lost its digest, and a digest would force a pull)."""
+        s = self.settings
+        loaded = images.load(s.images_archive) if s.images_archive is not None else None
+        self._ensure_cluster(kind, loaded)
+        image_id = self._build_image(loaded)
+        in_nodes = images.load_into_kind(loaded.images, s.cluster_name, kind) if loaded else ()
+        if s.image not in in_nodes:
+            log.info("loading %s into kind …", s.image)
+            load_image(kind, s.image, s.cluster_name)
+        return image_id
+
+    def _ensure_cluster(self, kind: str, loaded: images.LoadResult | None = None) -> None:
         """Create the cluster, or reuse it when all its nodes run."""
         s = self.settings
         if s.cluster_name not in run([kind, "get", "clusters"]).split():
             log.info("creating the kind cluster %s (takes a few minutes) …", s.cluster_name)
-            argv = [kind, "create", "cluster", "--name", s.cluster_name]
-            run([*argv, "--config", str(s.kind_config), "--wait", "180s"])
+            with tempfile.TemporaryDirectory(prefix="ironclad-kind-") as tmp:
+                config = Path(tmp) / "cluster.yaml"
+                config.write_text(self._cluster_config(loaded))
+                argv = [kind, "create", "cluster", "--name", s.cluster_name]
+                run([*argv, "--config", str(config), "--wait", "180s"])
         elif stopped := stopped_nodes(kind, s.cluster_name):
             raise TargetUnavailableError(
                 f"The kind cluster {s.cluster_name} exists but these nodes are stopped: "
@@ -189,11 +200,29 @@ class KindTarget:
         else:
             log.info("reusing the kind cluster %s", s.cluster_name)
 
-    def _build_image(self) -> str:
-        """`docker build` the backend image; its image ID."""
+    def _cluster_config(self, loaded: images.LoadResult | None) -> str:
+        """cluster.yaml as `kind create cluster` gets it: with the LAB_REGISTRY_MIRROR files
+        (written under CACHE: the nodes mount them for as long as the cluster lives) and the
+        archive's node image."""
+        s = self.settings
+        text = s.kind_config.read_text()
+        mirrors = images.parse_mirrors(s.registry_mirror) if s.registry_mirror else None
+        certs_dir = CACHE / f"certs.d-{s.cluster_name}"
+        if mirrors:
+            images.write_mirror_files(certs_dir, mirrors)
+        node_image = loaded.local_name(node_image_of(text)) if loaded else None
+        return images.kind_cluster_config(text, mirrors, certs_dir, node_image=node_image)
+
+    def _build_image(self, loaded: images.LoadResult | None = None) -> str:
+        """`docker build` the backend image (from the archive's base when one was loaded); its
+        image ID."""
         s = self.settings
         log.info("building %s …", s.image)
-        run(["docker", "build", "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)])
+        base = []
+        if loaded:
+            (ref,) = images.dockerfile_bases(s.dockerfile.read_text())
+            base = ["--build-arg", f"BASE={loaded.local_name(ref)}"]
+        run(["docker", "build", *base, "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)])
         return run(["docker", "image", "inspect", "--format", "{{.Id}}", s.image]).strip()
 
     def _connect(self, kind: str) -> Cluster:
@@ -210,38 +239,6 @@ class KindTarget:
         objects = stamp_image(render("kind", self.settings), self.settings.image, image_id)
         cluster.apply(objects, timeout=self.settings.rollout_timeout)
 
-    def _wait_hpa_floor(self, cluster: Cluster) -> None:
-        """Wait until the HPA has raised the backend to its minReplicas.
-
-        The HPA owns the backend's replica count (the manifest leaves spec.replicas unset): a new
-        Deployment starts at 1 until the HPA's first sync, and the rollout waits follow
-        spec.replicas.
-        """
-        floor = cluster.hpa(BACKEND_HPA).min_replicas
-        log.info("waiting for %s to scale %s to %d …", BACKEND_HPA, BACKEND[0], floor)
-
-        def scaled_to_floor() -> bool:
-            backend = cluster.apps.read_namespaced_deployment(BACKEND[0], self.settings.namespace)
-            return (backend.spec.replicas or 0) >= floor
-
-        poll(
-            scaled_to_floor,
-            what=f"{BACKEND_HPA} to scale {BACKEND[0]} to its {floor} minReplicas",
-            timeout=self.settings.rollout_timeout,
-            interval=1.0,
-        )
-
-    def _wait_workloads(self, cluster: Cluster) -> None:
-        timeout = self.settings.rollout_timeout
-        for kind_name, names in (
-            ("StatefulSet", cluster.apps.list_namespaced_stateful_set),
-            ("Deployment", cluster.apps.list_namespaced_deployment),
-        ):
-            workloads: list[Any] = names(cluster.namespace).items
-            for workload in workloads:
-                log.info("waiting for %s/%s …", kind_name, workload.metadata.name)
-                cluster.wait_rollout(workload.metadata.name, kind_name, timeout)
-
     def _wait_metrics_server(self, cluster: Cluster) -> None:
         log.info("waiting for metrics-server …")
         timeout = self.settings.rollout_timeout
@@ -249,52 +246,24 @@ class KindTarget:
         system.wait_rollout("metrics-server", timeout=timeout, selector="k8s-app=metrics-server")
         cluster.wait_api_service(METRICS_API, timeout=timeout)
 
-    def _forward(self, cluster: Cluster) -> Endpoints:
-        def forward(target: tuple[str, str, int, str], slot: int | None, name: str = "") -> str:
-            # A Service-like forward (slot None) picks among ready pods; a forward to one
-            # replica follows that replica while it runs, ready or not (like kubectl
-            # port-forward), so a learner still reaches it while its readiness says 503.
-            default_name, selector, port, health = target
-            pods = cluster.ready_pods if slot is None else cluster.running_pods
-            connector = pod_connector(
-                cluster.api_client.configuration,
-                cluster.namespace,
-                lambda: pods(selector),
-                port,
-                slot,
-            )
-            fwd = Forward(name or default_name, connector).start()
-            self.forwards.append(fwd)
-            poll(
-                lambda: http_ok(fwd.url + health),
-                what=f"port-forward to {fwd.name}",
-                timeout=60,
-                diagnose=lambda: fwd.last_error,
-            )
-            return fwd.url
-
-        replicas = len(cluster.ready_pods(BACKEND[1]))
-        urls = [forward(BACKEND, i, f"backend-{i}") for i in range(replicas)]
-        service = forward(BACKEND, None)
-        prometheus = forward(PROMETHEUS, 0)
-        grafana = forward(GRAFANA, 0) if cluster.ready_pods(GRAFANA[1]) else None
-        return Endpoints(
-            target=self.name,
-            backend=service,
-            backends=urls,
-            prometheus=prometheus,
-            grafana=grafana,
-            chaos_token=chaos_token(cluster),
-        )
-
     def down(self) -> None:
         """Stop the forwards and delete the lab's namespace (the cluster stays for next time)."""
-        for fwd in self.forwards:
-            fwd.stop()
-        self.forwards = []
+        stop_forwards(self.forwards)
         if self.cluster is not None:
             self.cluster.delete_namespace(self.settings.rollout_timeout)
             self.cluster = None
+
+
+def node_image_of(cluster_yaml: str) -> str:
+    """The node image cluster.yaml pins (every node runs the same one)."""
+    nodes = yaml.safe_load(cluster_yaml).get("nodes") or []
+    found = {node["image"] for node in nodes}
+    if len(found) != 1:
+        raise LabError(
+            f"cluster.yaml names {len(found)} node images; the lab expects one for every node.",
+            "Give every node of manifests/kind/cluster.yaml the same pinned image.",
+        )
+    return str(found.pop())
 
 
 def stopped_nodes(kind: str, cluster_name: str) -> list[str]:
@@ -348,15 +317,3 @@ def stamp_image(objects: list[dict[str, Any]], image: str, image_id: str) -> lis
             annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
             annotations[IMAGE_ID_ANNOTATION] = image_id
     return objects
-
-
-def chaos_token(cluster: Cluster) -> str:
-    """The backend's chaos token: key CHAOS_TOKEN of the Secret `chaos-secret`."""
-    secret: Any = cluster.core.read_namespaced_secret(CHAOS_SECRET, cluster.namespace)
-    value = (secret.data or {}).get("CHAOS_TOKEN")
-    if not value:
-        raise LabError(
-            f"Secret {CHAOS_SECRET} in {cluster.namespace} has no CHAOS_TOKEN key.",
-            "Re-apply the manifests: ironclad-lab up --target kind.",
-        )
-    return base64.b64decode(value).decode()

@@ -1,7 +1,13 @@
-"""Rendered manifests shared by the offline checks (kubectl kustomize runs once per directory)."""
+"""Rendered manifests shared by the offline checks (kubectl kustomize runs once per directory).
+
+Every check that takes `kind_objects` (or a `namespace` argument) runs for the default
+namespace and for a learner's (`NAMESPACES`): the render for another namespace must pass the
+same checks (issue 9, item 7).
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,9 +18,10 @@ from prometheus_client import CollectorRegistry
 
 from backend.observe import Metrics, PoolCollector
 from lab import manifests, slo
-from lab.settings import get_settings
+from lab.settings import DEFAULT_NAMESPACE, get_settings
 
 SETTINGS = get_settings()
+NAMESPACES = (DEFAULT_NAMESPACE, "learner-07")
 PROMETHEUS_SERIES = frozenset({"up", "ALERTS", "ALERTS_FOR_STATE"})
 # Grafana fills these in before the query reaches Prometheus.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
@@ -26,10 +33,34 @@ def rendered() -> dict[Path, list[manifests.Obj]]:
     return {d: manifests.build(d) for d in manifests.kustomizations(SETTINGS.manifests)}
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test with a `namespace` argument runs once per namespace of NAMESPACES."""
+    if "namespace" in metafunc.fixturenames:
+        metafunc.parametrize("namespace", NAMESPACES, scope="session")
+
+
+@functools.cache
+def render(target: str, namespace: str) -> list[manifests.Obj]:
+    """`lab.manifests.render(target, namespace=...)`, once per session (copy before mutating)."""
+    return manifests.render(target, SETTINGS, namespace)
+
+
 @pytest.fixture(scope="session")
-def kind_objects(rendered: dict[Path, list[manifests.Obj]]) -> list[manifests.Obj]:
-    """What the lab applies to kind."""
-    return rendered[SETTINGS.manifests / "overlays" / "kind"]
+def kind_objects(namespace: str) -> list[manifests.Obj]:
+    """What the lab applies to kind, in `namespace`."""
+    return render("kind", namespace)
+
+
+@pytest.fixture(scope="session")
+def cluster_objects(namespace: str) -> list[manifests.Obj]:
+    """What the cluster target applies, in `namespace`."""
+    return render("cluster", namespace)
+
+
+@pytest.fixture(scope="session")
+def renders() -> Callable[[str, str], list[manifests.Obj]]:
+    """The session's cached `render(target, namespace)`."""
+    return render
 
 
 @pytest.fixture(scope="session")

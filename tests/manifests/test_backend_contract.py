@@ -16,9 +16,9 @@ BACKEND = Path(__file__).resolve().parents[2] / "backend"
 
 
 @pytest.fixture(scope="module")
-def backend_pod(kind_objects: list[manifests.Obj]) -> dict[str, Any]:
+def backend_pod(kind_objects: list[manifests.Obj], namespace: str) -> dict[str, Any]:
     deployment = next(
-        o for o in kind_objects if manifests.ident(o) == ("Deployment", "ironclad-demo", "backend")
+        o for o in kind_objects if manifests.ident(o) == ("Deployment", namespace, "backend")
     )
     spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
     return spec
@@ -26,12 +26,10 @@ def backend_pod(kind_objects: list[manifests.Obj]) -> dict[str, Any]:
 
 def container_env(kind_objects: list[manifests.Obj], pod: dict[str, Any]) -> dict[str, str]:
     """Every variable the backend container gets (envFrom ConfigMaps resolved), name -> value
-    ("<secret>" for values taken from a Secret)."""
+    ("<secret>" for values taken from a Secret). The lab's ConfigMaps are the only ones."""
     container = pod["containers"][0]
     maps = {
-        o["metadata"]["name"]: o.get("data", {})
-        for o in kind_objects
-        if o["kind"] == "ConfigMap" and o["metadata"].get("namespace") == "ironclad-demo"
+        o["metadata"]["name"]: o.get("data", {}) for o in kind_objects if o["kind"] == "ConfigMap"
     }
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
@@ -124,19 +122,20 @@ def test_liveness_waits_for_the_backends_database_startup(
 
 @pytest.mark.parametrize("target", ["BACKEND", "PROMETHEUS", "GRAFANA"])
 def test_what_lab_up_forwards_exists_in_the_kind_overlay(
-    kind_objects: list[manifests.Obj], target: str
+    kind_objects: list[manifests.Obj], namespace: str, target: str
 ) -> None:
-    """lab/targets/kind.py forwards a pod port and polls a readiness path: both must be what
-    the matching pods declare (port-forward bypasses Services, so the container port counts)."""
-    from lab.targets import kind
+    """lab/targets/kube.py (kind and cluster) forwards a pod port and polls a readiness path:
+    both must be what the matching pods declare (port-forward bypasses Services, so the
+    container port counts)."""
+    from lab.targets import kube
 
-    _, selector, port, health = getattr(kind, target)
+    _, selector, port, health = getattr(kube, target)
     wanted = dict(term.split("=") for term in selector.split(",") if "=" in term)
     pods = [
         o["spec"]["template"]
         for o in kind_objects
         if o["kind"] in ("Deployment", "StatefulSet")
-        and o["metadata"].get("namespace") == "ironclad-demo"
+        and o["metadata"].get("namespace") == namespace
         and wanted.items() <= o["spec"]["template"]["metadata"]["labels"].items()
     ]
     assert len(pods) == 1, f"{selector} must select exactly one workload's pods"
@@ -149,21 +148,17 @@ def test_what_lab_up_forwards_exists_in_the_kind_overlay(
 
 
 def test_postgres_and_backend_read_the_same_credentials(
-    kind_objects: list[manifests.Obj], backend_pod: dict[str, Any]
+    kind_objects: list[manifests.Obj], backend_pod: dict[str, Any], namespace: str
 ) -> None:
     """PostgreSQL creates POSTGRES_DB/USER/PASSWORD at initdb; the backend must log in with the
     very same values (same ConfigMap keys, same Secret key)."""
     postgres = next(
-        o
-        for o in kind_objects
-        if manifests.ident(o) == ("StatefulSet", "ironclad-demo", "postgres")
+        o for o in kind_objects if manifests.ident(o) == ("StatefulSet", namespace, "postgres")
     )
     server = {v["name"]: v for v in postgres["spec"]["template"]["spec"]["containers"][0]["env"]}
     backend = container_env(kind_objects, backend_pod)
     maps = {
-        o["metadata"]["name"]: o.get("data", {})
-        for o in kind_objects
-        if o["kind"] == "ConfigMap" and o["metadata"].get("namespace") == "ironclad-demo"
+        o["metadata"]["name"]: o.get("data", {}) for o in kind_objects if o["kind"] == "ConfigMap"
     }
     for key in ("POSTGRES_DB", "POSTGRES_USER"):
         ref = server[key]["valueFrom"]["configMapKeyRef"]

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import contract, slo
+from lab import contract, manifests, slo
 from lab.settings import get_settings
 
 SETTINGS = get_settings()
@@ -50,14 +50,24 @@ def test_local_prometheus_config_passes_promtool_check() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-IN_CLUSTER = MANIFESTS / "components" / "monitoring" / "prometheus.yml"
+def in_cluster_config(objects: list[manifests.Obj]) -> dict[str, Any]:
+    """The in-cluster Prometheus configuration as rendered (generated for the namespace)."""
+    (config,) = [
+        o["data"]["prometheus.yml"]
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("prometheus-config")
+    ]
+    parsed: dict[str, Any] = yaml.safe_load(config)
+    return parsed
 
 
-def test_in_cluster_prometheus_config_passes_promtool_check(tmp_path: Path) -> None:
+def test_in_cluster_prometheus_config_passes_promtool_check(
+    tmp_path: Path, kind_objects: list[manifests.Obj]
+) -> None:
     """Debian's promtool is built without kubernetes_sd, so the SD block is swapped for an
     equivalent file_sd before the check; everything else (relabeling, rules, globals) is the
-    committed config. The SD block itself is checked by the next test."""
-    config = yaml.safe_load(IN_CLUSTER.read_text())
+    rendered config of this namespace. The SD block itself is checked by the next test."""
+    config = in_cluster_config(kind_objects)
     for job in config["scrape_configs"]:
         if job.pop("kubernetes_sd_configs", None) is not None:
             job["file_sd_configs"] = [{"files": [str(tmp_path / "targets.json")]}]
@@ -66,13 +76,11 @@ def test_in_cluster_prometheus_config_passes_promtool_check(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_in_cluster_discovery_keeps_annotated_pods_at_their_port() -> None:
-    job = next(
-        j for j in yaml.safe_load(IN_CLUSTER.read_text())["scrape_configs"] if j["job_name"] == JOB
-    )
-    assert job["kubernetes_sd_configs"] == [
-        {"role": "pod", "namespaces": {"names": ["ironclad-demo"]}}
-    ]
+def test_in_cluster_discovery_keeps_annotated_pods_at_their_port(
+    kind_objects: list[manifests.Obj], namespace: str
+) -> None:
+    job = next(j for j in in_cluster_config(kind_objects)["scrape_configs"] if j["job_name"] == JOB)
+    assert job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": [namespace]}}]
     relabel = {r.get("target_label", r.get("action", "replace")): r for r in job["relabel_configs"]}
     keep = relabel["keep"]
     assert keep["source_labels"] == ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"]

@@ -23,15 +23,16 @@ KIND = manifests.render("kind")
 Mutation = Callable[[list[manifests.Obj]], None]
 
 
-def get(objects: list[manifests.Obj], kind: str, name: str, ns: str = NS) -> manifests.Obj:
-    return next(o for o in objects if manifests.ident(o) == (kind, ns, name))
+def get(objects: list[manifests.Obj], kind: str, name: str) -> manifests.Obj:
+    """The lab's object of this kind and name, whatever its namespace (names are unique)."""
+    return next(o for o in objects if manifests.ident(o)[::2] == (kind, name))
 
 
-def drop(kind: str, name: str, ns: str = NS) -> Mutation:
+def drop(kind: str, name: str) -> Mutation:
     """A mutation deleting one object from the render."""
 
     def mutate(objects: list[manifests.Obj]) -> None:
-        objects.remove(get(objects, kind, name, ns))
+        objects.remove(get(objects, kind, name))
 
     return mutate
 
@@ -120,7 +121,7 @@ MUTATIONS: list[tuple[str, Mutation, str, str]] = [
         "Role on services instead of pods",
         edit("Role", "prometheus", lambda r: r["rules"][0].update(resources=["services"])),
         "discovery-rbac",
-        "on pods in namespace 'ironclad-demo'",
+        "on pods in namespace '{namespace}'",
     ),
     (
         "RoleBinding to another ServiceAccount",
@@ -150,12 +151,15 @@ MUTATIONS: list[tuple[str, Mutation, str, str]] = [
 @pytest.mark.parametrize(
     ("mutate", "rule", "words"), [m[1:] for m in MUTATIONS], ids=[m[0] for m in MUTATIONS]
 )
-def test_removing_a_protection_is_caught(mutate: Mutation, rule: str, words: str) -> None:
-    objects = copy.deepcopy(KIND)
+def test_removing_a_protection_is_caught(
+    renders: Any, namespace: str, mutate: Mutation, rule: str, words: str
+) -> None:
+    objects = copy.deepcopy(renders("kind", namespace))
     mutate(objects)
-    found = [str(f) for f in lint.lint(objects, NS) if f.rule == rule]
-    everything = "\n".join(map(str, lint.lint(objects, NS)))
-    assert found, f"no {rule} finding; all findings:\n{everything}"
+    found = [str(f) for f in lint.lint(objects, namespace) if f.rule == rule]
+    every = "\n".join(map(str, lint.lint(objects, namespace)))
+    assert found, f"no {rule} finding; all findings:\n{every}"
+    words = words.format(namespace=namespace)
     assert any(words in f for f in found), f"no {rule} finding mentions {words!r}:\n" + "\n".join(
         found
     )

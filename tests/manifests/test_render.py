@@ -123,9 +123,11 @@ def test_every_component_is_used_by_an_overlay() -> None:
     assert set(kustomizations(MANIFESTS, "Component")) <= used
 
 
-def test_kind_overlay_has_the_contract_names(kind_objects: list[manifests.Obj]) -> None:
+def test_kind_overlay_has_the_contract_names(
+    kind_objects: list[manifests.Obj], namespace: str
+) -> None:
     names = {manifests.ident(o) for o in kind_objects}
-    ns = "ironclad-demo"
+    ns = namespace
     assert {
         ("Namespace", "", ns),
         ("Secret", ns, "postgres-secret"),
@@ -232,3 +234,32 @@ def test_strict_schema_rejects_an_unknown_field() -> None:
     broken["spec"]["replica"] = 3
     with pytest.raises(kubernetes_validate.ValidationError, match="replica"):
         kubernetes_validate.validate(broken, node_versions()[0], strict=True)
+
+
+def schema_problems(objects: list[manifests.Obj], version: str) -> list[str]:
+    """test_strict_schema's and test_client_model_accepts' verdicts on a whole render."""
+    problems = []
+    for obj in objects:
+        oid = "/".join(manifests.ident(obj))
+        try:
+            used = kubernetes_validate.validate(obj, version, strict=True)
+            if used != version.rsplit(".", 1)[0]:
+                problems.append(f"{oid}: no schema for {version}, only {used}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            problems.append(f"{oid}: {exc.message}")
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.absolute_path) or "(root)"
+            problems.append(f"{oid} (Kubernetes {exc.version}): {path}: {exc.message}")
+        if problem := client_model_problem(obj):
+            problems.append(f"{oid}: {problem}")
+    return problems
+
+
+@pytest.mark.parametrize("version", node_versions())
+@pytest.mark.parametrize("target", ["kind", "cluster"])
+def test_every_namespace_render_validates(
+    renders: Any, target: str, namespace: str, version: str
+) -> None:
+    """What `lab up` applies, for the default and a learner's namespace: the same strict
+    schemas and client models as every kustomization above."""
+    assert schema_problems(renders(target, namespace), version) == []

@@ -33,19 +33,23 @@ RULES = [
 
 
 @pytest.mark.parametrize("rule", RULES)
-def test_kind_overlay_passes_rule(kind_objects: list[manifests.Obj], rule: str) -> None:
-    broken = [str(f) for f in lint.lint(kind_objects, SETTINGS.namespace) if f.rule == rule]
+def test_kind_overlay_passes_rule(
+    kind_objects: list[manifests.Obj], namespace: str, rule: str
+) -> None:
+    broken = [str(f) for f in lint.lint(kind_objects, namespace) if f.rule == rule]
     assert not broken, "\n".join(broken)
 
 
-def test_every_rule_is_listed(kind_objects: list[manifests.Obj]) -> None:
+def test_every_rule_is_listed(kind_objects: list[manifests.Obj], namespace: str) -> None:
     """A finding with a rule missing from RULES would slip past the per-rule tests."""
-    assert {f.rule for f in lint.lint(kind_objects, SETTINGS.namespace)} <= set(RULES)
+    assert {f.rule for f in lint.lint(kind_objects, namespace)} <= set(RULES)
 
 
-def test_backend_hpa_and_pdb_target_the_backend(kind_objects: list[manifests.Obj]) -> None:
+def test_backend_hpa_and_pdb_target_the_backend(
+    kind_objects: list[manifests.Obj], namespace: str
+) -> None:
     by_id = {manifests.ident(o): o for o in kind_objects}
-    hpa = by_id["HorizontalPodAutoscaler", "ironclad-demo", "backend-hpa"]["spec"]
+    hpa = by_id["HorizontalPodAutoscaler", namespace, "backend-hpa"]["spec"]
     assert (hpa["scaleTargetRef"]["kind"], hpa["scaleTargetRef"]["name"]) == (
         "Deployment",
         "backend",
@@ -54,7 +58,7 @@ def test_backend_hpa_and_pdb_target_the_backend(kind_objects: list[manifests.Obj
     assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
     # Lab timing: scale-down shorter than Kubernetes' default 300 s stabilization window.
     assert hpa["behavior"]["scaleDown"]["stabilizationWindowSeconds"] < 300
-    pdb = by_id["PodDisruptionBudget", "ironclad-demo", "backend-pdb"]["spec"]
+    pdb = by_id["PodDisruptionBudget", namespace, "backend-pdb"]["spec"]
     assert pdb["minAvailable"] == 2
     assert pdb["selector"] == {"matchLabels": {"app": "backend"}}
 
@@ -63,8 +67,8 @@ def path_id(conn: netpol.Connection) -> str:
     return f"{conn.source.name}->{conn.target.name}:{conn.port}/{conn.protocol}"
 
 
-def test_lab_paths_cover_the_issue(kind_objects: list[manifests.Obj]) -> None:
-    ids = {path_id(c) for c in netpol.lab_paths(kind_objects, SETTINGS.namespace)}
+def test_lab_paths_cover_the_issue(kind_objects: list[manifests.Obj], namespace: str) -> None:
+    ids = {path_id(c) for c in netpol.lab_paths(kind_objects, namespace)}
     assert {
         "backend->postgres:5432/TCP",
         "backend->internet (203.0.113.10):443/TCP",
@@ -75,23 +79,28 @@ def test_lab_paths_cover_the_issue(kind_objects: list[manifests.Obj]) -> None:
     } <= ids
 
 
-KIND = manifests.render("kind", SETTINGS)
-
-
-@pytest.mark.parametrize("conn", netpol.lab_paths(KIND, SETTINGS.namespace), ids=path_id)
-def test_network_path(conn: netpol.Connection) -> None:
-    verdict = netpol.evaluate(KIND, conn)
-    assert verdict.allowed == verdict.expected, str(verdict.finding())
+def test_network_paths(kind_objects: list[manifests.Obj], namespace: str) -> None:
+    """Every path the lab intends, allowed or denied as intended, in this namespace."""
+    paths = netpol.lab_paths(kind_objects, namespace)
+    assert {path_id(c) for c in paths} == {
+        path_id(c) for c in netpol.lab_paths(manifests.render("kind", SETTINGS), SETTINGS.namespace)
+    }
+    wrong = [
+        str(verdict.finding())
+        for verdict in map(lambda c: netpol.evaluate(kind_objects, c), paths)
+        if verdict.allowed != verdict.expected
+    ]
+    assert wrong == []
 
 
 def test_backend_probes_and_scrape_path_are_routes_the_backend_serves(
-    kind_objects: list[manifests.Obj],
+    kind_objects: list[manifests.Obj], namespace: str
 ) -> None:
     from backend import routes
 
     served = set().union(*(h.paths for h in (routes.live, routes.ready, routes.metrics)))
     deployment = next(
-        o for o in kind_objects if manifests.ident(o) == ("Deployment", "ironclad-demo", "backend")
+        o for o in kind_objects if manifests.ident(o) == ("Deployment", namespace, "backend")
     )
     pod = deployment["spec"]["template"]
     container = pod["spec"]["containers"][0]

@@ -26,5 +26,5 @@ def test_to_yaml_round_trips_the_rendered_objects() -> None:
 
 
 def test_unknown_render_name_says_what_exists() -> None:
-    with pytest.raises(LabError, match="Use one of: base, kind"):
+    with pytest.raises(LabError, match="Use one of: base, cluster, kind"):
         manifests.render("minikube")

@@ -44,7 +44,16 @@ def test_up_arguments() -> None:
 def test_every_subcommand_has_a_handler() -> None:
     tree = cli.parser()
     subparsers = next(a for a in tree._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(subparsers.choices) == {"up", "down", "status", "run", "render", "images", "reset"}
+    assert set(subparsers.choices) == {
+        "up",
+        "down",
+        "status",
+        "run",
+        "render",
+        "images",
+        "reset",
+        "workshop",
+    }
     for name, sub in subparsers.choices.items():
         assert callable(sub.get_default("handler")), name
 

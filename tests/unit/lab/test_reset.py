@@ -1,6 +1,6 @@
 """lab.reset: the per-lesson table, and the kind/cluster path against the fake API server.
 
-The fake (`FakeApiServer` of test_k8s.py, extended here with label-selected lists, deletes,
+The fake (`FakeApiServer` of this folder's conftest.py, extended here with label-selected lists, deletes,
 StatefulSets and the HPA) checks that `reset_cluster` makes the right calls through the real
 client: server-side apply of the overlay, deletion of run-time objects by label, waiting for
 the workloads at the HPA's floor. It is not a cluster: what a cluster does with those calls
@@ -28,11 +28,10 @@ from lab.reset import EXERCISE_LABEL, LESSONS, PROBE_PODS, entry, removed_by, re
 from lab.targets.kind import IMAGE_ID_ANNOTATION
 
 
-def _load_test_k8s() -> ModuleType:
-    """test_k8s.py's fake, loaded by path (pytest imports test files with importlib, so they
-    are not importable by name)."""
-    name = "lab_unit_test_k8s"
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("test_k8s.py"))
+def _load(file_name: str, name: str) -> ModuleType:
+    """A module of this folder loaded by path: pytest imports test and conftest files with
+    importlib under names of its own, so they are not importable by theirs."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file_name))
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -41,11 +40,11 @@ def _load_test_k8s() -> ModuleType:
     return module
 
 
-test_k8s = _load_test_k8s()
-NS = test_k8s.NS
-FakeApiServer = test_k8s.FakeApiServer
-deployment_json = test_k8s.deployment_json
-pod_json = test_k8s.pod_json
+fake_api = _load("conftest.py", "lab_unit_fake_api")
+NS = fake_api.NS
+FakeApiServer = fake_api.FakeApiServer
+pod_json = fake_api.pod_json
+deployment_json = _load("test_k8s.py", "lab_unit_test_k8s").deployment_json
 
 
 def test_every_lesson_01_to_07_has_an_entry_and_others_are_refused() -> None:
@@ -94,7 +93,7 @@ class ResetFake(FakeApiServer):
         return True
 
     def route(
-        self, method: str, parts: list[str], query: dict[str, str], body: Any
+        self, method: str, parts: list[str], query: dict[str, str], body: Any, apply: bool
     ) -> tuple[int, Any]:
         if method == "PATCH":
             self.bodies["/" + "/".join(parts)] = copy.deepcopy(body)
@@ -136,7 +135,7 @@ class ResetFake(FakeApiServer):
                     },
                     "status": {"currentReplicas": 3, "desiredReplicas": 3},
                 }
-        status, payload = super().route(method, parts, query, body)
+        status, payload = super().route(method, parts, query, body, apply)
         if method == "PATCH" and parts[-2:-1] == ["deployments"]:  # its controller: sees it at once
             payload["status"]["observedGeneration"] = payload["metadata"]["generation"]
         return status, payload
@@ -173,12 +172,6 @@ def labelled(kind: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ResetFake]:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the dynamic client's cache
-    groups = [*test_k8s.API_GROUPS, ("networking.k8s.io", "v1"), ("policy", "v1")]
-    monkeypatch.setattr(test_k8s, "API_GROUPS", groups)
-    resources = copy.deepcopy(test_k8s.RESOURCES)
-    resources["networking.k8s.io/v1"] = [("networkpolicies", "NetworkPolicy", True)]
-    resources["policy/v1"] = [("poddisruptionbudgets", "PodDisruptionBudget", True)]
-    monkeypatch.setattr(test_k8s, "RESOURCES", resources)
     server = ResetFake()
     server.deployments["backend"] = deployment_json(3, 3, 3)
     server.statefulsets["postgres"] = statefulset_json()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lab.errors import LabError
-from lab.settings import Settings, find_repo_root
+from lab.settings import Settings, find_repo_root, peer_namespace
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -61,3 +61,25 @@ def test_repo_root_is_found_upwards_or_falls_back_to_cwd(
     assert find_repo_root(REPO / "lab" / "settings.py") == REPO
     monkeypatch.chdir(tmp_path)
     assert find_repo_root(tmp_path / "a" / "b") == tmp_path
+
+
+def test_namespace_comes_from_lab_namespace_and_names_its_peer() -> None:
+    settings = Settings.from_env({"LAB_NAMESPACE": "learner-07", "LAB_IMAGE": "r.example/b:1"})
+    assert settings.namespace == "learner-07"
+    assert settings.cluster_image == "r.example/b:1"
+    assert peer_namespace(settings.namespace, "cluster") == "learner-07-peer"
+    assert peer_namespace(settings.namespace, "kind") == "default"
+
+
+@pytest.mark.parametrize(
+    "name", ["Learner-07", "learner_07", "-learner", "learner-", "a.b", "x" * 59, " "]
+)
+def test_invalid_namespace_names_are_refused_with_the_rule(name: str) -> None:
+    with pytest.raises(LabError, match=r"LAB_NAMESPACE=.*is not a valid namespace name") as info:
+        Settings.from_env({"LAB_NAMESPACE": name})
+    assert "at most 58 characters" in info.value.next_step
+
+
+def test_the_longest_valid_namespace_leaves_room_for_its_peer() -> None:
+    longest = Settings.from_env({"LAB_NAMESPACE": "x" * 58}).namespace
+    assert peer_namespace(longest, "cluster") == "x" * 58 + "-peer"

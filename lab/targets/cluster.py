@@ -1,0 +1,126 @@
+"""The `cluster` target: a learner's namespace on an existing (shared) cluster.
+
+The cluster comes from the kubeconfig (KUBECONFIG or ~/.kube/config, `--context`); the lab never
+creates or deletes clusters or namespaces and touches no namespace but its own: it server-side
+applies `render("cluster")` (nothing cluster-scoped) into the namespace the instructor
+provisioned, forwards ports like kind, and on exit deletes exactly the objects it applied (or
+keeps them, `--keep`). Every call it makes is in `lab.rbac`, the learner Role.
+
+The backend image is pulled by the cluster from a registry: no image is published from this
+repository, so the instructor builds backend/Dockerfile, pushes it where the cluster can pull,
+and hands out the reference (`--image` / LAB_IMAGE).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from lab.errors import LabError
+from lab.k8s import POD_SECURITY_ENFORCE, Cluster, explained
+from lab.manifests import Obj, render
+from lab.portforward import Forward
+from lab.settings import Settings
+from lab.targets.base import Endpoints
+from lab.targets.kube import forward_stack, stop_forwards, wait_hpa_floor, wait_workloads
+
+log = logging.getLogger(__name__)
+
+NO_IMAGE_FIX = (
+    "No backend image is published from this repository: build backend/Dockerfile, push it to a "
+    "registry the cluster can pull from, and pass --image REF (or set LAB_IMAGE)."
+)
+
+
+@dataclass
+class ClusterTarget:
+    """Apply the lab into one namespace of an existing cluster, forward its ports, clean up."""
+
+    settings: Settings
+    name: str = "cluster"
+    cluster: Cluster | None = field(default=None, init=False)
+    forwards: list[Forward] = field(default_factory=list, init=False)
+    applied: list[Obj] = field(default_factory=list, init=False)
+
+    def up(self) -> Endpoints:
+        s = self.settings
+        if not s.cluster_image:
+            raise LabError("The cluster target needs the backend image's reference.", NO_IMAGE_FIX)
+        try:
+            self.cluster = cluster = Cluster.connect(
+                s.namespace, context=s.kube_context, probe_image=s.cluster_image, shared=True
+            )
+            check_namespace(cluster)
+            objects = render("cluster", s, image=s.cluster_image)
+            log.info(
+                "applying %d objects to namespace %s (server-side apply) …",
+                len(objects),
+                s.namespace,
+            )
+            self.applied = objects
+            cluster.apply(objects, timeout=s.rollout_timeout)
+            wait_hpa_floor(cluster, s.rollout_timeout)
+            wait_workloads(cluster, s.rollout_timeout)
+            return forward_stack(
+                cluster,
+                self.name,
+                self.forwards,
+                f"Re-apply: ironclad-lab up --target cluster --namespace {s.namespace}.",
+            )
+        except BaseException:
+            self._down_after_failure()
+            raise
+
+    def down(self) -> None:
+        """Stop the forwards; delete the objects `up` applied unless `Settings.keep`."""
+        stop_forwards(self.forwards)
+        if self.cluster is None:
+            return
+        if self.settings.keep:
+            log.info("keeping the lab's objects in %s (--keep)", self.cluster.namespace)
+        elif self.applied:
+            log.info("deleting the lab's objects from %s …", self.cluster.namespace)
+            self.cluster.delete(self.applied, timeout=self.settings.rollout_timeout)
+        self.applied = []
+        self.cluster = None
+
+    def _down_after_failure(self) -> None:
+        """`down()` while an error is on its way up: a teardown failure is logged, not raised
+        (the learner must see the first error, not a second one it caused)."""
+        try:
+            self.down()
+        except (LabError, ApiException) as exc:
+            log.warning("cleaning up after the failure failed too: %s", exc)
+
+
+def check_namespace(cluster: Cluster) -> None:
+    """Before anything is applied: the namespace exists and enforces Pod Security "restricted"
+    (the lab's pods are written for it; the instructor's provision sets it)."""
+    ns = cluster.namespace
+    try:
+        with explained(f"read namespace {ns}", ns):
+            namespace: Any = cluster.core.read_namespace(ns)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        raise LabError(
+            f"Namespace {ns} does not exist on this cluster.",
+            "The instructor creates learner namespaces (ironclad-lab workshop provision); check "
+            "--namespace / LAB_NAMESPACE and --context against the kubeconfig you were given.",
+        ) from exc
+    if namespace.metadata.deletion_timestamp is not None:
+        raise LabError(
+            f"Namespace {ns} is being deleted.",
+            "Ask the instructor to provision it again once it is gone.",
+        )
+    enforced = (namespace.metadata.labels or {}).get(POD_SECURITY_ENFORCE)
+    if enforced != "restricted":
+        raise LabError(
+            f"Namespace {ns} is not labelled for Pod Security 'restricted' "
+            f"({POD_SECURITY_ENFORCE}={enforced or '(unset)'}).",
+            "Ask the instructor to provision it with ironclad-lab workshop provision (which "
+            f"labels it), or: kubectl label namespace {ns} {POD_SECURITY_ENFORCE}=restricted",
+        )

@@ -1,0 +1,124 @@
+"""What the two Kubernetes targets (kind, cluster) share once the objects are applied: wait for
+the lab's workloads, forward the backend, Prometheus and Grafana ports, read the chaos token.
+
+Every call goes through `lab.k8s.Cluster` in the lab's namespace only, so it works with the
+learner Role of `lab.rbac` on a shared cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from lab.errors import LabError
+from lab.k8s import Cluster
+from lab.net import http_ok
+from lab.portforward import Forward, pod_connector
+from lab.targets.base import Endpoints
+from lab.waits import poll
+
+log = logging.getLogger(__name__)
+
+CHAOS_SECRET = "chaos-secret"  # noqa: S105 - the name of a Secret, not its value
+# What `up` forwards: (name, pod selector, container port, path that answers 2xx when ready).
+# tests/manifests checks each against the pods the overlays define.
+BACKEND = ("backend", "app=backend,!lab-probe", 3000, "/health/ready")  # not probe pods
+PROMETHEUS = ("prometheus", "app=prometheus", 9090, "/-/ready")
+GRAFANA = ("grafana", "app=grafana", 3000, "/api/health")
+BACKEND_HPA = "backend-hpa"
+
+
+def wait_hpa_floor(cluster: Cluster, timeout: float) -> None:
+    """Wait until the HPA has raised the backend to its minReplicas.
+
+    The HPA owns the backend's replica count (the manifest leaves spec.replicas unset): a new
+    Deployment starts at 1 until the HPA's first sync, and the rollout waits follow
+    spec.replicas.
+    """
+    floor = cluster.hpa(BACKEND_HPA).min_replicas
+    log.info("waiting for %s to scale %s to %d …", BACKEND_HPA, BACKEND[0], floor)
+
+    def scaled_to_floor() -> bool:
+        backend = cluster.apps.read_namespaced_deployment(BACKEND[0], cluster.namespace)
+        return (backend.spec.replicas or 0) >= floor
+
+    poll(
+        scaled_to_floor,
+        what=f"{BACKEND_HPA} to scale {BACKEND[0]} to its {floor} minReplicas",
+        timeout=timeout,
+        interval=1.0,
+        diagnose=lambda: cluster.diagnose("app=backend"),
+    )
+
+
+def wait_workloads(cluster: Cluster, timeout: float) -> None:
+    """Wait for every StatefulSet, then every Deployment, of the namespace to roll out."""
+    for kind_name, names in (
+        ("StatefulSet", cluster.apps.list_namespaced_stateful_set),
+        ("Deployment", cluster.apps.list_namespaced_deployment),
+    ):
+        workloads: list[Any] = names(cluster.namespace).items
+        for workload in workloads:
+            log.info("waiting for %s/%s …", kind_name, workload.metadata.name)
+            cluster.wait_rollout(workload.metadata.name, kind_name, timeout)
+
+
+def forward_stack(cluster: Cluster, target: str, forwards: list[Forward], fix: str) -> Endpoints:
+    """Forward every ready backend pod, the backend "Service", Prometheus and Grafana (when it
+    runs); each forward is appended to `forwards` (the caller stops them). `fix` is what to do
+    when the chaos token is missing (re-apply with this target)."""
+
+    def forward(spec: tuple[str, str, int, str], slot: int | None, name: str = "") -> str:
+        # A Service-like forward (slot None) picks among ready pods; a forward to one replica
+        # follows that replica while it runs, ready or not (like kubectl port-forward), so a
+        # learner still reaches it while its readiness says 503.
+        default_name, selector, port, health = spec
+        pods = cluster.ready_pods if slot is None else cluster.running_pods
+        connector = pod_connector(
+            cluster.api_client.configuration,
+            cluster.namespace,
+            lambda: pods(selector),
+            port,
+            slot,
+        )
+        fwd = Forward(name or default_name, connector).start()
+        forwards.append(fwd)
+        poll(
+            lambda: http_ok(fwd.url + health),
+            what=f"port-forward to {fwd.name}",
+            timeout=60,
+            diagnose=lambda: fwd.last_error,
+        )
+        return fwd.url
+
+    log.info("forwarding the backend, Prometheus and Grafana ports …")
+    replicas = len(cluster.ready_pods(BACKEND[1]))
+    urls = [forward(BACKEND, i, f"backend-{i}") for i in range(replicas)]
+    service = forward(BACKEND, None)
+    prometheus = forward(PROMETHEUS, 0)
+    grafana = forward(GRAFANA, 0) if cluster.ready_pods(GRAFANA[1]) else None
+    return Endpoints(
+        target=target,
+        backend=service,
+        backends=urls,
+        prometheus=prometheus,
+        grafana=grafana,
+        chaos_token=chaos_token(cluster, fix),
+    )
+
+
+def chaos_token(cluster: Cluster, fix: str) -> str:
+    """The backend's chaos token: key CHAOS_TOKEN of the Secret `chaos-secret`."""
+    secret: Any = cluster.core.read_namespaced_secret(CHAOS_SECRET, cluster.namespace)
+    value = (secret.data or {}).get("CHAOS_TOKEN")
+    if not value:
+        raise LabError(f"Secret {CHAOS_SECRET} in {cluster.namespace} has no CHAOS_TOKEN key.", fix)
+    return base64.b64decode(value).decode()
+
+
+def stop_forwards(forwards: list[Forward]) -> None:
+    """Stop every forward and empty the list."""
+    for fwd in forwards:
+        fwd.stop()
+    forwards.clear()

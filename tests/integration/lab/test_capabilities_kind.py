@@ -1,0 +1,40 @@
+"""The capability probes on a real kind cluster (marker `kind`): skipped where Docker cannot run.
+
+kind >= v0.24 enforces NetworkPolicy with kindnet on a native Linux Docker host (the GitHub
+runner), and `lab up --target kind` installs metrics-server: both probes must find them. A
+cluster that fails open is the case the probe exists for; it cannot be produced on purpose here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lab.capabilities import metrics_server_serving, network_policy_enforced
+from lab.k8s import Cluster
+from lab.settings import Settings
+from lab.targets.kind import KindTarget
+
+pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    target = KindTarget(Settings.from_env())
+    target.up()
+    assert target.cluster is not None
+    try:
+        yield target.cluster
+    finally:
+        target.down()
+
+
+def test_kindnet_enforces_network_policy(cluster: Cluster) -> None:
+    result = network_policy_enforced(cluster)
+    assert result.available, result.reason
+
+
+def test_metrics_server_serves_the_hpa(cluster: Cluster) -> None:
+    result = metrics_server_serving(cluster, timeout=180)
+    assert result.available, result.reason

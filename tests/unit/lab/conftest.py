@@ -1,0 +1,710 @@
+"""The recording fake of the Kubernetes API that the lab's unit tests drive (not a cluster).
+
+`FakeApiServer` is a real HTTP server (with the websocket port-forward protocol) answering a real
+`kubernetes.client.ApiClient` from a small in-memory state: discovery, server-side apply and
+delete of any namespaced kind, pods, events, logs, evictions with a PodDisruptionBudget rule,
+namespaces that terminate, APIService status. No controller runs: a Deployment or StatefulSet
+is "rolled out" the moment it is applied (its pods appear ready, the HPA's minReplicas is its
+replica count), and port-forwards reach `upstream`, a local server. Every request is recorded;
+`rules()` gives the (verb, group, resource) checks the API server's RBAC would make for them,
+with their namespace (`lab.rbac.Rule`). It proves which calls the lab makes and how it reads
+the answers; it proves nothing about a cluster (those tests carry the `kind` marker).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import hashlib
+import json
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from kubernetes import client
+
+from lab.k8s import Cluster
+from lab.rbac import Rule
+
+NS = "ironclad-demo"
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+CONNECT_SUBRESOURCES = {"portforward", "exec", "attach"}
+VERBS = {"POST": "create", "PATCH": "patch", "PUT": "update"}
+
+# group/version -> (resource, kind, namespaced): what discovery answers.
+RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
+    "v1": [
+        ("namespaces", "Namespace", False),
+        ("nodes", "Node", False),
+        ("configmaps", "ConfigMap", True),
+        ("secrets", "Secret", True),
+        ("services", "Service", True),
+        ("serviceaccounts", "ServiceAccount", True),
+        ("persistentvolumeclaims", "PersistentVolumeClaim", True),
+        ("pods", "Pod", True),
+        ("events", "Event", True),
+    ],
+    "apps/v1": [("deployments", "Deployment", True), ("statefulsets", "StatefulSet", True)],
+    "autoscaling/v2": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
+    "policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
+    "networking.k8s.io/v1": [("networkpolicies", "NetworkPolicy", True)],
+    "rbac.authorization.k8s.io/v1": [
+        ("roles", "Role", True),
+        ("rolebindings", "RoleBinding", True),
+        ("clusterroles", "ClusterRole", False),
+        ("clusterrolebindings", "ClusterRoleBinding", False),
+    ],
+    "apiregistration.k8s.io/v1": [("apiservices", "APIService", False)],
+}
+
+
+def pod_json(
+    name: str,
+    ready: bool = True,
+    labels: dict[str, str] | None = None,
+    waiting: str | None = None,
+    restarts: int = 0,
+    namespace: str = NS,
+) -> dict[str, Any]:
+    state = {"waiting": {"reason": waiting}} if waiting else {"running": {}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": labels or {"app": "backend"},
+            "creationTimestamp": NOW.isoformat(),
+        },
+        "spec": {"nodeName": "ironclad-worker", "containers": [{"name": "backend", "image": "x"}]},
+        "status": {
+            "phase": "Running",
+            "podIP": "10.0.0.1",
+            "containerStatuses": [
+                {
+                    "name": "backend",
+                    "ready": ready,
+                    "restartCount": restarts,
+                    "image": "x",
+                    "imageID": "",
+                    "state": state,
+                }
+            ],
+        },
+    }
+
+
+def event_json(reason: str, kind: str, name: str, message: str, when: datetime) -> dict[str, Any]:
+    """A Warning event about `kind/name`."""
+    return {
+        "metadata": {"name": f"{name}.{reason}", "namespace": NS},
+        "involvedObject": {"kind": kind, "name": name},
+        "reason": reason,
+        "message": message,
+        "type": "Warning",
+        "lastTimestamp": when.isoformat(),
+        "count": 1,
+    }
+
+
+def status(code: int, message: str, reason: str = "") -> tuple[int, dict[str, Any]]:
+    return code, {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "code": code,
+        "reason": reason,
+        "message": message,
+    }
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded request: where it went and what RBAC would check for it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    upgrade: bool  # a websocket (connect) request
+    created: bool  # a server-side apply that created its object
+
+    def authorization(self) -> tuple[frozenset[Rule], str | None] | None:
+        """(rules, namespace) the API server's authorizer checks; None for discovery
+        (/api, /apis, /version: granted to every authenticated user by system:discovery).
+
+        Mirrors the API server's request-info rules: GET on a name is get, without one list
+        (watch with ?watch); a namespace's own URL is in that namespace; a websocket connect is
+        get and (Kubernetes >= 1.35) create; an apply that creates also needs create.
+        """
+        parts = self.path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) > 2:
+            group, rest = "", parts[2:]
+        elif parts[0] == "apis" and len(parts) > 3:
+            group, rest = parts[1], parts[3:]
+        else:
+            return None
+        namespace = None
+        if rest[0] == "namespaces" and len(rest) > 1:
+            namespace = rest[1]
+            rest = rest if len(rest) == 2 else rest[2:]
+        resource, name = rest[0], rest[1] if len(rest) > 1 else None
+        if len(rest) > 2:
+            resource = f"{resource}/{rest[2]}"
+        if self.method == "GET":
+            verbs = {"get"} if name else {"watch" if self.query.get("watch") else "list"}
+        elif self.method == "DELETE":
+            verbs = {"delete" if name else "deletecollection"}
+        else:
+            verbs = {VERBS[self.method]}
+        if self.upgrade:
+            verbs = {"get", "create"}
+        if self.created:
+            verbs.add("create")
+        return frozenset(Rule(v, group, resource) for v in verbs), namespace
+
+
+@dataclass
+class Store:
+    """Applied objects by (group/version, resource, namespace, name)."""
+
+    objects: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def of(self, gv: str, resource: str, namespace: str) -> list[dict[str, Any]]:
+        return [
+            o for (g, r, n, _), o in self.objects.items() if (g, r, n) == (gv, resource, namespace)
+        ]
+
+
+class FakeApiServer:
+    """Stateful, recording fake of the API endpoints the lab uses (module docstring)."""
+
+    now = NOW
+    pod_json = staticmethod(pod_json)
+    event_json = staticmethod(event_json)
+
+    def __init__(self) -> None:
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.logs: dict[str, str] = {}
+        self.events: list[dict[str, Any]] = []
+        self.deployments: dict[str, dict[str, Any]] = {}
+        self.statefulsets: dict[str, dict[str, Any]] = {}
+        self.store = Store()
+        self.min_available: dict[str, int] = {}  # PDB: selector "app=x" -> minAvailable
+        self.requests: list[tuple[str, str]] = []
+        self.calls: list[Call] = []
+        self.probe_phase = "Succeeded"  # what a created (probe) pod ends as
+        self.namespaces = {NS}
+        self.namespace_labels: dict[str, dict[str, str]] = {
+            NS: {"pod-security.kubernetes.io/enforce": "restricted"}
+        }
+        self.terminating: dict[str, int] = {}  # namespace -> reads left before it is gone
+        self.applied: dict[str, dict[str, Any]] = {}  # path -> last server-side-applied body
+        self.patches: list[tuple[str, str, dict[str, str]]] = []  # path, content type, query
+        self.api_services: dict[str, list[dict[str, str]]] = {}  # name -> status.conditions
+        self.refuse: dict[Rule, tuple[int, str]] = {}  # a call needing this rule gets this answer
+        self.pod_waiting: str | None = None  # the state of the pods workloads get (None: ready)
+        self.upstream: tuple[str, int] | None = None  # where port-forwards connect
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                fake.handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake.handle(self, "POST")
+
+            def do_DELETE(self) -> None:
+                fake.handle(self, "DELETE")
+
+            def do_PATCH(self) -> None:
+                fake.handle(self, "PATCH")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def api_client(self) -> client.ApiClient:
+        return client.ApiClient(client.Configuration(host=self.url))
+
+    def rules(self) -> set[tuple[Rule, str | None]]:
+        """Every (rule, namespace) the recorded requests needed."""
+        out: set[tuple[Rule, str | None]] = set()
+        for call in self.calls:
+            checked = call.authorization()
+            if checked is not None:
+                out |= {(rule, checked[1]) for rule in checked[0]}
+        return out
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    def handle(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        url = urlparse(request.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        length = int(request.headers.get("Content-Length") or 0)
+        body = json.loads(request.rfile.read(length) or b"null")
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        self.requests.append((method, url.path))
+        parts = url.path.strip("/").split("/")
+        existed = method == "PATCH" and self.exists(parts)
+        created = (
+            method == "PATCH"
+            and not existed
+            and "apply-patch" in (request.headers.get("Content-Type") or "")
+        )
+        call = Call(method, url.path, query, upgrade, created)
+        self.calls.append(call)
+        content_type = request.headers.get("Content-Type", "")
+        if method == "PATCH":
+            self.patches.append((url.path, content_type, query))
+        if upgrade:
+            self.port_forward(request, int(query["ports"]))
+            return
+        code, payload = self.refused(call) or self.route(
+            method, parts, query, body, "apply-patch" in content_type
+        )
+        if code == 200 and created:
+            code = 201
+        data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        request.send_response(code)
+        request.send_header(
+            "Content-Type", "text/plain" if isinstance(payload, str) else "application/json"
+        )
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+    def refused(self, call: Call) -> tuple[int, Any] | None:
+        checked = call.authorization()
+        for rule in checked[0] if checked else ():
+            if rule in self.refuse:
+                code, message = self.refuse[rule]
+                return status(code, message, "Forbidden")
+        return None
+
+    def exists(self, parts: list[str]) -> bool:
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 4:
+            return parts[3] in self.namespaces
+        key = self.key(parts)
+        return key is not None and key in self.store.objects
+
+    @staticmethod
+    def key(parts: list[str]) -> tuple[str, str, str, str] | None:
+        """(group/version, resource, namespace, name) of a namespaced object URL."""
+        gv_len = 2 if parts[0] == "api" else 3
+        rest = parts[gv_len:]
+        if len(rest) != 4 or rest[0] != "namespaces":
+            return None
+        return "/".join(parts[1:gv_len]), rest[2], rest[1], rest[3]
+
+    # --- routes -------------------------------------------------------------------------------
+    def route(
+        self, method: str, parts: list[str], query: dict[str, str], body: Any, apply: bool
+    ) -> tuple[int, Any]:
+        match method, parts:
+            case "GET", ["api", "v1", "namespaces", namespace, "pods"]:
+                selector = query.get("labelSelector")
+                items = [
+                    p
+                    for p in self.pods.values()
+                    if p["metadata"].get("namespace", NS) == namespace and self.matches(p, selector)
+                ]
+                return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}
+            case "POST", ["api", "v1", "namespaces", namespace, "pods"]:
+                name = body["metadata"]["name"]
+                if query.get("dryRun"):
+                    return 201, body
+                self.pods[name] = {
+                    **body,
+                    "metadata": {**body["metadata"], "namespace": namespace},
+                    "status": {"phase": self.probe_phase},
+                }
+                self.logs[name] = "connected" if self.probe_phase == "Succeeded" else "denied"
+                return 201, self.pods[name]
+            case "GET", ["api", "v1", "namespaces", _, "pods", name]:
+                return (200, self.pods[name]) if name in self.pods else self.not_found(name)
+            case "DELETE", ["api", "v1", "namespaces", _, "pods", name]:
+                return (200, self.pods.pop(name)) if name in self.pods else self.not_found(name)
+            case "GET", ["api", "v1", "namespaces", _, "pods", name, "log"]:
+                lines = self.logs.get(name, "").splitlines()
+                return 200, "\n".join(lines[-int(query.get("tailLines", 10**6)) :])
+            case "POST", ["api", "v1", "namespaces", _, "pods", name, "eviction"]:
+                return self.evict(name, body)
+            case "GET", ["api", "v1", "namespaces", _, "events"]:
+                return 200, {
+                    "kind": "EventList",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "items": self.events,
+                }
+            case "GET", ["api", "v1", "nodes"]:
+                return 200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": []}
+            case "DELETE", ["api", "v1", "namespaces", name]:
+                if name not in self.namespaces:
+                    return self.not_found(name)
+                self.terminating[name] = 2  # still there for the next two reads
+                return 200, {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name}}
+            case "GET", ["api", "v1", "namespaces", name]:
+                return self.read_namespace(name)
+            case "GET", ["version"]:
+                return 200, {"major": "1", "minor": "32", "gitVersion": "v1.32.2"}
+            case "GET", ["apis"]:
+                groups = [gv.split("/") for gv in RESOURCES if "/" in gv]
+                return 200, {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [group(name, version) for name, version in groups],
+                }
+            case "GET", ["api", "v1"] | ["apis", _, _]:
+                group_version = "/".join(parts[1:]) if parts[0] == "apis" else "v1"
+                return 200, {
+                    "kind": "APIResourceList",
+                    "groupVersion": group_version,
+                    "resources": [resource(*r) for r in RESOURCES[group_version]],
+                }
+            case "PATCH", ["api", "v1", "namespaces", name]:
+                if name in self.terminating:
+                    return 409, {"kind": "Status", "code": 409, "message": "terminating"}
+                self.namespaces.add(name)
+                self.applied[f"namespaces/{name}"] = body
+                return 200, body
+            case "PATCH", ["apis", "apiregistration.k8s.io", "v1", "apiservices", name]:
+                self.applied[f"apiservices/{name}"] = body
+                return 200, body
+            case "GET", ["apis", "apiregistration.k8s.io", "v1", "apiservices", name]:
+                return 200, {
+                    "apiVersion": "apiregistration.k8s.io/v1",
+                    "kind": "APIService",
+                    "metadata": {"name": name},
+                    "spec": {"groupPriorityMinimum": 100, "versionPriority": 100},
+                    "status": {"conditions": self.api_services.get(name, [])},
+                }
+            case "GET", ["apis", "apps", "v1", "namespaces", _, "deployments"]:
+                return 200, self.list_of("DeploymentList", self.deployments)
+            case "GET", ["apis", "apps", "v1", "namespaces", _, "statefulsets"]:
+                return 200, self.list_of("StatefulSetList", self.statefulsets)
+            case "GET", ["apis", "apps", "v1", "namespaces", _, "deployments", name]:
+                found = self.deployments.get(name)
+                return (200, found) if found else self.not_found(name)
+            case "GET", ["apis", "apps", "v1", "namespaces", _, "statefulsets", name]:
+                found = self.statefulsets.get(name)
+                return (200, found) if found else self.not_found(name)
+            case "PATCH", ["apis", "apps", "v1", "namespaces", _, "deployments", name] if not apply:
+                return self.merge_patch(self.deployments[name], body)
+        return self.generic(method, parts, query, body)
+
+    def generic(
+        self, method: str, parts: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        """Apply, read and delete of any namespaced object; workloads roll out at once."""
+        key = self.key(parts)
+        if key is None:
+            return 404, {"kind": "Status", "code": 404, "message": f"no route {method} {parts}"}
+        _gv, resource_name, namespace, name = key
+        if method == "PATCH":
+            if namespace not in self.namespaces or namespace in self.terminating:
+                return status(403, f"namespace {namespace} is being terminated", "Forbidden")
+            self.applied[f"{resource_name}/{namespace}/{name}"] = body
+            self.store.objects[key] = copy.deepcopy(body)
+            self.roll_out(key, resource_name, body)
+            return 200, body
+        if method == "GET" and key in self.store.objects:
+            return 200, self.store.objects[key]
+        if method == "DELETE" and key in self.store.objects:
+            del self.store.objects[key]
+            self.remove_workload(resource_name, name)
+            return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+        return self.not_found(name)
+
+    def read_namespace(self, name: str) -> tuple[int, Any]:
+        if name not in self.namespaces:
+            return self.not_found(name)
+        metadata: dict[str, Any] = {"name": name, "labels": self.namespace_labels.get(name, {})}
+        if name in self.terminating:
+            metadata["deletionTimestamp"] = NOW.isoformat()
+            self.terminating[name] -= 1
+            if self.terminating[name] < 0:
+                self.namespaces.discard(name)
+                del self.terminating[name]
+        return 200, {"kind": "Namespace", "apiVersion": "v1", "metadata": metadata}
+
+    # --- what controllers would do ------------------------------------------------------------
+    def roll_out(
+        self, key: tuple[str, str, str, str], resource_name: str, body: dict[str, Any]
+    ) -> None:
+        """A workload with its pods and a complete status (the HPA's minReplicas, else 1)."""
+        if resource_name == "horizontalpodautoscalers":  # the HPA scales its target at once
+            floor = int(body["spec"].get("minReplicas", 1))
+            self.store.objects[key]["status"] = {"currentReplicas": floor, "desiredReplicas": floor}
+            target = self.deployments.get(body["spec"]["scaleTargetRef"]["name"])
+            if target is not None:
+                spec = {k: v for k, v in target["spec"].items() if k != "replicas"}
+                self.roll_out(key, "deployments", {**target, "spec": spec})
+            return
+        if resource_name not in ("deployments", "statefulsets"):
+            return
+        name = body["metadata"]["name"]
+        replicas = body["spec"].get("replicas") or self.hpa_floor(name)
+        workload = copy.deepcopy(body)
+        workload["spec"]["replicas"] = replicas
+        workload["metadata"]["generation"] = 1
+        workload["status"] = {
+            "observedGeneration": 1,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+            "currentRevision": "r1",
+            "updateRevision": "r1",
+        }
+        (self.deployments if resource_name == "deployments" else self.statefulsets)[name] = workload
+        labels = body["spec"]["template"]["metadata"]["labels"]
+        for i in range(replicas):
+            pod = f"{name}-{i}"
+            ready = self.pod_waiting is None
+            self.pods[pod] = pod_json(pod, ready, dict(labels), self.pod_waiting, namespace=key[2])
+
+    def hpa_floor(self, workload: str) -> int:
+        for (_, resource_name, _, _), hpa in self.store.objects.items():
+            target = hpa.get("spec", {}).get("scaleTargetRef", {}).get("name")
+            if resource_name == "horizontalpodautoscalers" and target == workload:
+                return int(hpa["spec"].get("minReplicas", 1))
+        return 1
+
+    def remove_workload(self, resource_name: str, name: str) -> None:
+        workloads = {"deployments": self.deployments, "statefulsets": self.statefulsets}
+        if resource_name in workloads and workloads[resource_name].pop(name, None):
+            for pod in [p for p in self.pods if p.rsplit("-", 1)[0] == name]:
+                del self.pods[pod]
+
+    def merge_patch(self, target: dict[str, Any], patch: dict[str, Any]) -> tuple[int, Any]:
+        merge(target, patch)
+        target["metadata"]["generation"] += 1
+        target["status"]["observedGeneration"] = target["metadata"]["generation"]
+        return 200, target
+
+    @staticmethod
+    def list_of(kind: str, items: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "apiVersion": "apps/v1",
+            "metadata": {},
+            "items": list(items.values()),
+        }
+
+    def matches(self, pod: dict[str, Any], selector: str | None) -> bool:
+        if not selector:
+            return True
+        labels = pod["metadata"]["labels"]
+        for term in selector.split(","):
+            if term.startswith("!"):
+                if term[1:] in labels:
+                    return False
+            else:
+                key, value = term.split("=")
+                if labels.get(key) != value:
+                    return False
+        return True
+
+    def evict(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
+        assert body["kind"] == "Eviction"
+        assert body["metadata"]["name"] == name
+        if name not in self.pods:
+            return self.not_found(name)
+        for selector, minimum in self.min_available.items():
+            if self.matches(self.pods[name], selector):
+                healthy = sum(
+                    1
+                    for p in self.pods.values()
+                    if self.matches(p, selector) and p["status"]["containerStatuses"][0]["ready"]
+                )
+                if healthy - 1 < minimum:
+                    return status(
+                        429,
+                        "Cannot evict pod as it would violate the pod's disruption budget.",
+                        "TooManyRequests",
+                    )
+        del self.pods[name]
+        return 201, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201}
+
+    def not_found(self, name: str) -> tuple[int, Any]:
+        return status(404, f'"{name}" not found', "NotFound")
+
+    # --- port-forward (websocket, channel protocol v4/v5) -------------------------------------
+    def port_forward(self, request: BaseHTTPRequestHandler, port: int) -> None:
+        """Answer the websocket upgrade, announce `port` on the data and error channels, then
+        pipe channel 0 to `upstream` until either side closes."""
+        key = request.headers["Sec-WebSocket-Key"]
+        accept = base64.b64encode(hashlib.sha1((key + WEBSOCKET_GUID).encode()).digest())
+        protocol = request.headers.get("Sec-WebSocket-Protocol", "").split(",")[-1].strip()
+        request.send_response(101)
+        request.send_header("Upgrade", "websocket")
+        request.send_header("Connection", "Upgrade")
+        request.send_header("Sec-WebSocket-Accept", accept.decode())
+        request.send_header("Sec-WebSocket-Protocol", protocol)
+        request.end_headers()
+        request.wfile.flush()
+        sock = request.connection
+        announce = port.to_bytes(2, "little")
+        send_frame(sock, b"\x00" + announce)
+        send_frame(sock, b"\x01" + announce)
+        assert self.upstream is not None, "set fake.upstream before forwarding"
+        upstream = socket.create_connection(self.upstream)
+
+        def back() -> None:
+            with contextlib.suppress(OSError):  # the client side closed first
+                while data := upstream.recv(65536):
+                    send_frame(sock, b"\x00" + data)
+            send_frame(sock, b"", opcode=0x8)
+
+        threading.Thread(target=back, daemon=True).start()
+        try:
+            while (frame := read_frame(request.rfile)) is not None:
+                opcode, data = frame
+                if opcode == 0x8:
+                    break
+                if opcode == 0x2 and data[:1] == b"\x00" and len(data) > 1:
+                    upstream.sendall(data[1:])
+        finally:
+            upstream.close()
+        request.close_connection = True
+
+
+def send_frame(sock: socket.socket, payload: bytes, opcode: int = 0x2) -> None:
+    """One unmasked server frame (FIN set)."""
+    head = bytes([0x80 | opcode])
+    size = len(payload)
+    if size < 126:
+        head += bytes([size])
+    elif size < 1 << 16:
+        head += bytes([126]) + size.to_bytes(2, "big")
+    else:
+        head += bytes([127]) + size.to_bytes(8, "big")
+    with contextlib.suppress(OSError):
+        sock.sendall(head + payload)
+
+
+def read_frame(stream: Any) -> tuple[int, bytes] | None:
+    """(opcode, payload) of one masked client frame; None at EOF."""
+    head = stream.read(2)
+    if len(head) < 2:
+        return None
+    opcode, size = head[0] & 0x0F, head[1] & 0x7F
+    if size == 126:
+        size = int.from_bytes(stream.read(2), "big")
+    elif size == 127:
+        size = int.from_bytes(stream.read(8), "big")
+    mask = stream.read(4) if head[1] & 0x80 else b"\x00\x00\x00\x00"
+    data = stream.read(size)
+    return opcode, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def group(name: str, version: str) -> dict[str, Any]:
+    gv = {"groupVersion": f"{name}/{version}", "version": version}
+    return {"name": name, "versions": [gv], "preferredVersion": gv}
+
+
+def resource(name: str, kind: str, namespaced: bool) -> dict[str, Any]:
+    return {
+        "name": name,
+        "singularName": kind.lower(),
+        "namespaced": namespaced,
+        "kind": kind,
+        "verbs": ["get", "list", "patch", "create", "delete"],
+    }
+
+
+def merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeApiServer]:
+    server = FakeApiServer()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def cluster(fake: FakeApiServer) -> Cluster:
+    return Cluster(NS, fake.api_client(), probe_image="ironclad-backend:lab")
+
+
+@pytest.fixture
+def discovery_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dynamic client caches discovery in the temp dir: keep it in this test's."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
+class _Healthy(BaseHTTPRequestHandler):
+    """Answers 200 to every GET: what the forwards' readiness paths expect."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def upstream(fake: FakeApiServer) -> Iterator[tuple[str, int]]:
+    """A local server behind every port-forward of `fake` (it stands in for the pods)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    fake.upstream = ("127.0.0.1", server.server_port)
+    yield fake.upstream
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def kubeconfig(fake: FakeApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """KUBECONFIG with one context, `learner`, whose server is `fake`; its context name."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
+                "users": [{"name": "learner", "user": {"token": "t"}}],
+                "contexts": [
+                    {
+                        "name": "learner",
+                        "context": {"cluster": "fake", "user": "learner", "namespace": NS},
+                    }
+                ],
+                "current-context": "learner",
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    return "learner"

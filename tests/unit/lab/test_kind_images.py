@@ -1,0 +1,205 @@
+"""`up --target kind --images FILE`: the docker/kind command sequence, recorded.
+
+Every docker and kind command goes through a recording runner (lab.targets.kind.run and
+lab.images._run are replaced by it), so the order and arguments are checked without Docker;
+the archive is a real file with a real checksum manifest (lab.images.verify reads it). Loading
+archives into a real engine and cluster is tested in tests/integration/lab/test_images_kind.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lab import cli, images
+from lab.commands.stack import images_archive
+from lab.errors import LabError
+from lab.settings import Settings, find_repo_root
+from lab.stack import StackProcess
+from lab.targets import kind
+
+ROOT = find_repo_root()
+SETTINGS = Settings(repo_root=ROOT)
+NODE = kind.node_image_of(SETTINGS.kind_config.read_text())
+(BASE,) = images.dockerfile_bases(SETTINGS.dockerfile.read_text())
+POSTGRES = "postgres:17.6-bookworm"
+
+
+def archived(ref: str, in_cluster: bool) -> dict[str, Any]:
+    name = images.Image(ref, "tag", "", (), in_cluster).archive_name
+    return {"ref": ref, "name": name, "id": f"sha256:{ref}", "in_cluster": in_cluster}
+
+
+def write_archive(directory: Path, with_backend: bool = True) -> Path:
+    """An archive file and its checksum manifest, as `images save` writes them."""
+    archive = directory / "ironclad-images.tar"
+    archive.write_bytes(b"not really a tar: the recording runner never reads it")
+    entries = [archived(NODE, False), archived(BASE, False), archived(POSTGRES, True)]
+    if with_backend:
+        entries.append(archived(SETTINGS.image, True))
+    manifest = {
+        "format": 1,
+        "archive": archive.name,
+        "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+        "images": entries,
+    }
+    images.manifest_path(archive).write_text(json.dumps(manifest))
+    return archive
+
+
+@dataclass
+class RecordingRunner:
+    """Answers docker/kind commands as a machine with no cluster yet would; keeps each argv,
+    and the config file `kind create cluster` was given (it is a temporary file)."""
+
+    clusters: str = ""  # what `kind get clusters` answers
+    calls: list[list[str]] = field(default_factory=list)
+    cluster_config: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, argv: list[str] | tuple[str, ...]) -> str:
+        argv = list(argv)
+        self.calls.append(argv)
+        if argv[1:3] == ["create", "cluster"]:
+            self.cluster_config = yaml.safe_load(Path(argv[argv.index("--config") + 1]).read_text())
+        if argv[1:] == ["get", "clusters"]:
+            return self.clusters
+        if argv[:3] == ["docker", "image", "inspect"]:
+            return "sha256:built\n"
+        if argv[:2] == ["docker", "info"]:
+            return "[]"  # the classic image store: no --platform on save
+        return ""
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RecordingRunner:
+    recorder = RecordingRunner()
+    monkeypatch.setattr(kind, "run", recorder)
+    monkeypatch.setattr(images, "_run", recorder)
+    monkeypatch.setattr(images, "_image_id", lambda name: f"sha256:{name}")
+    monkeypatch.setattr(kind, "CACHE", tmp_path / "cache")
+    return recorder
+
+
+def shape(calls: list[list[str]]) -> list[list[str]]:
+    """The argv with temporary paths replaced by their file name."""
+    return [[Path(a).name if a.startswith("/tmp") else a for a in argv] for argv in calls]
+
+
+def test_with_an_archive_nothing_is_pulled_and_the_order_is_load_create_build_load(
+    runner: RecordingRunner, tmp_path: Path
+) -> None:
+    archive = write_archive(tmp_path)
+    target = kind.KindTarget(Settings(repo_root=ROOT, images_archive=archive))
+    assert target._prepare("kind") == "sha256:built"
+    in_nodes = [archived(POSTGRES, True)["name"], SETTINGS.image]
+    assert shape(runner.calls) == [
+        ["docker", "image", "load", "--input", archive.name],
+        ["kind", "get", "clusters"],
+        ["kind", "create", "cluster", "--name", "ironclad", "--config", "cluster.yaml",
+         "--wait", "180s"],
+        ["docker", "build", "--build-arg", f"BASE={archived(BASE, False)['name']}",
+         "-f", str(SETTINGS.dockerfile), "-t", SETTINGS.image, str(ROOT)],
+        ["docker", "image", "inspect", "--format", "{{.Id}}", SETTINGS.image],
+        ["docker", "info", "--format", "{{json .DriverStatus}}"],
+        ["docker", "image", "save", "-o", "cluster-images.tar", *in_nodes],
+        ["kind", "load", "image-archive", "cluster-images.tar", "--name", "ironclad"],
+    ]  # fmt: skip
+    node_images = {node["image"] for node in runner.cluster_config["nodes"]}
+    assert node_images == {archived(NODE, False)["name"]}  # the loaded copy, no digest
+    assert "@sha256" not in next(iter(node_images))
+
+
+def test_a_backend_missing_from_the_archive_is_loaded_on_its_own(
+    runner: RecordingRunner, tmp_path: Path
+) -> None:
+    archive = write_archive(tmp_path, with_backend=False)
+    kind.KindTarget(Settings(repo_root=ROOT, images_archive=archive))._prepare("kind")
+    assert runner.calls[-1] == [
+        "kind",
+        "load",
+        "docker-image",
+        SETTINGS.image,
+        "--name",
+        "ironclad",
+    ]
+
+
+def test_without_an_archive_the_cluster_yaml_and_the_dockerfile_are_used_as_they_are(
+    runner: RecordingRunner,
+) -> None:
+    kind.KindTarget(SETTINGS)._prepare("kind")
+    assert [argv[:3] for argv in runner.calls] == [
+        ["kind", "get", "clusters"],
+        ["kind", "create", "cluster"],
+        ["docker", "build", "-f"],
+        ["docker", "image", "inspect"],
+        ["kind", "load", "docker-image"],
+    ]
+    assert runner.cluster_config == yaml.safe_load(SETTINGS.kind_config.read_text())
+
+
+def test_a_registry_mirror_is_mounted_into_every_node(
+    runner: RecordingRunner, tmp_path: Path
+) -> None:
+    settings = Settings(repo_root=ROOT, registry_mirror="http://10.0.0.5:5000")
+    kind.KindTarget(settings)._prepare("kind")
+    certs = tmp_path / "cache" / "certs.d-ironclad"
+    assert (certs / "docker.io" / "hosts.toml").read_text() == images.hosts_toml(
+        "docker.io", "http://10.0.0.5:5000"
+    )
+    for node in runner.cluster_config["nodes"]:
+        assert {"hostPath": str(certs), "containerPath": images.CERTS_D, "readOnly": True} in node[
+            "extraMounts"
+        ]
+    assert runner.cluster_config["containerdConfigPatches"] == [images.CONFIG_PATH_PATCH]
+
+
+def test_an_existing_cluster_is_reused_without_a_config(
+    runner: RecordingRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(kind, "stopped_nodes", lambda binary, name: [])
+    runner.clusters = "ironclad\n"
+    kind.KindTarget(Settings(repo_root=ROOT, images_archive=write_archive(tmp_path)))._prepare(
+        "kind"
+    )
+    assert not any(argv[1:3] == ["create", "cluster"] for argv in runner.calls)
+    assert runner.calls[-1][:3] == ["kind", "load", "image-archive"]
+
+
+def test_images_is_refused_off_the_kind_target(tmp_path: Path) -> None:
+    for command in ("up", "run"):
+        args = cli.parser().parse_args([command, "--target", "local", "--images", "a.tar"])
+        with pytest.raises(LabError, match="--images loads an image archive into a kind"):
+            images_archive(args, SETTINGS)
+        args = cli.parser().parse_args([command, "--target", "kind", "--images", "a.tar"])
+        assert images_archive(args, SETTINGS) == Path("a.tar").resolve()
+
+
+def test_run_passes_images_to_the_up_it_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started: list[list[str]] = []
+
+    class RecordingProcess:
+        def __init__(self, name: str, argv: list[str], *rest: object) -> None:
+            started.append(argv)
+
+        def start(self) -> None:
+            raise LabError("recorded, not started")
+
+        def stop(self, timeout: float) -> None:
+            """Nothing was started."""
+
+    monkeypatch.setattr("lab.stack.ManagedProcess", RecordingProcess)
+    archive = tmp_path / "a.tar"
+    settings = Settings(repo_root=ROOT, images_archive=archive)
+    with pytest.raises(LabError, match="recorded"):
+        StackProcess("kind", settings, tmp_path / "up.log").start()
+    assert started[0][-2:] == ["--images", str(archive)]
+    assert started[0][3:6] == ["up", "--target", "kind"]

@@ -1,0 +1,160 @@
+"""lab.rbac is minimal and sufficient: the learner Role equals what the lab really calls.
+
+The cluster target and every `Cluster` method a lesson uses run against the recording fake API
+server (tests/unit/lab/conftest.py: a real HTTP server behind a real ApiClient; it records the
+(verb, group, resource) each request needs, the way the API server's authorizer derives them).
+The recorded set must equal `LAB_CALLS`: a new call the table lacks fails here, and so does a
+rule nothing uses any more. The fake is not a cluster; a real RBAC check of the provisioned Role
+is the `kind` workflow job (a learner's kubeconfig running notebooks 00-05).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pytest
+
+from lab import rbac
+from lab.manifests import render
+from lab.rbac import Rule
+from lab.settings import Settings, get_settings, peer_namespace
+from lab.targets.cluster import ClusterTarget
+from lab.workshop.status import record_summary
+
+if TYPE_CHECKING:
+    from conftest import FakeApiServer
+
+NS = "learner-07"
+CLIENT_APIS = {"core": "", "apps": "apps", "autoscaling": "autoscaling"}
+CLIENT_VERBS = {
+    "read": "get",
+    "list": "list",
+    "create": "create",
+    "delete": "delete",
+    "patch": "patch",
+    "replace": "update",
+}
+SUBRESOURCES = ("log", "eviction", "status", "portforward")
+# Direct client calls a notebook makes on kind only (00-preflight lists nodes); on a shared
+# cluster `env.k8s.nodes()` refuses them with ClusterWideError. Kept out of the Role on purpose.
+KIND_ONLY = frozenset({Rule("list", "", "nodes")})
+
+
+def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
+    """What a learner's session does: `up`, every Cluster call of the lessons, the runner's
+    record of a run for `workshop status`, `down`."""
+    peer = peer_namespace(settings.namespace, "cluster")
+    fake.namespaces |= {settings.namespace, peer}
+    fake.namespace_labels[settings.namespace] = {"pod-security.kubernetes.io/enforce": "restricted"}
+    target = ClusterTarget(settings)
+    target.up()
+    try:
+        cluster = target.cluster
+        assert cluster is not None
+        backend = cluster.ready_pods("app=backend")
+        cluster.pods()
+        cluster.events()
+        cluster.logs(backend[0])
+        cluster.hpa("backend-hpa")
+        cluster.diagnose("app=backend")
+        cluster.evict(backend[0])
+        cluster.delete_pod(backend[1])
+        cluster.probe("http://backend:3000/health/live", timeout=5)
+        cluster.in_namespace(peer).probe(f"http://backend.{NS}.svc:3000/", timeout=5)
+        cluster.restart("backend")
+        cluster.rollout_timeline("backend", timeout=5, interval=0.01)
+        cluster.wait_rollout("postgres", "StatefulSet", timeout=5)
+        notebook = {"name": "01-namespace", "status": "passed", "checks_passed": 2}
+        record_summary({"target": "cluster", "notebooks": [notebook]}, cluster)
+    finally:
+        target.down()
+
+
+@pytest.fixture
+def recorded(
+    fake: FakeApiServer, upstream: tuple[str, int], kubeconfig: str, discovery_cache: None
+) -> set[tuple[Rule, str | None]]:
+    settings = replace(
+        get_settings(),
+        namespace=NS,
+        cluster_image="registry.example/ironclad-backend:1",
+        kube_context=kubeconfig,
+        rollout_timeout=10.0,
+    )
+    exercise_the_lab(fake, settings)
+    return fake.rules()
+
+
+def test_the_lab_calls_exactly_lab_calls_in_the_learners_two_namespaces(
+    recorded: set[tuple[Rule, str | None]],
+) -> None:
+    used = {rule for rule, _ in recorded}
+    assert sorted(used - rbac.LAB_CALLS) == [], "calls the learner Role does not grant"
+    assert sorted(rbac.LAB_CALLS - used) == [], "rules nothing calls any more"
+    assert {namespace for _, namespace in recorded} == {NS, f"{NS}-peer"}
+
+
+def client_call_rule(api: str, method: str) -> Rule:
+    """The rule a kubernetes.client call needs, from its name (read_namespaced_pod_log ->
+    get pods/log)."""
+    verb, _, rest = method.partition("_")
+    rest = rest.removeprefix("namespaced_")
+    sub = next((s for s in SUBRESOURCES if rest.endswith(f"_{s}")), None)
+    kind = rest.removesuffix(f"_{sub}") if sub else rest
+    resource = kind.replace("_", "") + "s"
+    return Rule(CLIENT_VERBS[verb], CLIENT_APIS[api], f"{resource}/{sub}" if sub else resource)
+
+
+def notebook_client_calls() -> set[Rule]:
+    """The rules of the notebooks' direct client calls (env.k8s.core.<method>(...))."""
+    found = set()
+    for notebook in sorted(get_settings().notebooks_dir.glob("*.ipynb")):
+        for cell in json.loads(notebook.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                source = "".join(cell["source"])
+                for api, method in re.findall(
+                    r"env\.k8s\.(core|apps|autoscaling)\.(\w+)\(", source
+                ):
+                    found.add(client_call_rule(api, method))
+    return found
+
+
+def test_the_notebooks_direct_calls_are_notebook_calls() -> None:
+    used = notebook_client_calls() - KIND_ONLY
+    assert used == rbac.NOTEBOOK_CALLS
+
+
+def test_client_call_rules_follow_the_client_names() -> None:
+    assert client_call_rule("core", "read_namespaced_pod_log") == Rule("get", "", "pods/log")
+    assert client_call_rule("core", "read_namespace") == Rule("get", "", "namespaces")
+    assert client_call_rule("apps", "list_namespaced_stateful_set") == Rule(
+        "list", "apps", "statefulsets"
+    )
+
+
+def test_escalation_is_what_the_rendered_roles_grant() -> None:
+    """RBAC lets a user create a Role only with rules they hold: the learner holds these."""
+    roles = [o for o in render("cluster", namespace=NS) if o["kind"] == "Role"]
+    assert roles, "the cluster render has no Role (Prometheus' discovery needs one)"
+    granted = frozenset().union(*(rbac.parse_role_rules(r["rules"]) for r in roles))
+    assert granted == rbac.ESCALATION
+    assert granted <= rbac.LEARNER_RULES
+
+
+def test_the_role_has_no_wildcards_and_nothing_cluster_wide() -> None:
+    rules = rbac.role_rules()
+    assert rbac.parse_role_rules(rules) == rbac.LEARNER_RULES
+    for rule in rules:
+        assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+    kinds_applied = {
+        (o["apiVersion"].rpartition("/")[0], o["kind"]) for o in render("cluster", namespace=NS)
+    }
+    assert all(rule.resource != "nodes" for rule in rbac.LEARNER_RULES)
+    # the only cluster-scoped resource named is the learner's own Namespace, read by URL
+    scoped = {r.resource for r in rbac.LEARNER_RULES} & {"namespaces", "nodes", "clusterroles"}
+    assert scoped == {"namespaces"}
+    assert {r.verb for r in rbac.LEARNER_RULES if r.resource == "namespaces"} == {"get"}
+    assert kinds_applied  # every applied kind has create, patch, delete: see LAB_CALLS test

@@ -1,0 +1,132 @@
+"""workshop status against the recording fake API (conftest.py); record_summary against a
+recording stand-in for lab.k8s.Cluster (it only needs `namespace` and `apply`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from lab.manifests import find
+from lab.settings import get_settings
+from lab.workshop.api import ObjectState
+from lab.workshop.capacity import Footprint
+from lab.workshop.objects import Plan, all_objects
+from lab.workshop.provision import learner_stack
+from lab.workshop.status import (
+    LESSON_OBJECTS,
+    SUMMARY_LABEL,
+    html_page,
+    record_run,
+    record_summary,
+    status,
+    summary_config_map,
+    table,
+)
+
+SIZE = Footprint(1, 1, 1, 1, 1)
+PLAN = Plan("ws", ("learner-01", "learner-02"), SIZE, SIZE, {"cpu": "1", "memory": "1Mi"})
+SUMMARY = {
+    "target": "cluster",
+    "duration_s": 1.0,
+    "notebooks": [
+        {"name": "03-postgres-statefulset", "status": "passed", "checks_passed": 4},
+        {"name": "04-backend-deployment", "status": "failed", "checks_passed": 1},
+        {"name": "05-scaling-and-resilience", "status": "not run", "checks_passed": 0},
+    ],
+}
+
+
+@dataclass
+class RecordingCluster:
+    namespace: str
+    applied: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    def apply(self, objects: list[dict[str, Any]]) -> None:
+        self.applied.append(objects)
+
+
+def test_record_summary_applies_one_config_map_per_notebook_that_ran() -> None:
+    cluster = RecordingCluster("learner-01")
+    assert record_summary(SUMMARY, cluster) == 2  # type: ignore[arg-type]
+    (applied,) = cluster.applied
+    assert [o["metadata"]["name"] for o in applied] == [
+        "ironclad-run-03-postgres-statefulset",
+        "ironclad-run-04-backend-deployment",
+    ]
+    assert all(o["metadata"]["namespace"] == "learner-01" for o in applied)
+    assert all(o["metadata"]["labels"] == {SUMMARY_LABEL: "true"} for o in applied)
+    assert json.loads(applied[0]["data"]["summary.json"]) == SUMMARY["notebooks"][0]  # type: ignore[index]
+
+
+def test_record_run_connects_only_on_the_cluster_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    connected: list[tuple[str, str | None, bool]] = []
+
+    def connect(namespace: str, context: str | None = None, shared: bool = False) -> Any:
+        connected.append((namespace, context, shared))
+        return RecordingCluster(namespace)
+
+    monkeypatch.setattr("lab.workshop.status.Cluster.connect", connect)
+    for target in ("local", "kind"):
+        record_run({**SUMMARY, "target": target}, "learner-01")
+    assert connected == []
+    record_run(SUMMARY, "learner-01", "ctx")
+    assert connected == [("learner-01", "ctx", True)]
+
+
+def test_record_run_on_the_cluster_target_warns_instead_of_failing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
+    record_run(SUMMARY, "learner-01")
+    assert "could not record the run for `workshop status` in learner-01" in caplog.text
+
+
+def test_status_shows_lessons_and_recorded_runs_of_learner_namespaces_only(
+    fake_api: Any,
+) -> None:
+    fake_api.apply(all_objects(PLAN))
+    fake_api.states = {
+        ("learner-01", "Secret", "postgres-secret"): ObjectState(True),
+        ("learner-01", "ConfigMap", "backend-config"): ObjectState(True),
+        ("learner-01", "StatefulSet", "postgres"): ObjectState(True, 1, 1),
+        ("learner-01", "Deployment", "backend"): ObjectState(True, 1, 3),
+    }
+    fake_api.config_map_data = {
+        "learner-01": [
+            summary_config_map("learner-01", nb)["data"]
+            for nb in SUMMARY["notebooks"][:2]  # type: ignore[index]
+        ]
+    }
+    learners = status(fake_api, "ws")
+    assert [s.namespace for s in learners] == ["learner-01", "learner-02"]  # no peers
+    first, second = learners
+    assert first.lesson_mark("02") == "✓"
+    assert first.lesson_mark("03") == "✓"
+    assert first.lesson_mark("04") == "… Deployment/backend 1/3"
+    assert first.lesson_mark("05") == "-"
+    assert first.runs() == "03✓(4) 04✗"
+    assert second.runs() == "no run recorded"
+    text = table(learners)
+    assert text.splitlines()[0].split()[:3] == ["learner", "lesson", "02"]
+    assert "03✓(4) 04✗" in text.splitlines()[1]
+    page = html_page(learners, "<ws>")
+    assert "&lt;ws&gt;" in page
+    assert page.count("<tr>") == 3
+    assert ("config_maps", "learner-01", f"{SUMMARY_LABEL}=true") in fake_api.calls
+
+
+def test_status_without_learners_says_to_provision(fake_api: Any) -> None:
+    assert "provision first" in table(status(fake_api, "ws"))
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl")
+def test_every_lesson_object_is_in_the_learner_stack() -> None:
+    settings = get_settings()
+    stack = learner_stack(settings)
+    for objects in LESSON_OBJECTS.values():
+        for kind, name in objects:
+            assert find(stack, kind, name, settings.namespace)
