@@ -279,3 +279,12 @@ def _enable_inline_png() -> None:
     shell = get_ipython()
     if shell is not None:
         select_figure_formats(shell, {"png"})  # type: ignore[no-untyped-call]
+
+
+def blank_figure(title: str, *, width: float = 10.0, height: float = 3.8) -> Figure:
+    """An empty figure (constrained layout, bold title) for callers that lay out their own axes,
+    e.g. lab.dashboard's grid; returned Figures display inline under IPython."""
+    _enable_inline_png()
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.suptitle(title, fontweight="bold")
+    return fig
