@@ -104,6 +104,6 @@ def test_cluster_cells_are_tagged_and_guarded(name: str) -> None:
         if CLUSTER_API.search(cell.source):
             assert tagged, f"{name} code cell {index} touches the cluster API without the tag"
         if tagged:
-            assert cell.source.startswith("%%cluster\n"), (
+            assert re.match(r"%%cluster( --show( \S+)+)?\n", cell.source), (
                 f"{name} code cell {index} is tagged needs-cluster but lacks %%cluster"
             )
