@@ -28,6 +28,8 @@ PUBLIC = {
     "settings": "lab.settings",
     "slo": "lab.slo",
     "waits": "lab.waits",
+    "verify": "lab.exercises",
+    "solution": "lab.exercises",
 }
 
 __all__ = sorted(PUBLIC)
