@@ -209,7 +209,7 @@ def render(
 def draw(dashboard: Dashboard, results: list[Result], *, window: timedelta) -> Figure:
     """Lay `results` out as Grafana would: each panel at its gridPos, rows as section titles."""
     fig = blank_figure(
-        f"{dashboard.title} — last {window.total_seconds() / 60:g} min",
+        f"{dashboard.title} — last {_span(window)}",
         width=14,
         height=UNIT_INCHES * dashboard.rows + 0.6,
     )
@@ -263,6 +263,11 @@ def _series(result: Result) -> list[tuple[str, pd.DataFrame]]:
     return out
 
 
+def _span(window: timedelta) -> str:
+    seconds = window.total_seconds()
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
 def _legend(template: str, labels: dict[str, Any]) -> str:
     """Grafana's legendFormat: `{{route}}` becomes the series' `route` label."""
     return LEGEND_LABEL.sub(lambda m: str(labels.get(m[1], "")), template)
@@ -303,6 +308,10 @@ def _timeseries(ax: Axes, panel: Panel, results: list[Result]) -> None:
             ax.axhline(start * factor, color=colour, linestyle="--", linewidth=1)
     if not drawn:
         _no_data(ax, results)
+    elif ax.get_ylim()[0] < 0 and all(
+        (r.frame["value"].dropna() >= 0).all() for r in results
+    ):  # like Grafana: no negative axis for values that cannot be negative
+        ax.set_ylim(bottom=0)
     ax.set_title(panel.title, fontsize="medium", loc="left")
     ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))  # type: ignore[no-untyped-call]
