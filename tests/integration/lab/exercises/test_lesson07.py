@@ -36,6 +36,8 @@ def test_errors_wake_the_availability_alerts(lab_env: Lab) -> None:
 def test_the_runbook_confirms_an_injected_fault(lab_env: Lab) -> None:
     runbook = Runbook.read(lab_env.settings, "HighErrorRate")
     chaos = lab_env.chaos
+    # an earlier test's HighErrorRate may still be pending: start from a quiet alert
+    lab_env.prom.wait_for_alert("HighErrorRate", "inactive", timeout=60, progress=False)
     chaos.set_error_rate(ratio=0.5)
     chaos.enable()
     try:
