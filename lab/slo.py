@@ -33,8 +33,9 @@ Pages carry `severity: critical`, tickets `severity: warning`. Every alert's `ru
 `RUNBOOK_BASE_URL/<alert>.md` (docs/runbooks/ in the repository). The budget rules are evaluated
 every 5 minutes in production because they read 30 days of samples; the lab evaluates them every
 second like the other rules (12 h of a lab's few minutes of data is cheap), so a notebook reads the
-budget of the requests it just sent within about two seconds instead of up to five. ErrorBudgetBurn resolves only once
-the errors have left the SLO period (12 h at lab scale): a blown budget stays blown.
+budget of the requests it just sent within about two seconds instead of up to five.
+ErrorBudgetBurn resolves only once the errors have left the SLO period (12 h at lab scale): a
+blown budget stays blown.
 
 `python -m lab.slo` rewrites the committed rule files; `python -m lab.slo --check` fails on drift.
 Over 400 lines on purpose: the SLO source and every rule generated from it stay in one file.
