@@ -22,12 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_run(target: str) -> tuple[float, dict[str, object], str]:
+def one_run(target: str, notebooks_dir: Path | None) -> tuple[float, dict[str, object], str]:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="lab-run-bench-") as report:
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-m", "lab", "run", "--target", target, "--report-dir", report],
+            [sys.executable, "-m", "lab", "run", "--target", target, "--report-dir", report]
+            + (["--notebooks-dir", str(notebooks_dir)] if notebooks_dir else []),
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -44,8 +45,14 @@ def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     cli.add_argument("--runs", type=int, default=1)
     cli.add_argument("--target", default="local")
+    cli.add_argument(
+        "--notebooks-dir",
+        type=Path,
+        default=None,
+        help="time these notebooks (default: notebooks/)",
+    )
     args = cli.parse_args()
-    results = [one_run(args.target) for _ in range(args.runs)]
+    results = [one_run(args.target, args.notebooks_dir) for _ in range(args.runs)]
     walls = [wall for wall, _, _ in results]
     print(
         "| run | wall (s) | notebooks (s, summary.json) | load average 1 min |\n|---|---|---|---|"
