@@ -442,3 +442,44 @@ def path_matrix(
     _decorate(ax, xlabel="target:port/protocol", ylabel="source", legend=False)
     ax.grid(False)
     return fig
+
+
+def blank_figure(title: str, *, width: float = 10.0, height: float = 3.8) -> Figure:
+    """An empty figure (constrained layout, bold title) for callers that lay out their own axes,
+    e.g. lab.dashboard's grid; returned Figures display inline under IPython."""
+    _enable_inline_png()
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.suptitle(title, fontweight="bold")
+    return fig
+
+
+def budget_remaining(
+    df: pd.DataFrame, *, floor: float = -100.0, title: str = "Error budget remaining"
+) -> Figure:
+    """`error_budget_remaining_percentage` on an axis from `floor` to 100 %, so the 50 % / 10 %
+    alert lines and the spend stay readable; values below `floor` are drawn at it and the lowest
+    one is written on the plot (a blown lab budget reaches thousands of % below zero)."""
+    fig = _figure(1, 1, title)
+    [ax] = fig.axes
+    by = "slo" if "slo" in df else None
+    _lines(ax, df.assign(value=df["value"].clip(lower=floor)), by=by, label="budget remaining")
+    for severity, threshold in BUDGET_THRESHOLDS:
+        ax.axhline(
+            threshold,
+            color=STATE_COLORS["firing" if severity == "critical" else "pending"],
+            linestyle="--",
+            label=f"{severity}: below {threshold} %",
+        )
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_ylim(floor - 5, 105)
+    lowest = float(df["value"].min()) if not df.empty else 0.0
+    if lowest < floor:
+        ax.text(
+            0.01,
+            0.03,
+            f"lowest {lowest:,.0f} % (drawn at {floor:g} %): the budget is overspent",
+            transform=ax.transAxes,
+            fontsize="small",
+        )
+    _decorate(ax, xlabel="time (UTC)", ylabel="% of the error budget left")
+    return fig

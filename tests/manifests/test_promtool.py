@@ -348,7 +348,7 @@ def check_budget(scale: slo.Scale) -> Case:
     """ErrorBudgetBurn: silent before `for`, firing after (both thresholds)."""
     g = scale.eval_interval_s
     for_s = scale.seconds(slo.FOR_S["ErrorBudgetBurn"])
-    fires_by = scale.seconds(slo.BUDGET_INTERVAL_S) + for_s + 2 * g
+    fires_by = scale.budget_eval_s + for_s + 2 * g
     case, _ = traffic_case(scale, slo.AVAILABILITY, fires_by, 0)
     case.expect(for_s, "ErrorBudgetBurn", [])
     case.expect(fires_by, "ErrorBudgetBurn", budget_alerts(scale, slo.AVAILABILITY))

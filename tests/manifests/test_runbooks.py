@@ -3,24 +3,15 @@ points at that file, and every PromQL query in a runbook parses and reads known 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import pytest
 
 from lab import slo
+from lab.runbooks import PROMQL_BLOCK, SECTIONS, sections
 from lab.settings import get_settings
 
 RUNBOOKS = get_settings().runbooks_dir
-
-SECTIONS = (
-    "What it means",
-    "Impact",
-    "How to confirm",
-    "Mitigation",
-    "How to verify recovery",
-)
-PROMQL_BLOCK = re.compile(r"```promql\n(.*?)```", re.DOTALL)
 
 
 def alerts() -> list[dict[str, object]]:
@@ -35,12 +26,6 @@ def alerts() -> list[dict[str, object]]:
 
 
 ALERT_NAMES = sorted({str(a["alert"]) for a in alerts()})
-
-
-def sections(text: str) -> dict[str, str]:
-    """`## heading` -> body of a Markdown file."""
-    parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
-    return {title.strip(): body for title, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 @pytest.mark.parametrize("alert", ALERT_NAMES)

@@ -54,7 +54,7 @@ def test_lab_scale_is_one_minute_per_production_hour() -> None:
 
 
 def test_windows_too_short_for_the_scrape_interval_are_refused() -> None:
-    coarse = slo.Scale("coarse", 60, scrape_interval_s=5, eval_interval_s=5)
+    coarse = slo.Scale("coarse", 60, scrape_interval_s=5, eval_interval_s=5, budget_eval_s=5)
     with pytest.raises(ValueError, match="fewer than 4 scrapes"):
         slo.rule_groups(coarse)
 

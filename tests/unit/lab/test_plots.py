@@ -252,3 +252,22 @@ def test_hpa_decisions_marks_measured_points_with_their_labels() -> None:
     [ax] = fig.axes
     assert legend(ax)[-1] == "measured"
     assert [t.get_text() for t in ax.texts][-2:] == ["2/s", "10/s"]
+
+
+def test_budget_remaining_keeps_the_thresholds_and_the_spend_in_view() -> None:
+    df = pd.concat(
+        [series([100, 60, -7000], slo="availability"), series([100, 99, 98], slo="latency")]
+    )
+    fig = rendered(plots.budget_remaining(df))
+    [ax] = fig.axes
+    low, high = ax.get_ylim()
+    assert low == pytest.approx(-105)
+    assert high == 105
+    assert {"availability", "latency", "warning: below 50 %", "critical: below 10 %"} <= set(
+        legend(ax)
+    )
+    availability = next(line for line in ax.get_lines() if line.get_label() == "availability")
+    assert list(availability.get_ydata()) == [100, 60, -100]
+    assert any("-7,000 %" in t.get_text() for t in ax.texts)
+    calm = rendered(plots.budget_remaining(series([100, 95], slo="availability")))
+    assert not calm.axes[0].texts
