@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 import secrets
 import time
 from bisect import bisect_left
@@ -33,7 +32,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from backend.logs import request_id_var
+from backend.logs import log_access, request_id_var
 
 UNMATCHED_ROUTE = "<unmatched>"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -55,7 +54,6 @@ POOL_GAUGES = {
     "requests_waiting": "Requests waiting for a connection.",
 }
 MAX_REQUEST_ID = 200
-access_log = logging.getLogger("backend.access")
 
 
 class PoolCollector(Collector):
@@ -230,14 +228,5 @@ class ObservedApp:
                 http.in_flight -= 1
             route = scope.get("path_template") or UNMATCHED_ROUTE
             http.observe(method, route, str(status), elapsed)
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    "request",
-                    extra={
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                    },
-                )
+            log_access(method, route, status, elapsed, request_id)
             request_id_var.reset(token)
