@@ -326,7 +326,7 @@ def test_histogram_buckets_are_cumulative_with_inclusive_bounds(
 ) -> None:
     http = Metrics(registry).http
     for seconds in (0.5, 0.3, 7.0, 20.0):
-        http.observe("GET", "/r", "200", seconds)
+        http.observe("GET", "/r", 200, seconds)
 
     def bucket(le: str) -> float | None:
         return registry.get_sample_value(
@@ -351,6 +351,19 @@ def test_histogram_buckets_are_cumulative_with_inclusive_bounds(
             "http_requests_total", {"method": "GET", "route": "/r", "status": "200"}
         )
         == 4
+    )
+
+
+def test_histogram_sums_every_status_of_a_route(registry: CollectorRegistry) -> None:
+    http = Metrics(registry).http
+    for seconds, status in ((0.5, 200), (0.3, 404), (7.0, 500), (0.2, 200)):
+        http.observe("GET", "/r", status, seconds)
+    assert [count(registry, "GET", "/r", s) for s in ("200", "404", "500")] == [2, 1, 1]
+    labels = {"method": "GET", "route": "/r"}
+    assert registry.get_sample_value("http_request_duration_seconds_count", labels) == 4
+    assert (
+        registry.get_sample_value("http_request_duration_seconds_bucket", {**labels, "le": "0.45"})
+        == 2
     )
 
 
