@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS items (
 """
 # Errors meaning "the database did not answer" (PoolTimeout is an OperationalError).
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError)
+ITEM_ROW = class_row(Item)  # rows as Item structs (built once, not per query)
 log = logging.getLogger("backend.db")
 
 
@@ -165,7 +166,7 @@ class Database:
             await conn.execute("SELECT 1")
 
     async def _items(self, query: LiteralString, params: tuple[object, ...]) -> list[Item]:
-        async with self.connection() as conn, conn.cursor(row_factory=class_row(Item)) as cur:
+        async with self.connection() as conn, conn.cursor(row_factory=ITEM_ROW) as cur:
             await cur.execute(query, params)
             return await cur.fetchall()
 

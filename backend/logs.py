@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import time
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import TextIO
 
+import msgspec
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.msgspec import MsgspecFormatter
 
@@ -18,6 +21,8 @@ FIELDS = {"levelname": "level", "name": "logger", "message": "msg"}
 # uvicorn adds an ANSI-coloured copy of some messages; the JSON keeps the plain one.
 SKIPPED = (*RESERVED_ATTRS, "color_message")
 MAX_PENDING = 256  # lines a handler holds before writing them out
+access_log = logging.getLogger("backend.access")
+_encode_json = msgspec.json.Encoder().encode
 
 
 def add_request_id(record: logging.LogRecord) -> bool:
@@ -55,6 +60,13 @@ class TickFlushedHandler(logging.StreamHandler[TextIO]):
         except Exception:
             self.handleError(record)
 
+    def write_line(self, line: str) -> None:
+        """Hold a line formatted elsewhere (the access line, see `log_access`)."""
+        with self.lock:  # type: ignore[union-attr]  # created in Handler.__init__
+            self.pending.append(line)
+        if len(self.pending) >= MAX_PENDING:
+            self.flush()
+
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # created in Handler.__init__
             if self.pending:
@@ -69,6 +81,34 @@ def json_handler(stream: TextIO) -> logging.Handler:
     handler.setFormatter(json_formatter())
     handler.addFilter(add_request_id)
     return handler
+
+
+def log_access(method: str, route: str, status: int, seconds: float, request_id: str) -> None:
+    """The access line of one request that took `seconds` (the caller checks that
+    `access_log` is enabled for INFO).
+
+    It is the JSON object the formatter would write for `access_log.info("request",
+    extra=...)` (same keys, same order, same time format), encoded by msgspec and held by the
+    stdout handlers (`TickFlushedHandler`) directly: building a LogRecord and passing it
+    through logging and python-json-logger cost ~9 µs per request against ~2 µs this way
+    (bench/README.md, "Backend"). Only those handlers receive it: no LogRecord exists.
+    """
+    line = _encode_json(
+        {
+            "level": "INFO",
+            "logger": access_log.name,
+            "msg": "request",
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "request_id": request_id,
+            "time": datetime.fromtimestamp(time.time(), UTC),
+        }
+    ).decode()
+    for handler in logging.root.handlers:
+        if isinstance(handler, TickFlushedHandler):
+            handler.write_line(line)
 
 
 def flush_logs() -> None:

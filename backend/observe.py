@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import operator
 import secrets
 import time
 from bisect import bisect_left
@@ -33,7 +34,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from backend.logs import request_id_var
+from backend.logs import access_log, log_access, request_id_var
 
 UNMATCHED_ROUTE = "<unmatched>"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -55,7 +56,6 @@ POOL_GAUGES = {
     "requests_waiting": "Requests waiting for a connection.",
 }
 MAX_REQUEST_ID = 200
-access_log = logging.getLogger("backend.access")
 
 
 class PoolCollector(Collector):
@@ -82,18 +82,17 @@ class HttpCollector(Collector):
     def __init__(self, buckets: Sequence[float] = DURATION_BUCKETS) -> None:
         self.buckets = tuple(buckets)
         self.in_flight = 0
-        self._requests: dict[tuple[str, str, str], int] = {}
-        # (method, route) → per-bucket counts (the last one is +Inf), then the sum of seconds.
-        self._durations: dict[tuple[str, str], list[float]] = {}
+        # (method, route, status) → request counts per bucket (the last one is +Inf), then the
+        # sum of seconds: one dict lookup per request; the counter and the histogram (which
+        # has no status label) are summed from these at scrape time.
+        self._series: dict[tuple[str, str, int], list[float]] = {}
 
-    def observe(self, method: str, route: str, status: str, seconds: float) -> None:
-        key = (method, route, status)
-        self._requests[key] = self._requests.get(key, 0) + 1
-        histogram = self._durations.get((method, route))
-        if histogram is None:
-            histogram = self._durations[(method, route)] = [0.0] * (len(self.buckets) + 2)
-        histogram[bisect_left(self.buckets, seconds)] += 1
-        histogram[-1] += seconds
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = self._series[(method, route, status)] = [0] * (len(self.buckets) + 1) + [0.0]
+        series[bisect_left(self.buckets, seconds)] += 1
+        series[-1] += seconds
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
@@ -101,13 +100,16 @@ class HttpCollector(Collector):
             "HTTP requests by route and status.",
             labels=["method", "route", "status"],
         )
-        for (method, route, status), count in list(self._requests.items()):
-            requests.add_metric([method, route, status], count)
+        by_route: dict[tuple[str, str], list[float]] = {}
+        for (method, route, status), series in list(self._series.items()):
+            requests.add_metric([method, route, str(status)], sum(series[:-1]))
+            total = by_route.setdefault((method, route), [0] * len(series))
+            total[:] = map(operator.add, total, series)
         durations = HistogramMetricFamily(
             "http_request_duration_seconds", "HTTP request duration.", labels=["method", "route"]
         )
         bounds = [*map(repr, self.buckets), "+Inf"]
-        for (method, route), histogram in list(self._durations.items()):
+        for (method, route), histogram in by_route.items():
             cumulative = list(itertools.accumulate(histogram[:-1]))
             durations.add_metric(
                 [method, route], list(zip(bounds, cumulative, strict=True)), sum_value=histogram[-1]
@@ -229,15 +231,7 @@ class ObservedApp:
             if in_flight:
                 http.in_flight -= 1
             route = scope.get("path_template") or UNMATCHED_ROUTE
-            http.observe(method, route, str(status), elapsed)
+            http.observe(method, route, status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    "request",
-                    extra={
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                    },
-                )
+                log_access(method, route, status, elapsed, request_id)
             request_id_var.reset(token)

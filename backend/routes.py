@@ -6,7 +6,7 @@ import time
 from itertools import chain
 from typing import Annotated, Any
 
-from litestar import HttpMethod, Response, delete, get, post, route
+from litestar import HttpMethod, Request, Response, delete, get, post, route
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ServiceUnavailableException
@@ -14,6 +14,7 @@ from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from backend.chaos import inject_chaos
 from backend.db import Database
 from backend.models import Item, ItemPage, NewItem, WorkDone
 from backend.problems import problem_responses
@@ -38,7 +39,7 @@ class UnsupportedMediaTypeError(HTTPException):
     status_code = 415
 
 
-# Guards are `async def`: Litestar runs a plain `def` guard in a worker thread, which cost
+# A guard is `async def`: Litestar runs a plain `def` guard in a worker thread, which cost
 # ~200 µs of CPU per request (bench/README.md, "Backend").
 async def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: a body must be sent as `application/json` (or a `+json` type), else 415."""
@@ -50,13 +51,17 @@ async def require_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         )
 
 
-async def require_ascii_id(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    """Guard: the id is ASCII digits, else 404 (int() also reads `+1`, `1_0`, other scripts)."""
-    raw = connection.scope["path"].rpartition("/")[2]
+async def check_item_id(request: Request[Any, Any, Any]) -> None:
+    """before_request hook of the item routes: the id is ASCII digits, else 404; then chaos.
+
+    `int()` also reads `+1`, `1_0` and digits of other scripts. A hook, not a guard: Litestar
+    copies the route handler for every guard call, ~10 µs per read (bench/README.md). A
+    handler's hook replaces its router's, so this one also injects chaos, after the check.
+    """
+    raw = request.scope["path"].rpartition("/")[2]
     if not (raw.isascii() and raw.isdigit()):
         raise NotFoundException(f"No item has the id {raw!r}: ids are ASCII digits.")
+    await inject_chaos(request)
 
 
 @get("/health/live", tags=["health"])
@@ -106,7 +111,7 @@ async def list_items(
 ITEM_ERRORS = problem_responses(400, 404, 500, 503)
 
 
-@get("/api/items/{id:int}", tags=["items"], guards=[require_ascii_id], responses=ITEM_ERRORS)
+@get("/api/items/{id:int}", tags=["items"], before_request=check_item_id, responses=ITEM_ERRORS)
 async def get_item(db: NamedDependency[Database], id: ItemId) -> Item:
     """One item, or 404."""
     if (item := await db.get_item(id)) is None:
@@ -114,7 +119,7 @@ async def get_item(db: NamedDependency[Database], id: ItemId) -> Item:
     return item
 
 
-@delete("/api/items/{id:int}", tags=["items"], guards=[require_ascii_id], responses=ITEM_ERRORS)
+@delete("/api/items/{id:int}", tags=["items"], before_request=check_item_id, responses=ITEM_ERRORS)
 async def delete_item(db: NamedDependency[Database], id: ItemId) -> None:
     """Delete an item; 204, or 404 when it does not exist."""
     if not await db.delete_item(id):

@@ -113,6 +113,8 @@ def build_server(backend: Backend, settings: Settings) -> BackendServer:
         access_log=False,
         lifespan="on",
         server_header=False,
+        # Nothing reads the client address: skip uvicorn's X-Forwarded-* middleware per request.
+        proxy_headers=False,
         limit_concurrency=settings.max_connections,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,

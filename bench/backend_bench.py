@@ -9,6 +9,7 @@ Variants run in interleaved rounds; the table shows medians. Variants:
   bare     the same server and Litestar app without the outer wrapper (bench/backend_app.py)
   twin     bench/fastapi_twin.py on uvicorn (uvloop, httptools), no access log
   twin+log the same with uvicorn's default access log
+  granian  the backend app as shipped on granian instead of uvicorn (bench/granian_app.py)
   before   `python -m backend` from another checkout (--before DIR), e.g. the previous commit
 """
 
@@ -55,6 +56,8 @@ def server_argv(variant: str, port: int) -> list[str]:
         return [sys.executable, "-m", "backend"]
     if variant == "bare":
         return [sys.executable, "-m", "bench.backend_app"]
+    if variant == "granian":
+        return [sys.executable, "-m", "bench.granian_app"]
     log = ["--no-access-log", "--log-level", "warning"] if variant == "twin" else []
     return [
         sys.executable,

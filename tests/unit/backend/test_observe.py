@@ -18,7 +18,7 @@ from litestar.testing import TestClient
 from litestar.types import Message
 from prometheus_client import CollectorRegistry
 
-from backend.logs import json_handler, request_id_var
+from backend.logs import flush_logs, json_handler, log_access, request_id_var
 from backend.observe import (
     CLIENT_CLOSED_REQUEST,
     DURATION_BUCKETS,
@@ -154,19 +154,56 @@ def format_line(record: logging.LogRecord) -> dict[str, object]:
     return dict(json.loads(text))
 
 
+@pytest.fixture
+def stdout_lines() -> Iterator[io.StringIO]:
+    """The root logger writes JSON lines to this stream (as configure_logging sets it up)."""
+    stream = io.StringIO()
+    handler = json_handler(stream)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
 def test_access_log_carries_request_fields(
-    client: TestClient[ObservedApp], caplog: pytest.LogCaptureFixture
+    client: TestClient[ObservedApp], stdout_lines: io.StringIO
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="backend.access"):
-        client.get("/things/5", headers={"X-Request-ID": "log-me"})
-    (record,) = [r for r in caplog.records if r.name == "backend.access"]
-    line = format_line(record)
+    client.get("/things/5", headers={"X-Request-ID": "log-me"})
+    flush_logs()
+    entries = [json.loads(line) for line in stdout_lines.getvalue().splitlines()]
+    (line,) = [e for e in entries if e["logger"] == "backend.access"]
     assert line["msg"] == "request"
+    assert line["level"] == "INFO"
+    assert line["request_id"] == "log-me"
     assert line["route"] == "/things/{thing_id}"
     assert line["status"] == 200
     assert line["method"] == "GET"
     assert isinstance(line["duration_ms"], float)
     assert line["duration_ms"] >= 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", line["time"])
+
+
+def test_access_line_has_the_keys_of_any_other_line(stdout_lines: io.StringIO) -> None:
+    """The hand-encoded access line and a formatter-made line differ only in their values."""
+    token = request_id_var.set("rid-2")
+    try:
+        logging.getLogger("backend.access").info(
+            "request", extra={"method": "GET", "route": "/r", "status": 200, "duration_ms": 1.0}
+        )
+        log_access("GET", "/r", 200, 0.001, "rid-2")
+    finally:
+        request_id_var.reset(token)
+    flush_logs()
+    formatted, direct = (json.loads(line) for line in stdout_lines.getvalue().splitlines())
+    assert list(direct) == list(formatted)
+    assert {k: v for k, v in direct.items() if k != "time"} == {
+        k: v for k, v in formatted.items() if k != "time"
+    }
 
 
 def test_json_log_line_with_request_id_and_exception() -> None:
@@ -289,7 +326,7 @@ def test_histogram_buckets_are_cumulative_with_inclusive_bounds(
 ) -> None:
     http = Metrics(registry).http
     for seconds in (0.5, 0.3, 7.0, 20.0):
-        http.observe("GET", "/r", "200", seconds)
+        http.observe("GET", "/r", 200, seconds)
 
     def bucket(le: str) -> float | None:
         return registry.get_sample_value(
@@ -314,6 +351,19 @@ def test_histogram_buckets_are_cumulative_with_inclusive_bounds(
             "http_requests_total", {"method": "GET", "route": "/r", "status": "200"}
         )
         == 4
+    )
+
+
+def test_histogram_sums_every_status_of_a_route(registry: CollectorRegistry) -> None:
+    http = Metrics(registry).http
+    for seconds, status in ((0.5, 200), (0.3, 404), (7.0, 500), (0.2, 200)):
+        http.observe("GET", "/r", status, seconds)
+    assert [count(registry, "GET", "/r", s) for s in ("200", "404", "500")] == [2, 1, 1]
+    labels = {"method": "GET", "route": "/r"}
+    assert registry.get_sample_value("http_request_duration_seconds_count", labels) == 4
+    assert (
+        registry.get_sample_value("http_request_duration_seconds_bucket", {**labels, "le": "0.45"})
+        == 2
     )
 
 
