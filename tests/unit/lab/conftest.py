@@ -1,14 +1,15 @@
 """The recording fake of the Kubernetes API that the lab's unit tests drive (not a cluster).
 
 `FakeApiServer` is a real HTTP server (with the websocket port-forward protocol) answering a real
-`kubernetes.client.ApiClient` from a small in-memory state: discovery, server-side apply and
-delete of any namespaced kind, pods, events, logs, evictions with a PodDisruptionBudget rule,
-namespaces that terminate, APIService status. No controller runs: a Deployment or StatefulSet
-is "rolled out" the moment it is applied (its pods appear ready, the HPA's minReplicas is its
-replica count), and port-forwards reach `upstream`, a local server. Every request is recorded;
-`rules()` gives the (verb, group, resource) checks the API server's RBAC would make for them,
-with their namespace (`lab.rbac.Rule`). It proves which calls the lab makes and how it reads
-the answers; it proves nothing about a cluster (those tests carry the `kind` marker).
+`kubernetes.client.ApiClient` from a small in-memory state: discovery, server-side apply (merged
+into the stored object: fields it omits stay), label-selected list and delete of any namespaced
+kind, pods, events, logs, evictions with a PodDisruptionBudget rule, namespaces that terminate,
+APIService status. No controller runs: a Deployment or StatefulSet is "rolled out" the moment it
+is applied (its pods topped up to its replica count and ready; without `spec.replicas` the count
+is the HPA's minReplicas), and port-forwards reach `upstream`, a local server. Every request
+is recorded; `rules()` gives the (verb, group, resource) checks the API server's RBAC would make
+for them, with their namespace (`lab.rbac.Rule`). It proves which calls the lab makes and how it
+reads the answers; it proves nothing about a cluster (those tests carry the `kind` marker).
 """
 
 from __future__ import annotations
@@ -104,6 +105,31 @@ def pod_json(
     }
 
 
+def deployment_json(
+    replicas: int, updated: int, available: int, total: int | None = None, observed: int = 1
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "backend", "namespace": NS, "generation": 1},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "backend"}},
+            "template": {
+                "metadata": {"labels": {"app": "backend"}},
+                "spec": {"containers": [{"name": "b", "image": "x"}]},
+            },
+        },
+        "status": {
+            "observedGeneration": observed,
+            "replicas": total or replicas,
+            "updatedReplicas": updated,
+            "readyReplicas": available,
+            "availableReplicas": available,
+        },
+    }
+
+
 def event_json(reason: str, kind: str, name: str, message: str, when: datetime) -> dict[str, Any]:
     """A Warning event about `kind/name`."""
     return {
@@ -190,6 +216,7 @@ class FakeApiServer:
 
     now = NOW
     pod_json = staticmethod(pod_json)
+    deployment_json = staticmethod(deployment_json)
     event_json = staticmethod(event_json)
 
     def __init__(self) -> None:
@@ -314,6 +341,15 @@ class FakeApiServer:
             return None
         return "/".join(parts[1:gv_len]), rest[2], rest[1], rest[3]
 
+    @staticmethod
+    def collection(parts: list[str]) -> tuple[str, str, str] | None:
+        """(group/version, resource, namespace) of a namespaced collection URL."""
+        gv_len = 2 if parts[0] == "api" else 3
+        rest = parts[gv_len:]
+        if len(rest) != 3 or rest[0] != "namespaces":
+            return None
+        return "/".join(parts[1:gv_len]), rest[2], rest[1]
+
     # --- routes -------------------------------------------------------------------------------
     def route(
         self, method: str, parts: list[str], query: dict[str, str], body: Any, apply: bool
@@ -413,7 +449,12 @@ class FakeApiServer:
     def generic(
         self, method: str, parts: list[str], query: dict[str, str], body: Any
     ) -> tuple[int, Any]:
-        """Apply, read and delete of any namespaced object; workloads roll out at once."""
+        """Apply, read, label-selected list and delete of any namespaced object."""
+        where = self.collection(parts)
+        if method == "GET" and where is not None:
+            selector = query.get("labelSelector")
+            items = [o for o in self.store.of(*where) if self.matches(o, selector)]
+            return 200, {"kind": "List", "apiVersion": where[0], "metadata": {}, "items": items}
         key = self.key(parts)
         if key is None:
             return 404, {"kind": "Status", "code": 404, "message": f"no route {method} {parts}"}
@@ -422,9 +463,7 @@ class FakeApiServer:
             if namespace not in self.namespaces or namespace in self.terminating:
                 return status(403, f"namespace {namespace} is being terminated", "Forbidden")
             self.applied[f"{resource_name}/{namespace}/{name}"] = body
-            self.store.objects[key] = copy.deepcopy(body)
-            self.roll_out(key, resource_name, body)
-            return 200, body
+            return 200, self.server_side_apply(key, body)
         if method == "GET" and key in self.store.objects:
             return 200, self.store.objects[key]
         if method == "DELETE" and key in self.store.objects:
@@ -432,6 +471,23 @@ class FakeApiServer:
             self.remove_workload(resource_name, name)
             return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
         return self.not_found(name)
+
+    def server_side_apply(self, key: tuple[str, str, str, str], body: Any) -> dict[str, Any]:
+        """`body` merged into the stored object (the fields it omits, such as the replicas
+        `kubectl scale` set, stay); a workload rolls out at once. The stored object."""
+        stored = self.store.objects.setdefault(key, {})
+        merge(stored, body)
+        self.roll_out(key, key[1], stored)
+        return stored
+
+    def put(self, obj: dict[str, Any]) -> None:
+        """Seed the live state: `obj` (in NS unless it names its namespace) as if applied."""
+        gv, metadata = obj["apiVersion"], obj["metadata"]
+        resource_name = next(r for r, kind, _ in RESOURCES[gv] if kind == obj["kind"])
+        self.server_side_apply(
+            (gv, resource_name, metadata.get("namespace", NS), metadata["name"]),
+            copy.deepcopy(obj),
+        )
 
     def read_namespace(self, name: str) -> tuple[int, Any]:
         if name not in self.namespaces:
@@ -476,7 +532,13 @@ class FakeApiServer:
         }
         (self.deployments if resource_name == "deployments" else self.statefulsets)[name] = workload
         labels = body["spec"]["template"]["metadata"]["labels"]
-        for i in range(replicas):
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        running = sum(
+            1
+            for p in self.pods.values()
+            if p["metadata"].get("namespace", NS) == key[2] and self.matches(p, selector)
+        )
+        for i in range(running, replicas):  # its pods topped up to the replica count
             pod = f"{name}-{i}"
             ready = self.pod_waiting is None
             self.pods[pod] = pod_json(pod, ready, dict(labels), self.pod_waiting, namespace=key[2])
@@ -509,18 +571,19 @@ class FakeApiServer:
             "items": list(items.values()),
         }
 
-    def matches(self, pod: dict[str, Any], selector: str | None) -> bool:
-        if not selector:
-            return True
-        labels = pod["metadata"]["labels"]
-        for term in selector.split(","):
+    def matches(self, obj: dict[str, Any], selector: str | None) -> bool:
+        """Whether `obj`'s labels satisfy a selector of `k=v`, `k` and `!k` terms."""
+        labels = obj["metadata"].get("labels") or {}
+        for term in (selector or "").split(","):
             if term.startswith("!"):
                 if term[1:] in labels:
                     return False
-            else:
+            elif "=" in term:
                 key, value = term.split("=")
                 if labels.get(key) != value:
                     return False
+            elif term and term not in labels:
+                return False
         return True
 
     def evict(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:

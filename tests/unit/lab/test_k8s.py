@@ -101,36 +101,11 @@ def test_events_are_sorted_oldest_first_and_limited(fake: FakeApiServer, cluster
     assert list(frame["message"]) == ["m2", "m3"]
 
 
-def deployment_json(
-    replicas: int, updated: int, available: int, total: int | None = None, observed: int = 1
-) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "backend", "namespace": NS, "generation": 1},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": "backend"}},
-            "template": {
-                "metadata": {"labels": {"app": "backend"}},
-                "spec": {"containers": [{"name": "b", "image": "x"}]},
-            },
-        },
-        "status": {
-            "observedGeneration": observed,
-            "replicas": total or replicas,
-            "updatedReplicas": updated,
-            "readyReplicas": available,
-            "availableReplicas": available,
-        },
-    }
-
-
 def test_restart_sets_the_restarted_at_annotation(
     fake: FakeApiServer,
     cluster: Cluster,
 ) -> None:
-    fake.deployments["backend"] = deployment_json(3, 3, 3)
+    fake.deployments["backend"] = fake.deployment_json(3, 3, 3)
     stamp = cluster.restart("backend")
     template = fake.deployments["backend"]["spec"]["template"]
     assert template["metadata"]["annotations"] == {"kubectl.kubernetes.io/restartedAt": stamp}
@@ -138,7 +113,7 @@ def test_restart_sets_the_restarted_at_annotation(
 
 
 def test_wait_rollout_returns_counts_when_complete(fake: FakeApiServer, cluster: Cluster) -> None:
-    fake.deployments["backend"] = deployment_json(3, 3, 3)
+    fake.deployments["backend"] = fake.deployment_json(3, 3, 3)
     fake.pods = {n: fake.pod_json(n) for n in ("a", "b", "c")}
     counts = cluster.wait_rollout("backend", timeout=5)
     assert counts == {"desired": 3, "replicas": 3, "updated": 3, "ready": 3, "available": 3}
@@ -148,7 +123,7 @@ def test_wait_rollout_is_not_fooled_by_a_status_that_missed_a_killed_pod(
     fake: FakeApiServer, cluster: Cluster
 ) -> None:
     """Right after a pod kill the status may still say 3/3 available: count the pods too."""
-    fake.deployments["backend"] = deployment_json(3, 3, 3)
+    fake.deployments["backend"] = fake.deployment_json(3, 3, 3)
     fake.pods = {n: fake.pod_json(n) for n in ("a", "b")}  # c was just killed
     fake.pods["d"] = fake.pod_json("d", ready=False)  # its replacement is starting
     with pytest.raises(LabTimeoutError, match="Deployment backend rollout"):
@@ -160,7 +135,7 @@ def test_wait_rollout_is_not_fooled_by_a_status_that_missed_a_killed_pod(
 def test_wait_rollout_timeout_explains_with_pods_events_and_logs(
     fake: FakeApiServer, cluster: Cluster
 ) -> None:
-    fake.deployments["backend"] = deployment_json(3, 1, 2, total=4)
+    fake.deployments["backend"] = fake.deployment_json(3, 1, 2, total=4)
     fake.pods = {
         "a": fake.pod_json("a"),
         "b": fake.pod_json("b", ready=False, waiting="ErrImagePull"),
@@ -186,16 +161,16 @@ def test_wait_rollout_timeout_explains_with_pods_events_and_logs(
 
 
 def test_rollout_timeline_samples_until_complete(fake: FakeApiServer, cluster: Cluster) -> None:
-    fake.deployments["backend"] = deployment_json(3, 3, 3)
+    fake.deployments["backend"] = fake.deployment_json(3, 3, 3)
     frame = cluster.rollout_timeline("backend", interval=0.01)
     assert list(frame.columns) == ["t", "desired", "replicas", "updated", "ready", "available"]
     assert len(frame) == 2
     assert frame["t"].is_monotonic_increasing
 
 
-def deployment_model(**kwargs: Any) -> Any:
+def deployment_model(body: dict[str, Any]) -> Any:
     model = client.ApiClient()._ApiClient__deserialize(  # type: ignore[attr-defined]
-        deployment_json(**kwargs), "V1Deployment"
+        body, "V1Deployment"
     )
     model.kind = "Deployment"
     return model
@@ -211,8 +186,10 @@ def deployment_model(**kwargs: Any) -> Any:
         ({"replicas": 3, "updated": 3, "available": 3, "observed": 0}, False),  # spec not seen
     ],
 )
-def test_rollout_complete_follows_kubectl_rules(kwargs: dict[str, int], complete: bool) -> None:
-    assert rollout_complete(deployment_model(**kwargs)) is complete
+def test_rollout_complete_follows_kubectl_rules(
+    fake: FakeApiServer, kwargs: dict[str, int], complete: bool
+) -> None:
+    assert rollout_complete(deployment_model(fake.deployment_json(**kwargs))) is complete
 
 
 def test_pod_state_of_an_unscheduled_pod() -> None:
