@@ -19,12 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from lab.checks import publish
+from lab.checks import SKIP_MIMETYPE, publish
 from lab.errors import LabError, LabTimeoutError
 from lab.k8s import HpaStatus, ProbeResult
 from lab.waits import poll
 
-SKIP_MIMETYPE = "application/vnd.ironclad.skip+json"
 BACKEND_HPA = "backend-hpa"
 # The policies' allowed path (backend -> postgres:5432) and a label no policy lists.
 ALLOWED_LABELS = {"app": "backend"}

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 
 from lab.errors import CheckFailedError
 
-__all__ = ["MIMETYPE", "CheckFailedError", "CheckResult", "check", "publish"]
+__all__ = ["MIMETYPE", "SKIP_MIMETYPE", "CheckFailedError", "CheckResult", "check", "publish"]
 
 MIMETYPE = "application/vnd.ironclad.check+json"
+# A check the cluster cannot take (lab.capabilities: no NetworkPolicy enforcement, no metrics):
+# shown with its reason and counted by the report as skipped, never as passed.
+SKIP_MIMETYPE = "application/vnd.ironclad.skip+json"
 _SEEN_LIMIT = 300
 
 

@@ -17,6 +17,7 @@ from nbconvert import HTMLExporter
 from nbconvert.filters import strip_ansi as _strip_ansi
 
 from lab.checks import MIMETYPE as CHECK_MIMETYPE
+from lab.checks import SKIP_MIMETYPE
 from lab.exercises import MIMETYPE as EXERCISE_MIMETYPE
 from lab.nb import SKIP_KEY, new_markdown_cell, new_notebook, read_notebook
 
@@ -45,6 +46,7 @@ class Tally:
     cells_skipped: int
     checks: tuple[Check, ...]
     exercises_passed: int = 0
+    checks_skipped: tuple[str, ...] = ()  # "what: why" of checks this cluster cannot take
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class NotebookResult:
             "cells_skipped": self.tally.cells_skipped,
             "checks_passed": len(self.tally.checks),
             "exercises_passed": self.tally.exercises_passed,
+            "checks_skipped": len(self.tally.checks_skipped),
         }
 
 
@@ -129,10 +132,11 @@ def strip_ansi(text: str) -> str:
 
 
 def tally_notebook(nb: Any) -> Tally:
-    """Count executed cells, cells skipped for lack of a cluster, passed checks and passed
-    exercises (`lab.verify`) in `nb`."""
+    """Count executed cells, cells skipped for lack of a cluster, passed checks, passed
+    exercises (`lab.verify`) and checks skipped for a missing capability in `nb`."""
     executed = skipped = exercises = 0
     checks: list[Check] = []
+    unavailable: list[str] = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -145,15 +149,24 @@ def tally_notebook(nb: Any) -> Tally:
             if check is not None:
                 checks.append(Check(str(check.get("expected", "")), str(check.get("seen", ""))))
             exercises += _passed(output, EXERCISE_MIMETYPE) is not None
-    return Tally(executed, skipped, tuple(checks), exercises)
+            skip = _payload(output, SKIP_MIMETYPE)
+            if skip is not None:
+                unavailable.append(f"{skip.get('skipped')}: {skip.get('reason')}")
+    return Tally(executed, skipped, tuple(checks), exercises, tuple(unavailable))
+
+
+def _payload(output: Any, mimetype: str) -> dict[str, Any] | None:
+    """The `mimetype` part of an output (a dict), or None."""
+    payload = output.get("data", {}).get(mimetype)
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    return payload if isinstance(payload, dict) else None
 
 
 def _passed(output: Any, mimetype: str) -> dict[str, Any] | None:
     """The `mimetype` payload of an output when it says passed=true, else None."""
-    payload = output.get("data", {}).get(mimetype)
-    if isinstance(payload, str):
-        payload = json.loads(payload)
-    return payload if isinstance(payload, dict) and payload.get("passed") is True else None
+    payload = _payload(output, mimetype)
+    return payload if payload is not None and payload.get("passed") is True else None
 
 
 def write_report(result: RunResult, report_dir: Path) -> Path:
@@ -232,6 +245,9 @@ def _section_html(nb: NotebookResult) -> str:
             for c in nb.tally.checks
         )
         parts.append(f"<table><tr><th>check</th><th>seen</th></tr>{rows}</table>")
+    if nb.tally.checks_skipped:
+        items = "".join(f"<li>⏭ {html.escape(s)}</li>" for s in nb.tally.checks_skipped)
+        parts.append(f"<p>Checks this cluster cannot take (skipped):</p><ul>{items}</ul>")
     if nb.failure is not None:
         parts.append(f"<p><b>Failed:</b></p><pre>{html.escape(nb.failure.text())}</pre>")
     return "\n".join(parts)

@@ -1,5 +1,5 @@
 # Exercise 06-p95-per-route: the p95 latency of every /api route, in PromQL.
-# ruff: noqa: F821 -- a notebook cell: env, lab and the parameters come from earlier cells
+
 # `SLI_SELECTOR` selects the backend's /api routes (chaos controls excluded); keep `route` and
 # `le` through the sum: histogram_quantile needs the bucket bounds (`le`) of each route.
 answer = (

@@ -1,5 +1,5 @@
 # Exercise 07-latency-alert: chaos parameters that fire HighLatency and nothing about availability.
-# ruff: noqa: F821 -- a notebook cell: env, lab and the parameters come from earlier cells
+
 # 600 ms puts every request above the 500 ms threshold (p95 > 0.5 s); no injected errors, so
 # neither HighErrorRate (> 5 %) nor AvailabilityBurnRate (> 1.44 % at 14.4x) can wake up.
 answer = {"latency_ms": 600, "error_ratio": 0.0}

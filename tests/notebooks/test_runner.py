@@ -91,6 +91,10 @@ def notebooks(workdir: Path) -> list[Path]:
         code("import os\nprint(TARGET, NAMESPACE, WAIT_S, os.environ['LAB_STATE_FILE'])"),
         code("import lab\nlab.check(WAIT_S < 1, expected='shortened wait', seen=WAIT_S)"),
         code(
+            "from lab.capabilities import Capability\n"
+            "Capability('networkpolicy', False, 'not enforced here').skip('the enforcement check')"
+        ),
+        code(
             "%%cluster --show ConfigMap/demo\nenv.k8s.pods()\n"
             "raise RuntimeError('a cluster cell ran on the local target')\n"
             "lab.check(False, expected='the demo ConfigMap in the namespace')",
@@ -140,12 +144,14 @@ def test_cells_are_counted_and_cluster_cells_skipped_on_local(ran: report.RunRes
         "name": "01-ok",
         "status": "passed",
         "duration_s": ok.summary()["duration_s"],
-        "cells_executed": 6,
+        "cells_executed": 7,
         "cells_skipped": 1,
         "checks_passed": 1,
         "exercises_passed": 0,
+        "checks_skipped": 1,
     }
     assert ok.tally.checks == (report.Check("shortened wait", "0.5"),)
+    assert ok.tally.checks_skipped == ("the enforcement check: not enforced here",)
     assert (fails.tally.cells_executed, fails.tally.checks) == (3, ())
     assert after.summary()["cells_executed"] == 0
     assert after.duration_s == 0
@@ -222,6 +228,7 @@ def test_report_files(ran: report.RunResult, tmp_path: Path) -> None:
             "cells_skipped",
             "checks_passed",
             "exercises_passed",
+            "checks_skipped",
         }
     ] * 3
     assert [nb["status"] for nb in summary["notebooks"]] == ["passed", "failed", "not run"]
@@ -231,6 +238,7 @@ def test_report_files(ran: report.RunResult, tmp_path: Path) -> None:
         "02-fails",
         "03-after",
         "shortened wait",
+        "the enforcement check: not enforced here",
         "one plus one is three",
         "data:image/png;base64",
         "Not run here",
