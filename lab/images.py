@@ -8,6 +8,9 @@ verifies the manifest, then loads the archive into the local Docker engine and, 
 name, the images pods run into the kind cluster (`load_into_kind`). `kind_cluster_config()` is
 the classroom alternative: cluster.yaml with a pull-through registry mirror (LAB_REGISTRY_MIRROR).
 The command line is `ironclad-lab images` (lab/commands/images.py).
+
+Over 400 lines on purpose: the inventory, the archive with its checksum manifest and the
+kind-side loading share the `Image` records and one job, the kind path's images offline.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Figures are built without pyplot (no global state, nothing shown twice); under IPython the PNG
 formatter is registered so that a returned Figure displays inline, headless runs included.
+
+Over 400 lines on purpose: one short function per figure the lessons draw, all sharing one
+style (`_figure`, `_decorate`, the state colours); splitting them would scatter that style.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ Every process is started in its own session (process group) so that stopping it 
 anything it spawned, and is on record (`GROUPS`, optionally a pid file) from its first moment:
 `lab up` holds stop signals while a child starts (`held`), so an interrupt never leaves one
 unrecorded. Nothing here sleeps blindly, every wait polls a condition with a deadline.
+
+Over 400 lines on purpose: process groups, the pid file that outlives a SIGKILL, signal holding
+and the PostgreSQL server (a ManagedProcess itself) are one job, owning every child from its first
+moment; apart, each would need the others' internals.
 """
 
 from __future__ import annotations

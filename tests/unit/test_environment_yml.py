@@ -31,6 +31,7 @@ CONDA_FORGE: dict[str, tuple[str, ...] | str] = {
     "jupyter-core": ("jupyter_core",),
     "psycopg[binary,pool]": ("psycopg", "psycopg-pool"),
     "prometheus-api-client": PIP,
+    "pytest-kind": PIP,
     "kubernetes-validate": PIP,
     "promql-parser": PIP,
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pytest_kind import KindCluster
 
 from lab.access import Question, can_i, service_account, verdicts
 from lab.k8s import Cluster
@@ -16,7 +17,7 @@ pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tes
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+def cluster(lab_kind_cluster: KindCluster) -> Iterator[Cluster]:
     target = KindTarget(Settings.from_env())
     target.up()
     assert target.cluster is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pytest_kind import KindCluster
 
 from lab.chaos import Experiment, evict_pod, kill_pod
 from lab.k8s import Cluster
@@ -15,7 +16,7 @@ pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tes
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+def cluster(lab_kind_cluster: KindCluster) -> Iterator[Cluster]:
     target = KindTarget(Settings.from_env())
     target.up()
     assert target.cluster is not None

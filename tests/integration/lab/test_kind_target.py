@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pytest_kind import KindCluster
 
 from lab.k8s import Cluster
 from lab.net import http_ok
@@ -16,7 +17,7 @@ pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tes
 
 
 @pytest.fixture(scope="module")
-def kind() -> Iterator[tuple[KindTarget, Endpoints, Cluster]]:
+def kind(lab_kind_cluster: KindCluster) -> Iterator[tuple[KindTarget, Endpoints, Cluster]]:
     target = KindTarget(Settings.from_env())
     endpoints = target.up()
     assert target.cluster is not None
@@ -55,3 +56,14 @@ def test_network_policy_lets_other_namespaces_in_and_keeps_unlisted_lab_pods_in(
     other = Cluster("default", cluster.api_client, probe_image=cluster.probe_image)
     assert other.probe(url, labels={"app": "client"}).ok
     assert not cluster.probe(url, labels={"app": "stranger"}).ok
+
+
+def test_the_cluster_pytest_kind_made_is_the_one_the_lab_uses(
+    lab_kind_cluster: KindCluster, kind: tuple[KindTarget, Endpoints, Cluster]
+) -> None:
+    """pytest-kind's kubectl (its own kubeconfig) sees the lab's namespace and 3 nodes."""
+    _, _, cluster = kind
+    nodes = lab_kind_cluster.kubectl("get", "nodes", "-o", "name").split()
+    namespaces = lab_kind_cluster.kubectl("get", "namespaces", "-o", "name").split()
+    assert len(nodes) == 3
+    assert f"namespace/{cluster.namespace}" in namespaces
