@@ -27,7 +27,7 @@ from lab.targets import Endpoints
 from lab.targets.local import LocalTarget
 
 REPLICAS = slo.MIN_BACKENDS  # fewer would fire BackendTargetsMissing from the start
-DASHBOARD = slo.MANIFESTS_DIR / "monitoring" / "dashboards" / "ironclad.json"
+DASHBOARD = Settings.from_env().manifests / "monitoring" / "dashboards" / "ironclad.json"
 pytestmark = pytest.mark.slow
 
 
