@@ -3,28 +3,12 @@ cannot run. The same questions as notebook 01's can-i cell, so the notebook's cl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from pytest_kind import KindCluster
 
 from lab.access import Question, can_i, service_account, verdicts
 from lab.k8s import Cluster
-from lab.settings import Settings
-from lab.targets.kind import KindTarget
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
-
-
-@pytest.fixture(scope="module")
-def cluster(lab_kind_cluster: KindCluster) -> Iterator[Cluster]:
-    target = KindTarget(Settings.from_env())
-    target.up()
-    assert target.cluster is not None
-    try:
-        yield target.cluster
-    finally:
-        target.down()
 
 
 def test_prometheus_may_watch_pods_in_its_namespace_and_nothing_else(cluster: Cluster) -> None:

@@ -7,28 +7,12 @@ cluster that fails open is the case the probe exists for; it cannot be produced 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from pytest_kind import KindCluster
 
 from lab.capabilities import metrics_server_serving, network_policy_enforced
 from lab.k8s import Cluster
-from lab.settings import Settings
-from lab.targets.kind import KindTarget
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
-
-
-@pytest.fixture(scope="module")
-def cluster(lab_kind_cluster: KindCluster) -> Iterator[Cluster]:
-    target = KindTarget(Settings.from_env())
-    target.up()
-    assert target.cluster is not None
-    try:
-        yield target.cluster
-    finally:
-        target.down()
 
 
 def test_kindnet_enforces_network_policy(cluster: Cluster) -> None:

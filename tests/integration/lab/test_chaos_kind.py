@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from pytest_kind import KindCluster
 
 from lab.chaos import Experiment, evict_pod, kill_pod
 from lab.k8s import Cluster
-from lab.settings import Settings
-from lab.targets.kind import KindTarget
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
-
-
-@pytest.fixture(scope="module")
-def cluster(lab_kind_cluster: KindCluster) -> Iterator[Cluster]:
-    target = KindTarget(Settings.from_env())
-    target.up()
-    assert target.cluster is not None
-    try:
-        yield target.cluster
-    finally:
-        target.down()
 
 
 def test_killed_pod_is_replaced(cluster: Cluster) -> None:

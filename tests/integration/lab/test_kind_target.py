@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from pytest_kind import KindCluster
 
 from lab.k8s import Cluster
 from lab.net import http_ok
-from lab.settings import Settings
 from lab.targets import Endpoints
 from lab.targets.kind import KindTarget
 
@@ -17,14 +14,11 @@ pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tes
 
 
 @pytest.fixture(scope="module")
-def kind(lab_kind_cluster: KindCluster) -> Iterator[tuple[KindTarget, Endpoints, Cluster]]:
-    target = KindTarget(Settings.from_env())
-    endpoints = target.up()
-    assert target.cluster is not None
-    try:
-        yield target, endpoints, target.cluster
-    finally:
-        target.down()
+def kind(
+    lab_on_kind: tuple[KindTarget, Endpoints], cluster: Cluster
+) -> tuple[KindTarget, Endpoints, Cluster]:
+    target, endpoints = lab_on_kind
+    return target, endpoints, cluster
 
 
 def test_every_backend_pod_is_forwarded_and_ready(
