@@ -8,17 +8,46 @@ runner's diagnostics. Richer HTTP (sessions, auth) lives where it is needed (`la
 from __future__ import annotations
 
 import json
+import random
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 LOOPBACK = "127.0.0.1"
+# Linux's ephemeral ports (the ones outgoing connections take); /proc says what this machine uses.
+EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
+DEFAULT_EPHEMERAL_LOW = 32768  # Linux's default start; macOS (49152) and Windows start higher
+LISTEN_SPAN = 12000  # how many ports below the ephemeral range free_port() draws from
+TRIES = 64
+
+
+def listen_ports() -> range:
+    """The ports free_port() chooses from: just below the ephemeral range."""
+    try:
+        low = int(EPHEMERAL_PORTS.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = DEFAULT_EPHEMERAL_LOW
+    return range(max(1024, low - LISTEN_SPAN), low)
 
 
 def free_port(host: str = LOOPBACK) -> int:
-    """Return a TCP port that is free on `host` right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port free on `host` right now, for a server the lab starts next.
+
+    Chosen below the ephemeral range on purpose: a port the OS hands out (bind to 0) can be taken
+    by any outgoing connection (a scrape, a database client) in the moment between this check
+    and the server's own bind, which made `lab up` fail now and then with "address already in
+    use". Outgoing connections never take ports outside the ephemeral range.
+    """
+    for port in random.sample(listen_ports(), TRIES):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded range: the OS
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
