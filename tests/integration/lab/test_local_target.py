@@ -50,8 +50,15 @@ class Footprint:
 
 
 def footprint(endpoints: Endpoints, parent: psutil.Process) -> Footprint:
-    children = parent.children(recursive=True)
+    """What the stack under `parent` holds. When `parent` is this test process, only the children
+    that serve the stack's endpoints count (plus, below, everything in its temporary directory):
+    this process also owns session-wide servers of other tests (a PostgreSQL, a lab)."""
     ports = {int(url.rsplit(":", 1)[1]) for url in [*endpoints.backends, endpoints.prometheus]}
+    children = parent.children(recursive=True)
+    if parent.pid == os.getpid():
+        listening = psutil.net_connections("tcp")
+        serving = {c.pid for c in listening if c.status == "LISTEN" and c.laddr.port in ports}
+        children = [c for c in children if c.pid in serving]
     tsdb = next(
         arg
         for child in children
