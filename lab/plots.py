@@ -164,24 +164,6 @@ def alert_timeline(df: pd.DataFrame, *, title: str = "Alert lifecycle") -> Figur
     return fig
 
 
-def budget_burn(df: pd.DataFrame, *, title: str = "Error budget remaining") -> Figure:
-    """`error_budget_remaining_percentage` over time (range-query frame), with alert lines."""
-    fig = _figure(1, 1, title)
-    [ax] = fig.axes
-    by = "slo" if "slo" in df else None
-    _lines(ax, df, by=by, label="budget remaining")
-    for severity, threshold in BUDGET_THRESHOLDS:
-        ax.axhline(
-            threshold,
-            color=STATE_COLORS["firing" if severity == "critical" else "pending"],
-            linestyle="--",
-            label=f"{severity}: below {threshold} %",
-        )
-    ax.set_ylim(min(0.0, float(df["value"].min()) if not df.empty else 0.0), 105)
-    _decorate(ax, xlabel="time (UTC)", ylabel="% of the error budget left")
-    return fig
-
-
 def latency_histogram(result: Any, *, title: str = "Latency of the load run") -> Figure:
     """Distribution of a LoadResult's latencies (from the scheduled time), with percentiles."""
     answered = result.df.loc[result.df["status"].notna(), "latency_s"] * 1000

@@ -137,11 +137,11 @@ def test_alert_timeline_without_alerts_says_none_fired() -> None:
     assert "no alert was pending or firing" in [t.get_text() for t in fig.axes[0].texts]
 
 
-def test_budget_burn_marks_the_alert_thresholds() -> None:
+def test_budget_remaining_marks_the_alert_thresholds() -> None:
     df = pd.concat(
         [series([100, 80, 40], slo="availability"), series([100, 99, 98], slo="latency")]
     )
-    fig = rendered(plots.budget_burn(df))
+    fig = rendered(plots.budget_remaining(df))
     [ax] = fig.axes
     assert legend(ax) == ["availability", "latency", "warning: below 50 %", "critical: below 10 %"]
     assert ax.get_ylabel() == "% of the error budget left"
