@@ -24,12 +24,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import psycopg
+from asgi_cost import cpu_us  # bench/ is this script's directory: the in-process measurement
 from litestar.types import ASGIApp
 from prometheus_client import CollectorRegistry
 
@@ -162,35 +162,6 @@ def fill_items(pg: PostgresServer) -> None:
             )
 
 
-async def asgi_cpu_us(app: ASGIApp, path: str, requests: int) -> float:
-    """CPU µs per request of driving `app` directly (no server, no network, no DB)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"localhost")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(_message: object) -> None:
-        return None
-
-    started = time.process_time()
-    for _ in range(requests):
-        await app(dict(scope), receive, send)  # type: ignore[arg-type]
-    return 1e6 * (time.process_time() - started) / requests
-
-
 def wrapper_overhead(rounds: int, requests: int = 20_000) -> tuple[float, float]:
     """Median in-process CPU µs/request of GET /health/live without and with the wrapper
     (access log off: this isolates the metrics/request-id cost)."""
@@ -199,7 +170,7 @@ def wrapper_overhead(rounds: int, requests: int = 20_000) -> tuple[float, float]
     cost: dict[str, list[float]] = {"bare": [], "wrapped": []}
     for _ in range(rounds):
         for name, app in apps.items():
-            cost[name].append(asyncio.run(asgi_cpu_us(app, "/health/live", requests)))
+            cost[name].append(asyncio.run(cpu_us(app, lambda: "/health/live", requests)))
     return statistics.median(cost["bare"]), statistics.median(cost["wrapped"])
 
 
