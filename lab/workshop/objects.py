@@ -11,15 +11,14 @@ models before anything is sent.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from kubernetes.client import ApiClient
 
 from lab.errors import LabError
 from lab.manifests import Obj
+from lab.models import model_problem
 from lab.rbac import role_rules
 from lab.settings import PEER_SUFFIX, check_namespace
 from lab.workshop.capacity import Footprint, probe_footprint
@@ -153,36 +152,6 @@ def all_objects(plan: Plan) -> list[Obj]:
         if problem := model_problem(obj):
             raise LabError(f"provision built an invalid object: {problem}", "Report this bug.")
     return objects
-
-
-def model_name(obj: Obj) -> str:
-    """The client model class of an object (rbac.authorization.k8s.io/v1 Role -> V1Role)."""
-    version = str(obj["apiVersion"]).rsplit("/", 1)[-1]
-    return version[0].upper() + version[1:] + str(obj["kind"])
-
-
-def _normalized(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _normalized(v) for k, v in value.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        return [_normalized(v) for v in value]
-    return value
-
-
-def model_problem(obj: Obj) -> str | None:
-    """Why the Kubernetes client's model of `obj`'s kind refuses it, or None: the client
-    validates types and required fields on deserialization, and a field unknown to the model
-    would be dropped in the round trip."""
-    name = model_name(obj)
-    api = ApiClient()
-    try:
-        model = api.deserialize(json.dumps(obj), name, "application/json")
-    except Exception as exc:  # the client's validation errors have no common base class
-        return f"{name} rejected {obj['metadata']['name']}: {exc}"
-    round_trip = api.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
-    if _normalized(round_trip) != _normalized(obj):
-        return f"{name} {obj['metadata']['name']}: fields unknown to the model were dropped"
-    return None
 
 
 def kubeconfig(

@@ -9,14 +9,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import kubernetes.client
 import kubernetes_validate
 import pytest
 import yaml
-from kubernetes.client import ApiClient
 
 from lab import manifests, slo
 from lab.manifests import kustomizations
+from lab.models import model_problem
 from lab.settings import get_settings
 
 SETTINGS = get_settings()
@@ -172,41 +171,9 @@ def test_strict_schema(oid: str, obj: manifests.Obj, version: str) -> None:
     assert used == version.rsplit(".", 1)[0], f"{oid}: no schema for {version}, only {used}"
 
 
-def model_name(obj: manifests.Obj) -> str:
-    """The client model class of an object (apps/v1 Deployment -> V1Deployment)."""
-    version = str(obj["apiVersion"]).rsplit("/", 1)[-1]
-    return version[0].upper() + version[1:] + str(obj["kind"])
-
-
-def normalize(value: Any) -> Any:
-    """Drop empty values the client omits on serialization ({} / [] / None)."""
-    if isinstance(value, dict):
-        return {k: normalize(v) for k, v in value.items() if v not in (None, {}, [])}
-    if isinstance(value, list):
-        return [normalize(v) for v in value]
-    return value
-
-
-def client_model_problem(obj: manifests.Obj) -> str | None:
-    """Why the client's model refuses `obj`, or None. ApiClient.deserialize builds the typed
-    model (pydantic: strict types, required fields); serializing it back must give the same
-    object, or some field was unknown to the model and silently dropped."""
-    name = model_name(obj)
-    if not hasattr(kubernetes.client, name):
-        return f"the client has no model {name}"
-    api = ApiClient()
-    try:
-        model = api.deserialize(json.dumps(obj), name, "application/json")
-    except Exception as exc:  # pydantic.ValidationError and friends: report them all
-        return f"{name} rejected the object: {exc}"
-    if normalize(api.sanitize_for_serialization(model)) != normalize(obj):  # type: ignore[no-untyped-call]
-        return f"fields unknown to {name} were dropped in the round trip"
-    return None
-
-
 @pytest.mark.parametrize(("oid", "obj"), OBJECTS, ids=[i for i, _ in OBJECTS])
 def test_client_model_accepts(oid: str, obj: manifests.Obj) -> None:
-    problem = client_model_problem(obj)
+    problem = model_problem(obj)
     assert problem is None, f"{oid}: {problem}"
 
 
@@ -220,13 +187,13 @@ def a_deployment() -> manifests.Obj:
 def test_client_model_check_rejects_a_wrong_type() -> None:
     broken = a_deployment()
     broken["spec"]["replicas"] = "three"
-    assert "replicas" in (client_model_problem(broken) or "")
+    assert "replicas" in (model_problem(broken) or "")
 
 
 def test_client_model_check_rejects_an_unknown_field() -> None:
     broken = a_deployment()
     broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
-    assert "dropped" in (client_model_problem(broken) or "")
+    assert "dropped" in (model_problem(broken) or "")
 
 
 def test_strict_schema_rejects_an_unknown_field() -> None:
@@ -250,7 +217,7 @@ def schema_problems(objects: list[manifests.Obj], version: str) -> list[str]:
         except kubernetes_validate.ValidationError as exc:
             path = ".".join(str(p) for p in exc.absolute_path) or "(root)"
             problems.append(f"{oid} (Kubernetes {exc.version}): {path}: {exc.message}")
-        if problem := client_model_problem(obj):
+        if problem := model_problem(obj):
             problems.append(f"{oid}: {problem}")
     return problems
 

@@ -13,6 +13,7 @@ import yaml
 
 from lab import cli
 from lab.errors import LabError, LabTimeoutError
+from lab.models import model_problem
 from lab.rbac import LEARNER_RULES, parse_role_rules, role_rules
 from lab.workshop.capacity import Footprint, probe_footprint
 from lab.workshop.objects import (
@@ -21,7 +22,6 @@ from lab.workshop.objects import (
     Plan,
     all_objects,
     learner_names,
-    model_problem,
 )
 from lab.workshop.provision import parse_duration, provision, teardown
 
