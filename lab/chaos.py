@@ -241,7 +241,8 @@ def kill_replica(url: str, *, signum: int = signal.SIGKILL) -> pd.DataFrame:
     """Local target: signal the backend process serving `url`, like a crash would.
 
     The local target supervises its replicas the way a ReplicaSet does: a killed one is
-    started again on the same port after `LAB_RESTART_DELAY` seconds. Rows: what was killed.
+    started again on the same port after `LAB_RESTART_DELAY` seconds (at once if `signum` made
+    it exit cleanly, as SIGTERM does). Rows: what was killed.
     """
     pid = listener_pid(url)
     os.kill(pid, signum)

@@ -6,8 +6,9 @@ target runs: no image is published from this repository, so an instructor pushes
 registry the shared cluster can pull from and names it here or with `--image`), LAB_KUBE_CONTEXT
 (the cluster target's kubeconfig context; default: the current one), LAB_STATE_FILE (default
 build/lab-state.json under the repository), LAB_REPLICAS (local backends),
-LAB_READY_TIMEOUT / LAB_ROLLOUT_TIMEOUT (s), LAB_RESTART_DELAY (s before a dead local replica is
-restarted), LAB_KIND_VERSION (the kind release downloaded when none >= v0.24 is on PATH),
+LAB_READY_TIMEOUT / LAB_ROLLOUT_TIMEOUT (s), LAB_RESTART_DELAY (s before a crashed local replica is
+restarted; one that exits with code 0 is replaced at once), LAB_KIND_VERSION (the kind release
+downloaded when none >= v0.24 is on PATH),
 KIND_DOWNLOAD_URL (where to download it from instead of the kind release page, e.g. a mirror),
 LAB_REGISTRY_MIRROR (a classroom pull-through registry mirror for the kind nodes; see
 `lab.images.parse_mirrors`), LAB_REPO_ROOT (the checkout holding manifests/ and notebooks/: the

@@ -311,6 +311,11 @@ class StackProcess:
 
     def start(self) -> State:
         """Start `lab up` and wait until it is ready; on any failure stop it and raise."""
+        self.spawn()
+        return self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start `lab up` without waiting for it (`wait_ready` does)."""
         self.log.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "lab", "up", "--target", self.requested, "--json"]
         argv += ["--state-file", str(self.settings.state_file), "--parent-pid", str(os.getpid())]
@@ -318,7 +323,13 @@ class StackProcess:
             argv += ["--images", str(self.settings.images_archive)]
         env = {**(os.environ if self.env is None else self.env), "PYTHONUNBUFFERED": "1"}
         self.process = ManagedProcess("lab up", argv, self.log, env, self.settings.repo_root)
-        process = self.process.start()
+        self.process.start()
+
+    def wait_ready(self) -> State:
+        """Wait until the spawned `lab up` is ready; on any failure stop it and raise."""
+        process = self.process
+        if process is None:
+            raise RuntimeError("wait_ready() before spawn()")
 
         def ready() -> State | None:
             process.ensure_running()

@@ -10,6 +10,7 @@ from pathlib import Path
 from lab.commands import Subparsers, add_target, target
 from lab.commands.stack import images_archive
 from lab.errors import LabError
+from lab.runner.lanes import DEFAULT_LANES, MAX_LANES
 from lab.settings import Settings
 
 
@@ -61,6 +62,14 @@ def register(commands: Subparsers) -> None:
         help="whole-run time budget in s (default: 1200 local, 5400 kind)",
     )
     run.add_argument(
+        "--lanes",
+        type=lanes_count,
+        default=DEFAULT_LANES,
+        metavar="N",
+        help=f"local target: N stacks side by side, each running a share of the notebooks "
+        f"(default: {DEFAULT_LANES}; kind and cluster: always 1)",
+    )
+    run.add_argument(
         "--images",
         type=Path,
         default=None,
@@ -72,8 +81,7 @@ def register(commands: Subparsers) -> None:
 
 def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
     from lab.exercises import SOLUTIONS_DIR
-    from lab.runner.run import RunOptions, discover, run_lab  # pulls in papermill: only now
-    from lab.runner.solutions import load_solutions
+    from lab.runner.run import RunOptions, discover, run_lab
 
     settings = replace(settings, images_archive=images_archive(args, settings))
 
@@ -82,6 +90,8 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
         notebooks = discover(notebooks_dir, args.notebooks)
         solutions = None
         if notebooks and args.solutions is not None:  # read them all before anything starts
+            from lab.runner.solutions import load_solutions  # nbformat: a second to import
+
             folder = Path(args.solutions) if args.solutions else settings.repo_root / SOLUTIONS_DIR
             solutions = load_solutions(notebooks, folder)
     except LabError as exc:
@@ -99,5 +109,16 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
         args.cell_timeout,
         args.timeout,
         solutions,
+        args.lanes,
     )
     return run_lab(options, settings)
+
+
+def lanes_count(text: str) -> int:
+    """argparse type of `--lanes`: a whole number from 1 to MAX_LANES."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LANES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a whole number of stacks from 1 to {MAX_LANES} (each one is a PostgreSQL, "
+            "3 backends and a Prometheus)"
+        )
+    return int(text)

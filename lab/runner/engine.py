@@ -14,17 +14,12 @@ from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import Engine, papermill_engines
 from traitlets import Any as AnyTrait
 
-from lab.kernelspec import EXTENSION_ARGUMENTS
 from lab.magics import Objects, not_run
 from lab.nb import SKIP_KEY, SKIP_TAG, new_output, split_cluster_magic
+from lab.runner.kernels import KERNEL_ARGUMENTS
 from lab.runner.solutions import exercise_id
 
 ENGINE = "ironclad"
-KERNEL_ARGUMENTS = [
-    "--log-level=ERROR",  # no "running over TCP without encryption" warning on the terminal
-    "--IPKernelApp.exec_lines=import pandas, matplotlib.pyplot",  # warm-up while booting
-    *EXTENSION_ARGUMENTS,  # %%cluster before `import lab`, as in JupyterLab
-]
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,21 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
-from lab.runner.engine import KERNEL_ARGUMENTS
+from lab.kernelspec import EXTENSION_ARGUMENTS
+from lab.progress import HEADLESS_ENV
 
 KERNELS_AHEAD = 2  # kernels booting for the next notebooks while one runs
+KERNEL_ARGUMENTS = [
+    "--log-level=ERROR",  # no "running over TCP without encryption" warning on the terminal
+    "--IPKernelApp.exec_lines=import pandas, matplotlib.pyplot",  # warm-up while booting
+    *EXTENSION_ARGUMENTS,  # %%cluster before `import lab`, as in JupyterLab
+]
+
+
+def kernel_env(state_file: Path) -> dict[str, str]:
+    """The kernels' environment: this process's, with LAB_STATE_FILE naming the run's stack
+    and LAB_HEADLESS=1 (progress bars print one final line instead of a frozen widget)."""
+    return {**os.environ, "LAB_STATE_FILE": str(state_file), HEADLESS_ENV: "1"}
 
 
 class KernelPool:
@@ -31,10 +44,13 @@ class KernelPool:
         self.env = dict(env) if env is not None else None
         self.ahead = ahead
         self.started: dict[int, Any] = {}  # notebook index -> AsyncKernelManager
+        self.every: list[Any] = []  # all it started, taken or not (for `kill`)
 
-    def prefetch(self, index: int) -> None:
-        """Start the kernels of notebooks index .. index + ahead that are not started yet."""
-        for number in range(index, min(index + self.ahead + 1, len(self.notebooks))):
+    def prefetch(self, index: int, ahead: int | None = None) -> None:
+        """Start the kernels of notebooks index .. index + ahead (default: the pool's) that are
+        not started yet."""
+        ahead = self.ahead if ahead is None else ahead
+        for number in range(index, min(index + ahead + 1, len(self.notebooks))):
             if number not in self.started:
                 manager = AsyncKernelManager(kernel_name="python3")
                 options: dict[str, Any] = {"cwd": str(self.notebooks[number].parent)}
@@ -42,6 +58,7 @@ class KernelPool:
                     options["env"] = self.env
                 run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, **options)
                 self.started[number] = manager
+                self.every.append(manager)
 
     def take(self, index: int) -> Any:
         """The kernel for notebook `index` (the caller stops it), prefetching the next ones."""
@@ -51,6 +68,14 @@ class KernelPool:
     def close(self) -> None:
         while self.started:
             stop_kernel(self.started.popitem()[1])
+
+    def kill(self) -> None:
+        """SIGKILL every kernel this pool started, the running one included; safe from another
+        thread (a notebook running on a killed kernel fails with DeadKernelError)."""
+        for manager in list(self.every):
+            process = getattr(manager.provisioner, "process", None)  # a Popen: no pid reuse
+            if process is not None:
+                process.kill()
 
     def __enter__(self) -> KernelPool:
         return self

@@ -343,7 +343,12 @@ class LocalTarget:
             return tuple(replica.record for replica in self.backends)
 
     def _supervise(self) -> None:
-        """Like a ReplicaSet: a replica that exits is started again after `restart_delay` s."""
+        """Like a ReplicaSet: a replica that exits is started again on the same port.
+
+        One that stopped cleanly (exit code 0: SIGTERM, drained) is replaced at once, as a
+        rolling update's new pod is; one that crashed (any other code) after `restart_delay` s,
+        as the kubelet backs off a crashing container.
+        """
         while not self._stop.wait(0.2):
             with self._lock:
                 for replica in self.backends:
@@ -353,17 +358,22 @@ class LocalTarget:
                     if replica.exited_at is None:
                         replica.exited_at = now
                         replica.last_exit_code = replica.process.returncode
+                        delay = self._restart_delay(replica.last_exit_code)
                         log.warning(
                             "%s exited with code %s; restarting it in %g s",
                             replica.process.name,
                             replica.last_exit_code,
-                            self.settings.restart_delay,
+                            delay,
                         )
-                    elif now - replica.exited_at >= self.settings.restart_delay:
+                    if now - replica.exited_at >= self._restart_delay(replica.last_exit_code):
                         replica.process.stop()
                         replica.process.start()
                         replica.exited_at = None
                         replica.restarts += 1
+
+    def _restart_delay(self, exit_code: int | None) -> float:
+        """Seconds before a replica that exited with `exit_code` is started again."""
+        return 0.0 if exit_code == 0 else self.settings.restart_delay
 
     def down(self) -> None:
         """Stop every process and delete the temporary directory (safe to call twice)."""

@@ -27,7 +27,7 @@ import requests
 from lab import kernelspec
 from lab.net import free_port
 from lab.procs import ManagedProcess, wait_until
-from lab.runner.run import headless_parameters
+from lab.runner.execute import headless_parameters
 from lab.settings import Settings, find_repo_root
 from lab.stack import StackProcess
 

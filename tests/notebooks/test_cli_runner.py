@@ -19,7 +19,9 @@ from lab.stack import pid_alive
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def notebook(folder: Path, name: str, source: str) -> None:
+def notebook(folder: Path, name: str, source: str, seconds: float | None = None) -> None:
+    """A notebook with a parameters cell and one code cell (`seconds`: its declared duration,
+    which decides its lane)."""
     nb = nbformat.v4.new_notebook(
         cells=[
             nbformat.v4.new_code_cell(
@@ -33,10 +35,12 @@ def notebook(folder: Path, name: str, source: str) -> None:
         "display_name": "Python 3",
         "language": "python",
     }
+    if seconds is not None:
+        nb.metadata["ironclad"] = {"headless_seconds": seconds}
     nbformat.write(nb, folder / f"{name}.ipynb")
 
 
-def start_run(folder: Path, report: Path) -> subprocess.Popen[str]:
+def start_run(folder: Path, report: Path, lanes: int = 1) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -49,6 +53,8 @@ def start_run(folder: Path, report: Path) -> subprocess.Popen[str]:
             str(folder),
             "--report-dir",
             str(report),
+            "--lanes",
+            str(lanes),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -58,8 +64,8 @@ def start_run(folder: Path, report: Path) -> subprocess.Popen[str]:
     )
 
 
-def lab_up_pid(report: Path) -> int:
-    return int(json.loads((report / "lab-state.json").read_text())["pid"])
+def lab_up_pid(report: Path, state: str = "lab-state.json") -> int:
+    return int(json.loads((report / state).read_text())["pid"])
 
 
 @pytest.mark.slow
@@ -121,6 +127,44 @@ def test_ctrl_c_tears_the_stack_down(tmp_path: Path) -> None:
     output, _ = run.communicate(timeout=120)
     assert run.returncode == 130, output
     summary = json.loads((report / "summary.json").read_text())
-    assert summary["notebooks"][0]["status"] == "failed"
+    assert summary["notebooks"][0]["status"] == "failed", output
     assert "interrupted" in output
     assert not pid_alive(pid), "lab up still runs after Ctrl-C"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_two_lanes_two_stacks_and_a_failure_in_one_stops_the_other(tmp_path: Path) -> None:
+    """Longest first: 02 (declared 30 s) gets lane 1 alone, 01 then 03 share lane 2. 02 fails at
+    once; 01 is still sleeping then, so lane 2 runs nothing after it. Both stacks torn down."""
+    folder, report = tmp_path / "nb", tmp_path / "report"
+    folder.mkdir()
+    notebook(
+        folder,
+        "01-slow",
+        "import lab, time\nenv = lab.connect(target=TARGET)\nprint(env.endpoints.backend)\n"
+        "time.sleep(15)",
+        seconds=10,
+    )
+    notebook(folder, "02-breaks", "1 / 0", seconds=30)
+    notebook(folder, "03-never", "print('unreachable')", seconds=1)
+    run = start_run(folder, report, lanes=2)
+    pids: dict[str, int] = {}
+
+    def stacks_seen() -> bool:
+        for state in ("lab-state.json", "lab-state-2.json"):
+            if (report / state).exists() and state not in pids:
+                pids[state] = lab_up_pid(report, state)
+        return len(pids) == 2 or run.poll() is not None
+
+    wait_until(stacks_seen, timeout=120, what="both stacks to come up")
+    output, _ = run.communicate(timeout=200)
+    assert run.returncode == 1, output
+    summary = json.loads((report / "summary.json").read_text())
+    assert [n["status"] for n in summary["notebooks"]] == ["passed", "failed", "not run"]
+    assert "2 stack(s)" in output
+    assert "[1/3] 01-slow passed" in output
+    assert "[2/3] 02-breaks failed" in output
+    assert len(set(pids.values())) == 2, pids
+    assert [state for state, pid in pids.items() if pid_alive(pid)] == []
+    assert list(report.glob("lab-state*.json")) == []

@@ -19,7 +19,7 @@ import pytest
 from lab import cli, notrun
 from lab.errors import LabError
 from lab.exercises import MIMETYPE as EXERCISE_MIMETYPE
-from lab.runner import report, run
+from lab.runner import execute, report, run
 from lab.runner.kernels import KernelPool
 from lab.runner.solutions import load_solutions
 from lab.stack import State, write_state
@@ -127,7 +127,7 @@ def notebooks(workdir: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def ran(notebooks: list[Path], workdir: Path) -> report.RunResult:
     stack = StaticStack("local", workdir / "state.json")
-    return run.run_notebooks(
+    return execute.run_notebooks(
         notebooks, stack, workdir / "report", cell_budget=120, run_budget=600, objects=objects
     )
 
@@ -260,7 +260,7 @@ def test_cluster_cells_run_on_kind_before_any_import_lab(tmp_path: Path) -> None
     path = write_notebook(
         tmp_path, "01-kind", code("%%cluster\nprint('cluster cell ran')", "needs-cluster")
     )
-    result = run.run_notebooks(
+    result = execute.run_notebooks(
         [path], StaticStack("kind", state), tmp_path / "out", cell_budget=60, run_budget=120
     )
     assert result.passed, result.notebooks[0].failure
@@ -275,7 +275,7 @@ def test_cell_budget_interrupts_a_hanging_cell(tmp_path: Path) -> None:
     path = write_notebook(
         tmp_path, "01-hangs", code("import time\ntime.sleep(120)"), code("print('not reached')")
     )
-    result = run.run_notebooks(
+    result = execute.run_notebooks(
         [path],
         StaticStack("local", tmp_path / "s.json"),
         tmp_path / "out",
@@ -292,7 +292,7 @@ def test_cell_budget_interrupts_a_hanging_cell(tmp_path: Path) -> None:
 def test_whole_run_budget_is_shared(tmp_path: Path) -> None:
     first = write_notebook(tmp_path, "01-slow", code("import time\ntime.sleep(120)"))
     second = write_notebook(tmp_path, "02-next", code("print(1)"))
-    result = run.run_notebooks(
+    result = execute.run_notebooks(
         [first, second],
         StaticStack("local", tmp_path / "s.json"),
         tmp_path / "out",
@@ -332,7 +332,7 @@ def test_kernels_started_ahead_are_all_stopped(tmp_path: Path) -> None:
     pool = KernelPool(paths)
     pool.prefetch(0)
     managers = list(pool.started.values())
-    result = run.run_notebooks(
+    result = execute.run_notebooks(
         paths,
         StaticStack("local", tmp_path / "s.json"),
         tmp_path / "out",
@@ -396,7 +396,7 @@ def solutions_dir(folder: Path, double: str) -> Path:
 
 def run_exercises(path: Path, out: Path, solutions: dict[str, str] | None) -> report.RunResult:
     stack = StaticStack("local", out / "s.json")
-    return run.run_notebooks(
+    return execute.run_notebooks(
         [path], stack, out, cell_budget=60, run_budget=120, objects=objects, solutions=solutions
     )
 

@@ -7,6 +7,7 @@ Covers `LocalTarget` in-process, `python -m lab up --json` as a subprocess (SIGT
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -174,6 +175,33 @@ def test_a_killed_replica_is_restarted_on_the_same_port(
     )
     assert victim.process.pid != old_pid
     assert victim.url == endpoints.backends[1]
+
+
+def test_a_replica_stopped_cleanly_is_replaced_at_once_a_crashed_one_after_the_delay(
+    stack: tuple[LocalTarget, Endpoints, Footprint],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A rolling update's new pod starts without delay; a crashing container is backed off.
+    With an hour of restart delay, the SIGTERMed replica (drained, exit 0) is back at once and
+    the SIGKILLed one is scheduled an hour out; then the module's delay applies again."""
+    target, endpoints, _ = stack
+    monkeypatch.setattr(target, "settings", replace(SETTINGS, restart_delay=3600))
+    victim = target.backends[2]
+    ready = f"{victim.url}/health/ready"
+    os.kill(listener_pid(victim.url), signal.SIGTERM)
+    poll(lambda: victim.restarts == 1 and http_ok(ready), what="replaced", timeout=30)
+    assert victim.record == ReplicaRecord(victim.url, 1, 0)
+
+    with caplog.at_level(logging.WARNING, logger="lab.targets.local"):
+        os.kill(victim.process.pid, signal.SIGKILL)
+        poll(lambda: victim.exited_at is not None, what="the crash seen", timeout=10)
+    assert f"exited with code {-signal.SIGKILL}; restarting it in 3600 s" in caplog.text
+    assert victim.restarts == 1 and not http_ok(ready)
+
+    monkeypatch.undo()  # the module's 0.5 s delay: back for the tests that follow
+    poll(lambda: victim.restarts == 2 and http_ok(ready), what="restarted", timeout=30)
+    assert victim.url == endpoints.backends[2]
 
 
 def test_a_memory_hog_beyond_the_limit_kills_one_replica_which_is_restarted(
