@@ -20,6 +20,13 @@ nox.options.reuse_venv = "yes"
 ROOT = Path(__file__).parent
 # checkov pins versions that clash with ours, so it gets a virtualenv of its own.
 CHECKOV = "checkov>=3.3,<4"
+# pytest-xdist workers for `nox -s tests`: more than the 2 cores of the machines it runs on,
+# because most tests wait (for a stack, an alert, a kernel) rather than compute.
+TEST_WORKERS = 4
+# uv, unlike pip, does not compile bytecode while installing; where PYTHONDONTWRITEBYTECODE is
+# set, every process the tests start (stacks, kernels, backends, checkov) would then compile
+# pandas, kubernetes, jupyter, ... from source again.
+COMPILE_BYTECODE = {"UV_COMPILE_BYTECODE": "1"}
 # What `nox -s lab` needs before it can run anything.
 LAB_RUNNER = ROOT / "lab" / "runner"
 NOTEBOOKS = ROOT / "notebooks"
@@ -34,7 +41,16 @@ def install_checkov(session: nox.Session) -> Path:
             session.run_install(
                 "uv", "venv", "--quiet", "--python", session.bin + "/python", str(venv)
             )
-        session.run_install("uv", "pip", "install", "--quiet", "--python", str(python), CHECKOV)
+        session.run_install(
+            "uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            CHECKOV,
+            env=COMPILE_BYTECODE,
+        )
     else:
         if not python.exists():
             session.run_install("python", "-m", "venv", str(venv))
@@ -44,14 +60,21 @@ def install_checkov(session: nox.Session) -> Path:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run every test that can run on this machine; tests marked `kind` skip with a reason.
+    """Run every test that can run on this machine, on TEST_WORKERS pytest-xdist workers (`-- -n 0`
+    runs them in this one process); tests marked `kind` skip with a reason.
 
     pytest's exit code 5 (no tests collected) counts as success, so a fresh checkout whose
     test folders are still empty passes; pytest's own closing line says "no tests ran".
     """
-    session.install("-e", ".[dev]")
+    session.install("-e", ".[dev]", env=COMPILE_BYTECODE)
     checkov = install_checkov(session)
-    session.run("pytest", *session.posargs, env={"CHECKOV_BIN": str(checkov)}, success_codes=[0, 5])
+    session.run(
+        "pytest",
+        f"--numprocesses={TEST_WORKERS}",
+        *session.posargs,
+        env={"CHECKOV_BIN": str(checkov)},
+        success_codes=[0, 5],
+    )
 
 
 @nox.session

@@ -1,5 +1,5 @@
-"""Shared test configuration: folder-based markers, the `kind` skip, the PostgreSQL fixture and
-the lab's kind cluster (pytest-kind)."""
+"""Shared test configuration: folder-based markers, the `kind` skip, how pytest-xdist may split
+the tests between its workers, the PostgreSQL fixture and the lab's kind cluster (pytest-kind)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ TESTS_DIR = Path(__file__).parent
 FOLDER_MARKERS = ("unit", "integration", "manifests", "notebooks")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the `xdist_group` marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test with the name of its top-level folder (unit, integration, ...), and skip
-    the `kind` tests, with the reason, where no kind cluster can run (Docker does not answer)."""
+    """Mark every test with the name of its top-level folder (unit, integration, ...), skip the
+    `kind` tests, with the reason, where no kind cluster can run (Docker does not answer), give
+    each test its `xdist_group` and start the longest tests first."""
     kind_problem: str | None = None
     for item in items:
         folder = Path(item.path).relative_to(TESTS_DIR).parts[0]
@@ -33,6 +35,49 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 kind_problem = docker_problem() or ""
             if kind_problem:
                 item.add_marker(pytest.mark.skip(f"no kind cluster possible here: {kind_problem}"))
+        group = xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    items[:] = longest_first(items)
+
+
+def xdist_group(item: pytest.Item) -> str | None:
+    """The group of tests that must run on one pytest-xdist worker (`--dist loadgroup`), if any.
+
+    The `kind` tests share one cluster, whose name is the lab's (one per machine). Tests using a
+    module-scoped fixture share what it holds (a stack, a server, a run, which some tests stop),
+    so their module stays on one worker, in order. A test's own `xdist_group` mark wins (several
+    modules sharing a session-scoped lab). Every other test goes to whichever worker is free;
+    the session-scoped servers of this file run once per worker, on free ports and in each
+    worker's own temporary directory.
+    """
+    if item.get_closest_marker("xdist_group") is not None:
+        return None
+    if item.get_closest_marker("kind") is not None:
+        return "kind"
+    fixtures = getattr(item, "_fixtureinfo", None)  # pytest has no public way to ask for scopes
+    if fixtures is not None and any(
+        defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values()
+    ):
+        return item.nodeid.split("::", 1)[0]
+    return None
+
+
+def longest_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """`items` with the modules holding a `longest` test first, then those holding a `slow`
+    one, each module kept whole and in its order: a free xdist worker takes the next group in
+    this order (`--no-loadscope-reorder`), so the longest runs start at once and the short ones
+    fill the end. Without xdist only the order changes."""
+
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, mark in enumerate(("longest", "slow")) if item.get_closest_marker(mark)), 2
+        )
+
+    modules: dict[Path, int] = {}
+    for item in items:
+        modules[item.path] = min(modules.get(item.path, 2), rank(item))
+    return sorted(items, key=lambda item: modules[item.path])  # stable: collection order kept
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ def cluster_cells(path: Path) -> int:
     return sum("needs-cluster" in c.metadata.get("tags", []) for c in nb.cells)
 
 
+@pytest.mark.longest
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_every_notebook_passes_on_the_local_target(tmp_path: Path) -> None:

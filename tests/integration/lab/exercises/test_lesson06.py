@@ -18,7 +18,8 @@ from lab.logs import request_logs
 from lab.session import Lab
 from lab.waits import poll
 
-pytestmark = pytest.mark.slow
+# lessons 06 and 07 share one lab (`lab_env`, conftest.py): one xdist worker runs them both
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab_env")]
 
 BUCKETS = f"rate(http_request_duration_seconds_bucket{{{SLI_SELECTOR}}}[1m])"
 

@@ -12,7 +12,8 @@ from lab.exercises import verify
 from lab.runbooks import Runbook
 from lab.session import Lab
 
-pytestmark = pytest.mark.slow
+# lessons 06 and 07 share one lab (`lab_env`, conftest.py): one xdist worker runs them both
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab_env")]
 
 
 def test_the_solution_fires_high_latency_only(lab_env: Lab) -> None:
