@@ -350,9 +350,17 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
                 self.popen.wait(5)
-        # Reap anything left in the group (children that ignored SIGTERM).
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        # Kill anything left in the group (children that ignored SIGTERM), and wait until it is
+        # gone: until then it may still write to a directory the caller is about to delete
+        # (initdb's `postgres --single`, interrupted, left a data directory behind that way).
+        try:
             os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # no process left in the group
+        else:
+            left = Group(self.popen.pid, self.name, created=0.0)  # the leader is reaped
+            with contextlib.suppress(LabError):
+                wait_until(lambda: not group_members(left), timeout=5, what=self.name)
         GROUPS.remove(self.popen.pid)
         return self.popen.returncode
 
