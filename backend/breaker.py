@@ -61,15 +61,17 @@ class CircuitBreaker:
         self._state = BreakerState.HALF_OPEN
         self._opened_at = now
 
-    def record(self, ok: bool) -> None:
-        """Record the outcome of a call that `before_call` let through."""
+    def record(self, ok: bool, calls: int = 1) -> None:
+        """Record the outcome of `calls` calls that `before_call` let through, each on its own,
+        and that then shared one use of the dependency (coalesced reads): they count as
+        `calls` consecutive successes or failures."""
         if ok:
             self._consecutive = 0
             if self._state is not BreakerState.CLOSED:
                 self._state = BreakerState.CLOSED
                 self._on_change(False)
             return
-        self._consecutive += 1
+        self._consecutive += calls
         if self._state is BreakerState.HALF_OPEN or (
             self._state is BreakerState.CLOSED and self._consecutive >= self.failures
         ):

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS items (
 # Errors meaning "the database did not answer" (PoolTimeout is an OperationalError).
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError)
 ITEM_ROW = class_row(Item)  # rows as Item structs (built once, not per query)
+SELECT_ITEMS = "SELECT id, name, description, created_at FROM items"
 log = logging.getLogger("backend.db")
 
 
@@ -110,6 +111,7 @@ class Database:
         self.breaker = CircuitBreaker(
             settings.breaker_failures, settings.breaker_reset_s, on_change=on_breaker_change
         )
+        self._reads = ItemReads(self)
 
     async def open(self) -> None:
         """Open the pool, wait for its first connections, create the schema if missing."""
@@ -130,25 +132,33 @@ class Database:
         await self.pool.close()
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection[tuple[object, ...]]]:
+    async def connection(
+        self, calls: int = 1, joined_at: float | None = None
+    ) -> AsyncIterator[AsyncConnection[tuple[object, ...]]]:
         """A pooled connection, through the circuit breaker, for at most `timeout_s` in all.
 
         The pool wait has the pool's own timeout; a connection still in use at the deadline
         is severed (see `sever`), so the caller fails within the bound even when the server
         hangs, and the pool replaces the connection in the background.
+
+        With `joined_at` (a coalesced read, `ItemReads`), the use serves `calls` requests that
+        each passed the breaker when they joined, the first at loop time `joined_at`: the
+        bound counts from then and the outcome counts once per request.
         """
-        self.breaker.before_call()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
+        if joined_at is None:
+            self.breaker.before_call()
+            joined_at = loop.time()
+        deadline = joined_at + self.timeout_s
         try:
-            async with self.pool.connection(self.timeout_s) as conn:
+            async with self.pool.connection(max(0.0, deadline - loop.time())) as conn:
                 timer = loop.call_at(deadline, sever, conn)
                 try:
                     yield conn
                 finally:
                     timer.cancel()
         except UNAVAILABLE as exc:
-            self.breaker.record(ok=False)
+            self.breaker.record(ok=False, calls=calls)
             late = loop.time() >= deadline
             log.warning(
                 "PostgreSQL at %s did not answer%s: %r",
@@ -165,8 +175,17 @@ class Database:
         async with self.connection() as conn:
             await conn.execute("SELECT 1")
 
-    async def _items(self, query: LiteralString, params: tuple[object, ...]) -> list[Item]:
-        async with self.connection() as conn, conn.cursor(row_factory=ITEM_ROW) as cur:
+    async def _items(
+        self,
+        query: LiteralString,
+        params: tuple[object, ...],
+        calls: int = 1,
+        joined_at: float | None = None,
+    ) -> list[Item]:
+        async with (
+            self.connection(calls, joined_at) as conn,
+            conn.cursor(row_factory=ITEM_ROW) as cur,
+        ):
             await cur.execute(query, params)
             return await cur.fetchall()
 
@@ -179,14 +198,25 @@ class Database:
         return item
 
     async def get_item(self, item_id: int) -> Item | None:
-        found = await self._items(
-            "SELECT id, name, description, created_at FROM items WHERE id = %s", (item_id,)
-        )
-        return found[0] if found else None
+        """The item, or None; reads of one event-loop turn share one query (`ItemReads`)."""
+        return await self._reads.get(item_id)
+
+    async def items_by_ids(self, ids: list[int], calls: int, joined_at: float) -> list[Item]:
+        """The items with these ids (absent ones left out), for `calls` coalesced reads.
+
+        One id takes the plain `id = %s` query: adapting a one-element array costs a lone
+        read ~50 µs of CPU more (bench/README.md, "Backend").
+        """
+        if len(ids) == 1:
+            query: LiteralString = f"{SELECT_ITEMS} WHERE id = %s"
+            params: tuple[object, ...] = (ids[0],)
+        else:
+            query, params = f"{SELECT_ITEMS} WHERE id = ANY(%s::bigint[])", (ids,)
+        return await self._items(query, params, calls, joined_at)
 
     async def list_items(self, limit: int, offset: int) -> list[Item]:
         return await self._items(
-            "SELECT id, name, description, created_at FROM items ORDER BY id LIMIT %s OFFSET %s",
+            f"{SELECT_ITEMS} ORDER BY id LIMIT %s OFFSET %s",
             (limit, offset),
         )
 
@@ -194,3 +224,62 @@ class Database:
         async with self.connection() as conn:
             cur = await conn.execute("DELETE FROM items WHERE id = %s", (item_id,))
         return cur.rowcount == 1
+
+
+class ItemReads:
+    """Item reads by id, the reads of one event-loop turn answered by one query (DataLoader).
+
+    The first read of a turn opens a batch and creates the task that runs it on the next turn
+    (no timer: a lone read waits one turn, microseconds); reads made in the meantime join
+    it. One `WHERE id = ANY(...)` query on one pooled connection then answers them all: under
+    load one pool checkout and one round trip serve many requests (bench/README.md,
+    "Backend"). Per request nothing else changes: each passes the circuit breaker when it
+    joins (fails fast while open, a single probe when half-open) and counts once in the
+    outcome; the DB_TIMEOUT_S bound counts from the batch's first read; an absent id is None
+    (404) for its own request; a failure fails every read of the batch.
+
+    Not aiodataloader (the asyncio DataLoader): it binds an event loop when constructed (here
+    before the server's loop exists), creates two tasks and waits three turns per batch, and
+    a cancelled batch leaves its readers waiting forever (it catches Exception only).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._batch: dict[int, list[asyncio.Future[Item | None]]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # running batches (the loop keeps none)
+
+    async def get(self, item_id: int) -> Item | None:
+        self._db.breaker.before_call()
+        loop = asyncio.get_running_loop()
+        if self._batch is None:
+            self._batch = {}
+            task = loop.create_task(self._run(self._batch, loop.time()))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        future: asyncio.Future[Item | None] = loop.create_future()
+        self._batch.setdefault(item_id, []).append(future)
+        return await future
+
+    async def _run(
+        self, batch: dict[int, list[asyncio.Future[Item | None]]], joined_at: float
+    ) -> None:
+        self._batch = None  # reads from now on open the next batch
+        futures = [future for waiting in batch.values() for future in waiting]
+        try:
+            items = await self._db.items_by_ids(list(batch), len(futures), joined_at)
+        except BaseException as exc:  # also cancellation: no reader may wait forever
+            for future in futures:
+                if future.done():
+                    continue
+                if isinstance(exc, Exception):
+                    future.set_exception(exc)
+                else:
+                    future.cancel()
+            if not isinstance(exc, Exception):
+                raise
+            return  # the readers got the exception
+        found = {item.id: item for item in items}
+        for item_id, waiting in batch.items():
+            for future in waiting:
+                if not future.done():
+                    future.set_result(found.get(item_id))

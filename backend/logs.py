@@ -101,7 +101,7 @@ def log_access(method: str, route: str, status: int, seconds: float, request_id:
             "method": method,
             "route": route,
             "status": status,
-            "duration_ms": round(seconds * 1000, 3),
+            "duration_ms": round(seconds * 1e6) / 1000,  # ms to the µs; faster than round(ms, 3)
             "request_id": request_id,
             "time": datetime.fromtimestamp(time.time(), UTC),
         }

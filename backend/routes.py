@@ -6,12 +6,15 @@ import time
 from itertools import chain
 from typing import Annotated, Any
 
-from litestar import HttpMethod, Request, Response, delete, get, post, route
+import msgspec
+from litestar import HttpMethod, MediaType, Request, Response, delete, get, post, route
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ServiceUnavailableException
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.response.base import ASGIResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from backend.chaos import inject_chaos
@@ -64,10 +67,24 @@ async def check_item_id(request: Request[Any, Any, Any]) -> None:
     await inject_chaos(request)
 
 
-@get("/health/live", tags=["health"])
-async def live() -> dict[str, str]:
+# Liveness answers the same bytes every time, so the response is built once and Litestar sends
+# it as it is: a handler returning a dict pays for a Response, its encoding and its headers on
+# every request (19 against 10 µs of CPU per request in-process, bench/README.md "Backend").
+ALIVE = ASGIResponse(body=msgspec.json.encode({"status": "ok"}), media_type=MediaType.JSON)
+
+
+@get(
+    "/health/live",
+    tags=["health"],
+    responses={
+        200: ResponseSpec(
+            dict[str, str], description="The process answers.", generate_examples=False
+        )
+    },
+)
+async def live() -> ASGIResponse:
     """Liveness: the process answers (no database call)."""
-    return {"status": "ok"}
+    return ALIVE
 
 
 @get("/health/ready", tags=["health"], responses=problem_responses(503))

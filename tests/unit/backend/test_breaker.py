@@ -97,3 +97,15 @@ def test_a_probe_that_never_reports_is_replaced(breaker: CircuitBreaker, clock: 
     breaker.before_call()  # a new probe is allowed
     breaker.record(ok=True)
     assert breaker.state is BreakerState.CLOSED
+
+
+def test_calls_sharing_one_use_count_one_by_one(
+    breaker: CircuitBreaker, changes: list[bool]
+) -> None:
+    for _ in range(2):
+        breaker.before_call()  # two coalesced reads, each let through on its own ...
+    breaker.record(ok=False, calls=2)  # ... fail together
+    assert breaker.state is BreakerState.CLOSED
+    fail(breaker, 1)  # the third consecutive failure opens it
+    assert breaker.state is BreakerState.OPEN
+    assert changes == [True]
