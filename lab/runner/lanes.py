@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_LANES = 2  # two stacks fit a 2-core laptop; the run's length is then about 07's
+DEFAULT_LANES = 3  # measured fastest on 2 cores (bench/README.md "Lab run"): about 07 alone
 MAX_LANES = 8
 COST_KEY = "headless_seconds"
 DEFAULT_COST_S = 10.0  # a notebook that declares no duration
