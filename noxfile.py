@@ -24,8 +24,8 @@ CHECKOV = "checkov>=3.3,<4"
 # because most tests wait (for a stack, an alert, a kernel) rather than compute.
 TEST_WORKERS = 4
 # uv, unlike pip, does not compile bytecode while installing; where PYTHONDONTWRITEBYTECODE is
-# set, every process the tests start (stacks, kernels, backends, checkov) would then compile
-# pandas, kubernetes, jupyter, ... from source again.
+# set, every process the tests and the lab start (stacks, kernels, backends, checkov) would then
+# compile pandas, kubernetes, jupyter, ... from source again (bench/README.md "Lab run").
 COMPILE_BYTECODE = {"UV_COMPILE_BYTECODE": "1"}
 # What `nox -s lab` needs before it can run anything.
 LAB_RUNNER = ROOT / "lab" / "runner"
@@ -88,7 +88,7 @@ def lab(session: nox.Session) -> None:
         missing.append("notebooks/*.ipynb")
     if missing:
         session.skip(f"no notebooks yet: {' and '.join(missing)} missing, nothing to run")
-    session.install("-e", ".[lab,backend]")
+    session.install("-e", ".[lab,backend]", env=COMPILE_BYTECODE)
     session.run("ironclad-lab", "run", *session.posargs)
 
 
@@ -130,7 +130,7 @@ def jupyter(session: nox.Session) -> None:
     The venv's `python3` kernel spec becomes the lab's (`lab.kernelspec`): `%%cluster` works
     in every kernel from its first cell, before any `import lab`.
     """
-    session.install("-e", ".[lab,backend]")
+    session.install("-e", ".[lab,backend]", env=COMPILE_BYTECODE)
     session.run("python", "-m", "lab.kernelspec", silent=True)
     silence_jupyter_news(session)
     as_root = ["--allow-root"] if os.geteuid() == 0 else []

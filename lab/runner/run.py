@@ -220,6 +220,7 @@ class _Lane(threading.Thread):
     def merge_into(self, result: RunResult) -> None:
         """Put this lane's notebooks, duration and note into the whole run's `result`."""
         if self.result is not None:
+            result.target = self.result.target  # what `auto` became
             for position, notebook in zip(self.share.positions, self.result.notebooks, strict=True):
                 result.notebooks[position] = notebook
             result.duration_s = max(result.duration_s, self.result.duration_s)

@@ -197,7 +197,8 @@ def test_a_replica_stopped_cleanly_is_replaced_at_once_a_crashed_one_after_the_d
         os.kill(victim.process.pid, signal.SIGKILL)
         poll(lambda: victim.exited_at is not None, what="the crash seen", timeout=10)
     assert f"exited with code {-signal.SIGKILL}; restarting it in 3600 s" in caplog.text
-    assert victim.restarts == 1 and not http_ok(ready)
+    assert victim.restarts == 1
+    assert not http_ok(ready)
 
     monkeypatch.undo()  # the module's 0.5 s delay: back for the tests that follow
     poll(lambda: victim.restarts == 2 and http_ok(ready), what="restarted", timeout=30)
