@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,13 @@ def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RecordingRunner:
 
 
 def shape(calls: list[list[str]]) -> list[list[str]]:
-    """The argv with temporary paths replaced by their file name."""
-    return [[Path(a).name if a.startswith("/tmp") else a for a in argv] for argv in calls]
+    """The argv with temporary paths replaced by their file name (the repository's own paths
+    stay whole, also when the checkout itself lives under the temporary directory)."""
+
+    def temporary(arg: str) -> bool:
+        return arg.startswith(tempfile.gettempdir()) and not Path(arg).is_relative_to(ROOT)
+
+    return [[Path(a).name if temporary(a) else a for a in argv] for argv in calls]
 
 
 def test_with_an_archive_nothing_is_pulled_and_the_order_is_load_create_build_load(
