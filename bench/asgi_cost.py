@@ -6,7 +6,8 @@ one request at a time, and the process's own CPU time (time.process_time: this p
 not PostgreSQL's) is divided by the requests. On a shared machine this is far steadier than
 req/s under wrk; it leaves out the HTTP server, which both sides share (uvicorn + httptools).
 Variants: backend (wrapper + JSON access log at INFO to a file), backend at WARNING (metrics,
-no access line), bare Litestar, and the twin.
+no access line), unmetered at WARNING (the wrapper without its HTTP metrics: backend@WARNING
+minus this is what the metrics cost), bare Litestar, and the twin.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from backend.settings import Settings
 from lab.procs import PostgresServer
 
 ITEMS = 10_000
+VARIANTS = ("backend", "backend@WARNING", "unmetered@WARNING", "bare", "twin")
 Asgi = Callable[..., Any]
 
 
@@ -86,9 +88,11 @@ async def served(variant: str, pg: PostgresServer) -> AsyncIterator[Asgi]:
         async with context:
             yield twin
         return
-    level = "WARNING" if variant == "backend@WARNING" else "INFO"
+    level = "WARNING" if variant.endswith("@WARNING") else "INFO"
     logging.getLogger().setLevel(level)
     backend = create_app(Settings.from_env({**pg.env(), "LOG_LEVEL": level}), CollectorRegistry())
+    if variant.startswith("unmetered"):  # the wrapper without its HTTP metrics
+        backend.metrics.http.observe = lambda *_: None  # type: ignore[method-assign]
     async with backend.litestar.lifespan():
         yield backend.litestar if variant == "bare" else backend
 
@@ -96,10 +100,9 @@ async def served(variant: str, pg: PostgresServer) -> AsyncIterator[Asgi]:
 async def measure(pg: PostgresServer, requests: int, rounds: int) -> dict[tuple[str, str], float]:
     random_item: Callable[[], str] = lambda: f"/api/items/{random.randint(1, ITEMS)}"  # noqa: E731
     routes = {"GET /health/live": lambda: "/health/live", "GET /api/items/{id}": random_item}
-    variants = ("backend", "backend@WARNING", "bare", "twin")
     costs: dict[tuple[str, str], list[float]] = {}
     for _ in range(rounds):
-        for variant in variants:
+        for variant in VARIANTS:
             async with served(variant, pg) as app:
                 for route, paths in routes.items():
                     await cpu_us(app, paths, requests // 10)  # warm-up
@@ -126,7 +129,7 @@ def main() -> None:
     print(f"in-process CPU µs/request, median of {args.rounds} rounds x {args.requests} requests")
     print("| variant | GET /health/live | GET /api/items/{id} (random) |")
     print("|---|---:|---:|")
-    for variant in ("backend", "backend@WARNING", "bare", "twin"):
+    for variant in VARIANTS:
         live, item = costs[(variant, "GET /health/live")], costs[(variant, "GET /api/items/{id}")]
         print(f"| {variant} | {live:.1f} | {item:.1f} |")
 

@@ -7,6 +7,8 @@ CPU 1 (taskset); wrk (random ids for the item route) and PostgreSQL are pinned t
 Variants run in interleaved rounds; the table shows medians. Variants:
   backend  `python -m backend` as shipped (metrics wrapper, JSON access log at INFO)
   bare     the same server and Litestar app without the outer wrapper (bench/backend_app.py)
+  unmetered the wrapper kept, its HTTP metrics not recorded (bench/backend_app.py --unmetered):
+           backend vs unmetered is what the metrics cost
   twin     bench/fastapi_twin.py on uvicorn (uvloop, httptools), no access log
   twin+log the same with uvicorn's default access log
   granian  the backend app as shipped on granian instead of uvicorn (bench/granian_app.py)
@@ -56,6 +58,8 @@ def server_argv(variant: str, port: int) -> list[str]:
         return [sys.executable, "-m", "backend"]
     if variant == "bare":
         return [sys.executable, "-m", "bench.backend_app"]
+    if variant == "unmetered":
+        return [sys.executable, "-m", "bench.backend_app", "--unmetered"]
     if variant == "granian":
         return [sys.executable, "-m", "bench.granian_app"]
     log = ["--no-access-log", "--log-level", "warning"] if variant == "twin" else []
@@ -253,6 +257,8 @@ def report(
             f"(CPU/req twin/backend {ratio('twin', 'backend', route, 'cpu_us')}x), "
             f"backend/twin+log {ratio('backend', 'twin+log', route)}x, "
             f"backend/bare {ratio('backend', 'bare', route)} (1 - that = wrapper overhead), "
+            f"CPU/req backend/unmetered {ratio('backend', 'unmetered', route, 'cpu_us')}x "
+            "(- 1 = what the metrics cost), "
             f"backend/before {ratio('backend', 'before', route)}x"
         )
     bare_us, wrapped_us = wrapper_overhead(args.rounds)
