@@ -23,7 +23,10 @@ DEFAULT_COST_S = 10.0  # a notebook that declares no duration
 
 
 def expected_seconds(path: Path) -> float:
-    """How long the notebook at `path` takes headless on the local target, as it declares."""
+    """How long the notebook at `path` takes headless on the local target, as it declares.
+
+    Read as plain JSON: the plan is made before the stacks start, nbformat would add a second
+    of import to that."""
     metadata = json.loads(path.read_text(encoding="utf-8"))["metadata"].get("ironclad", {})
     return float(metadata.get(COST_KEY, DEFAULT_COST_S))
 
