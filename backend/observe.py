@@ -7,9 +7,9 @@ import itertools
 import logging
 import operator
 import secrets
-import time
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from time import perf_counter
 from typing import cast
 
 from litestar.enums import ScopeType
@@ -162,6 +162,52 @@ def _request_id(scope: HTTPScope) -> str:
     return _id_prefix + hex(next(_id_counter))[2:]
 
 
+class _Exchange:
+    """One request's view of the server: its receive (body-bounded) and send (tagging) calls."""
+
+    __slots__ = (
+        "_receive", "_send", "_timeout_s", "body_deadline", "request_id", "started", "status"
+    )  # fmt: skip
+
+    def __init__(self, receive: Receive, send: Send, request_id: str, timeout_s: float) -> None:
+        self.status = 500  # what the client sees if the app fails before starting a response
+        self.started = False
+        self.body_deadline: float | None = None
+        self.request_id = request_id
+        self._receive = receive
+        self._send = send
+        self._timeout_s = timeout_s
+
+    async def receive(self) -> ReceiveMessage:
+        if self.body_deadline is None:  # from the app's first read (chaos may delay it)
+            self.body_deadline = asyncio.get_running_loop().time() + self._timeout_s
+        try:
+            async with asyncio.timeout_at(self.body_deadline):
+                message = await self._receive()
+        except TimeoutError:
+            raise ClientException(
+                f"The request body did not arrive within {self._timeout_s:g} s.",
+                status_code=HTTP_408_REQUEST_TIMEOUT,
+                headers={"Connection": "close"},
+            ) from None
+        if message["type"] == "http.disconnect" and not self.started:
+            self.status = CLIENT_CLOSED_REQUEST
+        return message
+
+    def send(self, message: Message) -> Awaitable[None]:
+        # Not a coroutine itself: it hands back the server's `send(...)` for the app to
+        # await, a coroutine less per message.
+        if message["type"] == "http.response.start":
+            self.started = True
+            if self.status != CLIENT_CLOSED_REQUEST:
+                self.status = message["status"]
+            message["headers"] = [
+                *message.get("headers", ()),
+                (b"x-request-id", self.request_id.encode("latin-1")),
+            ]
+        return self._send(message)
+
+
 class ObservedApp:
     """Outer ASGI wrapper: metrics, access log and X-Request-ID for every HTTP request.
 
@@ -187,55 +233,21 @@ class ObservedApp:
         scope = cast(HTTPScope, any_scope)
         request_id = _request_id(scope)
         token = request_id_var.set(request_id)
-        status = 500  # what the client sees if the app fails before starting a response
-        started = False
-        body_deadline: float | None = None
-
-        async def receive_bounded() -> ReceiveMessage:
-            nonlocal status, body_deadline
-            if body_deadline is None:  # from the app's first read (chaos may delay it)
-                body_deadline = asyncio.get_running_loop().time() + self.read_timeout_s
-            try:
-                async with asyncio.timeout_at(body_deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise ClientException(
-                    f"The request body did not arrive within {self.read_timeout_s:g} s.",
-                    status_code=HTTP_408_REQUEST_TIMEOUT,
-                    headers={"Connection": "close"},
-                ) from None
-            if message["type"] == "http.disconnect" and not started:
-                status = CLIENT_CLOSED_REQUEST
-            return message
-
-        def send_tagged(message: Message) -> Awaitable[None]:
-            # Not a coroutine itself: it hands back the server's `send(...)` for the app to
-            # await, a coroutine less per message.
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                started = True
-                if status != CLIENT_CLOSED_REQUEST:
-                    status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode("latin-1")),
-                ]
-            return send(message)
-
-        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+        exchange = _Exchange(receive, send, request_id, self.read_timeout_s)
         http = self.metrics.http
         in_flight = scope["path"] not in NOT_IN_FLIGHT
         if in_flight:
             http.in_flight += 1
-        start = time.perf_counter()
+        start = perf_counter()
         try:
-            await self.app(scope, receive_bounded, send_tagged)
+            await self.app(scope, exchange.receive, exchange.send)
         finally:
-            elapsed = time.perf_counter() - start
+            elapsed = perf_counter() - start
             if in_flight:
                 http.in_flight -= 1
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
             route = scope.get("path_template") or UNMATCHED_ROUTE
-            http.observe(method, route, status, elapsed)
+            http.observe(method, route, exchange.status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
-                log_access(method, route, status, elapsed, request_id)
+                log_access(method, route, exchange.status, elapsed, request_id)
             request_id_var.reset(token)
