@@ -9,6 +9,8 @@ Variants run in interleaved rounds; the table shows medians. Variants:
   bare     the same server and Litestar app without the outer wrapper (bench/backend_app.py)
   unmetered the wrapper kept, its HTTP metrics not recorded (bench/backend_app.py --unmetered):
            backend vs unmetered is what the metrics cost
+  header-only the wrapper replaced by a layer that only adds X-Request-ID (bench/backend_app.py
+           --header-only): what that one feature costs at least
   twin     bench/fastapi_twin.py on uvicorn (uvloop, httptools), no access log
   twin+log the same with uvicorn's default access log
   granian  the backend app as shipped on granian instead of uvicorn (bench/granian_app.py)
@@ -58,8 +60,8 @@ def server_argv(variant: str, port: int) -> list[str]:
         return [sys.executable, "-m", "backend"]
     if variant == "bare":
         return [sys.executable, "-m", "bench.backend_app"]
-    if variant == "unmetered":
-        return [sys.executable, "-m", "bench.backend_app", "--unmetered"]
+    if variant in ("unmetered", "header-only"):
+        return [sys.executable, "-m", "bench.backend_app", f"--{variant}"]
     if variant == "granian":
         return [sys.executable, "-m", "bench.granian_app"]
     log = ["--no-access-log", "--log-level", "warning"] if variant == "twin" else []
