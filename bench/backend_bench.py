@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -39,7 +40,7 @@ from prometheus_client import CollectorRegistry
 
 from backend.app import create_app
 from backend.settings import Settings
-from lab.net import free_port
+from lab.net import LOOPBACK, free_port
 from lab.procs import ManagedProcess, PostgresServer, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,25 +132,35 @@ def run_wrk(
 
 
 def start_server(
-    variant: str, pg: PostgresServer, log_level: str, logs: Path, before: Path | None
+    variant: str,
+    pg: PostgresServer,
+    log_level: str,
+    logs: Path,
+    before: Path | None,
+    *,
+    launcher: Sequence[str] = ("taskset", "-c", SERVER_CORE),
+    env: Mapping[str, str] | None = None,
+    ready_s: float = 30,
 ) -> tuple[ManagedProcess, str]:
-    """One variant pinned to SERVER_CORE; returns it and its base URL once it is ready."""
+    """One variant, run by `launcher` (default: pinned to SERVER_CORE), `env` added to its
+    environment; returns it and its base URL once it answers within `ready_s`."""
     port = free_port()
-    env = {
+    server_env = {
         **os.environ,
         **pg.env(),
         "DATABASE_URL": pg.dsn,
         "PORT": str(port),
-        "HOST": "127.0.0.1",
+        "HOST": LOOPBACK,
         "LOG_LEVEL": log_level,
+        **(env or {}),
     }
     cwd = before if variant == "before" and before else ROOT
-    argv = ["taskset", "-c", SERVER_CORE, *server_argv(variant, port)]
-    proc = ManagedProcess(variant, argv, logs / f"{variant}.log", env=env, cwd=cwd).start()
-    base = f"http://127.0.0.1:{port}"
+    argv = [*launcher, *server_argv(variant, port)]
+    proc = ManagedProcess(variant, argv, logs / f"{variant}.log", env=server_env, cwd=cwd).start()
+    base = f"http://{LOOPBACK}:{port}"
     wait_until(
         lambda: _ok(base + "/health/live"),
-        timeout=30,
+        timeout=ready_s,
         what=f"{variant} ready",
         on_timeout=proc.log_tail,
     )

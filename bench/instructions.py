@@ -30,11 +30,12 @@ import tempfile
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from backend_bench import ITEMS, fill_items, server_argv  # this script's directory
+from backend_bench import ITEMS, fill_items, start_server  # this script's directory
 
-from lab.net import LOOPBACK, free_port
-from lab.procs import ManagedProcess, PostgresServer, wait_until
+from lab.net import LOOPBACK
+from lab.procs import PostgresServer, wait_until
 
 WARM_UP = 200
 ROUTES: dict[str, Callable[[random.Random], str]] = {
@@ -47,8 +48,8 @@ class Callgrind:
     """One server process running under callgrind, steered with `callgrind_control`.
 
     valgrind names its control pipes after $TMPDIR and $HOST of the process it runs, and
-    the backend's settings use HOST too: `callgrind_control` must see the same environment,
-    or it finds no process (or the pipes of another one).
+    the backend's settings use HOST too (start_server sets it to LOOPBACK): `callgrind_control`
+    must see the same values, or it finds no process (or the pipes of another one).
     """
 
     def __init__(self, pid: int, env: Mapping[str, str], out_file: Path) -> None:
@@ -75,9 +76,10 @@ class Callgrind:
         return int(match[1])
 
 
-def get(port: int, paths: Callable[[], str], requests: int) -> None:
-    """`requests` sequential GETs on one keep-alive connection; each must answer 200."""
-    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=60)
+def get(base: str, paths: Callable[[], str], requests: int) -> None:
+    """`requests` sequential GETs to `base` on one keep-alive connection; each must answer 200."""
+    url = urlsplit(base)
+    connection = http.client.HTTPConnection(url.hostname or LOOPBACK, url.port, timeout=60)
     try:
         for _ in range(requests):
             path = paths()
@@ -94,40 +96,30 @@ def count(
     variant: str, pg: PostgresServer, args: argparse.Namespace, out: Path
 ) -> dict[str, float]:
     """Instructions per request of `variant` on each route."""
-    port = free_port()
-    env = {
-        **os.environ,
-        **pg.env(),
-        "DATABASE_URL": pg.dsn,
-        "PORT": str(port),
-        "HOST": LOOPBACK,
-        "LOG_LEVEL": args.log_level,
-        "PYTHONHASHSEED": "0",  # the same dict layouts in every run
-    }
     out_file = out / f"{variant}.callgrind"
-    argv = [
-        *("valgrind", "--tool=callgrind", "--instr-atstart=no"),
-        f"--callgrind-out-file={out_file}",
-        *server_argv(variant, port),
-    ]
-    cwd = args.before if variant == "before" else None  # `python -m backend` of that checkout
-    proc = ManagedProcess(variant, argv, out / f"{variant}.log", env=env, cwd=cwd).start()
+    proc, base = start_server(
+        variant,
+        pg,
+        args.log_level,
+        out,
+        args.before,
+        launcher=(
+            *("valgrind", "--tool=callgrind", "--instr-atstart=no"),
+            f"--callgrind-out-file={out_file}",
+        ),
+        env={"PYTHONHASHSEED": "0"},  # the same dict layouts in every run
+        ready_s=300,  # start-up under valgrind is several times slower
+    )
     try:
-        wait_until(
-            lambda: _answers(port),
-            timeout=300,  # start-up under valgrind is several times slower
-            what=f"{variant} under callgrind to answer",
-            on_timeout=proc.log_tail,
-        )
         fill_items(pg)
-        grind = Callgrind(proc.pid, env, out_file)
+        grind = Callgrind(proc.pid, {**os.environ, "HOST": LOOPBACK}, out_file)
         result = {}
         for route, path in ROUTES.items():
             paths = partial(path, random.Random(0))
             grind.control("--instr=on")
-            get(port, paths, WARM_UP)
+            get(base, paths, WARM_UP)
             grind.dump()
-            get(port, paths, args.requests)
+            get(base, paths, args.requests)
             result[route] = grind.dump() / args.requests
             grind.control("--instr=off")
         return result
@@ -171,14 +163,6 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
             )
             cells.append(f"{n:,.0f}{versus}")
         print(f"| {variant} | " + " | ".join(cells) + " |")
-
-
-def _answers(port: int) -> bool:
-    try:
-        get(port, lambda: "/health/live", 1)
-    except (OSError, http.client.HTTPException, RuntimeError):
-        return False
-    return True
 
 
 def _text(path: Path) -> str:
