@@ -300,6 +300,37 @@ def test_client_gone_before_the_response_counts_as_499(
     assert count(registry, "POST", "/things", "500") is None
 
 
+def test_an_error_escaping_the_app_before_a_response_counts_as_500(
+    registry: CollectorRegistry,
+) -> None:
+    """What the server answers (uvicorn sends 500) is what the metrics record; the request's
+    id and in-flight count are undone on that path too."""
+    seen_ids: list[str | None] = []
+
+    async def failing(scope: object, receive: object, send: object) -> None:
+        seen_ids.append(request_id_var.get())
+        raise RuntimeError("broken before any response")
+
+    app = ObservedApp(failing, Metrics(registry))  # type: ignore[arg-type]
+
+    async def receive() -> Message:
+        raise AssertionError("not read")
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing is sent")
+
+    async def request_then_read_id() -> str | None:
+        request = scope("GET", "/busy", [(b"x-request-id", b"rid-500")])
+        with pytest.raises(RuntimeError, match="broken before any response"):
+            await app(request, receive, send)  # type: ignore[arg-type]
+        return request_id_var.get()  # in the same context as the request ran
+
+    assert asyncio.run(request_then_read_id()) is None
+    assert seen_ids == ["rid-500"]
+    assert count(registry, "GET", UNMATCHED_ROUTE, "500") == 1
+    assert registry.get_sample_value("http_requests_in_flight") == 0
+
+
 def test_buckets_bracket_the_latency_slo_threshold() -> None:
     """0.5 s is a boundary, with neighbours within -20 % and +20 % (lab/slo.py owns 0.5)."""
     assert LATENCY_THRESHOLD_S in DURATION_BUCKETS
