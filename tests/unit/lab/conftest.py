@@ -130,15 +130,19 @@ def deployment_json(
     }
 
 
-def event_json(reason: str, kind: str, name: str, message: str, when: datetime) -> dict[str, Any]:
-    """A Warning event about `kind/name`."""
+def event_json(
+    reason: str, kind: str, name: str, message: str, when: datetime | None = None
+) -> dict[str, Any]:
+    """A Warning event about `kind/name`, last seen at `when` (None: whenever it is listed, as
+    an event that keeps recurring while the wait polls; a time taken when the test starts can
+    fall before a wait that a busy machine begins seconds later, outside `k8s.EVENT_SLACK`)."""
     return {
         "metadata": {"name": f"{name}.{reason}", "namespace": NS},
         "involvedObject": {"kind": kind, "name": name},
         "reason": reason,
         "message": message,
         "type": "Warning",
-        "lastTimestamp": when.isoformat(),
+        "lastTimestamp": when.isoformat() if when else None,
         "count": 1,
     }
 
@@ -388,7 +392,7 @@ class FakeApiServer:
                     "kind": "EventList",
                     "apiVersion": "v1",
                     "metadata": {},
-                    "items": self.events,
+                    "items": [self.recurring(event) for event in self.events],
                 }
             case "GET", ["api", "v1", "nodes"]:
                 return 200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": []}
@@ -606,6 +610,13 @@ class FakeApiServer:
                     )
         del self.pods[name]
         return 201, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201}
+
+    @staticmethod
+    def recurring(event: dict[str, Any]) -> dict[str, Any]:
+        """`event` as listed now: one without a time (`event_json(when=None)`) is seen now."""
+        if event["lastTimestamp"] is not None:
+            return event
+        return {**event, "lastTimestamp": datetime.now(UTC).isoformat()}
 
     def not_found(self, name: str) -> tuple[int, Any]:
         return status(404, f'"{name}" not found', "NotFound")

@@ -9,7 +9,6 @@ these tests prove the target's calls and its reading of the answers, not a clust
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -147,7 +146,6 @@ def test_image_pull_back_off_fails_the_wait_at_once_with_the_last_event(
             "Pod",
             "postgres-0",
             'Failed to pull image "postgres:17.6": not found',
-            datetime.now(UTC),
         )
     ]
     target = ClusterTarget(replace(settings, rollout_timeout=60.0))
@@ -162,9 +160,7 @@ def test_quota_in_a_controller_event_fails_the_wait_at_once(
 ) -> None:
     fake.pod_waiting = "ContainerCreating"
     message = 'pods "postgres-0" is forbidden: exceeded quota: learner-quota'
-    fake.events = [
-        fake.event_json("FailedCreate", "StatefulSet", "postgres", message, datetime.now(UTC))
-    ]
+    fake.events = [fake.event_json("FailedCreate", "StatefulSet", "postgres", message)]
     with pytest.raises(BlockedError, match="StatefulSet/postgres cannot create its pods"):
         ClusterTarget(replace(settings, rollout_timeout=60.0)).up()
 
