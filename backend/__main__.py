@@ -21,8 +21,8 @@ configuration comes from the environment (see backend/README.md):
   CHAOS_TOKEN                    bearer token of /api/chaos (unset: chaos refused)
   LOG_LEVEL                      DEBUG, INFO, WARNING, ERROR, CRITICAL (INFO)
   DB_TIMEOUT_S, DB_STARTUP_TIMEOUT_S, DRAIN_DELAY_S, SHUTDOWN_TIMEOUT_S
-  READ_TIMEOUT_S                 bound on reading request headers and body (5)
-  MAX_CONNECTIONS                connections beyond this get 503 (1000)
+  READ_TIMEOUT_S                 bound on reading a whole request, headers and body (5)
+  MAX_CONNECTIONS                connections beyond this get 503, liveness excepted (1000)
 """
 
 

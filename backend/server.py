@@ -1,4 +1,4 @@
-"""The HTTP server: uvicorn with a header-read deadline, a connection cap and a draining stop."""
+"""The HTTP server: uvicorn with a request-read deadline, a connection cap and a draining stop."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from backend.settings import Settings
 
 log = logging.getLogger("backend")
 SWEEP_EVERY_TICKS = 10  # uvicorn ticks every 0.1 s: look for slow clients once a second
+# The request target liveness probes send; it is answered even at the connection cap.
+LIVENESS_PATH = b"/health/live"
 # The cyclic GC collects its youngest generation whenever 700 more container objects exist than
 # at the last collection (CPython's default). With requests in flight that count is crossed all
 # the time, and every collection walks the objects of all requests in flight (every tenth also
@@ -28,33 +30,53 @@ SWEEP_EVERY_TICKS = 10  # uvicorn ticks every 0.1 s: look for slow clients once 
 GC_GEN0_THRESHOLD = 7000
 
 
-class HeaderDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol that remembers since when it waits for request headers.
+class RequestDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol that remembers since when it waits for a request's bytes.
 
-    `headers_since` is the event-loop time the connection opened (first request) or the first
-    byte of the next request arrived, and None once the headers are complete; BackendServer
-    closes connections whose headers take longer than the read timeout (slowloris defence).
-    Idle keep-alive connections are closed by uvicorn's own `timeout_keep_alive`.
+    `reading_since` is the event-loop time the connection opened (first request) or the first
+    byte of the next request arrived, and None once the whole request (headers and any body)
+    has arrived; BackendServer closes connections whose request takes longer than the read
+    timeout. uvicorn alone bounds neither: it has no header timeout, and its keep-alive timer,
+    armed when a response completes, is cancelled by any byte received, so a body the app
+    never reads (a GET with a Content-Length) could hold a connection forever.
+
+    Liveness (`GET /health/live`, the exact path probes send) is exempt from the connection
+    cap: a process that sheds load is alive, and restarting it would drop every connection.
     """
 
-    headers_since: float | None = None
+    reading_since: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.headers_since = self.loop.time()
+        self.reading_since = self.loop.time()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self.headers_since is None:
-            self.headers_since = self.loop.time()
+        if self.reading_since is None:
+            self.reading_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self.headers_since = None
+        self.limit_concurrency = (
+            None if self.url == LIVENESS_PATH else self.config.limit_concurrency
+        )
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self.reading_since = None
+        super().on_message_complete()
+
+    def reading_late(self, started_before: float) -> bool:
+        """Whether a request began before `started_before`, is still incomplete, and no app
+        is answering it (an app reading a body bounds it itself: observe.ObservedApp's 408)."""
+        return (
+            self.reading_since is not None
+            and self.reading_since < started_before
+            and (self.cycle is None or self.cycle.response_complete)
+        )
 
 
 class BackendServer(uvicorn.Server):
-    """uvicorn server that drains on the first SIGTERM/SIGINT and closes header-slow clients.
+    """uvicorn server that drains on the first SIGTERM/SIGINT and closes slow clients.
 
     Every 0.1 s tick also writes out buffered log lines (backend.logs.flush_logs); serving
     raises the garbage collector's first threshold (GC_GEN0_THRESHOLD).
@@ -86,26 +108,24 @@ class BackendServer(uvicorn.Server):
     async def on_tick(self, counter: int) -> bool:
         flush_logs()
         if counter % SWEEP_EVERY_TICKS == 0:
-            self.close_header_slow_connections()
+            self.close_slow_connections()
         if self.stop_at is not None and time.monotonic() >= self.stop_at:
             return True
         return await super().on_tick(counter)
 
-    def close_header_slow_connections(self) -> None:
-        """Close connections that have not sent complete request headers within the timeout."""
+    def close_slow_connections(self) -> None:
+        """Close connections that have not sent a complete request within the read timeout."""
         started_before = asyncio.get_running_loop().time() - self.read_timeout_s
         slow = [
             conn
             for conn in self.server_state.connections
-            if isinstance(conn, HeaderDeadlineProtocol)
-            and conn.headers_since is not None
-            and conn.headers_since < started_before
+            if isinstance(conn, RequestDeadlineProtocol) and conn.reading_late(started_before)
         ]
         for conn in slow:
             conn.transport.close()
         if slow:
             log.warning(
-                "closed %d connection(s) that sent no complete request headers within %g s",
+                "closed %d connection(s) that sent no complete request within %g s",
                 len(slow),
                 self.read_timeout_s,
             )
@@ -115,13 +135,15 @@ def build_server(backend: Backend, settings: Settings) -> BackendServer:
     """One uvicorn worker serving `backend` with the bounds of `settings`.
 
     `limit_concurrency`: once the process holds `max_connections` connections (or requests in
-    flight), uvicorn answers every new request 503 with `Connection: close` before the app.
+    flight), uvicorn answers every new request but liveness 503 with `Connection: close`
+    before the app. Idle keep-alive connections are closed after 5 s (`timeout_keep_alive`),
+    requests that take longer than `read_timeout_s` to arrive a second after at most.
     """
     config = uvicorn.Config(
         backend,
         host=settings.host,
         port=settings.port,
-        http=HeaderDeadlineProtocol,
+        http=RequestDeadlineProtocol,
         loop="uvloop",
         log_config=None,
         access_log=False,
