@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import random
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -24,7 +24,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
 )
 from litestar.handlers import BaseRouteHandler
-from litestar.params import FromPath
+from litestar.params import PathParameter
 
 from backend.observe import Metrics
 from backend.problems import problem_responses
@@ -164,6 +164,26 @@ def bounded_int(name: str, raw: str, high: int) -> int:
     return int(raw)
 
 
+def documented_as(description: str, **schema: Any) -> Any:
+    """A path parameter the handler reads as text (to refuse what `int()`/`float()` would
+    take but the API does not: `+1`, `1_0`, digits of other scripts) and the document
+    describes as the bounded number it must be."""
+    return PathParameter(description=description, schema_extra=schema)
+
+
+LatencyMs = Annotated[
+    str,
+    documented_as("Added latency in ms.", type="integer", minimum=0, maximum=MAX_LATENCY_MS),
+]
+MemoryMb = Annotated[
+    str,
+    documented_as("MiB to hold (0 frees).", type="integer", minimum=0, maximum=MAX_MEMORY_MB),
+]
+ErrorRate = Annotated[
+    str, documented_as("Share of requests to fail.", type="number", minimum=0, maximum=1)
+]
+
+
 class ChaosController(Controller):
     """GET /api/chaos and the POST endpoints that change it (bearer token required)."""
 
@@ -184,12 +204,12 @@ class ChaosController(Controller):
         return chaos.update(enabled=False)
 
     @post("/latency/{ms:str}", status_code=200, responses=PARAM_ERRORS)
-    async def latency(self, chaos: NamedDependency[Chaos], ms: FromPath[str]) -> ChaosStatus:
+    async def latency(self, chaos: NamedDependency[Chaos], ms: LatencyMs) -> ChaosStatus:
         """Set the added latency (integer ms, 0-10000); does not enable chaos."""
         return chaos.update(latency_ms=bounded_int("ms", ms, MAX_LATENCY_MS))
 
     @post("/memory/{mb:str}", status_code=200, sync_to_thread=True, responses=PARAM_ERRORS)
-    def memory(self, chaos: NamedDependency[Chaos], mb: FromPath[str]) -> MemoryHeld:
+    def memory(self, chaos: NamedDependency[Chaos], mb: MemoryMb) -> MemoryHeld:
         """Hold `mb` MiB of resident memory (0-1024; 0 frees it); acts at once.
 
         A memory limit below it kills the process (OOM kill in a container; exit code 137
@@ -198,7 +218,7 @@ class ChaosController(Controller):
         return chaos.hold_memory(bounded_int("mb", mb, MAX_MEMORY_MB))
 
     @post("/errors/{rate:str}", status_code=200, responses=PARAM_ERRORS)
-    async def errors(self, chaos: NamedDependency[Chaos], rate: FromPath[str]) -> ChaosStatus:
+    async def errors(self, chaos: NamedDependency[Chaos], rate: ErrorRate) -> ChaosStatus:
         """Set the share of failed requests (a ratio, 0-1); does not enable chaos."""
         try:
             ratio = float(rate) if rate.isascii() else math.nan

@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ServiceUnavailableException
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.openapi import ResponseSpec
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import Body, PathParameter, QueryParameter
 from litestar.response.base import ASGIResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -26,7 +26,17 @@ MAX_ID = 2**63 - 1  # PostgreSQL BIGINT
 MAX_PAGE = 100
 MAX_OFFSET = 1_000_000
 MAX_WORK_MS = 1000
-ItemId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="Item id (positive BIGINT).")]
+# Litestar writes `le` into the document as a float (2^63 - 1 becomes 2^63, an id the server
+# refuses): the exact integer bounds and the 64-bit format go in as they are.
+ItemId = Annotated[
+    int,
+    PathParameter(
+        ge=1,
+        le=MAX_ID,
+        description="Item id (positive BIGINT).",
+        schema_extra={"minimum": 1, "maximum": MAX_ID, "format": "int64"},
+    ),
+]
 
 
 class Lifecycle:
@@ -110,7 +120,11 @@ async def metrics(registry: NamedDependency[CollectorRegistry]) -> Response[byte
     guards=[require_json],
     responses=problem_responses(400, 413, 415, 500, 503),
 )
-async def create_item(db: NamedDependency[Database], data: JSONBody[NewItem]) -> Item:
+async def create_item(
+    db: NamedDependency[Database],
+    # The model refuses unknown fields (forbid_unknown_fields): so does the document.
+    data: Annotated[NewItem, Body(schema_extra={"additionalProperties": False})],
+) -> Item:
     """Store an item; 201 with the stored item."""
     return await db.create_item(data.name, data.description)
 
