@@ -15,6 +15,7 @@ from typing import Any, LiteralString
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq.abc import PGcancelConn
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -74,19 +75,38 @@ async def check_if_suspect(conn: AsyncConnection[Any]) -> None:
         raise
 
 
-def sever(conn: AsyncConnection[Any]) -> None:
-    """Shut down the socket of a connection whose query outlived its deadline.
+def session_options(url: str, timeout_s: float) -> str:
+    """libpq `options` for the pool's sessions: the server ends any statement after
+    `timeout_s` (nothing runs on for a client that gave up) and any lock wait after half of
+    it, while the request still has time to answer 503 on a healthy connection (a lock wait
+    that reaches the deadline costs a severed connection and a reconnect). Options already
+    in `url` come after these, so they win."""
+    ms = round(timeout_s * 1000)
+    own = conninfo_to_dict(url).get("options", "")
+    return f"-c statement_timeout={ms} -c lock_timeout={ms // 2} {own}".rstrip()
+
+
+def sever(conn: AsyncConnection[Any]) -> PGcancelConn | None:
+    """Shut down the socket of a connection whose query outlived its deadline; return a
+    cancel request for that query (None when the connection is gone or cannot make one).
 
     The query then fails at once and the pool discards the broken connection when it comes
-    back. Cancelling the query instead would make psycopg send a cancel request and wait for
-    it (up to 10 s), which against a frozen server cannot succeed.
+    back. The cancel request is made first (it needs the live connection's key) and is sent
+    apart (`Database.cancel`): waiting for it here would hold the caller up to the connect
+    timeout against a frozen server, and without it the server would go on running the
+    query (e.g. waiting for a lock) for a client that is gone.
     """
+    try:
+        cancel = conn.pgconn.cancel_conn()
+    except psycopg.Error:  # closed, or a libpq without the cancel API (< 17)
+        cancel = None
     try:
         stuck = socket.socket(fileno=os.dup(conn.pgconn.socket))
     except (OSError, psycopg.OperationalError):
-        return  # already closed
+        return cancel  # already closed
     with stuck, contextlib.suppress(OSError):  # OSError: not connected any more
         stuck.shutdown(socket.SHUT_RDWR)
+    return cancel
 
 
 class Database:
@@ -103,7 +123,11 @@ class Database:
             open=False,
             # A connection broken by a PostgreSQL restart is discarded at checkout, not used.
             check=check_if_suspect,
-            kwargs={"autocommit": True, "connect_timeout": max(2, round(settings.db_timeout_s))},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(2, round(settings.db_timeout_s)),
+                "options": session_options(settings.database_url, settings.db_timeout_s),
+            },
             timeout=settings.db_timeout_s,
             reconnect_timeout=settings.db_reconnect_timeout_s,
             name="ironclad",
@@ -112,6 +136,7 @@ class Database:
             settings.breaker_failures, settings.breaker_reset_s, on_change=on_breaker_change
         )
         self._reads = ItemReads(self)
+        self._cancels: set[asyncio.Task[None]] = set()  # cancel requests being sent
 
     async def open(self) -> None:
         """Open the pool, wait for its first connections, create the schema if missing."""
@@ -152,7 +177,7 @@ class Database:
         deadline = joined_at + self.timeout_s
         try:
             async with self.pool.connection(max(0.0, deadline - loop.time())) as conn:
-                timer = loop.call_at(deadline, sever, conn)
+                timer = loop.call_at(deadline, self._expire, conn)
                 try:
                     yield conn
                 finally:
@@ -170,6 +195,23 @@ class Database:
                 "PostgreSQL did not answer in time" if late else "PostgreSQL did not answer"
             ) from exc
         self.breaker.record(ok=True)
+
+    def _expire(self, conn: AsyncConnection[Any]) -> None:
+        """At a use's deadline: sever the connection, cancel its query in the background."""
+        if (cancel := sever(conn)) is not None:
+            task = asyncio.get_running_loop().create_task(self.cancel(cancel))
+            self._cancels.add(task)
+            task.add_done_callback(self._cancels.discard)
+
+    async def cancel(self, cancel: PGcancelConn) -> None:
+        """Send a cancel request (in a worker thread: libpq's blocking call, bounded by the
+        connect timeout); a failure is logged, the statement timeout still ends the query."""
+        try:
+            await asyncio.to_thread(cancel.blocking)
+        except psycopg.Error as exc:
+            log.warning("could not cancel a timed-out query on %s: %r", self.target, exc)
+        finally:
+            cancel.finish()
 
     async def ping(self) -> None:
         async with self.connection() as conn:

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 import psutil
+import psycopg
 import pytest
 
+from backend.settings import Settings
 from lab.procs import PostgresServer, wait_until
 
 if TYPE_CHECKING:
@@ -239,3 +241,79 @@ def test_db_timeout_bounds_requests_while_postgres_is_frozen(
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: backend.status("/api/items?limit=1"), range(24)))
     assert statuses == [200] * 24
+
+
+POOL_MAX = Settings.pool_max
+LOCK_HELD_S = 6.0
+
+
+def sessions_of(pg: PostgresServer, application_name: str) -> tuple[int, float]:
+    """The sessions `application_name` holds, and the longest any of them waited on a lock
+    (seconds since its statement started; 0 when none waits)."""
+    with psycopg.connect(pg.dsn, autocommit=True) as conn:
+        count, oldest = conn.execute(
+            "SELECT count(*), coalesce(max(extract(epoch FROM now() - query_start))"
+            " FILTER (WHERE wait_event_type = 'Lock'), 0)"
+            " FROM pg_stat_activity WHERE application_name = %s",
+            (application_name,),
+        ).fetchone()  # type: ignore[misc]
+    return int(count), float(oldest)
+
+
+@pytest.mark.parametrize(
+    "options",
+    ["", "&options=-c%20lock_timeout%3D0%20-c%20statement_timeout%3D0"],
+    ids=["server timeouts", "cancel alone"],
+)
+def test_a_held_lock_leaves_no_orphan_queries_and_bounded_sessions(
+    private_pg: PostgresServer, spawn_backend: SpawnBackend, options: str
+) -> None:
+    """Issue 20 item 2: while a migration holds ACCESS EXCLUSIVE on items for longer than
+    DB_TIMEOUT_S, requests answer 503, the queries they gave up end server-side instead of
+    waiting on as orphans, and the replica's sessions stay within POOL_MAX plus a
+    cancellation in flight. "cancel alone" turns the server-side timeouts off (options in
+    the URL win), so only the cancel sent at the deadline can end the waits."""
+    timeout_s = 0.5
+    name = "replica-under-lock"
+    backend = spawn_backend(
+        private_pg,
+        DB_TIMEOUT_S=str(timeout_s),
+        DATABASE_URL=f"{private_pg.dsn}?application_name={name}{options}",
+    )
+    samples: list[tuple[int, float]] = []
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with backend.http(timeout=10) as http:
+            while not stop.is_set():
+                path = "/api/items" if len(statuses) % 2 else f"/api/items/{len(statuses) + 1}"
+                statuses.append(http.get(path).status_code)
+
+    with (
+        psycopg.connect(private_pg.dsn) as holder,
+        concurrent.futures.ThreadPoolExecutor(24) as pool,
+    ):
+        holder.execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        clients = [pool.submit(load) for _ in range(24)]
+        until = time.monotonic() + LOCK_HELD_S
+        while time.monotonic() < until:
+            samples.append(sessions_of(private_pg, name))
+            time.sleep(0.05)
+        holder.rollback()  # the migration ends
+        stop.set()
+        for client in clients:
+            client.result()
+    assert 503 in statuses
+    assert set(statuses) <= {200, 404, 503}, set(statuses)
+    most = max(count for count, _ in samples)
+    longest = max(waited for _, waited in samples)
+    assert most <= POOL_MAX + 2, (most, samples)  # + a cancel or two in flight
+    assert longest < timeout_s + SLACK_S, (longest, samples)
+    wait_until(
+        lambda: backend.status("/health/ready") == 200,
+        timeout=10,
+        what="readiness after the lock was released",
+        on_timeout=backend.proc.log_tail,
+    )
+    assert sessions_of(private_pg, name)[0] <= POOL_MAX
