@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 from typing import Any, LiteralString
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, generators
+from psycopg import waiting as psycopg_waiting
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq.abc import PGcancelConn
 from psycopg.rows import class_row
@@ -38,6 +39,8 @@ CREATE TABLE IF NOT EXISTS items (
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError)
 ITEM_ROW = class_row(Item)  # rows as Item structs (built once, not per query)
 SELECT_ITEMS = "SELECT id, name, description, created_at FROM items"
+# How often psycopg's wait for a cancel request wakes up between socket events (its own value).
+CANCEL_POLL_S = 0.1
 log = logging.getLogger("backend.db")
 
 
@@ -94,7 +97,9 @@ def sever(conn: AsyncConnection[Any]) -> PGcancelConn | None:
     back. The cancel request is made first (it needs the live connection's key) and is sent
     apart (`Database.cancel`): waiting for it here would hold the caller up to the connect
     timeout against a frozen server, and without it the server would go on running the
-    query (e.g. waiting for a lock) for a client that is gone.
+    query (e.g. waiting for a lock) for a client that is gone. (psycopg's `cancel_safe`
+    cannot be used: by the time it runs, the severed connection is closed, and it then
+    sends nothing.)
     """
     try:
         cancel = conn.pgconn.cancel_conn()
@@ -116,6 +121,7 @@ class Database:
         self.timeout_s = settings.db_timeout_s
         self.startup_timeout_s = settings.db_startup_timeout_s
         self.target = describe_target(settings.database_url)
+        self.connect_timeout_s = max(2, round(settings.db_timeout_s))
         self.pool = AsyncConnectionPool(
             settings.database_url,
             min_size=settings.pool_min,
@@ -125,7 +131,7 @@ class Database:
             check=check_if_suspect,
             kwargs={
                 "autocommit": True,
-                "connect_timeout": max(2, round(settings.db_timeout_s)),
+                "connect_timeout": self.connect_timeout_s,
                 "options": session_options(settings.database_url, settings.db_timeout_s),
             },
             timeout=settings.db_timeout_s,
@@ -204,11 +210,15 @@ class Database:
             task.add_done_callback(self._cancels.discard)
 
     async def cancel(self, cancel: PGcancelConn) -> None:
-        """Send a cancel request (in a worker thread: libpq's blocking call, bounded by the
-        connect timeout); a failure is logged, the statement timeout still ends the query."""
+        """Send a cancel request without blocking the loop (libpq's non-blocking cancel API,
+        driven the way psycopg's own `cancel_safe` drives it), for at most the connect
+        timeout; a failure is logged, and the statement timeout still ends the query."""
         try:
-            await asyncio.to_thread(cancel.blocking)
-        except psycopg.Error as exc:
+            cancel.start()
+            await psycopg_waiting.wait_conn_async(
+                generators.cancel(cancel), interval=CANCEL_POLL_S, timeout=self.connect_timeout_s
+            )
+        except psycopg.Error as exc:  # also the wait's timeout
             log.warning("could not cancel a timed-out query on %s: %r", self.target, exc)
         finally:
             cancel.finish()
