@@ -5,6 +5,11 @@ namespace as a ConfigMap (`record_summary`: one per notebook, so a later run of 
 never erases the others). Status reads, per learner namespace (by the workshop's label), which
 lessons' objects exist and are healthy (`LESSON_OBJECTS`; workloads: ready replicas reach the
 desired count) and those summaries, as a table for the terminal and an HTML page.
+
+The summaries are the learner's to write (their Role may apply ConfigMaps), so status trusts
+none of them: a record that is not a JSON object of the expected shape is shown as "unreadable
+record" for that learner only, and every cell is `printable()` (control and format characters,
+e.g. terminal escape sequences or bidi overrides, escaped) before it reaches a terminal or page.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +34,9 @@ log = logging.getLogger(__name__)
 
 SUMMARY_LABEL = "ironclad.lab/run-summary"
 SUMMARY_KEY = "summary.json"
+UNREADABLE = "unreadable record"
+NOTEBOOK_NAME = re.compile(r"\d{2}-[a-z0-9-]{1,60}")
+NOTEBOOK_STATUS = re.compile(r"[a-z][a-z ]{0,19}")  # "passed", "failed", "not run", ...
 # The objects each lesson leaves in the learner's namespace (tests/unit/lab/workshop checks that
 # each is in the rendered stack).
 LESSON_OBJECTS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -78,13 +88,61 @@ def record_run(summary: Mapping[str, Any], namespace: str, context: str | None =
         log.info("recorded %d notebook results in %s for `workshop status`", count, namespace)
 
 
+def printable(text: str) -> str:
+    """`text` with every control or format character (ESC, BEL, CR, bidi overrides, zero-width
+    joiners, ...) written as an escape, so what a learner wrote cannot drive a terminal."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp")
+        else ch
+        for ch in text
+    )
+
+
+@dataclass(frozen=True)
+class Run:
+    """One notebook's recorded result, checked for the shape the runner writes."""
+
+    name: str
+    status: str
+    checks_passed: int
+
+    @classmethod
+    def parse(cls, text: str) -> Run | None:
+        """The record in `text`, or None if it is not what `summary_config_map` writes."""
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        name, state = data.get("name"), data.get("status")
+        checks = data.get("checks_passed", 0)
+        if (
+            not isinstance(name, str)
+            or not NOTEBOOK_NAME.fullmatch(name)
+            or not isinstance(state, str)
+            or not NOTEBOOK_STATUS.fullmatch(state)
+            or type(checks) is not int
+            or checks < 0
+        ):
+            return None
+        return cls(name, state, checks)
+
+    def mark(self) -> str:
+        number = self.name.split("-", 1)[0]
+        return f"{number}✓({self.checks_passed})" if self.status == "passed" else f"{number}✗"
+
+
 @dataclass(frozen=True)
 class LearnerStatus:
-    """One learner: each lesson's objects, and the notebooks their runs recorded."""
+    """One learner: each lesson's objects, the notebooks their runs recorded, and how many of
+    their records could not be read."""
 
     namespace: str
     lessons: dict[str, list[tuple[str, ObjectState]]]
-    notebooks: list[dict[str, Any]] = field(default_factory=list)
+    notebooks: list[Run] = field(default_factory=list)
+    unreadable: int = 0
 
     def lesson_mark(self, lesson: str) -> str:
         """✓ all there and ready, … some there or not ready (ready/desired), - none there."""
@@ -102,20 +160,35 @@ class LearnerStatus:
         return "… " + ", ".join(waiting + [f"{m} missing" for m in missing])
 
     def runs(self) -> str:
-        """The recorded notebooks: passed ones with their checks, failed ones marked."""
-        marks = []
-        for nb in sorted(self.notebooks, key=lambda n: str(n["name"])):
-            number = str(nb["name"]).split("-", 1)[0]
-            if nb["status"] == "passed":
-                marks.append(f"{number}✓({nb.get('checks_passed', 0)})")
-            else:
-                marks.append(f"{number}✗")
+        """The recorded notebooks (passed ones with their checks, failed ones marked), then
+        "unreadable record" if any record was not one."""
+        marks = [
+            nb.mark()
+            for nb in sorted(self.notebooks, key=lambda n: n.name)
+            if nb.status != "not run"
+        ]
+        if self.unreadable:
+            marks.append(UNREADABLE + (f" x{self.unreadable}" if self.unreadable > 1 else ""))
         return " ".join(marks) or "no run recorded"
 
 
-def status(api: InstructorApi, workshop: str) -> list[LearnerStatus]:
-    """Every learner namespace of `workshop` (peers left out), sorted by name."""
-    found = api.namespaces(selector(workshop, "learner"))
+def read_runs(records: Sequence[Mapping[str, Any]]) -> tuple[list[Run], int]:
+    """The runs in a learner's recorded ConfigMaps' data, and how many were unreadable."""
+    runs, unreadable = [], 0
+    for data in records:
+        text = data.get(SUMMARY_KEY) if isinstance(data, Mapping) else None
+        run = Run.parse(text) if isinstance(text, str) else None
+        if run is None:
+            unreadable += 1
+        else:
+            runs.append(run)
+    return runs, unreadable
+
+
+def status(api: InstructorApi, workshop: str, uid: str | None = None) -> list[LearnerStatus]:
+    """Every learner namespace of `workshop` (with id `uid` if given; peers left out), sorted
+    by name."""
+    found = api.namespaces(selector(workshop, uid, "learner"))
     learners = []
     for namespace in sorted(n.name for n in found):
         lessons = {
@@ -125,12 +198,8 @@ def status(api: InstructorApi, workshop: str) -> list[LearnerStatus]:
             ]
             for lesson, objects in LESSON_OBJECTS.items()
         }
-        notebooks = [
-            json.loads(data[SUMMARY_KEY])
-            for data in api.config_maps(namespace, f"{SUMMARY_LABEL}=true")
-            if SUMMARY_KEY in data
-        ]
-        learners.append(LearnerStatus(namespace, lessons, notebooks))
+        runs, unreadable = read_runs(api.config_maps(namespace, f"{SUMMARY_LABEL}=true"))
+        learners.append(LearnerStatus(namespace, lessons, runs, unreadable))
     return learners
 
 
@@ -138,7 +207,7 @@ def rows(learners: Sequence[LearnerStatus]) -> list[list[str]]:
     """The board: a header, then one row per learner."""
     header = ["learner", *(f"lesson {n}" for n in LESSON_OBJECTS), "runs (checks passed)"]
     body = [[s.namespace, *(s.lesson_mark(n) for n in LESSON_OBJECTS), s.runs()] for s in learners]
-    return [header, *body]
+    return [[printable(cell) for cell in row] for row in [header, *body]]
 
 
 def table(learners: Sequence[LearnerStatus]) -> str:
@@ -161,7 +230,7 @@ def html_page(learners: Sequence[LearnerStatus], workshop: str) -> str:
         "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
         for row in board[1:]
     )
-    title = html.escape(f"Ironclad Lab workshop {workshop}: progress")
+    title = html.escape(printable(f"Ironclad Lab workshop {workshop}: progress"))
     return (
         f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>'
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"

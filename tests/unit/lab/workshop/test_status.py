@@ -19,7 +19,9 @@ from lab.workshop.provision import learner_stack
 from lab.workshop.status import (
     LESSON_OBJECTS,
     SUMMARY_LABEL,
+    LearnerStatus,
     html_page,
+    printable,
     record_run,
     record_summary,
     status,
@@ -28,7 +30,7 @@ from lab.workshop.status import (
 )
 
 SIZE = Footprint(1, 1, 1, 1, 1)
-PLAN = Plan("ws", ("learner-01", "learner-02"), SIZE, SIZE, {"cpu": "1", "memory": "1Mi"})
+PLAN = Plan("ws", ("learner-01", "learner-02"), SIZE, SIZE, {"cpu": "1", "memory": "1Mi"}, "1d")
 SUMMARY = {
     "target": "cluster",
     "duration_s": 1.0,
@@ -121,6 +123,54 @@ def test_status_shows_lessons_and_recorded_runs_of_learner_namespaces_only(
 
 def test_status_without_learners_says_to_provision(fake_api: Any) -> None:
     assert "provision first" in table(status(fake_api, "ws"))
+
+
+def test_status_reads_only_the_namespaces_of_the_workshops_id(fake_api: Any) -> None:
+    fake_api.apply(all_objects(PLAN))
+    assert [s.namespace for s in status(fake_api, "ws", "1d")] == ["learner-01", "learner-02"]
+    assert status(fake_api, "ws", "2e") == []
+
+
+ESCAPE = "\x1b]0;pwned\x07\x1b[2J\r"  # retitle the terminal, clear it, return the cursor
+HOSTILE = [
+    "{not json",
+    "[1, 2, 3]",
+    json.dumps({"name": "03-postgres-statefulset"}),  # no status
+    json.dumps({"name": "03-x", "status": "passed", "checks_passed": "4"}),
+    json.dumps({"name": "03-x", "status": "passed", "checks_passed": True}),
+    json.dumps({"name": f"03-{ESCAPE}", "status": "passed", "checks_passed": 1}),
+    json.dumps({"name": "04-backend-deployment", "status": f"passed{ESCAPE}"}),
+    "[" * 100_000,  # deeper than the JSON parser's recursion limit
+]
+
+
+def test_hostile_records_are_unreadable_for_that_learner_only(fake_api: Any) -> None:
+    fake_api.apply(all_objects(PLAN))
+    good = summary_config_map("learner-02", SUMMARY["notebooks"][0])["data"]  # type: ignore[index]
+    fake_api.config_map_data = {
+        "learner-01": [{"summary.json": text} for text in HOSTILE] + [{"other": "x"}, good],
+        "learner-02": [good],
+    }
+    first, second = status(fake_api, "ws")
+    assert first.runs() == "03✓(4) unreadable record x9"
+    assert second.runs() == "03✓(4)"
+    board = table([first, second]) + html_page([first, second], "ws")
+    assert "\x1b" not in board
+    assert "\x07" not in board
+    assert "\r" not in board
+
+
+def test_control_characters_are_escaped_in_the_terminal_and_the_page() -> None:
+    assert printable(f"ns{ESCAPE}") == "ns\\x1b]0;pwned\\x07\\x1b[2J\\r"
+    assert printable("a\u202eb\u200bc ✓ é") == "a\\u202eb\\u200bc ✓ é"  # bidi, zero width
+    lessons = {lesson: [] for lesson in LESSON_OBJECTS}
+    learner = LearnerStatus(f"learner{ESCAPE}", lessons)  # type: ignore[arg-type]
+    text, page = table([learner]), html_page([learner], f"<b>{ESCAPE}")
+    for out in (text, page):
+        assert "\x1b" not in out
+        assert "\x07" not in out
+        assert "learner\\x1b]0;pwned" in out
+    assert "&lt;b&gt;\\x1b" in page
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl")
