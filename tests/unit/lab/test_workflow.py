@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -72,24 +74,48 @@ def test_the_workshop_job_runs_the_classroom_path_in_order() -> None:
     assert actions == [
         ["workshop", "provision"],  # the dry run
         ["workshop", "provision"],
-        ["workshop", "provision"],  # idempotent re-run
+        ["workshop", "provision"],  # the same --out: the same workshop again
+        ["workshop", "provision"],  # bad input: a namespace that is not ours
+        ["workshop", "provision"],  # bad input: the name of another workshop
+        ["workshop", "teardown"],  # bad input: a workshop that does not exist
         ["run", "--target"],
         ["workshop", "status"],
-        ["workshop", "teardown"],
-        ["workshop", "teardown"],  # nothing left
+        ["workshop", "teardown"],  # --dry-run
+        ["workshop", "teardown"],  # --yes
+        ["workshop", "teardown"],  # gone: must fail
     ]
+    teardowns = [argv for argv in commands if argv[:2] == ["workshop", "teardown"]]
+    assert ["--dry-run" in a for a in teardowns] == [False, True, False, False]
+    assert all("--yes" in a for a in teardowns if "--dry-run" not in a)
     run = next(argv for argv in commands if argv[0] == "run")
     assert run[run.index("--target") + 1] == "cluster"
     assert run[run.index("--notebooks") + 1] == "00,01,02,03,04,05"
     learner = next(s for s in job["steps"] if "--target cluster" in s.get("run", ""))
     assert learner["env"]["KUBECONFIG"].endswith("build/workshop/learner-01.kubeconfig")
     assert learner["env"]["LAB_NAMESPACE"] == "learner-01"
+    policy = next(s for s in job["steps"] if "admission policy, live" in s.get("name", ""))
+    assert policy["run"].count('refused "') == 4
+    assert "--dry-run=server" in policy["run"]
 
 
-def test_every_action_is_pinned_to_a_release() -> None:
-    for job, step in steps():
-        if "uses" in step:
-            assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+(\.\d+)*", step["uses"]), (job, step["uses"])
+USES = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+(?:\.\d+)*)$")
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_release_named() -> None:
+    """A tag can be moved; a commit cannot. The SHAs were read from each action's git tags
+    (refs/tags/vX.Y.Z -> commit); the comment says which release to compare with on update."""
+    lines = [line.strip() for line in WORKFLOW.read_text().splitlines() if "uses:" in line]
+    assert len(lines) >= 10
+    for line in lines:
+        assert USES.fullmatch(line.removeprefix("- ")), line
+    used = {step["uses"] for _, step in steps() if "uses" in step}
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in used)
+    versions: dict[str, set[str]] = {}
+    for line in lines:
+        match = USES.fullmatch(line.removeprefix("- "))
+        assert match
+        versions.setdefault(match[1], set()).add(match[2])
+    assert all(len(shas) == 1 for shas in versions.values()), versions  # one pin per action
 
 
 def test_the_offline_job_passes_images_through_run() -> None:
@@ -111,3 +137,73 @@ def test_every_target_the_workflow_runs_has_an_up_timeout_and_run_budgets() -> N
     for target in targets:
         assert target in UP_TIMEOUT
         assert target in DEFAULT_BUDGETS
+
+
+# containerd's CRI plugin as journalctl shows it on a kind node: logfmt quotes msg= and escapes
+# the quotes inside it (the lines of one pull, then lines that are not pulls).
+JOURNAL = (
+    'Dec 06 08:12:01 ironclad-worker containerd[112]: time="2026-12-06T08:12:01.5Z" level=info '
+)
+PAUSE = r"\"registry.k8s.io/pause:3.10\""
+CONTAINERD_LOG = "".join(
+    JOURNAL + msg + "\n"
+    for msg in (
+        rf'msg="PullImage {PAUSE}"',
+        rf'msg="ImageCreate event name:{PAUSE} labels:{{key:\"io.cri-containerd.image\" '
+        r'value:\"managed\"}"',
+        rf'msg="PullImage {PAUSE} returns image reference '
+        r'\"sha256:873ed75102791e5b0b8a7fcd41606c92fcec98d56d05ead4ac5131650004c136\""',
+    )
+)
+NOT_PULLS = "".join(
+    JOURNAL + msg + "\n"
+    for msg in (
+        r'msg="ImageCreate event name:\"docker.io/library/ironclad-backend:lab\""',
+        rf'msg="ImageUpdate event name:{PAUSE}"',
+        r'msg="CreateContainer within sandbox \"0a1b\" for container '
+        r'&ContainerMetadata{Name:backend,Attempt:0,}"',
+    )
+)
+
+
+def grep_pulls(pattern: str, log: str, fixed: bool = False) -> list[str]:
+    """The lines `grep -E PATTERN` (or -F) selects from `log`, as the workflow step runs it."""
+    flag = "-F" if fixed else "-E"
+    found = subprocess.run(["grep", flag, pattern], input=log, capture_output=True, text=True)
+    assert found.returncode in (0, 1), found.stderr
+    return found.stdout.splitlines()
+
+
+def pull_step() -> dict[str, Any]:
+    job = workflow()["jobs"]["lab-kind-offline"]
+    return next(s for s in job["steps"] if s.get("name") == "No node pulled an image")
+
+
+@pytest.mark.skipif(shutil.which("grep") is None, reason="needs grep")
+def test_the_no_pull_check_sees_containerds_escaped_pull_lines() -> None:
+    step = pull_step()
+    assert 'grep -E "$PULL_LINE"' in step["run"]
+    pattern = step["env"]["PULL_LINE"]
+    assert len(grep_pulls(pattern, CONTAINERD_LOG)) == 2  # the pull and its result
+    assert grep_pulls(pattern, NOT_PULLS) == []  # images loaded from the archive: no pull
+    assert grep_pulls(pattern, 'msg="PullImage "busybox""') != []  # an unescaped log format
+    # the old check: a fixed 'PullImage "' never matched containerd's escaped line
+    assert grep_pulls('PullImage "', CONTAINERD_LOG, fixed=True) == []
+
+
+def test_every_lab_job_outlasts_the_runners_own_budgets() -> None:
+    """GitHub kills a job at its timeout without the runner's report: the timeout must exceed
+    `up`'s timeout plus the whole run's budget plus the job's setup."""
+    from lab.runner.run import DEFAULT_BUDGETS
+    from lab.stack import UP_TIMEOUT
+
+    setup_minutes = 20  # install, cluster creation, image build/save/load
+    checked = []
+    for name, job in workflow()["jobs"].items():
+        runs = [argv for step in job["steps"] for argv in lab_commands(step.get("run", ""))]
+        for argv in (a for a in runs if a[0] == "run" and "--target" in a):
+            target = argv[argv.index("--target") + 1]
+            needed = (UP_TIMEOUT[target] + DEFAULT_BUDGETS[target][1]) / 60 + setup_minutes
+            assert needed < job["timeout-minutes"] <= 360, (name, needed)
+            checked.append(name)
+    assert sorted(checked) == ["lab-kind", "lab-kind-offline", "workshop-kind"]
