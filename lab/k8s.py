@@ -594,7 +594,8 @@ class Cluster:
             "Recent events:",
             self.events(10).to_string(index=False),
         ]
-        for name in pods[~pods["ready"]]["name"]:
+        # .loc with a bool mask: on an empty table `pods[mask]` would select columns instead
+        for name in pods.loc[~pods["ready"].astype(bool), "name"]:
             try:
                 parts += [f"Last log lines of {name}:", self.logs(name, tail=log_lines)]
             except ApiException as exc:

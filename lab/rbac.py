@@ -15,6 +15,16 @@ Two rules of the API server shape the table:
 
 `get` on `namespaces` is no cluster-wide right: RBAC treats GET /api/v1/namespaces/NS as a
 request in namespace NS, so a Role in NS lets the learner read NS's own labels and nothing else.
+
+Roles and RoleBindings are named (`NAMED`): the learner may write only the ones the lab applies
+(Prometheus'), never the instructor's `ironclad-learner`. `resourceNames` can restrict `create`
+here because the lab creates by server-side apply, a PATCH to the object's own URL: the API
+server checks the `create` it implies with the name (a POST to the collection carries none and is
+refused). What such a Role may grant and whom such a binding may name is the workshop's
+admission policy's job (`lab.workshop.guard`): RBAC alone would let the learner bind their own
+Role to any subject.
+
+The peer namespace (`<namespace>-peer`) gets `PEER_RULES` only: lesson 05's probe pod.
 """
 
 from __future__ import annotations
@@ -75,19 +85,48 @@ with rules they hold themselves, so the learner holds these too (watch is used b
 
 LEARNER_RULES: frozenset[Rule] = CALLS | ESCALATION
 
+PEER_RULES: frozenset[Rule] = (
+    _rules("get list create delete", "", "pods")  # lesson 05's probe pod, its wait, cleanup
+    | _rules("get", "", "pods/log")  # what the probe printed
+    | _rules("list", "", "events")  # the diagnosis of a probe that never finished
+)
+"""The Role in a learner's peer namespace: lesson 05's cross-namespace probe, nothing else (no
+NetworkPolicy, Role or Service there is the learner's to change)."""
 
-def role_rules(rules: frozenset[Rule] = LEARNER_RULES) -> list[dict[str, Any]]:
-    """`rules` as a Role's `rules:` list: one entry per (apiGroup, verbs), resources sorted."""
-    by_group: dict[tuple[str, tuple[str, ...]], set[str]] = defaultdict(set)
+RBAC_GROUP = "rbac.authorization.k8s.io"
+NAMED: dict[tuple[str, str], tuple[str, ...]] = {
+    (RBAC_GROUP, "roles"): ("prometheus",),
+    (RBAC_GROUP, "rolebindings"): ("prometheus",),
+}
+"""(group, resource) -> the only names the learner may write: the objects of that kind the
+cluster render holds (tests/unit/lab/test_rbac.py keeps the two equal)."""
+
+
+def role_rules(
+    rules: frozenset[Rule] = LEARNER_RULES,
+    named: dict[tuple[str, str], tuple[str, ...]] | None = None,
+) -> list[dict[str, Any]]:
+    """`rules` as a Role's `rules:` list: one entry per (apiGroup, verbs, resourceNames),
+    resources sorted; resources in `named` (default `NAMED`) carry their `resourceNames`."""
+    named = NAMED if named is None else named
+    by_group: dict[tuple[str, tuple[str, ...], tuple[str, ...]], set[str]] = defaultdict(set)
     verbs: dict[tuple[str, str], set[str]] = defaultdict(set)
     for rule in rules:
         verbs[(rule.group, rule.resource)].add(rule.verb)
-    for (group, resource), granted in verbs.items():
-        by_group[(group, tuple(sorted(granted)))].add(resource)
-    return [
-        {"apiGroups": [group], "resources": sorted(resources), "verbs": list(granted)}
-        for (group, granted), resources in sorted(by_group.items())
-    ]
+    for (group, resource), held in verbs.items():
+        names = named.get((group, resource), ())
+        by_group[(group, tuple(sorted(held)), names)].add(resource)
+    entries = []
+    for (group, granted, names), resources in sorted(by_group.items()):
+        entry: dict[str, Any] = {
+            "apiGroups": [group],
+            "resources": sorted(resources),
+            "verbs": list(granted),
+        }
+        if names:
+            entry["resourceNames"] = list(names)
+        entries.append(entry)
+    return entries
 
 
 def parse_role_rules(rules: list[dict[str, Any]]) -> frozenset[Rule]:
@@ -99,3 +138,68 @@ def parse_role_rules(rules: list[dict[str, Any]]) -> frozenset[Rule]:
         for resource in entry.get("resources", [])
         for verb in entry.get("verbs", [])
     )
+
+
+# --- evaluation: what the API server's RBAC authorizer decides for a set of Roles -------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One authorization question: `verb` on `resource` ("pods", "pods/log") of `group`, in
+    `namespace` (None: cluster-scoped), of the object `name` (None: a collection or a POST)."""
+
+    verb: str
+    group: str
+    resource: str
+    namespace: str | None
+    name: str | None = None
+
+
+def _matches(granted: list[str], wanted: str) -> bool:
+    return "*" in granted or wanted in granted
+
+
+def _resource_matches(granted: list[str], resource: str) -> bool:
+    """RBAC's ResourceMatches: "*", the exact "resource[/subresource]", or "*/subresource"."""
+    if _matches(granted, resource):
+        return True
+    _, slash, sub = resource.partition("/")
+    return bool(slash) and f"*/{sub}" in granted
+
+
+def rule_allows(entry: dict[str, Any], request: Request) -> bool:
+    """Whether one `rules:` entry of a Role grants `request` (RBAC's RuleAllows)."""
+    names = entry.get("resourceNames") or []
+    return (
+        _matches(entry.get("verbs", []), request.verb)
+        and _matches(entry.get("apiGroups", []), request.group)
+        and _resource_matches(entry.get("resources", []), request.resource)
+        and (not names or (request.name is not None and request.name in names))
+    )
+
+
+def allows(roles: dict[str, list[dict[str, Any]]], request: Request) -> bool:
+    """Whether the Roles bound to a user (namespace -> that Role's `rules:`) grant `request`.
+    A Role grants only requests in its own namespace; nothing cluster-scoped."""
+    if request.namespace is None:
+        return False
+    return any(rule_allows(e, request) for e in roles.get(request.namespace, []))
+
+
+def covers(held: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> bool:
+    """RBAC's escalation check: whether a holder of `held` may create a Role with `wanted` (or
+    bind one), i.e. every single permission of `wanted` is granted by `held`."""
+    for entry in wanted:
+        if entry.get("nonResourceURLs"):
+            return False
+        for verb in entry.get("verbs", []):
+            for group in entry.get("apiGroups", []):
+                for resource in entry.get("resources", []):
+                    names = entry.get("resourceNames") or [None]
+                    for name in names:
+                        owner = [e for e in held if name is not None or not e.get("resourceNames")]
+                        if not any(
+                            rule_allows(e, Request(verb, group, resource, "-", name)) for e in owner
+                        ):
+                            return False
+    return True

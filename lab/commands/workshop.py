@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from lab.commands import Subparsers
+from lab.errors import LabError
 from lab.settings import Settings
 
-DEFAULT_WORKSHOP = "ironclad"
+DEFAULT_OUT = Path("build/workshop")
 
 
 def register(commands: Subparsers) -> None:
@@ -17,7 +19,8 @@ def register(commands: Subparsers) -> None:
         help="provision, watch and tear down learner namespaces on a shared cluster",
         description="One namespace per learner on a shared cluster: `provision` creates them "
         "(and a kubeconfig each), `status` shows everyone's progress, `teardown` removes "
-        "what provision made, by label.",
+        "what provision made, by the workshop's id. The workshop's name and id are recorded "
+        "in OUT/workshop.json: status and teardown with the same --out find it.",
     )
     actions = workshop.add_subparsers(dest="workshop_action", required=True, metavar="ACTION")
     provision = actions.add_parser("provision", help="create the learners' namespaces")
@@ -27,24 +30,36 @@ def register(commands: Subparsers) -> None:
         "--dry-run", action="store_true", help="print the objects as YAML, create nothing"
     )
     provision.add_argument(
-        "--out", type=Path, default=Path("build/workshop"), help="where the kubeconfigs go"
-    )
-    provision.add_argument(
         "--token-expiry", default="8h", help="how long the learners' tokens last (8h, 90m)"
     )
     status = actions.add_parser("status", help="every learner's lessons and recorded runs")
     status.add_argument("--html", type=Path, default=None, help="also write the board here")
-    teardown = actions.add_parser("teardown", help="delete what provision made (by label)")
+    teardown = actions.add_parser("teardown", help="delete what provision made (by its id)")
+    teardown.add_argument(
+        "--dry-run", action="store_true", help="list what would be deleted, delete nothing"
+    )
+    teardown.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     teardown.add_argument(
         "--timeout", type=float, default=300.0, help="how long to wait for the deletion (s)"
     )
     for parser in (provision, status, teardown):
         parser.add_argument(
             "--workshop",
-            default=DEFAULT_WORKSHOP,
-            help=f"the workshop's name, its label value (default {DEFAULT_WORKSHOP})",
+            default=None,
+            help="the workshop's name (default: the one OUT/workshop.json records; provision "
+            "without a record generates one that no other run makes, and prints it)",
+        )
+        parser.add_argument(
+            "--out",
+            type=Path,
+            default=DEFAULT_OUT,
+            help=f"the workshop's directory: its record and the kubeconfigs ({DEFAULT_OUT})",
         )
         parser.add_argument("--context", default=None, help="kubeconfig context (the admin's)")
+    for parser in (status, teardown):
+        parser.add_argument(
+            "--id", default=None, help="the workshop's id (default: from OUT/workshop.json)"
+        )
     workshop.set_defaults(handler=run_workshop)
 
 
@@ -59,40 +74,75 @@ def run_provision(args: argparse.Namespace, settings: Settings) -> int:
     from lab.workshop.api import KubeInstructorApi
     from lab.workshop.capacity import capacity_lines
     from lab.workshop.objects import all_objects
-    from lab.workshop.provision import make_plan, parse_duration, provision, summary_lines
+    from lab.workshop.provision import (
+        identity_to_provision,
+        make_plan,
+        parse_duration,
+        provision,
+        summary_lines,
+    )
 
     seconds = parse_duration(args.token_expiry)
-    plan = make_plan(settings, args.learners, args.prefix, args.workshop)
+    record, resumed = identity_to_provision(args.workshop, args.out)
+    plan = make_plan(settings, args.learners, args.prefix, record.workshop, record.uid)
     if args.dry_run:
         print("".join(f"# {line}\n" for line in capacity_lines(plan.footprint, plan.at_rest)))
+        print(f"# workshop {record.workshop} (id {record.uid}; a dry run records nothing)")
         print(to_yaml(all_objects(plan)), end="")
         return 0
     done = provision(plan, KubeInstructorApi(args.context), args.out, seconds)
-    print("\n".join(summary_lines(done)))
+    print("\n".join(summary_lines(record, resumed, done)))
     return 0
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
     from lab.workshop.api import KubeInstructorApi
+    from lab.workshop.provision import identity_to_find
     from lab.workshop.status import html_page, status, table
 
-    learners = status(KubeInstructorApi(args.context), args.workshop)
+    workshop, uid = identity_to_find(args.workshop, args.id, args.out)
+    learners = status(KubeInstructorApi(args.context), workshop, uid)
     print(table(learners))
     if args.html is not None:
         args.html.parent.mkdir(parents=True, exist_ok=True)
-        args.html.write_text(html_page(learners, args.workshop), encoding="utf-8")
+        args.html.write_text(html_page(learners, workshop), encoding="utf-8")
         print(f"HTML board: {args.html}")
     return 0
 
 
 def run_teardown(args: argparse.Namespace, settings: Settings) -> int:
     from lab.workshop.api import KubeInstructorApi
-    from lab.workshop.provision import teardown
+    from lab.workshop.provision import Record, identity_to_find, owned, teardown
 
-    deleted = teardown(KubeInstructorApi(args.context), args.workshop, args.timeout)
+    workshop, uid = identity_to_find(args.workshop, args.id, args.out)
+    api = KubeInstructorApi(args.context)
+    target = owned(api, workshop, uid)
+    listing = "\n".join(f"  {line}" for line in target.lines())
+    print(f"Workshop {target.workshop} (id {target.uid}) owns:\n{listing}")
+    if args.dry_run:
+        print("Dry run: nothing was deleted.")
+        return 0
+    if not args.yes:
+        confirm(f"Delete these {len(target.lines())} objects and everything in the namespaces?")
+    teardown(api, target, args.timeout)
+    recorded = Record.read(args.out)
+    if recorded is not None and recorded.uid == target.uid:
+        Record.path(args.out).unlink()
     print(
-        f"Deleted {len(deleted)} namespaces: {', '.join(deleted)}"
-        if deleted
-        else f"Nothing to delete: no namespace is labelled for workshop {args.workshop}."
+        f"Deleted workshop {target.workshop}: {len(target.namespaces)} namespaces and its "
+        "admission policy."
     )
     return 0
+
+
+def confirm(question: str) -> None:
+    """Ask on the terminal; LabError unless the answer is yes (or nobody can answer)."""
+    if not sys.stdin.isatty():
+        raise LabError(
+            "Teardown asks for confirmation and there is no terminal to ask on: nothing was "
+            "deleted.",
+            "Check the list above (or --dry-run), then run it again with --yes.",
+        )
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise LabError("Teardown cancelled: nothing was deleted.", "Run it again and answer y.")

@@ -1,33 +1,45 @@
-"""`workshop provision` and `workshop teardown`: learner namespaces in, and out, by label.
+"""`workshop provision` and `workshop teardown`: a workshop's objects in, and out, by its id.
 
-Provision is idempotent (server-side apply of `lab.workshop.objects`; a run that failed half-way
-is re-run), then writes one kubeconfig per learner, token from the TokenRequest API, mode 0600.
-Teardown deletes only the namespaces carrying the workshop's label (their objects go with them)
-and waits until they are gone; with nothing left it does nothing.
+A workshop is a name (unique on the cluster; by default generated from the time and a random
+suffix, and printed) and an id generated at its first provision; both label every object, and
+`<out>/workshop.json` records them so that the same `--out` resumes or tears down the same
+workshop. Provision first checks that every namespace it would touch is absent or already this
+workshop's (same id): a namespace that exists and is not ours, or the name in use by another
+workshop, stops it before anything is changed. Then it server-side applies
+`lab.workshop.objects` without forcing (a run that failed half-way is run again) and writes one
+kubeconfig per learner, token from the TokenRequest API, mode 0600. Teardown deletes only the
+objects labelled with the workshop's id (namespaces, their objects go with them, then the
+admission policy), waits until they are gone, and says so when there is nothing to delete.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import secrets
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lab.errors import LabError
 from lab.manifests import Obj, render
 from lab.settings import Settings
 from lab.waits import poll
-from lab.workshop.api import InstructorApi
+from lab.workshop.api import ClusterObject, InstructorApi, Namespace
 from lab.workshop.capacity import largest_container, learner_footprint, steady_footprint
+from lab.workshop.guard import BINDING_KIND, POLICY_KIND, policy_name
+from lab.workshop.names import LABEL_WORKSHOP, LABEL_WORKSHOP_ID, SERVICE_ACCOUNT
 from lab.workshop.objects import (
-    SERVICE_ACCOUNT,
     Plan,
     all_objects,
     kubeconfig,
     learner_names,
+    namespace_names,
+    peer_egress,
     selector,
 )
 
@@ -59,17 +71,127 @@ def learner_stack(settings: Settings) -> list[Obj]:
     return render("cluster", settings)
 
 
-def make_plan(settings: Settings, learners: int, prefix: str, workshop: str) -> Plan:
-    """The learners' names and the quota sized from the rendered stack."""
-    stack = learner_stack(settings)
+def make_plan(settings: Settings, learners: int, prefix: str, workshop: str, uid: str = "") -> Plan:
+    """The learners' names, the quota sized from the rendered stack and the peer namespace's
+    egress taken from it."""
     names = learner_names(learners, prefix)
+    check_workshop_name(workshop)
+    stack = learner_stack(settings)
     return Plan(
         workshop,
         names,
         learner_footprint(stack),
         steady_footprint(stack),
         largest_container(stack),
+        uid,
+        peer_egress(stack),
     )
+
+
+# A label value (<= 63), and room for the admission policy's "ironclad-lab-" prefix.
+WORKSHOP_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?")
+WORKSHOP_ID = re.compile(r"[0-9a-f]{1,63}")  # what `new_uid` makes, as a label value
+RECORD = "workshop.json"
+
+
+def check_workshop_name(name: str) -> str:
+    """`name` if it can label objects and name the admission policy, else LabError."""
+    if not WORKSHOP_NAME.fullmatch(name):
+        raise LabError(
+            f"--workshop {name!r} is not a valid workshop name.",
+            "Use at most 50 characters of a-z, 0-9 and '-', starting and ending with a letter "
+            "or digit, or leave --workshop out to get a generated name.",
+        )
+    return name
+
+
+def new_workshop_name(now: datetime | None = None) -> str:
+    """A name no other run makes: the UTC minute and a random suffix
+    (ironclad-20261206-0815-3fa9)."""
+    when = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M")
+    return f"ironclad-{when}-{secrets.token_hex(2)}"
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex
+
+
+def check_workshop_id(uid: str) -> str:
+    """`uid` if it is what provision generates (hex), else LabError."""
+    if not WORKSHOP_ID.fullmatch(uid):
+        raise LabError(
+            f"{uid!r} is not a workshop id.",
+            "Copy the id provision printed (or the one in OUT/workshop.json): hex digits.",
+        )
+    return uid
+
+
+@dataclass(frozen=True)
+class Record:
+    """What `<out>/workshop.json` keeps of a provisioned workshop."""
+
+    workshop: str
+    uid: str
+
+    @staticmethod
+    def path(out: Path) -> Path:
+        return out / RECORD
+
+    @classmethod
+    def read(cls, out: Path) -> Record | None:
+        """The record in `out`, None if there is none; LabError if it is unreadable."""
+        path = cls.path(out)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                check_workshop_name(str(data["workshop"])), check_workshop_id(str(data["id"]))
+            )
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, LabError) as exc:
+            raise LabError(
+                f"{path} is not a workshop record ({exc}).",
+                "Pass --workshop NAME (and --id ID) explicitly, or another --out.",
+            ) from exc
+
+    def write(self, out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        text = json.dumps({"workshop": self.workshop, "id": self.uid}, indent=2) + "\n"
+        self.path(out).write_text(text, encoding="utf-8")
+
+
+def identity_to_provision(workshop: str | None, out: Path) -> tuple[Record, bool]:
+    """(the workshop to provision, whether it resumes the one recorded in `out`): `--workshop`
+    if given (refused if `out` records another), else the recorded one, else a new name."""
+    recorded = Record.read(out)
+    if recorded is not None:
+        if workshop is not None and workshop != recorded.workshop:
+            raise LabError(
+                f"{Record.path(out)} records workshop {recorded.workshop}, not {workshop}.",
+                f"Pass another --out for a new workshop, or --workshop {recorded.workshop} (or "
+                "none) to re-run that one.",
+            )
+        return recorded, True
+    return Record(check_workshop_name(workshop or new_workshop_name()), new_uid()), False
+
+
+def identity_to_find(workshop: str | None, uid: str | None, out: Path) -> tuple[str, str | None]:
+    """(name, id or None) of the workshop status or teardown acts on: `--workshop`/`--id`, else
+    the record in `out` (its id when the names agree)."""
+    recorded = Record.read(out)
+    if uid is not None:
+        check_workshop_id(uid)
+    if workshop is None:
+        if recorded is None:
+            raise LabError(
+                f"Which workshop? {Record.path(out)} does not exist.",
+                "Pass --workshop NAME (provision printed it), or --out with the directory "
+                "provision wrote to.",
+            )
+        return recorded.workshop, uid or recorded.uid
+    if uid is None and recorded is not None and recorded.workshop == workshop:
+        uid = recorded.uid
+    return check_workshop_name(workshop), uid
 
 
 @dataclass(frozen=True)
@@ -90,9 +212,47 @@ def write_private(path: Path, text: str) -> None:
     path.chmod(0o600)  # an existing file keeps its old mode through O_CREAT
 
 
+def foreign_objects(plan: Plan, api: InstructorApi) -> list[str]:
+    """What provision would touch that is not this workshop's (another id, or none): the plan's
+    namespaces and admission policy, and anything else labelled with the workshop's name."""
+    problems = []
+    for name in namespace_names(plan):
+        found = api.namespace(name)
+        if found is not None and found.labels.get(LABEL_WORKSHOP_ID) != plan.uid:
+            owner = found.labels.get(LABEL_WORKSHOP)
+            whose = f"workshop {owner}'s" if owner else "not a workshop's"
+            problems.append(f"namespace {name} exists and is {whose}")
+        elif found is not None and found.terminating:
+            problems.append(f"namespace {name} is still being deleted (a teardown)")
+    for kind in (POLICY_KIND, BINDING_KIND):
+        obj = api.cluster_object(kind, policy_name(plan.workshop))
+        if obj is not None and obj.labels.get(LABEL_WORKSHOP_ID) != plan.uid:
+            problems.append(f"{kind} {obj.name} exists and is not this workshop's")
+    others = sorted(
+        {n.labels.get(LABEL_WORKSHOP_ID, "?") for n in api.namespaces(selector(plan.workshop))}
+        - {plan.uid}
+    )
+    if others:
+        problems.append(
+            f"the name {plan.workshop} is taken by another provisioned workshop (id "
+            f"{', '.join(others)})"
+        )
+    return problems
+
+
 def provision(plan: Plan, api: InstructorApi, out: Path, token_seconds: int) -> list[Provisioned]:
-    """Apply every learner's objects, then write `<out>/<learner>.kubeconfig` for each."""
+    """Check that nothing provision would touch belongs to someone else, record the workshop in
+    `out`, apply every object, then write `<out>/<learner>.kubeconfig` for each learner."""
     objects = all_objects(plan)
+    problems = foreign_objects(plan, api)
+    if problems:
+        raise LabError(
+            "Nothing was changed: " + "; ".join(problems) + ".",
+            "Provision only creates what it owns. Choose another --prefix or --workshop, or ask "
+            "whoever owns those objects; to re-run an earlier provision, pass the --out it "
+            "wrote to (its workshop.json holds the workshop's id).",
+        )
+    Record(plan.workshop, plan.uid).write(out)
     log.info("applying %d objects for %d learners …", len(objects), len(plan.learners))
     api.apply(objects)
     endpoint = api.endpoint()
@@ -100,36 +260,87 @@ def provision(plan: Plan, api: InstructorApi, out: Path, token_seconds: int) -> 
     for learner in plan.learners:
         token = api.request_token(learner, SERVICE_ACCOUNT, token_seconds)
         path = out / f"{learner}.kubeconfig"
-        text = kubeconfig(
-            learner, endpoint.server, endpoint.ca_data, token.token, endpoint.insecure
-        )
-        write_private(path, text)
+        write_private(path, kubeconfig(learner, endpoint, token.token))
         done.append(Provisioned(learner, path, token.expires))
     return done
 
 
-def teardown(api: InstructorApi, workshop: str, timeout: float = 300.0) -> list[str]:
-    """Delete every namespace labelled for `workshop` and wait until they are gone; the names
-    deleted (none when nothing was left: a second run is a no-op)."""
+@dataclass(frozen=True)
+class Owned:
+    """What teardown deletes: the workshop's namespaces and cluster-scoped objects."""
+
+    workshop: str
+    uid: str
+    namespaces: tuple[str, ...]
+    cluster_objects: tuple[ClusterObject, ...]
+
+    def lines(self) -> list[str]:
+        return [f"Namespace/{n}" for n in self.namespaces] + [
+            f"{o.kind}/{o.name}" for o in self.cluster_objects
+        ]
+
+
+def owned(api: InstructorApi, workshop: str, uid: str | None) -> Owned:
+    """The objects of workshop `workshop` with id `uid` (None: the one id its objects carry).
+    LabError when there are none, or when `uid` is None and several workshops share the name."""
     everything = selector(workshop)
-    names = sorted(n.name for n in api.namespaces(everything))
-    for name in names:
+    found: list[Namespace | ClusterObject] = [*api.namespaces(everything)]
+    for kind in (POLICY_KIND, BINDING_KIND):
+        found += api.cluster_objects(kind, everything)
+    ids = sorted({o.labels.get(LABEL_WORKSHOP_ID, "") for o in found})
+    if uid is None:
+        if len(ids) > 1:
+            raise LabError(
+                f"Several workshops are named {workshop} (ids {', '.join(ids)}).",
+                "Pass --id ID to say which one (its workshop.json has it).",
+            )
+        uid = ids[0] if ids else None
+    mine = [o for o in found if o.labels.get(LABEL_WORKSHOP_ID) == uid]
+    if uid is None or not mine:
+        others = f" (objects of that name carry id {', '.join(ids)})" if ids else ""
+        raise LabError(
+            f"There is no workshop {workshop}"
+            + (f" with id {uid}" if uid else "")
+            + f" on this cluster{others}: nothing was deleted.",
+            "Check --workshop, --id and --context (ironclad-lab workshop status lists the "
+            "learners of a workshop).",
+        )
+    return Owned(
+        workshop,
+        uid,
+        tuple(sorted(o.name for o in mine if isinstance(o, Namespace))),
+        tuple(o for o in mine if isinstance(o, ClusterObject)),
+    )
+
+
+def teardown(api: InstructorApi, target: Owned, timeout: float = 300.0) -> None:
+    """Delete `target`'s namespaces, wait until they are gone, then its admission policy (it
+    guards the namespaces until they are)."""
+    still_there = selector(target.workshop, target.uid)
+    for name in target.namespaces:
         log.info("deleting namespace %s …", name)
         api.delete_namespace(name)
-    if names:
+    if target.namespaces:
         poll(
-            lambda: not api.namespaces(everything),
-            what=f"the namespaces of workshop {workshop} to be deleted",
+            lambda: not api.namespaces(still_there),
+            what=f"the namespaces of workshop {target.workshop} to be deleted",
             timeout=timeout,
             interval=1.0,
-            diagnose=lambda: ", ".join(n.name for n in api.namespaces(everything)),
+            diagnose=lambda: ", ".join(n.name for n in api.namespaces(still_there)),
         )
-    return names
+    for obj in target.cluster_objects:
+        log.info("deleting %s %s …", obj.kind, obj.name)
+        api.delete_cluster_object(obj.kind, obj.name)
 
 
-def summary_lines(done: Sequence[Provisioned]) -> list[str]:
-    """What provision printed: one line per learner."""
+def summary_lines(record: Record, resumed: bool, done: Sequence[Provisioned]) -> list[str]:
+    """What provision printed: the workshop, then one line per learner."""
+    how = "re-run (same id)" if resumed else "new"
     return [
-        f"{p.learner}: {p.kubeconfig} (token expires {p.expires or 'when the API says'})"
-        for p in done
+        f"Workshop {record.workshop} (id {record.uid}, {how}): `workshop status` and "
+        f"`workshop teardown` find it through the same --out, or --workshop {record.workshop}.",
+        *(
+            f"{p.learner}: {p.kubeconfig} (token expires {p.expires or 'when the API says'})"
+            for p in done
+        ),
     ]

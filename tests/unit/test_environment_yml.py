@@ -34,6 +34,7 @@ CONDA_FORGE: dict[str, tuple[str, ...] | str] = {
     "pytest-kind": PIP,
     "kubernetes-validate": PIP,
     "promql-parser": PIP,
+    "cel-python": PIP,  # conda-forge availability not checked here (no conda): pip is certain
 }
 # Tools the environment adds beyond pyproject's extras, pinned as .ci/run pins them.
 TOOLS = ("nox",)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,6 +22,8 @@ from lab.manifests import render
 from lab.rbac import Rule
 from lab.settings import Settings, get_settings, peer_namespace
 from lab.targets.cluster import ClusterTarget
+from lab.workshop.capacity import Footprint
+from lab.workshop.objects import Plan, all_objects
 from lab.workshop.status import record_summary
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
         cluster.delete_pod(backend[1])
         cluster.probe("http://backend:3000/health/live", timeout=5)
         cluster.in_namespace(peer).probe(f"http://backend.{NS}.svc:3000/", timeout=5)
+        cluster.in_namespace(peer).diagnose("app=client")  # what a probe that hangs reports
         cluster.restart("backend")
         cluster.rollout_timeline("backend", timeout=5, interval=0.01)
         cluster.wait_rollout("postgres", "StatefulSet", timeout=5)
@@ -74,9 +77,9 @@ def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
 
 
 @pytest.fixture
-def recorded(
+def exercised(
     fake: FakeApiServer, upstream: tuple[str, int], kubeconfig: str, discovery_cache: None
-) -> set[tuple[Rule, str | None]]:
+) -> FakeApiServer:
     settings = replace(
         get_settings(),
         namespace=NS,
@@ -85,16 +88,47 @@ def recorded(
         rollout_timeout=10.0,
     )
     exercise_the_lab(fake, settings)
-    return fake.rules()
+    return fake
 
 
 def test_the_lab_calls_exactly_lab_calls_in_the_learners_two_namespaces(
-    recorded: set[tuple[Rule, str | None]],
+    exercised: FakeApiServer,
 ) -> None:
+    recorded = exercised.rules()
     used = {rule for rule, _ in recorded}
     assert sorted(used - rbac.LAB_CALLS) == [], "calls the learner Role does not grant"
     assert sorted(rbac.LAB_CALLS - used) == [], "rules nothing calls any more"
     assert {namespace for _, namespace in recorded} == {NS, f"{NS}-peer"}
+    in_peer = {rule for rule, namespace in recorded if namespace == f"{NS}-peer"}
+    assert in_peer == rbac.PEER_RULES  # the peer Role: exactly lesson 05's probe
+
+
+def test_the_provisioned_roles_allow_every_call_the_lab_made(
+    exercised: FakeApiServer, gate_of: Any
+) -> None:
+    """The evaluator applies the Roles provision creates (resourceNames included) and the
+    admission policy to every recorded request, with its name and body."""
+    plan = Plan(
+        "ws", (NS,), Footprint(1, 1, 1, 1, 1), Footprint(1, 1, 1, 1, 1),
+        {"cpu": "1", "memory": "1Gi"}, "ab" * 16,
+    )  # fmt: skip
+    gate = gate_of(all_objects(plan), NS)
+    checked = 0
+    for call in exercised.calls:
+        for request in call.requests():
+            assert gate.refusal(request, call.body) is None, (call.method, call.path, request)
+            checked += 1
+    assert checked > 50
+    named = [r for c in exercised.calls for r in c.requests() if r.resource == "rolebindings"]
+    assert {r.name for r in named} == {"prometheus"}  # applied by name: resourceNames can apply
+
+
+def test_named_resources_are_exactly_what_the_render_names() -> None:
+    stack = render("cluster", namespace=NS)
+    for (group, resource), names in rbac.NAMED.items():
+        kind = {"roles": "Role", "rolebindings": "RoleBinding"}[resource]
+        rendered = {o["metadata"]["name"] for o in stack if o["kind"] == kind}
+        assert (group, set(names)) == (rbac.RBAC_GROUP, rendered)
 
 
 def client_call_rule(api: str, method: str) -> Rule:
@@ -158,3 +192,42 @@ def test_the_role_has_no_wildcards_and_nothing_cluster_wide() -> None:
     assert scoped == {"namespaces"}
     assert {r.verb for r in rbac.LEARNER_RULES if r.resource == "namespaces"} == {"get"}
     assert kinds_applied  # every applied kind has create, patch, delete: see LAB_CALLS test
+
+
+def test_the_evaluator_follows_rbac_matching_rules() -> None:
+    """RBAC's RuleAllows as the API server's rbac/v1 helpers define it."""
+    pods = {"apiGroups": [""], "resources": ["pods", "*/log"], "verbs": ["get"]}
+    named = {"apiGroups": [rbac.RBAC_GROUP], "resources": ["roles"], "verbs": ["create"],
+             "resourceNames": ["prometheus"]}  # fmt: skip
+    roles = {"ns": [pods, named]}
+    allowed = [
+        rbac.Request("get", "", "pods", "ns", "x"),
+        rbac.Request("get", "", "deployments/log", "ns", "x"),  # "*/log": any resource's log
+        rbac.Request("create", rbac.RBAC_GROUP, "roles", "ns", "prometheus"),
+    ]
+    denied = [
+        rbac.Request("get", "", "pods", "other", "x"),  # a Role is its namespace's only
+        rbac.Request("get", "", "pods", None, "x"),  # nothing cluster-scoped
+        rbac.Request("list", "", "pods", "ns"),
+        rbac.Request("get", "apps", "pods", "ns", "x"),
+        rbac.Request("get", "", "pods/exec", "ns", "x"),
+        rbac.Request("create", rbac.RBAC_GROUP, "roles", "ns", None),  # POST: no name
+        rbac.Request("create", rbac.RBAC_GROUP, "roles", "ns", "mine"),
+    ]
+    assert [rbac.allows(roles, r) for r in allowed] == [True] * len(allowed)
+    assert [rbac.allows(roles, r) for r in denied] == [False] * len(denied)
+    star = {"ns": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}
+    assert all(rbac.allows(star, r) for r in denied if r.namespace == "ns")
+
+
+def test_the_escalation_check_needs_every_permission_held() -> None:
+    held = rbac.role_rules()
+    assert rbac.covers(held, [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}])
+    assert not rbac.covers(held, [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}])
+    assert not rbac.covers(held, [{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}])
+    # held only for the name "prometheus": a Role over every RoleBinding is not covered
+    any_binding = {"apiGroups": [rbac.RBAC_GROUP], "resources": ["rolebindings"],
+                   "verbs": ["create"]}  # fmt: skip
+    assert not rbac.covers(held, [any_binding])
+    assert rbac.covers(held, [{**any_binding, "resourceNames": ["prometheus"]}])
+    assert not rbac.covers(held, [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}])

@@ -15,7 +15,7 @@ import pytest
 
 from lab.errors import LabError
 from lab.manifests import Obj
-from lab.workshop.api import Endpoint, Namespace, ObjectState, Token
+from lab.workshop.api import ClusterObject, Endpoint, Namespace, ObjectState, Token
 
 
 def selects(selector: str, labels: dict[str, str]) -> bool:
@@ -40,6 +40,28 @@ class RecordingFakeInstructorApi:
         for obj in objects:
             meta = obj["metadata"]
             self.objects[(obj["kind"], meta.get("namespace", ""), meta["name"])] = obj
+
+    def namespace(self, name: str) -> Namespace | None:
+        self.calls.append(("namespace", name))
+        found = self.objects.get(("Namespace", "", name))
+        return Namespace(name, found["metadata"].get("labels", {})) if found else None
+
+    def cluster_objects(self, kind: str, selector: str) -> list[ClusterObject]:
+        self.calls.append(("cluster_objects", kind, selector))
+        return [
+            ClusterObject(kind, name, o["metadata"].get("labels", {}))
+            for (k, _, name), o in sorted(self.objects.items())
+            if k == kind and selects(selector, o["metadata"].get("labels", {}))
+        ]
+
+    def cluster_object(self, kind: str, name: str) -> ClusterObject | None:
+        self.calls.append(("cluster_object", kind, name))
+        found = self.objects.get((kind, "", name))
+        return ClusterObject(kind, name, found["metadata"].get("labels", {})) if found else None
+
+    def delete_cluster_object(self, kind: str, name: str) -> None:
+        self.calls.append(("delete_cluster_object", kind, name))
+        self.objects.pop((kind, "", name), None)
 
     def namespaces(self, selector: str) -> list[Namespace]:
         self.calls.append(("namespaces", selector))
@@ -74,7 +96,13 @@ class RecordingFakeInstructorApi:
         return Token(f"token-of-{namespace}", expires)
 
     def endpoint(self) -> Endpoint:
-        return Endpoint("https://workshop.example:6443", "Q0EtREFUQQ==", False)
+        return Endpoint(
+            "https://workshop.example:6443",
+            "Q0EtREFUQQ==",
+            False,
+            "api.workshop.internal",
+            "socks5://bastion.example:1080",
+        )
 
     def object_state(self, namespace: str, kind: str, name: str) -> ObjectState:
         self.calls.append(("object_state", namespace, kind, name))
