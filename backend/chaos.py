@@ -6,11 +6,14 @@ Everything sits behind a bearer token.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import logging
 import math
+import mmap
 import os
 import random
+import threading
 from typing import Annotated, Any
 
 import msgspec
@@ -32,6 +35,16 @@ from backend.problems import problem_responses
 MAX_LATENCY_MS = 10_000
 MAX_MEMORY_MB = 1024
 MIB = 1 << 20
+# The hog's pages are written by the kernel: one read(2) from this device into the mapping,
+# during which Python releases the GIL, so the event loop keeps answering (a 1 GiB write by
+# Python held the GIL for the whole allocation, 5.4 s, issue 20 item 7; chunks written by
+# Python took the GIL turn about with the loop and made a 1 GiB hog take 15 s).
+ZERO_DEVICE = "/dev/zero"
+# Address space a process holding a hog must still have free to serve normally (heap and
+# allocator growth under load; the worker threads' stacks are already mapped, see
+# backend.server.start_worker_threads). A hog that would leave less ends the process like
+# an OOM kill, instead of leaving it up and failing requests (issue 20 item 6).
+SERVING_RESERVE = 32 * MIB
 # Exit code after a memory hog hit the process's own memory limit (RLIMIT_AS): the process
 # analog of a container's OOM kill, which Kubernetes reports as exit code 137 (128 + SIGKILL).
 EXIT_OUT_OF_MEMORY = 137
@@ -66,7 +79,8 @@ class Chaos:
         self._metrics = metrics
         self._rng = rng or random.Random()
         self.status = ChaosStatus(enabled=False, latency_ms=0, error_ratio=0.0)
-        self._hog = bytearray()
+        self._hog: mmap.mmap | None = None
+        self._hog_lock = threading.Lock()  # one hog at a time, also from two worker threads
 
     def update(
         self,
@@ -106,25 +120,49 @@ class Chaos:
             )
 
     def hold_memory(self, mb: int) -> MemoryHeld:
-        """Allocate `mb` MiB, write to every page (so it is resident) and keep it; 0 frees it.
+        """Free what the hog holds, then map `mb` MiB, write every page (so it is resident)
+        and keep it; 0 only frees. Acts at once (not a fault gated by `enabled`).
 
-        Acts at once (not a fault gated by `enabled`). Under a container memory limit the
-        kernel OOM-kills the process. Under RLIMIT_AS the allocation fails instead: the
-        process logs it and exits at once with EXIT_OUT_OF_MEMORY, as abruptly as an OOM
-        kill, for its supervisor to restart it (the process analog, not a real OOM kill).
+        Called in a worker thread; the pages are written without the GIL (see ZERO_DEVICE),
+        so the event loop keeps serving meanwhile. Under a container memory limit the kernel
+        OOM-kills the process. Under RLIMIT_AS the mapping fails instead, or leaves less than
+        SERVING_RESERVE of address space: the process then logs it and exits at once with
+        EXIT_OUT_OF_MEMORY, as abruptly as an OOM kill, for its supervisor to restart it
+        (the process analog, not a real OOM kill). Either the hog is held and the process
+        serves normally, or it dies.
         """
-        self._hog = bytearray()
-        try:
-            self._hog = bytearray(b"\xa5") * (mb * MIB)
-        except MemoryError:
-            log.critical(
-                "memory hog: %d MiB exceed this process's memory limit; exiting with code %d "
-                "(the process analog of an OOM kill)",
-                mb,
-                EXIT_OUT_OF_MEMORY,
-            )
-            os._exit(EXIT_OUT_OF_MEMORY)
+        with self._hog_lock:
+            if self._hog is not None:
+                self._hog.close()
+                self._hog = None
+            if mb:
+                self._hog = allocate(mb)
         return MemoryHeld(held_mb=mb)
+
+
+def allocate(mb: int) -> mmap.mmap:
+    """`mb` MiB of anonymous memory with every page written (by the kernel); exit with
+    EXIT_OUT_OF_MEMORY when it, plus SERVING_RESERVE beside it, exceeds the address-space
+    limit (RLIMIT_AS counts a mapping when it is made, so this fails before any write)."""
+    try:
+        hog = mmap.mmap(-1, mb * MIB)
+        mmap.mmap(-1, SERVING_RESERVE).close()
+    except OSError as exc:
+        if exc.errno != errno.ENOMEM:
+            raise
+        log.critical(
+            "memory hog: %d MiB exceed this process's memory limit; exiting with code %d (the "
+            "process analog of an OOM kill; %d MiB beside the hog must stay free to serve)",
+            mb,
+            EXIT_OUT_OF_MEMORY,
+            SERVING_RESERVE // MIB,
+        )
+        os._exit(EXIT_OUT_OF_MEMORY)
+    with open(ZERO_DEVICE, "rb", buffering=0) as zero, memoryview(hog) as pages:
+        written = 0
+        while written < len(pages):  # a signal may cut a read short
+            written += zero.readinto(pages[written:])
+    return hog
 
 
 async def inject_chaos(request: Request[Any, Any, Any]) -> None:

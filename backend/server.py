@@ -7,10 +7,13 @@ import gc
 import logging
 import signal
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
 import uvicorn
+from litestar.concurrency import set_asyncio_executor
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from backend.app import Backend
@@ -28,6 +31,13 @@ LIVENESS_PATH = b"/health/live"
 # timing, bench/README.md "Backend"). At 7000 a steady load triggers (almost) no collection,
 # and real cyclic garbage is still collected once it piles up.
 GC_GEN0_THRESHOLD = 7000
+# Threads that run the synchronous handlers (/api/work, the memory hog): a fixed number, all
+# started before serving. Litestar would otherwise use the loop's default executor, which
+# starts threads when requests need them; under RLIMIT_AS a memory hog could take the address
+# space a new thread's stack needs, and the replica stayed up answering 500 "can't start new
+# thread" (issue 20 item 6). More concurrent /api/work requests than this wait their turn
+# (they hold the GIL anyway).
+WORKER_THREADS = 8
 
 
 class RequestDeadlineProtocol(HttpToolsProtocol):
@@ -131,6 +141,16 @@ class BackendServer(uvicorn.Server):
             )
 
 
+def start_worker_threads(count: int = WORKER_THREADS) -> ThreadPoolExecutor:
+    """An executor whose `count` threads are all running (each started by a task that waits
+    for all the others, so none can reuse an idle thread)."""
+    executor = ThreadPoolExecutor(count, thread_name_prefix="backend-worker")
+    everyone = threading.Barrier(count, timeout=30)
+    for started in [executor.submit(everyone.wait) for _ in range(count)]:
+        started.result()
+    return executor
+
+
 def build_server(backend: Backend, settings: Settings) -> BackendServer:
     """One uvicorn worker serving `backend` with the bounds of `settings`.
 
@@ -138,7 +158,9 @@ def build_server(backend: Backend, settings: Settings) -> BackendServer:
     flight), uvicorn answers every new request but liveness 503 with `Connection: close`
     before the app. Idle keep-alive connections are closed after 5 s (`timeout_keep_alive`),
     requests that take longer than `read_timeout_s` to arrive a second after at most.
+    Synchronous handlers run on WORKER_THREADS threads started here.
     """
+    set_asyncio_executor(start_worker_threads())
     config = uvicorn.Config(
         backend,
         host=settings.host,

@@ -99,11 +99,15 @@ def backend_memory_limit(settings: Settings) -> int:
 # arenas reserved but never touched), while a container's memory limit bounds what is resident
 # (RSS + page cache), so RLIMIT_AS needs headroom over the container limit. Measured here for
 # `python -m backend` with MALLOC_ARENA_MAX=2 (without it glibc may reserve 64 MiB of address
-# space per thread arena, which would make the headroom unpredictable): idle VSZ 184 MiB, RSS
-# 73 MiB; under 60 concurrent /api/work requests VSZ 232 MiB, RSS 73 MiB. With the 256 MiB
-# limit + 192 MiB, a hog dies beyond about 264 MiB idle (kind: about 183 MiB = 256 - RSS) and
-# normal load keeps over 200 MiB to spare. So a hog well beyond the limit (e.g. 2x) dies on
-# both targets and one well below it (e.g. a quarter) survives on both.
+# space per thread arena, which would make the headroom unpredictable) and its 8 worker
+# threads started before serving (backend/server.py): idle VSZ 244 MiB; after 60 concurrent
+# /api/work requests and 300 pages of items, 245 MiB (nothing starts a thread later). The hog
+# keeps 32 MiB beside it free to serve (backend/chaos.py SERVING_RESERVE) or exits 137, so with
+# the 256 MiB limit + 192 MiB a hog dies beyond about 172 MiB (kind: about 183 MiB = 256 -
+# RSS) and one below it is held by a replica that serves every request (issue 20 item 6:
+# before, hogs of 230-255 MiB left replicas up, failing /api/work with "can't start new
+# thread"). So a hog well beyond the limit (e.g. 2x) dies on both targets and one well below
+# it (e.g. a quarter) survives on both.
 ADDRESS_SPACE_HEADROOM = 192 * 1024 * 1024
 MALLOC_ARENA_MAX = "2"
 

@@ -14,10 +14,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 import yaml
@@ -236,6 +239,47 @@ def test_a_memory_hog_beyond_the_limit_kills_one_replica_which_is_restarted(
     assert "exceed this process's memory limit; exiting with code 137" in victim.process.log_tail(
         200
     )
+
+
+# Hogs across the edge of what a replica under the local RLIMIT_AS can hold (about 183 MiB on
+# kind, 256 MiB minus the resident set): before issue 20 item 6, 230-255 MiB left the replica
+# up and ready while /api/work failed with 500 "can't start new thread".
+EDGE_HOGS_MB = (100, 170, 200, 230, 245, 255, 270)
+
+
+def work_statuses(url: str, requests: int = 30) -> Counter[int]:
+    """Status counts of `requests` concurrent GET /api/work?ms=20 to one replica."""
+    with httpx.Client(base_url=url, timeout=30) as http, ThreadPoolExecutor(requests) as pool:
+        return Counter(pool.map(lambda _: http.get("/api/work?ms=20").status_code, range(requests)))
+
+
+def test_a_memory_hog_near_the_limit_is_held_by_a_serving_replica_or_kills_it(
+    stack: tuple[LocalTarget, Endpoints, Footprint],
+) -> None:
+    """Issue 20 item 6, as the lesson teaches it: each hog is either held while the replica
+    answers every request, or ends the replica (137), which the supervisor restarts."""
+    target, endpoints, _ = stack
+    victim = target.backends[0]
+    chaos = BackendChaos(endpoints.backends, endpoints.chaos_token)
+    outcomes: dict[int, str] = {}
+    for mb in EDGE_HOGS_MB:
+        restarts = victim.restarts
+        if chaos.memory_hog(mb, url=victim.url)["held_mb"].notna().all():
+            assert work_statuses(victim.url) == Counter({200: 30}), mb
+            assert chaos.memory_hog(0, url=victim.url)["held_mb"].tolist() == [0]
+            outcomes[mb] = "held, serving"
+            continue
+        poll(
+            lambda after=restarts + 1: (
+                victim.restarts == after and http_ok(f"{victim.url}/health/ready")
+            ),
+            what=f"the replica killed by a {mb} MiB hog restarted",
+            timeout=60,
+            progress=False,
+        )
+        assert victim.record.last_exit_code == 137
+        outcomes[mb] = "killed, restarted"
+    assert set(outcomes.values()) == {"held, serving", "killed, restarted"}, outcomes
 
 
 def test_the_replicas_run_under_the_manifests_memory_limit_plus_headroom(
