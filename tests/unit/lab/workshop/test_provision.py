@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes.client import ApiClient
 
 from lab import cli
 from lab.errors import LabError, LabTimeoutError
@@ -389,3 +390,40 @@ def test_teardown_asks_unless_yes_and_refuses_without_a_terminal(
         confirm("Delete?")
     monkeypatch.setattr("sys.stdin", Terminal("yes\n"))
     confirm("Delete?")
+
+
+@needs_kubectl
+def test_what_provision_makes_satisfies_what_the_cluster_target_requires(
+    fake_api: Any, tmp_path: Path
+) -> None:
+    """The rendered stack fits the LimitRange and the quota; the namespace carries the Pod
+    Security level the cluster target checks (lab.targets.cluster.check_namespace)."""
+    from lab.k8s import POD_SECURITY_ENFORCE, probe_pod
+    from lab.manifests import pods
+    from lab.settings import get_settings
+    from lab.workshop.capacity import pod_footprint, quantity
+    from lab.workshop.provision import learner_stack, make_plan
+
+    settings = get_settings()
+    plan = make_plan(settings, 1, "learner-", "ws", "ef" * 16)
+    objects = all_objects(plan)
+    namespace = next(o for o in objects if o["kind"] == "Namespace")
+    assert namespace["metadata"]["labels"][POD_SECURITY_ENFORCE] == "restricted"
+    (limits,) = next(o for o in objects if o["kind"] == "LimitRange")["spec"]["limits"]
+    for resource in ("cpu", "memory"):  # defaultRequest <= default <= max, as the API requires
+        request, default, most = (
+            quantity(limits[key][resource]) for key in ("defaultRequest", "default", "max")
+        )
+        assert request <= default <= most
+    probe = ApiClient().sanitize_for_serialization(probe_pod("p", "http://x", {}, "i"))  # type: ignore[no-untyped-call]
+    specs = [p.spec for p in pods(learner_stack(settings))] + [probe["spec"]]
+    for spec in specs:
+        for container in [*spec["containers"], *spec.get("initContainers", [])]:
+            declared = container.get("resources", {})
+            assert {"cpu", "memory"} <= set(declared.get("limits", {})), container["name"]
+            assert {"cpu", "memory"} <= set(declared.get("requests", {})), container["name"]
+            for resource in ("cpu", "memory"):
+                assert quantity(declared["limits"][resource]) <= quantity(limits["max"][resource])
+    quota = next(o for o in objects if o["kind"] == "ResourceQuota")["spec"]["hard"]
+    biggest = max(pod_footprint(spec).limits_cpu_m for spec in specs)
+    assert biggest <= quantity(quota["limits.cpu"]) * 1000
