@@ -10,6 +10,12 @@ is the HPA's minReplicas), and port-forwards reach `upstream`, a local server. E
 is recorded; `rules()` gives the (verb, group, resource) checks the API server's RBAC would make
 for them, with their namespace (`lab.rbac.Rule`). It proves which calls the lab makes and how it
 reads the answers; it proves nothing about a cluster (those tests carry the `kind` marker).
+
+For the classroom rehearsal it also plays the workshop's cluster: namespaces listed by label,
+cluster-scoped admission policies, TokenRequests, and callers told apart by their bearer token
+(`admin_token`: unrestricted; a token it issued: that ServiceAccount's `Gate`, built from the
+Roles, policy and quotas provision applied, enforced on every request and recorded in
+`denied`). With no token issued, nothing is enforced (the other tests' default).
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("persistentvolumeclaims", "PersistentVolumeClaim", True),
         ("pods", "Pod", True),
         ("events", "Event", True),
+        ("resourcequotas", "ResourceQuota", True),
+        ("limitranges", "LimitRange", True),
     ],
     "apps/v1": [("deployments", "Deployment", True), ("statefulsets", "StatefulSet", True)],
     "autoscaling/v2": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
@@ -66,7 +74,13 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("clusterrolebindings", "ClusterRoleBinding", False),
     ],
     "apiregistration.k8s.io/v1": [("apiservices", "APIService", False)],
+    "admissionregistration.k8s.io/v1": [
+        ("validatingadmissionpolicies", "ValidatingAdmissionPolicy", False),
+        ("validatingadmissionpolicybindings", "ValidatingAdmissionPolicyBinding", False),
+    ],
 }
+CLUSTER_SCOPED = {r for resources in RESOURCES.values() for r, _, namespaced in resources
+                  if not namespaced} - {"namespaces", "nodes", "apiservices"}  # fmt: skip
 
 
 def pod_json(
@@ -168,6 +182,7 @@ class Call:
     upgrade: bool  # a websocket (connect) request
     created: bool  # a server-side apply that created its object
     body: Any = field(default=None, compare=False)  # what was sent (admission reads it)
+    caller: str = field(default="", compare=False)  # who sent it (its bearer token)
 
     def authorization(self) -> tuple[frozenset[Rule], str | None] | None:
         """(rules, namespace) the API server's authorizer checks; None for discovery
@@ -260,6 +275,12 @@ class FakeApiServer:
         self.refuse: dict[Rule, tuple[int, str]] = {}  # a call needing this rule gets this answer
         self.pod_waiting: str | None = None  # the state of the pods workloads get (None: ready)
         self.upstream: tuple[str, int] | None = None  # where port-forwards connect
+        self.cluster_objects: dict[tuple[str, str], dict[str, Any]] = {}  # (resource, name)
+        self.admin_token = "admin"
+        self.gates: dict[str, Gate] = {}  # token -> the ServiceAccount's rights
+        self.issued: dict[str, str] = {}  # token -> "namespace/serviceaccount"
+        self.token_requests: list[dict[str, Any]] = []  # TokenRequest bodies
+        self.denied: list[tuple[str, str, str, str]] = []  # (caller, method, path, why)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -315,15 +336,17 @@ class FakeApiServer:
             and not existed
             and "apply-patch" in (request.headers.get("Content-Type") or "")
         )
-        call = Call(method, url.path, query, upgrade, created, body)
+        token = (request.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        call = Call(method, url.path, query, upgrade, created, body, token)
         self.calls.append(call)
         content_type = request.headers.get("Content-Type", "")
         if method == "PATCH":
             self.patches.append((url.path, content_type, query))
-        if upgrade:
+        answer = self.refused(call) or self.enforced(call)
+        if upgrade and answer is None:
             self.port_forward(request, int(query["ports"]))
             return
-        code, payload = self.refused(call) or self.route(
+        code, payload = answer or self.route(
             method, parts, query, body, "apply-patch" in content_type
         )
         if code == 200 and created:
@@ -345,9 +368,94 @@ class FakeApiServer:
                 return status(code, message, "Forbidden")
         return None
 
+    def enforced(self, call: Call) -> tuple[int, Any] | None:
+        """Once a token was issued: 401 for unknown callers, the caller's `Gate` for the rest
+        (the admin passes); every refusal is recorded in `denied`."""
+        if not self.gates or call.caller == self.admin_token:
+            return None
+        gate = self.gates.get(call.caller)
+        if gate is None:
+            self.denied.append((call.caller, call.method, call.path, "unknown token"))
+            return status(401, "Unauthorized", "Unauthorized")
+        body = call.body if isinstance(call.body, dict) else None
+        for request in call.requests():
+            why = gate.refusal(request, body)
+            if why is not None:
+                self.denied.append((call.caller, call.method, call.path, why))
+                who = self.issued[call.caller]
+                return status(403, f"{request.resource} is forbidden for {who}: {why}", "Forbidden")
+        return None
+
+    def issue_token(self, namespace: str, account: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """A TokenRequest: a token for the ServiceAccount, whose rights are the Roles bound to
+        it (and the policy and quotas) as provision applied them."""
+        if ("v1", "serviceaccounts", namespace, account) not in self.store.objects:
+            return self.not_found(account)
+        self.token_requests.append(body)
+        token = f"token-of-{namespace}"
+        applied = [o for o in self.store.objects.values() if "kind" in o]
+        namespaces = [
+            {"apiVersion": "v1", "kind": "Namespace",
+             "metadata": {"name": n, "labels": self.namespace_labels.get(n, {})}}
+            for n in sorted(self.namespaces)
+        ]  # fmt: skip
+        self.gates[token] = Gate.of_learner(
+            [*applied, *namespaces, *self.cluster_objects.values()], namespace
+        )
+        self.issued[token] = f"{namespace}/{account}"
+        expires = "2026-01-01T08:00:00Z"
+        return 201, {**body, "status": {"token": token, "expirationTimestamp": expires}}
+
+    def tick_terminating(self) -> None:
+        """Every read of namespaces brings terminating ones closer to gone (with their objects)."""
+        for name in list(self.terminating):
+            self.terminating[name] -= 1
+            if self.terminating[name] < 0:
+                del self.terminating[name]
+                self.namespaces.discard(name)
+                self.namespace_labels.pop(name, None)
+                for key in [k for k in self.store.objects if k[2] == name]:
+                    del self.store.objects[key]
+
+    def namespace_json(self, name: str) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": name, "labels": self.namespace_labels.get(name, {})}
+        if name in self.terminating:
+            metadata["deletionTimestamp"] = NOW.isoformat()
+        return {"kind": "Namespace", "apiVersion": "v1", "metadata": metadata}
+
+    def cluster_scoped(
+        self, method: str, parts: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, Any] | None:
+        """Apply, read, list by label and delete of the cluster-scoped kinds in CLUSTER_SCOPED."""
+        if parts[0] != "apis" or len(parts) not in (4, 5) or parts[3] not in CLUSTER_SCOPED:
+            return None
+        resource_name = parts[3]
+        if len(parts) == 4 and method == "GET":
+            items = [
+                o for (r, _), o in sorted(self.cluster_objects.items())
+                if r == resource_name and self.matches(o, query.get("labelSelector"))
+            ]  # fmt: skip
+            return 200, {"kind": "List", "apiVersion": "/".join(parts[1:3]), "metadata": {},
+                         "items": items}  # fmt: skip
+        key = (resource_name, parts[4]) if len(parts) == 5 else None
+        if key is None:
+            return None
+        if method == "PATCH":
+            stored = self.cluster_objects.setdefault(key, {})
+            merge(stored, body)
+            return 200, stored
+        if key not in self.cluster_objects:
+            return self.not_found(parts[4])
+        if method == "DELETE":
+            del self.cluster_objects[key]
+            return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+        return 200, self.cluster_objects[key]
+
     def exists(self, parts: list[str]) -> bool:
         if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 4:
             return parts[3] in self.namespaces
+        if parts[0] == "apis" and len(parts) == 5 and parts[3] in CLUSTER_SCOPED:
+            return (parts[3], parts[4]) in self.cluster_objects
         key = self.key(parts)
         return key is not None and key in self.store.objects
 
@@ -411,6 +519,16 @@ class FakeApiServer:
                 }
             case "GET", ["api", "v1", "nodes"]:
                 return 200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": []}
+            case "GET", ["api", "v1", "namespaces"]:
+                self.tick_terminating()
+                items = [
+                    self.namespace_json(n) for n in sorted(self.namespaces)
+                    if self.matches(self.namespace_json(n), query.get("labelSelector"))
+                ]  # fmt: skip
+                return 200, {"kind": "NamespaceList", "apiVersion": "v1", "metadata": {},
+                             "items": items}  # fmt: skip
+            case "POST", ["api", "v1", "namespaces", namespace, "serviceaccounts", name, "token"]:
+                return self.issue_token(namespace, name, body)
             case "DELETE", ["api", "v1", "namespaces", name]:
                 if name not in self.namespaces:
                     return self.not_found(name)
@@ -439,6 +557,9 @@ class FakeApiServer:
                     return 409, {"kind": "Status", "code": 409, "message": "terminating"}
                 self.namespaces.add(name)
                 self.applied[f"namespaces/{name}"] = body
+                labels = body.get("metadata", {}).get("labels")
+                if labels is not None:
+                    self.namespace_labels[name] = dict(labels)
                 return 200, body
             case "PATCH", ["apis", "apiregistration.k8s.io", "v1", "apiservices", name]:
                 self.applied[f"apiservices/{name}"] = body
@@ -455,12 +576,14 @@ class FakeApiServer:
                 return 200, self.list_of("DeploymentList", self.deployments)
             case "GET", ["apis", "apps", "v1", "namespaces", _, "statefulsets"]:
                 return 200, self.list_of("StatefulSetList", self.statefulsets)
-            case "GET", ["apis", "apps", "v1", "namespaces", _, "deployments", name]:
+            case "GET", ["apis", "apps", "v1", "namespaces", namespace, "deployments", name]:
                 found = self.deployments.get(name)
-                return (200, found) if found else self.not_found(name)
-            case "GET", ["apis", "apps", "v1", "namespaces", _, "statefulsets", name]:
+                mine = found and found["metadata"].get("namespace", NS) == namespace
+                return (200, found) if mine else self.not_found(name)
+            case "GET", ["apis", "apps", "v1", "namespaces", namespace, "statefulsets", name]:
                 found = self.statefulsets.get(name)
-                return (200, found) if found else self.not_found(name)
+                mine = found and found["metadata"].get("namespace", NS) == namespace
+                return (200, found) if mine else self.not_found(name)
             case "PATCH", ["apis", "apps", "v1", "namespaces", _, "deployments", name] if not apply:
                 return self.merge_patch(self.deployments[name], body)
         return self.generic(method, parts, query, body)
@@ -468,7 +591,11 @@ class FakeApiServer:
     def generic(
         self, method: str, parts: list[str], query: dict[str, str], body: Any
     ) -> tuple[int, Any]:
-        """Apply, read, label-selected list and delete of any namespaced object."""
+        """Apply, read, label-selected list and delete of any namespaced object (and of the
+        cluster-scoped kinds in CLUSTER_SCOPED)."""
+        answered = self.cluster_scoped(method, parts, query, body)
+        if answered is not None:
+            return answered
         where = self.collection(parts)
         if method == "GET" and where is not None:
             selector = query.get("labelSelector")
@@ -511,14 +638,9 @@ class FakeApiServer:
     def read_namespace(self, name: str) -> tuple[int, Any]:
         if name not in self.namespaces:
             return self.not_found(name)
-        metadata: dict[str, Any] = {"name": name, "labels": self.namespace_labels.get(name, {})}
-        if name in self.terminating:
-            metadata["deletionTimestamp"] = NOW.isoformat()
-            self.terminating[name] -= 1
-            if self.terminating[name] < 0:
-                self.namespaces.discard(name)
-                del self.terminating[name]
-        return 200, {"kind": "Namespace", "apiVersion": "v1", "metadata": metadata}
+        answer = self.namespace_json(name)
+        self.tick_terminating()
+        return 200, answer
 
     # --- what controllers would do ------------------------------------------------------------
     def roll_out(
@@ -858,12 +980,23 @@ class Gate:
                 roles.setdefault(namespace, []).extend(
                     store[(namespace, binding["roleRef"]["name"])]
                 )
-        (policy,) = by_kind["ValidatingAdmissionPolicy"]
-        (policy_binding,) = by_kind["ValidatingAdmissionPolicyBinding"]
+        namespaces = {n["metadata"]["name"]: n for n in by_kind["Namespace"]}
+        labels = namespaces[learner]["metadata"].get("labels", {})
+        (policy_binding,) = [  # the one binding that selects the learner's namespace
+            b
+            for b in by_kind["ValidatingAdmissionPolicyBinding"]
+            if b["spec"]["matchResources"]["namespaceSelector"]["matchLabels"].items()
+            <= labels.items()
+        ]
+        (policy,) = [
+            p
+            for p in by_kind["ValidatingAdmissionPolicy"]
+            if p["metadata"]["name"] == policy_binding["spec"]["policyName"]
+        ]
         return cls(
             roles,
             Admission(policy, policy_binding),
-            {n["metadata"]["name"]: n for n in by_kind["Namespace"]},
+            namespaces,
             {
                 q["metadata"]["namespace"]: q["spec"]["hard"]
                 for q in by_kind.get("ResourceQuota", [])

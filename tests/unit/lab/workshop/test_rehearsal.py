@@ -1,0 +1,228 @@
+"""The whole classroom, rehearsed offline through the command line (README "Running a workshop on
+a shared cluster"): the instructor provisions two learners, learner 1 brings the lab up on the
+cluster target with nothing but the kubeconfig provision wrote, looks at `status`, the
+instructor reads `workshop status`, the learner stops with `down`, the instructor tears down.
+
+The cluster is the fake API server (tests/unit/lab/conftest.py), on which another workshop and
+a namespace nobody provisioned already exist. It tells callers apart by their token: the
+instructor is unrestricted; the learner's token gets exactly the rights provision created
+(the Roles bound to their ServiceAccount through `lab.rbac`'s evaluator, RBAC's escalation
+check, the workshop's admission policy evaluated with cel-python, the quota), enforced on every
+request. Asserted: no request was refused, the learner's stayed in their two namespaces, and
+the foreign namespace and the other workshop were never touched. What it cannot show: a real
+API server, scheduler and kubelet (the workflow's `workshop-kind` job runs the same path on
+kind). `reset --to 5` on the cluster target is not in it yet: reset there is being rebuilt on
+the recorded identity (issue 19 item 4, branch ws-identity) and joins this rehearsal then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from lab import cli
+from lab.settings import find_repo_root
+
+if TYPE_CHECKING:
+    from conftest import FakeApiServer
+
+pytestmark = pytest.mark.slow
+IMAGE = "registry.example/ironclad-backend:1"
+FOREIGN = "team-foreign"
+
+
+def write_kubeconfig(path: Path, server: str, token: str, context: str) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "workshop", "cluster": {"server": server}}],
+                "users": [{"name": context, "user": {"token": token}}],
+                "contexts": [
+                    {"name": context, "context": {"cluster": "workshop", "user": context}}
+                ],
+                "current-context": context,
+            }
+        )
+    )
+    return path
+
+
+def lab(*argv: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """`ironclad-lab ARGV` in this process; its output (exit code 0 required)."""
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    assert code == 0, f"ironclad-lab {' '.join(argv)} exited {code}:\n{out.out}\n{out.err}"
+    return out.out
+
+
+def snapshot(fake: FakeApiServer, namespaces: set[str]) -> dict[str, Any]:
+    """Everything the fake holds in `namespaces` (objects, labels) and its admission policies."""
+    return json.loads(
+        json.dumps(
+            {
+                "objects": {
+                    "/".join(k): o for k, o in fake.store.objects.items() if k[2] in namespaces
+                },
+                "labels": {n: fake.namespace_labels.get(n) for n in sorted(namespaces)},
+                "present": sorted(namespaces & fake.namespaces),
+                "cluster": {"/".join(k): o for k, o in fake.cluster_objects.items()},
+            },
+            sort_keys=True,
+        )
+    )
+
+
+class Up:
+    """`python -m lab up --target cluster --json` as the learner: a process of this test's own,
+    stopped by its pid on every path."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lab", "up", "--target", "cluster", "--json"],
+            cwd=find_repo_root(),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def endpoints(self, timeout: float = 120.0) -> dict[str, Any]:
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            pytest.fail(f"`up` printed nothing in {timeout:g} s; its log: {self.log.name}")
+        return dict(json.loads(line))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def test_the_classroom_from_provision_to_teardown(
+    fake: FakeApiServer,
+    upstream: tuple[str, int],
+    discovery_cache: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    admin = write_kubeconfig(tmp_path / "admin.kubeconfig", fake.url, fake.admin_token, "admin")
+    monkeypatch.setenv("KUBECONFIG", str(admin))
+    for name in ("LAB_NAMESPACE", "LAB_IMAGE", "LAB_KUBE_CONTEXT", "LAB_STATE_FILE"):
+        monkeypatch.delenv(name, raising=False)
+
+    # Before the class: a namespace nobody provisioned (with a Secret), and the morning's
+    # workshop, provisioned through the same command with its own prefix and --out.
+    fake.namespaces.add(FOREIGN)
+    fake.namespace_labels[FOREIGN] = {"team": "payments"}
+    theirs = {"name": "theirs", "namespace": FOREIGN}
+    fake.put({"apiVersion": "v1", "kind": "Secret", "metadata": theirs, "data": {"k": "dg=="}})
+    morning = tmp_path / "morning"
+    lab("workshop", "provision", "--learners", "1", "--prefix", "am-", "--out", str(morning),
+        "--context", "admin", capsys=capsys)  # fmt: skip
+    untouched = {FOREIGN, "am-01", "am-01-peer"}
+    before = snapshot(fake, untouched)
+    calls_before = len(fake.calls)
+
+    # 1. the instructor provisions two learners
+    out = tmp_path / "afternoon"
+    said = lab("workshop", "provision", "--learners", "2", "--out", str(out), "--token-expiry",
+               "2h", "--context", "admin", capsys=capsys)  # fmt: skip
+    record = json.loads((out / "workshop.json").read_text())
+    assert said.startswith(f"Workshop {record['workshop']} (id {record['id']}, new)")
+    assert record["workshop"] != json.loads((morning / "workshop.json").read_text())["workshop"]
+    assert all(not body["spec"].get("audiences") for body in fake.token_requests)  # API's own
+    learner_token = "token-of-learner-01"
+    assert (
+        yaml.safe_load((out / "learner-01.kubeconfig").read_text())["users"][0]["user"]["token"]
+        == learner_token
+    )
+
+    # 2. learner 1: `up --target cluster` with their kubeconfig only, in a process of its own
+    state = tmp_path / "lab-state.json"
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(out / "learner-01.kubeconfig"),
+        "LAB_NAMESPACE": "learner-01",
+        "LAB_IMAGE": IMAGE,
+        "LAB_STATE_FILE": str(state),
+        "LAB_ROLLOUT_TIMEOUT": "30",
+        "TMPDIR": str(tmp_path),  # the dynamic client's discovery cache: this test's own
+    }
+    up = Up(env, tmp_path / "up.log")
+    try:
+        endpoints = up.endpoints()
+        assert endpoints["target"] == "cluster"
+        assert endpoints["backend"].startswith("http://127.0.0.1:")
+        # 3. reset --to 5: pending (see the module docstring)
+        # 4. the learner's `status`
+        monkeypatch.setenv("KUBECONFIG", str(out / "learner-01.kubeconfig"))
+        shown = lab("status", "--state-file", str(state), capsys=capsys)
+        assert "namespace:  learner-01" in shown
+        # 5. the instructor's `workshop status` (their own kubeconfig)
+        monkeypatch.setenv("KUBECONFIG", str(admin))
+        board = lab("workshop", "status", "--out", str(out), "--context", "admin", capsys=capsys)
+        rows = {line.split()[0]: line.split()[1:] for line in board.splitlines()[1:]}
+        assert set(rows) == {"learner-01", "learner-02"}
+        assert rows["learner-01"][:4] == ["✓", "✓", "✓", "✓"]  # lessons 02-05 applied and ready
+        assert rows["learner-02"][:4] == ["-", "-", "-", "-"]
+        # 6. the learner's `down`
+        monkeypatch.setenv("KUBECONFIG", str(out / "learner-01.kubeconfig"))
+        assert "Stopped the cluster lab" in lab("down", "--state-file", str(state), capsys=capsys)
+        assert up.process.wait(timeout=60) == 0
+    finally:
+        up.stop()
+
+    # 7. the instructor's teardown (the same --out names the workshop and its id)
+    monkeypatch.setenv("KUBECONFIG", str(admin))
+    listed = lab("workshop", "teardown", "--dry-run", "--out", str(out), "--context", "admin",
+                 capsys=capsys)  # fmt: skip
+    assert "Namespace/learner-02-peer" in listed
+    assert "Dry run" in listed
+    lab("workshop", "teardown", "--yes", "--out", str(out), "--context", "admin", capsys=capsys)
+    assert (
+        fake.namespaces & {"learner-01", "learner-02", "learner-01-peer", "learner-02-peer"}
+        == set()
+    )
+    assert not (out / "workshop.json").exists()
+
+    # every request allowed; the learner's in their namespaces; nothing else touched
+    assert fake.denied == []
+    learner = [c for c in fake.calls if c.caller == learner_token]
+    requests = [r for c in learner for r in c.requests()]
+    assert len(requests) > 50
+    assert {r.namespace for r in requests} <= {"learner-01", "learner-01-peer"}
+    assert {c.caller for c in fake.calls[calls_before:]} == {fake.admin_token, learner_token}
+    touched = {r.namespace for c in fake.calls[calls_before:] for r in c.requests()}
+    assert touched.isdisjoint(untouched)
+    morning_policy = (
+        f"ironclad-lab-{json.loads((morning / 'workshop.json').read_text())['workshop']}"
+    )
+    named = {r.name for c in fake.calls[calls_before:] for r in c.requests()}
+    assert morning_policy not in named
+    assert snapshot(fake, untouched) == before
