@@ -1,23 +1,31 @@
 """Nox sessions: `nox -s tests lint` (the default: what CI runs), `nox -s lab`, `nox -s jupyter`.
 
 Extra arguments after `--` go to the tool each session runs, e.g. `nox -s tests -- -m unit`
-or `nox -s lab -- --target kind`. Environments live in .nox/ and are reused between runs;
-uv creates them when it is installed, virtualenv otherwise.
+or `nox -s lab -- --target kind`. Every session installs the project and exactly its extras at
+the versions uv.lock pins (`uv sync --locked`: a lock that is stale against pyproject.toml stops
+the session; `nox -s lock` refreshes it). Environments live in .nox/ and are reused between runs;
+`lab` and `jupyter` share one, .nox/learner.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import nox
 
-nox.options.default_venv_backend = "uv|virtualenv"
+nox.needs_version = ">=2026.10"
+nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["tests", "lint"]
 nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).parent
+# The one environment of `nox -s lab` and `nox -s jupyter` (the learner's: the `lab` extra).
+LEARNER_ENV = ROOT / ".nox" / "learner"
 # checkov pins versions that clash with ours, so it gets a virtualenv of its own.
 CHECKOV = "checkov>=3.3,<4"
 # pytest-xdist workers for `nox -s tests`: more than the 2 cores of the machines it runs on,
@@ -27,84 +35,120 @@ TEST_WORKERS = 4
 # set, every process the tests and the lab start (stacks, kernels, backends, checkov) would then
 # compile pandas, kubernetes, jupyter, ... from source again (bench/README.md "Lab run").
 COMPILE_BYTECODE = {"UV_COMPILE_BYTECODE": "1"}
-# What `nox -s lab` needs before it can run anything.
-LAB_RUNNER = ROOT / "lab" / "runner"
 NOTEBOOKS = ROOT / "notebooks"
+# What the backend image installs (backend/Dockerfile): the `backend` extra as uv.lock pins it,
+# with hashes; `nox -s lock` writes it, tests/integration/install/test_lock.py keeps it current.
+BACKEND_REQUIREMENTS = "backend/requirements.txt"
+EXPORT_BACKEND = (
+    "export",
+    "--frozen",
+    "--no-emit-project",
+    "--extra=backend",
+    "--format=requirements.txt",
+    f"--output-file={BACKEND_REQUIREMENTS}",
+)
+
+
+def uv_program() -> str:
+    """uv installed beside nox (`pip install nox uv`, `pipx install "nox[uv]"`), else on PATH."""
+    with contextlib.suppress(ImportError):
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    found = shutil.which("uv")
+    if found is None:
+        raise SystemExit("nox: uv not found: `python3 -m pip install uv` (the sessions need it)")
+    return found
+
+
+def sync(session: nox.Session, *extras: str, environment: Path | None = None) -> None:
+    """Install the project (editable) and `extras` as uv.lock pins them into the session's venv
+    (or `environment`), and nothing else: `uv sync` removes what the lock does not list."""
+    env = {**COMPILE_BYTECODE}
+    if environment is not None:
+        env["UV_PROJECT_ENVIRONMENT"] = str(environment)
+    session.run_install(
+        uv_program(),
+        "sync",
+        "--locked",
+        "--quiet",
+        "--python",
+        sys.executable if environment is not None else session.bin + "/python",
+        *(f"--extra={extra}" for extra in extras),
+        env=env,
+        external=True,
+    )
+
+
+@nox.session(venv_backend="none", default=False)
+def lock(session: nox.Session) -> None:
+    """Refresh uv.lock from pyproject.toml, then backend/requirements.txt from uv.lock."""
+    session.run(uv_program(), "lock", *session.posargs, external=True)
+    session.run(uv_program(), *EXPORT_BACKEND, "--quiet", external=True)
 
 
 def install_checkov(session: nox.Session) -> Path:
-    """Create or reuse checkov's own virtualenv under .nox/.cache; return the checkov program."""
+    """Create or reuse checkov's own virtualenv under .nox/.cache; return the checkov program.
+
+    checkov is not in uv.lock: its own exact pins clash with ours; CHECKOV bounds it."""
     venv = session.cache_dir.resolve() / "checkov-venv"  # absolute: tests may change directory
     python = venv / "bin" / "python"
-    if session.venv_backend == "uv":
-        if not python.exists():
-            session.run_install(
-                "uv", "venv", "--quiet", "--python", session.bin + "/python", str(venv)
-            )
-        session.run_install(
-            "uv",
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            str(python),
-            CHECKOV,
-            env=COMPILE_BYTECODE,
-        )
-    else:
-        if not python.exists():
-            session.run_install("python", "-m", "venv", str(venv))
-        session.run_install(str(python), "-m", "pip", "install", "--quiet", CHECKOV, external=True)
+    if not python.exists():
+        session.run_install("uv", "venv", "--quiet", "--python", session.bin + "/python", str(venv))
+    session.run_install(
+        "uv", "pip", "install", "--quiet", "--python", str(python), CHECKOV, env=COMPILE_BYTECODE
+    )
     return venv / "bin" / "checkov"
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run every test that can run on this machine, on TEST_WORKERS pytest-xdist workers (`-- -n 0`
-    runs them in this one process); tests marked `kind` skip with a reason.
-
-    pytest's exit code 5 (no tests collected) counts as success, so a fresh checkout whose
-    test folders are still empty passes; pytest's own closing line says "no tests ran".
-    """
-    session.install("-e", ".[dev]", env=COMPILE_BYTECODE)
+    """Run the tests (pytest on 4 workers; `-- -n 0`: one process; `kind` tests skip here)."""
+    # The tests need the lab (with the backend) and the test tools: not bench, not lint.
+    sync(session, "lab", "test")
     checkov = install_checkov(session)
+    # pytest's exit code 5 (no test collected, e.g. `-m typo`) fails the session, unless the
+    # checkout holds no test file at all yet.
+    has_tests = any((ROOT / "tests").rglob("test_*.py"))
     session.run(
         "pytest",
         f"--numprocesses={TEST_WORKERS}",
         *session.posargs,
         env={"CHECKOV_BIN": str(checkov)},
-        success_codes=[0, 5],
+        success_codes=[0] if has_tests else [0, 5],
     )
 
 
-@nox.session
+def learner_env(session: nox.Session) -> dict[str, str]:
+    """Sync .nox/learner (the `lab` extra, from uv.lock); the environment variables that put
+    the session's commands in it."""
+    sync(session, "lab", environment=LEARNER_ENV)
+    return {
+        "VIRTUAL_ENV": str(LEARNER_ENV),
+        "PATH": f"{LEARNER_ENV}/bin{os.pathsep}{os.environ['PATH']}",
+    }
+
+
+@nox.session(venv_backend="none")
 def lab(session: nox.Session) -> None:
-    """Run the notebooks headless (`ironclad-lab run`; target $LAB_TARGET, else auto) into
-    build/lab-report/."""
-    missing = []
-    if not LAB_RUNNER.exists():
-        missing.append("lab/runner/ (the runner)")
+    """Run the notebooks headless into build/lab-report/ (`ironclad-lab run`, in .nox/learner)."""
     if not any(NOTEBOOKS.glob("*.ipynb")):
-        missing.append("notebooks/*.ipynb")
-    if missing:
-        session.skip(f"no notebooks yet: {' and '.join(missing)} missing, nothing to run")
-    session.install("-e", ".[lab,backend]", env=COMPILE_BYTECODE)
-    session.run("ironclad-lab", "run", *session.posargs)
+        session.skip("no notebooks/*.ipynb yet, nothing to run")
+    env = learner_env(session)
+    session.run("ironclad-lab", "run", *session.posargs, env=env, external=True)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, mypy (strict) on lab/ and backend/.
-
-    Extra arguments go to `ruff check`, e.g. `nox -s lint -- --fix`.
-    """
-    session.install("-e", ".[lab,backend,lint]")
+    """Lint: ruff check, ruff format --check, mypy --strict, deptry (`-- ARGS` go to ruff check)."""
+    sync(session, "lab", "lint")
     session.run("ruff", "check", *session.posargs)
     session.run("ruff", "format", "--check")
     session.run("mypy")  # [tool.mypy] in pyproject.toml names the packages: lab, backend
+    session.run("deptry", ".")  # the imports of lab/ and backend/ match the declared extras
 
 
-def silence_jupyter_news(session: nox.Session) -> None:
+def silence_jupyter_news(session: nox.Session, env: dict[str, str]) -> None:
     """Answer JupyterLab's "get notified about Jupyter news?" prompt with "no", in this venv only.
 
     The prompt shows while the `fetchNews` setting of @jupyterlab/apputils-extension:notification
@@ -115,6 +159,8 @@ def silence_jupyter_news(session: nox.Session) -> None:
         "-c",
         "from jupyterlab.commands import get_app_dir; print(get_app_dir())",
         silent=True,
+        env=env,
+        external=True,
     )
     overrides_path = Path(str(app_dir).strip()) / "settings" / "overrides.json"
     overrides = json.loads(overrides_path.read_text()) if overrides_path.exists() else {}
@@ -123,15 +169,15 @@ def silence_jupyter_news(session: nox.Session) -> None:
     overrides_path.write_text(json.dumps(overrides, indent=2) + "\n")
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def jupyter(session: nox.Session) -> None:
-    """JupyterLab on notebooks/ with the project installed; extra args go to `jupyter lab`.
-
-    The venv's `python3` kernel spec becomes the lab's (`lab.kernelspec`): `%%cluster` works
-    in every kernel from its first cell, before any `import lab`.
-    """
-    session.install("-e", ".[lab,backend]", env=COMPILE_BYTECODE)
-    session.run("python", "-m", "lab.kernelspec", silent=True)
-    silence_jupyter_news(session)
+    """Open JupyterLab on notebooks/ in .nox/learner, `nox -s lab`'s environment (`-- ARGS`)."""
+    # The env's `python3` kernel spec becomes the lab's (`lab.kernelspec`): `%%cluster` works in
+    # every kernel from its first cell, before any `import lab`.
+    env = learner_env(session)
+    session.run("python", "-m", "lab.kernelspec", silent=True, env=env, external=True)
+    silence_jupyter_news(session, env)
     as_root = ["--allow-root"] if os.geteuid() == 0 else []
-    session.run("jupyter", "lab", str(NOTEBOOKS), *as_root, *session.posargs)
+    session.run(
+        "jupyter", "lab", str(NOTEBOOKS), *as_root, *session.posargs, env=env, external=True
+    )

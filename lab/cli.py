@@ -3,7 +3,8 @@
 Each module named in COMMANDS has `register(subparsers)`, which adds its parser and sets
 `handler` (a function of the parsed arguments and the settings returning the exit code).
 Adding a subcommand is writing such a module and naming it here. Handlers import what they
-need when they run, so `ironclad-lab --help` stays fast.
+need when they run, so `ironclad-lab --help` stays fast (and works in a plain install, without
+the `lab` extra every subcommand needs: `lab.extras`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from lab.errors import LabError
+from lab.extras import require
 from lab.settings import Settings, get_settings
 
 COMMANDS = (
@@ -27,6 +29,9 @@ COMMANDS = (
     "lab.commands.workshop",
 )
 LOG_HANDLER = "ironclad-lab-cli"
+# The extra of the package every subcommand runs on (it includes the backend's: the local target
+# runs backend processes from this environment).
+COMMANDS_EXTRA = "lab"
 
 
 def _version() -> str:
@@ -67,6 +72,7 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     args = parser().parse_args(argv)
     configure_logging(args.quiet)
     try:
+        require(COMMANDS_EXTRA, args.command)
         return int(args.handler(args, settings or get_settings()))
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -6,13 +6,14 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lab import stack
 from lab.commands import Subparsers, add_namespace, add_target, target
 from lab.errors import LabError
 from lab.settings import Settings
-from lab.targets import Endpoints
+
+if TYPE_CHECKING:  # lab.stack and lab.targets load psutil and tqdm: `--help` must not
+    from lab.targets import Endpoints
 
 
 def register(commands: Subparsers) -> None:
@@ -113,6 +114,8 @@ def describe(endpoints: Endpoints) -> str:
 
 
 def run_up(args: argparse.Namespace, settings: Settings) -> int:
+    from lab import stack
+
     def announce(endpoints: Endpoints) -> None:
         text = endpoints.to_json() if args.json else describe(endpoints)
         print(text if args.json else f"{text}\nPress Ctrl-C to stop and clean up.", flush=True)
@@ -123,6 +126,8 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_down(args: argparse.Namespace, settings: Settings) -> int:
+    from lab import stack
+
     settings = _settings(args, settings)
     stopped = stack.stop(settings, timeout=settings.rollout_timeout + 60)
     if stopped is None:
@@ -133,6 +138,8 @@ def run_down(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
+    from lab import stack
+
     settings = _settings(args, settings)
     state = stack.read_state(settings.state_file)
     if state is None:

@@ -1,7 +1,10 @@
-"""environment.yml lists the same packages and bounds as pyproject's backend, lab and test extras.
+"""environment.yml lists the same packages and bounds as pyproject's `lab` extra (with the
+`backend` extra it names), and nothing of the test, bench or lint extras.
 
 There is no conda here, so this test is what keeps the learners' conda environment honest: it
-fails on a package missing from either file and on any bound that differs.
+fails on a package missing from either file, on any bound that differs and on a tool creeping in.
+What it cannot check is that conda-forge serves every name at these bounds (no conda, no
+conda-forge here): CONDA_FORGE records the names that differ from PyPI's.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[2]
-EXTRAS = ("backend", "lab", "test")
+DISTRIBUTION = "ironclad-lab"
+LEARNER_EXTRA = "lab"  # the extra environment.yml mirrors; it names ironclad-lab[backend]
+TOOL_EXTRAS = ("test", "bench", "lint")  # never in the learners' environment
 PIP = "pip section"
 # How a pyproject requirement (extras included) is spelled in environment.yml when that is not
 # its own PyPI name: its conda-forge package(s), or PIP for what conda-forge does not carry.
@@ -29,15 +34,15 @@ CONDA_FORGE: dict[str, tuple[str, ...] | str] = {
     "prometheus-client": ("prometheus_client",),
     "jupyter-client": ("jupyter_client",),
     "jupyter-core": ("jupyter_core",),
-    "psycopg[binary,pool]": ("psycopg", "psycopg-pool"),
+    "psycopg[binary]": ("psycopg",),
     "prometheus-api-client": PIP,
+    # test tools, for test_no_tool_in_the_learner_environment
+    "playwright": ("playwright-python",),  # conda-forge's `playwright` is the Node.js CLI
     "pytest-kind": PIP,
     "kubernetes-validate": PIP,
     "promql-parser": PIP,
     "cel-python": PIP,  # conda-forge availability not checked here (no conda): pip is certain
 }
-# Tools the environment adds beyond pyproject's extras, pinned as .ci/run pins them.
-TOOLS = ("nox",)
 THIS_PROJECT = "-e ."  # pip line that installs the lab and backend packages themselves
 CONDA_SPEC = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?P<bound>.*)")
 
@@ -52,11 +57,23 @@ def load_environment() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "environment.yml").read_text())
 
 
-def ci_pin(tool: str) -> SpecifierSet:
-    """The bound .ci/run installs `tool` with (its pip line quotes "tool>=...,<...")."""
-    match = re.search(rf'"{tool}([<>=!~][^"]*)"', (ROOT / ".ci" / "run").read_text())
-    assert match, f".ci/run does not pin {tool}"
-    return SpecifierSet(match[1])
+def extra_requirements(pyproject: dict[str, Any], extra: str) -> list[Requirement]:
+    """The requirements of `extra`, with the package's own extras it names expanded."""
+    requirements = []
+    for line in pyproject["project"]["optional-dependencies"][extra]:
+        requirement = Requirement(line)
+        if requirement.name == DISTRIBUTION:
+            for inner in sorted(requirement.extras):
+                requirements += extra_requirements(pyproject, inner)
+        else:
+            requirements.append(requirement)
+    return requirements
+
+
+def spellings(requirement: Requirement) -> tuple[str, ...] | str:
+    """How environment.yml spells `requirement`: its conda-forge name(s), or PIP."""
+    name = key(requirement)
+    return CONDA_FORGE.get(name, (name,))
 
 
 def key(requirement: Requirement) -> str:
@@ -69,22 +86,19 @@ def expected_entries(pyproject: dict[str, Any]) -> tuple[Entries, Entries]:
     """(conda-forge entries, pip entries) that pyproject's extras call for."""
     conda: Entries = {"python": SpecifierSet(pyproject["project"]["requires-python"])}
     conda["pip"] = SpecifierSet()  # installs the pip section
-    conda.update({tool: ci_pin(tool) for tool in TOOLS})
     pip: Entries = {}
-    for extra in EXTRAS:
-        for line in pyproject["project"]["optional-dependencies"][extra]:
-            requirement = Requirement(line)
-            name = key(requirement)
-            spelling = CONDA_FORGE.get(name, (name,))
-            if spelling == PIP:
-                pip[name] = requirement.specifier
-                continue
-            assert not requirement.extras or name in CONDA_FORGE, (
-                f"{line!r} has extras: add what stands in for them on conda-forge to CONDA_FORGE"
-            )
-            first, *stand_ins = spelling
-            conda[first] = requirement.specifier
-            conda.update(dict.fromkeys(stand_ins, SpecifierSet()))
+    for requirement in extra_requirements(pyproject, LEARNER_EXTRA):
+        name = key(requirement)
+        spelling = spellings(requirement)
+        if spelling == PIP:
+            pip[name] = requirement.specifier
+            continue
+        assert not requirement.extras or name in CONDA_FORGE, (
+            f"{requirement} has extras: add what stands in for them on conda-forge to CONDA_FORGE"
+        )
+        first, *stand_ins = spelling
+        conda[first] = requirement.specifier
+        conda.update(dict.fromkeys(stand_ins, SpecifierSet()))
     return conda, pip
 
 
@@ -140,9 +154,9 @@ def without_requirement(pyproject: dict[str, Any], name: str) -> dict[str, Any]:
     """A copy of pyproject with the requirement `name` dropped from whichever extra has it."""
     edited = copy.deepcopy(pyproject)
     extras = edited["project"]["optional-dependencies"]
-    for extra in EXTRAS:
+    for extra in ("backend", LEARNER_EXTRA):
         extras[extra] = [line for line in extras[extra] if Requirement(line).name != name]
-    assert edited != pyproject, f"{name} is in none of the extras {EXTRAS}"
+    assert edited != pyproject, f"{name} is in neither the backend nor the lab extra"
     return edited
 
 
@@ -185,6 +199,35 @@ def test_environment_installs_this_project() -> None:
     assert THIS_PROJECT in pip_lists[0]
 
 
+def tool_names(pyproject: dict[str, Any]) -> set[str]:
+    """Every name environment.yml would use for a package of the test, bench or lint extras
+    that the learner extra does not also need."""
+    learner = {key(r) for r in extra_requirements(pyproject, LEARNER_EXTRA)}
+    names: set[str] = set()
+    for extra in TOOL_EXTRAS:
+        for requirement in extra_requirements(pyproject, extra):
+            if key(requirement) not in learner:
+                spelling = spellings(requirement)
+                names |= {key(requirement)} if spelling == PIP else set(spelling)
+    return names
+
+
+def listed_tools(pyproject: dict[str, Any], environment: dict[str, Any]) -> list[str]:
+    conda, pip = environment_entries(environment)
+    return sorted(tool_names(pyproject) & (conda.keys() | pip.keys()))
+
+
+def test_no_tool_in_the_learner_environment() -> None:
+    assert listed_tools(load_pyproject(), load_environment()) == []
+
+
+@pytest.mark.parametrize("entry", ["pytest>=9.1,<9.2", "playwright-python", "ruff"])
+def test_a_tool_in_the_learner_environment_is_detected(entry: str) -> None:
+    environment = load_environment()
+    environment["dependencies"].insert(2, entry)
+    assert listed_tools(load_pyproject(), environment) == [CONDA_SPEC.fullmatch(entry)["name"]]
+
+
 def test_environment_matches_pyproject() -> None:
     problems = drift(load_pyproject(), load_environment())
     assert not problems, "environment.yml drifted from pyproject.toml:\n" + "\n".join(problems)
@@ -204,7 +247,11 @@ def new_problems(pyproject: dict[str, Any], environment: dict[str, Any]) -> list
             "kubernetes",
             "python-kubernetes (conda-forge) is in environment.yml but not in pyproject",
         ),
-        ("promql-parser", "promql-parser (pip) is in environment.yml but not in pyproject"),
+        (
+            "prometheus-api-client",
+            "prometheus-api-client (pip) is in environment.yml but not in pyproject",
+        ),
+        ("psycopg-pool", "psycopg-pool (conda-forge) is in environment.yml but not in pyproject"),
     ],
 )
 def test_package_removed_from_pyproject_is_detected(requirement: str, problem: str) -> None:
@@ -218,8 +265,8 @@ def test_package_removed_from_pyproject_is_detected(requirement: str, problem: s
         ("pandas", "pandas (conda-forge) is missing from environment.yml"),
         ("prometheus_client", "prometheus_client (conda-forge) is missing from environment.yml"),
         ("psycopg-pool", "psycopg-pool (conda-forge) is missing from environment.yml"),
-        ("promql-parser", "promql-parser (pip) is missing from environment.yml"),
-        ("nox", "nox (conda-forge) is missing from environment.yml"),
+        ("prometheus-api-client", "prometheus-api-client (pip) is missing from environment.yml"),
+        ("numpy", "numpy (conda-forge) is missing from environment.yml"),
     ],
 )
 def test_package_removed_from_environment_is_detected(entry: str, problem: str) -> None:

@@ -1,0 +1,72 @@
+"""A plain `pip install` of the built wheel, in a fresh venv outside the checkout: `--help` and
+`--version` work, and a subcommand says in one line which extra it needs.
+
+The wheel has no dependencies of its own, so pip installs it with no index at all (`--no-index`);
+building it (hatchling, in uv's isolated build environment) may fetch hatchling from the index
+or uv's cache.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from lab.extras import DISTRIBUTION
+
+ROOT = Path(__file__).resolve().parents[3]
+
+pytestmark = pytest.mark.slow
+
+
+def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="module")
+def plain_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin directory of a fresh venv holding only the wheel built from this checkout."""
+    tmp = tmp_path_factory.mktemp("plain-install")
+    built = run(
+        sys.executable, "-m", "uv", "build", "--wheel", "--out-dir", tmp / "dist", ROOT, cwd=tmp
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp / "dist").glob("*.whl")
+    made = run(sys.executable, "-m", "venv", tmp / "venv", cwd=tmp)
+    assert made.returncode == 0, made.stderr
+    bin_dir = tmp / "venv" / "bin"
+    installed = run(bin_dir / "pip", "install", "--quiet", "--no-index", wheel, cwd=tmp)
+    assert installed.returncode == 0, installed.stderr
+    return bin_dir
+
+
+def test_help_and_version_work_in_a_plain_install(plain_install: Path, tmp_path: Path) -> None:
+    helped = run(plain_install / "ironclad-lab", "--help", cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert "usage: ironclad-lab" in helped.stdout
+    versioned = run(plain_install / "ironclad-lab", "--version", cwd=tmp_path)
+    assert versioned.returncode == 0, versioned.stderr
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert versioned.stdout.strip() == f"ironclad-lab {declared}"
+
+
+@pytest.mark.parametrize("command", [["status"], ["render"], ["run", "--notebooks", "00"]])
+def test_a_subcommand_names_the_extra_it_needs(
+    plain_install: Path, tmp_path: Path, command: list[str]
+) -> None:
+    done = run(plain_install / "ironclad-lab", *command, cwd=tmp_path)
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()  # one line, no traceback
+    assert line.startswith(f"error: `ironclad-lab {command[0]}` needs the `lab` extra")
+    assert line.endswith(f"pip install '{DISTRIBUTION}[lab]'")
+    assert not (tmp_path / "build").exists()  # nothing created where it stood
