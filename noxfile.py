@@ -26,6 +26,7 @@ nox.options.reuse_venv = "yes"
 ROOT = Path(__file__).parent
 # The one environment of `nox -s lab` and `nox -s jupyter` (the learner's: the `lab` extra).
 LEARNER_ENV = ROOT / ".nox" / "learner"
+LEARNER_BIN = LEARNER_ENV / "bin"
 # checkov pins versions that clash with ours, so it gets a virtualenv of its own.
 CHECKOV = "checkov>=3.3,<4"
 # pytest-xdist workers for `nox -s tests`: more than the 2 cores of the machines it runs on,
@@ -121,11 +122,11 @@ def tests(session: nox.Session) -> None:
 
 def learner_env(session: nox.Session) -> dict[str, str]:
     """Sync .nox/learner (the `lab` extra, from uv.lock); the environment variables that put
-    the session's commands in it."""
+    the processes the session starts in it (run its programs as `LEARNER_BIN / name`)."""
     sync(session, "lab", environment=LEARNER_ENV)
     return {
         "VIRTUAL_ENV": str(LEARNER_ENV),
-        "PATH": f"{LEARNER_ENV}/bin{os.pathsep}{os.environ['PATH']}",
+        "PATH": f"{LEARNER_BIN}{os.pathsep}{os.environ['PATH']}",
     }
 
 
@@ -135,7 +136,7 @@ def lab(session: nox.Session) -> None:
     if not any(NOTEBOOKS.glob("*.ipynb")):
         session.skip("no notebooks/*.ipynb yet, nothing to run")
     env = learner_env(session)
-    session.run("ironclad-lab", "run", *session.posargs, env=env, external=True)
+    session.run(LEARNER_BIN / "ironclad-lab", "run", *session.posargs, env=env, external=True)
 
 
 @nox.session
@@ -155,7 +156,7 @@ def silence_jupyter_news(session: nox.Session, env: dict[str, str]) -> None:
     is "none"; overrides.json in the app settings directory changes that default.
     """
     app_dir = session.run(
-        "python",
+        LEARNER_BIN / "python",
         "-c",
         "from jupyterlab.commands import get_app_dir; print(get_app_dir())",
         silent=True,
@@ -175,9 +176,15 @@ def jupyter(session: nox.Session) -> None:
     # The env's `python3` kernel spec becomes the lab's (`lab.kernelspec`): `%%cluster` works in
     # every kernel from its first cell, before any `import lab`.
     env = learner_env(session)
-    session.run("python", "-m", "lab.kernelspec", silent=True, env=env, external=True)
+    session.run(LEARNER_BIN / "python", "-m", "lab.kernelspec", silent=True, env=env, external=True)
     silence_jupyter_news(session, env)
     as_root = ["--allow-root"] if os.geteuid() == 0 else []
     session.run(
-        "jupyter", "lab", str(NOTEBOOKS), *as_root, *session.posargs, env=env, external=True
+        LEARNER_BIN / "jupyter",
+        "lab",
+        str(NOTEBOOKS),
+        *as_root,
+        *session.posargs,
+        env=env,
+        external=True,
     )
