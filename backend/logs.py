@@ -83,9 +83,16 @@ def json_handler(stream: TextIO) -> logging.Handler:
     return handler
 
 
-def log_access(method: str, route: str, status: int, seconds: float, request_id: str) -> None:
-    """The access line of one request that took `seconds` (the caller checks that
-    `access_log` is enabled for INFO).
+def log_access(
+    method: str,
+    route: str,
+    status: int,
+    seconds: float,
+    request_id: str,
+    level: int = logging.INFO,
+) -> None:
+    """The access line of one request that took `seconds`, at `level` (the caller checks that
+    `access_log` is enabled for it).
 
     It is the JSON object the formatter would write for `access_log.info("request",
     extra=...)` (same keys, same order, same time format), encoded by msgspec and held by the
@@ -95,7 +102,7 @@ def log_access(method: str, route: str, status: int, seconds: float, request_id:
     """
     line = _encode_json(
         {
-            "level": "INFO",
+            "level": logging.getLevelName(level),
             "logger": access_log.name,
             "msg": "request",
             "method": method,

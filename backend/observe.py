@@ -44,7 +44,9 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 DURATION_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.45, 0.5, 0.6, 0.75, 1.0, 2.5, 5.0, 10.0
 )  # fmt: skip
-# Probes and scrapes are not load: http_requests_in_flight leaves them out.
+# Probes and scrapes are not load: http_requests_in_flight leaves them out, and their access
+# lines are DEBUG (every replica is probed and scraped every few seconds: at INFO they would
+# drown the requests a learner reads the log for).
 NOT_IN_FLIGHT = frozenset({"/health/live", "/health/ready", "/metrics"})
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before its response
 # pool.get_stats() key → help text of the db_pool_<key> gauge.
@@ -248,6 +250,7 @@ class ObservedApp:
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
             route = scope.get("path_template") or UNMATCHED_ROUTE
             http.observe(method, route, exchange.status, elapsed)
-            if access_log.isEnabledFor(logging.INFO):
-                log_access(method, route, exchange.status, elapsed, request_id)
+            level = logging.INFO if in_flight else logging.DEBUG
+            if access_log.isEnabledFor(level):
+                log_access(method, route, exchange.status, elapsed, request_id, level)
             request_id_var.reset(token)

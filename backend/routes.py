@@ -15,7 +15,8 @@ from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.params import Body, PathParameter, QueryParameter
 from litestar.response.base import ASGIResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from backend.chaos import inject_chaos
 from backend.db import Database
@@ -109,9 +110,14 @@ async def ready(
 
 
 @get("/metrics", tags=["metrics"], include_in_schema=False)
-async def metrics(registry: NamedDependency[CollectorRegistry]) -> Response[bytes]:
-    """Prometheus exposition of the app's registry."""
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(
+    request: Request[Any, Any, Any], registry: NamedDependency[CollectorRegistry]
+) -> Response[bytes]:
+    """Exposition of the app's registry in the format the scraper's `Accept` asks for
+    (OpenMetrics, else the Prometheus text format: prometheus_client negotiates), with that
+    format's Content-Type as the only one (a `media_type` would get a second charset)."""
+    encode, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(registry), headers={"content-type": content_type})
 
 
 @post(

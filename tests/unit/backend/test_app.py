@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 from litestar.testing import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from prometheus_client.parser import text_string_to_metric_families as text_families
 
 from backend.app import create_app
 from backend.settings import Settings
@@ -91,3 +95,36 @@ def test_options_lists_every_method_of_the_path(path: str, allow: str) -> None:
     response = client.options(path)
     assert response.status_code == 204
     assert response.headers["allow"] == allow
+
+
+# Prometheus 3's scrape Accept header (the cluster's Prometheus), OpenMetrics first
+PROMETHEUS_3_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+    "application/openmetrics-text;version=0.0.1;q=0.5,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,"
+    "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [
+        (None, TEXT_FORMAT),
+        ("text/plain;version=0.0.4;q=0.3,*/*;q=0.2", TEXT_FORMAT),  # Prometheus 2's default
+        (
+            PROMETHEUS_3_ACCEPT,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8",
+        ),
+    ],
+)
+def test_metrics_negotiate_one_content_type(accept: str | None, content_type: str) -> None:
+    client = TestClient(create_app(SETTINGS, CollectorRegistry()).litestar)  # no lifespan: no DB
+    response = client.get("/metrics", headers={"accept": accept} if accept else {})
+    assert response.status_code == 200
+    assert response.headers.get_list("content-type") == [content_type]
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    parse = openmetrics_families if openmetrics else text_families
+    families = {family.name: family for family in parse(response.text)}  # each format's parser
+    assert families["chaos_enabled"].type == "gauge"
+    assert (response.text.splitlines()[-1] == "# EOF") == openmetrics

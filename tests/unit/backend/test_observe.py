@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from litestar import Litestar, get, post
@@ -186,6 +187,28 @@ def test_access_log_carries_request_fields(
     assert isinstance(line["duration_ms"], float)
     assert line["duration_ms"] >= 0
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", line["time"])
+
+
+def access_lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    flush_logs()
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    return [e for e in entries if e["logger"] == "backend.access"]
+
+
+def test_probe_and_scrape_lines_are_debug(
+    client: TestClient[ObservedApp], stdout_lines: io.StringIO
+) -> None:
+    """At INFO (the default LOG_LEVEL) a probe or a scrape writes no access line; at DEBUG it
+    does, marked DEBUG; business requests stay INFO."""
+    client.get("/health/live")
+    client.get("/metrics")  # unmatched in this app: still a scrape path
+    client.get("/busy")
+    assert [(e["route"], e["level"]) for e in access_lines(stdout_lines)] == [("/busy", "INFO")]
+    logging.getLogger().setLevel(logging.DEBUG)
+    client.get("/health/live")
+    assert [(e["route"], e["level"]) for e in access_lines(stdout_lines)][1:] == [
+        ("/health/live", "DEBUG")
+    ]
 
 
 def test_access_line_has_the_keys_of_any_other_line(stdout_lines: io.StringIO) -> None:
