@@ -19,13 +19,15 @@ import hashlib
 import json
 import logging
 import re
+import os
 import shlex
+import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import yaml
 
@@ -271,8 +273,24 @@ def manifest_path(archive: Path) -> Path:
     return archive.with_name(archive.name + MANIFEST_SUFFIX)
 
 
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as stream:
+def open_regular(path: Path, again: str) -> BinaryIO:
+    """Open `path` for reading only if it is a regular file, else ImageArchiveError.
+
+    Opened without blocking, then checked on the open descriptor: a FIFO (or a device) at the
+    path would otherwise block the read forever, and checking the path before opening it
+    could be raced. `again` says what to do instead; OSError (missing, unreadable) passes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise ImageArchiveError(f"{path} is {kind}: it is not read. Nothing was loaded.", again)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def sha256_of(path: Path, again: str = "") -> str:
+    with open_regular(path, again) as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
@@ -353,10 +371,11 @@ def verify(archive: Path) -> tuple[str, tuple[ArchivedImage, ...]]:
         f"Copy both {archive.name} and {manifest.name} again from the machine that saved them, "
         "or save a new archive there: python -m lab images save --out FILE."
     )
-    if not archive.is_file():
+    if not archive.exists():
         raise ImageArchiveError(f"No image archive at {archive}.", again)
     try:
-        data = json.loads(manifest.read_text())
+        with open_regular(manifest, again) as stream:
+            data = json.loads(stream.read())
         expected = str(data["sha256"])
         images = tuple(ArchivedImage(**entry) for entry in data["images"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -364,7 +383,7 @@ def verify(archive: Path) -> tuple[str, tuple[ArchivedImage, ...]]:
             f"The checksum manifest {manifest} is missing or unreadable ({exc}).", again
         ) from exc
     log.info("checking the sha256 of %s", archive)
-    actual = sha256_of(archive)
+    actual = sha256_of(archive, again)
     if actual != expected:
         raise ImageArchiveError(
             f"{archive} has sha256 {actual}, but {manifest.name} says {expected}: the copy is "

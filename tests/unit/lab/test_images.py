@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -166,6 +169,31 @@ def test_verify_refuses_a_missing_manifest(tmp_path: Path) -> None:
     archive = write_archive(tmp_path, b"archive")
     manifest_path(archive).unlink()
     with pytest.raises(ImageArchiveError, match="checksum manifest"):
+        verify(archive)
+
+
+@pytest.mark.parametrize("fifo", ["manifest", "archive"])
+def test_images_load_refuses_a_fifo_at_once_instead_of_blocking(tmp_path: Path, fifo: str) -> None:
+    """Issue 20 item 10: a real FIFO (nobody ever writes to it) as the checksum manifest, or as
+    the archive, used to block `images load` forever in its read; it is refused, naming it,
+    before anything is loaded (Docker is never called: PATH holds no docker here)."""
+    archive = write_archive(tmp_path, b"archive")
+    path = manifest_path(archive) if fifo == "manifest" else archive
+    path.unlink()
+    os.mkfifo(path)
+    load = [sys.executable, "-m", "lab", "images", "load", "--archive", str(archive)]
+    env = {**os.environ, "PATH": str(tmp_path)}  # were it read, no docker would be found
+    done = subprocess.run(load, capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    assert done.returncode == 1, done.stderr
+    assert f"{path} is a FIFO: it is not read. Nothing was loaded." in done.stderr
+    assert "images save --out FILE" in done.stderr
+
+
+def test_verify_refuses_a_directory_as_the_archive(tmp_path: Path) -> None:
+    archive = write_archive(tmp_path, b"archive")
+    archive.unlink()
+    archive.mkdir()
+    with pytest.raises(ImageArchiveError, match="is not a regular file: it is not read"):
         verify(archive)
 
 
