@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbclient.exceptions import CellExecutionError, DeadKernelError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import Engine, papermill_engines
 from traitlets import Any as AnyTrait
+from traitlets import Bool
 
 from lab.magics import Objects, not_run
 from lab.nb import SKIP_KEY, SKIP_TAG, new_output, split_cluster_magic
@@ -20,6 +21,8 @@ from lab.runner.kernels import KERNEL_ARGUMENTS
 from lab.runner.solutions import exercise_id
 
 ENGINE = "ironclad"
+# Cell metadata key: the seconds after which the cell was stopped for its time budget.
+TIMED_OUT_KEY = "ironclad_timed_out_after_s"
 
 
 @dataclass
@@ -51,6 +54,19 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
     """papermill's client, with needs-cluster skips, time budgets and readable failures."""
 
     plan = AnyTrait()
+    stuck = Bool(False)  # a cell timed out and went on after the interrupt: the kernel is busy
+
+    def execute(self, **kwargs: Any) -> Any:
+        """papermill's `execute`, except that a stuck kernel is not asked for its language
+        (it would never answer, and papermill would fail on the missing reply)."""
+        self.reset_execution_trackers()
+        with self.setup_kernel(**kwargs):
+            self.papermill_execute_cells()
+            if not self.stuck:
+                info = self.wait_for_reply(self.kc.kernel_info())
+                self.nb.metadata["language_info"] = info["content"]["language_info"]
+            self.set_widgets_metadata()
+        return self.nb
 
     def papermill_execute_cells(self) -> None:
         for index, cell in enumerate(self.nb.cells):
@@ -87,13 +103,26 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
             )
         self.timeout = math.ceil(seconds)
         self.interrupt_on_timeout = True
+        budget = f"the cell ran longer than its {which} time budget ({self.timeout} s)"
         self.error_on_timeout = {
             "ename": "CellTimeoutError",
-            "evalue": f"the cell ran longer than its {which} time budget ({self.timeout} s) "
-            "and was interrupted",
+            "evalue": f"{budget} and was interrupted",
             "traceback": [],
         }
-        self.execute_cell(cell, index)
+        try:
+            self.execute_cell(cell, index)
+        except CellTimeoutError as exc:  # interrupted, it went on: nbclient gave up waiting
+            cell.metadata[TIMED_OUT_KEY] = self.timeout
+            self.stuck = True
+            raise CellExecutionError(
+                str(exc),
+                "CellTimeoutError",
+                f"{budget}, was interrupted and did not stop within {self.iopub_timeout} s more",
+            ) from exc
+        except CellExecutionError as exc:
+            if exc.ename == "CellTimeoutError":
+                cell.metadata[TIMED_OUT_KEY] = self.timeout
+            raise
 
 
 def _record_error(cell: Any, exc: Exception) -> None:

@@ -22,7 +22,7 @@ from lab.nb import code_cells, new_markdown_cell, read_notebook, write_notebook
 from lab.progress import bar as progress_bar
 from lab.runner import report
 from lab.runner.diagnostics import diagnostics
-from lab.runner.engine import ENGINE, CellPlan
+from lab.runner.engine import ENGINE, TIMED_OUT_KEY, CellPlan
 from lab.runner.kernels import KernelPool, kernel_env, stop_kernel
 from lab.runner.lanes import Share
 from lab.settings import get_settings
@@ -94,6 +94,13 @@ def run_notebook(path: Path, out_dir: Path, stack: Stack, plan: CellPlan) -> rep
         result.status = "passed"
     except PapermillExecutionError as exc:
         result.status = "failed"
+        executed = read_notebook(output, as_version=4)
+        failed = next(  # papermill's error markers shift the cells: found by its mark
+            i
+            for i, cell in enumerate(executed.cells)
+            if cell.metadata.get("papermill", {}).get("exception")
+        )
+        timed_out = executed.cells[failed].metadata.get(TIMED_OUT_KEY)
         result.failure = report.Failure(
             path.stem,
             exc.cell_index,
@@ -102,8 +109,10 @@ def run_notebook(path: Path, out_dir: Path, stack: Stack, plan: CellPlan) -> rep
             exc.evalue,
             tuple(exc.traceback),
             stack.diagnostics(),
+            float(timed_out) if timed_out is not None else None,
         )
-        _add_diagnostics(output, result.failure)
+        _add_diagnostics(executed, failed, result.failure)
+        write_notebook(executed, output)
     except BaseException:
         result.status = "failed"
         raise
@@ -114,11 +123,8 @@ def run_notebook(path: Path, out_dir: Path, stack: Stack, plan: CellPlan) -> rep
     return result
 
 
-def _add_diagnostics(output: Path, failure: report.Failure) -> None:
-    nb = read_notebook(output, as_version=4)
-    failed = next(
-        i for i, cell in enumerate(nb.cells) if cell.metadata.get("papermill", {}).get("exception")
-    )
+def _add_diagnostics(nb: Any, failed: int, failure: report.Failure) -> None:
+    """Add the diagnostics as a markdown cell after the failed cell `failed` of `nb`."""
     text = (
         f"### Diagnostics collected by `ironclad-lab run` after this failure\n\n"
         f"```text\n{failure.diagnostics}\n```"
@@ -126,7 +132,6 @@ def _add_diagnostics(output: Path, failure: report.Failure) -> None:
     cell = new_markdown_cell(text)
     cell.metadata["tags"] = ["ironclad-diagnostics"]
     nb.cells.insert(failed + 1, cell)
-    write_notebook(nb, output)
 
 
 @dataclass

@@ -60,6 +60,26 @@ class Failure:
     evalue: str
     traceback: tuple[str, ...]
     diagnostics: str = ""
+    timed_out_after_s: float | None = None  # the cell was stopped for its time budget
+
+    @property
+    def headline(self) -> str:
+        """One line: which cell failed, and how (a timeout says after how long)."""
+        if self.timed_out_after_s is not None:
+            return (
+                f"{self.notebook}: cell #{self.cell_index} timed out after "
+                f"{self.timed_out_after_s:g} s ({self.evalue})"
+            )
+        return f"{self.notebook}: cell #{self.cell_index} failed with {self.ename}"
+
+    def summary(self) -> dict[str, object]:
+        """The failing cell in summary.json."""
+        return {
+            "cell_index": self.cell_index,
+            "ename": self.ename,
+            "evalue": self.evalue,
+            "timed_out_after_s": self.timed_out_after_s,
+        }
 
     def text(self) -> str:
         """Plain-text rendering for the terminal (cell source, traceback, diagnostics)."""
@@ -68,7 +88,7 @@ class Failure:
         )
         trace = strip_ansi("\n".join(self.traceback)) or f"{self.ename}: {self.evalue}"
         parts = [
-            f"✖ {self.notebook}: cell #{self.cell_index} failed with {self.ename}",
+            f"✖ {self.headline}",
             "── cell source " + "─" * 50,
             numbered,
             "── traceback " + "─" * 52,
@@ -101,6 +121,7 @@ class NotebookResult:
             "checks_passed": len(self.tally.checks),
             "exercises_passed": self.tally.exercises_passed,
             "checks_skipped": len(self.tally.checks_skipped),
+            "failure": self.failure.summary() if self.failure is not None else None,
         }
 
 
@@ -249,7 +270,10 @@ def _section_html(nb: NotebookResult) -> str:
         items = "".join(f"<li>⏭ {html.escape(s)}</li>" for s in nb.tally.checks_skipped)
         parts.append(f"<p>Checks this cluster cannot take (skipped):</p><ul>{items}</ul>")
     if nb.failure is not None:
-        parts.append(f"<p><b>Failed:</b></p><pre>{html.escape(nb.failure.text())}</pre>")
+        parts.append(
+            f"<p><b>Failed — {html.escape(nb.failure.headline)}</b></p>"
+            f"<pre>{html.escape(nb.failure.text())}</pre>"
+        )
     return "\n".join(parts)
 
 

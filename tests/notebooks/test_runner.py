@@ -149,6 +149,7 @@ def test_cells_are_counted_and_cluster_cells_skipped_on_local(ran: report.RunRes
         "checks_passed": 1,
         "exercises_passed": 0,
         "checks_skipped": 1,
+        "failure": None,
     }
     assert ok.tally.checks == (report.Check("shortened wait", "0.5"),)
     assert ok.tally.checks_skipped == ("the enforcement check: not enforced here",)
@@ -229,6 +230,7 @@ def test_report_files(ran: report.RunResult, tmp_path: Path) -> None:
             "checks_passed",
             "exercises_passed",
             "checks_skipped",
+            "failure",
         }
     ] * 3
     assert [nb["status"] for nb in summary["notebooks"]] == ["passed", "failed", "not run"]
@@ -286,7 +288,50 @@ def test_cell_budget_interrupts_a_hanging_cell(tmp_path: Path) -> None:
     assert failure is not None
     assert failure.ename == "CellTimeoutError"
     assert "per-cell time budget (2 s)" in failure.evalue
+    assert failure.timed_out_after_s == 2
     assert result.notebooks[0].duration_s < 60
+
+
+IGNORES_INTERRUPT = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(120)"
+
+
+def test_a_cell_that_outlives_its_timeout_and_the_interrupt_is_named_in_the_report(
+    tmp_path: Path,
+) -> None:
+    """Issue 20 item 9: a cell that goes on after nbclient's interrupt used to make nbclient
+    raise its own CellTimeoutError past the engine: the notebook showed as completed with no
+    error and 0 cells executed, the reason only on stderr. The report and summary.json now say
+    which cell timed out and after how long."""
+    path = write_notebook(
+        tmp_path, "01-stuck", code("print('before')"), code(IGNORES_INTERRUPT), code("print(2)")
+    )
+    stack = StaticStack("local", tmp_path / "s.json")
+    result = execute.run_notebooks([path], stack, tmp_path / "out", cell_budget=2, run_budget=120)
+    notebook = result.notebooks[0]
+    failure = notebook.failure
+    assert failure is not None
+    assert (notebook.status, failure.ename, failure.timed_out_after_s) == (
+        "failed",
+        "CellTimeoutError",
+        2,
+    )
+    assert failure.source == IGNORES_INTERRUPT
+    assert "was interrupted and did not stop" in failure.evalue
+    assert notebook.tally.cells_executed == 3  # the injected parameters, print, the stuck cell
+    html = report.write_report(result, tmp_path / "out").read_text()
+    assert f"01-stuck: cell #{failure.cell_index} timed out after 2 s" in html
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["notebooks"][0]["cells_executed"] == 3
+    assert summary["notebooks"][0]["failure"] == {
+        "cell_index": failure.cell_index,
+        "ename": "CellTimeoutError",
+        "evalue": failure.evalue,
+        "timed_out_after_s": 2.0,
+    }
+    executed = nbformat.read(tmp_path / "out" / "01-stuck.ipynb", as_version=4)
+    failed = [c for c in executed.cells if c.metadata.get("papermill", {}).get("exception")]
+    assert [c.source for c in failed] == [IGNORES_INTERRUPT]
+    assert failed[0].outputs[-1].ename == "CellTimeoutError"
 
 
 def test_whole_run_budget_is_shared(tmp_path: Path) -> None:
