@@ -213,10 +213,21 @@ def rollout_complete(workload: Any) -> bool:
     )
 
 
+# The label every probe pod carries (its name as the value). A probe may borrow a workload's
+# labels (`app: backend`) to test a NetworkPolicy, so a workload's pods exclude it (`pods_of`).
+PROBE_LABEL = "lab-probe"
+
+
+def pods_of(match_labels: Mapping[str, str]) -> str:
+    """The label selector of a workload's pods, from its matchLabels: probe pods excluded
+    (a leftover one with `app: backend` would otherwise hold up every wait for the backend)."""
+    terms = [f"{key}={value}" for key, value in sorted(match_labels.items())]
+    return ",".join([*terms, f"!{PROBE_LABEL}"])
+
+
 def match_labels_selector(workload: Any) -> str:
-    """A Deployment's or StatefulSet's spec.selector.matchLabels as a label selector string."""
-    labels = workload.spec.selector.match_labels or {}
-    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+    """A Deployment's or StatefulSet's pods (spec.selector.matchLabels) as a label selector."""
+    return pods_of(workload.spec.selector.match_labels or {})
 
 
 @dataclass(frozen=True)
@@ -372,7 +383,7 @@ class Cluster:
                 if exc.status != 404:
                     raise
         selectors = [
-            ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            pods_of(labels)
             for obj, _, _ in placed
             if (labels := obj.get("spec", {}).get("selector", {}).get("matchLabels"))
             and "template" in obj.get("spec", {})
@@ -780,7 +791,7 @@ class Cluster:
                 timeout=timeout,
                 interval=0.5,
                 progress=False,
-                diagnose=lambda: self.diagnose(f"lab-probe={name}"),
+                diagnose=lambda: self.diagnose(f"{PROBE_LABEL}={name}"),
             )
             output = self.logs(name, tail=5)
         finally:
@@ -848,7 +859,7 @@ def probe_pod(name: str, url: str, labels: Mapping[str, str], image: str) -> cli
         ),
     )
     return client.V1Pod(
-        metadata=client.V1ObjectMeta(name=name, labels={**labels, "lab-probe": name}),
+        metadata=client.V1ObjectMeta(name=name, labels={**labels, PROBE_LABEL: name}),
         spec=client.V1PodSpec(
             containers=[container],
             restart_policy="Never",

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from lab.errors import LabError
-from lab.k8s import Cluster
+from lab.k8s import Cluster, pods_of
 from lab.net import http_ok
 from lab.portforward import Forward, pod_connector
 from lab.targets.base import Endpoints
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 CHAOS_SECRET = "chaos-secret"  # noqa: S105 - the name of a Secret, not its value
 # What `up` forwards: (name, pod selector, container port, path that answers 2xx when ready).
 # tests/manifests checks each against the pods the overlays define.
-BACKEND = ("backend", "app=backend,!lab-probe", 3000, "/health/ready")  # not probe pods
+BACKEND = ("backend", pods_of({"app": "backend"}), 3000, "/health/ready")  # not probe pods
 PROMETHEUS = ("prometheus", "app=prometheus", 9090, "/-/ready")
 GRAFANA = ("grafana", "app=grafana", 3000, "/api/health")
 BACKEND_HPA = "backend-hpa"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from lab.errors import LabError
-from lab.k8s import BlockedError, ClusterWideError, ForbiddenError
+from lab.k8s import PROBE_LABEL, BlockedError, ClusterWideError, ForbiddenError, probe_pod
 from lab.net import http_ok
 from lab.rbac import Rule
 from lab.settings import Settings
@@ -62,6 +62,24 @@ def test_up_applies_into_the_namespace_forwards_and_down_deletes_only_that(
     assert fake.namespaces == {NS, "other"}  # the namespace is the instructor's: it stays
     deletes = [path for method, path in fake.requests if method == "DELETE"]
     assert all(f"/namespaces/{NS}/" in path for path in deletes)
+
+
+def test_down_does_not_wait_for_a_leftover_probe_pod_with_the_backend_label(
+    fake: FakeApiServer, upstream: tuple[str, int], settings: Settings
+) -> None:
+    """Issue 20 item 8: a probe pod left behind (its `lab up` killed mid-probe) borrowed
+    `app: backend` for a NetworkPolicy check; down's wait for the backend's pods to go counted
+    it and waited its full timeout, then raised. No owner deletes it, so it stays (as on a
+    real cluster), and down no longer waits for it."""
+    target = ClusterTarget(settings)
+    target.up()
+    name = "lab-probe-0123abcd"
+    probe = probe_pod(name, "http://backend:3000/health/ready", {"app": "backend"}, IMAGE)
+    fake.pods[name] = fake.pod_json(name, ready=False, labels=probe.metadata.labels)
+    assert probe.metadata.labels == {"app": "backend", PROBE_LABEL: name}
+    target.down()  # raised LabTimeoutError after rollout_timeout before the fix
+    assert fake.store.objects == {}
+    assert list(fake.pods) == [name]
 
 
 def test_keep_leaves_the_objects(
