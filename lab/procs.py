@@ -150,9 +150,8 @@ class ProcessGroups:
             self._write()
 
     def add(self, name: str, pid: int) -> None:
-        try:
-            created = psutil.Process(pid).create_time()
-        except psutil.NoSuchProcess:  # already gone (a zombie still has one): nothing to own
+        created = started_at(pid)
+        if created is None:  # already gone (a zombie still has one): nothing to own
             return
         with self._lock:
             self._groups[pid] = Group(pid, name, created)
@@ -194,13 +193,25 @@ class ProcessGroups:
 GROUPS = ProcessGroups()  # this process's children (one per process: signals are too)
 
 
+def started_at(pid: int) -> float | None:
+    """The start time of process `pid` (psutil create_time), or None when there is none."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return None
+
+
+def same_start(process: psutil.Process, started: float) -> bool:
+    """True when `process` started at `started`: the recorded process, not a reused pid."""
+    return abs(process.create_time() - started) <= 0.01
+
+
 def group_members(group: Group) -> list[psutil.Process]:
     """The live processes of `group`, if it is still the one recorded: a live leader must have
     the recorded start time (else the pid was reused and the group is someone else's); with the
     leader gone the group id cannot be reused while members live, so they are its members."""
     with contextlib.suppress(psutil.NoSuchProcess):
-        leader = psutil.Process(group.pgid)
-        if abs(leader.create_time() - group.created) > 0.01:
+        if not same_start(psutil.Process(group.pgid), group.created):
             return []
     members = []
     for process in psutil.process_iter():
@@ -230,21 +241,30 @@ def stop_groups(groups: Sequence[Group], timeout: float = 10.0) -> list[Group]:
     return live
 
 
+def read_pid_file(pid_file: Path) -> tuple[list[Group], list[Path]]:
+    """The process groups and directories recorded in `pid_file` ([], [] when there is none
+    or it is half written: its owner was killed in the middle of a write)."""
+    try:
+        data = json.loads(pid_file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return [], []
+    groups = [Group(int(g["pgid"]), str(g["name"]), float(g["created"])) for g in data["groups"]]
+    return groups, [Path(p) for p in data.get("paths", [])]
+
+
+def live_leftovers(pid_file: Path) -> list[Group]:
+    """The groups recorded in `pid_file` that still run (what `stop_leftovers` would stop)."""
+    return [group for group in read_pid_file(pid_file)[0] if group_members(group)]
+
+
 def stop_leftovers(pid_file: Path) -> list[str]:
     """Stop what a previous owner of `pid_file` left running (it was killed before its
     teardown): its process groups that still belong to it, and its directories. Returns one
     line per thing stopped or removed; deletes the file. The caller holds the lock the owner
     held while it ran (`lab.stack.exclusive`), so the owner is gone, whatever its pid is now."""
-    try:
-        data = json.loads(pid_file.read_text())
-    except FileNotFoundError:
-        return []
-    except json.JSONDecodeError:
-        pid_file.unlink()
-        return []
-    groups = [Group(int(g["pgid"]), str(g["name"]), float(g["created"])) for g in data["groups"]]
+    groups, paths = read_pid_file(pid_file)
     done = [f"{g.name} (process group {g.pgid})" for g in stop_groups(groups)]
-    for path in map(Path, data.get("paths", [])):
+    for path in paths:
         if path.name.startswith("ironclad-") and path.exists():  # only what the lab makes
             shutil.rmtree(path, ignore_errors=True)
             done.append(f"directory {path}")
@@ -252,10 +272,14 @@ def stop_leftovers(pid_file: Path) -> list[str]:
     return done
 
 
-def pid_alive(pid: int) -> bool:
-    """True when `pid` is a live process (zombies count as gone)."""
+def pid_alive(pid: int, started: float | None = None) -> bool:
+    """True when `pid` is a live process (zombies count as gone) and, given `started` (its
+    psutil create_time when it was recorded), still that process rather than a reused pid."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        process = psutil.Process(pid)
+        if started is not None and not same_start(process, started):
+            return False
+        return process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 

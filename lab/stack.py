@@ -2,11 +2,11 @@
 
 One stack runs per state file (`Settings.state_file`, locked by the `lab up` that owns it;
 beside it a pid file of that run's process groups). `serve()` is `lab up` itself: it brings
-a target up, records the endpoints and its pid in the state file, stays up until SIGINT /
-SIGTERM / SIGHUP (or the end of the session that started it) and tears everything down.
-`StackProcess` runs that as a child process (`lab.connect()` and the notebook runner both
-use it: one readiness check, one timeout table); `read_state()` attaches to a running one
-and `stop()` ends it through its pid.
+a target up, records the endpoints, its pid and start time in the state file, stays up until
+SIGINT / SIGTERM / SIGHUP (or the end of the session that started it) and tears everything
+down. `StackProcess` runs that as a child process (`lab.connect()` and the notebook runner
+both use it: one readiness check, one timeout table); `read_state()` attaches to a running
+one and `stop()` ends it through its pid, or stops what a killed one left (its pid file).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from lab.procs import (
     Shutdown,
     pid_alive,
     raise_on_stop_signals,
+    same_start,
+    started_at,
     stop_groups,
     stop_leftovers,
 )
@@ -55,13 +57,15 @@ INTERRUPTED = 128
 @dataclass(frozen=True)
 class State:
     """The state file: endpoints, the pid of `lab up`, the namespace, the session whose end
-    stops it (`parent`, or None), and per local replica its restarts and last exit code."""
+    stops it (`parent`, or None), per local replica its restarts and last exit code, and when
+    `lab up` started (psutil create_time: after a crash its pid may be another process's)."""
 
     endpoints: Endpoints
     pid: int
     namespace: str
     parent: int | None = None
     replicas: tuple[ReplicaRecord, ...] = ()
+    started: float | None = None  # None (an older state file): only the pid is checked
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -70,17 +74,24 @@ class State:
             "namespace": self.namespace,
             "parent": self.parent,
             "replicas": [asdict(r) for r in self.replicas],
+            "started": self.started,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> State:
+        started = data.get("started")
         return cls(
             Endpoints.from_dict(data),
             int(data["pid"]),
             str(data["namespace"]),
             data.get("parent"),
             tuple(ReplicaRecord(**r) for r in data.get("replicas", [])),
+            float(started) if started is not None else None,
         )
+
+    def alive(self) -> bool:
+        """True while the `lab up` that wrote this state runs (not a process that got its pid)."""
+        return pid_alive(self.pid, self.started)
 
 
 def pid_file(state_file: Path) -> Path:
@@ -103,7 +114,8 @@ def write_state(path: Path, state: State) -> None:
 
 
 def read_state(path: Path) -> State | None:
-    """The state of a running lab, or None (no file, or its process is gone: file removed)."""
+    """The state of a running lab, or None (no file, or its `lab up` is gone: file removed;
+    a process that reuses its pid, started at another time, is not it)."""
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -114,38 +126,57 @@ def read_state(path: Path) -> State | None:
             f"Delete it if no `ironclad-lab up` runs: rm {path}",
         ) from exc
     state = State.from_dict(data)
-    if not pid_alive(state.pid):
+    if not state.alive():
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         return None
     return state
 
 
-def stop(settings: Settings, timeout: float = 120.0) -> State | None:
-    """SIGTERM the running `lab up` (it tears everything down) and wait until it is gone.
+@dataclass(frozen=True)
+class Stopped:
+    """What `stop` ended: the running `lab up` (`state`), or, when a killed one (SIGKILL, a
+    crash) left its processes behind, one line per thing of it stopped or removed."""
 
-    Returns the state it stopped, or None when none ran.
-    """
+    state: State | None = None
+    leftovers: tuple[str, ...] = ()
+
+
+def stop(settings: Settings, timeout: float = 120.0) -> Stopped | None:
+    """SIGTERM the running `lab up` (it tears everything down) and wait until it is gone; with
+    none running, stop what a killed one left (its pid file). None when there was nothing."""
     state = read_state(settings.state_file)
     if state is None:
-        return None
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(state.pid, signal.SIGTERM)
-
+        left = stop_abandoned(settings.state_file)
+        return Stopped(leftovers=tuple(left)) if left else None
+    with contextlib.suppress(psutil.NoSuchProcess):
+        lab_up = psutil.Process(state.pid)
+        if state.started is None or same_start(lab_up, state.started):
+            lab_up.send_signal(signal.SIGTERM)  # psutil refuses if the pid was reused since
     poll(
-        lambda: not pid_alive(state.pid),  # a zombie child counts as gone: its owner reaps it
+        lambda: not state.alive(),  # a zombie child counts as gone: its owner reaps it
         what=f"lab up (pid {state.pid}) to stop",
         timeout=timeout,
         interval=0.2,
     )
-    return state
+    return Stopped(state)
+
+
+def stop_abandoned(state_file: Path) -> list[str]:
+    """Stop what a `lab up` killed before its teardown left (its pid file), holding the state
+    file's lock meanwhile so that no `lab up` starts on it; one line per thing stopped."""
+    if not pid_file(state_file).exists():
+        return []
+    with exclusive(state_file, "`ironclad-lab down`, stopping what a killed `lab up` left"):
+        state_file.unlink(missing_ok=True)  # its `lab up` is gone (read_state said so)
+        return stop_leftovers(pid_file(state_file))
 
 
 @contextlib.contextmanager
-def exclusive(state_file: Path, target: str) -> Iterator[IO[str]]:
+def exclusive(state_file: Path, doing: str) -> Iterator[IO[str]]:
     """Hold the state file's lock (flock, released by the kernel however this process ends),
-    naming this process and `target` in it; raise LabError naming the holder when another
-    `lab up` has it."""
+    naming this process and what it is `doing` in it (`lab up`: its target); raise LabError
+    naming the holder when another process (a `lab up`, a `down` cleaning up) has it."""
     path = lock_file(state_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as lock:
@@ -158,17 +189,17 @@ def exclusive(state_file: Path, target: str) -> Iterator[IO[str]]:
                 f"Another `lab up` runs on {state_file}: {holder}.",
                 "Use it (lab.connect() attaches), or stop it first: ironclad-lab down.",
             ) from None
-        describe_holder(lock, target)
+        describe_holder(lock, doing)
         try:
             yield lock
         finally:
             lock.truncate(0)
 
 
-def describe_holder(lock: IO[str], target: str) -> None:
-    """What a second `lab up` reads in the lock file: this pid and its target."""
+def describe_holder(lock: IO[str], doing: str) -> None:
+    """What a second `lab up` reads in the lock file: this pid and what it is doing."""
     lock.truncate(0)
-    lock.write(f"pid {os.getpid()}, target={target}")
+    lock.write(f"pid {os.getpid()}, {doing}")
     lock.flush()
 
 
@@ -179,19 +210,10 @@ def watch_parent(parent: int) -> None:
     it fires when the *thread* that started us ends (not the process), it is Linux-only, and
     it cannot tell an exec'd or reparented session; polling the pid and its start time can.
     """
-    try:
-        created = psutil.Process(parent).create_time()
-    except psutil.NoSuchProcess:
-        created = None
-
-    def alive() -> bool:
-        try:
-            return created is not None and psutil.Process(parent).create_time() == created
-        except psutil.NoSuchProcess:
-            return False
+    created = started_at(parent)
 
     def watch() -> None:
-        while alive():
+        while created is not None and pid_alive(parent, created):
             time.sleep(1.0)
         log.warning("the session that started this lab (pid %d) is gone: stopping", parent)
         os.kill(os.getpid(), signal.SIGTERM)
@@ -217,7 +239,7 @@ def serve(
     """
     raise_on_stop_signals()
     try:
-        with exclusive(settings.state_file, requested) as lock:
+        with exclusive(settings.state_file, f"target={requested}") as lock:
             for line in stop_leftovers(pid_file(settings.state_file)):
                 log.warning("stopped a leftover of a previous `lab up` that was killed: %s", line)
             running = read_state(settings.state_file)
@@ -247,11 +269,12 @@ def _serve_locked(
         if parent is not None:
             watch_parent(parent)
         choice = choose(requested, settings)
-        describe_holder(lock, choice.name)  # auto resolved
+        describe_holder(lock, f"target={choice.name}")  # auto resolved
         log.info(choice.reason)
         target = make_target(choice.name, settings, replicas)
         endpoints = target.up()
-        state = State(endpoints, os.getpid(), settings.namespace, parent)
+        started = started_at(os.getpid())  # tells this process from a later one with its pid
+        state = State(endpoints, os.getpid(), settings.namespace, parent, started=started)
         write_state(settings.state_file, state)
         try:  # ready from here on: a stop signal is the normal end
             announce(endpoints)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab.commands import Subparsers, add_namespace, add_target, target
 from lab.errors import LabError
+from lab.procs import live_leftovers
 from lab.settings import Settings
 
 if TYPE_CHECKING:  # lab.stack and lab.targets load psutil and tqdm: `--help` must not
@@ -132,8 +134,11 @@ def run_down(args: argparse.Namespace, settings: Settings) -> int:
     stopped = stack.stop(settings, timeout=settings.rollout_timeout + 60)
     if stopped is None:
         print(f"No lab is running (no live `up` in {settings.state_file}).")
+    elif stopped.state is not None:
+        print(f"Stopped the {stopped.state.endpoints.target} lab (pid {stopped.state.pid}).")
     else:
-        print(f"Stopped the {stopped.endpoints.target} lab (pid {stopped.pid}).")
+        print("No `up` was running, but a killed one (SIGKILL, a crash) had left these; stopped:")
+        print("".join(f"  {line}\n" for line in stopped.leftovers), end="")
     return 0
 
 
@@ -144,6 +149,13 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     state = stack.read_state(settings.state_file)
     if state is None:
         print("null" if args.json else f"No lab is running (state file {settings.state_file}).")
+        left = live_leftovers(stack.pid_file(settings.state_file))
+        if left:
+            names = ", ".join(f"{g.name} (process group {g.pgid})" for g in left)
+            print(
+                f"A killed `up` left these running: {names}. Stop them: ironclad-lab down",
+                file=sys.stderr,
+            )
         return 1
     if args.json:
         print(json.dumps(state.to_dict()))

@@ -21,7 +21,9 @@ import psutil
 import pytest
 
 from lab.net import http_ok
-from lab.stack import INTERRUPTED, pid_file, read_state
+from lab.procs import stop_leftovers
+from lab.stack import INTERRUPTED, State, pid_file, read_state, write_state
+from lab.targets import Endpoints
 from lab.waits import poll
 
 REPO = Path(__file__).resolve().parents[3]
@@ -186,6 +188,71 @@ def test_the_next_lab_up_stops_what_a_sigkilled_one_left(
     err = stop(second)
     assert "stopped a leftover of a previous `lab up` that was killed: postgres" in err
     assert "backend-0 (process group" in err
+
+
+def lab(*argv: str) -> subprocess.CompletedProcess[str]:
+    """`python -m lab ARGV` to its end (down, status)."""
+    command = [sys.executable, "-m", "lab", *argv]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=180)
+
+
+def test_down_stops_what_a_sigkilled_lab_up_left(
+    tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
+    """Issue 20 item 4: `down` used to say "No lab is running" and leave PostgreSQL, Prometheus
+    and the backends of a SIGKILLed `up` running; it stops them (its pid file), by pid here."""
+    state_file = tmp_path / "state.json"
+    up = lab_up(state_file, replicas=2)
+    started.append(up)
+    wait_ready(up, state_file)
+    run = Run(up, state_file)
+    run.look()
+    assert {"postgres", "prometheus", "backend-0", "backend-1"} <= {
+        g["name"] for g in json.loads(pid_file(state_file).read_text())["groups"]
+    }
+    up.kill()  # no teardown at all
+    up.communicate(timeout=30)
+    try:
+        assert run.survivors(), "a SIGKILLed lab up leaves its children running"
+        status = lab("status", "--state-file", str(state_file))
+        assert status.returncode == 1
+        assert "A killed `up` left these running: " in status.stderr
+        assert "Stop them: ironclad-lab down" in status.stderr
+
+        down = lab("down", "--state-file", str(state_file))
+        assert down.returncode == 0, down.stderr
+        assert "a killed one (SIGKILL, a crash) had left these; stopped:" in down.stdout
+        assert "postgres (process group" in down.stdout
+        assert run.survivors() == []
+        assert [root for root in run.roots if root.exists()] == []
+        assert not state_file.exists()
+        assert not pid_file(state_file).exists()
+        again = lab("down", "--state-file", str(state_file))
+        assert "No lab is running" in again.stdout
+    finally:  # whatever failed above: the test's own processes stop (by their recorded groups)
+        stop_leftovers(pid_file(state_file))
+
+
+def test_a_stale_state_file_naming_a_reused_pid_does_not_stop_lab_up(
+    tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
+    """Issue 20 item 3: a state file left by a crash whose pid now belongs to an unrelated
+    process (a real one) that started later: `up` starts anyway, and leaves the stranger
+    alone. (`status` and `down` with such a file: tests/unit/lab/test_cli.py.)"""
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], text=True)
+    started.append(stranger)
+    state_file = tmp_path / "state.json"
+    endpoints = Endpoints("local", "http://127.0.0.1:1", ["http://127.0.0.1:1"], "", None, "t")
+    earlier = psutil.Process(stranger.pid).create_time() - 3600
+    write_state(state_file, State(endpoints, stranger.pid, "ironclad-demo", started=earlier))
+    up = lab_up(state_file)
+    started.append(up)
+    wait_ready(up, state_file)
+    state = read_state(state_file)
+    assert state is not None
+    assert (state.pid, state.started) == (up.pid, psutil.Process(up.pid).create_time())
+    stop(up)
+    assert stranger.poll() is None, "the stranger was signalled"
 
 
 def test_a_second_lab_up_on_the_same_state_file_exits_at_once_naming_the_first(

@@ -8,8 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -128,6 +130,34 @@ def test_down_stops_the_process_named_in_the_state_file(
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_stale_state_file_whose_pid_a_stranger_reuses_is_not_the_lab(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 20 item 3: after a crash the state file's pid belongs to an unrelated process (a
+    real one here), which started after the `lab up` that wrote the file: `status` must not
+    report it as the lab, `down` must not signal it (the `up` side: test_lab_up_lifecycle)."""
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lab_up_started = psutil.Process(stranger.pid).create_time() - 3600  # an hour earlier
+        stale = State(ENDPOINTS, stranger.pid, "ironclad-demo", started=lab_up_started)
+        write_state(tmp_path / "state.json", stale)
+        assert cli.main(["status"], settings(tmp_path)) == 1
+        assert "No lab is running" in capsys.readouterr().out
+        assert not (tmp_path / "state.json").exists()  # stale: removed
+        write_state(tmp_path / "state.json", stale)
+        assert cli.main(["down"], settings(tmp_path)) == 0
+        assert "No lab is running" in capsys.readouterr().out
+        assert stranger.poll() is None, "down signalled a process that is not the lab"
+        # the same pid with its own start time is the lab: down stops it
+        write_state(tmp_path / "state.json", replace(stale, started=lab_up_started + 3600))
+        assert cli.main(["down"], settings(tmp_path)) == 0
+        assert f"Stopped the local lab (pid {stranger.pid})" in capsys.readouterr().out
+        assert stranger.wait(timeout=10) == -15
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl (kustomize)")

@@ -53,7 +53,9 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_state_file_has_the_endpoints_pid_and_namespace(settings: Settings) -> None:
-    write_state(settings.state_file, State(ENDPOINTS, os.getpid(), "ironclad-demo"))
+    started = psutil.Process().create_time()
+    state = State(ENDPOINTS, os.getpid(), "ironclad-demo", started=started)
+    write_state(settings.state_file, state)
     data = json.loads(settings.state_file.read_text())
     assert data == {
         **ENDPOINTS.to_dict(),
@@ -61,8 +63,9 @@ def test_state_file_has_the_endpoints_pid_and_namespace(settings: Settings) -> N
         "namespace": "ironclad-demo",
         "parent": None,
         "replicas": [],
+        "started": started,
     }
-    assert read_state(settings.state_file) == State(ENDPOINTS, os.getpid(), "ironclad-demo")
+    assert read_state(settings.state_file) == state
     assert [p.name for p in settings.state_file.parent.iterdir()] == ["state.json"]
 
 
