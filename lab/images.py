@@ -18,16 +18,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import os
+import re
 import shlex
 import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from io import BufferedReader
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -273,7 +274,7 @@ def manifest_path(archive: Path) -> Path:
     return archive.with_name(archive.name + MANIFEST_SUFFIX)
 
 
-def open_regular(path: Path, again: str) -> BinaryIO:
+def open_regular(path: Path, again: str) -> BufferedReader:
     """Open `path` for reading only if it is a regular file, else ImageArchiveError.
 
     Opened without blocking, then checked on the open descriptor: a FIFO (or a device) at the

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import psutil
 
@@ -284,6 +284,16 @@ def pid_alive(pid: int, started: float | None = None) -> bool:
         return False
 
 
+def open_private_log(path: Path) -> IO[bytes]:
+    """Open `path` for appending, readable by its owner only (0600, also when it existed):
+    what a child prints may be a secret (`lab up` prints the chaos token). A child running as
+    another user writes through the descriptor it inherits, so it needs no access itself."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 @dataclass
 class ManagedProcess:
     """A child process in its own process group (on record in `GROUPS` from its first
@@ -300,11 +310,10 @@ class ManagedProcess:
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> ManagedProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         as_user: dict[str, Any] = {}
         if self.user is not None:
             as_user = {"user": self.user, "group": self.user, "extra_groups": []}
-        with self.log_path.open("ab") as log, held():
+        with open_private_log(self.log_path) as log, held():
             self.popen = subprocess.Popen(
                 list(self.argv),
                 stdin=subprocess.DEVNULL,

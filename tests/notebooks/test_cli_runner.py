@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -101,6 +102,10 @@ def test_failure_stops_the_run_and_tears_the_stack_down(tmp_path: Path) -> None:
     assert pids, "lab up never wrote its state file"
     assert not pid_alive(pids[0]), "lab up still runs after the run ended"
     assert not (report / "lab-state.json").exists()
+    # issue 20 item 5: the report's lab up log holds the chaos token: its owner's only
+    log = report / "lab-up.log"
+    assert re.search(r'"chaos_token": "[\w-]{20,}"', log.read_text())
+    assert oct(log.stat().st_mode & 0o777) == oct(0o600)
 
 
 @pytest.mark.slow

@@ -292,7 +292,9 @@ def test_cell_budget_interrupts_a_hanging_cell(tmp_path: Path) -> None:
     assert result.notebooks[0].duration_s < 60
 
 
-IGNORES_INTERRUPT = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(120)"
+IGNORES_INTERRUPT = (
+    "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\ntime.sleep(120)"
+)
 
 
 def test_a_cell_that_outlives_its_timeout_and_the_interrupt_is_named_in_the_report(

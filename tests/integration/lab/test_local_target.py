@@ -382,7 +382,10 @@ def test_connect_starts_the_lab_and_shutdown_stops_it(tmp_path: Path) -> None:
     finally:
         assert shutdown(settings) is True
     assert_nothing_left(left)
-    assert (tmp_path / "lab-up.log").exists()
+    # issue 20 item 5: the log holds the chaos token (`up --json`), so only its owner reads it
+    log = tmp_path / "lab-up.log"
+    assert env.endpoints.chaos_token in log.read_text()
+    assert oct(log.stat().st_mode & 0o777) == oct(0o600)
     assert shutdown(settings) is False
 
 
