@@ -89,6 +89,15 @@ class ChaosError(LabError):
     """A chaos action was refused or could not reach a backend replica."""
 
 
+class StateFileLockedError(LabError):
+    """Another process (a `lab up`, a `down` cleaning up) holds the state file's lock;
+    `holder` is what it wrote there (its pid and what it is doing)."""
+
+    def __init__(self, problem: str, next_step: str, holder: str) -> None:
+        self.holder = holder
+        super().__init__(problem, next_step)
+
+
 class LabNotRunningError(LabError):
     """No `ironclad-lab up` is running, and none may be started."""
 

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import psutil
 
-from lab.errors import LabError
+from lab.errors import LabError, StateFileLockedError
 from lab.procs import (
     GROUPS,
     STOP_SIGNALS,
@@ -167,9 +167,16 @@ def stop_abandoned(state_file: Path) -> list[str]:
     file's lock meanwhile so that no `lab up` starts on it; one line per thing stopped."""
     if not pid_file(state_file).exists():
         return []
-    with exclusive(state_file, "`ironclad-lab down`, stopping what a killed `lab up` left"):
-        state_file.unlink(missing_ok=True)  # its `lab up` is gone (read_state said so)
-        return stop_leftovers(pid_file(state_file))
+    try:
+        with exclusive(state_file, "`ironclad-lab down`, stopping what a killed `lab up` left"):
+            state_file.unlink(missing_ok=True)  # its `lab up` is gone (read_state said so)
+            return stop_leftovers(pid_file(state_file))
+    except StateFileLockedError as locked:  # a `lab up` that is not ready yet holds it
+        raise LabError(
+            f"A `lab up` is starting on {state_file} ({locked.holder}); it has no state yet.",
+            "Press Ctrl-C where it runs (it cleans up), or run ironclad-lab down again once "
+            "it is ready.",
+        ) from None
 
 
 @contextlib.contextmanager
@@ -185,9 +192,10 @@ def exclusive(state_file: Path, doing: str) -> Iterator[IO[str]]:
         except BlockingIOError:
             lock.seek(0)
             holder = lock.read().strip() or "a `lab up` that is just starting"
-            raise LabError(
+            raise StateFileLockedError(
                 f"Another `lab up` runs on {state_file}: {holder}.",
                 "Use it (lab.connect() attaches), or stop it first: ironclad-lab down.",
+                holder,
             ) from None
         describe_holder(lock, doing)
         try:

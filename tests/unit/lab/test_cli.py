@@ -18,7 +18,7 @@ import yaml
 from lab import cli, commands
 from lab.commands.stack import describe
 from lab.settings import Settings, find_repo_root
-from lab.stack import State, write_state
+from lab.stack import State, exclusive, pid_file, write_state
 from lab.targets import Endpoints
 
 ENDPOINTS = Endpoints(
@@ -158,6 +158,21 @@ def test_a_stale_state_file_whose_pid_a_stranger_reuses_is_not_the_lab(
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_down_while_a_lab_up_is_starting_says_so_and_stops_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `lab up` not ready yet holds the lock and has a pid file but no state file: `down`
+    neither claims that no lab runs nor touches its processes."""
+    state_file = tmp_path / "state.json"
+    pid_file(state_file).write_text('{"owner": 1, "groups": [], "paths": []}')
+    with exclusive(state_file, "target=local"):
+        assert cli.main(["down"], settings(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert f"A `lab up` is starting on {state_file} (pid {os.getpid()}, target=local)" in err
+    assert "run ironclad-lab down again once it is ready" in err
+    assert pid_file(state_file).exists()
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl (kustomize)")
