@@ -167,6 +167,19 @@ def test_every_object_passes_the_client_models_and_the_check_can_fail() -> None:
     assert "dropped" in (model_problem(typo) or "")
 
 
+@pytest.mark.parametrize("version", ["1.30.0", "1.33.0"])
+def test_every_object_validates_strictly_against_the_api_schema(version: str) -> None:
+    """What an API server of that version accepts (1.30: the oldest the policy needs)."""
+    import kubernetes_validate
+
+    objects = all_objects(PLAN)
+    for obj in objects:
+        kubernetes_validate.validate(obj, version, strict=True)
+    quota = next(o for o in objects if o["kind"] == "ResourceQuota")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate({**quota, "spec": {"hrad": {}}}, version, strict=True)
+
+
 def test_no_role_has_a_wildcard_or_a_cluster_scoped_kind() -> None:
     rbac = [o for o in all_objects(PLAN) if o["kind"] in ("Role", "RoleBinding", "ClusterRole",
                                                           "ClusterRoleBinding")]  # fmt: skip
