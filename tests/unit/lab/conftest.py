@@ -1031,13 +1031,22 @@ def discovery_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class _Healthy(BaseHTTPRequestHandler):
-    """Answers 200 to every GET: what the forwards' readiness paths expect."""
+    """Answers 200 to every GET (what the forwards' readiness paths expect) and stands in for
+    the backend's chaos controls: chaos is off, and every POST (reset's) answers that."""
+
+    CHAOS_OFF = b'{"enabled": false, "latency_ms": 0, "error_ratio": 0.0}'
 
     def log_message(self, *args: object) -> None:
         pass
 
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.answer(self.CHAOS_OFF)
+
     def do_GET(self) -> None:
-        body = b'{"status": "ok"}'
+        self.answer(self.CHAOS_OFF if self.path == "/api/chaos" else b'{"status": "ok"}')
+
+    def answer(self, body: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

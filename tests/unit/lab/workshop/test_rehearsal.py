@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from lab import cli
-from lab.settings import find_repo_root
+from lab.settings import Settings, find_repo_root
 
 if TYPE_CHECKING:
     from conftest import FakeApiServer
@@ -59,8 +59,9 @@ def write_kubeconfig(path: Path, server: str, token: str, context: str) -> Path:
 
 
 def lab(*argv: str, capsys: pytest.CaptureFixture[str]) -> str:
-    """`ironclad-lab ARGV` in this process; its output (exit code 0 required)."""
-    code = cli.main(list(argv))
+    """`ironclad-lab ARGV` in this process, with the settings of the environment as it is now
+    (KUBECONFIG, LAB_STATE_FILE: whose turn it is); its output (exit code 0 required)."""
+    code = cli.main(list(argv), Settings.from_env())
     out = capsys.readouterr()
     assert code == 0, f"ironclad-lab {' '.join(argv)} exited {code}:\n{out.out}\n{out.err}"
     return out.out
@@ -180,8 +181,8 @@ def test_the_classroom_from_provision_to_teardown(
         assert endpoints["target"] == "cluster"
         assert endpoints["backend"].startswith("http://127.0.0.1:")
         # 3. reset --to 5: pending (see the module docstring)
-        # 4. the learner's `status`
         monkeypatch.setenv("KUBECONFIG", str(out / "learner-01.kubeconfig"))
+        # 4. the learner's `status`
         shown = lab("status", "--state-file", str(state), capsys=capsys)
         assert "namespace:  learner-01" in shown
         # 5. the instructor's `workshop status` (their own kubeconfig)
@@ -189,8 +190,8 @@ def test_the_classroom_from_provision_to_teardown(
         board = lab("workshop", "status", "--out", str(out), "--context", "admin", capsys=capsys)
         rows = {line.split()[0]: line.split()[1:] for line in board.splitlines()[1:]}
         assert set(rows) == {"learner-01", "learner-02"}
-        assert rows["learner-01"][:4] == ["✓", "✓", "✓", "✓"]  # lessons 02-05 applied and ready
-        assert rows["learner-02"][:4] == ["-", "-", "-", "-"]
+        assert rows["learner-01"][:5] == ["✓"] * 5  # every lesson's objects there and ready
+        assert rows["learner-02"][:5] == ["-"] * 5
         # 6. the learner's `down`
         monkeypatch.setenv("KUBECONFIG", str(out / "learner-01.kubeconfig"))
         assert "Stopped the cluster lab" in lab("down", "--state-file", str(state), capsys=capsys)
