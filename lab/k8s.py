@@ -14,7 +14,7 @@ Security) and waits that cannot succeed (ImagePullBackOff, quota, Pod Security) 
 
 from __future__ import annotations
 
-import os
+import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,11 +25,13 @@ from functools import cached_property
 from typing import Any
 
 import pandas as pd
+import urllib3
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
+from lab.identity import Identity
 from lab.waits import poll
 
 FIELD_MANAGER = "ironclad-lab"
@@ -61,46 +63,164 @@ class ClusterWideError(LabError):
     grants only their namespace."""
 
 
-class ForbiddenError(LabError):
-    """The API server refused a call (HTTP 401/403): RBAC, quota or Pod Security."""
+class ForbiddenError(ApiException, LabError):
+    """The API server refused a call (HTTP 401/403: credentials, RBAC, quota, Pod Security).
+
+    Still the `ApiException` it was (status, reason, body: code that checks them keeps
+    working) and a `LabError` whose message names the context, the cause and the fix.
+    """
+
+    def __init__(self, problem: str, next_step: str, refused: ApiException | None = None) -> None:
+        ApiException.__init__(
+            self,
+            getattr(refused, "status", None),
+            getattr(refused, "reason", None),
+            body=getattr(refused, "body", None),
+        )
+        self.headers = getattr(refused, "headers", None)
+        LabError.__init__(self, problem, next_step)
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)  # LabError's "problem → next step", not ApiException's
+
+
+class ApiUnreachableError(LabError):
+    """No answer from the API server: nothing listens, the network is down, or TLS failed."""
 
 
 class BlockedError(LabError):
     """A wait that cannot succeed by waiting: image not pullable, quota exceeded, Pod Security."""
 
 
-def api_error(exc: ApiException, action: str, namespace: str) -> LabError:
-    """A refusal (401/403) as one message saying what is wrong and what to do next."""
+# kube-apiserver's RBAC refusal: 'pods is forbidden: User "u" cannot list resource "pods" in API
+# group "" in the namespace "ns"' (the group and namespace parts are absent when they are empty).
+RBAC_REFUSAL = re.compile(
+    r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)"'
+    r'(?: in API group "(?P<group>[^"]*)")?(?: in the namespace "(?P<namespace>[^"]+)")?'
+)
+TLS_DETAIL = re.compile(r"certificate verify failed[^')\]\n]*|hostname mismatch[^')\]\n]*")
+
+
+def _where(context: str | None) -> str:
+    return f"context {context}" if context else "the cluster"
+
+
+def api_error(
+    exc: ApiException, action: str | None, namespace: str | None, context: str | None = None
+) -> ForbiddenError:
+    """A refusal (401/403) as one message: the context, what was refused, why, and the fix."""
     message = _api_message(exc)
+    where = _where(context)
+    doing = action or "do this"
     if exc.status == 401:
         return ForbiddenError(
-            f"The cluster did not accept your credentials to {action} ({message}).",
-            "Your token may have expired: ask the instructor for a fresh kubeconfig, or check "
-            "KUBECONFIG and --context.",
+            f"The API server of {where} did not accept your credentials (401 Unauthorized, "
+            f"trying to {doing}): the token expired or was revoked.",
+            "Ask the instructor for a fresh kubeconfig (ironclad-lab workshop provision issues "
+            "tokens that expire), or check KUBECONFIG and --context.",
+            exc,
         )
     if "exceeded quota" in message:
         return ForbiddenError(
-            f"Cannot {action}: the quota of {namespace} is used up ({message}).", QUOTA_FIX
+            f"In {where}, cannot {doing}: the quota of {namespace or 'the namespace'} is used up "
+            f"({message}).",
+            QUOTA_FIX,
+            exc,
         )
     if "violates PodSecurity" in message:
-        return ForbiddenError(f"Cannot {action}: {message}.", POD_SECURITY_FIX)
+        return ForbiddenError(f"In {where}, cannot {doing}: {message}.", POD_SECURITY_FIX, exc)
+    rbac = RBAC_REFUSAL.search(message)
+    if rbac:
+        group = f" (API group {rbac['group']})" if rbac["group"] else ""
+        in_namespace = rbac["namespace"] or namespace
+        scope = f"in namespace {in_namespace}" if in_namespace else "cluster-wide"
+        refused = f"{rbac['verb']} {rbac['resource']}{group} {scope}"
+        problem = (
+            f"In {where}, the API server refused to {doing}: {rbac['user']} may not {refused} "
+            "(403 Forbidden)."
+        )
+    else:
+        problem = (
+            f"In {where}, the API server refused to {doing} in namespace {namespace or '?'} "
+            f"({exc.status}: {message})."
+        )
     return ForbiddenError(
-        f"The API server refused to {action} in namespace {namespace} ({exc.status}: {message}).",
-        f"Your kubeconfig's user may not do this in {namespace}: check --context and "
-        "--namespace (kubectl config get-contexts); on a shared cluster a learner's Role "
-        "grants exactly what lab.rbac lists, so ask the instructor to re-run "
-        "ironclad-lab workshop provision.",
+        problem,
+        "Check --context and --namespace (kubectl config get-contexts); on a shared cluster a "
+        "learner's Role grants exactly what lab.rbac lists, in their own namespace: ask the "
+        "instructor to re-run ironclad-lab workshop provision.",
+        exc,
     )
 
 
+def transport_error(exc: BaseException, context: str | None, server: str) -> ApiUnreachableError:
+    """A request that got no HTTP answer (connection refused, unknown name, timeout, TLS) as one
+    message naming the context, the server and the fix."""
+    where = _where(context)
+    reason = getattr(exc, "reason", None)
+    chain = [exc, reason, getattr(reason, "__cause__", None), exc.__cause__]
+    text = " ".join(str(e) for e in chain if e is not None)
+    if any(isinstance(e, urllib3.exceptions.SSLError) for e in chain) or "SSLError" in text:
+        detail = TLS_DETAIL.search(text)
+        return ApiUnreachableError(
+            f"TLS to the API server of {where} ({server}) failed: "
+            f"{detail[0] if detail else 'its certificate is not trusted'}.",
+            "The kubeconfig's certificate-authority does not match this server (a re-created "
+            "cluster, or another cluster's kubeconfig): get a fresh one (kind: kind export "
+            "kubeconfig --name ironclad; a workshop: ask the instructor).",
+        )
+    if "refused" in text.lower():
+        cause = "connection refused"
+    elif "Name or service not known" in text or "NameResolution" in text:
+        cause = "its name does not resolve"
+    elif "timed out" in text or "Timeout" in text:
+        cause = "timed out"
+    else:
+        cause = type(reason or exc).__name__
+    return ApiUnreachableError(
+        f"The API server of {where} ({server}) does not answer ({cause}).",
+        "On kind: is Docker running and the cluster up (docker ps; ironclad-lab up --target "
+        "kind)? On a shared cluster: check your network or VPN and the server in your kubeconfig "
+        f"(kubectl --context {context or '<context>'} cluster-info).",
+    )
+
+
+class ExplainingApiClient(client.ApiClient):
+    """The ApiClient `Cluster.connect` builds: its failures explain themselves. No answer at all
+    raises `ApiUnreachableError`, a 401/403 `ForbiddenError` (both name the context)."""
+
+    def __init__(self, configuration: client.Configuration, context: str) -> None:
+        super().__init__(configuration)
+        self.context = context
+
+    def call_api(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().call_api(*args, **kwargs)
+        except urllib3.exceptions.HTTPError as exc:
+            raise transport_error(exc, self.context, self.configuration.host) from exc
+        except ApiException as exc:
+            if exc.status == 0:  # the REST layer's wrapping of a TLS failure
+                raise transport_error(exc, self.context, self.configuration.host) from exc
+            raise
+
+    def response_deserialize(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().response_deserialize(*args, **kwargs)
+        except ApiException as exc:
+            if exc.status in (401, 403) and not isinstance(exc, ForbiddenError):
+                raise api_error(exc, None, None, self.context) from exc
+            raise
+
+
 @contextmanager
-def explained(action: str, namespace: str) -> Iterator[None]:
-    """Turn the API's refusals (401/403) inside the block into `api_error` messages."""
+def explained(action: str, namespace: str, context: str | None = None) -> Iterator[None]:
+    """Turn the API's refusals (401/403) inside the block into `api_error` messages naming
+    `action` (the dynamic client re-wraps what `ExplainingApiClient` explained)."""
     try:
         yield
     except ApiException as exc:
         if exc.status in (401, 403):
-            raise api_error(exc, action, namespace) from exc
+            raise api_error(exc, action, namespace, context) from exc
         raise
 
 
@@ -277,6 +397,8 @@ class Cluster:
     ) -> None:
         self.namespace = namespace
         self.api_client = api_client
+        # the kubeconfig context, for messages (a client built outside `connect` has none)
+        self.context: str | None = getattr(api_client, "context", None)
         self.probe_image = probe_image  # what `probe()` runs (the backend image)
         self.shared = shared  # a learner's namespace on a shared cluster: nothing beyond it
         self.core = client.CoreV1Api(api_client)
@@ -284,39 +406,38 @@ class Cluster:
         self.autoscaling = client.AutoscalingV2Api(api_client)
 
     @classmethod
-    def connect(
-        cls,
-        namespace: str,
-        context: str | None = None,
-        probe_image: str | None = None,
-        shared: bool = False,
-    ) -> Cluster:
-        """Use the kubeconfig (KUBECONFIG or ~/.kube/config; `context`, else its current one)."""
+    def connect(cls, identity: Identity) -> Cluster:
+        """The one factory of the lab's Kubernetes clients: `identity`'s kubeconfig and context
+        (context and namespace together), answering with explained errors (`ExplainingApiClient`).
+        """
         fix = (
             "Point KUBECONFIG at the kubeconfig your instructor gave you, and pass --context "
             "with one of its contexts (kubectl config get-contexts)."
-            if shared
+            if identity.shared
             else "Start the kind lab: ironclad-lab up --target kind."
         )
-        # KUBECONFIG is read now (the client reads it once, when it is imported).
-        kubeconfig = os.environ.get("KUBECONFIG") or None
+        configuration = client.Configuration()
         try:
-            contexts, _ = config.list_kube_config_contexts(kubeconfig)  # type: ignore[no-untyped-call]
-            names = [c["name"] for c in contexts]
-            if context is not None and context not in names:
-                raise LabError(
-                    f"The kubeconfig has no context {context!r} (it has: {', '.join(names)}).",
-                    fix,
-                )
-            api_client = config.new_client_from_config(kubeconfig, context)  # type: ignore[no-untyped-call]
-        except (config.ConfigException, FileNotFoundError) as exc:
-            where = context or "(current)"
-            raise LabError(f"No kubeconfig for context {where}: {exc}", fix) from exc
-        return cls(namespace, api_client, probe_image, shared)
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=identity.kubeconfig,
+                context=identity.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (config.ConfigException, FileNotFoundError, OSError) as exc:
+            raise LabError(
+                f"No kubeconfig for context {identity.context} ({identity.kubeconfig}): {exc}", fix
+            ) from exc
+        api_client = ExplainingApiClient(configuration, identity.context)
+        return cls(identity.namespace, api_client, identity.image, identity.shared)
 
     def in_namespace(self, namespace: str) -> Cluster:
         """The same cluster and credentials, another namespace (lesson 05's peer namespace)."""
         return Cluster(namespace, self.api_client, self.probe_image, self.shared)
+
+    def _explained(self, action: str, namespace: str) -> Any:
+        """`explained` with this cluster's context."""
+        return explained(action, namespace, self.context)
 
     def _cluster_wide(self, what: str) -> None:
         """Refuse `what` on a shared cluster, before any request is made."""
@@ -352,7 +473,7 @@ class Cluster:
         rows = []
         for obj, resource, namespace in placed:
             name = obj["metadata"]["name"]
-            with explained(f"apply {obj['kind']}/{name}", namespace or self.namespace):
+            with self._explained(f"apply {obj['kind']}/{name}", namespace or self.namespace):
                 self.dynamic.server_side_apply(
                     resource,
                     body=obj,
@@ -371,7 +492,7 @@ class Cluster:
         for obj, resource, namespace in reversed(placed):
             name = obj["metadata"]["name"]
             try:
-                with explained(f"delete {obj['kind']}/{name}", namespace or self.namespace):
+                with self._explained(f"delete {obj['kind']}/{name}", namespace or self.namespace):
                     self.dynamic.delete(
                         resource,
                         name=name,
@@ -460,7 +581,7 @@ class Cluster:
     # --- reading ------------------------------------------------------------------------------
     def pod_states(self, selector: str | None = None) -> list[PodState]:
         """Pods (optionally by label selector), sorted by name."""
-        with explained("list pods", self.namespace):
+        with self._explained("list pods", self.namespace):
             items = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
         return sorted((PodState.of(p) for p in items), key=lambda pod: pod.name)
 
@@ -488,7 +609,7 @@ class Cluster:
         return frame.sort_values("time", key=lambda t: pd.to_datetime(t, utc=True)).tail(limit)
 
     def _events(self) -> list[Any]:
-        with explained("list events", self.namespace):
+        with self._explained("list events", self.namespace):
             return list(self.core.list_namespaced_event(self.namespace).items)
 
     def blocker(self, selector: str | None, since: datetime) -> BlockedError | None:
@@ -514,14 +635,16 @@ class Cluster:
         for pod in self.pod_states(selector):
             if pod.detail in IMAGE_PROBLEMS:
                 return BlockedError(
-                    f"Pod {pod.name} cannot get its image ({pod.detail}).{last(pod.name)}",
+                    f"Pod {pod.name} cannot get its image ({pod.detail}) in "
+                    f"{_where(self.context)}.{last(pod.name)}",
                     IMAGE_FIX,
                 )
         for event in reversed(warnings):
             message, owner = event.message or "", event.involved_object
             if event.reason == "FailedCreate" and "exceeded quota" in message:
                 return BlockedError(
-                    f"{owner.kind}/{owner.name} cannot create its pods: the quota of "
+                    f"In {_where(self.context)}, {owner.kind}/{owner.name} cannot create its "
+                    f"pods: the quota of "
                     f"{self.namespace} is used up.{last(owner.name)}",
                     QUOTA_FIX,
                 )
@@ -565,7 +688,7 @@ class Cluster:
     def hpa(self, name: str) -> HpaStatus:
         """Current state of a HorizontalPodAutoscaler (CPU utilization when it has one; zero
         counts before the controller's first sync, when it has no status yet)."""
-        with explained(f"read HorizontalPodAutoscaler/{name}", self.namespace):
+        with self._explained(f"read HorizontalPodAutoscaler/{name}", self.namespace):
             hpa: Any = self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
                 name, self.namespace
             )
@@ -624,7 +747,7 @@ class Cluster:
             raise LabError(
                 f"Cannot follow a rollout of kind {kind}.", "Use Deployment or StatefulSet."
             )
-        with explained(f"read {kind}/{name}", self.namespace):
+        with self._explained(f"read {kind}/{name}", self.namespace):
             workload = readers[kind](name, self.namespace)
         workload.kind = kind
         return workload
@@ -709,7 +832,7 @@ class Cluster:
             metadata=client.V1ObjectMeta(name=pod, namespace=self.namespace),
         )
         try:
-            with explained(f"evict pod {pod}", self.namespace):
+            with self._explained(f"evict pod {pod}", self.namespace):
                 self.core.create_namespaced_pod_eviction(pod, self.namespace, body)
         except ApiException as exc:
             if exc.status != 429:
@@ -727,11 +850,13 @@ class Cluster:
         """Delete this namespace's objects of a kind matching a label selector (`lab.reset`
         removes run-time objects so); returns their names, sorted."""
         resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
-        found = resource.get(namespace=self.namespace, label_selector=selector)
+        with self._explained(f"list {kind} objects labelled {selector}", self.namespace):
+            found = resource.get(namespace=self.namespace, label_selector=selector)
         names = sorted(item.metadata.name for item in found.items)
         for name in names:
             try:
-                resource.delete(name=name, namespace=self.namespace)
+                with self._explained(f"delete {kind}/{name}", self.namespace):
+                    resource.delete(name=name, namespace=self.namespace)
             except ApiException as exc:
                 if exc.status != 404:  # already gone: what we wanted
                     raise
@@ -782,7 +907,7 @@ class Cluster:
             )
         labels = dict(labels or {"app": "lab-probe"})
         name = f"lab-probe-{uuid.uuid4().hex[:8]}"
-        with explained(f"create probe pod {name}", self.namespace):
+        with self._explained(f"create probe pod {name}", self.namespace):
             self.core.create_namespaced_pod(self.namespace, probe_pod(name, url, labels, image))
         try:
             phase = poll(

@@ -32,13 +32,15 @@ def current_target(settings: Settings) -> str | None:
 
 
 def rendered_objects(settings: Settings) -> Objects:
-    """The kind overlay's objects, rendered on first use and then remembered."""
+    """The kind overlay's objects in the session's namespace, rendered on first use and then
+    remembered."""
 
     @cache
     def objects() -> Sequence[dict[str, Any]]:
         from lab.manifests import render  # kubectl kustomize: only when a cell shows objects
+        from lab.session import session_namespace
 
-        return render("kind", settings)
+        return render("kind", settings, namespace=session_namespace(settings))
 
     return objects
 

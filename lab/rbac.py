@@ -67,6 +67,10 @@ LAB_CALLS: frozenset[Rule] = APPLIED | (
     | _rules("get", "", "secrets")  # the chaos token
     | _rules("get list", "apps", "deployments", "statefulsets")  # rollout waits
     | _rules("get", "autoscaling", "horizontalpodautoscalers")  # HPA floor and lesson 05
+    # reset --to N finds the exercises' objects by label (lab.reset.EXERCISE_KINDS) to delete them
+    | _rules("list", "", "configmaps")
+    | _rules("list", "policy", "poddisruptionbudgets")
+    | _rules("list", "networking.k8s.io", "networkpolicies")
 )
 """What the lab's own code calls (the recording test's expected set)."""
 

@@ -141,20 +141,26 @@ def fix_backends(endpoints: Endpoints, timeout: float) -> list[str]:
 
 
 def with_live_image_stamp(
-    cluster: Cluster, objects: list[dict[str, Any]], image: str
+    cluster: Cluster, objects: list[dict[str, Any]], image: str | None
 ) -> list[dict[str, Any]]:
     """`objects` with the image ID `lab up --target kind` stamped on the backend's pod template
     (`stamp_image`), read from the live Deployment: applying without it would drop the
     annotation and roll every pod out for nothing."""
     from lab.targets.kind import IMAGE_ID_ANNOTATION, stamp_image  # heavy: kind/cluster only
 
+    if image is None:
+        return objects
     live: Any = cluster.apps.read_namespaced_deployment("backend", cluster.namespace)
     image_id = (live.spec.template.metadata.annotations or {}).get(IMAGE_ID_ANNOTATION)
     return stamp_image(objects, image, image_id) if image_id else objects
 
 
 def reset_cluster(
-    cluster: Cluster, objects: list[dict[str, Any]], lesson: int, timeout: float, image: str
+    cluster: Cluster,
+    objects: list[dict[str, Any]],
+    lesson: int,
+    timeout: float,
+    image: str | None,
 ) -> list[str]:
     """kind/cluster: re-apply the whole overlay (server-side apply, forced: fields a learner
     changed that the overlay sets are taken back; the image stamp kept), delete the run-time

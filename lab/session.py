@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from lab import stack
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
+from lab.identity import Identity
 from lab.procs import pid_alive
-from lab.settings import Settings, get_settings, peer_namespace
+from lab.settings import Settings, check_namespace, get_settings, peer_namespace
 from lab.stack import StackProcess, read_state
 from lab.targets import Endpoints, ReplicaRecord, choose
 
@@ -35,6 +36,7 @@ class Lab:
     reason: str
     settings: Settings = field(repr=False)
     started: StackProcess | None = field(default=None, repr=False)  # set when connect() started it
+    identity: Identity | None = None  # kind/cluster: where `k8s` connects (the state file's)
 
     @property
     def target(self) -> str:
@@ -74,19 +76,26 @@ class Lab:
 
     @cached_property
     def k8s(self) -> Cluster:
+        """The running lab's namespace through the client its recorded identity builds."""
         if not self.on_cluster:
             raise NeedsClusterError(
                 f"This needs a Kubernetes cluster, but the lab runs on target={self.target}.",
                 "Skip this cell (it is tagged needs-cluster), or start Docker and run the lab "
                 "with target='kind'.",
             )
-        from lab.targets import cluster_client
+        if self.identity is None:
+            raise LabError(
+                f"The running {self.target} lab did not record its Kubernetes identity (an older "
+                "version of the lab started it).",
+                "Restart it: lab.shutdown(), then lab.connect() again.",
+            )
+        from lab.k8s import Cluster
 
-        return cluster_client(self.target, self.namespace, self.settings)
+        return Cluster.connect(self.identity)
 
 
 def connect(
-    target: str = "auto",
+    target: str | None = None,
     start: bool = True,
     settings: Settings | None = None,
     lesson: int | None = None,
@@ -94,16 +103,19 @@ def connect(
 ) -> Lab:
     """Attach to the running lab, or start `lab up` in the background and wait for it.
 
-    `namespace` (the notebooks' NAMESPACE; default: the settings') must be the running lab's;
-    a lab started here gets it (LAB_NAMESPACE). A `lab up` started here stops when this
-    process (the kernel) ends. With `lesson`, one
-    line on stderr says what left in the stack breaks that lesson (chaos still on, a replica
-    not ready) and the command that fixes it; nothing is printed when all is well.
+    `target` and `namespace` are the notebooks' TARGET and NAMESPACE parameters; None means
+    "from the settings": any running lab's target (else LAB_TARGET, else auto) and the running
+    lab's recorded namespace (else LAB_NAMESPACE, else ironclad-demo). A namespace given must be
+    the running lab's; a lab started here gets it. A `lab up` started here stops when this
+    process (the kernel) ends. With `lesson`, one line on stderr says what left in the stack
+    breaks that lesson (chaos still on, a replica not ready) and the command that fixes it;
+    nothing is printed when all is well.
     """
     settings = settings or get_settings()
     if namespace is not None:
-        settings = replace(settings, namespace=namespace)
-    env = _attach_or_start(target, start, settings)
+        settings = replace(settings, namespace=check_namespace(namespace, "NAMESPACE"))
+    env = _attach_or_start(target, start, settings, namespace_given=namespace is not None)
+    _CURRENT[:] = [env]
     if lesson is not None:
         from lab.reset import leftovers  # pandas and requests: only when asked
 
@@ -117,7 +129,20 @@ def connect(
     return env
 
 
-def _attach_or_start(target: str, start: bool, settings: Settings) -> Lab:
+_CURRENT: list[Lab] = []  # this process' lab: the last one connect() returned
+
+
+def session_namespace(settings: Settings | None = None) -> str:
+    """The namespace of this process' lab (the last `connect()`), else the settings' (what the
+    notebooks' renders and exercise verifiers use, so they follow the session's namespace)."""
+    if _CURRENT:
+        return _CURRENT[0].namespace
+    return (settings or get_settings()).namespace
+
+
+def _attach_or_start(
+    target: str | None, start: bool, settings: Settings, namespace_given: bool = True
+) -> Lab:
     state = read_state(settings.state_file)
     if state is not None and state.parent is not None and not pid_alive(state.parent):
         # Its session is gone and it is stopping itself (or about to): wait, then start anew.
@@ -126,31 +151,42 @@ def _attach_or_start(target: str, start: bool, settings: Settings) -> Lab:
         state = None
     if state is not None:
         running = state.endpoints.target
-        if target not in ("auto", running):
+        if target not in (None, "auto", running):
             raise LabError(
                 f"A lab on target={running} is running (pid {state.pid}); you asked "
                 f"for target={target}.",
                 "Use it, or stop it first: lab.shutdown().",
             )
-        if state.namespace != settings.namespace:
+        if namespace_given and state.namespace != settings.namespace:
             raise LabError(
                 f"The running lab (pid {state.pid}) uses namespace {state.namespace}; you asked "
                 f"for {settings.namespace}.",
                 "Use its namespace, or stop it first: lab.shutdown().",
             )
         reason = f"target={running}: attached to the running lab (pid {state.pid})"
-        return Lab(state.endpoints, state.namespace, state.pid, reason, settings)
+        settings = replace(settings, namespace=state.namespace)
+        return Lab(
+            state.endpoints, state.namespace, state.pid, reason, settings, identity=state.identity
+        )
     if not start:
         raise LabNotRunningError(
             "No lab is running.",
             "Start one: `ironclad-lab up --target local` in a terminal, "
             "or lab.connect(start=True).",
         )
-    choice = choose(target, settings)
+    choice = choose(target or settings.target, settings)
     environment = {**os.environ, "LAB_NAMESPACE": settings.namespace}
     started = StackProcess(choice.name, settings, env=environment)
     state = started.start()
-    return Lab(state.endpoints, state.namespace, state.pid, choice.reason, settings, started)
+    return Lab(
+        state.endpoints,
+        state.namespace,
+        state.pid,
+        choice.reason,
+        settings,
+        started,
+        state.identity,
+    )
 
 
 def shutdown(settings: Settings | None = None, timeout: float = 120.0) -> bool:

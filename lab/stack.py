@@ -27,7 +27,8 @@ from typing import IO, Any
 
 import psutil
 
-from lab.errors import LabError, StateFileLockedError
+from lab.errors import LabError, NeedsClusterError, StateFileLockedError
+from lab.identity import Identity
 from lab.procs import (
     GROUPS,
     STOP_SIGNALS,
@@ -57,8 +58,9 @@ INTERRUPTED = 128
 @dataclass(frozen=True)
 class State:
     """The state file: endpoints, the pid of `lab up`, the namespace, the session whose end
-    stops it (`parent`, or None), per local replica its restarts and last exit code, and when
-    `lab up` started (psutil create_time: after a crash its pid may be another process's)."""
+    stops it (`parent`, or None), per local replica its restarts and last exit code, when
+    `lab up` started (psutil create_time: after a crash its pid may be another process's), and
+    (kind, cluster) the Kubernetes identity every later command uses (`lab.identity`)."""
 
     endpoints: Endpoints
     pid: int
@@ -66,6 +68,7 @@ class State:
     parent: int | None = None
     replicas: tuple[ReplicaRecord, ...] = ()
     started: float | None = None  # None (an older state file): only the pid is checked
+    identity: Identity | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,11 +78,13 @@ class State:
             "parent": self.parent,
             "replicas": [asdict(r) for r in self.replicas],
             "started": self.started,
+            "kubernetes": self.identity.to_dict() if self.identity else None,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> State:
         started = data.get("started")
+        kubernetes = data.get("kubernetes")
         return cls(
             Endpoints.from_dict(data),
             int(data["pid"]),
@@ -87,11 +92,29 @@ class State:
             data.get("parent"),
             tuple(ReplicaRecord(**r) for r in data.get("replicas", [])),
             float(started) if started is not None else None,
+            Identity.from_dict(kubernetes) if kubernetes else None,
         )
 
     def alive(self) -> bool:
         """True while the `lab up` that wrote this state runs (not a process that got its pid)."""
         return pid_alive(self.pid, self.started)
+
+    def kubernetes(self) -> Identity:
+        """The recorded identity of a kind/cluster lab; LabError on the local target (or for a
+        state file written before identities were recorded)."""
+        if self.identity is None:
+            target = self.endpoints.target
+            if target == "local":
+                raise NeedsClusterError(
+                    "The running lab is on target=local: it has no Kubernetes cluster.",
+                    "Use a kind or cluster lab for this (ironclad-lab up --target kind).",
+                )
+            raise LabError(
+                f"The running {target} lab did not record its Kubernetes identity (it was "
+                "started by an older version of the lab).",
+                "Restart it: ironclad-lab down, then ironclad-lab up again.",
+            )
+        return self.identity
 
 
 def pid_file(state_file: Path) -> Path:
@@ -282,7 +305,7 @@ def _serve_locked(
         target = make_target(choice.name, settings, replicas)
         endpoints = target.up()
         started = started_at(os.getpid())  # tells this process from a later one with its pid
-        state = State(endpoints, os.getpid(), settings.namespace, parent, started=started)
+        state = State(endpoints, os.getpid(), settings.namespace, parent, started, target.identity)
         write_state(settings.state_file, state)
         try:  # ready from here on: a stop signal is the normal end
             announce(endpoints)

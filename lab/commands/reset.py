@@ -39,15 +39,15 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
         )
     timeout = settings.restart_delay + settings.ready_timeout
     done = []
-    if running != "local":
+    if running != "local":  # the recorded identity: its context, namespace and image
         from lab.k8s import Cluster
         from lab.manifests import render
 
-        cluster = Cluster.connect(
-            state.namespace, context=f"kind-{settings.cluster_name}", probe_image=settings.image
-        )
-        objects = render("kind", settings)
-        done += reset_cluster(cluster, objects, args.to, settings.rollout_timeout, settings.image)
+        identity = state.kubernetes()
+        print(f"resetting context {identity.context}, namespace {identity.namespace} …")
+        cluster = Cluster.connect(identity)
+        objects = render(running, settings, namespace=identity.namespace, image=identity.image)
+        done += reset_cluster(cluster, objects, args.to, settings.rollout_timeout, identity.image)
     done += fix_backends(state.endpoints, timeout)
     for line in done:
         print(line)

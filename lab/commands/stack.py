@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from lab.commands import Subparsers, add_namespace, add_target, target
 from lab.errors import LabError
+from lab.identity import Identity
 from lab.procs import live_leftovers
 from lab.settings import Settings
 
@@ -60,7 +61,11 @@ def register(commands: Subparsers) -> None:
         help="cluster target: leave the applied objects in the namespace on exit",
     )
     down = commands.add_parser("down", help="stop the running `up` (it removes what it started)")
-    status = commands.add_parser("status", help="what runs: target, pid, endpoints (exit 1: none)")
+    status = commands.add_parser(
+        "status",
+        help="what runs: target, pid, endpoints and (kind, cluster) its context, namespace and "
+        "pods (exit 1: none runs, or its cluster does not answer)",
+    )
     status.add_argument("--json", action="store_true", help="print the state as one JSON line")
     for parser in (up, down, status):
         parser.add_argument(
@@ -135,11 +140,30 @@ def run_down(args: argparse.Namespace, settings: Settings) -> int:
     if stopped is None:
         print(f"No lab is running (no live `up` in {settings.state_file}).")
     elif stopped.state is not None:
-        print(f"Stopped the {stopped.state.endpoints.target} lab (pid {stopped.state.pid}).")
+        state = stopped.state
+        where = f", {where_of(state.identity)}" if state.identity else ""
+        print(f"Stopped the {state.endpoints.target} lab (pid {state.pid}{where}).")
     else:
         print("No `up` was running, but a killed one (SIGKILL, a crash) had left these; stopped:")
         print("".join(f"  {line}\n" for line in stopped.leftovers), end="")
     return 0
+
+
+def where_of(identity: Identity) -> str:
+    """Where a kind/cluster lab lives, for one line of output."""
+    return f"context {identity.context}, namespace {identity.namespace}"
+
+
+def pods_line(identity: Identity) -> str:
+    """How many of the lab's pods are ready, through the recorded identity; LabError (one
+    line: unreachable, TLS, expired token, forbidden) when the cluster does not answer."""
+    from lab.k8s import Cluster
+
+    pods = Cluster.connect(identity).pod_states()
+    ready = sum(1 for pod in pods if pod.ready)
+    waiting = sorted({pod.detail for pod in pods if not pod.ready and pod.detail})
+    detail = f" (waiting: {', '.join(waiting)})" if waiting else ""
+    return f"pods:       {ready}/{len(pods)} ready{detail}"
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -159,8 +183,12 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     if args.json:
         print(json.dumps(state.to_dict()))
-    else:
+        return 0
+    print(f"pid:        {state.pid}\nnamespace:  {state.namespace}\n{describe(state.endpoints)}")
+    if state.identity is not None:
+        identity = state.identity
         print(
-            f"pid:        {state.pid}\nnamespace:  {state.namespace}\n{describe(state.endpoints)}"
+            f"context:    {identity.context} ({identity.kubeconfig})\nimage:      {identity.image}"
         )
+        print(pods_line(identity))  # a cluster that does not answer: one line, exit 1
     return 0

@@ -123,6 +123,15 @@ def _registered(exercise: str) -> _Registered:
     return _VERIFIERS[exercise]
 
 
+def session_objects() -> list[dict[str, Any]]:
+    """What the verifiers check the learner's change against: the kind overlay, rendered for
+    the session's namespace (the notebook's `lab.connect()`, else the settings')."""
+    from lab.manifests import render
+    from lab.session import session_namespace
+
+    return render("kind", namespace=session_namespace())
+
+
 def verify(exercise: str, answer: Any = ..., **context: Any) -> Result:
     """Check the learner's `answer` to `exercise`; raise ExerciseFailedError with a hint if wrong.
 

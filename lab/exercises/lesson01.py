@@ -6,9 +6,9 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lab.exercises import Outcome, verifier
+from lab.exercises import Outcome, session_objects, verifier
 from lab.lint import lint
-from lab.manifests import Obj, find, render
+from lab.manifests import Obj, find
 
 PROMETHEUS = "prometheus"  # the Role, RoleBinding and ServiceAccount of Prometheus share it
 DISCOVERY_VERBS = frozenset({"get", "list", "watch"})  # what role `pod` discovery may use
@@ -44,7 +44,7 @@ def prometheus_role(answer: object, objects: Sequence[Obj] | None = None) -> Out
     """Check the learner's Prometheus role: a Role, least privilege, and discovery works."""
     if not isinstance(answer, Mapping):
         return Outcome(False, f"a {type(answer).__name__}, not a dict with 'kind' and 'rules'")
-    objects = render("kind") if objects is None else objects
+    objects = session_objects() if objects is None else objects
     namespace = find(objects, "Role", PROMETHEUS)["metadata"]["namespace"]
     kind = answer.get("kind", "Role")
     if kind != "Role":

@@ -6,9 +6,9 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lab.exercises import Outcome, verifier
+from lab.exercises import Outcome, session_objects, verifier
 from lab.lint import lint
-from lab.manifests import Obj, find, render
+from lab.manifests import Obj, find
 
 WORKLOAD = "backend"  # the Deployment whose container reads the token
 VARIABLE = "CHAOS_TOKEN"
@@ -33,7 +33,7 @@ def secret_ref(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
     """Render the backend with the learner's env entry; it must read an existing Secret key."""
     if not isinstance(answer, Mapping):
         return Outcome(False, f"a {type(answer).__name__}, not an env entry (a dict)")
-    objects = render("kind") if objects is None else objects
+    objects = session_objects() if objects is None else objects
     if answer.get("name") != VARIABLE:
         return Outcome(False, f"an entry named {answer.get('name')!r}, not {VARIABLE}")
     source = answer.get("valueFrom") or {}

@@ -6,9 +6,9 @@ import copy
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
-from lab.exercises import Outcome, verifier
+from lab.exercises import Outcome, session_objects, verifier
 from lab.lint import lint
-from lab.manifests import Obj, find, render
+from lab.manifests import Obj, find
 
 STATEFULSET = "postgres"
 
@@ -45,7 +45,7 @@ def pgdata(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
     """Render the StatefulSet with the learner's PGDATA; it must be a subdirectory of a claim."""
     if not isinstance(answer, str) or not answer.startswith("/"):
         return Outcome(False, f"{answer!r}, not an absolute path")
-    objects = render("kind") if objects is None else objects
+    objects = session_objects() if objects is None else objects
     patched = with_pgdata(objects, answer)
     statefulset = find(patched, "StatefulSet", STATEFULSET)
     mounts = claim_mounts(statefulset)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab import manifests
-from lab.exercises import Outcome, verifier
+from lab.exercises import Outcome, session_objects, verifier
 from lab.manifests import Obj
 
 DEFAULT_SURGE = DEFAULT_UNAVAILABLE = "25%"  # Kubernetes' defaults for a RollingUpdate
@@ -48,7 +48,7 @@ def rollout_bounds(replicas: int, rolling: Mapping[str, Any]) -> tuple[int, int]
 def strategy(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
     """The learner's rollingUpdate, put into the rendered Deployment: with the HPA's floor of
     replicas, never fewer than all of them ready and never more than one extra pod."""
-    rendered = copy.deepcopy(list(objects if objects is not None else manifests.render("kind")))
+    rendered = copy.deepcopy(list(objects if objects is not None else session_objects()))
     deployment = manifests.find(rendered, "Deployment", "backend")
     deployment["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": dict(answer)}
     replicas = manifests.find(rendered, "HorizontalPodAutoscaler", "backend-hpa")["spec"][

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab import manifests
-from lab.exercises import Outcome, verifier
+from lab.exercises import Outcome, session_objects, verifier
 from lab.lint import lint
 from lab.manifests import Obj
 from lab.netpol import INTERNET, KUBE_DNS, Connection, Endpoint, endpoint, evaluate
-from lab.settings import get_settings
+from lab.session import session_namespace
 
 LAUNCH_FLOOR = 4  # 05-pdb: the HPA's minReplicas during the launch the exercise describes
 LOADGEN_LABELS = {"app": "loadgen"}  # 05-netpol: the new client's pods
@@ -40,7 +40,7 @@ def _count(value: int | str, expected: int) -> int:
 
 
 def _render(objects: Sequence[Obj] | None) -> list[Obj]:
-    return copy.deepcopy(list(objects if objects is not None else manifests.render("kind")))
+    return copy.deepcopy(list(objects if objects is not None else session_objects()))
 
 
 @verifier(
@@ -52,7 +52,7 @@ def pdb(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None, **_: An
     """The learner's PDB spec with the HPA floor raised to LAUNCH_FLOOR: lint-clean, and one
     eviction allowed (no more, no fewer) when all LAUNCH_FLOOR pods are ready."""
     rendered = _render(objects)
-    namespace = get_settings().namespace
+    namespace = session_namespace()
     manifests.find(rendered, "HorizontalPodAutoscaler", "backend-hpa")["spec"]["minReplicas"] = (
         LAUNCH_FLOOR
     )
@@ -78,7 +78,7 @@ def netpol(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None, **_:
     """The learner's NetworkPolicy added to the render: `app: loadgen` reaches backend:3000 by
     name (DNS), and nothing else changes: no other path of the loadgen, no lab path, no lint."""
     rendered = _render(objects)
-    namespace = get_settings().namespace
+    namespace = session_namespace()
     policy = copy.deepcopy(dict(answer))
     policy.setdefault("metadata", {}).setdefault("namespace", namespace)
     if policy.get("kind") != "NetworkPolicy":

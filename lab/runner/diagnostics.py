@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from lab.errors import LabError
+from lab.identity import Identity
 from lab.net import http_status
 from lab.prom import Prom
-from lab.settings import Settings
 from lab.stack import StackProcess
 
 
@@ -18,8 +18,8 @@ def diagnostics(stack: StackProcess) -> str:
         lines.append(f"backend {url}/health/ready → {status or 'unreachable'}")
     if endpoints and endpoints.prometheus:
         lines += prometheus_state(endpoints.prometheus)
-    if stack.target != "local":
-        lines.append(cluster_state(stack.target, stack.settings, stack.namespace))
+    if stack.state is not None and stack.state.identity is not None:
+        lines.append(cluster_state(stack.state.identity))
     lines += ["last lines of the lab up log:", stack.log_tail(15)]
     return "\n".join(lines)
 
@@ -38,11 +38,12 @@ def prometheus_state(url: str) -> list[str]:
     return lines + (alert_lines or ["no alerts"])
 
 
-def cluster_state(target: str, settings: Settings, namespace: str) -> str:
-    """Pods, recent events and logs of unready pods (lab.k8s); never hides the original failure."""
-    from lab.targets import cluster_client
+def cluster_state(identity: Identity) -> str:
+    """Pods, recent events and logs of unready pods of the lab's recorded identity (lab.k8s);
+    never hides the original failure."""
+    from lab.k8s import Cluster
 
     try:
-        return cluster_client(target, namespace, settings).diagnose()
+        return Cluster.connect(identity).diagnose()
     except Exception as exc:  # diagnostics are best effort: the notebook's error comes first
         return f"cluster diagnostics unavailable: {type(exc).__name__}: {exc}"

@@ -208,7 +208,8 @@ class _Lane(threading.Thread):
         if self.up.target == "cluster":  # `workshop status` reads the learner's results
             from lab.workshop.status import record_run  # the kubernetes client: seconds
 
-            record_run(self.result.summary(), self.up.namespace, self.up.settings.kube_context)
+            if self.up.state is not None and self.up.state.identity is not None:
+                record_run(self.result.summary(), self.up.state.identity)
         log.info("Tearing the lab down …")
 
     def abort(self) -> None:

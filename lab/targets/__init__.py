@@ -4,14 +4,10 @@ processes) and describe its endpoints."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lab.errors import LabError, TargetUnavailableError
 from lab.settings import Settings
 from lab.targets.base import Endpoints, ReplicaRecord, Target, docker_problem
-
-if TYPE_CHECKING:
-    from lab.k8s import Cluster
 
 __all__ = [
     "Choice",
@@ -19,7 +15,6 @@ __all__ = [
     "ReplicaRecord",
     "Target",
     "choose",
-    "cluster_client",
     "docker_problem",
     "make_target",
 ]
@@ -86,17 +81,3 @@ def make_target(name: str, settings: Settings, replicas: int | None = None) -> T
     from lab.targets.kind import KindTarget
 
     return KindTarget(settings)
-
-
-def cluster_client(target: str, namespace: str, settings: Settings) -> Cluster:
-    """The Kubernetes client of a running lab: kind's own context, or (cluster) the kubeconfig's
-    context as a shared cluster, limited to the learner's namespace (`Cluster(shared=True)`)."""
-    from lab.k8s import Cluster
-
-    if target == "cluster":
-        return Cluster.connect(
-            namespace, settings.kube_context, probe_image=settings.cluster_image, shared=True
-        )
-    if target != "kind":
-        raise LabError(f"The {target} target has no Kubernetes cluster.", "Use kind or cluster.")
-    return Cluster.connect(namespace, f"kind-{settings.cluster_name}", probe_image=settings.image)

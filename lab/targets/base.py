@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from lab.errors import LabError
+from lab.identity import Identity
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,11 @@ class ReplicaRecord:
 
 
 class Target(Protocol):
-    """What `python -m lab up` drives: `up()` returns once every part is ready."""
+    """What `python -m lab up` drives: `up()` returns once every part is ready; `identity` is
+    then where its Kubernetes calls go (None on the local target)."""
 
     name: str
+    identity: Identity | None
 
     def up(self) -> Endpoints: ...
 

@@ -20,6 +20,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
+from lab.identity import Identity, resolve
 from lab.k8s import POD_SECURITY_ENFORCE, Cluster, explained
 from lab.manifests import Obj, render
 from lab.portforward import Forward
@@ -41,6 +42,7 @@ class ClusterTarget:
 
     settings: Settings
     name: str = "cluster"
+    identity: Identity | None = field(default=None, init=False)
     cluster: Cluster | None = field(default=None, init=False)
     forwards: list[Forward] = field(default_factory=list, init=False)
     applied: list[Obj] = field(default_factory=list, init=False)
@@ -50,9 +52,15 @@ class ClusterTarget:
         if not s.cluster_image:
             raise LabError("The cluster target needs the backend image's reference.", NO_IMAGE_FIX)
         try:
-            self.cluster = cluster = Cluster.connect(
-                s.namespace, context=s.kube_context, probe_image=s.cluster_image, shared=True
+            self.identity = resolve(
+                s.namespace,
+                s.kube_context,
+                image=s.cluster_image,
+                shared=True,
+                fix="Point KUBECONFIG at the kubeconfig your instructor gave you, and pass "
+                "--context with one of its contexts (kubectl config get-contexts).",
             )
+            self.cluster = cluster = Cluster.connect(self.identity)
             check_namespace(cluster)
             objects = render("cluster", s, image=s.cluster_image)
             log.info(
@@ -101,7 +109,7 @@ def check_namespace(cluster: Cluster) -> None:
     (the lab's pods are written for it; the instructor's provision sets it)."""
     ns = cluster.namespace
     try:
-        with explained(f"read namespace {ns}", ns):
+        with explained(f"read namespace {ns}", ns, cluster.context):
             namespace: Any = cluster.core.read_namespace(ns)
     except ApiException as exc:
         if exc.status != 404:

@@ -19,6 +19,7 @@ import yaml
 
 from lab import images
 from lab.errors import CommandFailedError, LabError, TargetUnavailableError
+from lab.identity import Identity, resolve
 from lab.k8s import Cluster
 from lab.manifests import render
 from lab.portforward import Forward
@@ -142,6 +143,7 @@ class KindTarget:
 
     settings: Settings
     name: str = "kind"
+    identity: Identity | None = field(default=None, init=False)
     cluster: Cluster | None = field(default=None, init=False)
     forwards: list[Forward] = field(default_factory=list, init=False)
 
@@ -226,13 +228,23 @@ class KindTarget:
         return run(["docker", "image", "inspect", "--format", "{{.Id}}", s.image]).strip()
 
     def _connect(self, kind: str) -> Cluster:
+        """Record the lab's identity (kind's context, the namespace, the image) and connect."""
         s = self.settings
-        context = f"kind-{s.cluster_name}"
+
+        def identity() -> Identity:
+            return resolve(
+                s.namespace,
+                kind_context(s.cluster_name),
+                image=s.image,
+                fix="Start the kind lab: ironclad-lab up --target kind.",
+            )
+
         try:
-            return Cluster.connect(s.namespace, context=context, probe_image=s.image)
+            self.identity = identity()
         except LabError:  # a reused cluster whose context left the kubeconfig (e.g. $KUBECONFIG)
             run([kind, "export", "kubeconfig", "--name", s.cluster_name])
-            return Cluster.connect(s.namespace, context=context, probe_image=s.image)
+            self.identity = identity()
+        return Cluster.connect(self.identity)
 
     def _apply(self, cluster: Cluster, image_id: str) -> None:
         log.info("applying the kind overlay (server-side apply) …")
@@ -252,6 +264,12 @@ class KindTarget:
         if self.cluster is not None:
             self.cluster.delete_namespace(self.settings.rollout_timeout)
             self.cluster = None
+
+
+def kind_context(cluster_name: str) -> str:
+    """The kubeconfig context `kind create cluster --name NAME` writes (the one place the lab
+    spells it: everything else reads the identity recorded in the state file)."""
+    return f"kind-{cluster_name}"
 
 
 def node_image_of(cluster_yaml: str) -> str:

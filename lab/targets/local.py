@@ -20,6 +20,7 @@ import yaml
 
 from lab.contract import JOB
 from lab.errors import LabError, ToolMissingError
+from lab.identity import Identity
 from lab.manifests import find, parse
 from lab.net import LOOPBACK, free_port, get_json, http_ok
 from lab.procs import GROUPS, ManagedProcess, PostgresServer, held
@@ -143,6 +144,7 @@ class LocalTarget:
     settings: Settings
     replicas: int
     name: str = "local"
+    identity: Identity | None = field(default=None, init=False)  # no Kubernetes here
     root: Path | None = field(default=None, init=False)
     postgres: PostgresServer | None = field(default=None, init=False)
     backends: list[Replica] = field(default_factory=list, init=False)

@@ -26,6 +26,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
+from lab.identity import Identity
 from lab.k8s import Cluster
 from lab.workshop.api import InstructorApi, ObjectState
 from lab.workshop.objects import selector
@@ -75,13 +76,15 @@ def record_summary(summary: Mapping[str, Any], cluster: Cluster) -> int:
     return len(ran)
 
 
-def record_run(summary: Mapping[str, Any], namespace: str, context: str | None = None) -> None:
-    """The runner's hook: on the cluster target, record the summary for `workshop status`; a
-    failure to record is a warning, never a failed run."""
+def record_run(summary: Mapping[str, Any], identity: Identity) -> None:
+    """The runner's hook: on the cluster target, record the summary for `workshop status` in
+    the lab's recorded namespace, with its recorded context; a failure to record is a warning,
+    never a failed run."""
     if summary["target"] != "cluster":
         return
+    namespace = identity.namespace
     try:
-        count = record_summary(summary, Cluster.connect(namespace, context=context, shared=True))
+        count = record_summary(summary, Cluster.connect(identity))
     except (LabError, ApiException) as exc:
         log.warning("could not record the run for `workshop status` in %s: %s", namespace, exc)
     else:

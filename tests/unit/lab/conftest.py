@@ -24,6 +24,7 @@ import base64
 import contextlib
 import copy
 import hashlib
+import itertools
 import json
 import socket
 import tempfile
@@ -461,9 +462,12 @@ class FakeApiServer:
 
     @staticmethod
     def key(parts: list[str]) -> tuple[str, str, str, str] | None:
-        """(group/version, resource, namespace, name) of a namespaced object URL."""
+        """(group/version, resource, namespace, name) of an object URL; namespace "" for a
+        cluster-scoped one (a ClusterRole)."""
         gv_len = 2 if parts[0] == "api" else 3
         rest = parts[gv_len:]
+        if len(rest) == 2 and rest[0] != "namespaces":
+            return "/".join(parts[1:gv_len]), rest[0], "", rest[1]
         if len(rest) != 4 or rest[0] != "namespaces":
             return None
         return "/".join(parts[1:gv_len]), rest[2], rest[1], rest[3]
@@ -606,7 +610,7 @@ class FakeApiServer:
             return 404, {"kind": "Status", "code": 404, "message": f"no route {method} {parts}"}
         _gv, resource_name, namespace, name = key
         if method == "PATCH":
-            if namespace not in self.namespaces or namespace in self.terminating:
+            if namespace and (namespace not in self.namespaces or namespace in self.terminating):
                 return status(403, f"namespace {namespace} is being terminated", "Forbidden")
             self.applied[f"{resource_name}/{namespace}/{name}"] = body
             return 200, self.server_side_apply(key, body)
@@ -679,8 +683,8 @@ class FakeApiServer:
             for p in self.pods.values()
             if p["metadata"].get("namespace", NS) == key[2] and self.matches(p, selector)
         )
-        for i in range(running, replicas):  # its pods topped up to the replica count
-            pod = f"{name}-{i}"
+        free = (f"{name}-{i}" for i in range(replicas * 2) if f"{name}-{i}" not in self.pods)
+        for pod in itertools.islice(free, max(0, replicas - running)):  # topped up, new names
             ready = self.pod_waiting is None
             self.pods[pod] = pod_json(pod, ready, dict(labels), self.pod_waiting, namespace=key[2])
 

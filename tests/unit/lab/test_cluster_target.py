@@ -138,7 +138,8 @@ def test_rbac_refusal_is_one_message_naming_the_action(
     fake.refuse[Rule("patch", "networking.k8s.io", "networkpolicies")] = (403, message)
     with pytest.raises(ForbiddenError, match="refused to apply NetworkPolicy/") as info:
         ClusterTarget(settings).up()
-    assert "cannot patch" in info.value.problem
+    assert "learner may not patch networkpolicies in namespace ironclad-demo" in info.value.problem
+    assert "context learner" in info.value.problem
     assert "--context" in info.value.next_step
     assert fake.store.objects == {}  # what was applied before the refusal is removed again
 
@@ -239,11 +240,13 @@ def test_a_notebook_on_the_cluster_target_gets_a_shared_namespace_client(
 ) -> None:
     import os
 
+    from lab.identity import resolve
     from lab.session import Lab
     from lab.targets import Endpoints
 
     endpoints = Endpoints(target="cluster", backend="http://127.0.0.1:1")
-    env = Lab(endpoints, "learner-07", os.getpid(), "", settings)
+    identity = resolve("learner-07", settings.kube_context, image=IMAGE, shared=True)
+    env = Lab(endpoints, "learner-07", os.getpid(), "", settings, identity=identity)
     assert (env.on_cluster, env.peer_namespace) == (True, "learner-07-peer")
     assert (env.k8s.namespace, env.k8s.shared, env.k8s.probe_image) == ("learner-07", True, IMAGE)
     with pytest.raises(ClusterWideError):
@@ -256,7 +259,7 @@ def test_a_probe_pod_refused_by_pod_security_says_so(fake: FakeApiServer) -> Non
     message = 'pods "lab-probe-1" is forbidden: violates PodSecurity "restricted:latest": ...'
     fake.refuse[Rule("create", "", "pods")] = (403, message)
     cluster = Cluster(NS, fake.api_client(), probe_image=IMAGE, shared=True)
-    with pytest.raises(ForbiddenError, match="Cannot create probe pod") as info:
+    with pytest.raises(ForbiddenError, match="cannot create probe pod") as info:
         cluster.probe("http://backend:3000/", timeout=5)
     assert "Pod Security 'restricted'" in info.value.next_step
 

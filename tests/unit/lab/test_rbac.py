@@ -20,6 +20,7 @@ import pytest
 from lab import rbac
 from lab.manifests import render
 from lab.rbac import Rule
+from lab.reset import reset_cluster
 from lab.settings import Settings, get_settings, peer_namespace
 from lab.targets.cluster import ClusterTarget
 from lab.workshop.capacity import Footprint
@@ -72,6 +73,8 @@ def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
         cluster.wait_rollout("postgres", "StatefulSet", timeout=5)
         notebook = {"name": "01-namespace", "status": "passed", "checks_passed": 2}
         record_summary({"target": "cluster", "notebooks": [notebook]}, cluster)
+        image = settings.cluster_image
+        reset_cluster(cluster, render("cluster", settings, image=image), 1, 5, image)
     finally:
         target.down()
 

@@ -64,6 +64,7 @@ def test_state_file_has_the_endpoints_pid_and_namespace(settings: Settings) -> N
         "parent": None,
         "replicas": [],
         "started": started,
+        "kubernetes": None,  # the local target has no Kubernetes identity
     }
     assert read_state(settings.state_file) == state
     assert [p.name for p in settings.state_file.parent.iterdir()] == ["state.json"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from lab.identity import Identity
 from lab.manifests import find
 from lab.settings import get_settings
 from lab.workshop.api import ObjectState
@@ -64,26 +65,28 @@ def test_record_summary_applies_one_config_map_per_notebook_that_ran() -> None:
     assert json.loads(applied[0]["data"]["summary.json"]) == SUMMARY["notebooks"][0]  # type: ignore[index]
 
 
-def test_record_run_connects_only_on_the_cluster_target(monkeypatch: pytest.MonkeyPatch) -> None:
-    connected: list[tuple[str, str | None, bool]] = []
+LEARNER = Identity("ctx", "learner-01", "/learner/kubeconfig", "registry.example/b:1", True)
 
-    def connect(namespace: str, context: str | None = None, shared: bool = False) -> Any:
-        connected.append((namespace, context, shared))
-        return RecordingCluster(namespace)
+
+def test_record_run_connects_only_on_the_cluster_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    connected: list[Identity] = []
+
+    def connect(identity: Identity) -> Any:
+        connected.append(identity)
+        return RecordingCluster(identity.namespace)
 
     monkeypatch.setattr("lab.workshop.status.Cluster.connect", connect)
     for target in ("local", "kind"):
-        record_run({**SUMMARY, "target": target}, "learner-01")
+        record_run({**SUMMARY, "target": target}, LEARNER)
     assert connected == []
-    record_run(SUMMARY, "learner-01", "ctx")
-    assert connected == [("learner-01", "ctx", True)]
+    record_run(SUMMARY, LEARNER)
+    assert connected == [LEARNER]  # the lab's recorded identity, as it is
 
 
 def test_record_run_on_the_cluster_target_warns_instead_of_failing(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
-    record_run(SUMMARY, "learner-01")
+    record_run(SUMMARY, LEARNER)  # its kubeconfig does not exist
     assert "could not record the run for `workshop status` in learner-01" in caplog.text
 
 
