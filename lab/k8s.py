@@ -212,6 +212,31 @@ class ExplainingApiClient(client.ApiClient):
             raise
 
 
+def api_client(identity: Identity) -> ExplainingApiClient:
+    """The one factory of the lab's Kubernetes clients: `identity`'s kubeconfig and context,
+    answering with explained errors (`ExplainingApiClient`)."""
+    fix = (
+        "Point KUBECONFIG at the kubeconfig your instructor gave you, and pass --context with "
+        "one of its contexts (kubectl config get-contexts)."
+        if identity.shared
+        else "Check KUBECONFIG and --context (kubectl config get-contexts); for the kind lab: "
+        "ironclad-lab up --target kind."
+    )
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=identity.kubeconfig,
+            context=identity.context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except (config.ConfigException, FileNotFoundError, OSError) as exc:
+        raise LabError(
+            f"No kubeconfig for context {identity.context} ({identity.kubeconfig}): {exc}", fix
+        ) from exc
+    return ExplainingApiClient(configuration, identity.context)
+
+
 @contextmanager
 def explained(action: str, namespace: str, context: str | None = None) -> Iterator[None]:
     """Turn the API's refusals (401/403) inside the block into `api_error` messages naming
@@ -407,29 +432,8 @@ class Cluster:
 
     @classmethod
     def connect(cls, identity: Identity) -> Cluster:
-        """The one factory of the lab's Kubernetes clients: `identity`'s kubeconfig and context
-        (context and namespace together), answering with explained errors (`ExplainingApiClient`).
-        """
-        fix = (
-            "Point KUBECONFIG at the kubeconfig your instructor gave you, and pass --context "
-            "with one of its contexts (kubectl config get-contexts)."
-            if identity.shared
-            else "Start the kind lab: ironclad-lab up --target kind."
-        )
-        configuration = client.Configuration()
-        try:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=identity.kubeconfig,
-                context=identity.context,
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except (config.ConfigException, FileNotFoundError, OSError) as exc:
-            raise LabError(
-                f"No kubeconfig for context {identity.context} ({identity.kubeconfig}): {exc}", fix
-            ) from exc
-        api_client = ExplainingApiClient(configuration, identity.context)
-        return cls(identity.namespace, api_client, identity.image, identity.shared)
+        """The lab's namespace through `api_client(identity)`: context and namespace together."""
+        return cls(identity.namespace, api_client(identity), identity.image, identity.shared)
 
     def in_namespace(self, namespace: str) -> Cluster:
         """The same cluster and credentials, another namespace (lesson 05's peer namespace)."""

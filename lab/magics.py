@@ -69,9 +69,18 @@ def cluster(
     return None
 
 
+def one_line_error(
+    shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: Any = None
+) -> None:
+    """IPython's handler for a `LabError` raised in a cell: its message (what went wrong, what
+    to do next) instead of a traceback. The cell still fails (papermill sees an error)."""
+    shell._showtraceback(etype, value, [f"{etype.__name__}: {value}"])
+
+
 def register(shell: Any, settings: Settings) -> None:
-    """Register `%%cluster` in an IPython shell."""
+    """Register `%%cluster` in an IPython shell, and show `LabError`s without a traceback."""
     objects = rendered_objects(settings)
+    shell.set_custom_exc((LabError,), one_line_error)
 
     def cluster_magic(line: str, cell: str) -> None:
         explained = cluster(line, cell, shell, settings, objects)

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
-from lab.k8s import Cluster, rollout_row
+from lab.identity import resolve
+from lab.k8s import Cluster, api_client, rollout_row
 from lab.manifests import Obj
 
 
@@ -128,17 +128,14 @@ class KubeInstructorApi:
     or ~/.kube/config) and context (default: its current one)."""
 
     def __init__(self, context: str | None = None, kubeconfig: Path | None = None) -> None:
-        try:
-            # KUBECONFIG read now: the client reads it once, when it is imported
-            path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
-            self.api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=path, context=context
-            )
-        except (config.ConfigException, FileNotFoundError) as exc:
-            raise LabError(
-                f"No kubeconfig for context {context or '(current)'}: {exc}",
-                "Point KUBECONFIG at the workshop cluster's admin kubeconfig, or pass --context.",
-            ) from exc
+        # lab.k8s's client factory: an unreachable API server, TLS, 401 and 403 explained
+        identity = resolve(
+            "default",
+            context,
+            kubeconfig=str(kubeconfig) if kubeconfig else None,
+            fix="Point KUBECONFIG at the workshop cluster's admin kubeconfig, or pass --context.",
+        )
+        self.api_client = api_client(identity)
         self.core = client.CoreV1Api(self.api_client)
         self.cluster = Cluster("default", self.api_client)
 
@@ -275,7 +272,10 @@ def namespace_of(meta: Any) -> Namespace:
 
 
 def _explained(exc: ApiException, doing: str) -> LabError:
-    """An API error as one message: 403 names the right the kubeconfig lacks."""
+    """An API error as one message: 403 names the right the kubeconfig lacks; an expired
+    token (401) keeps lab.k8s's explanation, which names the context."""
+    if exc.status == 401 and isinstance(exc, LabError):
+        return exc
     try:
         message = json.loads(exc.body or "{}").get("message", exc.reason)
     except ValueError:

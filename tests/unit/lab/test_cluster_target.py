@@ -152,6 +152,7 @@ def test_quota_refusal_says_so(fake: FakeApiServer, settings: Settings) -> None:
     )
     with pytest.raises(ForbiddenError, match="quota of ironclad-demo is used up") as info:
         ClusterTarget(settings).up()
+    assert "In context learner, cannot apply Service/" in info.value.problem
     assert "ResourceQuota" in info.value.next_step
 
 
@@ -171,6 +172,7 @@ def test_image_pull_back_off_fails_the_wait_at_once_with_the_last_event(
     with pytest.raises(BlockedError, match="Pod postgres-0 cannot get its image") as info:
         target.up()  # a 60 s wait: failing at once is what this test is about
     assert "Last event: Failed Pod/postgres-0: Failed to pull image" in info.value.problem
+    assert "in context learner" in info.value.problem
     assert "--image" in info.value.next_step
 
 
