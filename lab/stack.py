@@ -305,7 +305,10 @@ def _serve_locked(
         target = make_target(choice.name, settings, replicas)
         endpoints = target.up()
         started = started_at(os.getpid())  # tells this process from a later one with its pid
-        state = State(endpoints, os.getpid(), settings.namespace, parent, started, target.identity)
+        identity = target.identity
+        state = State(
+            endpoints, os.getpid(), settings.namespace, parent, started=started, identity=identity
+        )
         write_state(settings.state_file, state)
         try:  # ready from here on: a stop signal is the normal end
             announce(endpoints)
