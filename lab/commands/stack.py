@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from lab.commands import Subparsers, add_namespace, add_target, target
 from lab.errors import LabError
-from lab.identity import Identity
-from lab.procs import live_leftovers
 from lab.settings import Settings
 
 if TYPE_CHECKING:  # lab.stack and lab.targets load psutil and tqdm: `--help` must not
+    from lab.identity import Identity
     from lab.targets import Endpoints
 
 
@@ -168,6 +167,7 @@ def pods_line(identity: Identity) -> str:
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
     from lab import stack
+    from lab.procs import live_leftovers
 
     settings = _settings(args, settings)
     state = stack.read_state(settings.state_file)
