@@ -227,3 +227,57 @@ def test_the_classroom_from_provision_to_teardown(
     named = {r.name for c in fake.calls[calls_before:] for r in c.requests()}
     assert morning_policy not in named
     assert snapshot(fake, untouched) == before
+
+
+def fails(*argv: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """`ironclad-lab ARGV`, which must exit 1 with one message and no traceback; the message."""
+    code = cli.main(list(argv), Settings.from_env())
+    out = capsys.readouterr()
+    assert code == 1, f"ironclad-lab {' '.join(argv)} exited {code}:\n{out.out}\n{out.err}"
+    assert "Traceback" not in out.err
+    return out.err
+
+
+def test_bad_input_through_the_cli_changes_nothing(
+    fake: FakeApiServer,
+    discovery_cache: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """README "Bad input": a clear message, exit 1, nothing outside the workshop's objects
+    touched (the store compared before and after each refusal)."""
+    admin = write_kubeconfig(tmp_path / "admin.kubeconfig", fake.url, fake.admin_token, "admin")
+    monkeypatch.setenv("KUBECONFIG", str(admin))
+    theirs = {"name": "theirs", "namespace": "team-03"}
+    fake.namespaces.add("team-03")
+    fake.put({"apiVersion": "v1", "kind": "Secret", "metadata": theirs, "data": {"k": "dg=="}})
+    out = tmp_path / "ws"
+    lab("workshop", "provision", "--learners", "1", "--out", str(out), "--context", "admin",
+        capsys=capsys)  # fmt: skip
+    name = json.loads((out / "workshop.json").read_text())["workshop"]
+    every = {"learner-01", "learner-01-peer", "team-03"}
+    before = snapshot(fake, every)
+
+    said = fails("workshop", "provision", "--learners", "3", "--prefix", "team-", "--out",
+                 str(tmp_path / "team"), "--context", "admin", capsys=capsys)  # fmt: skip
+    assert "Nothing was changed: namespace team-03 exists and is not a workshop's" in said
+    assert not fake.namespaces & {"team-01", "team-02"}
+    late = str(tmp_path / "late")
+    said = fails("workshop", "provision", "--learners", "1", "--prefix", "late-", "--workshop",
+                 name, "--out", late, "--context", "admin", capsys=capsys)  # fmt: skip
+    assert f"the name {name} is taken by another provisioned workshop" in said
+    said = fails("workshop", "teardown", "--workshop", "nope", "--yes", "--context", "admin",
+                 capsys=capsys)  # fmt: skip
+    assert "There is no workshop nope on this cluster" in said
+    assert snapshot(fake, every) == before
+    assert not {c for c in fake.calls if c.method == "DELETE"}
+
+    # a learner's record that is not JSON: that learner's row says so, the board still shows
+    fake.put({"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "ironclad-run-x", "namespace": "learner-01",
+                           "labels": {"ironclad.lab/run-summary": "true"}},
+              "data": {"summary.json": "{\x1b[2J not json"}})  # fmt: skip
+    board = lab("workshop", "status", "--out", str(out), "--context", "admin", capsys=capsys)
+    assert "unreadable record" in board.splitlines()[1]
+    assert "\x1b" not in board
