@@ -1,7 +1,8 @@
 """The whole classroom, rehearsed offline through the command line (README "Running a workshop on
 a shared cluster"): the instructor provisions two learners, learner 1 brings the lab up on the
-cluster target with nothing but the kubeconfig provision wrote, looks at `status`, the
-instructor reads `workshop status`, the learner stops with `down`, the instructor tears down.
+cluster target with nothing but the kubeconfig provision wrote, resets it to lesson 5, looks at
+`status`, the instructor reads `workshop status`, the learner stops with `down`, the instructor
+tears down.
 
 The cluster is the fake API server (tests/unit/lab/conftest.py), on which another workshop and
 a namespace nobody provisioned already exist. It tells callers apart by their token: the
@@ -11,8 +12,7 @@ check, the workshop's admission policy evaluated with cel-python, the quota), en
 request. Asserted: no request was refused, the learner's stayed in their two namespaces, and
 the foreign namespace and the other workshop were never touched. What it cannot show: a real
 API server, scheduler and kubelet (the workflow's `workshop-kind` job runs the same path on
-kind). `reset --to 5` on the cluster target is not in it yet: reset there is being rebuilt on
-the recorded identity (issue 19 item 4, branch ws-identity) and joins this rehearsal then.
+kind).
 """
 
 from __future__ import annotations
@@ -180,8 +180,13 @@ def test_the_classroom_from_provision_to_teardown(
         endpoints = up.endpoints()
         assert endpoints["target"] == "cluster"
         assert endpoints["backend"].startswith("http://127.0.0.1:")
-        # 3. reset --to 5: pending (see the module docstring)
+        # 3. the learner's `reset --to 5`: the lab's recorded identity, their kubeconfig's
         monkeypatch.setenv("KUBECONFIG", str(out / "learner-01.kubeconfig"))
+        monkeypatch.setenv("LAB_STATE_FILE", str(state))
+        reset = lab("reset", "--to", "5", capsys=capsys)
+        assert "resetting context learner-01, namespace learner-01" in reset
+        assert "objects (server-side apply)" in reset
+        assert "backend: 3 ready" in reset
         # 4. the learner's `status`
         shown = lab("status", "--state-file", str(state), capsys=capsys)
         assert "namespace:  learner-01" in shown
