@@ -24,7 +24,7 @@ import shlex
 import stat
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from io import BufferedReader
 from pathlib import Path
@@ -68,7 +68,13 @@ INSTALL = {
     "docker": "https://docs.docker.com/engine/install/ (README: the kind target)",
     "kind": "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
 }
-UPSTREAM = {"docker.io": "https://registry-1.docker.io"}  # other registries serve on their name
+UPSTREAM = {"docker.io": "https://registry-1.docker.io"}
+# The backend image's label naming the backend/ it was built from (`backend_source`): an archived
+# backend image is used as is only where the checkout's backend/ is the same.
+SOURCE_LABEL = "org.ironclad-lab.backend-source"
+LABEL_FORMAT = (
+    "{{index .Config.Labels " + f'"{SOURCE_LABEL}"' + "}}"
+)  # other registries serve on their name
 
 
 @dataclass(frozen=True)
@@ -311,14 +317,78 @@ def _containerd_store_platform() -> str | None:
     return _run(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"]).strip()
 
 
-def save(out: Path, images: Sequence[Image]) -> SaveResult:
+def backend_source(settings: Settings) -> str:
+    """sha256 of what the backend image is built from: every file of backend/ as the build
+    context sends it (the code, the Dockerfile, requirements.txt: the lock's backend extra)."""
+    backend = settings.dockerfile.parent
+    digest = hashlib.sha256()
+    for path in sorted(backend.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            digest.update(
+                f"{path.relative_to(backend).as_posix()}\0{path.stat().st_size}\0".encode()
+            )
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_backend(settings: Settings, base: str | None = None) -> str:
+    """`docker build` backend/Dockerfile as `settings.image` (FROM `base` when given: a loaded
+    archive's copy of the pinned base), labelled with its `backend_source`; its image id."""
+    build_arg = ["--build-arg", f"BASE={base}"] if base else []
+    label = f"{SOURCE_LABEL}={backend_source(settings)}"
+    dockerfile, context = str(settings.dockerfile), str(settings.repo_root)
+    _run(
+        [
+            "docker",
+            "build",
+            *build_arg,
+            "--label",
+            label,
+            "-f",
+            dockerfile,
+            "-t",
+            settings.image,
+            context,
+        ]
+    )
+    built = _image_id(settings.image)
+    if built is None:
+        raise ImageArchiveError(
+            f"{settings.image} is missing right after its build.", "Build again."
+        )
+    return built
+
+
+def archived_backend(loaded: LoadResult, settings: Settings) -> str | None:
+    """The id of the backend image `loaded` brought when it was built from this checkout's
+    backend/ (its label says so): then nothing needs building. None otherwise."""
+    entry = next((i for i in loaded.images if i.ref == settings.image), None)
+    if entry is None:
+        return None
+    label = _run(["docker", "image", "inspect", "--format", LABEL_FORMAT, entry.name]).strip()
+    if label != backend_source(settings):
+        log.warning(
+            "the archive's %s was built from another backend/ than this checkout's: building it",
+            settings.image,
+        )
+        return None
+    log.info("using the archive's %s (built from this backend/): nothing to build", entry.ref)
+    return entry.id
+
+
+def save(
+    out: Path, images: Sequence[Image], build: Callable[[], object] | None = None
+) -> SaveResult:
     """Pull each pullable image not yet present, save all into the archive `out` and write its
-    checksum manifest next to it. A built image (the backend) goes in when it exists locally and
-    is skipped, with a warning, when it was not built yet."""
+    checksum manifest next to it. A built image (the backend) goes in as it exists locally,
+    built first by `build` when it does not; without `build` it is skipped, with a warning."""
     pulled: list[str] = []
     skipped: list[str] = []
     archived: list[ArchivedImage] = []
     for image in images:
+        if _image_id(image.ref) is None and not image.pullable and build is not None:
+            log.info("building %s (backend/Dockerfile, from the lock)", image.ref)
+            build()
         if _image_id(image.ref) is None:
             if not image.pullable:
                 log.warning("skipping %s: not built here yet (`lab up --target kind`)", image.ref)

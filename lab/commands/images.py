@@ -24,7 +24,10 @@ def register(commands: Subparsers) -> None:
         "--json", action="store_true", help="print the list (or what save/load did) as JSON"
     )
     actions = images.add_subparsers(dest="images_action", metavar="ACTION")
-    save = actions.add_parser("save", help="pull every image and write one archive")
+    save = actions.add_parser(
+        "save",
+        help="pull every image, build the backend's (from the lock), write one archive",
+    )
     save.add_argument("--out", type=Path, required=True, help="the archive to write (.tar)")
     load = actions.add_parser("load", help="verify an archive, load it into Docker (and kind)")
     load.add_argument("--archive", type=Path, required=True, help="an archive from `save`")
@@ -41,7 +44,9 @@ def run_images(args: argparse.Namespace, settings: Settings) -> int:
     if args.images_action == "load":
         result = images.load(args.archive, args.cluster)
     elif args.images_action == "save":
-        result = images.save(args.out, images.inventory(settings))
+        result = images.save(
+            args.out, images.inventory(settings), build=lambda: images.build_backend(settings)
+        )
     else:
         result = images.inventory(settings)
     if args.json:

@@ -175,7 +175,7 @@ class KindTarget:
         s = self.settings
         loaded = images.load(s.images_archive) if s.images_archive is not None else None
         self._ensure_cluster(kind, loaded)
-        image_id = self._build_image(loaded)
+        image_id = (loaded and images.archived_backend(loaded, s)) or self._build_image(loaded)
         in_nodes = images.load_into_kind(loaded.images, s.cluster_name, kind) if loaded else ()
         if s.image not in in_nodes:
             log.info("loading %s into kind …", s.image)
@@ -220,12 +220,11 @@ class KindTarget:
         image ID."""
         s = self.settings
         log.info("building %s …", s.image)
-        base = []
+        base = None
         if loaded:
             (ref,) = images.dockerfile_bases(s.dockerfile.read_text())
-            base = ["--build-arg", f"BASE={loaded.local_name(ref)}"]
-        run(["docker", "build", *base, "-f", str(s.dockerfile), "-t", s.image, str(s.repo_root)])
-        return run(["docker", "image", "inspect", "--format", "{{.Id}}", s.image]).strip()
+            base = loaded.local_name(ref)
+        return images.build_backend(s, base)
 
     def _connect(self, kind: str) -> Cluster:
         """Record the lab's identity (kind's context, the namespace, the image) and connect."""

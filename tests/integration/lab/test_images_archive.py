@@ -29,7 +29,16 @@ from pathlib import Path
 import pytest
 
 from lab.errors import ImageArchiveError
-from lab.images import Image, load, load_into_kind, manifest_path, save
+from lab.images import (
+    Image,
+    archived_backend,
+    build_backend,
+    load,
+    load_into_kind,
+    manifest_path,
+    save,
+)
+from lab.settings import Settings
 
 STAND_IN = "ironclad-lab-test/stand-in"  # repository of the stand-in images
 
@@ -157,3 +166,45 @@ def test_kind_gets_one_archive_of_the_in_cluster_images_only(
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
     assert [tag for entry in manifest for tag in entry["RepoTags"]] == [pod.ref]
     assert load_into_kind(loaded.images, "ironclad", str(kind)) == (pod.ref,)
+
+
+# A STAND-IN for backend/Dockerfile: the real one starts FROM a pinned python image that cannot
+# be pulled here. What is real: `save` building the missing backend image through the same
+# `build_backend` the kind target uses, its source label, and the decision after `load`.
+STAND_IN_DOCKERFILE = (
+    "# stand-in backend/Dockerfile (no base image can be pulled here)\n"
+    "FROM scratch\n"
+    "COPY backend/app.txt /app.txt\n"
+)
+
+
+def test_save_builds_the_backend_and_only_the_same_source_skips_the_build(
+    engine: None, tmp_path: Path
+) -> None:
+    backend = tmp_path / "checkout" / "backend"
+    backend.mkdir(parents=True)
+    (backend / "Dockerfile").write_text(STAND_IN_DOCKERFILE)
+    (backend / "app.txt").write_text("version 1\n")
+    settings = Settings(
+        repo_root=backend.parent, image=f"{STAND_IN}:backend-{uuid.uuid4().hex[:8]}"
+    )
+    built = Image(settings.image, "build", "stand-in", ("test",))
+    try:
+        assert image_id(settings.image) is None
+        saved = save(tmp_path / "images.tar", [built], build=lambda: build_backend(settings))
+        assert (saved.skipped, [a.ref for a in saved.images]) == ((), [settings.image])
+        built_id = image_id(settings.image)
+        remove([built])
+
+        loaded = load(saved.archive)
+        assert archived_backend(loaded, settings) == built_id  # kind builds nothing
+        (backend / "app.txt").write_text("version 2\n")  # the learner's backend/ differs
+        assert archived_backend(loaded, settings) is None  # so kind builds it
+    finally:
+        docker("image", "rm", "--force", settings.image)
+
+
+def test_save_without_a_build_skips_a_missing_backend(engine: None, tmp_path: Path) -> None:
+    missing = Image(f"{STAND_IN}:never-built-{uuid.uuid4().hex[:8]}", "build", "stand-in", ("t",))
+    with pytest.raises(ImageArchiveError, match="No image to save"):
+        save(tmp_path / "images.tar", [missing])
