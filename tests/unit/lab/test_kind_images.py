@@ -60,6 +60,7 @@ class RecordingRunner:
     and the config file `kind create cluster` was given (it is a temporary file)."""
 
     clusters: str = ""  # what `kind get clusters` answers
+    backend_label: str = "another backend/"  # the loaded backend image's source label
     calls: list[list[str]] = field(default_factory=list)
     cluster_config: dict[str, Any] = field(default_factory=dict)
 
@@ -70,8 +71,8 @@ class RecordingRunner:
             self.cluster_config = yaml.safe_load(Path(argv[argv.index("--config") + 1]).read_text())
         if argv[1:] == ["get", "clusters"]:
             return self.clusters
-        if argv[:3] == ["docker", "image", "inspect"]:
-            return "sha256:built\n"
+        if argv[:3] == ["docker", "image", "inspect"] and argv[4] == images.LABEL_FORMAT:
+            return self.backend_label + "\n"
         if argv[:2] == ["docker", "info"]:
             return "[]"  # the classic image store: no --platform on save
         return ""
@@ -102,16 +103,17 @@ def test_with_an_archive_nothing_is_pulled_and_the_order_is_load_create_build_lo
 ) -> None:
     archive = write_archive(tmp_path)
     target = kind.KindTarget(Settings(repo_root=ROOT, images_archive=archive))
-    assert target._prepare("kind") == "sha256:built"
+    assert target._prepare("kind") == f"sha256:{SETTINGS.image}"
     in_nodes = [archived(POSTGRES, True)["name"], SETTINGS.image]
+    label = f"{images.SOURCE_LABEL}={images.backend_source(SETTINGS)}"
     assert shape(runner.calls) == [
         ["docker", "image", "load", "--input", archive.name],
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster", "--name", "ironclad", "--config", "cluster.yaml",
          "--wait", "180s"],
+        ["docker", "image", "inspect", "--format", images.LABEL_FORMAT, SETTINGS.image],
         ["docker", "build", "--build-arg", f"BASE={archived(BASE, False)['name']}",
-         "-f", str(SETTINGS.dockerfile), "-t", SETTINGS.image, str(ROOT)],
-        ["docker", "image", "inspect", "--format", "{{.Id}}", SETTINGS.image],
+         "--label", label, "-f", str(SETTINGS.dockerfile), "-t", SETTINGS.image, str(ROOT)],
         ["docker", "info", "--format", "{{json .DriverStatus}}"],
         ["docker", "image", "save", "-o", "cluster-images.tar", *in_nodes],
         ["kind", "load", "image-archive", "cluster-images.tar", "--name", "ironclad"],
@@ -119,6 +121,17 @@ def test_with_an_archive_nothing_is_pulled_and_the_order_is_load_create_build_lo
     node_images = {node["image"] for node in runner.cluster_config["nodes"]}
     assert node_images == {archived(NODE, False)["name"]}  # the loaded copy, no digest
     assert "@sha256" not in next(iter(node_images))
+
+
+def test_an_archived_backend_of_the_same_backend_dir_is_used_and_nothing_is_built(
+    runner: RecordingRunner, tmp_path: Path
+) -> None:
+    runner.backend_label = images.backend_source(SETTINGS)
+    archive = write_archive(tmp_path)
+    target = kind.KindTarget(Settings(repo_root=ROOT, images_archive=archive))
+    assert target._prepare("kind") == archived(SETTINGS.image, True)["id"]
+    assert not [argv for argv in runner.calls if argv[:2] == ["docker", "build"]]
+    assert runner.calls[-1][:3] == ["kind", "load", "image-archive"]  # with the other pod images
 
 
 def test_a_backend_missing_from_the_archive_is_loaded_on_its_own(
@@ -143,8 +156,7 @@ def test_without_an_archive_the_cluster_yaml_and_the_dockerfile_are_used_as_they
     assert [argv[:3] for argv in runner.calls] == [
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster"],
-        ["docker", "build", "-f"],
-        ["docker", "image", "inspect"],
+        ["docker", "build", "--label"],
         ["kind", "load", "docker-image"],
     ]
     assert runner.cluster_config == yaml.safe_load(SETTINGS.kind_config.read_text())
