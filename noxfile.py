@@ -13,7 +13,10 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nox
@@ -48,6 +51,20 @@ EXPORT_BACKEND = (
     "--format=requirements.txt",
     f"--output-file={BACKEND_REQUIREMENTS}",
 )
+# What `nox -s wheelhouse` saves: the `lab` extra (the backend's included) as uv.lock pins it.
+WHEEL_BATCHES = 8
+EXPORT_LAB = ("export", "--frozen", "--no-emit-project", "--extra=lab", "--format=requirements.txt")
+WHEELHOUSE_INSTALL = """\
+Ironclad Lab wheelhouse: every Python package the lab needs, for the OS, CPU and Python of the
+machine that saved it. Install with no package index, in the lab's checkout (USB stick):
+
+  python3 -m venv .venv
+  .venv/bin/pip install --no-index --find-links WHEELHOUSE -e ".[lab]"
+  .venv/bin/ironclad-lab run            # or: .venv/bin/jupyter lab notebooks/
+
+(WHEELHOUSE is this folder.) requirements.txt lists the locked versions with their sha256,
+which pip checked when it saved them.
+"""
 
 
 def uv_program() -> str:
@@ -86,6 +103,57 @@ def lock(session: nox.Session) -> None:
     """Refresh uv.lock from pyproject.toml, then backend/requirements.txt from uv.lock."""
     session.run(uv_program(), "lock", *session.posargs, external=True)
     session.run(uv_program(), *EXPORT_BACKEND, "--quiet", external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def wheelhouse(session: nox.Session) -> None:
+    """Save every wheel a checkout's `pip install -e ".[lab]"` needs into DIR (`-- DIR`)."""
+    # For a classroom without the package index (docs/instructor-guide.md, "Network plan"): the
+    # locked `lab` extra (checked against uv.lock's hashes) and the build backend an editable
+    # install of this checkout runs (pyproject's build-system.requires). Wheels are for this
+    # machine's OS, CPU and Python: save once per kind of laptop. `pip wheel`, not `pip
+    # download`: a package published only as an sdist is built here, once, so learners build
+    # nothing.
+    out = Path(session.posargs[0]).resolve() if session.posargs else ROOT / "build" / "wheelhouse"
+    out.mkdir(parents=True, exist_ok=True)
+    requirements = out / "requirements.txt"
+    session.run(
+        uv_program(), *EXPORT_LAB, f"--output-file={requirements}", "--quiet", external=True
+    )
+    build_backend = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    pip_wheel = (sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check")
+    # hatchling asks for `editables` when it builds an editable install (PEP 660)
+    commands = [[*pip_wheel, *build_backend["requires"], "editables", "--wheel-dir", str(out)]]
+    # pip fetches one package at a time, and each index round trip costs seconds: WHEEL_BATCHES
+    # pips at once (one requirements file each, hashes kept) take ~1/WHEEL_BATCHES of the time.
+    for index, batch in enumerate(requirement_batches(requirements.read_text(), WHEEL_BATCHES)):
+        part = out / f".requirements-{index}.txt"
+        part.write_text(batch)
+        commands.append(
+            [*pip_wheel, "--no-deps", "--require-hashes", "-r", str(part), "-w", str(out)]
+        )
+    with ThreadPoolExecutor(len(commands)) as pool:
+        done = list(
+            pool.map(lambda argv: subprocess.run(argv, capture_output=True, text=True), commands)
+        )
+    for part in out.glob(".requirements-*.txt"):
+        part.unlink()
+    if failed := [d for d in done if d.returncode != 0]:
+        session.error("pip wheel failed:\n" + "\n".join(d.stderr[-2000:] for d in failed))
+    (out / "INSTALL.txt").write_text(WHEELHOUSE_INSTALL)
+    session.log(f"wheelhouse: {out} ({sum(1 for _ in out.glob('*.whl'))} wheels); see INSTALL.txt")
+
+
+def requirement_batches(text: str, count: int) -> list[str]:
+    """`uv export` output (one requirement per entry, hash and comment lines under it) dealt
+    into `count` requirements files' texts."""
+    entries: list[list[str]] = []
+    for line in text.splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            entries.append([])
+        if entries and not line.lstrip().startswith("#"):
+            entries[-1].append(line)
+    return ["\n".join(line for e in entries[i::count] for line in e) + "\n" for i in range(count)]
 
 
 def install_checkov(session: nox.Session) -> Path:
