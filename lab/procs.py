@@ -98,10 +98,19 @@ def _on_stop_signal(signum: int, _frame: FrameType | None) -> None:
 
 def raise_on_stop_signals() -> None:
     """SIGINT/SIGTERM/SIGHUP raise `Shutdown` in the main thread, except inside `held()`,
-    where they wait for it to end. Call from the main thread (`lab up` does)."""
+    where they wait for it to end. Call from the main thread (`lab up` does).
+
+    Also un-ignores the signals the lab stops its children with. A job started with `&` by a
+    script (CI, a test runner, an instructor's loop) ignores SIGINT and SIGQUIT, and children
+    inherit an ignored signal across exec: a postmaster that has not installed its handlers
+    yet then drops the SIGQUIT of an immediate stop, starts up after all, and its owner
+    waits for it (one interrupted `lab up` in eight hung that way, leaving PostgreSQL)."""
     _HOLD.pending = None
     for signum in STOP_SIGNALS:
         signal.signal(signum, _on_stop_signal)
+    for signum in set(SHUTDOWN_SIGNALS.values()) - set(STOP_SIGNALS):
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 @contextlib.contextmanager

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ import psutil
 import pytest
 
 from lab.net import http_ok
-from lab.procs import stop_leftovers
+from lab.procs import find_postgres_bindir, stop_leftovers
 from lab.stack import INTERRUPTED, State, pid_file, read_state, write_state
 from lab.targets import Endpoints
 from lab.waits import poll
@@ -149,6 +151,88 @@ def test_a_signal_at_any_moment_of_start_up_leaves_nothing(
         assert [root for root in run.roots if root.exists()] == []
         assert not state_file.exists()
         assert not pid_file(state_file).exists()
+
+
+# Stands in for the postmaster's first instructions, before PostgreSQL installs its signal
+# handlers, and holds that moment open: SIGQUIT blocked (so it waits instead of being dropped)
+# until `lab up` sends it, then replayed with the disposition the process inherited (default:
+# it dies, as the postmaster would; ignored: dropped), then the real postgres is exec'd.
+POSTMASTER_START = """\
+import os, signal, sys
+from pathlib import Path
+real, hold = {real!r}, Path({hold!r})
+if "listen_addresses=127.0.0.1" not in sys.argv:  # not the postmaster `lab up` starts
+    os.execv(real, [real, *sys.argv[1:]])
+signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGQUIT}})
+inherited = "ignored" if signal.getsignal(signal.SIGQUIT) == signal.SIG_IGN else "default"
+(hold / "sigquit").write_text(inherited)
+signal.sigwait({{signal.SIGQUIT}})  # the immediate stop of the interrupted `lab up`
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGQUIT}})
+os.kill(os.getpid(), signal.SIGQUIT)
+os.execv(real, [real, *sys.argv[1:]])  # dropped: PostgreSQL starts up all the same
+"""
+
+
+def test_an_interrupt_while_lab_up_waits_for_the_postmaster_in_a_background_job(
+    tmp_path: Path, started: list[subprocess.Popen[str]]
+) -> None:
+    """The interrupted start-up that hung (issue 20): `lab up` run as a background job
+    (SIGINT and SIGQUIT ignored, as `&` in a script leaves them) is interrupted while it
+    waits for the postmaster, which has not installed its handlers yet; the SIGQUIT of the
+    immediate stop used to be dropped, the real PostgreSQL started anyway and `lab up` waited
+    60 s for it (a checker gave up first and found six postgres processes)."""
+    real = find_postgres_bindir()
+    # As root the postmaster runs as `postgres`, which can read neither pytest's tmp_path nor,
+    # maybe, this interpreter (e.g. under /root): a directory it can, and the system Python.
+    interpreter = "/usr/bin/python3" if os.geteuid() == 0 else sys.executable
+    if not Path(interpreter).exists():
+        pytest.skip(f"the postmaster's stand-in needs {interpreter}")
+    shared = Path(tempfile.mkdtemp(prefix="ironclad-test-"))
+    shared.chmod(0o755)
+    bindir, hold = shared / "bin", shared / "hold"
+    bindir.mkdir()
+    hold.mkdir(mode=0o777)
+    hold.chmod(0o777)
+    for tool in ("initdb", "pg_ctl", "psql"):
+        (bindir / tool).symlink_to(real / tool)
+    wrapper = bindir / "postgres"
+    source = POSTMASTER_START.format(real=str(real / "postgres"), hold=str(hold))
+    wrapper.write_text(f"#!{interpreter}\n{source}")
+    wrapper.chmod(0o755)
+    state_file = tmp_path / "state.json"
+    argv = [sys.executable, "-m", "lab", "up", "--target", "local", "--replicas", "1"]
+    argv += ["--state-file", str(state_file)]
+    background = ["sh", "-c", "trap '' INT QUIT; exec \"$@\"", "sh", *argv]  # like `&`
+    up = subprocess.Popen(
+        background,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PG_BINDIR": str(bindir)},
+    )
+    started.append(up)
+    run = Run(up, state_file)
+    try:
+        poll(
+            lambda: (hold / "sigquit").exists() or up.poll() is not None,
+            what="the postmaster to start",
+            timeout=120,
+            progress=False,
+        )
+        run.look()
+        assert (hold / "sigquit").read_text() == "default", "lab up's children ignore SIGQUIT"
+        up.send_signal(signal.SIGINT)  # lab up is polling for the postmaster to be ready
+        _, err = up.communicate(timeout=45)  # before the fix: 60 s for PostgreSQL to stop
+        run.look()
+        assert up.returncode == INTERRUPTED + signal.SIGINT, err
+        assert run.survivors() == []
+        assert [root for root in run.roots if root.exists()] == []
+    finally:  # whatever failed above: the run's processes stop (by their recorded groups)
+        if up.poll() is None:
+            up.kill()
+        stop_leftovers(pid_file(state_file))
+        shutil.rmtree(shared)
 
 
 def wait_ready(process: subprocess.Popen[str], state_file: Path) -> None:
