@@ -80,6 +80,15 @@ class ExerciseFailedError(LabError):
         self.hint = hint
         super().__init__(f"Exercise {exercise}: not yet — saw {seen}.", hint)
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of a traceback: the verdict and the hint alone (the
+        learner's answer is what is wrong, not a line of `lab`)."""
+        return [
+            f"✗ [not yet] exercise {self.exercise}: saw {self.seen}.",
+            f"→ hint: {self.hint}",
+            f"  (try again; stuck? lab.solution({self.exercise!r}))",
+        ]
+
 
 class PrometheusError(LabError):
     """Prometheus could not be reached or refused a query."""

@@ -23,27 +23,59 @@ def with_env(objects: Sequence[Obj], entry: Mapping[str, Any]) -> list[Obj]:
     return patched
 
 
+def token_sources(objects: Sequence[Obj]) -> set[tuple[str, str]]:
+    """(Secret, key) pairs that hold the chaos token in the render: what the lab's own backend
+    reads it from, else every Secret key named like the variable."""
+    [container] = find(objects, "Deployment", WORKLOAD)["spec"]["template"]["spec"]["containers"]
+    for entry in container.get("env") or []:
+        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+        if entry.get("name") == VARIABLE and ref:
+            return {(ref["name"], ref["key"])}
+    return {
+        (s["metadata"]["name"], key)
+        for s in objects
+        if s["kind"] == "Secret"
+        for key in {*(s.get("data") or {}), *(s.get("stringData") or {})}
+        if key == VARIABLE
+    }
+
+
 @verifier(
     "02-secret-ref",
     hint="A pod spec is readable by anyone who can read Deployments, and a ConfigMap is for what "
-    "you would print in a log: point the variable at the object meant for secrets, at a name and "
-    "key that exist in the namespace.",
+    "you would print in a log: point the variable at the object meant for secrets, at the name "
+    "and key that hold this very value (list the Secrets and their keys with find(...)).",
 )
 def secret_ref(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
-    """Render the backend with the learner's env entry; it must read an existing Secret key."""
+    """Render the backend with the learner's env entry; it must read the chaos token's Secret
+    key, which must exist (else the pod never starts)."""
     if not isinstance(answer, Mapping):
         return Outcome(False, f"a {type(answer).__name__}, not an env entry (a dict)")
     objects = session_objects() if objects is None else objects
     if answer.get("name") != VARIABLE:
         return Outcome(False, f"an entry named {answer.get('name')!r}, not {VARIABLE}")
     source = answer.get("valueFrom") or {}
-    if "value" in answer or "secretKeyRef" not in source:
+    if "value" in answer or not isinstance(source, Mapping) or "secretKeyRef" not in source:
         where = "a literal value in the pod spec" if "value" in answer else f"valueFrom {source}"
         return Outcome(False, f"{VARIABLE} comes from {where}")
+    ref = source["secretKeyRef"]
+    if not isinstance(ref, Mapping) or not {"name", "key"} <= ref.keys():
+        return Outcome(False, f"secretKeyRef {ref!r}: it needs the Secret's `name` and a `key`")
+    if ref.get("optional"):
+        return Outcome(
+            False,
+            "an optional reference: with the Secret missing the backend would start without a "
+            "token, and chaos would be silently off",
+        )
     patched = with_env(objects, answer)
     namespace = find(patched, "Deployment", WORKLOAD)["metadata"]["namespace"]
     broken = [f.message for f in lint(patched, namespace) if f.rule == "references-exist"]
     if broken:
         return Outcome(False, f"the pod would not start (CreateContainerConfigError): {broken[0]}")
-    ref = source["secretKeyRef"]
+    if (ref["name"], ref["key"]) not in token_sources(objects):
+        return Outcome(
+            False,
+            f"Secret {ref['name']!r}, key {ref['key']!r} exists, but it does not hold the chaos "
+            f"token: the backend would take that value as its {VARIABLE}",
+        )
     return Outcome(True, f"{VARIABLE} from Secret {ref['name']!r}, key {ref['key']!r}")

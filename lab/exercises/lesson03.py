@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import posixpath
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
@@ -38,24 +39,27 @@ def claim_mounts(statefulset: Obj) -> dict[str, str]:
 @verifier(
     "03-pgdata",
     hint="Only a volumeClaimTemplate's volume outlives the pod (emptyDir and the container's own "
-    "files do not), and initdb wants a directory of its own inside the mount, not the mount "
-    "point itself.",
+    "files do not): find where the container mounts its claim. And what must initdb find at "
+    "PGDATA the first time it runs, when the volume is brand new?",
 )
 def pgdata(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
     """Render the StatefulSet with the learner's PGDATA; it must be a subdirectory of a claim."""
     if not isinstance(answer, str) or not answer.startswith("/"):
         return Outcome(False, f"{answer!r}, not an absolute path")
+    path = PurePosixPath(posixpath.normpath(answer))  # "a/../b" and "a/." are what they mean
     objects = session_objects() if objects is None else objects
-    patched = with_pgdata(objects, answer)
+    patched = with_pgdata(objects, path.as_posix())
     statefulset = find(patched, "StatefulSet", STATEFULSET)
     mounts = claim_mounts(statefulset)
-    path = PurePosixPath(answer)
     on_claim = [m for m in mounts if path.is_relative_to(m) and path != PurePosixPath(m)]
     namespace = statefulset["metadata"]["namespace"]
     storage = [f.message for f in lint(patched, namespace) if f.rule == "statefulset-storage"]
+    if path.as_posix() in mounts:
+        return Outcome(
+            False,
+            f"PGDATA {answer} is where the claim is mounted: a new volume is not empty there "
+            "(its filesystem's lost+found), and initdb refuses a directory that is not empty",
+        )
     if storage or not on_claim:
-        seen = storage[0] if storage else f"PGDATA {answer} is not inside a claim's mount"
-        if path.as_posix() in mounts:
-            seen = f"PGDATA {answer} is the mount point itself (initdb wants an empty directory)"
-        return Outcome(False, f"{seen}; claim mounts: {sorted(mounts)}")
+        return Outcome(False, storage[0] if storage else f"PGDATA {answer} is on no claim's mount")
     return Outcome(True, f"PGDATA {answer} is on claim {mounts[on_claim[0]]!r}")

@@ -16,6 +16,7 @@ from lab.exercises import Outcome, session_objects, verifier
 from lab.manifests import Obj
 
 DEFAULT_SURGE = DEFAULT_UNAVAILABLE = "25%"  # Kubernetes' defaults for a RollingUpdate
+ROLLING_FIELDS = frozenset({"maxSurge", "maxUnavailable"})  # spec.strategy.rollingUpdate
 
 
 def _resolve(value: int | str, total: int, *, round_up: bool) -> int:
@@ -45,9 +46,17 @@ def rollout_bounds(replicas: int, rolling: Mapping[str, Any]) -> tuple[int, int]
     hint="maxUnavailable takes pods away before their replacement is ready; maxSurge adds "
     "pods above the count (a percentage surge rounds up). Which one keeps capacity whole?",
 )
-def strategy(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
+def strategy(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
     """The learner's rollingUpdate, put into the rendered Deployment: with the HPA's floor of
     replicas, never fewer than all of them ready and never more than one extra pod."""
+    if not isinstance(answer, Mapping):
+        return Outcome(False, f"a {type(answer).__name__}, not a rollingUpdate (a dict)")
+    if unknown := sorted(set(answer) - ROLLING_FIELDS):
+        return Outcome(
+            False,
+            f"fields {unknown}: a rollingUpdate has only {sorted(ROLLING_FIELDS)}",
+            "Write the two numbers of spec.strategy.rollingUpdate, nothing else.",
+        )
     rendered = copy.deepcopy(list(objects if objects is not None else session_objects()))
     deployment = manifests.find(rendered, "Deployment", "backend")
     deployment["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": dict(answer)}

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab import manifests
 from lab.exercises import Outcome, session_objects, verifier
-from lab.lint import lint
+from lab.lint import Finding, lint
 from lab.manifests import Obj
 from lab.netpol import INTERNET, KUBE_DNS, Connection, Endpoint, endpoint, evaluate
 from lab.session import session_namespace
@@ -48,9 +49,17 @@ def _render(objects: Sequence[Obj] | None) -> list[Obj]:
     hint="A drain evicts one pod at a time: the PDB should let exactly one go when every pod "
     "is ready, and a pod that is running but not Ready must never block a drain.",
 )
-def pdb(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
+def pdb(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
     """The learner's PDB spec with the HPA floor raised to LAUNCH_FLOOR: lint-clean, and one
     eviction allowed (no more, no fewer) when all LAUNCH_FLOOR pods are ready."""
+    if not isinstance(answer, Mapping):
+        return Outcome(False, f"a {type(answer).__name__}, not a PDB spec (a dict)")
+    if {"minAvailable", "maxUnavailable"} <= answer.keys():
+        return Outcome(
+            False,
+            "both minAvailable and maxUnavailable: the API server refuses a PDB with both",
+            "Choose one of the two.",
+        )
     rendered = _render(objects)
     namespace = session_namespace()
     manifests.find(rendered, "HorizontalPodAutoscaler", "backend-hpa")["spec"]["minReplicas"] = (
@@ -74,9 +83,11 @@ def pdb(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None, **_: An
     hint="Under default deny a new pod can send nothing, not even a DNS query. Select only the "
     "new pods, and allow only the ports they need; the backend's ingress already admits them.",
 )
-def netpol(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
+def netpol(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
     """The learner's NetworkPolicy added to the render: `app: loadgen` reaches backend:3000 by
     name (DNS), and nothing else changes: no other path of the loadgen, no lab path, no lint."""
+    if not isinstance(answer, Mapping):
+        return Outcome(False, f"a {type(answer).__name__}, not a NetworkPolicy (a dict)")
     rendered = _render(objects)
     namespace = session_namespace()
     policy = copy.deepcopy(dict(answer))
@@ -95,16 +106,28 @@ def netpol(answer: Mapping[str, Any], objects: Sequence[Obj] | None = None, **_:
     ]
     try:
         verdicts = [evaluate(rendered, c) for c in wanted]
-        wrong = [f"{v.describe()} {_word(v.allowed)}" for v in verdicts if v.allowed != v.expected]
-        wrong += [str(f) for f in lint(rendered, namespace)]
+        wrong = [
+            f"{v.describe()} is {_word(v.allowed)}, must be {_word(v.expected)}"
+            for v in verdicts
+            if v.allowed != v.expected
+        ]
+        wrong += [_finding(f) for f in lint(rendered, namespace)]
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         return Outcome(False, f"not a NetworkPolicy the evaluator can read ({exc!r})")
     if wrong:
-        return Outcome(False, "unintended verdicts or findings: " + "; ".join(wrong))
+        more = f" (and {len(wrong) - 1} more; fix this one first)" if len(wrong) > 1 else ""
+        return Outcome(False, wrong[0] + more)
     return Outcome(
         True, "loadgen reaches backend:3000 and DNS, nothing else; every lab path keeps its verdict"
     )
 
 
-def _word(allowed: bool) -> str:
+def _finding(finding: Finding) -> str:
+    """One lint finding in a line: the rule it breaks and its verdict, without the fix (the
+    lint's advice is for the lab's manifests; the exercise's hint is for the learner)."""
+    verdict = re.split(r" \((?:egress|allowed|denied)\b", finding.message, maxsplit=1)[0]
+    return f"lint rule {finding.rule} on {finding.kind}/{finding.name}: {verdict}"
+
+
+def _word(allowed: bool | None) -> str:
     return "allowed" if allowed else "denied"

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import requests
 
 from lab.contract import SLI_SELECTOR
+from lab.errors import PrometheusError
 from lab.exercises import Outcome, verifier
 from lab.prom import Prom
 
@@ -45,15 +47,31 @@ def _by_route(frame: pd.DataFrame) -> dict[str, float] | None:
 def p95_per_route(answer: Any, *, env: Any, **_: Any) -> Outcome:
     """The learner's query must return, at the same instant, the same series (one per /api
     route) and the same values as the reference computed here."""
-    windows = set(RANGE.findall(str(answer)))
+    if not isinstance(answer, str):
+        return Outcome(False, f"a {type(answer).__name__}, not a PromQL query (a str)")
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        frame = _at(env.prom, answer, now)
+    except PrometheusError as exc:
+        if isinstance(exc.__cause__, requests.RequestException):
+            raise  # Prometheus is unreachable: not the learner's doing
+        reason = " ".join(str(exc.__cause__ or exc.problem).split())[:160]
+        return Outcome(
+            False,
+            f"{answer!r} is not PromQL: Prometheus refused it ({reason})",
+            "Write one PromQL expression (a string), the kind you would type into the "
+            "Prometheus UI: functions, a metric with {label matchers}, a [range] window.",
+        )
+    windows = set(RANGE.findall(answer))
     if len(windows) != 1:
         return Outcome(
             False,
-            f"{len(windows)} different range windows in the query",
+            f"{len(windows)} different range windows in the query"
+            if windows
+            else "a query without a range window: no rate() over the histogram's buckets",
             "Use one rate() window, e.g. [1m], for every selector.",
         )
-    now = datetime.now(UTC).replace(microsecond=0)
-    theirs = _by_route(_at(env.prom, str(answer), now))
+    theirs = _by_route(frame)
     ours = _by_route(_at(env.prom, reference_query(windows.pop()), now))
     if not ours:
         return Outcome(

@@ -65,3 +65,32 @@ def test_solution_reads_the_file(tmp_path: Path) -> None:
     assert exercises.solution("zz-test-min-available", tmp_path) == "min_available = 2\n"
     with pytest.raises(LabError, match="No solution file"):
         exercises.solution("zz-other", tmp_path)
+
+
+def test_a_wrong_answer_shows_the_hint_alone_in_ipython() -> None:
+    """In a notebook a refused answer reads as verdict + hint, with no traceback through lab."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    shell = InteractiveShell.instance()
+    with capture_output() as shown:
+        shell.run_cell("from lab import exercises\nexercises.verify('zz-test-min-available', 0)")
+    assert "minAvailable=0" in shown.stdout
+    assert HINT in shown.stdout
+    assert "Traceback" not in shown.stdout
+    assert "exercises/__init__.py" not in shown.stdout
+    assert "[not yet]" in shown.stdout  # a text mark beside the symbol
+
+
+def test_every_exercise_has_wrong_answer_tests() -> None:
+    """Verify never passes a wrong answer: each exercise's tests feed it some (issue 22)."""
+    root = Path(__file__).resolve().parents[3]
+    ids = sorted(p.stem for p in (root / exercises.SOLUTIONS_DIR).glob("*.py"))
+    tests = [p.read_text() for p in (root / "tests").rglob("test_lesson*.py")]
+    untested = [
+        i
+        for i in ids
+        if not any(i in t and ("rejected(" in t or "ExerciseFailedError" in t) for t in tests)
+    ]
+    assert len(ids) >= 8
+    assert not untested, f"no wrong-answer test for {untested}"

@@ -49,11 +49,26 @@ def test_the_solution_passes(lab_env: Lab) -> None:
             "(rate(http_request_duration_seconds_bucket[1m])))",
             id="all-routes-and-jobs",
         ),
+        pytest.param(
+            "sum by (route) (rate(http_request_duration_seconds_sum[1m])) / sum by (route) "
+            "(rate(http_request_duration_seconds_count[1m]))",
+            id="the-mean",
+        ),
+        pytest.param("p95 latency per route", id="not-promql"),
+        pytest.param("http_request_duration_seconds_bucket", id="no-window"),
     ],
 )
 def test_plausible_wrong_queries_fail(lab_env: Lab, wrong: str) -> None:
-    with pytest.raises(ExerciseFailedError):
+    with pytest.raises(ExerciseFailedError) as failed:
         verify("06-p95-per-route", wrong, env=lab_env)
+    assert failed.value.hint
+
+
+def test_text_that_is_not_promql_is_told_so(lab_env: Lab) -> None:
+    with pytest.raises(ExerciseFailedError) as failed:
+        verify("06-p95-per-route", "p95 latency per route", env=lab_env)
+    assert "is not PromQL" in failed.value.seen
+    assert "range windows" not in failed.value.seen
 
 
 def test_an_untouched_cell_is_not_attempted(lab_env: Lab) -> None:

@@ -24,14 +24,16 @@ def test_the_solution_fires_high_latency_only(lab_env: Lab) -> None:
 
 
 def test_too_little_latency_does_not_fire(lab_env: Lab) -> None:
-    with pytest.raises(ExerciseFailedError, match="did not fire"):
+    with pytest.raises(ExerciseFailedError, match="did not fire") as failed:
         verify("07-latency-alert", {"latency_ms": 300, "error_ratio": 0.0}, env=lab_env)
+    assert "500 ms" in failed.value.hint
     assert lab_env.chaos.status()["enabled"].eq(False).all()
 
 
 def test_errors_wake_the_availability_alerts(lab_env: Lab) -> None:
-    with pytest.raises(ExerciseFailedError, match="HighErrorRate"):
+    with pytest.raises(ExerciseFailedError, match="HighErrorRate") as failed:
         verify("07-latency-alert", {"latency_ms": 600, "error_ratio": 0.2}, env=lab_env)
+    assert "1.44 %" in failed.value.hint  # the threshold that teaches
 
 
 def test_the_runbook_confirms_an_injected_fault(lab_env: Lab) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lab import exercises, manifests
+from lab.errors import ExerciseFailedError
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -53,3 +54,17 @@ def solved_answer() -> Callable[[str], Any]:
 def kind_objects() -> list[manifests.Obj]:
     """What `lab up --target kind` applies (one `kubectl kustomize` per test session)."""
     return manifests.render("kind")
+
+
+def rejected(exercise: str, answer: Any, **context: Any) -> ExerciseFailedError:
+    """Verify a wrong `answer`: it must be refused with what was seen and a hint that teaches
+    (never with a traceback through `lab`: the error renders as the verdict and hint alone)."""
+    with pytest.raises(ExerciseFailedError) as failed:
+        exercises.verify(exercise, answer, **context)
+    error = failed.value
+    assert error.seen
+    assert len(error.hint) > 20, f"{exercise}: no hint for {answer!r}"
+    rendered = "\n".join(error._render_traceback_())
+    assert error.hint in rendered
+    assert "Traceback" not in rendered
+    return error

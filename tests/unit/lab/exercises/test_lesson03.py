@@ -7,7 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from lab import exercises
-from lab.errors import ExerciseFailedError
+
+from .conftest import rejected
+
+MOUNT = "/var/lib/postgresql/data"  # where the StatefulSet mounts its claim
 
 
 def test_the_solution_passes(run_solution: Callable[[str], list[exercises.Result]]) -> None:
@@ -22,11 +25,19 @@ def test_the_solution_passes(run_solution: Callable[[str], list[exercises.Result
         ("pgdata", "not an absolute path"),
         ("/tmp/pgdata", "the data dies with the pod"),  # an emptyDir: gone with the pod
         ("/var/lib/postgresql", "the data dies with the pod"),  # the container's own files
-        ("/var/lib/postgresql/data", "the mount point itself"),
-        ("/var/lib/postgresql/data2", "not inside a claim's mount"),  # a prefix, not a subdirectory
+        (MOUNT, "where the claim is mounted"),
+        (f"{MOUNT}/", "where the claim is mounted"),
+        (f"{MOUNT}/.", "where the claim is mounted"),
+        (f"{MOUNT}2", "on no claim's mount"),  # a prefix, not a subdirectory
+        (f"{MOUNT}/../pgdata", "the data dies with the pod"),  # climbs out of the mount
+        (None, "not an absolute path"),
     ],
 )
 def test_a_plausible_wrong_path_is_rejected(wrong: str, seen: str) -> None:
-    with pytest.raises(ExerciseFailedError) as failed:
-        exercises.verify("03-pgdata", wrong)
-    assert seen in failed.value.seen
+    failed = rejected("03-pgdata", wrong)
+    assert seen in failed.seen
+    # the feedback teaches the concept; it names neither the mount nor the answer's subdirectory
+    feedback = f"{failed.seen} {failed.hint}"
+    assert MOUNT not in feedback.replace(str(wrong), "")
+    assert "subdirectory" not in feedback
+    assert f"{MOUNT}/pgdata" not in feedback
