@@ -6,7 +6,10 @@ On success inside IPython the check publishes a display bundle with a machine-re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+import numpy as np
 
 from lab.errors import CheckFailedError
 
@@ -33,19 +36,45 @@ class CheckResult:
     def bundle(self) -> dict[str, object]:
         """The IPython display bundle for this result."""
         return {
-            "text/plain": f"✅ {self.expected} (seen: {self.seen})",
+            "text/plain": f"✅ [pass] {self.expected} (seen: {self.seen})",
             MIMETYPE: {"passed": self.passed, "expected": self.expected, "seen": self.seen},
         }
 
 
 def describe(value: object) -> str:
-    """Short one-line text for `value` (long reprs are cut in the middle)."""
-    text = value if isinstance(value, str) else repr(value)
-    text = " ".join(text.split())
-    if len(text) > _SEEN_LIMIT:
-        half = _SEEN_LIMIT // 2
-        text = f"{text[:half]} … {text[-half:]}"
-    return text
+    """Short one-line text for `value`: numbers as plain numbers (not `np.float64(...)`); a
+    long mapping or list keeps its first whole entries and says how many more there are; other
+    long text is cut in the middle (its start and end stay)."""
+    value = _plain(value)
+    text = " ".join((value if isinstance(value, str) else repr(value)).split())
+    if len(text) <= _SEEN_LIMIT:
+        return text
+    if isinstance(value, Mapping | list | tuple) and value:
+        items = (
+            [f"{k!r}: {v!r}" for k, v in value.items()]
+            if isinstance(value, Mapping)
+            else [repr(v) for v in value]
+        )
+        kept: list[str] = []
+        while items and len(", ".join([*kept, items[0]])) < _SEEN_LIMIT - 20:
+            kept.append(items.pop(0))
+        if kept:
+            opening, closing = ("{", "}") if isinstance(value, Mapping) else ("[", "]")
+            more = f", … {len(items)} more" if items else ""
+            return " ".join(f"{opening}{', '.join(kept)}{more}{closing}".split())
+    half = _SEEN_LIMIT // 2
+    return f"{text[:half]} … {text[-half:]}"
+
+
+def _plain(value: object) -> object:
+    """`value` with numpy scalars as Python numbers, inside mappings and lists too."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
 
 
 def check(condition: object, *, expected: str, seen: object = None, hint: str = "") -> CheckResult:

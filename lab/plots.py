@@ -9,13 +9,14 @@ style (`_figure`, `_decorate`, the state colours); splitting them would scatter 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.dates import date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -24,6 +25,8 @@ from lab.slo import BUDGET_THRESHOLDS, LATENCY_THRESHOLD_S
 
 STATE_COLORS = {"pending": "#f0a202", "firing": "#d62828"}
 EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+# matplotlib.dates carries no type hints: a typed handle on the one call this module makes.
+_date2num: Callable[[Any], float] = date2num
 COUNT_COLUMNS = ("desired", "updated", "ready", "available")
 
 
@@ -439,32 +442,39 @@ def blank_figure(title: str, *, width: float = 10.0, height: float = 3.8) -> Fig
 
 
 def budget_remaining(
-    df: pd.DataFrame, *, floor: float = -100.0, title: str = "Error budget remaining"
+    df: pd.DataFrame,
+    *,
+    events: Mapping[str, pd.Timestamp] | None = None,
+    title: str = "Error budget remaining",
 ) -> Figure:
-    """`error_budget_remaining_percentage` on an axis from `floor` to 100 %, so the 50 % / 10 %
-    alert lines and the spend stay readable; values below `floor` are drawn at it and the lowest
-    one is written on the plot (a blown lab budget reaches thousands of % below zero)."""
-    fig = _figure(1, 1, title)
-    [ax] = fig.axes
-    by = "slo" if "slo" in df else None
-    _lines(ax, df.assign(value=df["value"].clip(lower=floor)), by=by, label="budget remaining")
-    for severity, threshold in BUDGET_THRESHOLDS:
-        ax.axhline(
-            threshold,
-            color=STATE_COLORS["firing" if severity == "critical" else "pending"],
-            linestyle="--",
-            label=f"{severity}: below {threshold} %",
-        )
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_ylim(floor - 5, 105)
-    lowest = float(df["value"].min()) if not df.empty else 0.0
-    if lowest < floor:
-        ax.text(
-            0.01,
-            0.03,
-            f"lowest {lowest:,.0f} % (drawn at {floor:g} %): the budget is overspent",
-            transform=ax.transAxes,
-            fontsize="small",
-        )
-    _decorate(ax, xlabel="time (UTC)", ylabel="% of the error budget left")
+    """Budget left (%) over time, one panel per SLO (column `slo`, else one panel) so no SLO
+    hides another, on one y axis that holds every value (the drop a lesson checks is in view),
+    with the 50 % / 10 % lines of ErrorBudgetBurn and `events` (label -> time) marked."""
+    groups = list(df.groupby("slo")) if "slo" in df and not df.empty else [("", df)]
+    fig = _figure(1, len(groups), title)
+    lowest = min(0.0, float(df["value"].min())) if not df.empty else 0.0
+    for ax, (name, group) in zip(fig.axes, groups, strict=True):
+        _lines(ax, group, label="budget remaining", title=str(name) or None)
+        for severity, threshold in BUDGET_THRESHOLDS:
+            ax.axhline(
+                threshold,
+                color=STATE_COLORS["firing" if severity == "critical" else "pending"],
+                linestyle="--",
+                label=f"{severity}: below {threshold} %",
+            )
+        for label, when in (events or {}).items():
+            ax.axvline(_date2num(pd.Timestamp(when)), color="grey", linestyle=":", label=label)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_ylim(lowest - 5, 105)
+        if not group.empty:
+            last = group.iloc[-1]
+            ax.annotate(
+                f"{last['value']:,.1f} %",
+                (pd.Timestamp(last["timestamp"]), last["value"]),
+                textcoords="offset points",
+                xytext=(-10, 8),
+                ha="right",
+                fontsize="small",
+            )
+        _decorate(ax, xlabel="time (UTC)", ylabel="% of the error budget left")
     return fig

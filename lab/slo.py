@@ -161,6 +161,29 @@ class SLO:
         good = rate("http_request_duration_seconds_bucket", f',le="{LATENCY_THRESHOLD_S:g}"')
         return f"1 - (\n{good}\n/\n{rate('http_request_duration_seconds_count')}\n)"
 
+    def budget_since_expr(self, since: float) -> str:
+        """PromQL for the % of error budget left among the requests counted after the unix time
+        `since` (not a rolling window: what a lesson sends from a moment it chose), one series
+        per job (`counted_since` says how)."""
+        if self.name == "availability":
+            total = counted_since("http_requests_total", since)
+            bad = counted_since("http_requests_total", since, ',status=~"5.."')
+            ratio = f"(({bad}) or 0 * {total}) / {total}"
+        else:
+            le = f',le="{LATENCY_THRESHOLD_S:g}"'
+            good = counted_since("http_request_duration_seconds_bucket", since, le)
+            ratio = f"1 - ({good} / {counted_since('http_request_duration_seconds_count', since)})"
+        return f"100 * (1 - ({ratio}) / {self.budget:g})"
+
+
+def counted_since(metric: str, since: float, matchers: str = "") -> str:
+    """PromQL: how much the /api counter `metric` grew after the unix time `since`, per job.
+    Each series minus its value at `since` (the `@` modifier); a series first seen after
+    `since` counts whole. A counter reset inside the span (a restarted replica) is not
+    handled: use it where the replicas serving the traffic keep running."""
+    selector = f"{metric}{{{SLI_SELECTOR}{matchers}}}"
+    return f"sum by (job) (({selector} - {selector} @ {since:.3f}) or {selector})"
+
 
 AVAILABILITY = SLO(
     "availability", 0.999, "99.9 % of /api requests do not fail with 5xx", "AvailabilityBurnRate"

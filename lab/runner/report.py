@@ -262,12 +262,12 @@ def _section_html(nb: NotebookResult) -> str:
         )
     if nb.tally.checks:
         rows = "".join(
-            f"<tr><td>✅ {html.escape(c.expected)}</td><td>{html.escape(c.seen)}</td></tr>"
+            f"<tr><td>✅ pass: {html.escape(c.expected)}</td><td>{html.escape(c.seen)}</td></tr>"
             for c in nb.tally.checks
         )
         parts.append(f"<table><tr><th>check</th><th>seen</th></tr>{rows}</table>")
     if nb.tally.checks_skipped:
-        items = "".join(f"<li>⏭ {html.escape(s)}</li>" for s in nb.tally.checks_skipped)
+        items = "".join(f"<li>⏭ skipped: {html.escape(s)}</li>" for s in nb.tally.checks_skipped)
         parts.append(f"<p>Checks this cluster cannot take (skipped):</p><ul>{items}</ul>")
     if nb.failure is not None:
         parts.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -24,7 +25,7 @@ def test_passing_check_publishes_the_bundle_under_ipython(shell: InteractiveShel
         result = check(3 == 3, expected="3 replicas ready", seen=3)
     assert result == CheckResult(expected="3 replicas ready", seen="3")
     [output] = captured.outputs
-    assert output.data["text/plain"] == "✅ 3 replicas ready (seen: 3)"
+    assert output.data["text/plain"] == "✅ [pass] 3 replicas ready (seen: 3)"
     assert output.data[MIMETYPE] == {"passed": True, "expected": "3 replicas ready", "seen": "3"}
 
 
@@ -60,3 +61,20 @@ def test_describe_keeps_long_values_on_one_short_line() -> None:
     assert "\n" not in text
     assert len(text) < 320
     assert " … " in text
+
+
+def test_describe_shows_numpy_numbers_as_numbers() -> None:
+    assert (
+        describe({"p95 ms": np.float64(24.36), "n": [np.int64(3)]}) == "{'p95 ms': 24.36, 'n': [3]}"
+    )
+
+
+def test_describe_keeps_whole_entries_of_a_long_mapping() -> None:
+    timeline = {f"alert {i} firing": f"{i * 1.5:.1f} s" for i in range(30)}
+    text = describe(timeline)
+    assert len(text) < 320
+    assert text.startswith("{'alert 0 firing': '0.0 s',")
+    assert text.endswith(" more}")
+    assert "…" in text
+    kept = text.split(", … ")[0]
+    assert kept.endswith("s'")  # the last entry shown is whole, not cut mid-word

@@ -4,9 +4,12 @@ runbook's own queries confirm an injected fault."""
 
 from __future__ import annotations
 
+import time
+
+import pandas as pd
 import pytest
 
-from lab import load
+from lab import load, slo
 from lab.errors import ExerciseFailedError
 from lab.exercises import verify
 from lab.runbooks import Runbook
@@ -52,3 +55,30 @@ def test_the_runbook_confirms_an_injected_fault(lab_env: Lab) -> None:
     assert len(confirm) == len(runbook.queries("How to confirm")) == 5
     assert max(confirm["values"].iloc[0].values()) > 0.05
     assert set(confirm["values"].iloc[3].values()) == {0.5}  # chaos_enabled * chaos_error_ratio
+
+
+def test_the_budget_on_a_window_the_lesson_controls_matches_the_math(lab_env: Lab) -> None:
+    """Notebook 07's budget measurement: 1500 good requests and 1 failure since a chosen moment
+    leave a third of the availability budget (the recorded 12 h budget cannot show that)."""
+    since = time.time()
+    good = load.run(lab_env.endpoints.backends, rate=300, requests=1500, progress=False)
+    lab_env.chaos.set_error_rate(ratio=1.0)
+    lab_env.chaos.enable()
+    try:
+        bad = load.run(lab_env.endpoints.backends, rate=300, requests=1, progress=False)
+    finally:
+        lab_env.chaos.reset()
+    answered = pd.concat([good.df, bad.df]).dropna(subset=["status"])
+    sent, failed = len(answered), int((answered["status"] >= 500).sum())
+    lab_env.prom.wait_until(
+        slo.counted_since("http_requests_total", since),
+        lambda f: not f.empty and f["value"].iloc[0] >= sent,
+        timeout=30,
+        progress=False,
+    )
+    measured = lab_env.prom.value(slo.AVAILABILITY.budget_since_expr(since))
+    predicted = slo.budget_remaining_percentage(failed / sent, slo.AVAILABILITY.objective)
+    assert failed >= 1
+    assert measured == pytest.approx(predicted, abs=2)
+    assert 0 < measured < 50  # meaningful: between empty and the warning line
+    assert lab_env.prom.value(slo.LATENCY.budget_since_expr(since)) > 50
