@@ -12,17 +12,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import sysconfig
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from lab.checks import publish
 from lab.errors import LabError
-from lab.notrun import NotRun, explain, parse_show
+from lab.notrun import NotRun, Shown, explain, parse_show
 from lab.settings import Settings, get_settings
 from lab.stack import read_state
 
 Objects = Callable[[], Sequence[dict[str, Any]]]
+# `%%cluster --explain ...`: explain the cell, never run it, whatever the target. The headless
+# runner explains its skipped cells this way, inside the notebook's kernel, so the checks'
+# fields are filled from the kernel's variables as they are for a learner.
+EXPLAIN_FLAG = "--explain"
 
 
 def current_target(settings: Settings) -> str | None:
@@ -47,25 +51,42 @@ def rendered_objects(settings: Settings) -> Objects:
     return objects
 
 
-def not_run(line: str, body: str, target: str, objects: Objects) -> NotRun:
-    """Explain the cluster cell `body` (`line`: the magic's arguments) instead of running it."""
+def not_run(
+    line: str,
+    body: str,
+    target: str,
+    objects: Objects,
+    namespace: Mapping[str, Any] | None = None,
+    shown: set[str] | None = None,
+) -> NotRun:
+    """Explain the cluster cell `body` (`line`: the magic's arguments) instead of running it;
+    `namespace` fills its checks' fields, `shown` (updated) names the objects already shown."""
     show = parse_show(line)
+    shown = set() if shown is None else shown
     try:
         rendered = objects() if show else ()
     except LabError as exc:  # the explanation still stands without the objects
         reason = exc.problem.splitlines()[0]
-        unrendered = [(ref, f"# not rendered here: {reason}\n") for ref in show]
-        return dataclasses.replace(explain(body, target), objects=unrendered)
-    return explain(body, target, rendered, show)
+        explained = explain(body, target, namespace=namespace)
+        unrendered = [Shown(ref, "", f"# not rendered here: {reason}\n") for ref in show]
+        return dataclasses.replace(explained, objects=unrendered)
+    explained = explain(body, target, rendered, show, namespace=namespace, shown_before=shown)
+    shown.update(show)
+    return explained
 
 
 def cluster(
-    line: str, cell: str, shell: Any, settings: Settings, objects: Objects
+    line: str,
+    cell: str,
+    shell: Any,
+    settings: Settings,
+    objects: Objects,
+    shown: set[str] | None = None,
 ) -> NotRun | None:
     """Run `cell` in `shell` unless the lab runs locally; then return its explanation."""
     target = current_target(settings)
-    if target == "local":
-        return not_run(line, cell, target, objects)
+    if target == "local" or EXPLAIN_FLAG in line.split():
+        return not_run(line, cell, target or "local", objects, shell.user_ns, shown)
     result = shell.run_cell(cell, store_history=False)
     result.raise_error()  # a failing cell must fail the outer cell (the headless runner sees it)
     return None
@@ -80,12 +101,14 @@ def one_line_error(
 
 
 def register(shell: Any, settings: Settings) -> None:
-    """Register `%%cluster` in an IPython shell, and show `LabError`s without a traceback."""
+    """Register `%%cluster` in an IPython shell (objects are shown once per shell), and show
+    `LabError`s without a traceback."""
     objects = rendered_objects(settings)
+    shown: set[str] = set()
     shell.set_custom_exc((LabError,), one_line_error)
 
     def cluster_magic(line: str, cell: str) -> None:
-        explained = cluster(line, cell, shell, settings, objects)
+        explained = cluster(line, cell, shell, settings, objects, shown)
         if explained is not None:
             publish(explained.bundle())  # what the cell would have shown, marked not run
 

@@ -15,8 +15,8 @@ from papermill.engines import Engine, papermill_engines
 from traitlets import Any as AnyTrait
 from traitlets import Bool
 
-from lab.magics import Objects, not_run
-from lab.nb import SKIP_KEY, SKIP_TAG, new_output, split_cluster_magic
+from lab.magics import EXPLAIN_FLAG
+from lab.nb import CLUSTER_MAGIC, SKIP_KEY, SKIP_TAG, new_output, split_cluster_magic
 from lab.runner.kernels import KERNEL_ARGUMENTS
 from lab.runner.solutions import exercise_id
 
@@ -33,7 +33,6 @@ class CellPlan:
     target: str
     cell_budget: float
     deadline: float  # time.monotonic() when the whole-run budget ends
-    objects: Objects  # the rendered manifests a skipped cell's `--show` names
     solutions: Mapping[str, str] = field(default_factory=dict)  # exercise id -> solved cell
     progress: Any = None
     kernel: Any = None  # a kernel started ahead of time (AsyncKernelManager), or None
@@ -76,10 +75,7 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
                 if solution is not None:
                     cell.source = solution
                 if self._skips(cell):
-                    line, body = split_cluster_magic(cell.source)
-                    explained = not_run(line, body, self.plan.target, self.plan.objects)
-                    cell.outputs = [new_output("display_data", data=explained.bundle())]
-                    cell.metadata[SKIP_KEY] = True
+                    self._explain(cell, index)
                 else:
                     self._execute(cell, index)
             except (CellExecutionError, DeadKernelError) as exc:
@@ -94,6 +90,18 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
     def _skips(self, cell: Any) -> bool:
         tags = cell.metadata.get("tags", [])
         return bool(cell.cell_type == "code" and SKIP_TAG in tags and self.plan.skip_cluster_cells)
+
+    def _explain(self, cell: Any, index: int) -> None:
+        """Run a needs-cluster cell as `%%cluster --explain`: the kernel explains it (its
+        variables fill the checks' fields; each object is shown once) and runs none of it."""
+        original = cell.source
+        line, body = split_cluster_magic(original)
+        cell.source = f"{CLUSTER_MAGIC} {EXPLAIN_FLAG} {line}".rstrip() + f"\n{body}"
+        try:
+            self._execute(cell, index)
+        finally:
+            cell.source = original
+            cell.metadata[SKIP_KEY] = True
 
     def _execute(self, cell: Any, index: int) -> None:
         seconds, which = self.plan.budget()

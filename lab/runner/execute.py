@@ -17,7 +17,6 @@ from typing import Any, Protocol
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
-from lab.magics import Objects, rendered_objects
 from lab.nb import code_cells, new_markdown_cell, read_notebook, write_notebook
 from lab.progress import bar as progress_bar
 from lab.runner import report
@@ -25,7 +24,6 @@ from lab.runner.diagnostics import diagnostics
 from lab.runner.engine import ENGINE, TIMED_OUT_KEY, CellPlan
 from lab.runner.kernels import KernelPool, kernel_env, stop_kernel
 from lab.runner.lanes import Share
-from lab.settings import get_settings
 from lab.stack import StackProcess
 
 log = logging.getLogger(__name__)
@@ -144,7 +142,6 @@ class _Run:
     cell_budget: float
     deadline: float
     kernels: KernelPool
-    objects: Objects
     solutions: Mapping[str, str]
     share: Share
 
@@ -171,7 +168,6 @@ class _Run:
                 self.stack.target,
                 self.cell_budget,
                 self.deadline,
-                self.objects,
                 self.solutions,
                 bar,
                 kernel,
@@ -202,15 +198,13 @@ def run_notebooks(
     cell_budget: float,
     run_budget: float,
     kernels: KernelPool | None = None,
-    objects: Objects | None = None,
     solutions: Mapping[str, str] | None = None,
     share: Share | None = None,
 ) -> report.RunResult:
     """Run `notebooks` in order against `stack`, stopping at the first failure.
 
-    `objects`: the rendered manifests skipped cells show (default: the kind overlay, rendered
-    on first use); `solutions`: exercise id -> the solved cell run in its place; `share`:
-    which part of a run these notebooks are (default: all of it).
+    `solutions`: exercise id -> the solved cell run in its place; `share`: which part of a run
+    these notebooks are (default: all of it).
     """
     result = report.RunResult(stack.target, [report.NotebookResult(p.stem) for p in notebooks])
     started = time.monotonic()
@@ -223,7 +217,6 @@ def run_notebooks(
         cell_budget,
         started + run_budget,
         pool,
-        objects or rendered_objects(get_settings()),
         solutions or {},
         share or Share(range(len(notebooks)), len(notebooks)),
     )

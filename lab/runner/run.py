@@ -16,7 +16,6 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from lab.errors import LabError
-from lab.magics import Objects, rendered_objects
 from lab.runner import lanes
 from lab.runner.kernels import KernelPool, kernel_env
 from lab.settings import Settings
@@ -87,9 +86,9 @@ def run_lab(options: RunOptions, settings: Settings) -> int:
         StackProcess(requested, replace(settings, state_file_override=state), log_file)
         for state, log_file in (_lane_files(report_dir, row) for row in range(len(shares)))
     ]
-    stop, note, objects = threading.Event(), "", rendered_objects(settings)  # shared, lazy
+    stop, note = threading.Event(), ""
     every_lane = [
-        _Lane(lanes.Share(positions, len(options.notebooks), row, stop), up, options, objects)
+        _Lane(lanes.Share(positions, len(options.notebooks), row, stop), up, options)
         for row, (positions, up) in enumerate(zip(shares, stacks, strict=True))
     ]
     started: list[_Lane] = []
@@ -157,11 +156,9 @@ class _Lane(threading.Thread):
     stops the stack, then sets `finished`. (Wait on that, not on join(): before Python 3.13 a
     Ctrl-C during join() can mark the thread stopped while it still runs, gh-90882.)"""
 
-    def __init__(
-        self, share: lanes.Share, up: StackProcess, options: RunOptions, objects: Objects
-    ) -> None:
+    def __init__(self, share: lanes.Share, up: StackProcess, options: RunOptions) -> None:
         super().__init__(name=f"lane-{share.row + 1}", daemon=True)
-        self.share, self.up, self.options, self.objects = share, up, options, objects
+        self.share, self.up, self.options = share, up, options
         self.notebooks = [options.notebooks[p] for p in share.positions]
         self.kernels = KernelPool(self.notebooks, kernel_env(up.state_file))
         self.result: RunResult | None = None
@@ -201,7 +198,6 @@ class _Lane(threading.Thread):
             cell_budget=self.options.cell_timeout or cell_default,
             run_budget=self.options.timeout or run_default,
             kernels=self.kernels,
-            objects=self.objects,
             solutions=self.options.solutions,
             share=self.share,
         )

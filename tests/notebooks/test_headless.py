@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 
 import nbformat
 import pytest
+
+from lab import notrun
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -56,6 +59,41 @@ def test_every_notebook_passes_on_the_local_target(
         assert row["cells_skipped"] == cluster_cells(path), path.stem
     assert (tmp_path / "index.html").stat().st_size > 0
     assert len(list(tmp_path.glob("*.ipynb"))) == len(NOTEBOOKS)
+    explained = not_run_outputs(tmp_path)
+    assert len(explained) == sum(map(cluster_cells, NOTEBOOKS))
+    unfilled = {e for text in explained for e in PLACEHOLDER.findall(text)}
+    assert not unfilled, f"'not run here' output with unfilled fields: {unfilled}"
+    shown = [ref for nb in tmp_path.glob("*.ipynb") for ref in shown_objects(nb)]
+    assert len(shown) == len(set(shown)), "an object shown in full twice in one notebook"
+
+
+PLACEHOLDER = re.compile(r"\{[A-Za-z_][\w.\[\]'\"]*\}")  # an f-string field left as source
+
+
+def not_run_outputs(report_dir: Path) -> list[str]:
+    """The text of every 'not run here' output of the executed notebooks."""
+    return [
+        output.data["text/plain"]
+        for path in report_dir.glob("*.ipynb")
+        for cell in nbformat.read(path, as_version=4).cells
+        for output in cell.get("outputs", [])
+        if notrun.MIMETYPE in output.get("data", {})
+    ]
+
+
+def shown_objects(path: Path) -> list[str]:
+    """`notebook: Kind/name` for each object a 'not run here' output shows in full."""
+    cells = nbformat.read(path, as_version=4).cells
+    html = [
+        o.data["text/html"]
+        for c in cells
+        for o in c.get("outputs", [])
+        if "text/html" in o.get("data", {})
+    ]
+    return [f"{path.stem}: {ref}" for text in html for ref in FULL_OBJECT.findall(text)]
+
+
+FULL_OBJECT = re.compile(r"the object it works on, <code>([^<]+)</code> \(rendered, not applied\)")
 
 
 @pytest.mark.kind

@@ -2,8 +2,8 @@
 
 The notebooks here do not talk to a lab stack, so `StaticStack` only names a target and a
 state file; the stack itself is exercised by the full runs (test_headless.py, test_cli_runner.py).
-Skipped cells' `--show` objects come from a fixed list here instead of `kubectl kustomize`
-(the rendering itself is tested in tests/unit/lab/test_magics.py).
+Skipped cells are explained by the notebook's kernel (`%%cluster --explain`), which renders
+the `--show` objects with `kubectl kustomize` (tests/unit/lab/test_magics.py tests that part).
 """
 
 from __future__ import annotations
@@ -63,16 +63,6 @@ def write_notebook(
 
 
 PARAMETERS = 'TARGET = "auto"\nNAMESPACE = "ironclad-demo"\nWAIT_S = 60.0'
-CONFIGMAP = {
-    "apiVersion": "v1",
-    "kind": "ConfigMap",
-    "metadata": {"name": "demo"},
-    "data": {"k": "v"},
-}
-
-
-def objects() -> list[dict[str, object]]:
-    return [CONFIGMAP]
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +85,9 @@ def notebooks(workdir: Path) -> list[Path]:
             "Capability('networkpolicy', False, 'not enforced here').skip('the enforcement check')"
         ),
         code(
-            "%%cluster --show ConfigMap/demo\nenv.k8s.pods()\n"
+            "%%cluster --show ConfigMap/backend-config\nenv.k8s.pods()\n"
             "raise RuntimeError('a cluster cell ran on the local target')\n"
-            "lab.check(False, expected='the demo ConfigMap in the namespace')",
+            "lab.check(False, expected=f'the ConfigMap in {NAMESPACE}, waited {WAIT_S} s')",
             "needs-cluster",
         ),
         code(
@@ -128,7 +118,7 @@ def notebooks(workdir: Path) -> list[Path]:
 def ran(notebooks: list[Path], workdir: Path) -> report.RunResult:
     stack = StaticStack("local", workdir / "state.json")
     return execute.run_notebooks(
-        notebooks, stack, workdir / "report", cell_budget=120, run_budget=600, objects=objects
+        notebooks, stack, workdir / "report", cell_budget=120, run_budget=600
     )
 
 
@@ -172,15 +162,15 @@ def test_skipped_cells_show_what_they_would_have_done(ran: report.RunResult) -> 
     assert ran.notebooks[0].executed_path is not None
     nb = nbformat.read(ran.notebooks[0].executed_path, as_version=4)
     skipped = next(c for c in nb.cells if "needs-cluster" in c.metadata.get("tags", []))
-    assert skipped.get("execution_count") is None  # never sent to the kernel
-    [output] = skipped.outputs
+    assert skipped.source.startswith("%%cluster --show")  # the notebook's own source is kept
+    [output] = skipped.outputs  # the kernel explained it: nothing of it ran (no RuntimeError)
     assert output.data[notrun.MIMETYPE] == {
         "target": "local",
         "calls": ["env.k8s.pods()"],
-        "expectations": ["the demo ConfigMap in the namespace"],
-        "objects": ["ConfigMap/demo"],
+        "expectations": ["the ConfigMap in ironclad-demo, waited 0.5 s"],  # the kernel's values
+        "objects": ["ConfigMap/backend-config"],
     }
-    assert "name: demo" in output.data["text/markdown"]
+    assert '<pre style="font-family: monospace' in output.data["text/html"]
 
 
 def test_headless_progress_bars_print_one_final_line(ran: report.RunResult) -> None:
@@ -244,7 +234,7 @@ def test_report_files(ran: report.RunResult, tmp_path: Path) -> None:
         "one plus one is three",
         "data:image/png;base64",
         "Not run here",
-        "the demo ConfigMap in the namespace",
+        "the ConfigMap in ironclad-demo, waited 0.5 s",
         "exercises passed",
     ):
         assert expected in page
@@ -444,7 +434,7 @@ def solutions_dir(folder: Path, double: str) -> Path:
 def run_exercises(path: Path, out: Path, solutions: dict[str, str] | None) -> report.RunResult:
     stack = StaticStack("local", out / "s.json")
     return execute.run_notebooks(
-        [path], stack, out, cell_budget=60, run_budget=120, objects=objects, solutions=solutions
+        [path], stack, out, cell_budget=60, run_budget=120, solutions=solutions
     )
 
 

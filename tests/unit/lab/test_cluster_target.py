@@ -274,5 +274,5 @@ def test_the_runner_runs_needs_cluster_cells_on_every_cluster_target(
 ) -> None:
     from lab.runner.engine import CellPlan
 
-    plan = CellPlan(target, cell_budget=1.0, deadline=0.0, objects=list)
+    plan = CellPlan(target, cell_budget=1.0, deadline=0.0)
     assert plan.skip_cluster_cells is skipped

@@ -125,3 +125,28 @@ def test_explicit_local_target_skips_even_before_the_lab_runs(
     shell.run_cell("%%cluster\nran = True\n")
     assert "ran" not in shell.user_ns
     assert "target local" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl (kustomize)")
+def test_the_kernels_variables_fill_the_checks_and_objects_show_once(
+    shell_for: ShellFor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell = shell_for("local", repo_root=find_repo_root())
+    shell.user_ns["NAMESPACE"] = "team-a"
+    cell = "%%cluster --show Deployment/backend\nlab.check(ok, expected=f'pods in {NAMESPACE}')\n"
+    shell.run_cell(cell)
+    shell.run_cell(cell)
+    out = capsys.readouterr().out
+    assert out.count("- pods in team-a") == 2
+    assert "{NAMESPACE}" not in out
+    assert out.count("Deployment/backend: shown above.") == 1  # the second cell names it
+
+
+def test_explain_never_runs_the_cell_whatever_the_target(
+    shell_for: ShellFor, state_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell = shell_for()
+    running_lab(state_file, "kind")
+    assert shell.run_cell("%%cluster --explain\nran = True\n").success
+    assert "ran" not in shell.user_ns
+    assert "Not run here" in capsys.readouterr().out
