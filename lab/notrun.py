@@ -33,6 +33,7 @@ _STRUCTURE = frozenset(
 )
 # Words of nearly every cell (its variables, the check's own keywords): not field names.
 _COMMON = frozenset({"env", "app", "lab", "check", "expected", "seen", "hint", "k8s", "core"})
+_PLACEHOLDER = re.compile(r"\{[^{}\s]+\}")  # a field left as its source
 _SHORT = 20  # lines: an object this small is shown whole, nothing to fold
 _PRE = "font-family: monospace; white-space: pre; overflow-x: auto"
 
@@ -163,21 +164,25 @@ def explain(
     `shown_before` were shown by an earlier cell and are only named.
     """
     tree = _parse(source)
-    scope = _scope(tree, namespace) if tree is not None and namespace is not None else None
     calls: list[str] = []
-    expectations: list[str] = []
+    expected: list[ast.expr] = []
     for node in ast.walk(tree) if tree is not None else ():
         if not isinstance(node, ast.Call):
             continue
         name = ast.unparse(node.func)
         if name in ("lab.check", "check"):
-            expectations += [_text(kw.value, scope) for kw in node.keywords if kw.arg == "expected"]
+            expected += [kw.value for kw in node.keywords if kw.arg == "expected"]
         elif _on_cluster(name):
             call = ast.unparse(node)
             if len(call) > _CALL_LIMIT:
                 call = call[: _CALL_LIMIT - 1] + "…"
             if call not in calls:
                 calls.append(call)
+    scope = dict(namespace) if namespace is not None else None
+    expectations = [_text(node, scope) for node in expected]
+    if tree is not None and scope is not None and any(_PLACEHOLDER.search(e) for e in expectations):
+        scope = _scope(tree, scope)  # fields the cell defines itself: only when needed
+        expectations = [_text(node, scope) for node in expected]
     words = _words(tree) if tree is not None else set()
     shown = [_show(objects, ref, words, ref in shown_before) for ref in show]
     return NotRun(target, calls, expectations, shown)
@@ -201,11 +206,10 @@ def _parse(source: str) -> ast.Module | None:
         return None
 
 
-def _scope(tree: ast.Module, namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The kernel's variables plus what the cell's top level defines without side effects: its
-    imports, and assignments calling nothing but names it imports (never the cluster), run on a
-    copy (the kernel's own variables are not touched)."""
-    scope = dict(namespace)
+def _scope(tree: ast.Module, scope: dict[str, Any]) -> dict[str, Any]:
+    """`scope` (a copy of the kernel's variables) plus what the cell's top level defines without
+    side effects: its imports, and assignments calling nothing but names it imports (never the
+    cluster)."""
     imported: set[str] = set()
     for stmt in tree.body:
         if isinstance(stmt, ast.Import | ast.ImportFrom):
