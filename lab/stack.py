@@ -42,7 +42,7 @@ from lab.procs import (
     stop_leftovers,
 )
 from lab.settings import Settings
-from lab.targets import Endpoints, ReplicaRecord, Target, choose, make_target
+from lab.targets import REASON_ENV, Endpoints, ReplicaRecord, Target, choose, make_target
 from lab.waits import poll
 
 log = logging.getLogger(__name__)
@@ -301,7 +301,8 @@ def _serve_locked(
             watch_parent(parent)
         choice = choose(requested, settings)
         describe_holder(lock, f"target={choice.name}")  # auto resolved
-        log.info(choice.reason)
+        given = os.environ.get(REASON_ENV, "")  # why a parent (the runner) chose the target
+        log.info(given if given.startswith(f"target={choice.name} ") else choice.reason)
         target = make_target(choice.name, settings, replicas)
         endpoints = target.up()
         started = started_at(os.getpid())  # tells this process from a later one with its pid

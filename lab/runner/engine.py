@@ -17,7 +17,7 @@ from traitlets import Bool
 
 from lab.magics import EXPLAIN_FLAG
 from lab.nb import CLUSTER_MAGIC, SKIP_KEY, SKIP_TAG, new_output, split_cluster_magic
-from lab.runner.kernels import KERNEL_ARGUMENTS
+from lab.runner.kernels import KERNEL_ARGUMENTS, kill_quietly
 from lab.runner.solutions import exercise_id
 
 ENGINE = "ironclad"
@@ -86,6 +86,12 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
                 self.nb_man.cell_complete(cell, cell_index=index)
                 if cell.cell_type == "code" and self.plan.progress is not None:
                     self.plan.progress.update(1)
+
+    async def _async_cleanup_kernel(self) -> None:
+        """nbclient's cleanup, the kernel killed first (`kill_quietly` says why)."""
+        if self.km is not None:
+            kill_quietly(self.km)
+        await super()._async_cleanup_kernel()
 
     def _skips(self, cell: Any) -> bool:
         tags = cell.metadata.get("tags", [])

@@ -87,4 +87,15 @@ class KernelPool:
 def stop_kernel(manager: Any) -> None:
     """Shut a kernel down now (no-op when it already stopped)."""
     if run_sync(manager.is_alive)():
-        run_sync(manager.shutdown_kernel)(now=True)
+        kill_quietly(manager)
+        run_sync(manager.shutdown_kernel)(now=True)  # connection files, ports, channels
+
+
+def kill_quietly(manager: Any) -> None:
+    """SIGKILL the kernel's process and reap it. jupyter_client's own shutdown interrupts a
+    kernel first, and a kernel still handling a message logs that SIGINT as "ERROR |
+    KeyboardInterrupt caught in kernel" on a run where everything passed."""
+    process = getattr(manager.provisioner, "process", None)  # a Popen: no pid reuse
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait()

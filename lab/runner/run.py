@@ -7,6 +7,7 @@ stacks running side by side, one thread each; a kind or shared cluster is one st
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from lab.runner import lanes
 from lab.runner.kernels import KernelPool, kernel_env
 from lab.settings import Settings
 from lab.stack import StackProcess
-from lab.targets import choose
+from lab.targets import REASON_ENV, Choice, choose
 
 if TYPE_CHECKING:
     from lab.runner.report import RunResult
@@ -80,10 +81,15 @@ def run_lab(options: RunOptions, settings: Settings) -> int:
     clean(report_dir)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
-    requested, count = _lane_count(options, settings)
+    choice, count = _lane_count(options, settings)
     shares = lanes.plan([lanes.expected_seconds(p) for p in options.notebooks], count)
+    # Each `lab up` is told the resolved target and why (its log then says "auto: ..." rather
+    # than "requested", when nobody asked for that target).
+    environment = {**os.environ, REASON_ENV: choice.reason}
     stacks = [
-        StackProcess(requested, replace(settings, state_file_override=state), log_file)
+        StackProcess(
+            choice.name, replace(settings, state_file_override=state), log_file, environment
+        )
         for state, log_file in (_lane_files(report_dir, row) for row in range(len(shares)))
     ]
     stop, note = threading.Event(), ""
@@ -92,7 +98,7 @@ def run_lab(options: RunOptions, settings: Settings) -> int:
         for row, (positions, up) in enumerate(zip(shares, stacks, strict=True))
     ]
     started: list[_Lane] = []
-    log.info("Starting the lab (target=%s, %d stack(s)) …", requested, len(stacks))
+    log.info("Starting the lab: %s; %d stack(s) …", choice.reason, len(stacks))
     try:
         for up in stacks:
             up.spawn()
@@ -134,15 +140,16 @@ def _report(options: RunOptions, report_dir: Path, started: Sequence[_Lane], not
     return 0 if result.passed else 1
 
 
-def _lane_count(options: RunOptions, settings: Settings) -> tuple[str, int]:
-    """The target to start and how many stacks: lanes need the local target (auto may be it)."""
-    if options.lanes == 1:
-        return options.target, 1
-    chosen = choose(options.target, settings).name if options.target == "auto" else options.target
-    if chosen != "local":
-        log.info("%d lanes asked for, but %s is one stack: running one.", options.lanes, chosen)
-        return chosen, 1
-    return chosen, options.lanes
+def _lane_count(options: RunOptions, settings: Settings) -> tuple[Choice, int]:
+    """The target to start (auto resolved here, once, with its reason) and how many stacks:
+    lanes need the local target."""
+    choice = choose(options.target, settings)
+    if choice.name != "local" and options.lanes > 1:
+        log.info(
+            "%d lanes asked for, but %s is one stack: running one.", options.lanes, choice.name
+        )
+        return choice, 1
+    return choice, options.lanes
 
 
 def _lane_files(report_dir: Path, row: int) -> tuple[Path, Path]:

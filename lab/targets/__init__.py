@@ -10,6 +10,7 @@ from lab.settings import Settings
 from lab.targets.base import Endpoints, ReplicaRecord, Target, docker_problem
 
 __all__ = [
+    "REASON_ENV",
     "Choice",
     "Endpoints",
     "ReplicaRecord",
@@ -18,6 +19,11 @@ __all__ = [
     "docker_problem",
     "make_target",
 ]
+
+
+# Set by a parent that resolved the target for a `lab up` it starts (the runner, for `auto`):
+# why it chose it. That `lab up` logs it instead of calling its explicit target "requested".
+REASON_ENV = "LAB_TARGET_REASON"
 
 
 @dataclass(frozen=True)

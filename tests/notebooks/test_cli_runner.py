@@ -41,7 +41,9 @@ def notebook(folder: Path, name: str, source: str, seconds: float | None = None)
     nbformat.write(nb, folder / f"{name}.ipynb")
 
 
-def start_run(folder: Path, report: Path, lanes: int = 1) -> subprocess.Popen[str]:
+def start_run(
+    folder: Path, report: Path, lanes: int = 1, target: str = "local"
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -49,7 +51,7 @@ def start_run(folder: Path, report: Path, lanes: int = 1) -> subprocess.Popen[st
             "lab",
             "run",
             "--target",
-            "local",
+            target,
             "--notebooks-dir",
             str(folder),
             "--report-dir",
@@ -62,6 +64,7 @@ def start_run(folder: Path, report: Path, lanes: int = 1) -> subprocess.Popen[st
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"},  # auto: no kind here
     )
 
 
@@ -82,7 +85,7 @@ def test_failure_stops_the_run_and_tears_the_stack_down(tmp_path: Path) -> None:
     )
     notebook(folder, "02-breaks", "1 / 0")
     notebook(folder, "03-never", "print('unreachable')")
-    run = start_run(folder, report)
+    run = start_run(folder, report, target="auto")
     pids: list[int] = []
 
     def stack_seen() -> bool:
@@ -99,6 +102,12 @@ def test_failure_stops_the_run_and_tears_the_stack_down(tmp_path: Path) -> None:
     assert "1 / 0" in output  # the failing cell's source
     assert "backend http://127.0.0.1:" in output  # diagnostics of the stack
     assert "1 passed, 1 failed, 1 not run" in output
+    # auto's choice and its reason, in the run's output and in lab up's log (issue 22)
+    assert "Starting the lab: target=local (auto): Docker is not running" in output
+    up_log = (report / "lab-up.log").read_text()
+    assert "target=local (auto): Docker is not running" in up_log
+    assert "(requested)" not in up_log
+    assert "KeyboardInterrupt caught in kernel" not in output  # kernels stopped quietly
     assert pids, "lab up never wrote its state file"
     assert not pid_alive(pids[0]), "lab up still runs after the run ended"
     assert not (report / "lab-state.json").exists()
