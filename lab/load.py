@@ -344,6 +344,9 @@ async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadR
                 await _request(session, plan, i, t0, record)
 
             count = await _schedule(plan, send, record, stop, bar)
+            if count < plan.requests:  # stopped on purpose: say so, not "585/16200"
+                bar.desc = f"{description}, stopped after {count} of the {plan.requests} planned"
+                bar.total = count
     if record.lab_gone(plan):
         raise LabNotRunningError(
             f"The lab is not running: every backend refused the connection "

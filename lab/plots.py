@@ -323,7 +323,15 @@ def restart_under_load(
             label=f"{row['replica']} not ready",
         )
     ax.set_title(f"{int(failed.sum())} of {len(df)} requests failed", fontsize="small")
-    _decorate(ax, xlabel="seconds since the load started", ylabel="requests / s", integer=True)
+    ax.set_ylim(bottom=0)
+    _decorate(
+        ax,
+        xlabel="seconds since the load started",
+        ylabel="requests / s",
+        integer=True,
+        legend=False,
+    )
+    fig.legend(loc="outside lower center", ncol=3, fontsize="small")  # off the data
     return fig
 
 

@@ -25,6 +25,8 @@ class Bar(Protocol):
     """What the lab uses of a bar (tqdm's API)."""
 
     n: float
+    total: float | None
+    desc: str
     disable: bool | None
 
     def update(self, n: float = 1) -> Any: ...

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,18 +193,64 @@ def _passed(output: Any, mimetype: str) -> dict[str, Any] | None:
     return payload if payload is not None and payload.get("passed") is True else None
 
 
-def write_report(result: RunResult, report_dir: Path) -> Path:
-    """Write summary.json and index.html into `report_dir`; return the HTML path."""
+def write_report(result: RunResult, report_dir: Path, notebooks_dir: Path | None = None) -> Path:
+    """Write summary.json and index.html into `report_dir`; return the HTML path.
+
+    The notebooks' relative links (written from `notebooks_dir`) are made to work from the
+    report: a link to a notebook goes to its section, any other one (`../docs/runbooks/...`)
+    is rewritten relative to `report_dir`.
+    """
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
     exporter = html_exporter(template_name="lab")
     title = f"Ironclad Lab report — {result.target}"
-    body, _ = exporter.from_notebook_node(
-        _merged_notebook(result), resources={"metadata": {"name": title}}
-    )
+    merged = _merged_notebook(result)
+    if notebooks_dir is not None:
+        prefix = Path(os.path.relpath(notebooks_dir.resolve(), report_dir.resolve())).as_posix()
+        for cell in merged.cells:
+            if cell.cell_type == "markdown":
+                cell.source = relink(cell.source, prefix)
+    body, _ = exporter.from_notebook_node(merged, resources={"metadata": {"name": title}})
     html_path = report_dir / "index.html"
-    html_path.write_text(body, encoding="utf-8")
+    html_path.write_text(_unique_anchors(body), encoding="utf-8")
     return html_path
+
+
+_LINK = re.compile(r"\]\((?!https?:|mailto:|#|/)([^)\s]+)\)")  # a relative Markdown link
+_NOTEBOOK_LINK = re.compile(r"^(\d\d-[\w-]+)\.ipynb$")
+_SECTION = re.compile(r"(<h1 id='(nb-[^']+)'>)")
+_HEADING_ID = re.compile(r'(<h[1-6] id=")([^"]+)(")|(href="#)([^"]+)(")')
+
+
+def relink(markdown: str, prefix: str) -> str:
+    """`markdown`'s relative links, as seen from a folder that reaches the notebooks' folder by
+    `prefix`; links to a notebook point at its section of the report."""
+
+    def fix(match: re.Match[str]) -> str:
+        target = match.group(1)
+        if notebook := _NOTEBOOK_LINK.match(target):
+            return f"](#{_anchor(notebook.group(1))})"
+        return f"]({posixpath.normpath(f'{prefix}/{target}')})"
+
+    return _LINK.sub(fix, markdown)
+
+
+def _unique_anchors(body: str) -> str:
+    """The report's HTML with each notebook's heading ids (and links to them) prefixed by its
+    section, so that "Summary" in 01 and in 02 are two anchors, not one id twice."""
+    parts = _SECTION.split(body)
+    out = [parts[0]]
+    for opening, section, content in zip(parts[1::3], parts[2::3], parts[3::3], strict=True):
+
+        def prefixed(match: re.Match[str], section: str = section) -> str:
+            if match.group(1):
+                return f"{match.group(1)}{section}--{match.group(2)}{match.group(3)}"
+            if match.group(5).startswith("nb-"):  # a notebook's own section: already unique
+                return match.group(0)
+            return f"{match.group(4)}{section}--{match.group(5)}{match.group(6)}"
+
+        out += [opening, _HEADING_ID.sub(prefixed, content)]
+    return "".join(out)
 
 
 def _merged_notebook(result: RunResult) -> Any:

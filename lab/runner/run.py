@@ -133,7 +133,8 @@ def _report(options: RunOptions, report_dir: Path, started: Sequence[_Lane], not
     )
     for lane in started:
         lane.merge_into(result)
-    html_path = report.write_report(result, report_dir)
+    notebooks_dir = options.notebooks[0].parent if options.notebooks else None
+    html_path = report.write_report(result, report_dir, notebooks_dir)
     log.info("%s", report.summary_table(result, html_path))
     if result.note.startswith("interrupted"):
         return 130

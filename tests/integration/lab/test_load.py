@@ -18,6 +18,7 @@ import requests
 from lab import load
 from lab.net import free_port, port_is_open
 from lab.procs import ManagedProcess, wait_until
+from lab.progress import HEADLESS_ENV
 
 SERVER = """
 import asyncio, sys
@@ -188,3 +189,17 @@ def test_run_works_from_inside_a_running_event_loop(server: str) -> None:
 def test_progress_bar_goes_to_stderr(server: str, capsys: pytest.CaptureFixture[str]) -> None:
     load.run(server, rate=100, requests=20, path="/fast")
     assert "load 100/s" in capsys.readouterr().err
+
+
+def test_a_load_stopped_early_says_so_in_its_headless_line(
+    server: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "585/16200 req", which reads like a failure (issue 22)."""
+    monkeypatch.setenv(HEADLESS_ENV, "1")
+    before = received(server)
+    with load.background(server, rate=50, duration=60, path="/fast") as handle:
+        wait_until(lambda: received(server) - before >= 10, timeout=10, what="10 requests")
+    sent = len(handle.result().df)
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"load 50/s → 1 URL(s), stopped after {sent} of the 3000 planned: ")
+    assert f"{sent}/{sent} req in " in line

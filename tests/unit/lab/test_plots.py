@@ -213,6 +213,9 @@ def test_restart_under_load_counts_failures_and_shades_each_restart() -> None:
     fig = rendered(plots.restart_under_load(df, restarts))
     [ax] = fig.axes
     assert legend(ax) == ["answered", "failed", "r0 not ready"]
+    [outside] = fig.legends  # below the axes, not over the data (issue 22)
+    assert [t.get_text() for t in outside.get_texts()] == ["answered", "failed", "r0 not ready"]
+    assert ax.get_legend() is None
     assert ax.get_title() == "2 of 5 requests failed"
     failed = next(line for line in ax.get_lines() if line.get_label() == "failed")
     assert list(failed.get_ydata()) == [0, 2, 0]
