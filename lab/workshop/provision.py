@@ -106,10 +106,11 @@ def check_workshop_name(name: str) -> str:
 
 
 def new_workshop_name(now: datetime | None = None) -> str:
-    """A name no other run makes: the UTC minute and a random suffix
-    (ironclad-20261206-0815-3fa9)."""
+    """A name no other run makes: the UTC minute and 32 random bits
+    (ironclad-20261206-0815-3fa9c2e1; with 16 bits, 50 names made in one minute collided in
+    about one try in 50)."""
     when = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M")
-    return f"ironclad-{when}-{secrets.token_hex(2)}"
+    return f"ironclad-{when}-{secrets.token_hex(4)}"
 
 
 def new_uid() -> str:

@@ -273,7 +273,7 @@ def test_default_workshop_names_differ_between_runs_and_are_valid_labels() -> No
     names = {new_workshop_name() for _ in range(50)}
     assert len(names) == 50
     for name in names:
-        assert re.fullmatch(r"ironclad-\d{8}-\d{4}-[0-9a-f]{4}", name)
+        assert re.fullmatch(r"ironclad-\d{8}-\d{4}-[0-9a-f]{8}", name)
         assert identity_to_provision(name, Path("/nonexistent"))[0].workshop == name
 
 
