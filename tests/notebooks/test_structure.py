@@ -108,3 +108,25 @@ def test_cluster_cells_are_tagged_and_guarded(name: str) -> None:
             assert CLUSTER_MAGIC.match(cell.source), (
                 f"{name} code cell {index} is tagged needs-cluster but lacks %%cluster"
             )
+
+
+MAX_CELL_LINES = 20  # code lines a learner reads at once (issue 22); plumbing lives in `lab`
+
+
+def code_lines(source: str) -> int:
+    """Lines of code in a cell: blanks, comments and the `%%cluster` line aside."""
+    return sum(
+        1
+        for line in source.splitlines()
+        if line.strip() and not line.lstrip().startswith("#") and not line.startswith("%%")
+    )
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_code_cells_stay_short(name: str) -> None:
+    long = {
+        index: lines
+        for index, cell in enumerate(load(name).cells)
+        if cell.cell_type == "code" and (lines := code_lines(cell.source)) > MAX_CELL_LINES
+    }
+    assert not long, f"{name}: cells over {MAX_CELL_LINES} lines of code (index: lines): {long}"
