@@ -31,6 +31,8 @@ import yaml
 
 from lab import cli
 from lab.settings import Settings, find_repo_root
+from lab.workshop.api import Endpoint
+from lab.workshop.objects import kubeconfig
 
 if TYPE_CHECKING:
     from conftest import FakeApiServer
@@ -41,20 +43,8 @@ FOREIGN = "team-foreign"
 
 
 def write_kubeconfig(path: Path, server: str, token: str, context: str) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "workshop", "cluster": {"server": server}}],
-                "users": [{"name": context, "user": {"token": token}}],
-                "contexts": [
-                    {"name": context, "context": {"cluster": "workshop", "user": context}}
-                ],
-                "current-context": context,
-            }
-        )
-    )
+    """The instructor's kubeconfig, written the way provision writes the learners'."""
+    path.write_text(kubeconfig(context, Endpoint(server, None, False), token))
     return path
 
 
