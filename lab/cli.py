@@ -15,10 +15,11 @@ import logging
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from lab.errors import LabError
 from lab.extras import require
-from lab.settings import Settings, get_settings
+from lab.settings import Settings, get_settings, is_checkout
 
 COMMANDS = (
     "lab.commands.stack",
@@ -73,7 +74,16 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     configure_logging(args.quiet)
     try:
         require(COMMANDS_EXTRA, args.command)
-        return int(args.handler(args, settings or get_settings()))
+        settings = settings or get_settings()
+        if not is_checkout(settings.repo_root):  # before anything (build/, a state file) is made
+            raise LabError(
+                f"{settings.repo_root} is not an Ironclad Lab checkout (no pyproject.toml with "
+                f"manifests/ there; searched upwards from the installed package and from "
+                f"{Path.cwd()}, unless LAB_REPO_ROOT names it).",
+                "cd into your checkout (git clone it first), or set LAB_REPO_ROOT to it. "
+                "Nothing was created.",
+            )
+        return int(args.handler(args, settings))
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -37,12 +37,21 @@ N = TypeVar("N", int, float)
 
 
 def find_repo_root(start: Path | None = None) -> Path:
-    """The checkout holding `manifests/` and `pyproject.toml` (searched upwards), else the cwd."""
-    here = (start or Path(__file__)).resolve()
-    for directory in (here, *here.parents):
-        if (directory / "pyproject.toml").is_file() and (directory / "manifests").is_dir():
-            return directory
+    """The checkout holding `manifests/` and `pyproject.toml`, searched upwards from `start`
+    (default: from this package, as an editable install sits in its checkout, then from the
+    working directory, for an install elsewhere run inside a checkout or its notebooks/); else
+    the working directory (`is_checkout` tells; the CLI refuses to work there)."""
+    for origin in (start,) if start else (Path(__file__), Path.cwd()):
+        here = origin.resolve()
+        for directory in (here, *here.parents):
+            if is_checkout(directory):
+                return directory
     return Path.cwd()
+
+
+def is_checkout(directory: Path) -> bool:
+    """Whether `directory` holds the lab's checkout (its pyproject.toml and manifests/)."""
+    return (directory / "pyproject.toml").is_file() and (directory / "manifests").is_dir()
 
 
 @dataclass(frozen=True)

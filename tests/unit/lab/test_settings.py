@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from lab.errors import LabError
-from lab.settings import Settings, find_repo_root, peer_namespace
+from lab.settings import Settings, find_repo_root, is_checkout, peer_namespace
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -83,3 +86,27 @@ def test_invalid_namespace_names_are_refused_with_the_rule(name: str) -> None:
 def test_the_longest_valid_namespace_leaves_room_for_its_peer() -> None:
     longest = Settings.from_env({"LAB_NAMESPACE": "x" * 58}).namespace
     assert peer_namespace(longest, "cluster") == "x" * 58 + "-peer"
+
+
+def test_the_checkout_is_found_upwards_from_a_folder_inside_it(tmp_path: Path) -> None:
+    root = find_repo_root()
+    assert is_checkout(root)
+    assert find_repo_root(root / "notebooks" / "solutions") == root
+    assert find_repo_root(tmp_path) == Path.cwd()  # nothing above: the CLI refuses (below)
+    assert not is_checkout(tmp_path)
+
+
+def test_outside_a_checkout_the_cli_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lab", "up", "--target", "local"],
+        cwd=tmp_path,
+        env={**os.environ, "LAB_REPO_ROOT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"{tmp_path} is not an Ironclad Lab checkout" in done.stderr
+    assert "Nothing was created." in done.stderr
+    assert list(tmp_path.iterdir()) == []
