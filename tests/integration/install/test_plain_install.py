@@ -19,7 +19,8 @@ from lab.extras import DISTRIBUTION
 
 ROOT = Path(__file__).resolve().parents[3]
 
-pytestmark = pytest.mark.slow
+# the module fixture builds a wheel and a venv: minutes on a loaded 2-core machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
