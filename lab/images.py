@@ -68,13 +68,11 @@ INSTALL = {
     "docker": "https://docs.docker.com/engine/install/ (README: the kind target)",
     "kind": "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
 }
-UPSTREAM = {"docker.io": "https://registry-1.docker.io"}
+UPSTREAM = {"docker.io": "https://registry-1.docker.io"}  # other registries serve on their name
 # The backend image's label naming the backend/ it was built from (`backend_source`): an archived
 # backend image is used as is only where the checkout's backend/ is the same.
 SOURCE_LABEL = "org.ironclad-lab.backend-source"
-LABEL_FORMAT = (
-    "{{index .Config.Labels " + f'"{SOURCE_LABEL}"' + "}}"
-)  # other registries serve on their name
+LABEL_FORMAT = "{{index .Config.Labels " + f'"{SOURCE_LABEL}"' + "}}"  # docker inspect --format
 
 
 @dataclass(frozen=True)
