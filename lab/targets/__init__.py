@@ -17,6 +17,7 @@ __all__ = [
     "Target",
     "choose",
     "docker_problem",
+    "local_because",
     "make_target",
 ]
 
@@ -54,7 +55,7 @@ def choose(requested: str, settings: Settings) -> Choice:
     if requested != "auto":
         raise LabError(f"Unknown target {requested!r}.", "Use auto, kind, local or cluster.")
     if problem:
-        return Choice("local", f"target=local (auto): {problem}, so no kind cluster")
+        return Choice("local", local_because(problem))
     from lab.targets.kind import kind_binary  # imported only when Docker answers: it is heavy
 
     try:
@@ -64,6 +65,11 @@ def choose(requested: str, settings: Settings) -> Choice:
             "local", f"target=local (auto): Docker answers but kind does not: {exc.problem}"
         )
     return Choice("kind", f"target=kind (auto): Docker answers and kind is at {kind}")
+
+
+def local_because(problem: str) -> str:
+    """The reason `auto` gives when Docker's `problem` leaves only the local target."""
+    return f"target=local (auto): {problem}, so no kind cluster"
 
 
 def make_target(name: str, settings: Settings, replicas: int | None = None) -> Target:
