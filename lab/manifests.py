@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from lab.credentials import APP_SECRETS, GENERATED, Credentials, generate, generator
 from lab.errors import LabError, ToolMissingError
 from lab.settings import DEFAULT_NAMESPACE, Settings, check_namespace, get_settings
 
@@ -60,10 +61,12 @@ def render(
     settings: Settings | None = None,
     namespace: str | None = None,
     image: str | None = None,
+    credentials: Credentials | None = None,
 ) -> list[Obj]:
     """The objects of `name` ("kind" / "cluster": what `lab up` applies to that target; "base":
     the app) in `namespace` (default: the settings' namespace, LAB_NAMESPACE), the backend
-    running `image` instead of `Settings.image` when given (the cluster target's --image)."""
+    running `image` instead of `Settings.image` when given (the cluster target's --image), its
+    Secrets holding `credentials` (default: freshly generated ones, `lab.credentials`)."""
     if name not in RENDERABLE:
         raise LabError(
             f"Nothing to render called {name!r}.", f"Use one of: {', '.join(RENDERABLE)}."
@@ -71,7 +74,9 @@ def render(
     settings = settings or get_settings()
     namespace = check_namespace(namespace or settings.namespace)
     with tempfile.TemporaryDirectory(prefix="ironclad-render-") as tmp:
-        overlay = write_overlay(Path(tmp), name, namespace, settings.manifests)
+        overlay = write_overlay(
+            Path(tmp), name, namespace, settings.manifests, credentials or generate()
+        )
         if image is not None:
             set_image(overlay, settings.image, image)
         objects = build(overlay)
@@ -85,11 +90,14 @@ def render(
     return objects
 
 
-def write_overlay(directory: Path, name: str, namespace: str, manifests: Path) -> Path:
+def write_overlay(
+    directory: Path, name: str, namespace: str, manifests: Path, credentials: Credentials
+) -> Path:
     """Write the kustomization that renders `name` into `namespace` under `directory`; its path.
 
     The namespaced part is `directory/app` (namespace transformer over the overlay, Prometheus'
-    configuration regenerated); kind adds its cluster-wide component around it.
+    configuration regenerated, the stack's Secrets generated from `credentials`: the committed
+    manifests hold none); kind adds its cluster-wide component around it.
     """
     app = directory / "app"
     app.mkdir(parents=True)
@@ -99,6 +107,9 @@ def write_overlay(directory: Path, name: str, namespace: str, manifests: Path) -
         "kind": "Kustomization",
         "namespace": namespace,
         "resources": [_relative(manifests / source, app)],
+        "secretGenerator": generator(
+            credentials, APP_SECRETS if name == "base" else tuple(GENERATED)
+        ),
     }
     if name == "kind":
         spec["components"] = [_relative(manifests / KIND_NAMESPACE, app)]

@@ -46,7 +46,15 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
         identity = state.kubernetes()
         print(f"resetting context {identity.context}, namespace {identity.namespace} …")
         cluster = Cluster.connect(identity)
-        objects = render(running, settings, namespace=identity.namespace, image=identity.image)
+        from lab.targets.kube import stack_credentials
+
+        objects = render(
+            running,
+            settings,
+            namespace=identity.namespace,
+            image=identity.image,
+            credentials=stack_credentials(cluster),  # the stack keeps its own
+        )
         done += reset_cluster(cluster, objects, args.to, settings.rollout_timeout, identity.image)
     done += fix_backends(state.endpoints, timeout)
     for line in done:

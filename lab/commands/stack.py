@@ -154,15 +154,24 @@ def where_of(identity: Identity) -> str:
 
 
 def pods_line(identity: Identity) -> str:
-    """How many of the lab's pods are ready, through the recorded identity; LabError (one
-    line: unreachable, TLS, expired token, forbidden) when the cluster does not answer."""
+    """How many of the lab's pods are ready and Grafana's admin login (the stack's own),
+    through the recorded identity; LabError (one line: unreachable, TLS, expired token,
+    forbidden) when the cluster does not answer."""
     from lab.k8s import Cluster
 
-    pods = Cluster.connect(identity).pod_states()
+    cluster = Cluster.connect(identity)
+    pods = cluster.pod_states()
     ready = sum(1 for pod in pods if pod.ready)
     waiting = sorted({pod.detail for pod in pods if not pod.ready and pod.detail})
     detail = f" (waiting: {', '.join(waiting)})" if waiting else ""
-    return f"pods:       {ready}/{len(pods)} ready{detail}"
+    lines = [f"pods:       {ready}/{len(pods)} ready{detail}"]
+    from lab.targets.kube import live_credentials  # the stack's own, generated when it started
+
+    grafana = live_credentials(cluster).get("grafana-admin", {})
+    if grafana:
+        user, password = grafana["GF_SECURITY_ADMIN_USER"], grafana["GF_SECURITY_ADMIN_PASSWORD"]
+        lines.append(f"grafana login: {user} / {password} (anonymous viewers need none)")
+    return "\n".join(lines)
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:

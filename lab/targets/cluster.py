@@ -26,7 +26,13 @@ from lab.manifests import Obj, render
 from lab.portforward import Forward
 from lab.settings import Settings
 from lab.targets.base import Endpoints
-from lab.targets.kube import forward_stack, stop_forwards, wait_hpa_floor, wait_workloads
+from lab.targets.kube import (
+    forward_stack,
+    stack_credentials,
+    stop_forwards,
+    wait_hpa_floor,
+    wait_workloads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +68,8 @@ class ClusterTarget:
             )
             self.cluster = cluster = Cluster.connect(self.identity)
             check_namespace(cluster)
-            objects = render("cluster", s, image=s.cluster_image)
+            credentials = stack_credentials(cluster)  # kept when a --keep stack is there
+            objects = render("cluster", s, image=s.cluster_image, credentials=credentials)
             log.info(
                 "applying %d objects to namespace %s (server-side apply) …",
                 len(objects),

@@ -25,7 +25,13 @@ from lab.manifests import render
 from lab.portforward import Forward
 from lab.settings import Settings
 from lab.targets.base import Endpoints, docker_problem
-from lab.targets.kube import forward_stack, stop_forwards, wait_hpa_floor, wait_workloads
+from lab.targets.kube import (
+    forward_stack,
+    stack_credentials,
+    stop_forwards,
+    wait_hpa_floor,
+    wait_workloads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +253,8 @@ class KindTarget:
 
     def _apply(self, cluster: Cluster, image_id: str) -> None:
         log.info("applying the kind overlay (server-side apply) …")
-        objects = stamp_image(render("kind", self.settings), self.settings.image, image_id)
+        objects = render("kind", self.settings, credentials=stack_credentials(cluster))
+        objects = stamp_image(objects, self.settings.image, image_id)
         cluster.apply(objects, timeout=self.settings.rollout_timeout)
 
     def _wait_metrics_server(self, cluster: Cluster) -> None:

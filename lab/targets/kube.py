@@ -11,8 +11,11 @@ import base64
 import logging
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
+from lab.credentials import GENERATED, Credentials, generate
 from lab.errors import LabError
-from lab.k8s import Cluster, pods_of
+from lab.k8s import Cluster, explained, pods_of
 from lab.net import http_ok
 from lab.portforward import Forward, pod_connector
 from lab.targets.base import Endpoints
@@ -106,6 +109,27 @@ def forward_stack(cluster: Cluster, target: str, forwards: list[Forward], fix: s
         grafana=grafana,
         chaos_token=chaos_token(cluster, fix),
     )
+
+
+def live_credentials(cluster: Cluster) -> Credentials:
+    """The credentials the stack in `cluster`'s namespace already has (its Secrets of
+    `lab.credentials.GENERATED`, decoded; absent ones left out): what `up` and `reset` keep."""
+    found: Credentials = {}
+    for name in GENERATED:
+        try:
+            with explained(f"read Secret/{name}", cluster.namespace, cluster.context):
+                secret: Any = cluster.core.read_namespaced_secret(name, cluster.namespace)
+        except ApiException as exc:
+            if exc.status == 404:  # a new stack (or its namespace not created yet)
+                continue
+            raise
+        found[name] = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+    return found
+
+
+def stack_credentials(cluster: Cluster) -> Credentials:
+    """The stack's credentials: the live ones kept, the missing ones generated."""
+    return generate(live_credentials(cluster))
 
 
 def chaos_token(cluster: Cluster, fix: str) -> str:

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from backend.observe import Metrics, PoolCollector
 from lab import manifests, slo
+from lab.credentials import generate
 from lab.dashboard import GRAFANA_VARIABLES, substitute
 from lab.settings import DEFAULT_NAMESPACE, get_settings
 
@@ -38,10 +39,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("namespace", NAMESPACES, scope="session")
 
 
+# One stack's credentials for every render of the session (a render generates new ones each
+# time: the comparisons between renders would otherwise see them differ).
+CREDENTIALS = generate()
+
+
 @functools.cache
 def render(target: str, namespace: str) -> list[manifests.Obj]:
     """`lab.manifests.render(target, namespace=...)`, once per session (copy before mutating)."""
-    return manifests.render(target, SETTINGS, namespace)
+    return manifests.render(target, SETTINGS, namespace, credentials=CREDENTIALS)
 
 
 @pytest.fixture(scope="session")

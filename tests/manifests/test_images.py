@@ -26,10 +26,16 @@ SETTINGS = Settings(repo_root=REPO)
 # Python whose image value is not a literal, and where the inventory derives it from: the
 # probe pod runs Settings.image (`lab.k8s.Cluster.probe`). A new non-literal image fails
 # test_every_image_in_python_sources until it is added here and to the inventory.
-DERIVED_IN = {"probe_pod": SETTINGS.image}
+DERIVED_IN = {"probe_pod": SETTINGS.image, "identity": SETTINGS.image}  # kind's recorded one
 # Non-literal images that are not the kind path's: the cluster target runs the backend image an
 # instructor pushed to a registry (--image / LAB_IMAGE), which no archive holds by design.
-REGISTRY_IMAGES = {("lab/targets/cluster.py", "up")}
+# A running lab's recorded identity carries the image it was started with (kind's or the
+# registry's) back to `reset`: no new image.
+REGISTRY_IMAGES = {
+    ("lab/targets/cluster.py", "up"),
+    ("lab/identity.py", "from_dict"),
+    ("lab/commands/reset.py", "run_reset"),
+}
 DRY_RUN = 'dry_run="All"'  # a pod only sent as a dry run is never pulled
 
 

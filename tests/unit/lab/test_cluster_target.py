@@ -8,6 +8,7 @@ these tests prove the target's calls and its reading of the answers, not a clust
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,9 @@ def test_up_applies_into_the_namespace_forwards_and_down_deletes_only_that(
         assert len(endpoints.backends) == 3  # the HPA's minReplicas
         assert http_ok(f"{endpoints.backend}/health/ready")
         assert http_ok(f"{endpoints.prometheus}/-/ready")
-        assert endpoints.chaos_token == "ironclad-lab-chaos-token"
+        stored = fake.store.objects[("v1", "secrets", NS, "chaos-secret")]["data"]["CHAOS_TOKEN"]
+        assert endpoints.chaos_token == base64.b64decode(stored).decode()  # generated, read back
+        assert len(endpoints.chaos_token) == 32
         backend = fake.deployments["backend"]["spec"]["template"]["spec"]["containers"][0]
         assert backend["image"] == IMAGE
         namespaces = {ns for _, ns in fake.rules()}
@@ -82,14 +85,21 @@ def test_down_does_not_wait_for_a_leftover_probe_pod_with_the_backend_label(
     assert list(fake.pods) == [name]
 
 
-def test_keep_leaves_the_objects(
+def test_keep_leaves_the_objects_and_the_next_up_keeps_the_stacks_credentials(
     fake: FakeApiServer, upstream: tuple[str, int], settings: Settings
 ) -> None:
     target = ClusterTarget(replace(settings, keep=True))
-    target.up()
+    first = target.up()
     target.down()
     assert "backend" in fake.deployments
     assert not [method for method, _ in fake.requests if method == "DELETE"]
+    secret = ("v1", "secrets", NS, "postgres-secret")
+    password = fake.store.objects[secret]["data"]["POSTGRES_PASSWORD"]
+    again = ClusterTarget(replace(settings, keep=True))
+    second = again.up()  # PostgreSQL's volume was initialised with the first password
+    again.down()
+    assert second.chaos_token == first.chaos_token
+    assert fake.store.objects[secret]["data"]["POSTGRES_PASSWORD"] == password
 
 
 def test_no_image_is_refused_before_any_request(fake: FakeApiServer, settings: Settings) -> None:

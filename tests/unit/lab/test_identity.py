@@ -10,6 +10,7 @@ way a backend with chaos off does.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -23,6 +24,7 @@ import pytest
 
 from lab import rbac
 from lab.cli import main
+from lab.credentials import generate
 from lab.errors import LabError
 from lab.identity import Identity, kubeconfig_path, resolve
 from lab.k8s import Cluster
@@ -171,7 +173,9 @@ def test_reset_on_the_cluster_target_uses_the_recorded_identity_and_the_learner_
     fake.namespaces |= {LEARNER_NS, "other"}
     path = kubeconfig_file(tmp_path / "learner.kubeconfig", fake.url, "learner", LEARNER_NS)
     identity = resolve(LEARNER_NS, "learner", image=IMAGE, shared=True, kubeconfig=str(path))
-    Cluster.connect(identity).apply(render("cluster", settings, namespace=LEARNER_NS, image=IMAGE))
+    credentials = generate()
+    stack = render("cluster", settings, namespace=LEARNER_NS, image=IMAGE, credentials=credentials)
+    Cluster.connect(identity).apply(stack)
     exercise = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -191,10 +195,20 @@ def test_reset_on_the_cluster_target_uses_the_recorded_identity_and_the_learner_
     assert "deleted ConfigMap/mine" in out
     backend_container = fake.deployments["backend"]["spec"]["template"]["spec"]["containers"][0]
     assert backend_container["image"] == IMAGE  # the cluster overlay, the learner's image
+    secret = fake.store.objects[("v1", "secrets", LEARNER_NS, "postgres-secret")]
+    kept = base64.b64decode(secret["data"]["POSTGRES_PASSWORD"]).decode()
+    assert kept == credentials["postgres-secret"]["POSTGRES_PASSWORD"]  # the stack keeps its own
     used = fake.rules()
     assert {namespace for _, namespace in used} == {LEARNER_NS}
     assert sorted({rule for rule, _ in used} - rbac.LEARNER_RULES) == []
     assert not [p for m, p in fake.requests if m != "GET" and "/namespaces/" not in p]
+
+    assert main(["status"], settings) == 0  # the same identity: what runs there, and the login
+    out = capsys.readouterr().out
+    assert f"context:    learner ({path})" in out
+    assert "pods:       " in out
+    password = credentials["grafana-admin"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert f"grafana login: admin / {password}" in out
 
 
 def test_reset_on_kind_acts_on_the_recorded_namespace_not_lab_namespace(
