@@ -30,7 +30,13 @@ import yaml
 
 from lab.credentials import APP_SECRETS, GENERATED, Credentials, generate, generator
 from lab.errors import LabError, ToolMissingError
-from lab.settings import DEFAULT_NAMESPACE, Settings, check_namespace, get_settings
+from lab.settings import (
+    DEFAULT_NAMESPACE,
+    Settings,
+    check_namespace,
+    get_settings,
+    peer_namespace,
+)
 
 Obj = dict[str, Any]
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
@@ -46,6 +52,8 @@ KIND_NAMESPACE = Path("components") / "namespace"  # moved into the namespace li
 KIND_CLUSTER_WIDE = Path("components") / "metrics-server"  # stays where it is (kube-system)
 PROMETHEUS_CONFIG = Path("components") / "monitoring" / "prometheus.yml"
 PROMETHEUS_CONFIGMAP = "prometheus-config"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # every Namespace carries it (the API sets it)
+DEFAULT_PEER = peer_namespace(DEFAULT_NAMESPACE, "cluster")  # what manifests/ write as the peer
 
 
 class KustomizeError(LabError):
@@ -80,6 +88,8 @@ def render(
         if image is not None:
             set_image(overlay, settings.image, image)
         objects = build(overlay)
+    peer = peer_namespace(namespace, "kind" if name == "kind" else "cluster")
+    objects = with_peer_namespace(objects, peer)
     if namespace != DEFAULT_NAMESPACE and (where := list(mentions(objects, DEFAULT_NAMESPACE))):
         raise StaleNamespaceError(
             f"The {name} render for namespace {namespace} still names {DEFAULT_NAMESPACE} at: "
@@ -87,6 +97,22 @@ def render(
             "A new place holds the namespace literally: make lab.manifests.write_overlay "
             "rewrite it (or write it without the namespace).",
         )
+    return objects
+
+
+def with_peer_namespace(objects: list[Obj], peer: str, written: str | None = None) -> list[Obj]:
+    """`objects` with the NetworkPolicies' peer namespace selectors (written for the default
+    namespace's shared-cluster peer, DEFAULT_PEER) naming `peer`, lesson 05's second namespace
+    (`settings.peer_namespace`): a label value the namespace transformer does not reach.
+    `written`: the peer name the objects hold now, if not DEFAULT_PEER."""
+    for obj in objects:
+        if obj.get("kind") != "NetworkPolicy":
+            continue
+        for rule in obj["spec"].get("ingress") or []:
+            for source in rule.get("from") or []:
+                labels = source.get("namespaceSelector", {}).get("matchLabels", {})
+                if labels.get(NAMESPACE_NAME_LABEL) == (written or DEFAULT_PEER):
+                    labels[NAMESPACE_NAME_LABEL] = peer
     return objects
 
 

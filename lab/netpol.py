@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from lab.manifests import Obj, Pod, ident, pods, selector_matches
+from lab.settings import peer_namespace
 
 
 @dataclass(frozen=True)
@@ -179,14 +180,24 @@ def endpoint(pod: Pod) -> Endpoint:
     return Endpoint(ident(pod.workload)[2], pod.namespace, pod.labels, pod.ports)
 
 
-OTHER_NAMESPACE = Endpoint("pod in namespace other", "other", {"app": "client"})
+OTHER_NAMESPACE = Endpoint("pod in namespace other", "other", {"app": "client"})  # not ours
 KUBE_DNS = Endpoint("kube-dns", "kube-system", {"k8s-app": "kube-dns"}, {"dns": 53})
 INTERNET = Endpoint("internet (203.0.113.10)", ip="203.0.113.10")
 
 
+def peer_of(objects: Sequence[Obj], namespace: str) -> str:
+    """Lesson 05's peer namespace for this render: `default` for the kind render (it holds its
+    own Namespace: the learner owns the cluster), `<namespace>-peer` for the cluster target's."""
+    owned = any(o.get("kind") == "Namespace" for o in objects)
+    return peer_namespace(namespace, "kind" if owned else "cluster")
+
+
 def lab_paths(objects: Sequence[Obj], namespace: str) -> list[Connection]:
-    """The paths the lab intends, for the workloads of `namespace` present in `objects`."""
+    """The paths the lab intends, for the workloads of `namespace` present in `objects`: the
+    backend, Prometheus and Grafana answer their own namespace and its peer, nobody else."""
     eps = {endpoint(p).name: endpoint(p) for p in pods(objects) if p.namespace == namespace}
+    peer = Endpoint(f"pod in peer namespace {peer_of(objects, namespace)}",
+                    peer_of(objects, namespace), {"app": "client"})  # fmt: skip
     wanted: list[tuple[str | Endpoint, str | Endpoint, int, str, bool]] = [
         ("backend", "postgres", 5432, "TCP", True),
         ("backend", KUBE_DNS, 53, "UDP", True),
@@ -194,7 +205,13 @@ def lab_paths(objects: Sequence[Obj], namespace: str) -> list[Connection]:
         ("backend", INTERNET, 443, "TCP", False),
         ("backend", "prometheus", 9090, "TCP", False),
         ("backend", "grafana", 3000, "TCP", False),
-        (OTHER_NAMESPACE, "backend", 3000, "TCP", True),
+        (peer, "backend", 3000, "TCP", True),
+        (peer, "prometheus", 9090, "TCP", True),
+        (peer, "grafana", 3000, "TCP", True),
+        (peer, "postgres", 5432, "TCP", False),
+        (OTHER_NAMESPACE, "backend", 3000, "TCP", False),  # another learner, say
+        (OTHER_NAMESPACE, "prometheus", 9090, "TCP", False),
+        (OTHER_NAMESPACE, "grafana", 3000, "TCP", False),
         (OTHER_NAMESPACE, "backend", 5432, "TCP", False),
         (OTHER_NAMESPACE, "postgres", 5432, "TCP", False),
         ("prometheus", "backend", 3000, "TCP", True),

@@ -4,6 +4,7 @@ overlay does not rewrite is caught (issue 9, items 1, 2 and 7)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -19,7 +20,7 @@ import yaml
 from lab import manifests
 from lab.credentials import GENERATED
 from lab.errors import LabError
-from lab.settings import DEFAULT_NAMESPACE, get_settings
+from lab.settings import DEFAULT_NAMESPACE, get_settings, peer_namespace
 
 SETTINGS = get_settings()
 LEARNER = "learner-07"
@@ -62,6 +63,10 @@ def test_kind_is_the_cluster_render_plus_its_namespace_and_metrics_server(
     renders: Any, namespace: str
 ) -> None:
     kind, cluster = renders("kind", namespace), renders("cluster", namespace)
+    # The one other difference: lesson 05's peer is `default` on kind, <namespace>-peer shared.
+    peer = manifests.find(kind, "NetworkPolicy", "backend")["spec"]["ingress"][0]["from"][1]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "default"}
+    kind = manifests.with_peer_namespace(copy.deepcopy(kind), f"{namespace}-peer", "default")
     kind_only = [o for o in kind if o not in cluster]
     assert [o for o in cluster if o not in kind] == []
     assert {manifests.ident(o)[0] for o in kind_only if not o["metadata"].get("namespace")} == {
@@ -102,6 +107,8 @@ def test_the_overlay_directories_are_the_default_render(renders: Any, target: st
     overlay for the default namespace hold the same objects, but for the stack's Secrets: the
     committed source has none, the render generates them (lab.credentials)."""
     direct = manifests.build(SETTINGS.manifests / manifests.RENDERABLE[target])
+    peer = peer_namespace(DEFAULT_NAMESPACE, target)  # what the render writes for lesson 05
+    direct = manifests.with_peer_namespace(direct, peer)
     generated = renders(target, DEFAULT_NAMESPACE)
     assert [o for o in direct if o["kind"] == "Secret"] == []
     secrets = sorted(o["metadata"]["name"] for o in generated if o["kind"] == "Secret")

@@ -1,0 +1,65 @@
+"""A learner's services answer only their own namespaces (issue 19, item 2): the backend,
+Prometheus and Grafana accept traffic from the learner's namespace and its peer, and from no
+other learner's; `lab.lint` reports the old rule that let every namespace in.
+
+Evaluated with `lab.netpol` on the rendered policies (what the API server would store); a CNI
+enforcing them is the `kind` workflow job's (lesson 05's probes)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from lab import manifests
+from lab.lint import lint
+from lab.netpol import Connection, Endpoint, endpoint, evaluate
+from lab.settings import get_settings
+
+SETTINGS = get_settings()
+LEARNER, NEIGHBOUR = "learner-07", "learner-08"
+SERVICES = (("backend", 3000), ("prometheus", 9090), ("grafana", 3000))
+
+
+@pytest.fixture(scope="module")
+def two_learners() -> list[manifests.Obj]:
+    """Two learners' cluster renders, side by side as on one shared cluster."""
+    return [
+        *manifests.render("cluster", SETTINGS, LEARNER),
+        *manifests.render("cluster", SETTINGS, NEIGHBOUR),
+    ]
+
+
+def workload(objects: list[manifests.Obj], name: str, namespace: str) -> Endpoint:
+    return next(
+        endpoint(p)
+        for p in manifests.pods(objects)
+        if (manifests.ident(p.workload)[2], p.namespace) == (name, namespace)
+    )
+
+
+@pytest.mark.parametrize(("service", "port"), SERVICES)
+def test_another_learners_pods_are_refused_and_the_peer_is_let_in(
+    two_learners: list[manifests.Obj], service: str, port: int
+) -> None:
+    target = workload(two_learners, service, LEARNER)
+    # the neighbour's own Prometheus, with the egress its policy allows: only our ingress says no
+    neighbour = workload(two_learners, "prometheus", NEIGHBOUR)
+    refused = evaluate(two_learners, Connection(neighbour, target, port))
+    assert not refused.ingress_allowed, refused.ingress
+    peer = Endpoint("client", f"{LEARNER}-peer", {"app": "client"})
+    assert evaluate(two_learners, Connection(peer, target, port)).allowed
+    own = workload(two_learners, "grafana" if service != "grafana" else "backend", LEARNER)
+    assert evaluate(two_learners, Connection(own, target, port)).ingress_allowed
+
+
+def test_lint_reports_a_service_open_to_every_namespace() -> None:
+    objects = copy.deepcopy(manifests.render("cluster", SETTINGS, LEARNER))
+    assert lint(objects, LEARNER) == []
+    policy = manifests.find(objects, "NetworkPolicy", "backend")
+    policy["spec"]["ingress"] = [{"ports": [{"protocol": "TCP", "port": 3000}]}]  # the old rule
+    found = [(f.rule, f.message) for f in lint(objects, LEARNER)]
+    assert [m for rule, m in found if rule == "network-policy-paths"] == [
+        "pod in namespace other -> backend:3000/TCP must be denied but is allowed (egress: no "
+        "policy isolates pod in namespace other; ingress: allowed by backend ingress[0])"
+    ], found
