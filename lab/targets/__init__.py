@@ -51,12 +51,19 @@ def choose(requested: str, settings: Settings) -> Choice:
             raise TargetUnavailableError(
                 f"Cannot use the kind target: {problem}.", "Start Docker, or use --target local."
             )
+        from lab.targets.kind import CGROUP_V1_FIX, cgroup_problem
+
+        if cgroups := cgroup_problem():
+            raise TargetUnavailableError(f"Cannot use the kind target: {cgroups}.", CGROUP_V1_FIX)
         return Choice("kind", "target=kind (requested): Docker answers")
     if requested != "auto":
         raise LabError(f"Unknown target {requested!r}.", "Use auto, kind, local or cluster.")
     if problem:
         return Choice("local", local_because(problem))
-    from lab.targets.kind import kind_binary  # imported only when Docker answers: it is heavy
+    from lab.targets.kind import cgroup_problem, kind_binary  # only when Docker answers: heavy
+
+    if cgroups := cgroup_problem():
+        return Choice("local", local_because(cgroups))
 
     try:
         kind = kind_binary(settings)  # on PATH, cached, or downloaded now

@@ -42,6 +42,31 @@ METRICS_API = "v1beta1.metrics.k8s.io"
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
+CGROUP_V1_FIX = (
+    "Boot the host with cgroup v2 (kernel parameter systemd.unified_cgroup_hierarchy=1; the "
+    "default of current Linux distributions and of Docker Desktop), or use --target local."
+)
+
+
+def cgroup_problem() -> str | None:
+    """What is wrong when Docker runs on cgroup v1, else None: the kind node image's kubelet
+    (Kubernetes 1.37; cgroup v1 support ended in 1.35) refuses to start on it, and a cluster
+    would hang in `kind create cluster`."""
+    result = subprocess.run(
+        ["docker", "info", "--format", "{{.CgroupVersion}}"],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        check=False,
+    )
+    if result.returncode == 0 and result.stdout.strip() == "1":
+        return (
+            "Docker runs on cgroup v1, which the kind node image's kubelet (Kubernetes >= 1.35) "
+            "refuses"
+        )
+    return None
+
+
 def kind_version(binary: str) -> tuple[int, int, int] | None:
     """Version of a kind binary from `kind version` ("kind v0.27.0 go1.23 linux/amd64")."""
     result = subprocess.run([binary, "version"], capture_output=True, text=True, check=False)

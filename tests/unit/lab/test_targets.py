@@ -383,3 +383,27 @@ def test_a_download_whose_sha256_differs_is_deleted_and_refused(tmp_path: Path) 
         server.shutdown()
         server.server_close()
     assert not binary.exists()
+
+
+def docker_on_cgroup(directory: Path, version: str) -> None:
+    """A stand-in `docker` whose daemon answers and reports cgroup `version`."""
+    script = directory / "docker"
+    script.write_text(
+        f'#!/bin/sh\ncase "$*" in *CgroupVersion*) echo {version};; *) echo 29.0.0;; esac\n'
+    )
+    script.chmod(0o755)
+
+
+def test_kind_on_a_cgroup_v1_host_says_so_plainly(path_without_docker: Path) -> None:
+    docker_on_cgroup(path_without_docker, "1")
+    fake_kind(path_without_docker, Settings.kind_version)
+    with pytest.raises(TargetUnavailableError) as info:
+        choose("kind", SETTINGS)
+    assert "Docker runs on cgroup v1" in info.value.problem
+    assert "Kubernetes >= 1.35" in info.value.problem
+    assert "cgroup v2" in info.value.next_step
+    auto = choose("auto", SETTINGS)
+    assert auto.name == "local"
+    assert "cgroup v1" in auto.reason
+    docker_on_cgroup(path_without_docker, "2")
+    assert choose("kind", SETTINGS).name == "kind"
