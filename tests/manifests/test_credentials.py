@@ -57,3 +57,11 @@ def test_a_missing_credential_is_generated_and_the_others_kept() -> None:
     completed = generate(partial)
     assert completed["chaos-secret"] == kept["chaos-secret"]
     assert completed["postgres-secret"] != kept["postgres-secret"]
+
+
+def test_postgres_claim_goes_with_its_statefulset() -> None:
+    """`down` on the cluster target deletes the StatefulSet: a claim left behind would hold a
+    database initialised with the old stack's password, which the next stack does not know."""
+    statefulset = manifests.find(manifests.render("cluster", SETTINGS), "StatefulSet", "postgres")
+    policy = statefulset["spec"]["persistentVolumeClaimRetentionPolicy"]
+    assert policy == {"whenDeleted": "Delete", "whenScaled": "Retain"}
