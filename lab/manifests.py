@@ -31,6 +31,7 @@ import yaml
 from lab.credentials import APP_SECRETS, GENERATED, Credentials, generate, generator
 from lab.errors import LabError, ToolMissingError
 from lab.settings import (
+    DEFAULT_DNS,
     DEFAULT_NAMESPACE,
     Settings,
     check_namespace,
@@ -89,7 +90,7 @@ def render(
             set_image(overlay, settings.image, image)
         objects = build(overlay)
     peer = peer_namespace(namespace, "kind" if name == "kind" else "cluster")
-    objects = with_peer_namespace(objects, peer)
+    objects = with_dns(with_peer_namespace(objects, peer), settings.dns)
     if namespace != DEFAULT_NAMESPACE and (where := list(mentions(objects, DEFAULT_NAMESPACE))):
         raise StaleNamespaceError(
             f"The {name} render for namespace {namespace} still names {DEFAULT_NAMESPACE} at: "
@@ -113,6 +114,39 @@ def with_peer_namespace(objects: list[Obj], peer: str, written: str | None = Non
                 labels = source.get("namespaceSelector", {}).get("matchLabels", {})
                 if labels.get(NAMESPACE_NAME_LABEL) == (written or DEFAULT_PEER):
                     labels[NAMESPACE_NAME_LABEL] = peer
+    return objects
+
+
+def dns_peers(dns: Sequence[str]) -> list[Obj]:
+    """NetworkPolicy peers for `Settings.dns`: a CIDR as an ipBlock (NodeLocal DNSCache runs on
+    the host network, which no pod selector matches), `key=value` as DNS pods in kube-system."""
+    peers: list[Obj] = []
+    for entry in dns:
+        if "=" in entry:
+            key, _, value = entry.partition("=")
+            peers.append(
+                {
+                    "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}},
+                    "podSelector": {"matchLabels": {key: value}},
+                }
+            )
+        else:
+            peers.append({"ipBlock": {"cidr": entry}})
+    return peers
+
+
+def with_dns(objects: list[Obj], dns: Sequence[str]) -> list[Obj]:
+    """`objects` with every NetworkPolicy egress rule to the DNS pods the manifests name
+    (kube-dns, `DEFAULT_DNS`) sent to `dns` instead (`Settings.dns`, LAB_DNS)."""
+    written = dns_peers(DEFAULT_DNS)
+    if list(dns) == list(DEFAULT_DNS):
+        return objects
+    for obj in objects:
+        if obj.get("kind") != "NetworkPolicy":
+            continue
+        for rule in obj["spec"].get("egress") or []:
+            if rule.get("to") == written:
+                rule["to"] = dns_peers(dns)
     return objects
 
 

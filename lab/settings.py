@@ -11,8 +11,11 @@ restarted; one that exits with code 0 is replaced at once), LAB_KIND_VERSION (th
 downloaded when none >= v0.24 is on PATH),
 KIND_DOWNLOAD_URL (where to download it from instead of the kind release page, e.g. a mirror),
 LAB_REGISTRY_MIRROR (a classroom pull-through registry mirror for the kind nodes; see
-`lab.images.parse_mirrors`), LAB_REPO_ROOT (the checkout holding manifests/ and notebooks/: the
-lab runs from a checkout, see README "Layout").
+`lab.images.parse_mirrors`), LAB_DNS (where the rendered NetworkPolicies let pods send DNS, on
+UDP and TCP 53: comma-separated labels `key=value` of the DNS pods in kube-system, or CIDRs;
+default `k8s-app=kube-dns`; with NodeLocal DNSCache on its usual link-local address, for example
+`LAB_DNS=169.254.20.10/32,k8s-app=kube-dns`), LAB_REPO_ROOT (the checkout holding manifests/
+and notebooks/: the lab runs from a checkout, see README "Layout").
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from lab.errors import LabError
 
 TARGETS = ("auto", "local", "kind", "cluster")  # what --target / LAB_TARGET accept
 DEFAULT_NAMESPACE = "ironclad-demo"  # the namespace manifests/ is written for
-PEER_SUFFIX = "-peer"  # a learner's second namespace on a shared cluster (lesson 05)
+PEER_SUFFIX = "-peer"
+# Where the NetworkPolicies let pods send DNS: labels of the DNS pods in kube-system, or CIDRs.
+DEFAULT_DNS = ("k8s-app=kube-dns",)  # a learner's second namespace on a shared cluster (lesson 05)
 # A namespace name is an RFC 1123 label (what the API server accepts for Namespace names).
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_LABEL_MAX = 63
@@ -74,6 +79,7 @@ class Settings:
     kube_context: str | None = None  # the cluster target's kubeconfig context (None: current)
     keep: bool = False  # the cluster target leaves its objects in place on exit (`up --keep`)
     registry_mirror: str | None = None
+    dns: tuple[str, ...] = DEFAULT_DNS  # where pods may send DNS (LAB_DNS, see the docstring)
     images_archive: Path | None = None  # kind: an `images save` archive to load (`--images`)
 
     @property
@@ -144,6 +150,8 @@ class Settings:
             kind_version=env.get("LAB_KIND_VERSION", cls.kind_version),
             kind_download_url=env.get("KIND_DOWNLOAD_URL") or None,
             registry_mirror=env.get("LAB_REGISTRY_MIRROR") or None,
+            dns=tuple(d.strip() for d in env.get("LAB_DNS", "").split(",") if d.strip())
+            or DEFAULT_DNS,
         )
 
 

@@ -8,12 +8,13 @@ enforcing them is the `kind` workflow job's (lesson 05's probes)."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 
 from lab import manifests
 from lab.lint import lint
-from lab.netpol import Connection, Endpoint, endpoint, evaluate
+from lab.netpol import KUBE_DNS, Connection, Endpoint, endpoint, evaluate
 from lab.settings import get_settings
 
 SETTINGS = get_settings()
@@ -63,3 +64,19 @@ def test_lint_reports_a_service_open_to_every_namespace() -> None:
         "pod in namespace other -> backend:3000/TCP must be denied but is allowed (egress: no "
         "policy isolates pod in namespace other; ingress: allowed by backend ingress[0])"
     ], found
+
+
+def test_dns_egress_follows_lab_dns_for_nodelocal_dnscache() -> None:
+    """LAB_DNS moves every DNS egress rule: NodeLocal DNSCache answers on a link-local address
+    from the host network (an ipBlock), which the default kube-dns pod selector never matches."""
+    nodelocal = Endpoint("node-local-dns", ip="169.254.20.10")
+    default = manifests.render("cluster", SETTINGS, LEARNER)
+    cached = manifests.render(
+        "cluster", replace(SETTINGS, dns=("169.254.20.10/32", "k8s-app=kube-dns")), LEARNER
+    )
+    for name in ("backend", "prometheus", "grafana"):
+        pod = workload(default, name, LEARNER)
+        assert not evaluate(default, Connection(pod, nodelocal, 53, "UDP")).allowed
+        assert evaluate(cached, Connection(pod, nodelocal, 53, "UDP")).allowed, name
+        assert evaluate(cached, Connection(pod, KUBE_DNS, 53, "UDP")).allowed, name
+    assert lint(cached, LEARNER) == []
