@@ -71,18 +71,23 @@ class Target(Protocol):
     def down(self) -> None: ...
 
 
+def docker_info(template: str) -> subprocess.CompletedProcess[str]:
+    """`docker info --format TEMPLATE`, answered within 15 s (else TimeoutExpired)."""
+    return subprocess.run(
+        ["docker", "info", "--format", template],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        check=False,
+    )
+
+
 def docker_problem() -> str | None:
     """None when the Docker daemon answers, else what is wrong with Docker."""
     if shutil.which("docker") is None:
         return "docker is not installed"
     try:
-        result = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=15,
-            check=False,
-        )
+        result = docker_info("{{.ServerVersion}}")
     except subprocess.TimeoutExpired:
         return "docker info did not answer within 15 s"
     if result.returncode != 0:

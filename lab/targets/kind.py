@@ -24,7 +24,7 @@ from lab.k8s import Cluster
 from lab.manifests import render
 from lab.portforward import Forward
 from lab.settings import Settings
-from lab.targets.base import Endpoints, docker_problem
+from lab.targets.base import Endpoints, docker_info, docker_problem
 from lab.targets.kube import (
     forward_stack,
     stack_credentials,
@@ -52,13 +52,10 @@ def cgroup_problem() -> str | None:
     """What is wrong when Docker runs on cgroup v1, else None: the kind node image's kubelet
     (Kubernetes 1.37; cgroup v1 support ended in 1.35) refuses to start on it, and a cluster
     would hang in `kind create cluster`."""
-    result = subprocess.run(
-        ["docker", "info", "--format", "{{.CgroupVersion}}"],
-        capture_output=True,
-        text=True,
-        timeout=15,
-        check=False,
-    )
+    try:
+        result = docker_info("{{.CgroupVersion}}")
+    except subprocess.TimeoutExpired:
+        return None  # docker_problem() says so
     if result.returncode == 0 and result.stdout.strip() == "1":
         return (
             "Docker runs on cgroup v1, which the kind node image's kubelet (Kubernetes >= 1.35) "
