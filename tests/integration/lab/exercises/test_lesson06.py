@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from lab import dashboard
+from lab import dashboard, load
 from lab.contract import SLI_SELECTOR
 from lab.errors import ExerciseFailedError
 from lab.exercises import solution_path, verify
@@ -76,6 +76,8 @@ def test_an_untouched_cell_is_not_attempted(lab_env: Lab) -> None:
 
 
 def test_every_dashboard_panel_reads_the_live_prometheus(lab_env: Lab) -> None:
+    # traffic of its own: the session's first requests may have left the panels' 1 m window
+    load.run(lab_env.endpoints.backends, rate=30, duration=3, progress=False)
     board = dashboard.Dashboard.read(lab_env.settings)
     results = dashboard.fetch(lab_env.prom, board, window=timedelta(minutes=1))
     table = dashboard.summary(results)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from lab import load, slo
+from lab.contract import JOB
 from lab.errors import ExerciseFailedError
 from lab.exercises import verify
 from lab.runbooks import Runbook
@@ -60,7 +61,14 @@ def test_the_runbook_confirms_an_injected_fault(lab_env: Lab) -> None:
 def test_the_budget_on_a_window_the_lesson_controls_matches_the_math(lab_env: Lab) -> None:
     """Notebook 07's budget measurement: 1500 good requests and 1 failure since a chosen moment
     leave a third of the availability budget (the recorded 12 h budget cannot show that)."""
-    since = time.time()
+    # A quiet moment, as in the notebook (cells apart from the incident's traffic): every
+    # replica scraped after the earlier tests' last request, so none of those counts here.
+    quiet, scraped = time.time(), f'timestamp(up{{job="{JOB}"}})'
+    lab_env.prom.wait_until(
+        f"min({scraped})", lambda f: f["value"].iloc[0] > quiet, timeout=30, progress=False
+    )
+    since = lab_env.prom.value(f"max({scraped})")
+    assert since is not None
     good = load.run(lab_env.endpoints.backends, rate=300, requests=1500, progress=False)
     lab_env.chaos.set_error_rate(ratio=1.0)
     lab_env.chaos.enable()
