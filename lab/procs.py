@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import resource
 import shutil
@@ -33,6 +34,8 @@ import psutil
 from lab.errors import LabError, ProcessFailedError, ToolMissingError
 from lab.net import LOOPBACK, free_port, port_is_open
 from lab.waits import poll
+
+log = logging.getLogger(__name__)
 
 
 def wait_until(
@@ -275,7 +278,7 @@ def stop_leftovers(pid_file: Path) -> list[str]:
     done = [f"{g.name} (process group {g.pgid})" for g in stop_groups(groups)]
     for path in paths:
         if path.name.startswith("ironclad-") and path.exists():  # only what the lab makes
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)
             done.append(f"directory {path}")
     pid_file.unlink(missing_ok=True)
     return done
@@ -301,6 +304,24 @@ def open_private_log(path: Path) -> IO[bytes]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.fchmod(fd, 0o600)
     return os.fdopen(fd, "ab")
+
+
+def remove_tree(path: Path, timeout: float = 30.0) -> bool:
+    """Delete the directory `path`, again while something still writes into it: a process
+    that was just SIGKILLed may finish a write (initdb's `postgres --boot` on a busy machine)
+    after a first pass, which then leaves the directory behind. False (and a warning) when it
+    is still there after `timeout` s; teardown goes on either way."""
+
+    def removed() -> bool:
+        shutil.rmtree(path, ignore_errors=True)
+        return not path.exists()
+
+    try:
+        wait_until(removed, timeout=timeout, what=f"{path} to be removed", interval=0.2)
+    except LabError:
+        log.warning("Could not remove %s within %.0f s; delete it by hand.", path, timeout)
+        return False
+    return True
 
 
 @dataclass
@@ -401,8 +422,8 @@ class ManagedProcess:
             pass  # no process left in the group
         else:
             left = Group(self.popen.pid, self.name, created=0.0)  # the leader is reaped
-            with contextlib.suppress(LabError):
-                wait_until(lambda: not group_members(left), timeout=5, what=self.name)
+            with contextlib.suppress(LabError):  # 30 s: a process in uninterruptible I/O
+                wait_until(lambda: not group_members(left), timeout=30, what=self.name)
         GROUPS.remove(self.popen.pid)
         return self.popen.returncode
 
@@ -597,7 +618,7 @@ class PostgresServer:
             with contextlib.suppress(LabError):
                 self.stop("immediate")
             self.process.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_tree(self.root)
 
     def __enter__(self) -> PostgresServer:
         try:

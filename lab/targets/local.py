@@ -23,7 +23,7 @@ from lab.errors import LabError, ToolMissingError
 from lab.identity import Identity
 from lab.manifests import find, parse
 from lab.net import LOOPBACK, free_port, get_json, http_ok
-from lab.procs import GROUPS, ManagedProcess, PostgresServer, held
+from lab.procs import GROUPS, ManagedProcess, PostgresServer, held, remove_tree
 from lab.settings import Settings
 from lab.targets.base import Endpoints, ReplicaRecord
 from lab.waits import poll
@@ -399,6 +399,6 @@ class LocalTarget:
             self.postgres.destroy()
             self.postgres = None
         if self.root is not None:
-            shutil.rmtree(self.root, ignore_errors=True)
+            remove_tree(self.root)
             GROUPS.remove_path(self.root)
             self.root = None
