@@ -17,6 +17,7 @@ from lab.waits import poll
 
 ALERT_COLUMNS = ["alertname", "state", "active_at", "value"]
 TARGET_COLUMNS = ["job", "instance", "health", "last_error", "scrape_url", "last_scrape"]
+RULE_COLUMNS = ["alert", "for_s", "severity", "summary", "runbook"]
 ALERT_STATES = ("pending", "firing", "inactive")
 
 
@@ -58,6 +59,23 @@ def alerts_frame(alerts: Iterable[dict[str, Any]]) -> pd.DataFrame:
         for alert in alerts
     ]
     return pd.DataFrame(rows, columns=None if rows else ALERT_COLUMNS)
+
+
+def alert_rules_frame(groups: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """`/api/v1/rules?type=alert` as a DataFrame: one row per alerting rule with its `for:`
+    (seconds), severity, summary and runbook_url."""
+    rows = [
+        [
+            rule["name"],
+            float(rule.get("duration", 0)),
+            rule.get("labels", {}).get("severity"),
+            rule.get("annotations", {}).get("summary", ""),
+            rule.get("annotations", {}).get("runbook_url", ""),
+        ]
+        for group in groups
+        for rule in group["rules"]
+    ]
+    return pd.DataFrame(rows, columns=RULE_COLUMNS)
 
 
 def targets_frame(targets: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -152,6 +170,18 @@ class Prom:
             return response.json()["data"]["alerts"]
 
         return alerts_frame(self._call("alerts", fetch))
+
+    def alert_rules(self) -> pd.DataFrame:
+        """The alerting rules Prometheus loaded (`alert_rules_frame`), firing or not."""
+
+        def fetch() -> Any:
+            response = self._session.get(
+                f"{self.url}/api/v1/rules", params={"type": "alert"}, timeout=self.timeout
+            )
+            response.raise_for_status()
+            return response.json()["data"]["groups"]
+
+        return alert_rules_frame(self._call("alert rules", fetch))
 
     def targets(self) -> pd.DataFrame:
         """Active scrape targets with their health and last scrape error."""

@@ -7,7 +7,15 @@ import pytest
 
 from lab.errors import LabTimeoutError, PrometheusError
 from lab.net import free_port
-from lab.prom import Prom, alert_state, alerts_frame, range_frame, samples_frame, targets_frame
+from lab.prom import (
+    Prom,
+    alert_rules_frame,
+    alert_state,
+    alerts_frame,
+    range_frame,
+    samples_frame,
+    targets_frame,
+)
 
 VECTOR = [
     {
@@ -100,6 +108,42 @@ def test_alert_state_prefers_firing_then_pending() -> None:
     assert alert_state(frame.iloc[:1], "HighErrorRate") == "pending"
     assert alert_state(frame, "BackendDown") == "inactive"
     assert alert_state(alerts_frame([]), "BackendDown") == "inactive"
+
+
+# `/api/v1/rules?type=alert` data.groups as Prometheus 2.42 answers it (trimmed).
+RULE_GROUPS = [
+    {
+        "name": "ironclad-symptoms",
+        "rules": [
+            {
+                "name": "HighErrorRate",
+                "duration": 60,
+                "labels": {"severity": "page"},
+                "annotations": {"summary": "5xx", "runbook_url": "https://x/HighErrorRate.md"},
+                "type": "alerting",
+            },
+            {"name": "Quiet", "labels": {}, "annotations": {}, "type": "alerting"},
+        ],
+    },
+    {"name": "empty", "rules": []},
+]
+
+
+def test_alert_rules_frame_has_one_row_per_rule_with_its_contract_fields() -> None:
+    frame = alert_rules_frame(RULE_GROUPS)
+    assert frame.drop(columns="severity").values.tolist() == [
+        ["HighErrorRate", 60.0, "5xx", "https://x/HighErrorRate.md"],
+        ["Quiet", 0.0, "", ""],
+    ]
+    assert frame["severity"].iloc[0] == "page"
+    assert pd.isna(frame["severity"].iloc[1])  # no severity: what 06's check must catch
+    assert list(alert_rules_frame([]).columns) == [
+        "alert",
+        "for_s",
+        "severity",
+        "summary",
+        "runbook",
+    ]
 
 
 def test_targets_frame_keeps_health_and_last_error() -> None:
