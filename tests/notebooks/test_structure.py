@@ -130,3 +130,22 @@ def test_code_cells_stay_short(name: str) -> None:
         if cell.cell_type == "code" and (lines := code_lines(cell.source)) > MAX_CELL_LINES
     }
     assert not long, f"{name}: cells over {MAX_CELL_LINES} lines of code (index: lines): {long}"
+
+
+IMPORT = re.compile(r"^(import |from \S+ import )", re.MULTILINE)
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_imports_up_front(name: str) -> None:
+    """Every import in the one cell after `parameters` (issue 22), so a learner sees up front
+    what the lesson uses; a `%%cluster` cell keeps its own, since the local target never runs
+    it (and ruff, which does not read cell magics, would call them unused up front)."""
+    cells = code_cells(load(name))
+    assert "parameters" in tags(cells[0]), f"{name}: the parameters cell comes first"
+    assert IMPORT.search(cells[1].source), f"{name}: code cell 1 holds the imports"
+    late = [
+        index
+        for index, cell in enumerate(cells[2:], start=2)
+        if not CLUSTER_MAGIC.match(cell.source) and IMPORT.search(cell.source)
+    ]
+    assert not late, f"{name}: code cells {late} import; move the imports to code cell 1"
