@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import Engine, papermill_engines
@@ -92,6 +93,11 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
         if self.km is not None:
             kill_quietly(self.km)
         await super()._async_cleanup_kernel()
+
+    # nbclient binds its sync twin to its own coroutine when its class is made, and papermill's
+    # `execute` cleans up through that twin (`setup_kernel`): without this line the override
+    # above never ran there, and jupyter_client's shutdown SIGINTed a busy kernel (issue 22).
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
 
     def _skips(self, cell: Any) -> bool:
         tags = cell.metadata.get("tags", [])
