@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,28 +25,32 @@ CLOSE_WITHIN_S = READ_TIMEOUT_S + 1 + 3
 BURST_READ_TIMEOUT_S = 5.0
 
 
+@contextlib.contextmanager
+def capped_backend(
+    postgres: PostgresServer, directory: Path, read_timeout_s: float
+) -> Iterator[BackendProcess]:
+    """One backend with this read timeout and a cap of MAX_CONNECTIONS connections."""
+    with backend_spawner(directory) as spawn:
+        yield spawn(
+            postgres, READ_TIMEOUT_S=str(read_timeout_s), MAX_CONNECTIONS=str(MAX_CONNECTIONS)
+        )
+
+
 @pytest.fixture(scope="module")
 def bounded(
     postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BackendProcess]:
-    """One backend with a 1 s read timeout and a cap of 4 connections."""
-    with backend_spawner(tmp_path_factory.mktemp("bounds")) as spawn:
-        yield spawn(
-            postgres, READ_TIMEOUT_S=str(READ_TIMEOUT_S), MAX_CONNECTIONS=str(MAX_CONNECTIONS)
-        )
+    with capped_backend(postgres, tmp_path_factory.mktemp("bounds"), READ_TIMEOUT_S) as backend:
+        yield backend
 
 
 @pytest.fixture(scope="module")
 def burst_bounded(
     postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BackendProcess]:
-    """One backend with a 5 s read timeout and a cap of 4 connections."""
-    with backend_spawner(tmp_path_factory.mktemp("burst")) as spawn:
-        yield spawn(
-            postgres,
-            READ_TIMEOUT_S=str(BURST_READ_TIMEOUT_S),
-            MAX_CONNECTIONS=str(MAX_CONNECTIONS),
-        )
+    directory = tmp_path_factory.mktemp("burst")
+    with capped_backend(postgres, directory, BURST_READ_TIMEOUT_S) as backend:
+        yield backend
 
 
 def connect(backend: BackendProcess) -> socket.socket:
