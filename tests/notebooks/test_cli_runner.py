@@ -149,18 +149,27 @@ def test_ctrl_c_tears_the_stack_down(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_two_lanes_two_stacks_and_a_failure_in_one_stops_the_other(tmp_path: Path) -> None:
-    """Longest first: 02 (declared 30 s) gets lane 1 alone, 01 then 03 share lane 2. 02 fails at
-    once; 01 is still sleeping then, so lane 2 runs nothing after it. Both stacks torn down."""
+    """Longest first: 02 (declared 30 s) gets lane 1 alone, 01 then 03 share lane 2. 02 fails
+    once 01 has started (a marker file: lane 2's stack may come up after lane 1 has already run
+    02, and then 01 was never started); 01 is still sleeping then, so lane 2 runs nothing after
+    it. Both stacks torn down."""
     folder, report = tmp_path / "nb", tmp_path / "report"
     folder.mkdir()
+    started = folder / "01-started"
     notebook(
         folder,
         "01-slow",
-        "import lab, time\nenv = lab.connect(target=TARGET)\nprint(env.endpoints.backend)\n"
-        "time.sleep(15)",
+        "import lab, pathlib, time\nenv = lab.connect(target=TARGET)\n"
+        f"print(env.endpoints.backend)\npathlib.Path({str(started)!r}).touch()\ntime.sleep(15)",
         seconds=10,
     )
-    notebook(folder, "02-breaks", "1 / 0", seconds=30)
+    notebook(
+        folder,
+        "02-breaks",
+        f"import pathlib, time\nwhile not pathlib.Path({str(started)!r}).exists():\n"
+        "    time.sleep(0.1)\n1 / 0",
+        seconds=30,
+    )
     notebook(folder, "03-never", "print('unreachable')", seconds=1)
     run = start_run(folder, report, lanes=2)
     pids: dict[str, int] = {}
