@@ -73,8 +73,7 @@ class KernelPool:
         """SIGKILL every kernel this pool started, the running one included; safe from another
         thread (a notebook running on a killed kernel fails with DeadKernelError)."""
         for manager in list(self.every):
-            process = getattr(manager.provisioner, "process", None)  # a Popen: no pid reuse
-            if process is not None:
+            if (process := kernel_process(manager)) is not None:
                 process.kill()
 
     def __enter__(self) -> KernelPool:
@@ -91,11 +90,16 @@ def stop_kernel(manager: Any) -> None:
         run_sync(manager.shutdown_kernel)(now=True)  # connection files, ports, channels
 
 
+def kernel_process(manager: Any) -> Any:
+    """The kernel's Popen (None before it started): a Popen, so no pid reuse can mislead."""
+    return getattr(manager.provisioner, "process", None)
+
+
 def kill_quietly(manager: Any) -> None:
     """SIGKILL the kernel's process and reap it. jupyter_client's own shutdown interrupts a
     kernel first, and a kernel still handling a message logs that SIGINT as "ERROR |
     KeyboardInterrupt caught in kernel" on a run where everything passed."""
-    process = getattr(manager.provisioner, "process", None)  # a Popen: no pid reuse
+    process = kernel_process(manager)
     if process is not None and process.poll() is None:
         process.kill()
         process.wait()
