@@ -338,11 +338,24 @@ class ManagedProcess:
     user: str | None = None
     memory_limit: int | None = None
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _stopped: bool = field(default=False, init=False, repr=False)
 
     def start(self) -> ManagedProcess:
+        """Start it (again, for a supervisor's restart). A stop signal that arrives meanwhile
+        surfaces when `held()` ends, after the child exists: it is stopped before that goes on
+        (an initdb left running re-created the directory teardown had just removed)."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         as_user: dict[str, Any] = {}
         if self.user is not None:
             as_user = {"user": self.user, "group": self.user, "extra_groups": []}
+        self._stopped = False
         with open_private_log(self.log_path) as log, held():
             self.popen = subprocess.Popen(
                 list(self.argv),
@@ -360,7 +373,6 @@ class ManagedProcess:
                 # (preexec_fn would be earlier, but is unsafe in a process with threads).
                 limit = (self.memory_limit, self.memory_limit)
                 resource.prlimit(self.popen.pid, resource.RLIMIT_AS, limit)
-        return self
 
     @property
     def pid(self) -> int:
@@ -393,19 +405,23 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signum)
 
-    def wait(self) -> int:
-        """Wait for the exit (if interrupted: Ctrl-C, Shutdown..., stop it) and return its code."""
-        assert self.popen is not None
+    def run(self) -> int:
+        """Start it and wait for its exit; stopped (with its group) on every path, also when a
+        stop signal lands between the start and the wait. Returns the exit code."""
         try:
+            self.start()
+            assert self.popen is not None
             self.popen.wait()
         finally:
             self.stop()  # its group too (stragglers), and off the record
         return self.popen.returncode
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM the process group, SIGKILL it after `timeout` s; return the exit code."""
-        if self.popen is None:
-            return None
+        """SIGTERM the process group, SIGKILL it after `timeout` s; return the exit code.
+        Once stopped, a second call only returns the code (its pgid may belong to another
+        group by then)."""
+        if self.popen is None or self._stopped:
+            return None if self.popen is None else self.popen.returncode
         if self.popen.poll() is None:
             self.signal(signal.SIGTERM)
             try:
@@ -425,6 +441,7 @@ class ManagedProcess:
             with contextlib.suppress(LabError):  # 30 s: a process in uninterruptible I/O
                 wait_until(lambda: not group_members(left), timeout=30, what=self.name)
         GROUPS.remove(self.popen.pid)
+        self._stopped = True
         return self.popen.returncode
 
 
@@ -506,7 +523,7 @@ class PostgresServer:
         """Run a PostgreSQL tool to its end, in its own process group (stopped if interrupted)."""
         log_path = self.root / f"{what}.log"
         process = self._process(f"PostgreSQL {what}", argv, log_path)
-        if process.start().wait() != 0:
+        if process.run() != 0:
             raise ProcessFailedError(f"PostgreSQL {what}", "failed", log_path)
 
     def init(self) -> PostgresServer:

@@ -148,7 +148,7 @@ def test_a_signal_at_any_moment_of_start_up_leaves_nothing(
         assert process.returncode == INTERRUPTED + signum, err
         assert run.roots, "the run recorded its temporary directory"
         assert run.survivors() == []
-        assert [root for root in run.roots if root.exists()] == []
+        assert [root for root in run.roots if root.exists()] == [], err
         assert not state_file.exists()
         assert not pid_file(state_file).exists()
 
@@ -227,7 +227,7 @@ def test_an_interrupt_while_lab_up_waits_for_the_postmaster_in_a_background_job(
         run.look()
         assert up.returncode == INTERRUPTED + signal.SIGINT, err
         assert run.survivors() == []
-        assert [root for root in run.roots if root.exists()] == []
+        assert [root for root in run.roots if root.exists()] == [], err
     finally:  # whatever failed above: the run's processes stop (by their recorded groups)
         if up.poll() is None:
             up.kill()
@@ -308,7 +308,7 @@ def test_down_stops_what_a_sigkilled_lab_up_left(
         assert "a killed one (SIGKILL, a crash) had left these; stopped:" in down.stdout
         assert "postgres (process group" in down.stdout
         assert run.survivors() == []
-        assert [root for root in run.roots if root.exists()] == []
+        assert [root for root in run.roots if root.exists()] == [], down.stderr
         assert not state_file.exists()
         assert not pid_file(state_file).exists()
         again = lab("down", "--state-file", str(state_file))

@@ -16,10 +16,9 @@ def test_a_child_log_is_0600_even_when_it_existed_world_readable(tmp_path: Path)
     log.chmod(0o644)
     old_umask = os.umask(0)  # the most permissive umask: the mode must not depend on it
     try:
-        process = ManagedProcess("child", [sys.executable, "-c", "print('secret')"], log).start()
-        assert process.wait() == 0
+        assert ManagedProcess("child", [sys.executable, "-c", "print('secret')"], log).run() == 0
         fresh = ManagedProcess("fresh", [sys.executable, "-c", "print(1)"], tmp_path / "new.log")
-        assert fresh.start().wait() == 0
+        assert fresh.run() == 0
     finally:
         os.umask(old_umask)
     assert log.read_text() == "an earlier run\nsecret\n"  # appended, nothing lost
