@@ -65,7 +65,7 @@ WHY_BUILD = (
 CERTS_D = "/etc/containerd/certs.d"
 CONFIG_PATH_PATCH = f'[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "{CERTS_D}"\n'
 INSTALL = {
-    "docker": "https://docs.docker.com/engine/install/ (README: the kind target)",
+    "docker": "https://docs.docker.com/engine/install/ (docs/install.md: the kind target)",
     "kind": "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
 }
 UPSTREAM = {"docker.io": "https://registry-1.docker.io"}  # other registries serve on their name

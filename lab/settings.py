@@ -15,7 +15,7 @@ LAB_REGISTRY_MIRROR (a classroom pull-through registry mirror for the kind nodes
 UDP and TCP 53: comma-separated labels `key=value` of the DNS pods in kube-system, or CIDRs;
 default `k8s-app=kube-dns`; with NodeLocal DNSCache on its usual link-local address, for example
 `LAB_DNS=169.254.20.10/32,k8s-app=kube-dns`), LAB_REPO_ROOT (the checkout holding manifests/
-and notebooks/: the lab runs from a checkout, see README "Layout").
+and notebooks/: the lab runs from a checkout, see docs/architecture.md "Layout").
 """
 
 from __future__ import annotations

@@ -421,7 +421,7 @@ def test_ctrl_c_during_startup_tears_down_and_exits_130(tmp_path: Path) -> None:
         root = Path(tsdb.split("=", 1)[1]).parent
         started = {c.pid for c in parent.children(recursive=True)}
         process.send_signal(signal.SIGINT)  # PostgreSQL is initialising or backends starting
-        assert process.wait(60) == 128 + signal.SIGINT  # it never came up (README: exit codes)
+        assert process.wait(60) == 128 + signal.SIGINT  # it never came up (docs/cli.md: exit codes)
     finally:
         process.kill()
     assert not root.exists()

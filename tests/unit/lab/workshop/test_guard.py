@@ -2,9 +2,9 @@
 its CEL compiles (cel-python); the learner's gate (tests/unit/lab/conftest.py: the provisioned
 Roles through lab.rbac's evaluator, RBAC's escalation check, the policy's CEL evaluated, the
 quota) admits everything the lab applies and refuses every escalation a curious learner tries,
-each by the layer the README names. The same policy runs on a real API server in the workflow's
-`workshop-kind` job; nothing here proves the API server's own CEL environment beyond what
-cel-python shares with it (standard CEL, no Kubernetes extension library is used)."""
+each by the layer docs/workshop.md names. The same policy runs on a real API server in the
+workflow's `workshop-kind` job; nothing here proves the API server's own CEL environment beyond
+what cel-python shares with it (standard CEL, no Kubernetes extension library is used)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""The whole classroom, rehearsed offline through the command line (README "Running a workshop on
-a shared cluster"): the instructor provisions two learners, learner 1 brings the lab up on the
-cluster target with nothing but the kubeconfig provision wrote, resets it to lesson 5, looks at
-`status`, the instructor reads `workshop status`, the learner stops with `down`, the instructor
-tears down.
+"""The whole classroom, rehearsed offline through the command line (docs/workshop.md): the
+instructor provisions two learners, learner 1 brings the lab up on the cluster target with nothing
+but the kubeconfig provision wrote, resets it to lesson 5, looks at `status`, the instructor reads
+`workshop status`, the learner stops with `down`, the instructor tears down.
 
 The cluster is the fake API server (tests/unit/lab/conftest.py), on which another workshop and
 a namespace nobody provisioned already exist. It tells callers apart by their token: the
@@ -240,7 +239,7 @@ def test_bad_input_through_the_cli_changes_nothing(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """README "Bad input": a clear message, exit 1, nothing outside the workshop's objects
+    """docs/workshop.md "Bad input": a clear message, exit 1, nothing outside the workshop's objects
     touched (the store compared before and after each refusal)."""
     admin = write_kubeconfig(tmp_path / "admin.kubeconfig", fake.url, fake.admin_token, "admin")
     monkeypatch.setenv("KUBECONFIG", str(admin))
