@@ -10,20 +10,21 @@ Every lesson 01-07 starts from the same base state, the one `lab up` leaves:
   create items through the API and only read back what they wrote), so "seeded" means the
   schema the backend creates at start-up answers (`GET /api/items`).
 
-Lessons differ in the objects they create at run time, which a reset to N removes for the
-lessons >= N: probe pods (`lab-probe` label: 00's and 05's NetworkPolicy probes, left behind when
-a cell is interrupted) and exercise objects (label `EXERCISE_LABEL`, the exercises' contract).
+Lessons differ in the objects they create at run time (`lab.lessons.LESSONS`, `creates`),
+which a reset to N removes for the lessons >= N: probe pods (`lab-probe` label: 00's and 05's
+NetworkPolicy probes, left behind when a cell is interrupted) and exercise objects (label
+`lab.lessons.EXERCISE_LABEL`, the exercises' contract).
 What a reset cannot undo: fields a learner added that the overlay never sets (`kubectl edit`
 adding an annotation stays; fields the overlay sets are taken back by the forced apply).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lab.chaos import BackendChaos
 from lab.errors import ChaosError, LabError
+from lab.lessons import EXERCISES, removed_by
 from lab.net import http_ok, http_status
 from lab.targets import Endpoints
 from lab.waits import poll
@@ -31,8 +32,6 @@ from lab.waits import poll
 if TYPE_CHECKING:
     from lab.k8s import Cluster
 
-PROBE_PODS = "lab-probe"  # label selector of the probe pods `Cluster.probe` creates
-EXERCISE_LABEL = "lab.ironclad/exercise"  # every object an exercise creates carries it
 # Kinds an exercise may create (what a reset looks for under EXERCISE_LABEL).
 EXERCISE_KINDS = (
     ("v1", "ConfigMap"),
@@ -41,43 +40,6 @@ EXERCISE_KINDS = (
     ("policy/v1", "PodDisruptionBudget"),
 )
 BACKEND_HPA = "backend-hpa"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """What lesson `lesson` needs on entry beyond the base state: the run-time objects that
-    it and the later lessons create (label selectors), removed by a reset to it."""
-
-    lesson: int
-    notebook: str
-    creates: tuple[str, ...] = ()
-
-
-EXERCISES = f"{EXERCISE_LABEL}"  # selector: any value
-LESSONS = {
-    1: Entry(1, "01-namespace", (EXERCISES,)),
-    2: Entry(2, "02-secrets-and-config", (EXERCISES,)),
-    3: Entry(3, "03-postgres-statefulset", (EXERCISES,)),  # deletes postgres-0: recreated
-    4: Entry(4, "04-backend-deployment", (EXERCISES,)),  # a rollout restart: re-applied, harmless
-    5: Entry(5, "05-scaling-and-resilience", (PROBE_PODS, EXERCISES)),  # also evicts, scales
-    6: Entry(6, "06-observability", (EXERCISES,)),
-    7: Entry(7, "07-chaos-and-slo", (EXERCISES,)),  # chaos and kills: undone by the base state
-}
-
-
-def entry(lesson: int) -> Entry:
-    """The table row of `lesson` (LabError for a lesson that does not exist)."""
-    if lesson not in LESSONS:
-        raise LabError(
-            f"There is no lesson {lesson}.", f"Use one of {min(LESSONS)}-{max(LESSONS)}."
-        )
-    return LESSONS[lesson]
-
-
-def removed_by(lesson: int) -> list[str]:
-    """Selectors of the run-time objects a reset to `lesson` removes (lessons >= it)."""
-    entry(lesson)
-    return sorted({s for n, e in LESSONS.items() if n >= lesson for s in e.creates})
 
 
 def chaos_left(endpoints: Endpoints, timeout: float = 3.0) -> list[str]:
@@ -107,9 +69,8 @@ def chaos_left(endpoints: Endpoints, timeout: float = 3.0) -> list[str]:
     return problems
 
 
-def leftovers(endpoints: Endpoints, lesson: int) -> list[str]:
-    """What in the running stack breaks `lesson` (cheap: chaos state and readiness)."""
-    entry(lesson)
+def leftovers(endpoints: Endpoints) -> list[str]:
+    """What in the running stack breaks any lesson (cheap: chaos state and readiness)."""
     not_ready = [u for u in endpoints.backends if not http_ok(f"{u}/health/ready")]
     return chaos_left(endpoints) + [f"{u} is not ready" for u in not_ready]
 
@@ -117,12 +78,12 @@ def leftovers(endpoints: Endpoints, lesson: int) -> list[str]:
 def fix_backends(endpoints: Endpoints, timeout: float) -> list[str]:
     """Wait for every replica to be ready, turn chaos off and free hogged memory on each,
     and check the schema answers; one line per thing that was wrong."""
-    was = leftovers(endpoints, min(LESSONS))
+    was = leftovers(endpoints)
     poll(
         lambda: all(http_ok(f"{u}/health/ready") for u in endpoints.backends),
         what=f"{len(endpoints.backends)} backend replicas ready",
         timeout=timeout,
-        diagnose=lambda: "\n".join(leftovers(endpoints, min(LESSONS))),
+        diagnose=lambda: "\n".join(leftovers(endpoints)),
     )
     BackendChaos(endpoints.backends, endpoints.chaos_token).reset()
     still = chaos_left(endpoints)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lab import stack
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
 from lab.identity import Identity
+from lab.lessons import lesson as lesson_row
 from lab.procs import pid_alive
 from lab.settings import Settings, check_namespace, get_settings, peer_namespace
 from lab.stack import StackProcess, read_state
@@ -111,6 +112,8 @@ def connect(
     breaks that lesson (chaos still on, a replica not ready) and the command that fixes it;
     nothing is printed when all is well.
     """
+    if lesson is not None:
+        lesson_row(lesson)  # refused before anything starts: a lesson that does not exist
     settings = settings or get_settings()
     if namespace is not None:
         settings = replace(settings, namespace=check_namespace(namespace, "NAMESPACE"))
@@ -119,7 +122,7 @@ def connect(
     if lesson is not None:
         from lab.reset import leftovers  # pandas and requests: only when asked
 
-        problems = leftovers(env.endpoints, lesson)
+        problems = leftovers(env.endpoints)
         if problems:
             print(
                 f"warning: left over from an earlier lesson: {'; '.join(problems)}. "

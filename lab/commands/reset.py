@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lab.commands import Subparsers, add_target
+from lab.lessons import LESSONS, lesson
 from lab.settings import Settings
 
 
@@ -14,17 +15,20 @@ def register(commands: Subparsers) -> None:
         help="bring the running lab to the state lesson N expects: chaos off, replicas ready, "
         "(kind) the overlay re-applied and later lessons' objects removed",
     )
-    reset.add_argument("--to", type=int, required=True, metavar="N", help="lesson number (1-7)")
+    numbers = ", ".join(str(row.number) for row in LESSONS)
+    reset.add_argument(
+        "--to", type=int, required=True, metavar="N", help=f"lesson number ({numbers})"
+    )
     add_target(reset)
     reset.set_defaults(handler=run_reset)
 
 
 def run_reset(args: argparse.Namespace, settings: Settings) -> int:
     from lab.errors import LabError, LabNotRunningError
-    from lab.reset import entry, fix_backends, reset_cluster
+    from lab.reset import fix_backends, reset_cluster
     from lab.stack import read_state
 
-    lesson = entry(args.to)
+    row = lesson(args.to)
     state = read_state(settings.state_file)
     if state is None:
         raise LabNotRunningError(
@@ -59,5 +63,5 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
     done += fix_backends(state.endpoints, timeout)
     for line in done:
         print(line)
-    print(f"ready for lesson {lesson.notebook} (target={running}).")
+    print(f"ready for lesson {row.notebook} (target={running}).")
     return 0

@@ -3,7 +3,8 @@
 An exercise cell carries the tag `exercise` and the cell metadata `{"ironclad": {"exercise": ID}}`
 (ID like "05-pdb"). It holds the learner's part (a value left as `...` until they write it) and
 ends with `lab.verify(ID, answer, env=env)`. Each lesson owns its verifiers in
-`lab/exercises/lessonNN.py` (NN = the ID's first two characters), registered with `@verifier`.
+`lab/exercises/lessonNN.py` (NN = the ID's first two characters, a lesson of `lab.lessons`),
+registered with `@verifier`.
 The solution of ID is `notebooks/solutions/ID.py`: the whole cell as it looks when solved
 (`lab.solution(ID)` shows it; `python -m lab run --solutions` runs it instead of the cell).
 
@@ -23,6 +24,7 @@ from typing import Any
 
 from lab.checks import publish
 from lab.errors import ExerciseFailedError, LabError
+from lab.lessons import LESSONS
 
 __all__ = [
     "MIMETYPE",
@@ -108,12 +110,13 @@ def verifier(exercise: str, *, hint: str) -> Callable[[Verifier], Verifier]:
 
 
 def _registered(exercise: str) -> _Registered:
-    if exercise not in _VERIFIERS:
-        lesson = exercise[:2]
+    row = next((r for r in LESSONS if exercise.startswith(f"{r.id}-")), None)
+    if exercise not in _VERIFIERS and row is not None:
+        module = f"lab.exercises.lesson{row.id}"
         try:
-            importlib.import_module(f"lab.exercises.lesson{lesson}")
+            importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != f"lab.exercises.lesson{lesson}":
+            if exc.name != module:
                 raise
     if exercise not in _VERIFIERS:
         raise LabError(

@@ -3,7 +3,7 @@
 On the `cluster` target the runner records each notebook's summary.json entry in the learner's
 namespace as a ConfigMap (`record_summary`: one per notebook, so a later run of some notebooks
 never erases the others). Status reads, per learner namespace (by the workshop's label), which
-lessons' objects exist and are healthy (`LESSON_OBJECTS`; workloads: ready replicas reach the
+lessons' objects exist and are healthy (`lab.lessons.LESSONS`; workloads: ready replicas reach the
 desired count) and those summaries, as a table for the terminal and an HTML page.
 
 The summaries are the learner's to write (their Role may apply ConfigMaps), so status trusts
@@ -28,6 +28,7 @@ from kubernetes.client.exceptions import ApiException
 from lab.errors import LabError
 from lab.identity import Identity
 from lab.k8s import Cluster
+from lab.lessons import with_objects
 from lab.workshop.api import InstructorApi, ObjectState
 from lab.workshop.objects import selector
 
@@ -38,19 +39,6 @@ SUMMARY_KEY = "summary.json"
 UNREADABLE = "unreadable record"
 NOTEBOOK_NAME = re.compile(r"\d{2}-[a-z0-9-]{1,60}")
 NOTEBOOK_STATUS = re.compile(r"[a-z][a-z ]{0,19}")  # "passed", "failed", "not run", ...
-# The objects each lesson leaves in the learner's namespace (tests/unit/lab/workshop checks that
-# each is in the rendered stack).
-LESSON_OBJECTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "02": (("Secret", "postgres-secret"), ("ConfigMap", "backend-config")),
-    "03": (("StatefulSet", "postgres"),),
-    "04": (("Deployment", "backend"),),
-    "05": (
-        ("HorizontalPodAutoscaler", "backend-hpa"),
-        ("PodDisruptionBudget", "backend-pdb"),
-        ("NetworkPolicy", "default-deny-all"),
-    ),
-    "06": (("Deployment", "prometheus"),),
-}
 
 
 def summary_config_map(namespace: str, notebook: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,7 +187,7 @@ def status(api: InstructorApi, workshop: str, uid: str | None = None) -> list[Le
                 (f"{kind}/{name}", api.object_state(namespace, kind, name))
                 for kind, name in objects
             ]
-            for lesson, objects in LESSON_OBJECTS.items()
+            for lesson, objects in ((row.id, row.objects) for row in with_objects())
         }
         runs, unreadable = read_runs(api.config_maps(namespace, f"{SUMMARY_LABEL}=true"))
         learners.append(LearnerStatus(namespace, lessons, runs, unreadable))
@@ -208,8 +196,9 @@ def status(api: InstructorApi, workshop: str, uid: str | None = None) -> list[Le
 
 def rows(learners: Sequence[LearnerStatus]) -> list[list[str]]:
     """The board: a header, then one row per learner."""
-    header = ["learner", *(f"lesson {n}" for n in LESSON_OBJECTS), "runs (checks passed)"]
-    body = [[s.namespace, *(s.lesson_mark(n) for n in LESSON_OBJECTS), s.runs()] for s in learners]
+    columns = [row.id for row in with_objects()]
+    header = ["learner", *(f"lesson {n}" for n in columns), "runs (checks passed)"]
+    body = [[s.namespace, *(s.lesson_mark(n) for n in columns), s.runs()] for s in learners]
     return [[printable(cell) for cell in row] for row in [header, *body]]
 
 

@@ -9,18 +9,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from lab.lessons import LESSONS
+
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-EXPECTED = [
-    "00-preflight",
-    "01-namespace",
-    "02-secrets-and-config",
-    "03-postgres-statefulset",
-    "04-backend-deployment",
-    "05-scaling-and-resilience",
-    "06-observability",
-    "07-chaos-and-slo",
-    "99-teardown",
-]
+EXPECTED = [row.notebook for row in LESSONS]  # lab.lessons: the one table of lessons
 # Calls that reach a Kubernetes API server (rendering with `kubectl kustomize` does not).
 CLUSTER_API = re.compile(
     r"\.k8s\b|\bkill_pod\(|\bevict_pod\(|\bCluster[.(]|kubernetes\.client|"

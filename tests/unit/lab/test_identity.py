@@ -28,8 +28,8 @@ from lab.credentials import generate
 from lab.errors import LabError
 from lab.identity import Identity, kubeconfig_path, resolve
 from lab.k8s import Cluster
+from lab.lessons import EXERCISE_LABEL
 from lab.manifests import render
-from lab.reset import EXERCISE_LABEL
 from lab.settings import DEFAULT_NAMESPACE, Settings
 from lab.stack import State, read_state, write_state
 from lab.targets import Endpoints

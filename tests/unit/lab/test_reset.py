@@ -25,7 +25,8 @@ from kubernetes import client
 
 from lab.errors import LabError
 from lab.k8s import Cluster
-from lab.reset import EXERCISE_LABEL, LESSONS, PROBE_PODS, entry, removed_by, reset_cluster
+from lab.lessons import EXERCISE_LABEL
+from lab.reset import reset_cluster
 from lab.targets.kind import IMAGE_ID_ANNOTATION
 
 
@@ -46,21 +47,6 @@ NS = fake_api.NS
 FakeApiServer = fake_api.FakeApiServer
 pod_json = fake_api.pod_json
 deployment_json = fake_api.deployment_json
-
-
-def test_every_lesson_01_to_07_has_an_entry_and_others_are_refused() -> None:
-    assert sorted(LESSONS) == list(range(1, 8))
-    assert entry(5).notebook == "05-scaling-and-resilience"
-    with pytest.raises(LabError, match="There is no lesson 9") as info:
-        entry(9)
-    assert "1-7" in info.value.next_step
-
-
-def test_a_reset_removes_the_run_time_objects_of_that_lesson_and_later_ones() -> None:
-    assert PROBE_PODS in removed_by(1)
-    assert PROBE_PODS in removed_by(5)  # 05 creates probe pods
-    assert PROBE_PODS not in removed_by(6)
-    assert all(EXERCISE_LABEL in removed_by(n) for n in LESSONS)
 
 
 def statefulset_json() -> dict[str, Any]:

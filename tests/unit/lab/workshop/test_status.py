@@ -4,21 +4,17 @@ recording stand-in for lab.k8s.Cluster (it only needs `namespace` and `apply`)."
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from lab.identity import Identity
-from lab.manifests import find
-from lab.settings import get_settings
+from lab.lessons import with_objects
 from lab.workshop.api import ObjectState
 from lab.workshop.capacity import Footprint
 from lab.workshop.objects import Plan, all_objects
-from lab.workshop.provision import learner_stack
 from lab.workshop.status import (
-    LESSON_OBJECTS,
     SUMMARY_LABEL,
     LearnerStatus,
     html_page,
@@ -166,7 +162,7 @@ def test_hostile_records_are_unreadable_for_that_learner_only(fake_api: Any) -> 
 def test_control_characters_are_escaped_in_the_terminal_and_the_page() -> None:
     assert printable(f"ns{ESCAPE}") == "ns\\x1b]0;pwned\\x07\\x1b[2J\\r"
     assert printable("a\u202eb\u200bc ✓ é") == "a\\u202eb\\u200bc ✓ é"  # bidi, zero width
-    lessons = {lesson: [] for lesson in LESSON_OBJECTS}
+    lessons = {row.id: [] for row in with_objects()}
     learner = LearnerStatus(f"learner{ESCAPE}", lessons)  # type: ignore[arg-type]
     text, page = table([learner]), html_page([learner], f"<b>{ESCAPE}")
     for out in (text, page):
@@ -174,12 +170,3 @@ def test_control_characters_are_escaped_in_the_terminal_and_the_page() -> None:
         assert "\x07" not in out
         assert "learner\\x1b]0;pwned" in out
     assert "&lt;b&gt;\\x1b" in page
-
-
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl")
-def test_every_lesson_object_is_in_the_learner_stack() -> None:
-    settings = get_settings()
-    stack = learner_stack(settings)
-    for objects in LESSON_OBJECTS.values():
-        for kind, name in objects:
-            assert find(stack, kind, name, settings.namespace)

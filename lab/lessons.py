@@ -1,0 +1,137 @@
+"""The lessons table: per lesson its notebook, the part of the stack it builds, the objects that
+part leaves in the learner's namespace, and the run-time objects it creates.
+
+One table, read by `lab.connect(lesson=N)` (session), `reset --to N`, the runner, `workshop
+status` and the exercises; each notebook names its lesson in its metadata
+(`metadata.ironclad.lesson`) and tests/unit/lab/test_lessons.py holds the two to each other and
+each lesson's objects to the rendered stack. Adding a lesson is one row here plus its notebook.
+
+The parts come in the original design's order (Namespace -> Secrets -> PostgreSQL -> Backend ->
+autoscaling/PDB/NetworkPolicy -> monitoring): each needs the ones before it. Light on purpose
+(no Kubernetes client, no pandas): `lab up` and `workshop status` import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lab.errors import LabError
+
+PROBE_PODS = "lab-probe"  # label selector of the probe pods `lab.k8s` creates (PROBE_LABEL)
+EXERCISE_LABEL = "lab.ironclad/exercise"  # every object an exercise creates carries it
+EXERCISES = EXERCISE_LABEL  # selector: the label with any value
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One row: lesson `number`, its notebook (file stem), the stack `part` it builds (None: it
+    builds nothing), the (kind, name) `objects` that part leaves in the learner's namespace,
+    what stands in for them on the local target (`local_analog`, "" when nothing does), and
+    the label selectors of the run-time objects it creates (`creates`: a reset to this lesson
+    or an earlier one removes them)."""
+
+    number: int
+    notebook: str
+    part: str | None = None
+    objects: tuple[tuple[str, str], ...] = ()
+    local_analog: str = ""
+    creates: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        """The two-digit number the notebook and its exercises start with ("05")."""
+        return f"{self.number:02d}"
+
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson(0, "00-preflight"),
+    Lesson(
+        1,
+        "01-namespace",
+        "namespace",
+        local_analog="the lab's temporary directory (every process and file of the stack)",
+        creates=(EXERCISES,),
+    ),
+    Lesson(
+        2,
+        "02-secrets-and-config",
+        "config",
+        (("Secret", "postgres-secret"), ("ConfigMap", "backend-config")),
+        "the environment variables the backend processes get",
+        (EXERCISES,),
+    ),
+    Lesson(  # 03 deletes postgres-0: its StatefulSet recreates it
+        3,
+        "03-postgres-statefulset",
+        "postgres",
+        (("StatefulSet", "postgres"),),
+        "a PostgreSQL server process in the lab's directory",
+        (EXERCISES,),
+    ),
+    Lesson(  # 04 restarts the rollout: re-applied, harmless
+        4,
+        "04-backend-deployment",
+        "backend",
+        (("Deployment", "backend"),),
+        "the backend processes, restarted like a ReplicaSet restarts pods",
+        (EXERCISES,),
+    ),
+    Lesson(  # 05 also evicts pods and scales the backend
+        5,
+        "05-scaling-and-resilience",
+        "resilience",
+        (
+            ("HorizontalPodAutoscaler", "backend-hpa"),
+            ("PodDisruptionBudget", "backend-pdb"),
+            ("NetworkPolicy", "default-deny-all"),
+        ),
+        "",  # HPA, PDB and NetworkPolicy need a cluster: those cells are needs-cluster
+        (PROBE_PODS, EXERCISES),
+    ),
+    Lesson(
+        6,
+        "06-observability",
+        "monitoring",
+        (("Deployment", "prometheus"),),
+        "a Prometheus process with file-based discovery (Grafana where it is installed)",
+        (EXERCISES,),
+    ),
+    Lesson(7, "07-chaos-and-slo", creates=(EXERCISES,)),  # chaos, kills: undone by the base state
+    Lesson(99, "99-teardown"),
+)
+PARTS: tuple[str, ...] = tuple(row.part for row in LESSONS if row.part)  # in building order
+
+
+def lesson(number: int) -> Lesson:
+    """The row of lesson `number` (LabError naming the lessons there are otherwise)."""
+    for row in LESSONS:
+        if row.number == number:
+            return row
+    raise LabError(
+        f"There is no lesson {number}.",
+        f"Use one of {', '.join(str(row.number) for row in LESSONS)}.",
+    )
+
+
+def by_notebook(stem: str) -> Lesson:
+    """The row of the notebook named `stem` ("05-scaling-and-resilience")."""
+    for row in LESSONS:
+        if row.notebook == stem:
+            return row
+    raise LabError(
+        f"No lesson has the notebook {stem}.",
+        "Add its row to lab.lessons.LESSONS (and metadata.ironclad.lesson to the notebook).",
+    )
+
+
+def removed_by(number: int, rows: Sequence[Lesson] = LESSONS) -> list[str]:
+    """Selectors of the run-time objects a reset to lesson `number` removes (its own and those
+    of every later lesson)."""
+    lesson(number)
+    return sorted({s for row in rows if row.number >= number for s in row.creates})
+
+
+def with_objects() -> list[Lesson]:
+    """The lessons whose part leaves objects in the namespace (`workshop status` columns)."""
+    return [row for row in LESSONS if row.objects]
