@@ -1,5 +1,7 @@
 """Shared test configuration: folder-based markers, the `kind` skip, how pytest-xdist may split
-the tests between its workers, the PostgreSQL fixture and the lab's kind cluster (pytest-kind)."""
+the tests between its workers, the PostgreSQL fixture and the lab's kind cluster (pytest-kind).
+The fake Kubernetes API server and its fixtures are a plugin of tests/plugins/ (`pytest_plugins`:
+pytest reads it only from this top-level conftest)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from pytest_kind import KindCluster
 from lab.procs import PostgresServer
 from lab.settings import Settings
 from lab.targets import docker_problem
+
+pytest_plugins = ["fake_kube_api"]
 
 TESTS_DIR = Path(__file__).parent
 FOLDER_MARKERS = ("unit", "integration", "manifests", "notebooks")

@@ -2,7 +2,7 @@
 or weakening each one on a copy of the kind render and expecting a lint finding that says what
 is wrong: default deny, PostgreSQL's persistent storage, the RBAC discovery needs (the PDB's
 eviction policy, the HPA owning the replica count and the hard spread are proven the same way in
-tests/unit/test_lint.py). Plus: nothing cluster-scoped but the Namespace and metrics-server, and
+tests/unit/lab/test_lint.py). Plus: nothing cluster-scoped but the Namespace and metrics-server, and
 the spread fits kind's two workers through a rolling update and a drain."""
 
 from __future__ import annotations

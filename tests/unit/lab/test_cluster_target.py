@@ -1,4 +1,4 @@
-"""lab.targets.cluster against the recording fake API (tests/unit/lab/conftest.py): what `up`
+"""lab.targets.cluster against the recording fake API (tests/plugins/fake_kube_api.py): what `up`
 applies and where, how it tears down, and the one-message errors of issue 9's "Bad input".
 
 The fake rolls workloads out the moment they are applied and forwards ports to a local server:
@@ -23,7 +23,7 @@ from lab.targets import choose, make_target
 from lab.targets.cluster import ClusterTarget
 
 if TYPE_CHECKING:
-    from conftest import FakeApiServer
+    from fake_kube_api import FakeApiServer
 
 NS = "ironclad-demo"
 IMAGE = "registry.example/ironclad-backend:1"

@@ -2,8 +2,9 @@
 lives, and `reset` (through the CLI), the notebooks' `lab.connect()` and the runner's records act
 on it, not on the shell's or kernel's environment.
 
-Against the recording fake API server (conftest.py): it proves which calls are made, where,
-and that they stay within the learner Role (`lab.rbac`); it is not a cluster. The backend pods
+Against the recording fake API server (tests/plugins/fake_kube_api.py): it proves which calls
+are made, where, and that they stay within the learner Role (`lab.rbac`); it is not a cluster.
+The backend pods
 behind the recorded endpoints are stood in for by `ChaosOff`, which answers the chaos API the
 way a backend with chaos off does.
 """
@@ -35,7 +36,7 @@ from lab.stack import State, read_state, write_state
 from lab.targets import Endpoints
 
 if TYPE_CHECKING:
-    from conftest import FakeApiServer
+    from fake_kube_api import FakeApiServer
 
 LEARNER_NS = "learner-07"
 IMAGE = "registry.example/ironclad-backend:7"

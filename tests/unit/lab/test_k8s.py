@@ -1,6 +1,6 @@
 """lab.k8s: row/rollout logic on the client's models, and the calls against the recording fake.
 
-`FakeApiServer` (tests/unit/lab/conftest.py) is a small, stateful, recording fake of the API
+`FakeApiServer` (tests/plugins/fake_kube_api.py) is a small, stateful, recording fake of the API
 endpoints the lab uses. It checks that the helpers make the right calls through the real client
 and interpret the answers; it is not a cluster, and nothing here claims cluster behaviour
 (those tests carry the `kind` marker).
@@ -27,7 +27,7 @@ from lab.errors import LabError, LabTimeoutError
 from lab.k8s import PROBE_SCRIPT, Cluster, PodState, documents, probe_pod, rollout_complete
 
 if TYPE_CHECKING:
-    from conftest import FakeApiServer
+    from fake_kube_api import FakeApiServer
 
 NS = "ironclad-demo"
 

@@ -39,7 +39,7 @@ from lab.workshop.api import KubeInstructorApi
 from lab.workshop.status import status as workshop_status
 
 if TYPE_CHECKING:
-    from conftest import FakeApiServer
+    from fake_kube_api import FakeApiServer
 
 NS = "ironclad-demo"  # the fake's namespace
 IMAGE = "registry.example/ironclad-backend:7"

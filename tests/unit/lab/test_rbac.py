@@ -1,7 +1,7 @@
 """lab.rbac is minimal and sufficient: the learner Role equals what the lab really calls.
 
 The cluster target and every `Cluster` method a lesson uses run against the recording fake API
-server (tests/unit/lab/conftest.py: a real HTTP server behind a real ApiClient; it records the
+server (tests/plugins/fake_kube_api.py: a real HTTP server behind a real ApiClient; it records the
 (verb, group, resource) each request needs, the way the API server's authorizer derives them).
 The recorded set must equal `LAB_CALLS`: a new call the table lacks fails here, and so does a
 rule nothing uses any more. The fake is not a cluster; a real RBAC check of the provisioned Role
@@ -28,7 +28,7 @@ from lab.workshop.objects import Plan, all_objects
 from lab.workshop.status import record_summary
 
 if TYPE_CHECKING:
-    from conftest import FakeApiServer
+    from fake_kube_api import FakeApiServer
 
 NS = "learner-07"
 CLIENT_APIS = {"core": "", "apps": "apps", "autoscaling": "autoscaling"}

@@ -1,6 +1,6 @@
 """lab.reset: the per-lesson table, and the kind/cluster path against the fake API server.
 
-The fake (`FakeApiServer` of this folder's conftest.py, seeded with the live state `lab up`
+The fake (`FakeApiServer` of tests/plugins/fake_kube_api.py, seeded with the live state `lab up`
 leaves: the backend Deployment, its HPA, postgres, pods and ConfigMaps) checks that
 `reset_cluster` makes the right calls through the real client: server-side apply of the overlay,
 deletion of run-time objects by label, waiting for the workloads at the HPA's floor. It is not a
@@ -12,15 +12,13 @@ tests/integration/lab/test_reset_local.py.
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from fake_kube_api import NS, FakeApiServer, deployment_json, pod_json
 from kubernetes import client
 
 from lab.errors import LabError
@@ -28,25 +26,6 @@ from lab.k8s import Cluster
 from lab.lessons import EXERCISE_LABEL
 from lab.reset import reset_cluster
 from lab.targets.kind import IMAGE_ID_ANNOTATION
-
-
-def _load(file_name: str, name: str) -> ModuleType:
-    """A module of this folder loaded by path: pytest imports conftest files with importlib
-    under names of its own, so they are not importable by theirs."""
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file_name))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fake_api = _load("conftest.py", "lab_unit_fake_api")
-NS = fake_api.NS
-FakeApiServer = fake_api.FakeApiServer
-pod_json = fake_api.pod_json
-deployment_json = fake_api.deployment_json
 
 
 def statefulset_json() -> dict[str, Any]:

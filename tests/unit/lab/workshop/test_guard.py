@@ -1,5 +1,5 @@
 """The workshop's safety model, offline: the admission policy (lab.workshop.guard) is valid and
-its CEL compiles (cel-python); the learner's gate (tests/unit/lab/conftest.py: the provisioned
+its CEL compiles (cel-python); the learner's gate (tests/plugins/fake_kube_api.py: the provisioned
 Roles through lab.rbac's evaluator, RBAC's escalation check, the policy's CEL evaluated, the
 quota) admits everything the lab applies and refuses every escalation a curious learner tries,
 each by the layer docs/workshop.md names. The same policy runs on a real API server in the

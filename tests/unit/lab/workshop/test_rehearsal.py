@@ -3,7 +3,7 @@ instructor provisions two learners, learner 1 brings the lab up on the cluster t
 but the kubeconfig provision wrote, resets it to lesson 5, looks at `status`, the instructor reads
 `workshop status`, the learner stops with `down`, the instructor tears down.
 
-The cluster is the fake API server (tests/unit/lab/conftest.py), on which another workshop and
+The cluster is the fake API server (tests/plugins/fake_kube_api.py), on which another workshop and
 a namespace nobody provisioned already exist. It tells callers apart by their token: the
 instructor is unrestricted; the learner's token gets exactly the rights provision created
 (the Roles bound to their ServiceAccount through `lab.rbac`'s evaluator, RBAC's escalation
@@ -34,7 +34,7 @@ from lab.workshop.api import Endpoint
 from lab.workshop.objects import kubeconfig
 
 if TYPE_CHECKING:
-    from conftest import FakeApiServer
+    from fake_kube_api import FakeApiServer
 
 pytestmark = pytest.mark.slow
 IMAGE = "registry.example/ironclad-backend:1"

@@ -1,4 +1,7 @@
-"""The recording fake of the Kubernetes API that the lab's unit tests drive (not a cluster).
+"""The recording fake of the Kubernetes API that the lab's unit tests drive (not a cluster), and
+its fixtures (`fake`, `cluster`, `kubeconfig`, `upstream`, `gate_of`, `discovery_cache`): a pytest
+plugin that tests/conftest.py loads (`pytest_plugins`); tests import its helpers by module name
+(`from fake_kube_api import FakeApiServer, pod_json`).
 
 `FakeApiServer` is a real HTTP server (with the websocket port-forward protocol) answering a real
 `kubernetes.client.ApiClient` from a small in-memory state: discovery, server-side apply (merged
