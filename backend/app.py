@@ -46,6 +46,15 @@ class Backend(ObservedApp):
         log.info("draining: readiness now answers 503")
 
 
+def default_registry() -> CollectorRegistry:
+    """A fresh registry with the process, platform and GC collectors (`process_cpu_seconds_total`
+    is the CPU the dashboard's saturation panel compares with the pod's request)."""
+    registry = CollectorRegistry()
+    for collector in (ProcessCollector, PlatformCollector, GCCollector):
+        collector(registry=registry)
+    return registry
+
+
 def create_app(
     settings: Settings | None = None, registry: CollectorRegistry | None = None
 ) -> Backend:
@@ -56,9 +65,7 @@ def create_app(
     """
     settings = settings or Settings.from_env()
     if registry is None:
-        registry = CollectorRegistry()
-        for collector in (ProcessCollector, PlatformCollector, GCCollector):
-            collector(registry=registry)
+        registry = default_registry()
     metrics = Metrics(registry)
     db = Database(settings, on_breaker_change=metrics.breaker_open.set)
     registry.register(PoolCollector(db.pool.get_stats))

@@ -14,8 +14,8 @@ from typing import Any
 
 import promql_parser
 import pytest
-from prometheus_client import CollectorRegistry
 
+from backend.app import default_registry
 from backend.observe import Metrics, PoolCollector
 from lab import manifests, slo
 from lab.credentials import generate
@@ -72,7 +72,7 @@ def renders() -> Callable[[str, str], list[manifests.Obj]]:
 def known_metrics() -> frozenset[str]:
     """Every series name a query may select: the backend's samples (counter -> _total,
     histogram -> _bucket/_count/_sum), the recorded rules of both scales, Prometheus' own."""
-    registry = CollectorRegistry()
+    registry = default_registry()  # the backend's own, process_cpu_seconds_total included
     Metrics(registry)
     registry.register(PoolCollector(dict))
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}

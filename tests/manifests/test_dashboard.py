@@ -108,9 +108,10 @@ HEALTHY_S = 300  # evaluated 5 minutes into steady, error-free traffic at the la
 
 
 def healthy_series() -> dict[str, str]:
-    """A healthy lab: 3 replicas up, 5 req/s on /api/items all 200 and fast, chaos off, breaker
-    closed, an idle pool. No 5xx series exists at all (prometheus-client creates a labelled
-    child only when it is first used), exactly like a real backend that never failed."""
+    """A healthy lab: 3 replicas up, 5 req/s on /api/items all 200 and fast, 0.02 CPU cores
+    each, chaos off, breaker closed, an idle pool. No 5xx series exists at all
+    (prometheus-client creates a labelled child only when it is first used), exactly like a
+    real backend that never failed."""
     steps = HEALTHY_S
     series: dict[str, str] = {}
     for i in range(3):
@@ -122,6 +123,7 @@ def healthy_series() -> dict[str, str]:
             series[f'http_request_duration_seconds_bucket{{{api},le="{le}"}}'] = f"0+5x{steps}"
         series[f"http_request_duration_seconds_count{{{api}}}"] = f"0+5x{steps}"
         series[f"http_request_duration_seconds_sum{{{api}}}"] = f"0+0.1x{steps}"
+        series[f"process_cpu_seconds_total{{{inst}}}"] = f"0+0.02x{steps}"  # 20 % of 100m
         for gauge, value in (
             ("http_requests_in_flight", 0),
             ("db_pool_size", 4),
@@ -192,3 +194,33 @@ def test_replicas_panel_turns_red_below_the_expected_count() -> None:
     assert [s["color"] for s in steps] == ["red", "green"]
     assert steps[1]["value"] == slo.MIN_BACKENDS
     assert str(slo.MIN_BACKENDS) in panel["description"]
+
+
+def cpu_request_cores(objects: list[manifests.Obj]) -> float:
+    """The backend container's CPU request in cores ("100m" -> 0.1)."""
+    backend = manifests.find(objects, "Deployment", "backend")
+    cpu = str(backend["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"])
+    return int(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+
+
+def test_cpu_panel_divides_by_the_request_and_marks_the_hpa_target(
+    kind_objects: list[manifests.Obj],
+) -> None:
+    """Issue 21 item 3: the saturation panel shows CPU per replica as the HPA computes it,
+    usage / request, with the HPA's target as a threshold line: both numbers are the
+    manifests' own, so changing the request or the target without the panel fails here."""
+    panel = next(p for p in dashboard()["panels"] if p["title"].startswith("Saturation: CPU"))
+    (target,) = panel["targets"]
+    match = re.fullmatch(
+        r"sum by \(instance\) \(rate\(process_cpu_seconds_total\{[^}]*\}"
+        r"\[\$__rate_interval\]\)\) / ([0-9.]+)",
+        target["expr"],
+    )
+    assert match, target["expr"]
+    assert float(match[1]) == cpu_request_cores(kind_objects)
+    hpa = manifests.find(kind_objects, "HorizontalPodAutoscaler", "backend-hpa")
+    utilization = hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"]
+    defaults = panel["fieldConfig"]["defaults"]
+    steps = [s["value"] for s in defaults["thresholds"]["steps"]]
+    assert defaults["unit"] == "percentunit"
+    assert steps == [None, utilization / 100, 1.0], "thresholds: HPA target, then the request"

@@ -43,6 +43,8 @@ class FakeProm:
             return frame([3, 2])
         if q == "error_budget_remaining_percentage":
             return pd.concat([frame([80, 40], slo="availability"), frame([99, 99], slo="latency")])
+        if "process_cpu_seconds_total" in q:
+            return frame([0.4, 0.5], instance="10.0.0.1:3000")
         if "circuit_breaker" in q:
             return frame([])[["timestamp", "value"]]
         return frame([0.0, 0.1])
@@ -76,12 +78,12 @@ def test_variables_are_grafanas_at_both_scales() -> None:
 def test_panels_keep_the_json_layout_units_and_thresholds() -> None:
     by_title = {p.title: p for p in BOARD.panels}
     replicas = by_title["Replicas up"]
-    assert (replicas.x, replicas.y, replicas.w, replicas.h) == (0, 25, 6, 6)
+    assert (replicas.x, replicas.y, replicas.w, replicas.h) == (0, 33, 6, 6)
     assert replicas.thresholds == ((None, "red"), (3, "green"))
     assert replicas.colour(2) == "red"
     assert replicas.colour(3) == "green"
     assert by_title["Errors: share of /api requests answering 5xx"].unit == "percentunit"
-    assert BOARD.rows == 31
+    assert BOARD.rows == 39
 
 
 def test_fetch_runs_every_panel_query_with_the_variables_filled_in() -> None:
@@ -125,3 +127,16 @@ def test_render_draws_each_panel_at_its_place_with_its_title() -> None:
     assert {"2", "40 %", "99 %"} <= texts  # stat panels: last values with their unit
     left_edge = {round(ax.get_position().x0, 2) for ax in fig.axes if ax.get_title(loc="left")}
     assert len(left_edge) >= 4  # panels at x = 0, 6, 8, 12, 16, 18 of the grid, not one column
+
+
+def test_cpu_panel_draws_share_of_the_request_with_the_hpa_target_and_the_request() -> None:
+    """Issue 21 item 3: the saturation panel in %: 0.5 (of the request) is drawn as 50 %, the
+    HPA's 70 % target and the request (100 %) as threshold lines, one series per replica."""
+    fig = dashboard.render(FakeProm(), BOARD, window=timedelta(minutes=5))
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    cpu = fig.axes[titles.index("Saturation: CPU per replica, share of its request")]
+    assert cpu.get_ylabel() == "%"
+    assert cpu.get_legend_handles_labels()[1] == ["10.0.0.1:3000"]
+    series, *thresholds = cpu.get_lines()
+    assert series.get_ydata()[-1] == pytest.approx(50.0)
+    assert [line.get_ydata()[0] for line in thresholds] == pytest.approx([70.0, 100.0])
