@@ -262,10 +262,10 @@ def silence_jupyter_news(session: nox.Session, env: dict[str, str]) -> None:
 @nox.session(venv_backend="none")
 def jupyter(session: nox.Session) -> None:
     """Open JupyterLab on notebooks/ in .nox/learner, `nox -s lab`'s environment (`-- ARGS`)."""
-    # The env's `python3` kernel spec becomes the lab's (`lab.kernelspec`): `%%cluster` works in
-    # every kernel from its first cell, before any `import lab`.
+    # The env's `python3` kernel spec becomes the lab's (`ironclad-lab kernelspec`): `%%cluster`
+    # works in every kernel from its first cell, before any `import lab`.
     env = learner_env(session)
-    session.run(LEARNER_BIN / "python", "-m", "lab.kernelspec", silent=True, env=env, external=True)
+    session.run(LEARNER_BIN / "ironclad-lab", "kernelspec", silent=True, env=env, external=True)
     silence_jupyter_news(session, env)
     as_root = ["--allow-root"] if os.geteuid() == 0 else []
     session.run(

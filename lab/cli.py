@@ -1,8 +1,13 @@
 """`ironclad-lab` (also `python -m lab`): one argparse tree, one module per subcommand.
 
 Each module named in COMMANDS has `register(subparsers)`, which adds its parser and sets
-`handler` (a function of the parsed arguments and the settings returning the exit code).
-Adding a subcommand is writing such a module and naming it here. Handlers import what they
+`handler` (a function of the parsed arguments and the settings returning the exit code) and,
+for a command that works anywhere, `needs_root=False` (the others run in a checkout or a
+workspace). Adding a subcommand is writing such a module and naming it here.
+
+Exit codes, the same for every subcommand: 0 done; 1 a `LabError` (one message and the next
+step, no traceback); 2 a usage error (argparse's own, or a `UsageError`: a flag where it does
+not apply, a value out of range); 128+N stopped by signal N (`up`, `run`). Handlers import what they
 need when they run, so `ironclad-lab --help` stays fast (and works in a plain install, without
 the `lab` extra every subcommand needs: `lab.extras`).
 """
@@ -17,7 +22,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from lab.errors import LabError
+from lab.errors import LabError, UsageError
 from lab.extras import require
 from lab.settings import Settings, get_settings, is_checkout
 
@@ -28,7 +33,11 @@ COMMANDS = (
     "lab.commands.images",
     "lab.commands.reset",
     "lab.commands.workshop",
+    "lab.commands.generate",
+    "lab.commands.kernelspec",
 )
+EXIT_ERROR = 1  # a LabError, whichever command raised it
+EXIT_USAGE = 2  # what argparse exits with for a usage error; a UsageError too
 LOG_HANDLER = "ironclad-lab-cli"
 # The extra of the package every subcommand runs on (it includes the backend's: the local target
 # runs backend processes from this environment).
@@ -69,13 +78,14 @@ def configure_logging(quiet: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
-    """Parse `argv`, run the subcommand, return its exit code (errors: one message, code 1)."""
+    """Parse `argv`, run the subcommand, return its exit code (see the module docstring)."""
     args = parser().parse_args(argv)
     configure_logging(args.quiet)
     try:
         require(COMMANDS_EXTRA, args.command)
         settings = settings or get_settings()
-        if not is_checkout(settings.repo_root):  # before anything (build/, a state file) is made
+        needs_root = getattr(args, "needs_root", True)
+        if needs_root and not is_checkout(settings.repo_root):  # before anything is made
             raise LabError(
                 f"{settings.repo_root} is not an Ironclad Lab checkout (no pyproject.toml with "
                 f"manifests/ there; searched upwards from the installed package and from "
@@ -84,6 +94,9 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
                 "Nothing was created.",
             )
         return int(args.handler(args, settings))
+    except UsageError as exc:
+        print(f"ironclad-lab {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR

@@ -14,6 +14,11 @@ class LabError(Exception):
         super().__init__(f"{problem}\n→ {next_step}" if next_step else problem)
 
 
+class UsageError(LabError):
+    """The command line asks for something that cannot be: a flag where it does not apply, a
+    value out of range. `ironclad-lab` exits 2 for it, as argparse does for its own checks."""
+
+
 class ToolMissingError(LabError):
     """A required program is not installed."""
 

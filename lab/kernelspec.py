@@ -1,6 +1,6 @@
 """The lab's Jupyter kernel spec: the `python3` kernel, loading `%%cluster` at start-up.
 
-`python -m lab.kernelspec` installs it into this environment (`sys.prefix`, what `jupyter
+`ironclad-lab kernelspec` installs it into this environment (`sys.prefix`, what `jupyter
 kernelspec install --sys-prefix` does), replacing ipykernel's own `python3` spec there, so the
 notebooks' `python3` kernel has `%%cluster` before any `import lab`. Which spec wins: inside a
 virtual environment jupyter_core searches the environment's share/jupyter/kernels *before* the
@@ -38,7 +38,3 @@ def install(prefix: Path | None = None) -> Path:
             source, KERNEL_NAME, prefix=str(prefix or sys.prefix)
         )
     return Path(installed)
-
-
-if __name__ == "__main__":
-    print(f"installed the {KERNEL_NAME!r} kernel spec in {install()}")

@@ -97,7 +97,7 @@ class Settings:
 
     @property
     def rules_dir(self) -> Path:
-        """The generated Prometheus rule files (`python -m lab.slo` writes them)."""
+        """The generated Prometheus rule files (`ironclad-lab generate rules` writes them)."""
         return self.manifests / "monitoring" / "rules"
 
     @property

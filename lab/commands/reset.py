@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from lab.commands import Subparsers, add_target
-from lab.lessons import LESSONS, lesson
+from lab.errors import LabError
+from lab.lessons import LESSONS, Lesson, lesson
 from lab.settings import Settings
 
 
@@ -17,27 +18,27 @@ def register(commands: Subparsers) -> None:
     )
     numbers = ", ".join(str(row.number) for row in LESSONS)
     reset.add_argument(
-        "--to", type=int, required=True, metavar="N", help=f"lesson number ({numbers})"
+        "--to", type=lesson_row, required=True, metavar="N", help=f"lesson number ({numbers})"
     )
     add_target(reset)
     reset.set_defaults(handler=run_reset)
 
 
 def run_reset(args: argparse.Namespace, settings: Settings) -> int:
-    from lab.errors import LabError, LabNotRunningError
+    from lab.errors import LabNotRunningError, UsageError
     from lab.reset import fix_backends, reset_cluster
     from lab.stack import read_state
 
-    row = lesson(args.to)
+    row: Lesson = args.to
     state = read_state(settings.state_file)
     if state is None:
         raise LabNotRunningError(
             f"No lab is running (state file {settings.state_file}).",
-            f"Start one (ironclad-lab up), then reset: ironclad-lab reset --to {args.to}.",
+            f"Start one (ironclad-lab up), then reset: ironclad-lab reset --to {row.number}.",
         )
     running = state.endpoints.target
     if args.target not in (None, "auto", running):
-        raise LabError(
+        raise UsageError(
             f"The running lab is on target={running}, not {args.target}.",
             "Drop --target, or stop it and start the other: ironclad-lab down.",
         )
@@ -59,9 +60,20 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
             image=identity.image,
             credentials=stack_credentials(cluster),  # the stack keeps its own
         )
-        done += reset_cluster(cluster, objects, args.to, settings.rollout_timeout, identity.image)
+        done += reset_cluster(cluster, objects, row.number, settings.rollout_timeout, identity.image)
     done += fix_backends(state.endpoints, timeout)
     for line in done:
         print(line)
     print(f"ready for lesson {row.notebook} (target={running}).")
     return 0
+
+
+def lesson_row(text: str) -> Lesson:
+    """argparse type of `--to`: the lessons table's row (a lesson that does not exist is a
+    usage error, exit 2, before anything is read or touched)."""
+    try:
+        return lesson(int(text))
+    except (ValueError, LabError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a lesson: use one of {', '.join(str(r.number) for r in LESSONS)}"
+        ) from exc

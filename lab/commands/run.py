@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from lab.commands import Subparsers, add_target, target
 from lab.commands.stack import images_archive
-from lab.errors import LabError
+from lab.errors import LabError, UsageError
 from lab.runner.lanes import DEFAULT_LANES, MAX_LANES
 from lab.settings import Settings
 
@@ -94,14 +93,13 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
 
             folder = Path(args.solutions) if args.solutions else settings.repo_root / SOLUTIONS_DIR
             solutions = load_solutions(notebooks, folder)
-    except LabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except LabError as exc:  # what --notebooks or --solutions named is not there
+        raise UsageError(exc.problem, exc.next_step) from exc
     if not notebooks:
-        print(
-            f"No notebooks to run: {notebooks_dir} holds no NN-name.ipynb files.", file=sys.stderr
+        raise UsageError(
+            f"No notebooks to run: {notebooks_dir} holds no NN-name.ipynb files "
+            "(--notebooks-dir names the folder that does)."
         )
-        return 2
     options = RunOptions(
         target(args, settings),
         notebooks,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab.commands import Subparsers, add_namespace, add_target, target
-from lab.errors import LabError
+from lab.errors import UsageError
 from lab.settings import Settings
 
 if TYPE_CHECKING:  # lab.stack and lab.targets load psutil and tqdm: `--help` must not
@@ -98,7 +98,7 @@ def images_archive(args: argparse.Namespace, settings: Settings) -> Path | None:
     if archive is None:
         return None
     if target(args, settings) != "kind":
-        raise LabError(
+        raise UsageError(
             f"--images loads an image archive into a kind cluster, but the target is "
             f"{target(args, settings)}.",
             "Add --target kind (the cluster target pulls --image from a registry instead).",

@@ -1,7 +1,7 @@
 """The lab's kernel spec: a real kernel started from it has `%%cluster` before `import lab`.
 
 The spec is installed into a temporary prefix (the way `nox -s jupyter` installs it into its
-venv with `python -m lab.kernelspec`), and jupyter_client starts the `python3` kernel from it.
+venv with `ironclad-lab kernelspec`), and jupyter_client starts the `python3` kernel from it.
 """
 
 from __future__ import annotations

@@ -55,6 +55,8 @@ def test_every_subcommand_has_a_handler() -> None:
         "images",
         "reset",
         "workshop",
+        "generate",
+        "kernelspec",
     }
     for name, sub in subparsers.choices.items():
         assert callable(sub.get_default("handler")), name
@@ -214,3 +216,56 @@ def test_lab_exposes_only_its_declared_public_api() -> None:
     assert {"verify", "solution"} <= set(lab.__all__)
     with pytest.raises(AttributeError, match="no attribute 'procs'"):
         lab.__getattr__("procs")
+
+
+def test_ironclad_lab_is_the_only_entry_point() -> None:
+    """Issue 24 item 5: no `python -m lab.<module>` besides `python -m lab` itself."""
+    package = Path(cli.__file__).parent
+    mains = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if '__name__ == "__main__"' in path.read_text()
+    )
+    assert mains == ["__main__.py"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["reset", "--to", "99"],  # no such lesson
+        ["up", "--target", "local", "--images", "x.tar"],  # only kind loads an archive
+        ["run", "--notebooks", "nosuchnotebook"],
+    ],
+)
+def test_usage_errors_exit_2_before_anything_happens(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv, settings(tmp_path)) == cli.EXIT_USAGE == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ironclad-lab {argv[0]}: error: ")
+    assert "Traceback" not in err
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_a_lab_error_exits_1_from_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same LabError (here: no lab is running) is exit 1 whichever command meets it."""
+    for argv in (["reset", "--to", "1"], ["down"]):
+        state_file = tmp_path / "state.json"
+        pid_file(state_file).write_text('{"owner": 1, "groups": [], "paths": []}')
+        with exclusive(state_file, "target=local"):  # down: a starting `up`; reset: none runs
+            assert cli.main(argv, settings(tmp_path)) == cli.EXIT_ERROR == 1
+        assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_kernelspec_is_a_subcommand_that_needs_no_checkout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nowhere = Settings(repo_root=tmp_path)  # not a checkout: kernelspec works anyway
+    assert cli.main(["kernelspec", "--prefix", str(tmp_path / "prefix")], nowhere) == 0
+    spec = tmp_path / "prefix" / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
+    assert "--ext=lab.magics" in json.loads(spec.read_text())["argv"]
+    assert str(spec.parent) in capsys.readouterr().out
+    assert cli.main(["generate", "rules", "--check"], nowhere) == cli.EXIT_ERROR
+    assert "not an Ironclad Lab checkout" in capsys.readouterr().err

@@ -7,23 +7,26 @@ from pathlib import Path
 
 import pytest
 
-from lab import slo
+from lab import cli, slo
 from lab.settings import get_settings
 
 SETTINGS = get_settings()
 
 
 def test_committed_rule_files_match_the_generator() -> None:
-    assert slo.stale_files(SETTINGS.rules_dir) == [], "run `python -m lab.slo` and commit it"
+    assert slo.stale_files(SETTINGS.rules_dir) == [], "run `ironclad-lab generate rules`"
 
 
-def test_check_mode_reports_drift(tmp_path: Path) -> None:
-    rules = ["--rules-dir", str(tmp_path)]
-    assert slo.main(["--check", *rules]) == 1
-    assert slo.main(rules) == 0
-    assert slo.main(["--check", *rules]) == 0
-    (tmp_path / "lab" / slo.RULE_FILE_NAME).write_text("groups: []\n")
-    assert slo.main(["--check", *rules]) == 1
+def test_check_mode_reports_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = ["generate", "rules", "--rules-dir", str(tmp_path)]
+    assert cli.main([*rules, "--check"]) == cli.EXIT_ERROR
+    assert "Run `ironclad-lab generate rules`" in capsys.readouterr().err
+    assert cli.main(rules) == 0
+    assert cli.main([*rules, "--check"]) == 0
+    drifted = tmp_path / "lab" / slo.RULE_FILE_NAME
+    drifted.write_text("groups: []\n")
+    assert cli.main([*rules, "--check"]) == cli.EXIT_ERROR
+    assert str(drifted) in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
