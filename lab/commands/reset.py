@@ -60,7 +60,9 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
             image=identity.image,
             credentials=stack_credentials(cluster),  # the stack keeps its own
         )
-        done += reset_cluster(cluster, objects, row.number, settings.rollout_timeout, identity.image)
+        done += reset_cluster(
+            cluster, objects, row.number, settings.rollout_timeout, identity.image
+        )
     done += fix_backends(state.endpoints, timeout)
     for line in done:
         print(line)
