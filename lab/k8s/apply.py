@@ -1,0 +1,184 @@
+"""Applying and deleting objects (server-side apply), and the waits around them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from lab.k8s.objects import documents, pods_of
+from lab.k8s.pods import Pods
+from lab.waits import poll
+
+FIELD_MANAGER = "ironclad-lab"
+
+
+class Applying(Pods):
+    """Server-side apply and delete of manifests, and deleting what a label selects."""
+
+    def apply(
+        self, source: str | Iterable[Mapping[str, Any]], timeout: float = 300.0
+    ) -> pd.DataFrame:
+        """Server-side apply every object (field manager `ironclad-lab`); one row per object.
+
+        Idempotent: applying the same objects again changes nothing. A Namespace that is still
+        terminating (an earlier teardown) is waited out first: the API server refuses new
+        objects in it. On a shared cluster every object must belong in this namespace: anything
+        else is refused before the first object is applied.
+        """
+        placed = self._placed(documents(source))
+        for obj, _, _ in placed:
+            if obj["kind"] == "Namespace" and obj.get("apiVersion") == "v1":
+                self.wait_namespace_usable(obj["metadata"]["name"], timeout)
+        rows = []
+        for obj, resource, namespace in placed:
+            name = obj["metadata"]["name"]
+            with self._explained(f"apply {obj['kind']}/{name}", namespace or self.namespace):
+                self.dynamic.server_side_apply(
+                    resource,
+                    body=obj,
+                    namespace=namespace,
+                    field_manager=FIELD_MANAGER,
+                    force_conflicts=True,
+                )
+            rows.append({"kind": obj["kind"], "name": name, "namespace": namespace})
+        return pd.DataFrame(rows, columns=["kind", "name", "namespace"])
+
+    def delete(self, source: str | Iterable[Mapping[str, Any]], timeout: float = 300.0) -> int:
+        """Delete these objects (absent ones are skipped) and wait until the pods of their
+        workloads are gone; the number deleted. Nothing else in the namespace is touched."""
+        placed = self._placed(documents(source))
+        deleted = 0
+        for obj, resource, namespace in reversed(placed):
+            name = obj["metadata"]["name"]
+            try:
+                with self._explained(f"delete {obj['kind']}/{name}", namespace or self.namespace):
+                    self.dynamic.delete(
+                        resource,
+                        name=name,
+                        namespace=namespace,
+                        body={"propagationPolicy": "Background"},
+                    )
+                deleted += 1
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        selectors = [
+            pods_of(labels)
+            for obj, _, _ in placed
+            if (labels := obj.get("spec", {}).get("selector", {}).get("matchLabels"))
+            and "template" in obj.get("spec", {})
+        ]
+        poll(
+            lambda: not any(self.pod_states(s) for s in selectors),
+            what=f"the lab's pods in {self.namespace} to be gone",
+            timeout=timeout,
+            interval=1.0,
+            diagnose=lambda: self.pods().to_string(index=False),
+        )
+        return deleted
+
+    def _placed(
+        self, objects: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], Any, str | None]]:
+        """(object, API resource, namespace or None if cluster-scoped) for each object; on a
+        shared cluster, refuses cluster-scoped objects and other namespaces up front."""
+        placed = []
+        for obj in objects:
+            resource = self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            namespace = None
+            if resource.namespaced:
+                namespace = obj.get("metadata", {}).get("namespace") or self.namespace
+            if namespace != self.namespace:
+                self._cluster_wide(
+                    f"{obj['kind']}/{obj['metadata']['name']} "
+                    + (f"in namespace {namespace}" if namespace else "(cluster-scoped)")
+                )
+            placed.append((obj, resource, namespace))
+        return placed
+
+    def wait_namespace_usable(self, name: str, timeout: float = 300.0) -> None:
+        """Return once namespace `name` is absent or active (not terminating); kind only."""
+        self._cluster_wide(f"Reading namespace {name}")
+
+        def usable() -> bool:
+            try:
+                namespace: Any = self.core.read_namespace(name)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return True
+                raise
+            return namespace.metadata.deletion_timestamp is None
+
+        poll(
+            usable,
+            what=f"namespace {name} to finish terminating",
+            timeout=timeout,
+            interval=1.0,
+            diagnose=lambda: self.in_namespace(name).pods().to_string(),
+        )
+
+    def wait_api_service(self, name: str, timeout: float = 300.0) -> None:
+        """Wait until an aggregated API (e.g. v1beta1.metrics.k8s.io) reports Available; kind
+        only (APIServices are cluster-scoped)."""
+        self._cluster_wide(f"Reading APIService {name}")
+        api = client.ApiregistrationV1Api(self.api_client)
+
+        def conditions() -> list[Any]:
+            service: Any = api.read_api_service(name)
+            return list(service.status.conditions or []) if service.status else []
+
+        poll(
+            lambda: any(c.type == "Available" and c.status == "True" for c in conditions()),
+            what=f"APIService {name} Available",
+            timeout=timeout,
+            interval=1.0,
+            diagnose=lambda: "\n".join(
+                f"{c.type}={c.status} {c.reason}: {c.message}" for c in conditions()
+            ),
+        )
+
+    def delete_labelled(self, api_version: str, kind: str, selector: str) -> list[str]:
+        """Delete this namespace's objects of a kind matching a label selector (`lab.reset`
+        removes run-time objects so); returns their names, sorted."""
+        resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
+        with self._explained(f"list {kind} objects labelled {selector}", self.namespace):
+            found = resource.get(namespace=self.namespace, label_selector=selector)
+        names = sorted(item.metadata.name for item in found.items)
+        for name in names:
+            try:
+                with self._explained(f"delete {kind}/{name}", self.namespace):
+                    resource.delete(name=name, namespace=self.namespace)
+            except ApiException as exc:
+                if exc.status != 404:  # already gone: what we wanted
+                    raise
+        return names
+
+    def delete_namespace(self, timeout: float = 300.0) -> None:
+        """Delete this namespace and wait until it is gone (no-op when it does not exist); kind
+        only: on a shared cluster the instructor owns the namespace."""
+        self._cluster_wide(f"Deleting namespace {self.namespace}")
+        try:
+            self.core.delete_namespace(self.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        poll(
+            self._namespace_gone,
+            what=f"namespace {self.namespace} deleted",
+            timeout=timeout,
+            interval=1.0,
+            diagnose=lambda: self.pods().to_string(index=False),
+        )
+
+    def _namespace_gone(self) -> bool:
+        try:
+            self.core.read_namespace(self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
