@@ -9,8 +9,8 @@ kernel lacks what it needs, e.g. some WSL2 / Docker Desktop kernels; flannel nev
 Each returns a `Capability`. When it is missing, a notebook skips the checks that depend on it
 with `capability.skip("what")`, which says why in one line and publishes a
 `application/vnd.ironclad.skip+json` output the report can count, instead of failing with a
-misleading message. Built on `lab.k8s.Cluster.probe` and `Cluster.hpa` (nothing beyond the
-learner's Role).
+misleading message. Built on `lab.k8s.NamespaceClient.probe` and `.hpa` (nothing beyond
+the learner's Role).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ NO_METRICS = (
 
 
 class Probing(Protocol):
-    """What the probes need from `lab.k8s.Cluster`."""
+    """What the probes need from `lab.k8s.NamespaceClient`."""
 
     @property
     def namespace(self) -> str: ...

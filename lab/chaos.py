@@ -195,7 +195,7 @@ def _touched(rows: list[dict[str, Any]]) -> str:
 
 
 class PodCluster(Protocol):
-    """What pod chaos needs from `lab.k8s.Cluster` (kept to three methods)."""
+    """What pod chaos needs from `lab.k8s.NamespaceClient` (kept to three methods)."""
 
     def pods(self, selector: str | None = None) -> pd.DataFrame: ...
 

@@ -5,7 +5,7 @@ and read back by everything that talks to that stack afterwards: `reset`, `statu
 runner's diagnostics and run records, `lab.connect()` in a notebook. As in kr8s, the context and
 the namespace travel together: nothing later re-reads the kernel's or the shell's environment
 (`KUBECONFIG`, the kubeconfig's current context, `LAB_NAMESPACE`) to find the lab again.
-`lab.k8s.Cluster.connect(identity)` is the one place a client is built from it.
+`lab.k8s.NamespaceClient.connect(identity)` is the one place a client is built from it.
 
 This module stays light (no Kubernetes client at import): `lab.stack` imports it.
 """

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 Pin = Literal["digest", "tag", "build"]
 MANIFEST_FORMAT = 1
 MANIFEST_SUFFIX = ".manifest.json"
-PROBE_POD_SOURCE = "probe pods (lab/k8s/probes.py Cluster.probe: Settings.image)"
+PROBE_POD_SOURCE = "probe pods (lab/k8s/probes.py NamespaceClient.probe: Settings.image)"
 # Why each image is pinned the way it is (shown by `images`, per image).
 WHY_NODE = (
     "the kind {kind} release notes publish it; kind supports a node image only with the release "

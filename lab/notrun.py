@@ -24,7 +24,11 @@ import yaml
 __all__ = ["MIMETYPE", "NotRun", "Shown", "explain", "parse_show"]
 
 MIMETYPE = "application/vnd.ironclad.not-run+json"
-CALL_PREFIXES = ("env.k8s.", "kill_pod", "Cluster(")  # what counts as "a call on the cluster"
+CALL_PREFIXES = (
+    "env.k8s.",
+    "kill_pod",
+    "NamespaceClient(",
+)  # what counts as "a call on the cluster"
 _CALL_LIMIT = 120
 # Keys every object has: naming one of them in a cell says nothing about which fields it uses.
 _STRUCTURE = frozenset(

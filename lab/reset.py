@@ -30,7 +30,7 @@ from lab.targets import Endpoints
 from lab.waits import poll
 
 if TYPE_CHECKING:
-    from lab.k8s import Cluster
+    from lab.k8s import NamespaceClient
 
 # Kinds an exercise may create (what a reset looks for under EXERCISE_LABEL).
 EXERCISE_KINDS = (
@@ -102,7 +102,7 @@ def fix_backends(endpoints: Endpoints, timeout: float) -> list[str]:
 
 
 def with_live_image_stamp(
-    cluster: Cluster, objects: list[dict[str, Any]], image: str | None
+    cluster: NamespaceClient, objects: list[dict[str, Any]], image: str | None
 ) -> list[dict[str, Any]]:
     """`objects` with the image ID `lab up --target kind` stamped on the backend's pod template
     (`stamp_image`), read from the live Deployment: applying without it would drop the
@@ -117,7 +117,7 @@ def with_live_image_stamp(
 
 
 def reset_cluster(
-    cluster: Cluster,
+    cluster: NamespaceClient,
     objects: list[dict[str, Any]],
     lesson: int,
     timeout: float,

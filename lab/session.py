@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from lab.chaos import BackendChaos
-    from lab.k8s import Cluster
+    from lab.k8s import NamespaceClient
     from lab.prom import Prom
 
 
@@ -76,7 +76,7 @@ class Lab:
         return self.k8s.pod_objects(BACKEND[1])
 
     @cached_property
-    def k8s(self) -> Cluster:
+    def k8s(self) -> NamespaceClient:
         """The running lab's namespace through the client its recorded identity builds."""
         if not self.on_cluster:
             raise NeedsClusterError(
@@ -90,9 +90,9 @@ class Lab:
                 "version of the lab started it).",
                 "Restart it: lab.shutdown(), then lab.connect() again.",
             )
-        from lab.k8s import Cluster
+        from lab.k8s import NamespaceClient
 
-        return Cluster.connect(self.identity)
+        return NamespaceClient.connect(self.identity)
 
 
 def connect(

@@ -45,12 +45,12 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
     timeout = settings.restart_delay + settings.ready_timeout
     done = []
     if running != "local":  # the recorded identity: its context, namespace and image
-        from lab.k8s import Cluster
+        from lab.k8s import NamespaceClient
         from lab.manifests import render
 
         identity = state.kubernetes()
         print(f"resetting context {identity.context}, namespace {identity.namespace} …")
-        cluster = Cluster.connect(identity)
+        cluster = NamespaceClient.connect(identity)
         from lab.targets.kube import stack_credentials
 
         objects = render(

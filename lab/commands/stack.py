@@ -157,9 +157,9 @@ def pods_line(identity: Identity) -> str:
     """How many of the lab's pods are ready and Grafana's admin login (the stack's own),
     through the recorded identity; LabError (one line: unreachable, TLS, expired token,
     forbidden) when the cluster does not answer."""
-    from lab.k8s import Cluster
+    from lab.k8s import NamespaceClient
 
-    cluster = Cluster.connect(identity)
+    cluster = NamespaceClient.connect(identity)
     pods = cluster.pod_states()
     ready = sum(1 for pod in pods if pod.ready)
     waiting = sorted({pod.detail for pod in pods if not pod.ready and pod.detail})

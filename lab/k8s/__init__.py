@@ -3,23 +3,22 @@
 The calls live in this one package, so the verbs and resources a learner's Role must grant are
 audited in one place (`lab.rbac` lists them; a recording test keeps the two equal):
 
-- `client`: the one client factory (`api_client(identity)`; `Cluster.connect(identity)` uses it:
-  context and namespace travel together) and `explained`;
+- `client`: the one client factory, `api_client(identity)` (`NamespaceClient.connect(identity)`
+  uses it: context and namespace travel together), and `explained`;
 - `errors`: every failure explained (`ForbiddenError`, `ApiUnreachableError`, `BlockedError`,
   `ClusterWideError`), naming the context, the cause and the fix;
 - `objects`: dataclasses and rules on the API's objects; `frames`: their pandas views;
-- `base`, `pods`, `apply`, `rollouts`, `probes`: the calls, as the parts of `Cluster`.
+- `base`, `pods`, `apply`, `rollouts`, `probes`: the calls, as the parts of `NamespaceClient`.
 
-A `Cluster(..., shared=True)` is a learner's namespace on a shared cluster: whatever needs more
-than that namespace (nodes, Namespaces, APIServices, kube-system, other namespaces' objects)
-raises `ClusterWideError` before any request, and the API's refusals (403 RBAC, quota, Pod
-Security) and waits that cannot succeed (ImagePullBackOff, quota, Pod Security) become one
+A `NamespaceClient(..., shared=True)` is a learner's namespace on a shared cluster: whatever
+needs more than that namespace (nodes, Namespaces, APIServices, kube-system, other namespaces'
+objects) raises `ClusterWideError` before any request, and the API's refusals (403 RBAC, quota,
+Pod Security) and waits that cannot succeed (ImagePullBackOff, quota, Pod Security) become one
 `LabError` naming the cause, what to do, and the last event.
 """
 
 from lab.k8s.apply import FIELD_MANAGER
 from lab.k8s.client import ExplainingApiClient, api_client, explained
-from lab.k8s.cluster import Cluster
 from lab.k8s.errors import (
     IMAGE_FIX,
     POD_SECURITY_FIX,
@@ -32,6 +31,7 @@ from lab.k8s.errors import (
     transport_error,
 )
 from lab.k8s.frames import pods_frame
+from lab.k8s.namespace import NamespaceClient
 from lab.k8s.objects import (
     POD_SECURITY_ENFORCE,
     PROBE_LABEL,
@@ -59,12 +59,12 @@ __all__ = [
     "QUOTA_FIX",
     "ApiUnreachableError",
     "BlockedError",
-    "Cluster",
     "ClusterWideError",
     "Eviction",
     "ExplainingApiClient",
     "ForbiddenError",
     "HpaStatus",
+    "NamespaceClient",
     "PodState",
     "ProbeResult",
     "api_client",

@@ -16,8 +16,9 @@ from lab.k8s.errors import ForbiddenError, api_error, transport_error
 
 
 class ExplainingApiClient(client.ApiClient):
-    """The ApiClient `Cluster.connect` builds: its failures explain themselves. No answer at all
-    raises `ApiUnreachableError`, a 401/403 `ForbiddenError` (both name the context)."""
+    """The ApiClient `NamespaceClient.connect` builds: its failures explain themselves. No
+    answer at all raises `ApiUnreachableError`, a 401/403 `ForbiddenError` (both name the
+    context)."""
 
     def __init__(self, configuration: client.Configuration, context: str) -> None:
         super().__init__(configuration)

@@ -14,5 +14,5 @@ POD_COLUMNS = [f.name for f in fields(PodState)]
 
 
 def pods_frame(pods: Iterable[PodState]) -> pd.DataFrame:
-    """Pods as a table, one row each (the notebooks' view of `Cluster.pod_states`)."""
+    """Pods as a table, one row each (the notebooks' view of `NamespaceClient.pod_states`)."""
     return pd.DataFrame([asdict(p) for p in pods], columns=POD_COLUMNS)

@@ -95,7 +95,7 @@ class Probing(Pods):
         if not image:
             raise LabError(
                 "No image to run the probe pod with.",
-                "Pass image=..., or connect with Cluster.connect(..., probe_image=...).",
+                "Pass image=..., or connect with NamespaceClient.connect(..., probe_image=...).",
             )
         labels = dict(labels or {"app": "lab-probe"})
         name = f"lab-probe-{uuid.uuid4().hex[:8]}"

@@ -41,9 +41,9 @@ def prometheus_state(url: str) -> list[str]:
 def cluster_state(identity: Identity) -> str:
     """Pods, recent events and logs of unready pods of the lab's recorded identity (lab.k8s);
     never hides the original failure."""
-    from lab.k8s import Cluster
+    from lab.k8s import NamespaceClient
 
     try:
-        return Cluster.connect(identity).diagnose()
+        return NamespaceClient.connect(identity).diagnose()
     except Exception as exc:  # diagnostics are best effort: the notebook's error comes first
         return f"cluster diagnostics unavailable: {type(exc).__name__}: {exc}"

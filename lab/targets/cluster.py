@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
 from lab.identity import Identity, resolve
-from lab.k8s import POD_SECURITY_ENFORCE, Cluster, explained
+from lab.k8s import POD_SECURITY_ENFORCE, NamespaceClient, explained
 from lab.manifests import Obj, render
 from lab.portforward import Forward
 from lab.settings import Settings
@@ -49,7 +49,7 @@ class ClusterTarget:
     settings: Settings
     name: str = "cluster"
     identity: Identity | None = field(default=None, init=False)
-    cluster: Cluster | None = field(default=None, init=False)
+    cluster: NamespaceClient | None = field(default=None, init=False)
     forwards: list[Forward] = field(default_factory=list, init=False)
     applied: list[Obj] = field(default_factory=list, init=False)
 
@@ -66,7 +66,7 @@ class ClusterTarget:
                 fix="Point KUBECONFIG at the kubeconfig your instructor gave you, and pass "
                 "--context with one of its contexts (kubectl config get-contexts).",
             )
-            self.cluster = cluster = Cluster.connect(self.identity)
+            self.cluster = cluster = NamespaceClient.connect(self.identity)
             check_namespace(cluster)
             credentials = stack_credentials(cluster)  # kept when a --keep stack is there
             objects = render("cluster", s, image=s.cluster_image, credentials=credentials)
@@ -111,7 +111,7 @@ class ClusterTarget:
             log.warning("cleaning up after the failure failed too: %s", exc)
 
 
-def check_namespace(cluster: Cluster) -> None:
+def check_namespace(cluster: NamespaceClient) -> None:
     """Before anything is applied: the namespace exists and enforces Pod Security "restricted"
     (the lab's pods are written for it; the instructor's provision sets it)."""
     ns = cluster.namespace

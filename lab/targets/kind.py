@@ -20,7 +20,7 @@ import yaml
 from lab import images
 from lab.errors import CommandFailedError, LabError, TargetUnavailableError
 from lab.identity import Identity, resolve
-from lab.k8s import Cluster
+from lab.k8s import NamespaceClient
 from lab.manifests import render
 from lab.portforward import Forward
 from lab.settings import Settings
@@ -172,7 +172,7 @@ class KindTarget:
     settings: Settings
     name: str = "kind"
     identity: Identity | None = field(default=None, init=False)
-    cluster: Cluster | None = field(default=None, init=False)
+    cluster: NamespaceClient | None = field(default=None, init=False)
     forwards: list[Forward] = field(default_factory=list, init=False)
 
     def up(self) -> Endpoints:
@@ -254,7 +254,7 @@ class KindTarget:
             base = loaded.local_name(ref)
         return images.build_backend(s, base)
 
-    def _connect(self, kind: str) -> Cluster:
+    def _connect(self, kind: str) -> NamespaceClient:
         """Record the lab's identity (kind's context, the namespace, the image) and connect."""
         s = self.settings
 
@@ -271,18 +271,18 @@ class KindTarget:
         except LabError:  # a reused cluster whose context left the kubeconfig (e.g. $KUBECONFIG)
             run([kind, "export", "kubeconfig", "--name", s.cluster_name])
             self.identity = identity()
-        return Cluster.connect(self.identity)
+        return NamespaceClient.connect(self.identity)
 
-    def _apply(self, cluster: Cluster, image_id: str) -> None:
+    def _apply(self, cluster: NamespaceClient, image_id: str) -> None:
         log.info("applying the kind overlay (server-side apply) …")
         objects = render("kind", self.settings, credentials=stack_credentials(cluster))
         objects = stamp_image(objects, self.settings.image, image_id)
         cluster.apply(objects, timeout=self.settings.rollout_timeout)
 
-    def _wait_metrics_server(self, cluster: Cluster) -> None:
+    def _wait_metrics_server(self, cluster: NamespaceClient) -> None:
         log.info("waiting for metrics-server …")
         timeout = self.settings.rollout_timeout
-        system = Cluster("kube-system", cluster.api_client)
+        system = NamespaceClient("kube-system", cluster.api_client)
         system.wait_rollout("metrics-server", timeout=timeout, selector="k8s-app=metrics-server")
         cluster.wait_api_service(METRICS_API, timeout=timeout)
 

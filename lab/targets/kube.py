@@ -1,7 +1,7 @@
 """What the two Kubernetes targets (kind, cluster) share once the objects are applied: wait for
 the lab's workloads, forward the backend, Prometheus and Grafana ports, read the chaos token.
 
-Every call goes through `lab.k8s.Cluster` in the lab's namespace only, so it works with the
+Every call goes through `lab.k8s.NamespaceClient` in the lab's namespace only, so it works with the
 learner Role of `lab.rbac` on a shared cluster.
 """
 
@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from lab.credentials import GENERATED, Credentials, generate
 from lab.errors import LabError
-from lab.k8s import Cluster, explained, pods_of
+from lab.k8s import NamespaceClient, explained, pods_of
 from lab.net import http_ok
 from lab.portforward import Forward, pod_connector
 from lab.targets.base import Endpoints
@@ -32,7 +32,7 @@ GRAFANA = ("grafana", "app=grafana", 3000, "/api/health")
 BACKEND_HPA = "backend-hpa"
 
 
-def wait_hpa_floor(cluster: Cluster, timeout: float) -> None:
+def wait_hpa_floor(cluster: NamespaceClient, timeout: float) -> None:
     """Wait until the HPA has raised the backend to its minReplicas.
 
     The HPA owns the backend's replica count (the manifest leaves spec.replicas unset): a new
@@ -55,7 +55,7 @@ def wait_hpa_floor(cluster: Cluster, timeout: float) -> None:
     )
 
 
-def wait_workloads(cluster: Cluster, timeout: float) -> None:
+def wait_workloads(cluster: NamespaceClient, timeout: float) -> None:
     """Wait for every StatefulSet, then every Deployment, of the namespace to roll out."""
     for kind_name, names in (
         ("StatefulSet", cluster.apps.list_namespaced_stateful_set),
@@ -67,7 +67,9 @@ def wait_workloads(cluster: Cluster, timeout: float) -> None:
             cluster.wait_rollout(workload.metadata.name, kind_name, timeout)
 
 
-def forward_stack(cluster: Cluster, target: str, forwards: list[Forward], fix: str) -> Endpoints:
+def forward_stack(
+    cluster: NamespaceClient, target: str, forwards: list[Forward], fix: str
+) -> Endpoints:
     """Forward every ready backend pod, the backend "Service", Prometheus and Grafana (when it
     runs); each forward is appended to `forwards` (the caller stops them). `fix` is what to do
     when the chaos token is missing (re-apply with this target)."""
@@ -111,7 +113,7 @@ def forward_stack(cluster: Cluster, target: str, forwards: list[Forward], fix: s
     )
 
 
-def live_credentials(cluster: Cluster) -> Credentials:
+def live_credentials(cluster: NamespaceClient) -> Credentials:
     """The credentials the stack in `cluster`'s namespace already has (its Secrets of
     `lab.credentials.GENERATED`, decoded; absent ones left out): what `up` and `reset` keep."""
     found: Credentials = {}
@@ -127,12 +129,12 @@ def live_credentials(cluster: Cluster) -> Credentials:
     return found
 
 
-def stack_credentials(cluster: Cluster) -> Credentials:
+def stack_credentials(cluster: NamespaceClient) -> Credentials:
     """The stack's credentials: the live ones kept, the missing ones generated."""
     return generate(live_credentials(cluster))
 
 
-def chaos_token(cluster: Cluster, fix: str) -> str:
+def chaos_token(cluster: NamespaceClient, fix: str) -> str:
     """The backend's chaos token: key CHAOS_TOKEN of the Secret `chaos-secret`."""
     secret: Any = cluster.core.read_namespaced_secret(CHAOS_SECRET, cluster.namespace)
     value = (secret.data or {}).get("CHAOS_TOKEN")

@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
 from lab.identity import resolve
-from lab.k8s import Cluster, api_client, rollout_row
+from lab.k8s import NamespaceClient, api_client, rollout_row
 from lab.manifests import Obj
 
 
@@ -137,7 +137,7 @@ class KubeInstructorApi:
         )
         self.api_client = api_client(identity)
         self.core = client.CoreV1Api(self.api_client)
-        self.cluster = Cluster("default", self.api_client)
+        self.cluster = NamespaceClient("default", self.api_client)
 
     def _resource(self, api_version: str, kind: str) -> Any:
         from kubernetes.dynamic.exceptions import ResourceNotFoundError

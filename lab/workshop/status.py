@@ -27,7 +27,7 @@ from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
 from lab.identity import Identity
-from lab.k8s import Cluster
+from lab.k8s import NamespaceClient
 from lab.lessons import with_objects
 from lab.workshop.api import InstructorApi, ObjectState
 from lab.workshop.objects import selector
@@ -55,7 +55,7 @@ def summary_config_map(namespace: str, notebook: Mapping[str, Any]) -> dict[str,
     }
 
 
-def record_summary(summary: Mapping[str, Any], cluster: Cluster) -> int:
+def record_summary(summary: Mapping[str, Any], cluster: NamespaceClient) -> int:
     """Record the notebooks of a run's summary.json that ran (server-side apply in the learner's
     namespace: the learner's Role allows it); the number recorded."""
     ran = [nb for nb in summary["notebooks"] if nb["status"] != "not run"]
@@ -72,7 +72,7 @@ def record_run(summary: Mapping[str, Any], identity: Identity) -> None:
         return
     namespace = identity.namespace
     try:
-        count = record_summary(summary, Cluster.connect(identity))
+        count = record_summary(summary, NamespaceClient.connect(identity))
     except (LabError, ApiException) as exc:
         log.warning("could not record the run for `workshop status` in %s: %s", namespace, exc)
     else:

@@ -24,7 +24,7 @@ from lab.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = Settings(repo_root=REPO)
 # Python whose image value is not a literal, and where the inventory derives it from: the
-# probe pod runs Settings.image (`lab.k8s.Cluster.probe`). A new non-literal image fails
+# probe pod runs Settings.image (`lab.k8s.NamespaceClient.probe`). A new non-literal image fails
 # test_every_image_in_python_sources until it is added here and to the inventory.
 DERIVED_IN = {"probe_pod": SETTINGS.image, "identity": SETTINGS.image}  # kind's recorded one
 # Non-literal images that are not the kind path's: the cluster target runs the backend image an

@@ -43,7 +43,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from kubernetes import client
 
-from lab.k8s import Cluster
+from lab.k8s import NamespaceClient
 from lab.rbac import Request, Rule, allows, covers
 
 NS = "ironclad-demo"
@@ -1027,8 +1027,8 @@ def fake() -> Iterator[FakeApiServer]:
 
 
 @pytest.fixture
-def cluster(fake: FakeApiServer) -> Cluster:
-    return Cluster(NS, fake.api_client(), probe_image="ironclad-backend:lab")
+def cluster(fake: FakeApiServer) -> NamespaceClient:
+    return NamespaceClient(NS, fake.api_client(), probe_image="ironclad-backend:lab")
 
 
 @pytest.fixture

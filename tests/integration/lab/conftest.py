@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_kind import KindCluster
 
-from lab.k8s import Cluster
+from lab.k8s import NamespaceClient
 from lab.settings import Settings
 from lab.targets import Endpoints
 from lab.targets.kind import KindTarget
@@ -26,7 +26,7 @@ def lab_on_kind(lab_kind_cluster: KindCluster) -> Iterator[tuple[KindTarget, End
 
 
 @pytest.fixture(scope="module")
-def cluster(lab_on_kind: tuple[KindTarget, Endpoints]) -> Cluster:
+def cluster(lab_on_kind: tuple[KindTarget, Endpoints]) -> NamespaceClient:
     """The lab namespace's API (the target's own client)."""
     target, _ = lab_on_kind
     assert target.cluster is not None

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 
 from lab.access import Question, can_i, service_account, verdicts
-from lab.k8s import Cluster
+from lab.k8s import NamespaceClient
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
 
 
-def test_prometheus_may_watch_pods_in_its_namespace_and_nothing_else(cluster: Cluster) -> None:
+def test_prometheus_may_watch_pods_in_its_namespace_and_nothing_else(
+    cluster: NamespaceClient,
+) -> None:
     ns = cluster.namespace
     questions = [
         Question("list", "pods", ns),
@@ -25,7 +27,7 @@ def test_prometheus_may_watch_pods_in_its_namespace_and_nothing_else(cluster: Cl
     assert answers["allowed"].tolist() == [True, True, False, False, False, False], answers
 
 
-def test_kind_admin_may_list_nodes_and_review_others(cluster: Cluster) -> None:
+def test_kind_admin_may_list_nodes_and_review_others(cluster: NamespaceClient) -> None:
     assert can_i(cluster.api_client, Question("list", "nodes"))
     review = Question("create", "subjectaccessreviews", group="authorization.k8s.io")
     assert can_i(cluster.api_client, review)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from lab.chaos import Experiment, evict_pod, kill_pod
-from lab.k8s import Cluster
+from lab.k8s import NamespaceClient
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
 
 
-def test_killed_pod_is_replaced(cluster: Cluster) -> None:
+def test_killed_pod_is_replaced(cluster: NamespaceClient) -> None:
     before = cluster.ready_pods("app=backend")
     killed = kill_pod(cluster, selector="app=backend")
     [pod] = killed["pod"]
@@ -21,7 +21,7 @@ def test_killed_pod_is_replaced(cluster: Cluster) -> None:
     assert len(after) == len(before)
 
 
-def test_evicting_every_backend_pod_is_refused_by_the_pdb(cluster: Cluster) -> None:
+def test_evicting_every_backend_pod_is_refused_by_the_pdb(cluster: NamespaceClient) -> None:
     journal = Experiment(
         "the PDB keeps the backend available during voluntary disruptions",
         steady_state=[lambda: len(cluster.ready_pods("app=backend")) >= 2],

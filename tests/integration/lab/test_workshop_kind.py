@@ -24,7 +24,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
-from lab.k8s import Cluster
+from lab.k8s import NamespaceClient
 from lab.settings import Settings
 from lab.targets.kind import kind_binary
 from lab.workshop.api import KubeInstructorApi
@@ -158,7 +158,7 @@ def test_provision_status_teardown(admin: KubeInstructorApi, tmp_path: Path) -> 
         "target": "cluster",
         "notebooks": [{"name": "01-namespace", "status": "passed", "checks_passed": 2}],
     }
-    own = Cluster("wl-01", learner.api_client, shared=True)
+    own = NamespaceClient("wl-01", learner.api_client, shared=True)
     assert record_summary(summary, own) == 1
     board = {s.namespace: s for s in status(admin, WORKSHOP, uid)}
     assert board["wl-01"].runs() == "01✓(2)"

@@ -1,4 +1,4 @@
-"""Capability probes against a recording fake of the two lab.k8s.Cluster calls they make
+"""Capability probes against a recording fake of the two lab.k8s.NamespaceClient calls they make
 (`probe`, `hpa`): what the fake answers is what a cluster that enforces (or ignores) the
 policies, or has (or lacks) metrics-server, would answer. The real probes run on kind in
 tests/integration/lab/test_capabilities_kind.py."""

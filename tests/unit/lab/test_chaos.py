@@ -31,7 +31,7 @@ class Eviction:
 
 @dataclass
 class FakeCluster:
-    """A stateful stand-in for lab.k8s.Cluster: pods in a dict, a PDB as `min_available`.
+    """A stateful stand-in for lab.k8s.NamespaceClient: pods in a dict, a PDB as `min_available`.
 
     Only the chaos helpers' own logic (which pods, what is reported) is tested against it.
     """

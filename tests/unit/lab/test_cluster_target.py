@@ -199,9 +199,9 @@ def test_quota_in_a_controller_event_fails_the_wait_at_once(
 def test_cluster_wide_calls_are_refused_on_a_shared_cluster_before_any_request(
     fake: FakeApiServer, settings: Settings
 ) -> None:
-    from lab.k8s import Cluster
+    from lab.k8s import NamespaceClient
 
-    shared = Cluster(NS, fake.api_client(), shared=True)
+    shared = NamespaceClient(NS, fake.api_client(), shared=True)
     for call in (shared.nodes, shared.delete_namespace, lambda: shared.wait_api_service("x")):
         with pytest.raises(ClusterWideError, match="needs rights beyond namespace"):
             call()
@@ -266,11 +266,11 @@ def test_a_notebook_on_the_cluster_target_gets_a_shared_namespace_client(
 
 
 def test_a_probe_pod_refused_by_pod_security_says_so(fake: FakeApiServer) -> None:
-    from lab.k8s import Cluster
+    from lab.k8s import NamespaceClient
 
     message = 'pods "lab-probe-1" is forbidden: violates PodSecurity "restricted:latest": ...'
     fake.refuse[Rule("create", "", "pods")] = (403, message)
-    cluster = Cluster(NS, fake.api_client(), probe_image=IMAGE, shared=True)
+    cluster = NamespaceClient(NS, fake.api_client(), probe_image=IMAGE, shared=True)
     with pytest.raises(ForbiddenError, match="cannot create probe pod") as info:
         cluster.probe("http://backend:3000/", timeout=5)
     assert "Pod Security 'restricted'" in info.value.next_step

@@ -28,7 +28,7 @@ from lab.cli import main
 from lab.credentials import generate
 from lab.errors import LabError
 from lab.identity import Identity, kubeconfig_path, resolve
-from lab.k8s import Cluster
+from lab.k8s import NamespaceClient
 from lab.lessons import EXERCISE_LABEL
 from lab.manifests import render
 from lab.settings import DEFAULT_NAMESPACE, Settings
@@ -176,7 +176,7 @@ def test_reset_on_the_cluster_target_uses_the_recorded_identity_and_the_learner_
     identity = resolve(LEARNER_NS, "learner", image=IMAGE, shared=True, kubeconfig=str(path))
     credentials = generate()
     stack = render("cluster", settings, namespace=LEARNER_NS, image=IMAGE, credentials=credentials)
-    Cluster.connect(identity).apply(stack)
+    NamespaceClient.connect(identity).apply(stack)
     exercise = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -224,7 +224,7 @@ def test_reset_on_kind_acts_on_the_recorded_namespace_not_lab_namespace(
     fake.namespaces |= {"team-x", "kube-system"}
     path = kubeconfig_file(tmp_path / "kind.kubeconfig", fake.url, "kind-ironclad", "default")
     identity = resolve("team-x", "kind-ironclad", image=settings.image, kubeconfig=str(path))
-    Cluster.connect(identity).apply(render("kind", settings, namespace="team-x"))
+    NamespaceClient.connect(identity).apply(render("kind", settings, namespace="team-x"))
     running_lab(settings, "kind", backend, identity)
     fake.requests.clear()
     monkeypatch.delenv("LAB_NAMESPACE", raising=False)

@@ -24,7 +24,7 @@ import pytest
 from kubernetes import client
 
 from lab.errors import LabError, LabTimeoutError
-from lab.k8s import PROBE_SCRIPT, Cluster, PodState, documents, probe_pod, rollout_complete
+from lab.k8s import PROBE_SCRIPT, NamespaceClient, PodState, documents, probe_pod, rollout_complete
 
 if TYPE_CHECKING:
     from fake_kube_api import FakeApiServer
@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 NS = "ironclad-demo"
 
 
-def test_pods_frame_shows_readiness_restarts_and_why(fake: FakeApiServer, cluster: Cluster) -> None:
+def test_pods_frame_shows_readiness_restarts_and_why(
+    fake: FakeApiServer, cluster: NamespaceClient
+) -> None:
     fake.pods = {
         "b": fake.pod_json("b", ready=False, waiting="CrashLoopBackOff", restarts=4),
         "a": fake.pod_json("a"),
@@ -49,14 +51,14 @@ def test_pods_frame_shows_readiness_restarts_and_why(fake: FakeApiServer, cluste
 
 
 def test_probe_without_an_image_says_what_to_pass(fake: FakeApiServer) -> None:
-    bare = Cluster(NS, client.ApiClient(client.Configuration(host=fake.url)))
+    bare = NamespaceClient(NS, client.ApiClient(client.Configuration(host=fake.url)))
     with pytest.raises(LabError, match="No image to run the probe pod"):
         bare.probe("http://backend:3000/health/live")
     assert fake.requests == []  # refused before anything was created
 
 
 def test_eviction_refused_by_the_budget_is_reported_not_raised(
-    fake: FakeApiServer, cluster: Cluster
+    fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
     fake.pods = {n: fake.pod_json(n) for n in ("a", "b", "c")}
     fake.min_available = {"app=backend": 2}
@@ -68,13 +70,13 @@ def test_eviction_refused_by_the_budget_is_reported_not_raised(
     assert sorted(fake.pods) == ["b", "c"]
 
 
-def test_eviction_of_a_missing_pod_raises(cluster: Cluster) -> None:
+def test_eviction_of_a_missing_pod_raises(cluster: NamespaceClient) -> None:
     with pytest.raises(client.ApiException) as info:
         cluster.evict("ghost")
     assert info.value.status == 404
 
 
-def test_delete_pod_and_logs(fake: FakeApiServer, cluster: Cluster) -> None:
+def test_delete_pod_and_logs(fake: FakeApiServer, cluster: NamespaceClient) -> None:
     fake.pods = {"a": fake.pod_json("a")}
     fake.logs = {"a": "one\ntwo\nthree"}
     assert cluster.logs("a", tail=2) == "two\nthree"
@@ -82,7 +84,9 @@ def test_delete_pod_and_logs(fake: FakeApiServer, cluster: Cluster) -> None:
     assert fake.pods == {}
 
 
-def test_events_are_sorted_oldest_first_and_limited(fake: FakeApiServer, cluster: Cluster) -> None:
+def test_events_are_sorted_oldest_first_and_limited(
+    fake: FakeApiServer, cluster: NamespaceClient
+) -> None:
     def event(i: int, reason: str) -> dict[str, Any]:
         return {
             "metadata": {"name": f"e{i}", "namespace": NS},
@@ -103,7 +107,7 @@ def test_events_are_sorted_oldest_first_and_limited(fake: FakeApiServer, cluster
 
 def test_restart_sets_the_restarted_at_annotation(
     fake: FakeApiServer,
-    cluster: Cluster,
+    cluster: NamespaceClient,
 ) -> None:
     fake.deployments["backend"] = fake.deployment_json(3, 3, 3)
     stamp = cluster.restart("backend")
@@ -112,7 +116,9 @@ def test_restart_sets_the_restarted_at_annotation(
     assert fake.deployments["backend"]["metadata"]["generation"] == 2
 
 
-def test_wait_rollout_returns_counts_when_complete(fake: FakeApiServer, cluster: Cluster) -> None:
+def test_wait_rollout_returns_counts_when_complete(
+    fake: FakeApiServer, cluster: NamespaceClient
+) -> None:
     fake.deployments["backend"] = fake.deployment_json(3, 3, 3)
     fake.pods = {n: fake.pod_json(n) for n in ("a", "b", "c")}
     counts = cluster.wait_rollout("backend", timeout=5)
@@ -120,7 +126,7 @@ def test_wait_rollout_returns_counts_when_complete(fake: FakeApiServer, cluster:
 
 
 def test_wait_rollout_is_not_fooled_by_a_status_that_missed_a_killed_pod(
-    fake: FakeApiServer, cluster: Cluster
+    fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
     """Right after a pod kill the status may still say 3/3 available: count the pods too."""
     fake.deployments["backend"] = fake.deployment_json(3, 3, 3)
@@ -133,7 +139,7 @@ def test_wait_rollout_is_not_fooled_by_a_status_that_missed_a_killed_pod(
 
 
 def test_wait_rollout_timeout_explains_with_pods_events_and_logs(
-    fake: FakeApiServer, cluster: Cluster
+    fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
     fake.deployments["backend"] = fake.deployment_json(3, 1, 2, total=4)
     fake.pods = {
@@ -160,7 +166,9 @@ def test_wait_rollout_timeout_explains_with_pods_events_and_logs(
     assert "boom: cannot connect" in text
 
 
-def test_rollout_timeline_samples_until_complete(fake: FakeApiServer, cluster: Cluster) -> None:
+def test_rollout_timeline_samples_until_complete(
+    fake: FakeApiServer, cluster: NamespaceClient
+) -> None:
     fake.deployments["backend"] = fake.deployment_json(3, 3, 3)
     frame = cluster.rollout_timeline("backend", interval=0.01)
     assert list(frame.columns) == ["t", "desired", "replicas", "updated", "ready", "available"]
@@ -236,7 +244,7 @@ def test_probe_pod_is_valid_and_passes_pod_security_restricted() -> None:
 
 @pytest.mark.parametrize(("phase", "allowed"), [("Succeeded", True), ("Failed", False)])
 def test_probe_runs_a_pod_reads_its_verdict_and_removes_it(
-    fake: FakeApiServer, cluster: Cluster, phase: str, allowed: bool
+    fake: FakeApiServer, cluster: NamespaceClient, phase: str, allowed: bool
 ) -> None:
     fake.probe_phase = phase
     result = cluster.probe("http://backend:3000/health/live", labels={"app": "x"}, timeout=5)
@@ -278,7 +286,9 @@ def test_probe_script_verdicts(http_port: int, url: str, ok: bool, output: str) 
     assert result.stdout.startswith(output)
 
 
-def test_delete_namespace_waits_until_it_is_gone(fake: FakeApiServer, cluster: Cluster) -> None:
+def test_delete_namespace_waits_until_it_is_gone(
+    fake: FakeApiServer, cluster: NamespaceClient
+) -> None:
     cluster.delete_namespace(timeout=10)
     assert fake.namespaces == set()
     reads = [path for method, path in fake.requests if method == "GET"]
@@ -310,7 +320,7 @@ APPLIED = [
 
 
 def test_apply_waits_out_a_terminating_namespace_then_applies_server_side(
-    fake: FakeApiServer, cluster: Cluster, discovery_cache: None
+    fake: FakeApiServer, cluster: NamespaceClient, discovery_cache: None
 ) -> None:
     fake.terminating[NS] = 0  # an earlier teardown is still deleting the namespace
     frame = cluster.apply(copy.deepcopy(APPLIED), timeout=10)
@@ -335,7 +345,7 @@ def test_apply_waits_out_a_terminating_namespace_then_applies_server_side(
 
 
 def test_wait_api_service_needs_the_available_condition(
-    fake: FakeApiServer, cluster: Cluster
+    fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
     name = "v1beta1.metrics.k8s.io"
     fake.api_services[name] = [

@@ -228,7 +228,9 @@ def test_a_lab_error_in_a_notebook_cell_is_its_message_not_a_traceback(
     try:
         shell.extension_manager.load_extension("lab.magics")
         shell.user_ns["identity"] = identity
-        result = shell.run_cell("from lab.k8s import Cluster\nCluster.connect(identity).pods()")
+        result = shell.run_cell(
+            "from lab.k8s import NamespaceClient\nNamespaceClient.connect(identity).pods()"
+        )
     finally:
         InteractiveShell.clear_instance()
     assert not result.success

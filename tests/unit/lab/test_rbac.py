@@ -1,8 +1,8 @@
 """lab.rbac is minimal and sufficient: the learner Role equals what the lab really calls.
 
-The cluster target and every `Cluster` method a lesson uses run against the recording fake API
-server (tests/plugins/fake_kube_api.py: a real HTTP server behind a real ApiClient; it records the
-(verb, group, resource) each request needs, the way the API server's authorizer derives them).
+The cluster target and every `NamespaceClient` method a lesson uses run against the recording
+fake API server (tests/plugins/fake_kube_api.py: a real HTTP server behind a real ApiClient; it
+records the (verb, group, resource) each request needs, as the API server's authorizer does).
 The recorded set must equal `LAB_CALLS`: a new call the table lacks fails here, and so does a
 rule nothing uses any more. The fake is not a cluster; a real RBAC check of the provisioned Role
 is the `kind` workflow job (a learner's kubeconfig running notebooks 00-05).
@@ -47,7 +47,7 @@ KIND_ONLY = frozenset({Rule("list", "", "nodes")})
 
 
 def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
-    """What a learner's session does: `up`, every Cluster call of the lessons, the runner's
+    """What a learner's session does: `up`, every NamespaceClient call of the lessons, the runner's
     record of a run for `workshop status`, `down`."""
     peer = peer_namespace(settings.namespace, "cluster")
     fake.namespaces |= {settings.namespace, peer}

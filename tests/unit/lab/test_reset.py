@@ -22,7 +22,7 @@ from fake_kube_api import NS, FakeApiServer, deployment_json, pod_json
 from kubernetes import client
 
 from lab.errors import LabError
-from lab.k8s import Cluster
+from lab.k8s import NamespaceClient
 from lab.lessons import EXERCISE_LABEL
 from lab.reset import reset_cluster
 from lab.targets.kind import IMAGE_ID_ANNOTATION
@@ -81,8 +81,8 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApiSer
 
 
 @pytest.fixture
-def cluster(fake: FakeApiServer) -> Cluster:
-    return Cluster(NS, client.ApiClient(client.Configuration(host=fake.url)))
+def cluster(fake: FakeApiServer) -> NamespaceClient:
+    return NamespaceClient(NS, client.ApiClient(client.Configuration(host=fake.url)))
 
 
 IMAGE = "ironclad-backend:lab"
@@ -99,7 +99,7 @@ OVERLAY = [
 
 
 def test_reset_to_5_reapplies_the_overlay_and_removes_probe_pods_and_exercise_objects(
-    fake: FakeApiServer, cluster: Cluster
+    fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
     template = fake.deployments["backend"]["spec"]["template"]
     template["metadata"]["annotations"] = {IMAGE_ID_ANNOTATION: "sha256:loaded"}  # `up` stamped
@@ -128,14 +128,14 @@ def test_reset_to_5_reapplies_the_overlay_and_removes_probe_pods_and_exercise_ob
 
 
 def test_reset_to_6_keeps_the_probe_pods_lesson_05_made(
-    fake: FakeApiServer, cluster: Cluster
+    fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
     reset_cluster(cluster, copy.deepcopy(OVERLAY), 6, timeout=5, image=IMAGE)
     assert "lab-probe-1" in fake.pods
 
 
 def test_a_backend_below_the_hpa_floor_fails_the_reset_with_where_to_look(
-    fake: FakeApiServer, cluster: Cluster
+    fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
     fake.put(deployment_json(2, 2, 2))  # someone scaled it down
     with pytest.raises(LabError, match="2 ready pods, below the HPA's minReplicas 3") as info:

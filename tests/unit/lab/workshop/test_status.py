@@ -1,5 +1,5 @@
 """workshop status against the recording fake API (conftest.py); record_summary against a
-recording stand-in for lab.k8s.Cluster (it only needs `namespace` and `apply`)."""
+recording stand-in for lab.k8s.NamespaceClient (it only needs `namespace` and `apply`)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_record_run_connects_only_on_the_cluster_target(monkeypatch: pytest.Monk
         connected.append(identity)
         return RecordingCluster(identity.namespace)
 
-    monkeypatch.setattr("lab.workshop.status.Cluster.connect", connect)
+    monkeypatch.setattr("lab.workshop.status.NamespaceClient.connect", connect)
     for target in ("local", "kind"):
         record_run({**SUMMARY, "target": target}, LEARNER)
     assert connected == []

@@ -1,4 +1,4 @@
-"""`Cluster`: one namespace of one cluster, every call the lab makes in it."""
+"""`NamespaceClient`: one namespace of one cluster, every call the lab makes in it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,6 @@ from lab.k8s.probes import Probing
 from lab.k8s.rollouts import Rollouts
 
 
-class Cluster(Applying, Rollouts, Probing):
+class NamespaceClient(Applying, Rollouts, Probing):
     """One namespace of one cluster, through the official Python client: apply and delete,
-    pods and events, rollouts, probes (`Cluster.connect(identity)` builds it)."""
+    pods and events, rollouts, probes (`NamespaceClient.connect(identity)` builds it)."""
