@@ -16,16 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from nbconvert import HTMLExporter
 from nbconvert.filters import strip_ansi as _strip_ansi
 
 from lab.checks import MIMETYPE as CHECK_MIMETYPE
 from lab.checks import SKIP_MIMETYPE
 from lab.exercises import MIMETYPE as EXERCISE_MIMETYPE
 from lab.nb import SKIP_KEY, new_markdown_cell, new_notebook, read_notebook
+from lab.runner import offline_html
 
-# nbconvert carries no type hints: typed handles on the calls this module makes.
-html_exporter: Callable[..., Any] = HTMLExporter
+# nbconvert carries no type hints: a typed handle on the call this module makes.
 _strip_ansi_typed: Callable[[str], Any] = _strip_ansi
 
 Status = Literal["passed", "failed", "not run"]
@@ -202,7 +201,7 @@ def write_report(result: RunResult, report_dir: Path, notebooks_dir: Path | None
     """
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
-    exporter = html_exporter(template_name="lab")
+    exporter = offline_html.exporter()  # nothing loaded from a CDN: the report works offline
     title = f"Ironclad Lab report — {result.target}"
     merged = _merged_notebook(result)
     if notebooks_dir is not None:
