@@ -208,6 +208,15 @@ def lab(session: nox.Session) -> None:
     session.run(LEARNER_BIN / "ironclad-lab", "run", *session.posargs, env=env, external=True)
 
 
+@nox.session(default=False)
+def pictures(session: nox.Session) -> None:
+    """Remake docs/images/ from a local lab run (`-- --report DIR`: from a finished run's)."""
+    # the lab's own run and report, then Playwright driving Debian's chromium: the `test` extra
+    # is where Playwright is locked (scripts/pictures.py)
+    sync(session, "lab", "test")
+    session.run("python", str(ROOT / "scripts" / "pictures.py"), *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint: ruff check, ruff format --check, mypy --strict, deptry (`-- ARGS` go to ruff check)."""

@@ -1,6 +1,7 @@
 """The README and docs/ hold together (issue 23 item 9): the quickstarts come first, every link
-and picture they reference exists (anchors included), docs/README.md indexes every page, and the
-README's test command is the one CI runs."""
+and picture they reference exists (anchors included), the README shows every picture in
+docs/images/, docs/README.md indexes every page, and the README's test command is
+the one CI runs."""
 
 from __future__ import annotations
 
@@ -127,3 +128,12 @@ def test_the_readmes_test_command_is_what_ci_runs() -> None:
         if "the test command" in line
     ]
     assert commands == [["nox", *ci]], commands
+
+
+def test_the_readme_shows_every_picture_in_docs_images() -> None:
+    """docs/images/ holds what scripts/pictures.py makes (tests/integration/lab/
+    test_report_browser.py): the README shows each of them, and no other picture of docs/."""
+    shown = {target for target in references(README) if target.startswith("docs/images/")}
+    committed = {f"docs/images/{p.name}" for p in (DOCS / "images").glob("*.png")}
+    assert committed
+    assert shown == committed
