@@ -88,11 +88,13 @@ def test_every_relative_link_and_picture_exists(page: Path) -> None:
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
 
 
-def test_the_docs_index_lists_every_page() -> None:
-    index = DOCS / "README.md"
-    linked = {(DOCS / t.partition("#")[0]).resolve() for t in references(index)}
-    pages = {p.resolve() for p in DOCS.glob("*.md")} - {index.resolve()}
-    assert not pages - linked, f"docs/README.md does not link {sorted(pages - linked)}"
+@pytest.mark.parametrize("index", [DOCS / "README.md", README], ids=["docs/README.md", "README"])
+def test_the_indexes_list_every_page_of_docs(index: Path) -> None:
+    """docs/README.md and the README's Documentation table each link every page of docs/."""
+    linked = {(index.parent / t.partition("#")[0]).resolve() for t in references(index)}
+    pages = {p.resolve() for p in DOCS.glob("*.md")} - {(DOCS / "README.md").resolve()}
+    missing = sorted(str(p.relative_to(ROOT)) for p in pages - linked)
+    assert not missing, f"{index.relative_to(ROOT)} does not link {missing}"
 
 
 def test_the_readme_starts_with_the_quickstarts_then_the_contents() -> None:
