@@ -20,13 +20,13 @@ from lab.procs import PostgresServer
 from lab.settings import Settings
 from lab.targets import docker_problem
 
-pytest_plugins = ["fake_kube_api"]
+pytest_plugins = ["fake_kube_api", "worker_groups", "pytester"]
 
 TESTS_DIR = Path(__file__).parent
 FOLDER_MARKERS = ("unit", "integration", "manifests", "notebooks")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the `xdist_group` marks
+@pytest.hookimpl(tryfirst=True)  # before tests/plugins/worker_groups.py reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test with the name of its top-level folder (unit, integration, ...), skip the
     `kind` tests, with the reason, where no kind cluster can run (Docker does not answer), give
@@ -48,25 +48,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def xdist_group(item: pytest.Item) -> str | None:
-    """The group of tests that must run on one pytest-xdist worker (`--dist loadgroup`), if any.
+    """The group of tests that must run on one pytest-xdist worker, if any
+    (tests/plugins/worker_groups.py keeps each group on one worker).
 
-    The `kind` tests share one cluster, whose name is the lab's (one per machine). Tests using a
-    module-scoped fixture share what it holds (a stack, a server, a run, which some tests stop),
-    so their module stays on one worker, in order. A test's own `xdist_group` mark wins (several
-    modules sharing a session-scoped lab). Every other test goes to whichever worker is free;
-    the session-scoped servers of this file run once per worker, on free ports and in each
+    The `kind` tests share one cluster, whose name is the lab's (one per machine). A test's own
+    `xdist_group` mark wins: several modules sharing a session-scoped lab, and every module
+    using a module-scoped fixture, which shares what it holds (a stack, a server, a run, which
+    some tests stop) between its tests, so they must run on one worker, in order
+    (`pytestmark = pytest.mark.xdist_group(__name__)`; worker_groups.py fails a module that
+    forgets it). Every other test goes to whichever worker is free; the
+    session-scoped servers of this file run once per worker, on free ports and in each
     worker's own temporary directory.
     """
-    if item.get_closest_marker("xdist_group") is not None:
-        return None
-    if item.get_closest_marker("kind") is not None:
-        return "kind"
-    fixtures = getattr(item, "_fixtureinfo", None)  # pytest has no public way to ask for scopes
-    if fixtures is not None and any(
-        defs[-1].scope == "module" for defs in fixtures.name2fixturedefs.values()
-    ):
-        return item.nodeid.split("::", 1)[0]
-    return None
+    ungrouped = item.get_closest_marker("xdist_group") is None
+    return "kind" if ungrouped and item.get_closest_marker("kind") is not None else None
 
 
 def longest_first(items: list[pytest.Item]) -> list[pytest.Item]:

@@ -12,6 +12,8 @@ import pytest
 from lab import manifests
 from lab.k8s import probe_pod
 
+pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
+
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
 
 

@@ -21,6 +21,8 @@ from lab.commands.images import register
 from lab.images import Image, inventory, pin_of
 from lab.settings import Settings
 
+pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
+
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = Settings(repo_root=REPO)
 # Python whose image value is not a literal, and where the inventory derives it from: the

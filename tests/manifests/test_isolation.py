@@ -17,6 +17,8 @@ from lab.lint import lint
 from lab.netpol import KUBE_DNS, Connection, Endpoint, endpoint, evaluate
 from lab.settings import get_settings
 
+pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
+
 SETTINGS = get_settings()
 LEARNER, NEIGHBOUR = "learner-07", "learner-08"
 SERVICES = (("backend", 3000), ("prometheus", 9090), ("grafana", 3000))

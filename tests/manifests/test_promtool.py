@@ -24,6 +24,8 @@ import yaml
 from lab import contract, manifests, slo
 from lab.settings import get_settings
 
+pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
+
 SETTINGS = get_settings()
 
 MANIFESTS = SETTINGS.manifests

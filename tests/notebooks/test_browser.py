@@ -47,6 +47,7 @@ FAILURE = re.compile(r"Traceback|CheckFailedError|Error:")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium here"),
+    pytest.mark.xdist_group(__name__),
 ]
 
 

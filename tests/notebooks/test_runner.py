@@ -25,6 +25,8 @@ from lab.runner.solutions import load_solutions
 from lab.stack import State, write_state
 from lab.targets import Endpoints
 
+pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
+
 
 @dataclass
 class StaticStack:

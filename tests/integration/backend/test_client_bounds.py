@@ -16,6 +16,8 @@ from lab.procs import PostgresServer, wait_until
 
 from .conftest import BackendProcess, backend_spawner
 
+pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
+
 READ_TIMEOUT_S = 1.0
 MAX_CONNECTIONS = 4
 # The server looks for header-slow connections once a second; on a loaded machine give it more.

@@ -13,7 +13,7 @@ import pytest
 from lab.net import free_port
 from lab.procs import PostgresServer, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
 ROOT = Path(__file__).resolve().parents[3]
 IMAGE = "ironclad-backend:test"
 

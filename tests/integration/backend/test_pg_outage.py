@@ -23,7 +23,7 @@ from lab.procs import PostgresServer, wait_until
 if TYPE_CHECKING:
     from conftest import BackendProcess, SpawnBackend
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
 # How late past DB_TIMEOUT_S a 503 may arrive (HTTP, scheduling on a busy 2-core machine).
 SLACK_S = 1.5
 

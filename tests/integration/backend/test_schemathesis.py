@@ -14,7 +14,7 @@ import pytest
 if TYPE_CHECKING:
     from conftest import BackendProcess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
 
 
 def test_the_openapi_document_says_exactly_what_the_server_accepts(

@@ -20,7 +20,7 @@ from lab.extras import DISTRIBUTION
 ROOT = Path(__file__).resolve().parents[3]
 
 # the module fixture builds a wheel and a venv: minutes on a loaded 2-core machine
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group(__name__)]
 
 
 def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:

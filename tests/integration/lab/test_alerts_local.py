@@ -28,7 +28,7 @@ from lab.targets.local import LocalTarget
 
 REPLICAS = slo.MIN_BACKENDS  # fewer would fire BackendTargetsMissing from the start
 DASHBOARD = Settings.from_env().manifests / "monitoring" / "dashboards" / "ironclad.json"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,8 @@ from lab.images import (
 )
 from lab.settings import Settings
 
+pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
+
 STAND_IN = "ironclad-lab-test/stand-in"  # repository of the stand-in images
 
 

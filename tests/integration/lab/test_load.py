@@ -20,6 +20,8 @@ from lab.net import free_port, port_is_open
 from lab.procs import ManagedProcess, wait_until
 from lab.progress import HEADLESS_ENV
 
+pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
+
 SERVER = """
 import asyncio, sys
 from aiohttp import web

@@ -17,6 +17,8 @@ from lab.errors import ChaosError
 from lab.net import free_port, port_is_open
 from lab.procs import ManagedProcess, PostgresServer, wait_until
 
+pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
+
 TOKEN = "observe-test-token"
 REPO = Path(__file__).parents[3]
 

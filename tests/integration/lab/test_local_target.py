@@ -41,7 +41,7 @@ from lab.waits import poll
 REPO = Path(__file__).resolve().parents[3]
 SETTINGS = Settings(repo_root=REPO, restart_delay=0.5, ready_timeout=60)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
 
 
 @dataclass(frozen=True)

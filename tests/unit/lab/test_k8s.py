@@ -29,6 +29,8 @@ from lab.k8s import PROBE_SCRIPT, NamespaceClient, PodState, documents, probe_po
 if TYPE_CHECKING:
     from fake_kube_api import FakeApiServer
 
+pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
+
 NS = "ironclad-demo"
 
 
