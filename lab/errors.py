@@ -133,4 +133,5 @@ class CommandFailedError(LabError):
 
 
 class ImageArchiveError(LabError):
-    """Listing, saving or loading the kind path's images failed (`lab.images`)."""
+    """Listing, saving or loading the kind path's images failed (`lab.images`,
+    `lab.image_archive`)."""

@@ -11,11 +11,11 @@ restarted; one that exits with code 0 is replaced at once), LAB_KIND_VERSION (th
 downloaded when none >= v0.24 is on PATH),
 KIND_DOWNLOAD_URL (where to download it from instead of the kind release page, e.g. a mirror),
 LAB_REGISTRY_MIRROR (a classroom pull-through registry mirror for the kind nodes; see
-`lab.images.parse_mirrors`), LAB_DNS (where the rendered NetworkPolicies let pods send DNS, on
-UDP and TCP 53: comma-separated labels `key=value` of the DNS pods in kube-system, or CIDRs;
-default `k8s-app=kube-dns`; with NodeLocal DNSCache on its usual link-local address, for example
-`LAB_DNS=169.254.20.10/32,k8s-app=kube-dns`), LAB_REPO_ROOT (the checkout holding manifests/
-and notebooks/: the lab runs from a checkout, see docs/architecture.md "Layout").
+`lab.targets.kind_nodes.parse_mirrors`), LAB_DNS (where the rendered NetworkPolicies let pods
+send DNS, on UDP and TCP 53: comma-separated labels `key=value` of the DNS pods in kube-system,
+or CIDRs; default `k8s-app=kube-dns`; with NodeLocal DNSCache on its usual link-local address,
+for example `LAB_DNS=169.254.20.10/32,k8s-app=kube-dns`), LAB_REPO_ROOT (the checkout holding
+manifests/ and notebooks/: the lab runs from a checkout, see docs/architecture.md "Layout").
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""`images`: every image of the kind path, pinned, as one offline archive (see lab.images)."""
+"""`images`: every image of the kind path, pinned (lab.images), as one offline archive
+(lab.image_archive), loaded into a kind cluster's nodes on request (lab.targets.kind_nodes)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,19 @@ def register(commands: Subparsers) -> None:
 
 
 def run_images(args: argparse.Namespace, settings: Settings) -> int:
-    from lab import images
+    from lab import image_archive, images
 
     result: Any
     if args.images_action == "load":
-        result = images.load(args.archive, args.cluster)
+        result = image_archive.load_archive(args.archive)
+        if args.cluster is not None:
+            from lab.targets.kind_nodes import load_into_kind
+
+            load_into_kind(result.images, args.cluster)
+            result = replace(result, cluster=args.cluster)
     elif args.images_action == "save":
-        result = images.save(
-            args.out, images.inventory(settings), build=lambda: images.build_backend(settings)
-        )
+        build = lambda: image_archive.build_backend(settings)  # noqa: E731
+        result = image_archive.save(args.out, images.inventory(settings), build=build)
     else:
         result = images.inventory(settings)
     if args.json:

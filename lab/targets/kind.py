@@ -17,14 +17,21 @@ from typing import Any
 import requests
 import yaml
 
-from lab import images
 from lab.errors import CommandFailedError, LabError, TargetUnavailableError
 from lab.identity import Identity, resolve
+from lab.image_archive import LoadResult, archived_backend, build_backend, load_archive
+from lab.images import dockerfile_bases
 from lab.k8s import NamespaceClient
 from lab.manifests import render
 from lab.portforward import Forward
 from lab.settings import Settings
 from lab.targets.base import Endpoints, docker_info, docker_problem
+from lab.targets.kind_nodes import (
+    kind_cluster_config,
+    load_into_kind,
+    parse_mirrors,
+    write_mirror_files,
+)
 from lab.targets.kube import (
     forward_stack,
     stack_credentials,
@@ -201,16 +208,16 @@ class KindTarget:
         and the build starts from its base, both by the names `load` gave them (a loaded copy
         has lost its digest, and a digest would force a pull)."""
         s = self.settings
-        loaded = images.load(s.images_archive) if s.images_archive is not None else None
+        loaded = load_archive(s.images_archive) if s.images_archive is not None else None
         self._ensure_cluster(kind, loaded)
-        image_id = (loaded and images.archived_backend(loaded, s)) or self._build_image(loaded)
-        in_nodes = images.load_into_kind(loaded.images, s.cluster_name, kind) if loaded else ()
+        image_id = (loaded and archived_backend(loaded, s)) or self._build_image(loaded)
+        in_nodes = load_into_kind(loaded.images, s.cluster_name, kind) if loaded else ()
         if s.image not in in_nodes:
             log.info("loading %s into kind …", s.image)
             load_image(kind, s.image, s.cluster_name)
         return image_id
 
-    def _ensure_cluster(self, kind: str, loaded: images.LoadResult | None = None) -> None:
+    def _ensure_cluster(self, kind: str, loaded: LoadResult | None = None) -> None:
         """Create the cluster, or reuse it when all its nodes run."""
         s = self.settings
         if s.cluster_name not in run([kind, "get", "clusters"]).split():
@@ -230,29 +237,29 @@ class KindTarget:
         else:
             log.info("reusing the kind cluster %s", s.cluster_name)
 
-    def _cluster_config(self, loaded: images.LoadResult | None) -> str:
+    def _cluster_config(self, loaded: LoadResult | None) -> str:
         """cluster.yaml as `kind create cluster` gets it: with the LAB_REGISTRY_MIRROR files
         (written under CACHE: the nodes mount them for as long as the cluster lives) and the
         archive's node image."""
         s = self.settings
         text = s.kind_config.read_text()
-        mirrors = images.parse_mirrors(s.registry_mirror) if s.registry_mirror else None
+        mirrors = parse_mirrors(s.registry_mirror) if s.registry_mirror else None
         certs_dir = CACHE / f"certs.d-{s.cluster_name}"
         if mirrors:
-            images.write_mirror_files(certs_dir, mirrors)
+            write_mirror_files(certs_dir, mirrors)
         node_image = loaded.local_name(node_image_of(text)) if loaded else None
-        return images.kind_cluster_config(text, mirrors, certs_dir, node_image=node_image)
+        return kind_cluster_config(text, mirrors, certs_dir, node_image=node_image)
 
-    def _build_image(self, loaded: images.LoadResult | None = None) -> str:
+    def _build_image(self, loaded: LoadResult | None = None) -> str:
         """`docker build` the backend image (from the archive's base when one was loaded); its
         image ID."""
         s = self.settings
         log.info("building %s …", s.image)
         base = None
         if loaded:
-            (ref,) = images.dockerfile_bases(s.dockerfile.read_text())
+            (ref,) = dockerfile_bases(s.dockerfile.read_text())
             base = loaded.local_name(ref)
-        return images.build_backend(s, base)
+        return build_backend(s, base)
 
     def _connect(self, kind: str) -> NamespaceClient:
         """Record the lab's identity (kind's context, the namespace, the image) and connect."""

@@ -1,4 +1,4 @@
-"""The images archive round trip (`lab.images.save` → `docker rmi` → `lab.images.load`) on a
+"""The images archive round trip (`lab.image_archive.save` → `docker rmi` → `load_archive`) on a
 real Docker engine.
 
 Nothing can be pulled where these tests were written (no registry), so they use STAND-IN
@@ -29,16 +29,10 @@ from pathlib import Path
 import pytest
 
 from lab.errors import ImageArchiveError
-from lab.images import (
-    Image,
-    archived_backend,
-    build_backend,
-    load,
-    load_into_kind,
-    manifest_path,
-    save,
-)
+from lab.image_archive import archived_backend, build_backend, load_archive, manifest_path, save
+from lab.images import Image
 from lab.settings import Settings
+from lab.targets.kind_nodes import load_into_kind
 
 pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
 
@@ -107,7 +101,7 @@ def test_save_rmi_load_keeps_every_image_id(stand_ins: list[Image], tmp_path: Pa
     assert {entry["ref"]: entry["id"] for entry in manifest["images"]} == ids
 
     remove(stand_ins)
-    loaded = load(saved.archive)
+    loaded = load_archive(saved.archive)
     assert loaded.cluster is None
     assert {i.ref: image_id(i.ref) for i in stand_ins} == ids
     assert {i.ref: i.id for i in loaded.images} == ids
@@ -124,7 +118,7 @@ def test_a_damaged_archive_is_refused_and_nothing_is_loaded(
         archive.seek(-1, io.SEEK_CUR)
         archive.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(ImageArchiveError, match="incomplete or damaged") as refused:
-        load(saved.archive)
+        load_archive(saved.archive)
     assert "Copy both" in refused.value.next_step
     assert [image_id(i.ref) for i in stand_ins] == [None, None]
 
@@ -159,15 +153,14 @@ def test_kind_gets_one_archive_of_the_in_cluster_images_only(
     kind.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\ncp "$3" {tmp_path}/given.tar\n')
     kind.chmod(0o755)
     saved = save(tmp_path / "images.tar", images)
-    loaded = load(saved.archive, "ironclad", kind=str(kind))
-    assert loaded.cluster == "ironclad"
+    loaded = load_archive(saved.archive)
+    assert load_into_kind(loaded.images, "ironclad", str(kind)) == (pod.ref,)
     args = (tmp_path / "args").read_text().split()
     assert args[:2] == ["load", "image-archive"]
     assert args[3:] == ["--name", "ironclad"]
     with tarfile.open(tmp_path / "given.tar") as tar:
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
     assert [tag for entry in manifest for tag in entry["RepoTags"]] == [pod.ref]
-    assert load_into_kind(loaded.images, "ironclad", str(kind)) == (pod.ref,)
 
 
 # A STAND-IN for backend/Dockerfile: the real one starts FROM a pinned python image that cannot
@@ -198,7 +191,7 @@ def test_save_builds_the_backend_and_only_the_same_source_skips_the_build(
         built_id = image_id(settings.image)
         remove([built])
 
-        loaded = load(saved.archive)
+        loaded = load_archive(saved.archive)
         assert archived_backend(loaded, settings) == built_id  # kind builds nothing
         (backend / "app.txt").write_text("version 2\n")  # the learner's backend/ differs
         assert archived_backend(loaded, settings) is None  # so kind builds it

@@ -2,12 +2,12 @@
 where Docker cannot run, so NOT run where it was written: written for the workflow's
 kind-tests job).
 
-One throwaway single-node cluster, created from cluster.yaml through `kind_cluster_config`
-with a registry mirror, checks what no offline test can: the node mounts the mirror's
-hosts.toml where containerd reads it, `load()` puts the archive's pod images into the node,
-and a pod with `imagePullPolicy: IfNotPresent` uses the loaded copy instead of pulling. The
-image is a stand-in (one small file imported into Docker): the pod cannot start a process, but
-the kubelet's "already present on machine" event comes before that.
+One throwaway single-node cluster, created from cluster.yaml through `kind_cluster_config` with
+a registry mirror, checks what no offline test can: the node mounts the mirror's hosts.toml
+where containerd reads it, `load_into_kind()` puts the archive's pod images into the node, and a
+pod with `imagePullPolicy: IfNotPresent` uses the loaded copy instead of pulling. The image is a
+stand-in (one small file imported into Docker): the pod cannot start a process, but the
+kubelet's "already present on machine" event comes before that.
 """
 
 from __future__ import annotations
@@ -23,9 +23,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.images import Image, kind_cluster_config, load, parse_mirrors, save, write_mirror_files
+from lab.image_archive import load_archive, save
+from lab.images import Image
 from lab.settings import Settings
 from lab.targets.kind import kind_binary
+from lab.targets.kind_nodes import (
+    kind_cluster_config,
+    load_into_kind,
+    parse_mirrors,
+    write_mirror_files,
+)
 from lab.waits import poll
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
@@ -92,7 +99,8 @@ def test_a_loaded_image_is_used_without_a_pull(
 ) -> None:
     kind, name, _ = cluster
     saved = save(tmp_path / "images.tar", [Image(stand_in, "tag", "stand-in", ())])
-    assert load(saved.archive, name, kind).cluster == name
+    loaded = load_archive(saved.archive)
+    assert load_into_kind(loaded.images, name, kind) == (stand_in,)
     listed = json.loads(
         run("docker", "exec", f"{name}-control-plane", "crictl", "images", "-o", "json")
     )

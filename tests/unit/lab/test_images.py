@@ -18,27 +18,26 @@ import yaml
 
 from lab.commands.images import register
 from lab.errors import ImageArchiveError, LabError, ToolMissingError
-from lab.images import (
-    CERTS_D,
-    CONFIG_PATH_PATCH,
+from lab.image_archive import (
     ArchivedImage,
-    Image,
     LoadResult,
-    dockerfile_bases,
-    kind_cluster_config,
-    kind_load_command,
-    load,
+    load_archive,
     manifest_path,
-    mirror_files,
-    parse_mirrors,
-    pin_of,
-    pod_images,
     save_command,
     sha256_of,
     verify,
+)
+from lab.images import Image, dockerfile_bases, pin_of, pod_images
+from lab.settings import Settings
+from lab.targets.kind_nodes import (
+    CERTS_D,
+    CONFIG_PATH_PATCH,
+    kind_cluster_config,
+    kind_load_command,
+    mirror_files,
+    parse_mirrors,
     write_mirror_files,
 )
-from lab.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 DIGEST = "sha256:" + "ab" * 32
@@ -297,5 +296,5 @@ def test_a_missing_program_is_named_with_where_to_get_it(
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker, no kind
     archive = write_archive(tmp_path, b"archive")
     with pytest.raises(ToolMissingError, match="docker not found") as missing:
-        load(archive)
+        load_archive(archive)
     assert "docs.docker.com" in missing.value.next_step

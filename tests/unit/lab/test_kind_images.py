@@ -1,8 +1,9 @@
 """`up --target kind --images FILE`: the docker/kind command sequence, recorded.
 
 Every docker and kind command goes through a recording runner (lab.targets.kind.run and
-lab.images._run are replaced by it), so the order and arguments are checked without Docker;
-the archive is a real file with a real checksum manifest (lab.images.verify reads it). Loading
+lab.image_archive.docker, also as lab.targets.kind_nodes uses it, are replaced by it), so the
+order and arguments are checked without Docker; the archive is a real file with a real
+checksum manifest (lab.image_archive.verify reads it). Loading
 archives into a real engine and cluster is tested in tests/integration/lab/test_images_kind.py.
 """
 
@@ -18,12 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import cli, images
+from lab import cli, image_archive, images
 from lab.commands.stack import images_archive
 from lab.errors import LabError
 from lab.settings import Settings, find_repo_root
 from lab.stack import StackProcess
-from lab.targets import kind
+from lab.targets import kind, kind_nodes
 
 ROOT = find_repo_root()
 SETTINGS = Settings(repo_root=ROOT)
@@ -50,7 +51,7 @@ def write_archive(directory: Path, with_backend: bool = True) -> Path:
         "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
         "images": entries,
     }
-    images.manifest_path(archive).write_text(json.dumps(manifest))
+    image_archive.manifest_path(archive).write_text(json.dumps(manifest))
     return archive
 
 
@@ -71,7 +72,7 @@ class RecordingRunner:
             self.cluster_config = yaml.safe_load(Path(argv[argv.index("--config") + 1]).read_text())
         if argv[1:] == ["get", "clusters"]:
             return self.clusters
-        if argv[:3] == ["docker", "image", "inspect"] and argv[4] == images.LABEL_FORMAT:
+        if argv[:3] == ["docker", "image", "inspect"] and argv[4] == image_archive.LABEL_FORMAT:
             return self.backend_label + "\n"
         if argv[:2] == ["docker", "info"]:
             return "[]"  # the classic image store: no --platform on save
@@ -82,8 +83,9 @@ class RecordingRunner:
 def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RecordingRunner:
     recorder = RecordingRunner()
     monkeypatch.setattr(kind, "run", recorder)
-    monkeypatch.setattr(images, "_run", recorder)
-    monkeypatch.setattr(images, "_image_id", lambda name: f"sha256:{name}")
+    monkeypatch.setattr(image_archive, "docker", recorder)
+    monkeypatch.setattr(kind_nodes, "docker", recorder)
+    monkeypatch.setattr(image_archive, "image_id", lambda name: f"sha256:{name}")
     monkeypatch.setattr(kind, "CACHE", tmp_path / "cache")
     return recorder
 
@@ -105,13 +107,13 @@ def test_with_an_archive_nothing_is_pulled_and_the_order_is_load_create_build_lo
     target = kind.KindTarget(Settings(repo_root=ROOT, images_archive=archive))
     assert target._prepare("kind") == f"sha256:{SETTINGS.image}"
     in_nodes = [archived(POSTGRES, True)["name"], SETTINGS.image]
-    label = f"{images.SOURCE_LABEL}={images.backend_source(SETTINGS)}"
+    label = f"{image_archive.SOURCE_LABEL}={image_archive.backend_source(SETTINGS)}"
     assert shape(runner.calls) == [
         ["docker", "image", "load", "--input", archive.name],
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster", "--name", "ironclad", "--config", "cluster.yaml",
          "--wait", "180s"],
-        ["docker", "image", "inspect", "--format", images.LABEL_FORMAT, SETTINGS.image],
+        ["docker", "image", "inspect", "--format", image_archive.LABEL_FORMAT, SETTINGS.image],
         ["docker", "build", "--build-arg", f"BASE={archived(BASE, False)['name']}",
          "--label", label, "-f", str(SETTINGS.dockerfile), "-t", SETTINGS.image, str(ROOT)],
         ["docker", "info", "--format", "{{json .DriverStatus}}"],
@@ -126,7 +128,7 @@ def test_with_an_archive_nothing_is_pulled_and_the_order_is_load_create_build_lo
 def test_an_archived_backend_of_the_same_backend_dir_is_used_and_nothing_is_built(
     runner: RecordingRunner, tmp_path: Path
 ) -> None:
-    runner.backend_label = images.backend_source(SETTINGS)
+    runner.backend_label = image_archive.backend_source(SETTINGS)
     archive = write_archive(tmp_path)
     target = kind.KindTarget(Settings(repo_root=ROOT, images_archive=archive))
     assert target._prepare("kind") == archived(SETTINGS.image, True)["id"]
@@ -168,14 +170,16 @@ def test_a_registry_mirror_is_mounted_into_every_node(
     settings = Settings(repo_root=ROOT, registry_mirror="http://10.0.0.5:5000")
     kind.KindTarget(settings)._prepare("kind")
     certs = tmp_path / "cache" / "certs.d-ironclad"
-    assert (certs / "docker.io" / "hosts.toml").read_text() == images.hosts_toml(
+    assert (certs / "docker.io" / "hosts.toml").read_text() == kind_nodes.hosts_toml(
         "docker.io", "http://10.0.0.5:5000"
     )
     for node in runner.cluster_config["nodes"]:
-        assert {"hostPath": str(certs), "containerPath": images.CERTS_D, "readOnly": True} in node[
-            "extraMounts"
-        ]
-    assert runner.cluster_config["containerdConfigPatches"] == [images.CONFIG_PATH_PATCH]
+        assert {
+            "hostPath": str(certs),
+            "containerPath": kind_nodes.CERTS_D,
+            "readOnly": True,
+        } in node["extraMounts"]
+    assert runner.cluster_config["containerdConfigPatches"] == [kind_nodes.CONFIG_PATH_PATCH]
 
 
 def test_an_existing_cluster_is_reused_without_a_config(
