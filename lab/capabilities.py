@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lab.checks import SKIP_MIMETYPE, publish
+from lab.contract import BACKEND_HPA
 from lab.errors import LabError, LabTimeoutError
 from lab.k8s import HpaStatus, ProbeResult
 from lab.waits import poll
 
-BACKEND_HPA = "backend-hpa"
 # The policies' allowed path (backend -> postgres:5432) and a label no policy lists.
 ALLOWED_LABELS = {"app": "backend"}
 STRANGER_LABELS = {"app": "lab-capability-probe"}

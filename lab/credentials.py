@@ -14,17 +14,19 @@ from __future__ import annotations
 import secrets as tokens
 from collections.abc import Mapping
 
+from lab.contract import CHAOS_SECRET
+
 Credentials = dict[str, dict[str, str]]  # Secret name -> its data (plain text)
 
 # Secret name -> the keys generated per stack (the pods read them by these names).
 GENERATED: dict[str, tuple[str, ...]] = {
     "postgres-secret": ("POSTGRES_PASSWORD",),
-    "chaos-secret": ("CHAOS_TOKEN",),
+    CHAOS_SECRET: ("CHAOS_TOKEN",),
     "grafana-admin": ("GF_SECURITY_ADMIN_PASSWORD",),
 }
 FIXED: dict[str, dict[str, str]] = {"grafana-admin": {"GF_SECURITY_ADMIN_USER": "admin"}}
 # Which Secrets a render of the app alone holds (the monitoring component adds Grafana's).
-APP_SECRETS = ("postgres-secret", "chaos-secret")
+APP_SECRETS = ("postgres-secret", CHAOS_SECRET)
 TOKEN_BYTES = 24  # 32 URL-safe characters: no quoting needed in env vars or literals
 
 

@@ -20,8 +20,8 @@ from ipykernel.kernelspec import write_kernel_spec
 from jupyter_client.kernelspec import KernelSpecManager
 
 from lab import magics
+from lab.contract import KERNEL
 
-KERNEL_NAME = "python3"
 DISPLAY_NAME = "Python 3 (Ironclad Lab)"
 EXTENSION_ARGUMENTS = [f"--ext={magics.__name__}"]  # what every lab kernel is started with
 
@@ -30,11 +30,11 @@ def install(prefix: Path | None = None) -> Path:
     """Install the spec under `prefix`/share/jupyter/kernels (default: this environment)."""
     with tempfile.TemporaryDirectory() as tmp:
         source = write_kernel_spec(
-            Path(tmp) / KERNEL_NAME,
+            Path(tmp) / KERNEL,
             overrides={"display_name": DISPLAY_NAME},
             extra_arguments=EXTENSION_ARGUMENTS,
         )
         installed = KernelSpecManager().install_kernel_spec(
-            source, KERNEL_NAME, prefix=str(prefix or sys.prefix)
+            source, KERNEL, prefix=str(prefix or sys.prefix)
         )
     return Path(installed)

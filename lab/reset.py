@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lab.chaos import BackendChaos
+from lab.contract import BACKEND, BACKEND_HPA, POSTGRES
 from lab.errors import ChaosError, LabError
 from lab.lessons import EXERCISES, removed_by
 from lab.net import http_ok, http_status
@@ -39,7 +40,6 @@ EXERCISE_KINDS = (
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("policy/v1", "PodDisruptionBudget"),
 )
-BACKEND_HPA = "backend-hpa"
 
 
 def chaos_left(endpoints: Endpoints, timeout: float = 3.0) -> list[str]:
@@ -111,7 +111,7 @@ def with_live_image_stamp(
 
     if image is None:
         return objects
-    live: Any = cluster.apps.read_namespaced_deployment("backend", cluster.namespace)
+    live: Any = cluster.apps.read_namespaced_deployment(BACKEND, cluster.namespace)
     image_id = (live.spec.template.metadata.annotations or {}).get(IMAGE_ID_ANNOTATION)
     return stamp_image(objects, image, image_id) if image_id else objects
 
@@ -136,13 +136,13 @@ def reset_cluster(
             for name in cluster.delete_labelled(api_version, kind, selector):
                 done.append(f"deleted {kind}/{name} ({selector})")
     floor = cluster.hpa(BACKEND_HPA).min_replicas
-    cluster.wait_rollout("postgres", "StatefulSet", timeout)
-    counts = cluster.wait_rollout("backend", "Deployment", timeout)
+    cluster.wait_rollout(POSTGRES, "StatefulSet", timeout)
+    counts = cluster.wait_rollout(BACKEND, "Deployment", timeout)
     if counts["ready"] < floor:
         raise LabError(
-            f"Deployment backend has {counts['ready']} ready pods, below the HPA's "
+            f"Deployment {BACKEND} has {counts['ready']} ready pods, below the HPA's "
             f"minReplicas {floor}.",
-            f"Look at env.k8s.hpa('{BACKEND_HPA}') and env.k8s.diagnose('app=backend').",
+            f"Look at env.k8s.hpa('{BACKEND_HPA}') and env.k8s.diagnose('app={BACKEND}').",
         )
     done.append(f"backend: {counts['ready']} ready (HPA floor {floor}), postgres ready")
     return done

@@ -6,11 +6,11 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lab.contract import PROMETHEUS  # its Role, RoleBinding and ServiceAccount share the name
 from lab.exercises import Outcome, session_objects, verifier
 from lab.lint import lint
 from lab.manifests import Obj, find
 
-PROMETHEUS = "prometheus"  # the Role, RoleBinding and ServiceAccount of Prometheus share it
 DISCOVERY_VERBS = frozenset({"get", "list", "watch"})  # what role `pod` discovery may use
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab import manifests
+from lab.contract import BACKEND_HPA
 from lab.exercises import Outcome, session_objects, verifier
 from lab.manifests import Obj
 
@@ -60,7 +61,7 @@ def strategy(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> 
     rendered = copy.deepcopy(list(objects if objects is not None else session_objects()))
     deployment = manifests.find(rendered, "Deployment", "backend")
     deployment["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": dict(answer)}
-    replicas = manifests.find(rendered, "HorizontalPodAutoscaler", "backend-hpa")["spec"][
+    replicas = manifests.find(rendered, "HorizontalPodAutoscaler", BACKEND_HPA)["spec"][
         "minReplicas"
     ]
     try:

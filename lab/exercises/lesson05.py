@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab import manifests
+from lab.contract import BACKEND_HPA
 from lab.exercises import Outcome, session_objects, verifier
 from lab.lint import Finding, lint
 from lab.manifests import Obj
@@ -62,7 +63,7 @@ def pdb(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> Outco
         )
     rendered = _render(objects)
     namespace = session_namespace()
-    manifests.find(rendered, "HorizontalPodAutoscaler", "backend-hpa")["spec"]["minReplicas"] = (
+    manifests.find(rendered, "HorizontalPodAutoscaler", BACKEND_HPA)["spec"]["minReplicas"] = (
         LAUNCH_FLOOR
     )
     budget = manifests.find(rendered, "PodDisruptionBudget", "backend-pdb")

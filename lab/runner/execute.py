@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
+from lab.contract import KERNEL
 from lab.nb import code_cells, new_markdown_cell, read_notebook, write_notebook
 from lab.progress import bar as progress_bar
 from lab.runner import report
@@ -84,7 +85,7 @@ def run_notebook(path: Path, out_dir: Path, stack: Stack, plan: CellPlan) -> rep
             str(output),
             parameters=headless_parameters(path, stack),
             engine_name=ENGINE,
-            kernel_name="python3",
+            kernel_name=KERNEL,
             progress_bar=False,
             cwd=str(path.parent),
             plan=plan,

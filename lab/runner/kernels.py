@@ -10,6 +10,7 @@ from typing import Any
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
+from lab.contract import KERNEL
 from lab.kernelspec import EXTENSION_ARGUMENTS
 from lab.progress import HEADLESS_ENV
 
@@ -52,7 +53,7 @@ class KernelPool:
         ahead = self.ahead if ahead is None else ahead
         for number in range(index, min(index + ahead + 1, len(self.notebooks))):
             if number not in self.started:
-                manager = AsyncKernelManager(kernel_name="python3")
+                manager = AsyncKernelManager(kernel_name=KERNEL)
                 options: dict[str, Any] = {"cwd": str(self.notebooks[number].parent)}
                 if self.env is not None:
                     options["env"] = self.env

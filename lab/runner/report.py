@@ -20,6 +20,7 @@ from nbconvert.filters import strip_ansi as _strip_ansi
 
 from lab.checks import MIMETYPE as CHECK_MIMETYPE
 from lab.checks import SKIP_MIMETYPE
+from lab.contract import KERNEL
 from lab.exercises import MIMETYPE as EXERCISE_MIMETYPE
 from lab.nb import SKIP_KEY, new_markdown_cell, new_notebook, read_notebook
 from lab.runner import offline_html
@@ -256,7 +257,7 @@ def _merged_notebook(result: RunResult) -> Any:
     """One notebook holding a summary, then every executed notebook under its own heading."""
     merged = new_notebook()
     merged.metadata["kernelspec"] = {
-        "name": "python3",
+        "name": KERNEL,
         "display_name": "Python 3",
         "language": "python",
     }

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from lab.contract import BACKEND, BACKEND_HPA, CHAOS_SECRET, GRAFANA, PROMETHEUS
 from lab.credentials import GENERATED, Credentials, generate
 from lab.errors import LabError
 from lab.k8s import NamespaceClient, explained, pods_of
@@ -23,13 +25,22 @@ from lab.waits import poll
 
 log = logging.getLogger(__name__)
 
-CHAOS_SECRET = "chaos-secret"  # noqa: S105 - the name of a Secret, not its value
-# What `up` forwards: (name, pod selector, container port, path that answers 2xx when ready).
-# tests/manifests checks each against the pods the overlays define.
-BACKEND = ("backend", pods_of({"app": "backend"}), 3000, "/health/ready")  # not probe pods
-PROMETHEUS = ("prometheus", "app=prometheus", 9090, "/-/ready")
-GRAFANA = ("grafana", "app=grafana", 3000, "/api/health")
-BACKEND_HPA = "backend-hpa"
+
+@dataclass(frozen=True)
+class Forwarded:
+    """What `up` forwards: a workload, its pods' selector, their container port, and the path
+    that answers 2xx once one is ready (tests/manifests checks each against the overlays)."""
+
+    name: str
+    selector: str
+    port: int
+    ready_path: str
+
+
+BACKEND_PODS = Forwarded(BACKEND, pods_of({"app": BACKEND}), 3000, "/health/ready")  # no probes
+PROMETHEUS_PODS = Forwarded(PROMETHEUS, f"app={PROMETHEUS}", 9090, "/-/ready")
+GRAFANA_PODS = Forwarded(GRAFANA, f"app={GRAFANA}", 3000, "/api/health")
+FORWARDED = (BACKEND_PODS, PROMETHEUS_PODS, GRAFANA_PODS)
 
 
 def wait_hpa_floor(cluster: NamespaceClient, timeout: float) -> None:
@@ -40,18 +51,18 @@ def wait_hpa_floor(cluster: NamespaceClient, timeout: float) -> None:
     spec.replicas.
     """
     floor = cluster.hpa(BACKEND_HPA).min_replicas
-    log.info("waiting for %s to scale %s to %d …", BACKEND_HPA, BACKEND[0], floor)
+    log.info("waiting for %s to scale %s to %d …", BACKEND_HPA, BACKEND, floor)
 
     def scaled_to_floor() -> bool:
-        backend = cluster.apps.read_namespaced_deployment(BACKEND[0], cluster.namespace)
+        backend = cluster.apps.read_namespaced_deployment(BACKEND, cluster.namespace)
         return (backend.spec.replicas or 0) >= floor
 
     poll(
         scaled_to_floor,
-        what=f"{BACKEND_HPA} to scale {BACKEND[0]} to its {floor} minReplicas",
+        what=f"{BACKEND_HPA} to scale {BACKEND} to its {floor} minReplicas",
         timeout=timeout,
         interval=1.0,
-        diagnose=lambda: cluster.diagnose("app=backend"),
+        diagnose=lambda: cluster.diagnose(BACKEND_PODS.selector),
     )
 
 
@@ -74,23 +85,22 @@ def forward_stack(
     runs); each forward is appended to `forwards` (the caller stops them). `fix` is what to do
     when the chaos token is missing (re-apply with this target)."""
 
-    def forward(spec: tuple[str, str, int, str], slot: int | None, name: str = "") -> str:
+    def forward(pods_of: Forwarded, slot: int | None, name: str = "") -> str:
         # A Service-like forward (slot None) picks among ready pods; a forward to one replica
         # follows that replica while it runs, ready or not (like kubectl port-forward), so a
         # learner still reaches it while its readiness says 503.
-        default_name, selector, port, health = spec
         pods = cluster.ready_pods if slot is None else cluster.running_pods
         connector = pod_connector(
             cluster.api_client.configuration,
             cluster.namespace,
-            lambda: pods(selector),
-            port,
+            lambda: pods(pods_of.selector),
+            pods_of.port,
             slot,
         )
-        fwd = Forward(name or default_name, connector).start()
+        fwd = Forward(name or pods_of.name, connector).start()
         forwards.append(fwd)
         poll(
-            lambda: http_ok(fwd.url + health),
+            lambda: http_ok(fwd.url + pods_of.ready_path),
             what=f"port-forward to {fwd.name}",
             timeout=60,
             diagnose=lambda: fwd.last_error,
@@ -98,11 +108,11 @@ def forward_stack(
         return fwd.url
 
     log.info("forwarding the backend, Prometheus and Grafana ports …")
-    replicas = len(cluster.ready_pods(BACKEND[1]))
-    urls = [forward(BACKEND, i, f"backend-{i}") for i in range(replicas)]
-    service = forward(BACKEND, None)
-    prometheus = forward(PROMETHEUS, 0)
-    grafana = forward(GRAFANA, 0) if cluster.ready_pods(GRAFANA[1]) else None
+    replicas = len(cluster.ready_pods(BACKEND_PODS.selector))
+    urls = [forward(BACKEND_PODS, i, f"{BACKEND}-{i}") for i in range(replicas)]
+    service = forward(BACKEND_PODS, None)
+    prometheus = forward(PROMETHEUS_PODS, 0)
+    grafana = forward(GRAFANA_PODS, 0) if cluster.ready_pods(GRAFANA_PODS.selector) else None
     return Endpoints(
         target=target,
         backend=service,
@@ -135,7 +145,7 @@ def stack_credentials(cluster: NamespaceClient) -> Credentials:
 
 
 def chaos_token(cluster: NamespaceClient, fix: str) -> str:
-    """The backend's chaos token: key CHAOS_TOKEN of the Secret `chaos-secret`."""
+    """The backend's chaos token: key CHAOS_TOKEN of the Secret CHAOS_SECRET."""
     secret: Any = cluster.core.read_namespaced_secret(CHAOS_SECRET, cluster.namespace)
     value = (secret.data or {}).get("CHAOS_TOKEN")
     if not value:

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from lab.contract import BACKEND  # the Deployment lesson 05 probes from the peer namespace
 from lab.errors import LabError
 from lab.manifests import Obj, find
 from lab.models import model_problem
@@ -64,7 +65,6 @@ DEFAULT_REQUEST = {"cpu": "50m", "memory": "64Mi"}
 DEFAULT_LIMIT = {"cpu": "250m", "memory": "256Mi"}
 # Service types a learner may not create (also refused by the admission policy).
 NO_EXPOSED_SERVICES = {"services.nodeports": "0", "services.loadbalancers": "0"}
-BACKEND = "backend"  # the Deployment lesson 05 probes from the peer namespace
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 
 from lab import manifests
 from lab.k8s import probe_pod
+from lab.targets import kube
 
 pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
 
@@ -122,16 +123,14 @@ def test_liveness_waits_for_the_backends_database_startup(
     )
 
 
-@pytest.mark.parametrize("target", ["BACKEND", "PROMETHEUS", "GRAFANA"])
+@pytest.mark.parametrize("forwarded", kube.FORWARDED, ids=lambda f: f.name)
 def test_what_lab_up_forwards_exists_in_the_kind_overlay(
-    kind_objects: list[manifests.Obj], namespace: str, target: str
+    kind_objects: list[manifests.Obj], namespace: str, forwarded: kube.Forwarded
 ) -> None:
     """lab/targets/kube.py (kind and cluster) forwards a pod port and polls a readiness path:
     both must be what the matching pods declare (port-forward bypasses Services, so the
     container port counts)."""
-    from lab.targets import kube
-
-    _, selector, port, health = getattr(kube, target)
+    selector, port, health = forwarded.selector, forwarded.port, forwarded.ready_path
     wanted = dict(term.split("=") for term in selector.split(",") if "=" in term)
     pods = [
         o["spec"]["template"]
