@@ -21,7 +21,6 @@ import requests
 from lab.checks import describe
 from lab.errors import ChaosError
 from lab.procs import listener_pid
-from lab.targets.base import ReplicaRecord
 
 # The backend's exit code when an allocation fails under RLIMIT_AS (backend.chaos
 # EXIT_OUT_OF_MEMORY; 128 + SIGKILL, what Kubernetes reports for an OOM kill).
@@ -128,13 +127,26 @@ class BackendChaos:
         return self.set_error_rate(0)
 
 
+class ReplicaExits(Protocol):
+    """What the local target's supervisor records of one replica (`lab.targets.ReplicaRecord`)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def restarts(self) -> int: ...
+
+    @property
+    def last_exit_code(self) -> int | None: ...
+
+
 class RestartsSource(Protocol):
     """What `restarts` reads (a `lab.session.Lab`)."""
 
     @property
     def on_cluster(self) -> bool: ...
 
-    def replica_records(self) -> Sequence[ReplicaRecord]: ...
+    def replica_records(self) -> Sequence[ReplicaExits]: ...
 
     def backend_pods(self) -> Sequence[Any]: ...
 
