@@ -21,6 +21,7 @@ from lab.errors import LabError
 from lab.notrun import NotRun, Shown, explain, parse_show
 from lab.settings import Settings, get_settings
 from lab.stack import read_state
+from lab.targets import TargetSpec, requested_spec, spec
 
 Objects = Callable[[], Sequence[dict[str, Any]]]
 # `%%cluster --explain ...`: explain the cell, never run it, whatever the target. The headless
@@ -29,12 +30,12 @@ Objects = Callable[[], Sequence[dict[str, Any]]]
 EXPLAIN_FLAG = "--explain"
 
 
-def current_target(settings: Settings) -> str | None:
+def current_target(settings: Settings) -> TargetSpec | None:
     """The target of the running lab (state file), else an explicit LAB_TARGET, else None."""
     state = read_state(settings.state_file)
     if state is not None:
-        return state.endpoints.target
-    return None if settings.target == "auto" else settings.target
+        return spec(state.endpoints.target)
+    return requested_spec(settings.target, "LAB_TARGET")
 
 
 def rendered_objects(settings: Settings) -> Objects:
@@ -84,9 +85,10 @@ def cluster(
     shown: set[str] | None = None,
 ) -> NotRun | None:
     """Run `cell` in `shell` unless the lab runs locally; then return its explanation."""
-    target = current_target(settings)
-    if target == "local" or EXPLAIN_FLAG in line.split():
-        return not_run(line, cell, target or "local", objects, shell.user_ns, shown)
+    target = current_target(settings)  # None: not known yet, the cell runs (and says why not)
+    if EXPLAIN_FLAG in line.split() or (target is not None and not target.has_cluster):
+        where = target.name if target is not None else "(none: no lab runs)"
+        return not_run(line, cell, where, objects, shell.user_ns, shown)
     result = shell.run_cell(cell, store_history=False)
     result.raise_error()  # a failing cell must fail the outer cell (the headless runner sees it)
     return None

@@ -41,20 +41,35 @@ from lab.settings import (
 
 Obj = dict[str, Any]
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
-# What `render(name)` renders, relative to the manifests directory: the app alone, what the
-# cluster target applies, and what kind applies (overlays/kind: the cluster overlay plus the two
-# kind-only components below; a test keeps the two in step).
+CLUSTER_OVERLAY = Path("overlays") / "cluster"
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """What `render(name)` renders. `directory` (relative to manifests/) is the committed,
+    readable source; the render builds `over` into the namespace asked for. `owns_cluster`
+    (kind): the Namespace and the cluster-wide metrics-server come along (the components
+    below; a test keeps overlays/kind in step), and lesson 05's peer namespace is `default`.
+    `stack`: the whole stack (every generated Secret, Prometheus' configuration), else the app."""
+
+    directory: Path
+    over: Path
+    owns_cluster: bool = False
+    stack: bool = True
+
+
+# The app alone, what the cluster target applies, and what kind applies (`TargetSpec.overlay`).
 RENDERABLE = {
-    "base": Path("base"),
-    "cluster": Path("overlays") / "cluster",
-    "kind": Path("overlays") / "kind",
+    "base": Overlay(Path("base"), Path("base"), stack=False),
+    "cluster": Overlay(CLUSTER_OVERLAY, CLUSTER_OVERLAY),
+    "kind": Overlay(Path("overlays") / "kind", CLUSTER_OVERLAY, owns_cluster=True),
 }
 KIND_NAMESPACE = Path("components") / "namespace"  # moved into the namespace like the app
 KIND_CLUSTER_WIDE = Path("components") / "metrics-server"  # stays where it is (kube-system)
 PROMETHEUS_CONFIG = Path("components") / "monitoring" / "prometheus.yml"
 PROMETHEUS_CONFIGMAP = "prometheus-config"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # every Namespace carries it (the API sets it)
-DEFAULT_PEER = peer_namespace(DEFAULT_NAMESPACE, "cluster")  # what manifests/ write as the peer
+DEFAULT_PEER = peer_namespace(DEFAULT_NAMESPACE, shared=True)  # what manifests/ write as the peer
 
 
 class KustomizeError(LabError):
@@ -84,12 +99,12 @@ def render(
     namespace = check_namespace(namespace or settings.namespace)
     with tempfile.TemporaryDirectory(prefix="ironclad-render-") as tmp:
         overlay = write_overlay(
-            Path(tmp), name, namespace, settings.manifests, credentials or generate()
+            Path(tmp), RENDERABLE[name], namespace, settings.manifests, credentials or generate()
         )
         if image is not None:
             set_image(overlay, settings.image, image)
         objects = build(overlay)
-    peer = peer_namespace(namespace, "kind" if name == "kind" else "cluster")
+    peer = peer_namespace(namespace, shared=not RENDERABLE[name].owns_cluster)
     objects = with_dns(with_peer_namespace(objects, peer), settings.dns)
     if namespace != DEFAULT_NAMESPACE and (where := list(mentions(objects, DEFAULT_NAMESPACE))):
         raise StaleNamespaceError(
@@ -151,9 +166,10 @@ def with_dns(objects: list[Obj], dns: Sequence[str]) -> list[Obj]:
 
 
 def write_overlay(
-    directory: Path, name: str, namespace: str, manifests: Path, credentials: Credentials
+    directory: Path, overlay: Overlay, namespace: str, manifests: Path, credentials: Credentials
 ) -> Path:
-    """Write the kustomization that renders `name` into `namespace` under `directory`; its path.
+    """Write the kustomization that renders `overlay` into `namespace` under `directory`; its
+    path.
 
     The namespaced part is `directory/app` (namespace transformer over the overlay, Prometheus'
     configuration regenerated, the stack's Secrets generated from `credentials`: the committed
@@ -161,19 +177,18 @@ def write_overlay(
     """
     app = directory / "app"
     app.mkdir(parents=True)
-    source = RENDERABLE["cluster" if name == "kind" else name]
     spec: Obj = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": namespace,
-        "resources": [_relative(manifests / source, app)],
+        "resources": [_relative(manifests / overlay.over, app)],
         "secretGenerator": generator(
-            credentials, APP_SECRETS if name == "base" else tuple(GENERATED)
+            credentials, tuple(GENERATED) if overlay.stack else APP_SECRETS
         ),
     }
-    if name == "kind":
+    if overlay.owns_cluster:
         spec["components"] = [_relative(manifests / KIND_NAMESPACE, app)]
-    if name != "base":
+    if overlay.stack:
         source_config = manifests / PROMETHEUS_CONFIG
         if not source_config.is_file():
             raise KustomizeError(
@@ -191,7 +206,7 @@ def write_overlay(
             }
         ]
     (app / "kustomization.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    if name != "kind":
+    if not overlay.owns_cluster:
         return app
     outer = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",

@@ -189,7 +189,7 @@ def peer_of(objects: Sequence[Obj], namespace: str) -> str:
     """Lesson 05's peer namespace for this render: `default` for the kind render (it holds its
     own Namespace: the learner owns the cluster), `<namespace>-peer` for the cluster target's."""
     owned = any(o.get("kind") == "Namespace" for o in objects)
-    return peer_namespace(namespace, "kind" if owned else "cluster")
+    return peer_namespace(namespace, shared=not owned)
 
 
 def lab_paths(objects: Sequence[Obj], namespace: str) -> list[Connection]:

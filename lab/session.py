@@ -15,9 +15,9 @@ from lab.errors import LabError, LabNotRunningError, NeedsClusterError
 from lab.identity import Identity
 from lab.lessons import lesson as lesson_row
 from lab.procs import pid_alive
-from lab.settings import Settings, check_namespace, get_settings, peer_namespace
+from lab.settings import Settings, check_namespace, get_settings
 from lab.stack import StackProcess, read_state
-from lab.targets import Endpoints, ReplicaRecord, choose
+from lab.targets import Endpoints, ReplicaRecord, TargetSpec, choose, satisfied_by, spec
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,18 @@ class Lab:
         return self.endpoints.target
 
     @property
+    def spec(self) -> TargetSpec:
+        """What the running target has (`lab.targets.spec`)."""
+        return spec(self.target)
+
+    @property
     def on_cluster(self) -> bool:
-        return self.target != "local"
+        return self.spec.has_cluster
 
     @property
     def peer_namespace(self) -> str:
-        """Where lesson 05 probes from another namespace (`lab.settings.peer_namespace`)."""
-        return peer_namespace(self.namespace, self.target)
+        """Where lesson 05 probes from another namespace (`TargetSpec.peer_namespace`)."""
+        return self.spec.peer_namespace(self.namespace)
 
     @cached_property
     def prom(self) -> Prom:
@@ -71,9 +76,9 @@ class Lab:
 
     def backend_pods(self) -> Sequence[Any]:
         """kind or cluster: the backend pods (V1Pod, with their container statuses)."""
-        from lab.targets.kube import BACKEND
+        from lab.targets.kube import BACKEND_PODS
 
-        return self.k8s.pod_objects(BACKEND[1])
+        return self.k8s.pod_objects(BACKEND_PODS.selector)
 
     @cached_property
     def k8s(self) -> NamespaceClient:
@@ -154,7 +159,7 @@ def _attach_or_start(
         state = None
     if state is not None:
         running = state.endpoints.target
-        if target not in (None, "auto", running):
+        if not satisfied_by(target, running):
             raise LabError(
                 f"A lab on target={running} is running (pid {state.pid}); you asked "
                 f"for target={target}.",

@@ -7,6 +7,7 @@ SIGINT / SIGTERM / SIGHUP (or the end of the session that started it) and tears 
 down. `StackProcess` runs that as a child process (`lab.connect()` and the notebook runner
 both use it: one readiness check, one timeout table); `read_state()` attaches to a running
 one and `stop()` ends it through its pid, or stops what a killed one left (its pid file).
+How long a `lab up` may take to be ready is the target's (`lab.targets.spec`).
 """
 
 from __future__ import annotations
@@ -42,14 +43,20 @@ from lab.procs import (
     stop_leftovers,
 )
 from lab.settings import Settings
-from lab.targets import REASON_ENV, Endpoints, ReplicaRecord, Target, choose, make_target
+from lab.targets import (
+    REASON_ENV,
+    Endpoints,
+    ReplicaRecord,
+    Target,
+    choose,
+    make_target,
+    spec,
+    up_timeout,
+)
 from lab.waits import poll
 
 log = logging.getLogger(__name__)
 
-# How long a `lab up` may take to be ready, by requested target: kind may create a cluster and
-# build an image; auto may pick kind; cluster pulls the image into a shared cluster's nodes.
-UP_TIMEOUT = {"local": 180.0, "kind": 1800.0, "auto": 1800.0, "cluster": 900.0}
 # Exit code of a `lab up` stopped by a signal before it was ready (128 + signal number, as a
 # shell reports it): it did not do its job. Stopped after "ready" is its normal end: 0.
 INTERRUPTED = 128
@@ -104,9 +111,9 @@ class State:
         state file written before identities were recorded)."""
         if self.identity is None:
             target = self.endpoints.target
-            if target == "local":
+            if not spec(target).has_cluster:
                 raise NeedsClusterError(
-                    "The running lab is on target=local: it has no Kubernetes cluster.",
+                    f"The running lab is on target={target}: it has no Kubernetes cluster.",
                     "Use a kind or cluster lab for this (ironclad-lab up --target kind).",
                 )
             raise LabError(
@@ -314,7 +321,7 @@ def _serve_locked(
         try:  # ready from here on: a stop signal is the normal end
             announce(endpoints)
             while True:  # keep the replicas' restarts in the state file (local target)
-                records = tuple(getattr(target, "records", ()))
+                records = target.records
                 if records != state.replicas:
                     state = replace(state, replicas=records)
                     write_state(settings.state_file, state)
@@ -398,7 +405,7 @@ class StackProcess:
             self.state = poll(
                 ready,
                 what=f"the {self.requested} lab to come up",
-                timeout=UP_TIMEOUT[self.requested],
+                timeout=up_timeout(self.requested),
                 interval=0.2,
                 progress=False,
                 diagnose=lambda: process.log_tail(20),

@@ -6,12 +6,13 @@ import argparse
 from typing import Any
 
 from lab.errors import LabError
-from lab.settings import TARGETS, Settings, check_namespace
+from lab.settings import Settings, check_namespace
+from lab.targets.spec import NAMES
 
 Subparsers = Any  # argparse's _SubParsersAction, which is private
 
 
-def add_target(parser: argparse.ArgumentParser, choices: tuple[str, ...] = TARGETS) -> None:
+def add_target(parser: argparse.ArgumentParser, choices: tuple[str, ...] = NAMES) -> None:
     """`--target`; without it, `target()` falls back to the settings (LAB_TARGET, else auto)."""
     parser.add_argument(
         "--target",

@@ -7,8 +7,10 @@ import argparse
 
 from lab.commands import Subparsers, add_namespace
 from lab.settings import Settings
+from lab.targets.spec import SPECS
 
-RENDER_TARGETS = ("kind", "cluster")  # the targets that apply manifests (local runs processes)
+# The targets that apply manifests (local runs processes).
+RENDER_TARGETS = tuple(name for name, row in SPECS.items() if row.overlay is not None)
 
 
 def register(commands: Subparsers) -> None:
@@ -32,6 +34,8 @@ def register(commands: Subparsers) -> None:
 def run_render(args: argparse.Namespace, settings: Settings) -> int:
     from lab.manifests import render, to_yaml
 
-    image = args.image or (settings.cluster_image if args.target == "cluster" else None)
-    print(to_yaml(render(args.target, settings, args.namespace, image)), end="")
+    target = SPECS[args.target]
+    assert target.overlay is not None  # RENDER_TARGETS: the rows that have one
+    image = args.image or (settings.cluster_image if target.pulls_image else None)
+    print(to_yaml(render(target.overlay, settings, args.namespace, image)), end="")
     return 0

@@ -28,6 +28,7 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
     from lab.errors import LabNotRunningError, UsageError
     from lab.reset import fix_backends, reset_cluster
     from lab.stack import read_state
+    from lab.targets import satisfied_by, spec
 
     row: Lesson = args.to
     state = read_state(settings.state_file)
@@ -37,14 +38,15 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
             f"Start one (ironclad-lab up), then reset: ironclad-lab reset --to {row.number}.",
         )
     running = state.endpoints.target
-    if args.target not in (None, "auto", running):
+    if not satisfied_by(args.target, running):
         raise UsageError(
             f"The running lab is on target={running}, not {args.target}.",
             "Drop --target, or stop it and start the other: ironclad-lab down.",
         )
     timeout = settings.restart_delay + settings.ready_timeout
     done = []
-    if running != "local":  # the recorded identity: its context, namespace and image
+    overlay = spec(running).overlay
+    if overlay is not None:  # the recorded identity: its context, namespace and image
         from lab.k8s import NamespaceClient
         from lab.manifests import render
 
@@ -54,7 +56,7 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
         from lab.targets.kube import stack_credentials
 
         objects = render(
-            running,
+            overlay,
             settings,
             namespace=identity.namespace,
             image=identity.image,

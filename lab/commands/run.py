@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lab.commands import Subparsers, add_target, target
 from lab.commands.stack import images_archive
 from lab.errors import LabError, UsageError
 from lab.runner.lanes import DEFAULT_LANES, MAX_LANES
 from lab.settings import Settings
+
+if TYPE_CHECKING:
+    from lab.identity import Identity
 
 
 def register(commands: Subparsers) -> None:
@@ -109,7 +114,15 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
         solutions,
         args.lanes,
     )
-    return run_lab(options, settings)
+    return run_lab(options, settings, record_for_workshop)
+
+
+def record_for_workshop(summary: Mapping[str, Any], identity: Identity) -> None:
+    """The runner's `record_run` hook: `lab.workshop.status.record_run` (loaded only once a run
+    on a Kubernetes lab ends: the kubernetes client takes seconds to import)."""
+    from lab.workshop.status import record_run
+
+    record_run(summary, identity)
 
 
 def lanes_count(text: str) -> int:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from lab.commands import Subparsers, add_namespace, add_target, target
 from lab.errors import UsageError
 from lab.settings import Settings
+from lab.targets.spec import requested_spec
 
 if TYPE_CHECKING:  # lab.stack and lab.targets load psutil and tqdm: `--help` must not
     from lab.identity import Identity
@@ -97,10 +98,11 @@ def images_archive(args: argparse.Namespace, settings: Settings) -> Path | None:
     archive: Path | None = getattr(args, "images", None)
     if archive is None:
         return None
-    if target(args, settings) != "kind":
+    requested = target(args, settings)
+    row = requested_spec(requested)
+    if row is None or not row.loads_image_archive:
         raise UsageError(
-            f"--images loads an image archive into a kind cluster, but the target is "
-            f"{target(args, settings)}.",
+            f"--images loads an image archive into a kind cluster, but the target is {requested}.",
             "Add --target kind (the cluster target pulls --image from a registry instead).",
         )
     return archive.resolve()

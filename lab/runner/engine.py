@@ -20,6 +20,7 @@ from lab.magics import EXPLAIN_FLAG
 from lab.nb import CLUSTER_MAGIC, SKIP_KEY, SKIP_TAG, new_output, split_cluster_magic
 from lab.runner.kernels import KERNEL_ARGUMENTS, kill_quietly
 from lab.runner.solutions import exercise_id
+from lab.targets import spec
 
 ENGINE = "ironclad"
 # Cell metadata key: the seconds after which the cell was stopped for its time budget.
@@ -40,7 +41,7 @@ class CellPlan:
 
     @property
     def skip_cluster_cells(self) -> bool:
-        return self.target == "local"  # kind and a workshop cluster run them
+        return not spec(self.target).has_cluster
 
     def budget(self) -> tuple[float, str]:
         """Seconds the next cell may take, and which budget that is."""

@@ -10,26 +10,28 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError
+from lab.identity import Identity
 from lab.runner import lanes
 from lab.runner.kernels import KernelPool, kernel_env
 from lab.settings import Settings
 from lab.stack import StackProcess
-from lab.targets import REASON_ENV, Choice, choose
+from lab.targets import REASON_ENV, Choice, choose, spec
 
 if TYPE_CHECKING:
     from lab.runner.report import RunResult
 
 log = logging.getLogger(__name__)
 
-# (per cell, whole run) by target; a shared cluster is as slow as kind
-DEFAULT_BUDGETS = {"local": (300.0, 1200.0), "kind": (900.0, 5400.0), "cluster": (900.0, 5400.0)}
+# Called with a finished lane's summary.json and the identity of its Kubernetes lab (the
+# command passes `lab.workshop.status.record_run`: a shared cluster's learner results).
+RecordRun = Callable[[Mapping[str, Any], Identity], None]
 
 
 class RunInterruptedError(BaseException):
@@ -70,12 +72,13 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
     raise RunInterruptedError(signal.Signals(signum).name)
 
 
-def run_lab(options: RunOptions, settings: Settings) -> int:
+def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | None = None) -> int:
     """Start the stack(s), run the notebooks, write the report; exit code 0 only when all passed.
 
     Each lane (one stack, its share of the notebooks) runs in a thread of its own, also when
     there is one. This thread waits for them; Ctrl-C, SIGTERM or SIGHUP aborts every lane: its
     kernels are killed and its stack torn down. Must run in the main thread (signal handlers).
+    `record_run` gets each lane's summary once its notebooks ran on a Kubernetes lab.
     """
     report_dir = options.report_dir.resolve()
     clean(report_dir)
@@ -94,7 +97,7 @@ def run_lab(options: RunOptions, settings: Settings) -> int:
     ]
     stop, note = threading.Event(), ""
     every_lane = [
-        _Lane(lanes.Share(positions, len(options.notebooks), row, stop), up, options)
+        _Lane(lanes.Share(positions, len(options.notebooks), row, stop), up, options, record_run)
         for row, (positions, up) in enumerate(zip(shares, stacks, strict=True))
     ]
     started: list[_Lane] = []
@@ -143,9 +146,9 @@ def _report(options: RunOptions, report_dir: Path, started: Sequence[_Lane], not
 
 def _lane_count(options: RunOptions, settings: Settings) -> tuple[Choice, int]:
     """The target to start (auto resolved here, once, with its reason) and how many stacks:
-    lanes need the local target."""
+    only a target whose spec allows lanes (processes) runs more than one."""
     choice = choose(options.target, settings)
-    if choice.name != "local" and options.lanes > 1:
+    if not spec(choice.name).lanes and options.lanes > 1:
         log.info(
             "%d lanes asked for, but %s is one stack: running one.", options.lanes, choice.name
         )
@@ -164,9 +167,15 @@ class _Lane(threading.Thread):
     stops the stack, then sets `finished`. (Wait on that, not on join(): before Python 3.13 a
     Ctrl-C during join() can mark the thread stopped while it still runs, gh-90882.)"""
 
-    def __init__(self, share: lanes.Share, up: StackProcess, options: RunOptions) -> None:
+    def __init__(
+        self,
+        share: lanes.Share,
+        up: StackProcess,
+        options: RunOptions,
+        record_run: RecordRun | None = None,
+    ) -> None:
         super().__init__(name=f"lane-{share.row + 1}", daemon=True)
-        self.share, self.up, self.options = share, up, options
+        self.share, self.up, self.options, self.record_run = share, up, options, record_run
         self.notebooks = [options.notebooks[p] for p in share.positions]
         self.kernels = KernelPool(self.notebooks, kernel_env(up.state_file))
         self.result: RunResult | None = None
@@ -195,7 +204,7 @@ class _Lane(threading.Thread):
 
         if self.share.stop.is_set():
             return
-        cell_default, run_default = DEFAULT_BUDGETS[self.up.target]
+        target = spec(self.up.target)
         log.info(
             "Lab ready on target=%s; running %d notebooks.", self.up.target, len(self.notebooks)
         )
@@ -203,17 +212,15 @@ class _Lane(threading.Thread):
             self.notebooks,
             LabUp(self.up),
             self.options.report_dir.resolve(),
-            cell_budget=self.options.cell_timeout or cell_default,
-            run_budget=self.options.timeout or run_default,
+            cell_budget=self.options.cell_timeout or target.cell_budget,
+            run_budget=self.options.timeout or target.run_budget,
             kernels=self.kernels,
             solutions=self.options.solutions,
             share=self.share,
         )
-        if self.up.target == "cluster":  # `workshop status` reads the learner's results
-            from lab.workshop.status import record_run  # the kubernetes client: seconds
-
-            if self.up.state is not None and self.up.state.identity is not None:
-                record_run(self.result.summary(), self.up.state.identity)
+        state = self.up.state
+        if self.record_run is not None and state is not None and state.identity is not None:
+            self.record_run(self.result.summary(), state.identity)
         log.info("Tearing the lab down …")
 
     def abort(self) -> None:

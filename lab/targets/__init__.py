@@ -8,17 +8,35 @@ from dataclasses import dataclass
 from lab.errors import LabError, TargetUnavailableError
 from lab.settings import Settings
 from lab.targets.base import Endpoints, ReplicaRecord, Target, docker_problem
+from lab.targets.spec import (
+    AUTO,
+    NAMES,
+    TargetSpec,
+    check_name,
+    requested_spec,
+    satisfied_by,
+    spec,
+    up_timeout,
+)
 
 __all__ = [
+    "AUTO",
+    "NAMES",
     "REASON_ENV",
     "Choice",
     "Endpoints",
     "ReplicaRecord",
     "Target",
+    "TargetSpec",
+    "check_name",
     "choose",
     "docker_problem",
     "local_because",
     "make_target",
+    "requested_spec",
+    "satisfied_by",
+    "spec",
+    "up_timeout",
 ]
 
 
@@ -37,7 +55,9 @@ class Choice:
 
 def choose(requested: str, settings: Settings) -> Choice:
     """Resolve "auto" to kind (Docker answers and a kind binary can be had) or local; keep
-    explicit choices. Auto never picks "cluster": a shared cluster is only used when asked for."""
+    explicit choices. Auto never picks "cluster": a shared cluster is only used when asked for.
+    `requested` comes from --target, LAB_TARGET or a notebook's TARGET: checked here."""
+    check_name(requested, "--target, LAB_TARGET or a notebook's TARGET")
     if requested == "local":
         return Choice("local", "target=local (requested): local processes, no cluster")
     if requested == "cluster":
@@ -56,8 +76,6 @@ def choose(requested: str, settings: Settings) -> Choice:
         if cgroups := cgroup_problem():
             raise TargetUnavailableError(f"Cannot use the kind target: {cgroups}.", CGROUP_V1_FIX)
         return Choice("kind", "target=kind (requested): Docker answers")
-    if requested != "auto":
-        raise LabError(f"Unknown target {requested!r}.", "Use auto, kind, local or cluster.")
     if problem:
         return Choice("local", local_because(problem))
     from lab.targets.kind import cgroup_problem, kind_binary  # only when Docker answers: heavy

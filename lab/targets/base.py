@@ -61,10 +61,15 @@ class ReplicaRecord:
 
 class Target(Protocol):
     """What `python -m lab up` drives: `up()` returns once every part is ready; `identity` is
-    then where its Kubernetes calls go (None on the local target)."""
+    then where its Kubernetes calls go (None on the local target); `records` what its
+    supervisor knows of each backend replica, kept in the state file (empty where a cluster
+    supervises the pods)."""
 
     name: str
     identity: Identity | None
+
+    @property
+    def records(self) -> tuple[ReplicaRecord, ...]: ...
 
     def up(self) -> Endpoints: ...
 

@@ -25,7 +25,7 @@ from lab.k8s import POD_SECURITY_ENFORCE, NamespaceClient, explained
 from lab.manifests import Obj, render
 from lab.portforward import Forward
 from lab.settings import Settings
-from lab.targets.base import Endpoints
+from lab.targets.base import Endpoints, ReplicaRecord
 from lab.targets.kube import (
     forward_stack,
     stack_credentials,
@@ -52,6 +52,7 @@ class ClusterTarget:
     cluster: NamespaceClient | None = field(default=None, init=False)
     forwards: list[Forward] = field(default_factory=list, init=False)
     applied: list[Obj] = field(default_factory=list, init=False)
+    records: tuple[ReplicaRecord, ...] = field(default=(), init=False)  # pods: the kubelet's
 
     def up(self) -> Endpoints:
         s = self.settings

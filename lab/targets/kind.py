@@ -25,7 +25,7 @@ from lab.k8s import NamespaceClient
 from lab.manifests import render
 from lab.portforward import Forward
 from lab.settings import Settings
-from lab.targets.base import Endpoints, docker_info, docker_problem
+from lab.targets.base import Endpoints, ReplicaRecord, docker_info, docker_problem
 from lab.targets.kind_nodes import (
     kind_cluster_config,
     load_into_kind,
@@ -181,6 +181,7 @@ class KindTarget:
     identity: Identity | None = field(default=None, init=False)
     cluster: NamespaceClient | None = field(default=None, init=False)
     forwards: list[Forward] = field(default_factory=list, init=False)
+    records: tuple[ReplicaRecord, ...] = field(default=(), init=False)  # pods: the kubelet's
 
     def up(self) -> Endpoints:
         if problem := docker_problem():

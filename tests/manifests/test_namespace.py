@@ -20,7 +20,8 @@ import yaml
 from lab import manifests
 from lab.credentials import GENERATED
 from lab.errors import LabError
-from lab.settings import DEFAULT_NAMESPACE, get_settings, peer_namespace
+from lab.settings import DEFAULT_NAMESPACE, get_settings
+from lab.targets import spec
 
 SETTINGS = get_settings()
 LEARNER = "learner-07"
@@ -106,8 +107,8 @@ def test_the_overlay_directories_are_the_default_render(renders: Any, target: st
     """`kubectl kustomize manifests/overlays/<target>` (the readable source) and the generated
     overlay for the default namespace hold the same objects, but for the stack's Secrets: the
     committed source has none, the render generates them (lab.credentials)."""
-    direct = manifests.build(SETTINGS.manifests / manifests.RENDERABLE[target])
-    peer = peer_namespace(DEFAULT_NAMESPACE, target)  # what the render writes for lesson 05
+    direct = manifests.build(SETTINGS.manifests / manifests.RENDERABLE[target].directory)
+    peer = spec(target).peer_namespace(DEFAULT_NAMESPACE)  # what the render writes for lesson 05
     direct = manifests.with_peer_namespace(direct, peer)
     generated = renders(target, DEFAULT_NAMESPACE)
     assert [o for o in direct if o["kind"] == "Secret"] == []

@@ -81,7 +81,7 @@ def test_the_peer_namespace_reaches_the_backend_and_an_unlisted_pod_is_held(
     cluster = target.cluster
     assert cluster is not None
     url = f"http://backend.{cluster.namespace}.svc.cluster.local:3000/health/live"
-    peer = cluster.in_namespace(peer_namespace(learner.namespace, "cluster"))
+    peer = cluster.in_namespace(peer_namespace(learner.namespace, shared=True))
     assert peer.probe(url, labels={"app": "client"}).ok
     assert not cluster.probe(url, labels={"app": "stranger"}).ok
 

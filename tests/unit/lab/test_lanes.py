@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import nbformat
 import pytest
 
 from lab import cli
-from lab.runner.lanes import DEFAULT_COST_S, DEFAULT_LANES, MAX_LANES, expected_seconds, plan
+from lab.commands.run import record_for_workshop
+from lab.identity import Identity
+from lab.runner.lanes import (
+    DEFAULT_COST_S,
+    DEFAULT_LANES,
+    MAX_LANES,
+    Share,
+    expected_seconds,
+    plan,
+)
+from lab.runner.report import NotebookResult, RunResult
+from lab.runner.run import RunOptions, _Lane
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -65,3 +79,42 @@ def test_lanes_option_defaults_and_bounds(capsys: pytest.CaptureFixture[str]) ->
             cli.parser().parse_args(["run", "--lanes", wrong])
         assert info.value.code == 2
         assert f"a whole number of stacks from 1 to {MAX_LANES}" in capsys.readouterr().err
+
+
+@dataclass
+class StubStack:
+    """What a lane reads of its `StackProcess` once it is ready: the target and the state."""
+
+    target: str
+    state: Any
+    state_file: Path = Path("lab-state.json")
+
+
+@pytest.mark.parametrize(
+    ("target", "identity", "recorded"),
+    [
+        ("cluster", Identity("ctx", "learner-01", "/k", "r.example/b:1", True), True),
+        ("kind", Identity("kind-ironclad", "ironclad-demo", "/k", "ironclad-backend:lab"), True),
+        ("local", None, False),  # no Kubernetes lab: nothing to record it in
+    ],
+)
+def test_a_lane_hands_its_summary_to_the_record_hook_the_command_passes(
+    monkeypatch: pytest.MonkeyPatch, target: str, identity: Identity | None, recorded: bool
+) -> None:
+    """The runner knows nothing of `workshop status`: `ironclad-lab run` passes the hook
+    (which records only on a shared cluster, test_status.py)."""
+    result = RunResult(target, [NotebookResult("01-namespace", status="passed")])
+    monkeypatch.setattr("lab.runner.execute.run_notebooks", lambda *a, **k: result)
+    calls: list[tuple[dict[str, Any], Identity]] = []
+    up = StubStack(target, SimpleNamespace(identity=identity))
+    options = RunOptions(target, [], Path("report"))
+    lane = _Lane(Share([], 0), up, options, lambda s, i: calls.append((dict(s), i)))  # type: ignore[arg-type]
+    lane._run_share()
+    assert calls == ([(result.summary(), identity)] if recorded else [])
+
+
+def test_the_run_command_passes_the_workshop_record_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    passed: list[Any] = []
+    monkeypatch.setattr("lab.runner.run.run_lab", lambda o, s, hook=None: passed.append(hook) or 0)
+    assert cli.main(["run", "--target", "local", "--notebooks", "01"]) == 0
+    assert passed == [record_for_workshop]

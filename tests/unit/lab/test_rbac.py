@@ -49,7 +49,7 @@ KIND_ONLY = frozenset({Rule("list", "", "nodes")})
 def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
     """What a learner's session does: `up`, every NamespaceClient call of the lessons, the runner's
     record of a run for `workshop status`, `down`."""
-    peer = peer_namespace(settings.namespace, "cluster")
+    peer = peer_namespace(settings.namespace, shared=True)
     fake.namespaces |= {settings.namespace, peer}
     fake.namespace_labels[settings.namespace] = {"pod-security.kubernetes.io/enforce": "restricted"}
     target = ClusterTarget(settings)

@@ -11,6 +11,7 @@ import pytest
 
 from lab.errors import LabError
 from lab.settings import Settings, find_repo_root, is_checkout, peer_namespace
+from lab.targets import choose
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -48,8 +49,10 @@ def test_environment_overrides_every_setting(tmp_path: Path) -> None:
 
 
 def test_unknown_target_says_which_ones_exist() -> None:
-    with pytest.raises(LabError, match="auto, local, kind"):
-        Settings.from_env({"LAB_TARGET": "minikube"})
+    settings = Settings.from_env({"LAB_TARGET": "minikube"})  # checked where it is resolved
+    with pytest.raises(LabError, match="auto, local, kind, cluster") as info:
+        choose(settings.target, settings)
+    assert "LAB_TARGET" in info.value.problem  # where the name came from
 
 
 @pytest.mark.parametrize("raw", ["three", "-1"])
@@ -70,8 +73,8 @@ def test_namespace_comes_from_lab_namespace_and_names_its_peer() -> None:
     settings = Settings.from_env({"LAB_NAMESPACE": "learner-07", "LAB_IMAGE": "r.example/b:1"})
     assert settings.namespace == "learner-07"
     assert settings.cluster_image == "r.example/b:1"
-    assert peer_namespace(settings.namespace, "cluster") == "learner-07-peer"
-    assert peer_namespace(settings.namespace, "kind") == "default"
+    assert peer_namespace(settings.namespace, shared=True) == "learner-07-peer"
+    assert peer_namespace(settings.namespace, shared=False) == "default"
 
 
 @pytest.mark.parametrize(
@@ -85,7 +88,7 @@ def test_invalid_namespace_names_are_refused_with_the_rule(name: str) -> None:
 
 def test_the_longest_valid_namespace_leaves_room_for_its_peer() -> None:
     longest = Settings.from_env({"LAB_NAMESPACE": "x" * 58}).namespace
-    assert peer_namespace(longest, "cluster") == "x" * 58 + "-peer"
+    assert peer_namespace(longest, shared=True) == "x" * 58 + "-peer"
 
 
 def test_the_checkout_is_found_upwards_from_a_folder_inside_it(tmp_path: Path) -> None:

@@ -114,7 +114,7 @@ def test_auto_falls_back_to_local_when_kind_cannot_be_had(
 
 
 def test_unknown_target_is_refused() -> None:
-    with pytest.raises(LabError, match="Unknown target"):
+    with pytest.raises(LabError, match="is not a target"):
         choose("k3d", SETTINGS)
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from lab import cli
 from lab.settings import find_repo_root
+from lab.targets.spec import SPECS
 
 WORKFLOW = find_repo_root() / ".github" / "workflows" / "lab.yml"
 # A lab command, up to the first shell operator (pipe, redirection, ;, &&, ||).
@@ -125,9 +126,6 @@ def test_the_offline_job_passes_images_through_run() -> None:
 
 
 def test_every_target_the_workflow_runs_has_an_up_timeout_and_run_budgets() -> None:
-    from lab.runner.run import DEFAULT_BUDGETS
-    from lab.stack import UP_TIMEOUT
-
     targets = {
         argv[argv.index("--target") + 1]
         for _, argv in COMMANDS
@@ -135,8 +133,7 @@ def test_every_target_the_workflow_runs_has_an_up_timeout_and_run_budgets() -> N
     }
     assert targets == {"kind", "cluster"}
     for target in targets:
-        assert target in UP_TIMEOUT
-        assert target in DEFAULT_BUDGETS
+        assert target in SPECS
 
 
 # containerd's CRI plugin as journalctl shows it on a kind node: logfmt quotes msg= and escapes
@@ -194,16 +191,13 @@ def test_the_no_pull_check_sees_containerds_escaped_pull_lines() -> None:
 def test_every_lab_job_outlasts_the_runners_own_budgets() -> None:
     """GitHub kills a job at its timeout without the runner's report: the timeout must exceed
     `up`'s timeout plus the whole run's budget plus the job's setup."""
-    from lab.runner.run import DEFAULT_BUDGETS
-    from lab.stack import UP_TIMEOUT
-
     setup_minutes = 20  # install, cluster creation, image build/save/load
     checked = []
     for name, job in workflow()["jobs"].items():
         runs = [argv for step in job["steps"] for argv in lab_commands(step.get("run", ""))]
         for argv in (a for a in runs if a[0] == "run" and "--target" in a):
             target = argv[argv.index("--target") + 1]
-            needed = (UP_TIMEOUT[target] + DEFAULT_BUDGETS[target][1]) / 60 + setup_minutes
+            needed = (SPECS[target].up_timeout + SPECS[target].run_budget) / 60 + setup_minutes
             assert needed < job["timeout-minutes"] <= 360, (name, needed)
             checked.append(name)
     assert sorted(checked) == ["lab-kind", "lab-kind-offline", "workshop-kind"]

@@ -64,7 +64,7 @@ def test_record_summary_applies_one_config_map_per_notebook_that_ran() -> None:
 LEARNER = Identity("ctx", "learner-01", "/learner/kubeconfig", "registry.example/b:1", True)
 
 
-def test_record_run_connects_only_on_the_cluster_target(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_run_connects_only_on_a_shared_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     connected: list[Identity] = []
 
     def connect(identity: Identity) -> Any:
@@ -72,8 +72,8 @@ def test_record_run_connects_only_on_the_cluster_target(monkeypatch: pytest.Monk
         return RecordingCluster(identity.namespace)
 
     monkeypatch.setattr("lab.workshop.status.NamespaceClient.connect", connect)
-    for target in ("local", "kind"):
-        record_run({**SUMMARY, "target": target}, LEARNER)
+    own = Identity("kind-ironclad", "ironclad-demo", "/home/k", "ironclad-backend:lab", False)
+    record_run({**SUMMARY, "target": "kind"}, own)
     assert connected == []
     record_run(SUMMARY, LEARNER)
     assert connected == [LEARNER]  # the lab's recorded identity, as it is
