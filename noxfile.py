@@ -219,7 +219,8 @@ def pictures(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint: ruff check, ruff format --check, mypy --strict, deptry (`-- ARGS` go to ruff check)."""
+    """Lint: ruff check, ruff format --check, mypy --strict, deptry, import-linter (`-- ARGS` go
+    to ruff check)."""
     sync(session, "lab", "lint")
     session.run("ruff", "check", *session.posargs)
     with tempfile.TemporaryDirectory(prefix="ironclad-cluster-cells-") as copies:
@@ -231,6 +232,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check")
     session.run("mypy")  # [tool.mypy] in pyproject.toml names the packages: lab, backend
     session.run("deptry", ".")  # the imports of lab/ and backend/ match the declared extras
+    session.run("lint-imports", "--no-cache", "--no-logo")  # lab/'s layers: [tool.importlinter] in pyproject
 
 
 def cluster_cells_as_code(into: Path) -> list[str]:
