@@ -232,7 +232,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check")
     session.run("mypy")  # [tool.mypy] in pyproject.toml names the packages: lab, backend
     session.run("deptry", ".")  # the imports of lab/ and backend/ match the declared extras
-    session.run("lint-imports", "--no-cache", "--no-logo")  # lab/'s layers: [tool.importlinter] in pyproject
+    session.run("lint-imports", "--no-cache", "--no-logo")  # lab/'s layers (pyproject.toml)
 
 
 def cluster_cells_as_code(into: Path) -> list[str]:

@@ -27,7 +27,8 @@ def register(commands: Subparsers) -> None:
 
 
 def run_kernelspec(args: argparse.Namespace, settings: Settings) -> int:
-    from lab.kernelspec import KERNEL_NAME, install
+    from lab.contract import KERNEL
+    from lab.kernelspec import install
 
-    print(f"installed the {KERNEL_NAME!r} kernel spec in {install(args.prefix)}")
+    print(f"installed the {KERNEL!r} kernel spec in {install(args.prefix)}")
     return 0
