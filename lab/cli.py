@@ -18,13 +18,15 @@ import argparse
 import importlib
 import logging
 import sys
+import textwrap
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from lab.commands import LabParser, examples
 from lab.errors import LabError, UsageError
 from lab.extras import require
-from lab.settings import Settings, get_settings, is_checkout
+from lab.settings import ENVIRONMENT, Settings, get_settings, is_checkout
 
 COMMANDS = (
     "lab.commands.stack",
@@ -36,9 +38,11 @@ COMMANDS = (
     "lab.commands.generate",
     "lab.commands.kernelspec",
 )
+SHELLS = ("bash", "zsh", "tcsh")  # what shtab completes
 EXIT_ERROR = 1  # a LabError, whichever command raised it
 EXIT_USAGE = 2  # what argparse exits with for a usage error; a UsageError too
 LOG_HANDLER = "ironclad-lab-cli"
+HELP_WIDTH = 96  # the epilog's lines, as wide as argparse's own on a usual terminal
 # The extra of the package every subcommand runs on (it includes the backend's: the local target
 # runs backend processes from this environment).
 COMMANDS_EXTRA = "lab"
@@ -51,18 +55,64 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+EXAMPLES = """\
+examples:
+  ironclad-lab init ~/ironclad && cd ~/ironclad   # a workspace for your notebooks
+  ironclad-lab up --target local                   # the stack, until Ctrl-C
+  ironclad-lab run --notebooks 01,02               # headless, with a report
+  ironclad-lab status -o json                      # what runs, for a script
+  ironclad-lab COMMAND --help                      # each command's flags and examples
+"""
+
+
+def environment_epilog() -> str:
+    """The LAB_* variables, from their one list (lab.settings.ENVIRONMENT)."""
+    width = max(len(name) for name in ENVIRONMENT)
+    lines = [
+        textwrap.fill(
+            meaning,
+            HELP_WIDTH,
+            initial_indent=f"  {name.ljust(width)}  ",
+            subsequent_indent=" " * (width + 4),
+        )
+        for name, meaning in ENVIRONMENT.items()
+    ]
+    return "environment (a flag, where one exists, wins):\n" + "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    cli = argparse.ArgumentParser(
+    cli = LabParser(
         prog="ironclad-lab",
         description="Ironclad Lab: bring the stack up, run the notebooks, render the manifests.",
+        epilog=f"{EXAMPLES}\n{environment_epilog()}",
     )
     cli.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     cli.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     commands = cli.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).register(commands)
+    completion = commands.add_parser(
+        "completion",
+        help="print the shell completion script (bash, zsh or tcsh)",
+        description="Tab completion of every command, flag and choice, for your shell "
+        "(generated from this very parser tree by shtab).",
+        epilog=examples(
+            'eval "$(ironclad-lab completion bash)"   # in ~/.bashrc',
+            "ironclad-lab completion zsh > ~/.zfunc/_ironclad-lab   # fpath+=~/.zfunc",
+        ),
+    )
+    completion.add_argument("shell", choices=SHELLS)
+    completion.set_defaults(handler=print_completion, needs_root=False)
     return cli
+
+
+def print_completion(args: argparse.Namespace, settings: Settings) -> int:
+    """`completion SHELL`: the script shtab generates from the whole tree."""
+    import shtab
+
+    print(shtab.complete(parser(), shell=args.shell))
+    return 0
 
 
 def configure_logging(quiet: bool = False) -> None:

@@ -4,7 +4,9 @@ Every bar the lab shows is made here. A kernel started by the headless runner ha
 LAB_HEADLESS=1 in its environment (the runner sets it explicitly): a widget or a
 carriage-return bar would be frozen at its first frame in the executed notebook and the HTML
 report (`0%| | 0/16200`), so there the bar counts silently and prints one line when it closes.
-Anywhere else `tqdm.auto` draws it (a widget in JupyterLab, text on a terminal).
+Anywhere else `tqdm.auto` draws it: a widget in JupyterLab, text on a terminal; and nothing
+when the command line's stderr is not a terminal (a pipe, a log file, CI), where carriage-return
+frames would only litter the log.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Any, Protocol
 from tqdm.auto import tqdm
 
 __all__ = ["HEADLESS_ENV", "Bar", "FinalLine", "bar", "headless"]
+
+# tqdm.auto picked its notebook bar (a widget) when it was imported in a Jupyter kernel.
+IN_NOTEBOOK = any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
 
 HEADLESS_ENV = "LAB_HEADLESS"
 
@@ -80,9 +85,12 @@ def bar(
 ) -> Bar:
     """A progress bar (use it as a context manager): tqdm.auto's, or a FinalLine when headless.
 
-    `disable=True` shows nothing at all; `disable=None` lets tqdm hide the bar off a terminal.
+    `disable=True` shows nothing at all; `disable=None` lets tqdm hide the bar off a terminal,
+    which is what `False` means outside a notebook too (a notebook's widget has no terminal).
     """
     if headless() and disable is False:
         return FinalLine(total, desc, unit)
+    if disable is False and not IN_NOTEBOOK:
+        disable = None
     live: Bar = tqdm(total=total, desc=desc, unit=unit, disable=disable, **tqdm_options)
     return live

@@ -1,21 +1,8 @@
 """Lab settings, read once from the environment (every value has a sensible default).
 
-LAB_TARGET (auto|local|kind|cluster), LAB_NAMESPACE (where the lab's objects go; a DNS-1123
-label, checked here before anything is applied), LAB_IMAGE (the backend image the cluster
-target runs: no image is published from this repository, so an instructor pushes one to a
-registry the shared cluster can pull from and names it here or with `--image`), LAB_KUBE_CONTEXT
-(the cluster target's kubeconfig context; default: the current one), LAB_STATE_FILE (default
-build/lab-state.json under the repository), LAB_REPLICAS (local backends),
-LAB_READY_TIMEOUT / LAB_ROLLOUT_TIMEOUT (s), LAB_RESTART_DELAY (s before a crashed local replica is
-restarted; one that exits with code 0 is replaced at once), LAB_KIND_VERSION (the kind release
-downloaded when none >= v0.24 is on PATH),
-KIND_DOWNLOAD_URL (where to download it from instead of the kind release page, e.g. a mirror),
-LAB_REGISTRY_MIRROR (a classroom pull-through registry mirror for the kind nodes; see
-`lab.targets.kind_nodes.parse_mirrors`), LAB_DNS (where the rendered NetworkPolicies let pods
-send DNS, on UDP and TCP 53: comma-separated labels `key=value` of the DNS pods in kube-system,
-or CIDRs; default `k8s-app=kube-dns`; with NodeLocal DNSCache on its usual link-local address,
-for example `LAB_DNS=169.254.20.10/32,k8s-app=kube-dns`), LAB_REPO_ROOT (the checkout holding
-manifests/ and notebooks/: the lab runs from a checkout, see docs/architecture.md "Layout").
+ENVIRONMENT below is the one list of the variables read here, with what each means: this
+docstring, `ironclad-lab --help` and docs/cli.md show it from there (a test holds it to what
+`Settings.from_env` reads).
 """
 
 from __future__ import annotations
@@ -76,6 +63,7 @@ class Settings:
     image: str = "ironclad-backend:lab"  # built and loaded into kind
     cluster_image: str | None = None  # pulled by a shared cluster: nothing is published, see above
     kube_context: str | None = None  # the cluster target's kubeconfig context (None: current)
+    kubeconfig: str | None = None  # `up --kubeconfig` (None: $KUBECONFIG, else ~/.kube/config)
     keep: bool = False  # the cluster target leaves its objects in place on exit (`up --keep`)
     registry_mirror: str | None = None
     dns: tuple[str, ...] = DEFAULT_DNS  # where pods may send DNS (LAB_DNS, see the docstring)
@@ -147,6 +135,34 @@ class Settings:
             dns=tuple(d.strip() for d in env.get("LAB_DNS", "").split(",") if d.strip())
             or DEFAULT_DNS,
         )
+
+
+# Every environment variable `Settings.from_env` reads, and what it sets.
+ENVIRONMENT = {
+    "LAB_TARGET": "where the lab runs: auto (the default) or a target `--target` accepts",
+    "LAB_NAMESPACE": f"where the lab's objects go (default: {DEFAULT_NAMESPACE}; a DNS-1123 "
+    "label, checked before anything is applied)",
+    "LAB_IMAGE": "the backend image the cluster target runs (no image is published from this "
+    "repository: an instructor pushes one to a registry the shared cluster pulls from)",
+    "LAB_KUBE_CONTEXT": "the cluster target's kubeconfig context (default: the current one)",
+    "LAB_STATE_FILE": "where the running lab is recorded (default: build/lab-state.json)",
+    "LAB_REPLICAS": f"local backend replicas (default: {Settings.replicas})",
+    "LAB_READY_TIMEOUT": "s to wait for a process or pod to be ready (default: "
+    f"{Settings.ready_timeout:g})",
+    "LAB_ROLLOUT_TIMEOUT": f"s to wait for a rollout (default: {Settings.rollout_timeout:g})",
+    "LAB_RESTART_DELAY": "s before a crashed local replica is restarted (default: "
+    f"{Settings.restart_delay:g}; one that exits with code 0 is replaced at once)",
+    "LAB_KIND_VERSION": "the kind release downloaded when none >= v0.24 is on PATH "
+    f"(default: {Settings.kind_version})",
+    "KIND_DOWNLOAD_URL": "where to download kind from instead of its release page (a mirror)",
+    "LAB_REGISTRY_MIRROR": "a classroom pull-through registry mirror for the kind nodes "
+    "(lab.targets.kind_nodes.parse_mirrors)",
+    "LAB_DNS": "where the NetworkPolicies let pods send DNS: comma-separated labels key=value of "
+    "the DNS pods in kube-system, or CIDRs (default: k8s-app=kube-dns; with NodeLocal DNSCache "
+    "e.g. 169.254.20.10/32,k8s-app=kube-dns)",
+    "LAB_REPO_ROOT": "the checkout or workspace holding manifests/ and notebooks/ (default: "
+    "searched upwards from the working directory)",
+}
 
 
 def peer_namespace(namespace: str, shared: bool) -> str:

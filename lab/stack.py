@@ -385,7 +385,7 @@ class StackProcess:
         argv = [sys.executable, "-m", "lab", "up", "--target", self.requested, "--json"]
         argv += ["--state-file", str(self.settings.state_file), "--parent-pid", str(os.getpid())]
         if self.settings.images_archive is not None:
-            argv += ["--images", str(self.settings.images_archive)]
+            argv += ["--archive", str(self.settings.images_archive)]
         env = {**(os.environ if self.env is None else self.env), "PYTHONUNBUFFERED": "1"}
         self.process = ManagedProcess("lab up", argv, self.log, env, self.settings.repo_root)
         self.process.start()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lab.commands import Subparsers
+from lab.commands import Subparsers, examples
 from lab.errors import LabError
 from lab.settings import Settings
 
@@ -21,6 +21,10 @@ def register(commands: Subparsers) -> None:
         "generate",
         help="rewrite the generated files: the Prometheus rules, the instructor guide's tables",
         description=__doc__.split("\n\n", 1)[1],
+        epilog=examples(
+            "ironclad-lab generate rules           # after editing the SLOs in lab/slo.py",
+            "ironclad-lab generate guide --check   # exit 1 when the guide is stale",
+        ),
     )
     kinds = generate.add_subparsers(dest="generated", required=True, metavar="WHAT")
     rules = kinds.add_parser(

@@ -9,7 +9,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from lab.commands import Subparsers
+from lab.commands import Subparsers, add_output, emit, examples
 from lab.settings import Settings
 
 
@@ -20,10 +20,13 @@ def register(commands: Subparsers) -> None:
         description="Without an action: every image the kind path runs, how it is pinned and "
         "why. `save` pulls them (where a registry is reachable) into one archive with a "
         "checksum manifest; `load` verifies an archive and loads it into Docker and kind.",
+        epilog=examples(
+            "ironclad-lab images -o json                      # the list, for a script",
+            "ironclad-lab images save --out ironclad-images.tar",
+            "ironclad-lab images load --archive ironclad-images.tar --cluster ironclad",
+        ),
     )
-    images.add_argument(
-        "--json", action="store_true", help="print the list (or what save/load did) as JSON"
-    )
+    add_output(images)
     actions = images.add_subparsers(dest="images_action", metavar="ACTION")
     save = actions.add_parser(
         "save",
@@ -54,8 +57,8 @@ def run_images(args: argparse.Namespace, settings: Settings) -> int:
         result = image_archive.save(args.out, images.inventory(settings), build=build)
     else:
         result = images.inventory(settings)
-    if args.json:
-        print(json.dumps(_jsonable(result)))
+    if args.output:
+        emit(_jsonable(result), args.output)
     elif isinstance(result, list):
         for image in result:
             print(image.ref)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lab.commands import Subparsers
+from lab.commands import Subparsers, examples
 from lab.settings import Settings
 
 
@@ -16,6 +16,7 @@ def register(commands: Subparsers) -> None:
         description="Install the `python3` kernel spec of this environment as the lab's: the "
         "same kernel, started with the %%cluster magic loaded, so a notebook's first cell may "
         "be a %%cluster cell. Once per environment (`nox -s jupyter` does it for you).",
+        epilog=examples("ironclad-lab kernelspec && jupyter lab"),
     )
     kernelspec.add_argument(
         "--prefix",

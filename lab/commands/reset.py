@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lab.commands import Subparsers, add_target
+from lab.commands import Subparsers, add_target, examples
 from lab.errors import LabError
 from lab.lessons import LESSONS, Lesson, lesson
 from lab.settings import Settings
@@ -15,6 +15,7 @@ def register(commands: Subparsers) -> None:
         "reset",
         help="bring the running lab to the state lesson N expects: chaos off, replicas ready, "
         "(kind) the overlay re-applied and later lessons' objects removed",
+        epilog=examples("ironclad-lab reset --to 5   # before lesson 05, whatever 04 left"),
     )
     numbers = ", ".join(str(row.number) for row in LESSONS)
     reset.add_argument(

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.commands import Subparsers, add_target, target
+from lab.commands import Subparsers, add_target, examples, target
 from lab.commands.stack import images_archive
 from lab.errors import LabError, UsageError
 from lab.runner.lanes import DEFAULT_LANES, MAX_LANES
@@ -24,6 +24,12 @@ def register(commands: Subparsers) -> None:
         help="run the notebooks headless and write the report",
         description="Execute the notebooks headless against one stack; exit code 0 only when "
         "every selected notebook passed.",
+        epilog=examples(
+            "ironclad-lab run                                # every notebook, target auto",
+            "ironclad-lab run --target local --notebooks 01,02 --lanes 1",
+            "ironclad-lab run --solutions                    # the exercises' solutions",
+            "ironclad-lab run --target kind --archive ironclad-images.tar",
+        ),
     )
     add_target(run)
     run.add_argument(
@@ -74,11 +80,11 @@ def register(commands: Subparsers) -> None:
         f"(default: {DEFAULT_LANES}; kind and cluster: always 1)",
     )
     run.add_argument(
-        "--images",
+        "--archive",
         type=Path,
         default=None,
         metavar="FILE",
-        help="kind: passed to `up --images` (an `images save` archive: nothing is pulled)",
+        help="kind: passed to `up --archive` (an `images save` archive: nothing is pulled)",
     )
     run.set_defaults(handler=run_notebooks)
 

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.commands import Subparsers, add_namespace, add_target, target
-from lab.errors import UsageError
+from lab.commands import (
+    Subparsers,
+    add_kubeconfig,
+    add_namespace,
+    add_output,
+    add_target,
+    emit,
+    examples,
+    refuse_off_target,
+    target,
+)
 from lab.settings import Settings
-from lab.targets.spec import requested_spec
 
 if TYPE_CHECKING:  # lab.stack and lab.targets load psutil and tqdm: `--help` must not
     from lab.identity import Identity
@@ -24,12 +31,19 @@ def register(commands: Subparsers) -> None:
         "up",
         help="bring the stack up and keep it up until Ctrl-C/SIGTERM (exit 0; 128+signal when "
         "stopped before ready; 1 when it cannot start, e.g. another `up` holds the state file)",
+        epilog=examples(
+            "ironclad-lab up --target local                # PostgreSQL, 3 backends, Prometheus",
+            "ironclad-lab up --target local -o json        # one JSON line once ready (scripts)",
+            "ironclad-lab up --target kind --archive ironclad-images.tar   # nothing is pulled",
+            "ironclad-lab up --target cluster -n learner-07 --image REGISTRY/backend:TAG \\",
+            "    --kubeconfig learner-07.kubeconfig --context workshop",
+        ),
     )
     add_target(up)
     up.add_argument(
         "--replicas", type=int, default=None, help="backend replicas (local; default 3)"
     )
-    up.add_argument("--json", action="store_true", help="print the endpoints as one JSON line")
+    add_output(up)
     up.add_argument(
         "--parent-pid",
         type=int,
@@ -37,19 +51,16 @@ def register(commands: Subparsers) -> None:
         help="stop (and clean up) when this process is gone (lab.connect() passes its kernel's)",
     )
     add_namespace(up)
-    up.add_argument(
-        "--context",
-        default=None,
-        help="kubeconfig context of the cluster target (default: $LAB_KUBE_CONTEXT, else current)",
-    )
+    add_kubeconfig(up, "the cluster target (default: $LAB_KUBE_CONTEXT, else the current)")
     up.add_argument(
         "--image",
         default=None,
-        help="backend image the cluster target runs, pushed to a registry the cluster pulls from "
+        metavar="REF",
+        help="cluster: the backend image it runs, pushed to a registry the cluster pulls from "
         "(default: $LAB_IMAGE; none is published from this repository)",
     )
     up.add_argument(
-        "--images",
+        "--archive",
         type=Path,
         default=None,
         metavar="FILE",
@@ -58,15 +69,23 @@ def register(commands: Subparsers) -> None:
     up.add_argument(
         "--keep",
         action="store_true",
-        help="cluster target: leave the applied objects in the namespace on exit",
+        help="cluster: leave the applied objects in the namespace on exit",
     )
-    down = commands.add_parser("down", help="stop the running `up` (it removes what it started)")
+    down = commands.add_parser(
+        "down",
+        help="stop the running `up` (it removes what it started)",
+        epilog=examples("ironclad-lab down", "ironclad-lab down --state-file build/other.json"),
+    )
     status = commands.add_parser(
         "status",
         help="what runs: target, pid, endpoints and (kind, cluster) its context, namespace and "
         "pods (exit 1: none runs, or its cluster does not answer)",
+        epilog=examples(
+            "ironclad-lab status",
+            "ironclad-lab status -o json | jq -r .prometheus   # null when none runs (exit 1)",
+        ),
     )
-    status.add_argument("--json", action="store_true", help="print the state as one JSON line")
+    add_output(status)
     for parser in (up, down, status):
         parser.add_argument(
             "--state-file",
@@ -80,12 +99,26 @@ def register(commands: Subparsers) -> None:
     status.set_defaults(handler=run_status)
 
 
+# The flags of `up` (and `run`) that one kind of target reads: given for another (or for auto,
+# which never picks the cluster target and may not pick kind), they are a usage error.
+ONLY_ON = {
+    "--context": "shared",
+    "--kubeconfig": "shared",
+    "--image": "pulls_image",
+    "--keep": "shared",
+    "--archive": "loads_image_archive",
+}
+
+
 def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
     """The settings with what the command line overrides (flags only `up` has count when set)."""
+    refuse_off_target(args, target(args, settings), ONLY_ON)
+    kubeconfig = getattr(args, "kubeconfig", None)
     overrides: dict[str, Any] = {
         "state_file_override": args.state_file.resolve() if args.state_file else None,
         "namespace": getattr(args, "namespace", None),
         "kube_context": getattr(args, "context", None),
+        "kubeconfig": str(kubeconfig.resolve()) if kubeconfig else None,
         "cluster_image": getattr(args, "image", None),
         "keep": getattr(args, "keep", False) or None,
         "images_archive": images_archive(args, settings),
@@ -94,22 +127,14 @@ def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
 
 
 def images_archive(args: argparse.Namespace, settings: Settings) -> Path | None:
-    """`--images FILE` (resolved), refused unless the target is kind: only kind loads it."""
-    archive: Path | None = getattr(args, "images", None)
-    if archive is None:
-        return None
-    requested = target(args, settings)
-    row = requested_spec(requested)
-    if row is None or not row.loads_image_archive:
-        raise UsageError(
-            f"--images loads an image archive into a kind cluster, but the target is {requested}.",
-            "Add --target kind (the cluster target pulls --image from a registry instead).",
-        )
-    return archive.resolve()
+    """`--archive FILE` (resolved), refused unless the target is kind: only kind loads it."""
+    refuse_off_target(args, target(args, settings), {"--archive": ONLY_ON["--archive"]})
+    archive: Path | None = getattr(args, "archive", None)
+    return archive.resolve() if archive else None
 
 
 def describe(endpoints: Endpoints) -> str:
-    """The human-readable endpoint list printed by `up` without --json."""
+    """The human-readable endpoint list printed by `up` without -o."""
     lines = [
         f"target:     {endpoints.target}",
         f"backend:    {endpoints.backend}",
@@ -125,8 +150,11 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     from lab import stack
 
     def announce(endpoints: Endpoints) -> None:
-        text = endpoints.to_json() if args.json else describe(endpoints)
-        print(text if args.json else f"{text}\nPress Ctrl-C to stop and clean up.", flush=True)
+        if args.output:
+            emit(endpoints.to_dict(), args.output)
+        else:
+            print(f"{describe(endpoints)}\nPress Ctrl-C to stop and clean up.")
+        sys.stdout.flush()
 
     return stack.serve(
         _settings(args, settings), target(args, settings), announce, args.replicas, args.parent_pid
@@ -183,7 +211,10 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
     settings = _settings(args, settings)
     state = stack.read_state(settings.state_file)
     if state is None:
-        print("null" if args.json else f"No lab is running (state file {settings.state_file}).")
+        if args.output:
+            emit(None, args.output)
+        else:
+            print(f"No lab is running (state file {settings.state_file}).")
         left = live_leftovers(stack.pid_file(settings.state_file))
         if left:
             names = ", ".join(f"{g.name} (process group {g.pgid})" for g in left)
@@ -192,8 +223,8 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
         return 1
-    if args.json:
-        print(json.dumps(state.to_dict()))
+    if args.output:
+        emit(state.to_dict(), args.output)
         return 0
     print(f"pid:        {state.pid}\nnamespace:  {state.namespace}\n{describe(state.endpoints)}")
     if state.identity is not None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lab.commands import Subparsers
+from lab.commands import Subparsers, add_kubeconfig, add_output, emit, examples
 from lab.errors import LabError
 from lab.settings import Settings
+
+if TYPE_CHECKING:  # the Kubernetes client: not for `--help`
+    from lab.workshop.api import KubeInstructorApi
 
 DEFAULT_OUT = Path("build/workshop")
 
@@ -21,6 +25,12 @@ def register(commands: Subparsers) -> None:
         "(and a kubeconfig each), `status` shows everyone's progress, `teardown` removes "
         "what provision made, by the workshop's id. The workshop's name and id are recorded "
         "in OUT/workshop.json: status and teardown with the same --out find it.",
+        epilog=examples(
+            "ironclad-lab workshop provision --learners 30 --dry-run | less",
+            "ironclad-lab workshop provision --learners 30 --kubeconfig admin.kubeconfig",
+            "ironclad-lab workshop status --html board.html   # -o json for a script",
+            "ironclad-lab workshop teardown --dry-run && ironclad-lab workshop teardown --yes",
+        ),
     )
     actions = workshop.add_subparsers(dest="workshop_action", required=True, metavar="ACTION")
     provision = actions.add_parser("provision", help="create the learners' namespaces")
@@ -34,6 +44,7 @@ def register(commands: Subparsers) -> None:
     )
     status = actions.add_parser("status", help="every learner's lessons and recorded runs")
     status.add_argument("--html", type=Path, default=None, help="also write the board here")
+    add_output(status)
     teardown = actions.add_parser("teardown", help="delete what provision made (by its id)")
     teardown.add_argument(
         "--dry-run", action="store_true", help="list what would be deleted, delete nothing"
@@ -55,7 +66,7 @@ def register(commands: Subparsers) -> None:
             default=DEFAULT_OUT,
             help=f"the workshop's directory: its record and the kubeconfigs ({DEFAULT_OUT})",
         )
-        parser.add_argument("--context", default=None, help="kubeconfig context (the admin's)")
+        add_kubeconfig(parser, "the workshop cluster's admin")
     for parser in (status, teardown):
         parser.add_argument(
             "--id", default=None, help="the workshop's id (default: from OUT/workshop.json)"
@@ -71,7 +82,6 @@ def run_workshop(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_provision(args: argparse.Namespace, settings: Settings) -> int:
     from lab.manifests import to_yaml
-    from lab.workshop.api import KubeInstructorApi
     from lab.workshop.capacity import capacity_lines
     from lab.workshop.objects import all_objects
     from lab.workshop.provision import (
@@ -90,32 +100,35 @@ def run_provision(args: argparse.Namespace, settings: Settings) -> int:
         print(f"# workshop {record.workshop} (id {record.uid}; a dry run records nothing)")
         print(to_yaml(all_objects(plan)), end="")
         return 0
-    done = provision(plan, KubeInstructorApi(args.context), args.out, seconds)
+    done = provision(plan, instructor_api(args), args.out, seconds)
     print("\n".join(summary_lines(record, resumed, done)))
     return 0
 
 
 def run_status(args: argparse.Namespace, settings: Settings) -> int:
-    from lab.workshop.api import KubeInstructorApi
     from lab.workshop.provision import identity_to_find
     from lab.workshop.status import html_page, status, table
 
     workshop, uid = identity_to_find(args.workshop, args.id, args.out)
-    learners = status(KubeInstructorApi(args.context), workshop, uid)
-    print(table(learners))
+    learners = status(instructor_api(args), workshop, uid)
     if args.html is not None:
         args.html.parent.mkdir(parents=True, exist_ok=True)
         args.html.write_text(html_page(learners, workshop), encoding="utf-8")
+    if args.output:
+        board = {"workshop": workshop, "id": uid, "learners": [x.to_dict() for x in learners]}
+        emit(board, args.output)
+        return 0
+    print(table(learners))
+    if args.html is not None:
         print(f"HTML board: {args.html}")
     return 0
 
 
 def run_teardown(args: argparse.Namespace, settings: Settings) -> int:
-    from lab.workshop.api import KubeInstructorApi
     from lab.workshop.provision import Record, identity_to_find, owned, teardown
 
     workshop, uid = identity_to_find(args.workshop, args.id, args.out)
-    api = KubeInstructorApi(args.context)
+    api = instructor_api(args)
     target = owned(api, workshop, uid)
     listing = "\n".join(f"  {line}" for line in target.lines())
     print(f"Workshop {target.workshop} (id {target.uid}) owns:\n{listing}")
@@ -133,6 +146,13 @@ def run_teardown(args: argparse.Namespace, settings: Settings) -> int:
         "admission policy."
     )
     return 0
+
+
+def instructor_api(args: argparse.Namespace) -> KubeInstructorApi:
+    """The admin's client, from --kubeconfig and --context (default: as kubectl finds them)."""
+    from lab.workshop.api import KubeInstructorApi
+
+    return KubeInstructorApi(args.context, args.kubeconfig)
 
 
 def confirm(question: str) -> None:

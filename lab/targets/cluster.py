@@ -64,6 +64,7 @@ class ClusterTarget:
                 s.kube_context,
                 image=s.cluster_image,
                 shared=True,
+                kubeconfig=s.kubeconfig,
                 fix="Point KUBECONFIG at the kubeconfig your instructor gave you, and pass "
                 "--context with one of its contexts (kubectl config get-contexts).",
             )

@@ -202,7 +202,7 @@ class KindTarget:
             raise
 
     def _prepare(self, kind: str) -> str:
-        """Everything before the API is used: the images archive (`--images`) into Docker, the
+        """Everything before the API is used: the images archive (`up --archive`) into Docker, the
         cluster, the backend build, the images into the nodes; the backend's image ID.
 
         With an archive nothing is pulled: the cluster's nodes run the archive's node image

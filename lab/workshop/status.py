@@ -20,7 +20,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -149,6 +149,21 @@ class LearnerStatus:
         ]
         missing = [name for name, s in self.lessons[lesson] if not s.exists]
         return "… " + ", ".join(waiting + [f"{m} missing" for m in missing])
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `workshop status -o json|yaml` prints for this learner."""
+        return {
+            "namespace": self.namespace,
+            "lessons": {
+                lesson: [
+                    {"object": name, **asdict(state), "healthy": state.healthy}
+                    for name, state in objects
+                ]
+                for lesson, objects in self.lessons.items()
+            },
+            "notebooks": [asdict(run) for run in self.notebooks],
+            "unreadable": self.unreadable,
+        }
 
     def runs(self) -> str:
         """The recorded notebooks (passed ones with their checks, failed ones marked), then

@@ -39,7 +39,7 @@ def test_up_arguments() -> None:
     args = cli.parser().parse_args(
         ["up", "--target", "local", "--replicas", "2", "--json", "--state-file", "s.json"]
     )
-    assert (args.command, args.target, args.replicas, args.json) == ("up", "local", 2, True)
+    assert (args.command, args.target, args.replicas, args.output) == ("up", "local", 2, "json")
     assert args.state_file == Path("s.json")
 
 
@@ -57,6 +57,7 @@ def test_every_subcommand_has_a_handler() -> None:
         "workshop",
         "generate",
         "kernelspec",
+        "completion",
     }
     for name, sub in subparsers.choices.items():
         assert callable(sub.get_default("handler")), name
@@ -241,7 +242,7 @@ def exit_code(argv: list[str], settings: Settings) -> int | str | None:
     "argv",
     [
         ["reset", "--to", "42"],  # no such lesson (0-7 and 99 are)
-        ["up", "--target", "local", "--images", "x.tar"],  # only kind loads an archive
+        ["up", "--target", "local", "--archive", "x.tar"],  # only kind loads an archive
         ["run", "--notebooks", "nosuchnotebook"],
     ],
 )

@@ -271,7 +271,7 @@ def test_cli_registers_images_with_save_and_load() -> None:
     cli = argparse.ArgumentParser(prog="ironclad-lab")
     register(cli.add_subparsers(dest="command", required=True))
     listing = cli.parse_args(["images", "--json"])
-    assert (listing.images_action, listing.json) == (None, True)
+    assert (listing.images_action, listing.output) == (None, "json")
     saving = cli.parse_args(["images", "save", "--out", "i.tar"])
     assert (saving.images_action, saving.out) == ("save", Path("i.tar"))
     loading = cli.parse_args(["images", "load", "--archive", "i.tar", "--cluster", "ironclad"])

@@ -1,4 +1,4 @@
-"""`up --target kind --images FILE`: the docker/kind command sequence, recorded.
+"""`up --target kind --archive FILE`: the docker/kind command sequence, recorded.
 
 Every docker and kind command goes through a recording runner (lab.targets.kind.run and
 lab.image_archive.docker, also as lab.targets.kind_nodes uses it, are replaced by it), so the
@@ -196,10 +196,10 @@ def test_an_existing_cluster_is_reused_without_a_config(
 
 def test_images_is_refused_off_the_kind_target(tmp_path: Path) -> None:
     for command in ("up", "run"):
-        args = cli.parser().parse_args([command, "--target", "local", "--images", "a.tar"])
-        with pytest.raises(LabError, match="--images loads an image archive into a kind"):
+        args = cli.parser().parse_args([command, "--target", "local", "--archive", "a.tar"])
+        with pytest.raises(LabError, match="--archive applies to the kind target only"):
             images_archive(args, SETTINGS)
-        args = cli.parser().parse_args([command, "--target", "kind", "--images", "a.tar"])
+        args = cli.parser().parse_args([command, "--target", "kind", "--archive", "a.tar"])
         assert images_archive(args, SETTINGS) == Path("a.tar").resolve()
 
 
@@ -223,5 +223,5 @@ def test_run_passes_images_to_the_up_it_starts(
     settings = Settings(repo_root=ROOT, images_archive=archive)
     with pytest.raises(LabError, match="recorded"):
         StackProcess("kind", settings, tmp_path / "up.log").start()
-    assert started[0][-2:] == ["--images", str(archive)]
+    assert started[0][-2:] == ["--archive", str(archive)]
     assert started[0][3:6] == ["up", "--target", "kind"]

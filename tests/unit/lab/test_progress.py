@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import os
+import pty
+
 import pytest
 from tqdm.auto import tqdm
 
@@ -41,3 +45,26 @@ def test_final_line_counts_updates() -> None:
     for _ in range(4):
         line.update()
     assert line.line().startswith("load 5/s: 4/10 req in ")
+
+
+def test_off_a_terminal_a_bar_draws_no_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23 item 6: a piped `ironclad-lab up` wrote carriage-return frames into its log; a
+    bar draws on a terminal (a pty here) and nothing on a pipe or a file."""
+    monkeypatch.delenv(progress.HEADLESS_ENV, raising=False)
+    to_file = io.StringIO()
+    with progress.bar(total=3, desc="waiting", unit="s", file=to_file) as bar:
+        bar.update(3)
+    assert to_file.getvalue() == ""
+    leader, follower = pty.openpty()
+    try:
+        with (
+            os.fdopen(follower, "w", closefd=False) as terminal,
+            progress.bar(total=3, desc="waiting", unit="s", file=terminal) as bar,
+        ):
+            bar.update(3)
+        drawn = os.read(leader, 4096).decode()
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert "\r" in drawn
+    assert "waiting" in drawn

@@ -63,8 +63,8 @@ def test_the_extraction_sees_a_bad_flag() -> None:
     (argv,) = lab_commands("python -m lab workshop provision --count 2 | tee x")
     with pytest.raises(SystemExit):
         cli.parser().parse_args(argv)
-    assert lab_commands("nox -s lab -- --target kind \\\n  --images f.tar") == [
-        ["run", "--target", "kind", "--images", "f.tar"]
+    assert lab_commands("nox -s lab -- --target kind \\\n  --archive f.tar") == [
+        ["run", "--target", "kind", "--archive", "f.tar"]
     ]
 
 
@@ -122,7 +122,7 @@ def test_every_action_is_pinned_to_a_commit_with_its_release_named() -> None:
 def test_the_offline_job_passes_images_through_run() -> None:
     job = workflow()["jobs"]["lab-kind-offline"]
     runs = [argv for step in job["steps"] for argv in lab_commands(step.get("run", ""))]
-    assert ["run", "--target", "kind", "--images", "build/images/ironclad-images.tar"] in runs
+    assert ["run", "--target", "kind", "--archive", "build/images/ironclad-images.tar"] in runs
 
 
 def test_every_target_the_workflow_runs_has_an_up_timeout_and_run_budgets() -> None:

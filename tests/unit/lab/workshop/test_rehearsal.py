@@ -53,6 +53,7 @@ def lab(*argv: str, capsys: pytest.CaptureFixture[str]) -> str:
     code = cli.main(list(argv), Settings.from_env())
     out = capsys.readouterr()
     assert code == 0, f"ironclad-lab {' '.join(argv)} exited {code}:\n{out.out}\n{out.err}"
+    assert "\r" not in out.err  # no progress frames off a terminal (teardown's wait has a bar)
     return out.out
 
 
@@ -77,10 +78,10 @@ class Up:
     """`python -m lab up --target cluster --json` as the learner: a process of this test's own,
     stopped by its pid on every path."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *flags: str) -> None:
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lab", "up", "--target", "cluster", "--json"],
+            [sys.executable, "-m", "lab", "up", "--target", "cluster", "--json", *flags],
             cwd=find_repo_root(),
             env=env,
             stdout=subprocess.PIPE,
@@ -153,18 +154,20 @@ def test_the_classroom_from_provision_to_teardown(
         == learner_token
     )
 
-    # 2. learner 1: `up --target cluster` with their kubeconfig only, in a process of its own
+    # 2. learner 1: `up --target cluster` with their kubeconfig only, in a process of its own,
+    # named by the kubectl-style flags (KUBECONFIG names no file: --kubeconfig must be read)
     state = tmp_path / "lab-state.json"
     env = {
         **os.environ,
-        "KUBECONFIG": str(out / "learner-01.kubeconfig"),
-        "LAB_NAMESPACE": "learner-01",
+        "KUBECONFIG": str(tmp_path / "no-such.kubeconfig"),
         "LAB_IMAGE": IMAGE,
         "LAB_STATE_FILE": str(state),
         "LAB_ROLLOUT_TIMEOUT": "30",
         "TMPDIR": str(tmp_path),  # the dynamic client's discovery cache: this test's own
     }
-    up = Up(env, tmp_path / "up.log")
+    env.pop("LAB_NAMESPACE", None)
+    flags = ("-n", "learner-01", "--kubeconfig", str(out / "learner-01.kubeconfig"))
+    up = Up(env, tmp_path / "up.log", *flags)
     try:
         endpoints = up.endpoints()
         assert endpoints["target"] == "cluster"
@@ -186,6 +189,19 @@ def test_the_classroom_from_provision_to_teardown(
         assert set(rows) == {"learner-01", "learner-02"}
         assert rows["learner-01"][:5] == ["✓"] * 5  # every lesson's objects there and ready
         assert rows["learner-02"][:5] == ["-"] * 5
+        # ... for a script (-o json), with the admin's kubeconfig named by --kubeconfig
+        monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such.kubeconfig"))
+        argv = ["workshop", "status", "--out", str(out), "--kubeconfig", str(admin)]
+        board_json = json.loads(lab(*argv, "--context", "admin", "-o", "json", capsys=capsys))
+        assert (board_json["workshop"], board_json["id"]) == (record["workshop"], record["id"])
+        learners = {x["namespace"]: x for x in board_json["learners"]}
+        assert set(learners) == {"learner-01", "learner-02"}
+        assert all(o["healthy"] for objects in learners["learner-01"]["lessons"].values()
+                   for o in objects)  # fmt: skip
+        assert not any(o["exists"] for objects in learners["learner-02"]["lessons"].values()
+                       for o in objects)  # fmt: skip
+        board_yaml = lab(*argv, "--context", "admin", "-o", "yaml", capsys=capsys)
+        assert yaml.safe_load(board_yaml) == board_json
         # 6. the learner's `down`
         monkeypatch.setenv("KUBECONFIG", str(out / "learner-01.kubeconfig"))
         assert "Stopped the cluster lab" in lab("down", "--state-file", str(state), capsys=capsys)
