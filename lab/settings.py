@@ -67,7 +67,7 @@ class Settings:
     keep: bool = False  # the cluster target leaves its objects in place on exit (`up --keep`)
     registry_mirror: str | None = None
     dns: tuple[str, ...] = DEFAULT_DNS  # where pods may send DNS (LAB_DNS, see the docstring)
-    images_archive: Path | None = None  # kind: an `images save` archive to load (`--images`)
+    images_archive: Path | None = None  # kind: an `images save` archive to load (`--archive`)
 
     @property
     def state_file(self) -> Path:

@@ -118,9 +118,7 @@ def emit(data: Any, output: str) -> None:
         print(yaml.safe_dump(data, sort_keys=False), end="")
 
 
-def refuse_off_target(
-    args: argparse.Namespace, requested: str, only_on: Mapping[str, str]
-) -> None:
+def refuse_off_target(args: argparse.Namespace, requested: str, only_on: Mapping[str, str]) -> None:
     """UsageError (exit 2) when a flag of `only_on` (`--flag` -> the TargetSpec fact a target
     needs for it, e.g. `loads_image_archive`) was given but the requested target lacks it
     (`auto` counts as lacking it: it may pick either): the flag would be silently ignored."""

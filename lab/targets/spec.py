@@ -28,7 +28,7 @@ class TargetSpec:
     run_budget: float  # the runner's default whole-run budget (s)
     lanes: bool  # `run --lanes N`: several stacks side by side (processes only)
     picked_by_auto: bool  # `auto` may choose it (never a shared cluster)
-    loads_image_archive: bool  # `--images FILE`: an `images save` archive loaded into the nodes
+    loads_image_archive: bool  # `--archive FILE`: an `images save` archive loaded into the nodes
     pulls_image: bool  # the backend image comes from a registry (`--image`, LAB_IMAGE)
 
     def peer_namespace(self, namespace: str) -> str:
