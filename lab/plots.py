@@ -301,6 +301,55 @@ def writes_across_restart(
     return fig
 
 
+def breaker_outage(
+    requests: pd.DataFrame,
+    breaker: pd.DataFrame,
+    events: Mapping[str, float],
+    *,
+    title: str = "A database outage through the circuit breaker",
+) -> Figure:
+    """Top: every request's latency (log scale; 503s in red) with the outage shaded; bottom:
+    each replica's `circuit_breaker_open` gauge. `requests`: t, latency_s, status;
+    `breaker`: t, replica, open; `events`: down, back (and closed) in the same seconds."""
+    fig = _figure(2, 1, title, height=6.0)
+    latency, state = fig.axes
+    ok = requests["status"].fillna(0) == 200
+    latency.scatter(
+        requests.loc[ok, "t"],
+        requests.loc[ok, "latency_s"] * 1000,
+        s=8,
+        color="tab:green",
+        label=f"200 ({int(ok.sum())})",
+    )
+    latency.scatter(
+        requests.loc[~ok, "t"],
+        requests.loc[~ok, "latency_s"] * 1000,
+        s=14,
+        marker="x",
+        color=STATE_COLORS["firing"],
+        label=f"503 or no answer ({int((~ok).sum())})",
+    )
+    latency.set_yscale("log")
+    for ax in (latency, state):
+        ax.axvspan(events["down"], events["back"], color="grey", alpha=0.15)
+        if "closed" in events:
+            ax.axvline(events["closed"], color="tab:green", linestyle="--", linewidth=1)
+    latency.text(
+        events["down"],
+        1.01,
+        " PostgreSQL away",
+        transform=latency.get_xaxis_transform(),
+        fontsize="small",
+        va="bottom",
+    )
+    for replica, samples in breaker.groupby("replica"):
+        state.step(samples["t"], samples["open"], where="post", label=str(replica))
+    state.set_yticks([0, 1], ["closed", "open"])
+    _decorate(latency, title="Latency of each request", ylabel="ms")
+    _decorate(state, title="circuit_breaker_open per replica (its /metrics)", xlabel="seconds")
+    return fig
+
+
 def restart_under_load(
     df: pd.DataFrame, restarts: pd.DataFrame, *, title: str = "Replicas restarted under load"
 ) -> Figure:
