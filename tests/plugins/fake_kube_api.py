@@ -8,10 +8,11 @@ plugin that tests/conftest.py loads (`pytest_plugins`); tests import its helpers
 into the stored object: fields it omits stay), label-selected list and delete of any namespaced
 kind, pods, events, logs, evictions with a PodDisruptionBudget rule, namespaces that terminate,
 APIService status. No controller runs: a Deployment or StatefulSet is "rolled out" the moment it
-is applied (its pods topped up to its replica count and ready; without `spec.replicas` the count
-is the HPA's minReplicas), and port-forwards reach `upstream`, a local server. Every request
-is recorded; `rules()` gives the (verb, group, resource) checks the API server's RBAC would make
-for them, with their namespace (`lab.rbac.Rule`). It proves which calls the lab makes and how it
+is applied (its pods topped up to its replica count and ready, its own `name-i` pods above it
+deleted; without `spec.replicas` the count is the HPA's minReplicas), and port-forwards reach
+`upstream`, a local server. Every request is recorded; `rules()` gives the (verb, group,
+resource) checks the API server's RBAC would make for them, with their namespace
+(`lab.rbac.Rule`). It proves which calls the lab makes and how it
 reads the answers; it proves nothing about a cluster (those tests carry the `kind` marker).
 
 For the classroom rehearsal it also plays the workshop's cluster: namespaces listed by label,
@@ -665,7 +666,8 @@ class FakeApiServer:
         if resource_name not in ("deployments", "statefulsets"):
             return
         name = body["metadata"]["name"]
-        replicas = body["spec"].get("replicas") or self.hpa_floor(name)
+        given = body["spec"].get("replicas")
+        replicas = self.hpa_floor(name) if given is None else int(given)  # 0 scales down
         workload = copy.deepcopy(body)
         workload["spec"]["replicas"] = replicas
         workload["metadata"]["generation"] = 1
@@ -686,6 +688,15 @@ class FakeApiServer:
             for p in self.pods.values()
             if p["metadata"].get("namespace", NS) == key[2] and self.matches(p, selector)
         )
+        mine = [  # the pods it made itself (`name-i`), not others with the same labels
+            pod
+            for pod, p in self.pods.items()
+            if pod.startswith(f"{name}-")
+            and p["metadata"].get("namespace", NS) == key[2]
+            and self.matches(p, selector)
+        ]
+        for pod in sorted(mine, reverse=True)[: max(0, len(mine) - replicas)]:  # scaled down
+            del self.pods[pod]
         free = (f"{name}-{i}" for i in range(replicas * 2) if f"{name}-{i}" not in self.pods)
         for pod in itertools.islice(free, max(0, replicas - running)):  # topped up, new names
             ready = self.pod_waiting is None
