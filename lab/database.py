@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psutil
 
@@ -35,11 +35,28 @@ from lab.stack import pid_file
 from lab.waits import poll
 
 if TYPE_CHECKING:
-    from lab.session import Lab
+    from lab.k8s import NamespaceClient
+    from lab.settings import Settings
 
 STATEFULSET = "postgres"
 PODS = "app=postgres"
 SERVER_GROUP = "postgres"  # the name `lab up` records the local server's process group under
+
+
+class LabHandle(Protocol):
+    """What these actions need of `lab.connect()`'s handle (`lab.session.Lab`)."""
+
+    namespace: str
+    settings: Settings
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def on_cluster(self) -> bool: ...
+
+    @property
+    def k8s(self) -> NamespaceClient: ...
 
 
 @dataclass(frozen=True)
@@ -90,7 +107,7 @@ def _option(argv: Sequence[str], flag: str) -> str:
     return argv[list(argv).index(flag) + 1]
 
 
-def take_down(*, env: Lab, timeout: float = 300.0) -> dict[str, Any]:
+def take_down(*, env: LabHandle, timeout: float = 300.0) -> dict[str, Any]:
     """Make PostgreSQL unavailable: scale the StatefulSet to 0 and wait until its pod is gone
     (kind, cluster), or freeze the local server's processes. Returns what it touched."""
     started = time.monotonic()
@@ -111,7 +128,7 @@ def take_down(*, env: Lab, timeout: float = 300.0) -> dict[str, Any]:
     return {"action": "take down", "touched": touched, "seconds": time.monotonic() - started}
 
 
-def bring_back(*, env: Lab, timeout: float = 300.0) -> dict[str, Any]:
+def bring_back(*, env: LabHandle, timeout: float = 300.0) -> dict[str, Any]:
     """Undo `take_down`: scale the StatefulSet back to 1 and wait until postgres-0 is ready, or
     thaw the local server. Returns what it touched. Safe to call when nothing was taken down
     (a rollback always runs)."""
@@ -128,7 +145,7 @@ def bring_back(*, env: Lab, timeout: float = 300.0) -> dict[str, Any]:
     return {"action": "bring back", "touched": touched, "seconds": time.monotonic() - started}
 
 
-def _scaled(env: Lab, replicas: int) -> dict[str, Any]:
+def _scaled(env: LabHandle, replicas: int) -> dict[str, Any]:
     """The StatefulSet as `lab up` applies it, with `replicas` replicas."""
     from lab import manifests  # kubectl kustomize: only on a cluster target
 

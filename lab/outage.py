@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -24,7 +24,15 @@ from lab.errors import LabError
 from lab.waits import poll
 
 if TYPE_CHECKING:
-    from lab.session import Lab
+    from lab.targets import Endpoints
+
+
+class OutageLab(database.LabHandle, Protocol):
+    """What the experiment needs of `lab.connect()`'s handle: the database's, and the replicas."""
+
+    @property
+    def endpoints(self) -> Endpoints: ...
+
 
 BREAKER = "circuit_breaker_open"
 PATH = "/api/items?limit=1"  # one short query per request: each one needs the database
@@ -122,7 +130,7 @@ class _BreakerSampler:
 
 def run(
     *,
-    env: Lab,
+    env: OutageLab,
     rate: float = 20.0,
     before_s: float = 2.0,
     open_s: float = 5.0,
