@@ -42,7 +42,9 @@ SAMPLE_S = 0.1  # how often each replica's breaker gauge is read
 @dataclass
 class Outage:
     """Requests (`t` sent, `latency_s`, `status`, `replica`), breaker samples (`t`, `replica`,
-    `open`) and `events` (down, back, closed: seconds on the same clock)."""
+    `open`) and `events` (seconds on the same clock: `going` when the database was being taken
+    away, `down` once it was gone, `back` when it was brought back, `closed` once every
+    breaker had closed)."""
 
     requests: pd.DataFrame
     breaker: pd.DataFrame
@@ -51,27 +53,30 @@ class Outage:
     def opened_at(self) -> dict[str, float]:
         """Per replica, when its breaker was first seen open after the database went away."""
         seen = self.breaker[
-            (self.breaker["open"] == 1) & (self.breaker["t"] >= self.events["down"])
+            (self.breaker["open"] == 1) & (self.breaker["t"] >= self.events["going"])
         ]
         first = seen.groupby("replica")["t"].min()
         return {str(replica): float(t) for replica, t in first.items()}
 
     def phases(self) -> pd.DataFrame:
-        """`requests` with a `phase` per request: `before` the outage; `timing out` (the
-        database is gone, this replica's breaker still closed); `open` (its breaker open, the
-        database still gone); `recovering` (the database back, the breaker not yet closed);
-        `after` (every breaker closed again)."""
+        """`requests` with a `phase` per request: `before` the outage; `going away` (sent while
+        the database was being taken away: a pod terminating on kind, milliseconds on local);
+        `timing out` (the database gone, this replica's breaker still closed); `open` (its
+        breaker open, the database still gone); `recovering` (the database back, the breaker
+        not yet closed); `after` (every breaker closed again)."""
         opened = self.opened_at()
-        down, back, closed = (self.events[k] for k in ("down", "back", "closed"))
+        going, down, back, closed = (self.events[k] for k in ("going", "down", "back", "closed"))
 
         def phase(row: Any) -> str:
-            if row.t < down:
+            if row.t < going:
                 return "before"
             if row.t >= closed:
                 return "after"
             if row.t >= back:
                 return "recovering"
-            return "open" if row.t >= opened.get(row.replica, back) else "timing out"
+            if row.t >= opened.get(row.replica, back):
+                return "open"
+            return "going away" if row.t < down else "timing out"
 
         frame = self.requests.copy()
         frame["phase"] = [phase(row) for row in frame.itertuples()]
@@ -87,7 +92,7 @@ class Outage:
             median_ms=("latency_s", lambda s: round(1000 * s.median())),
             max_ms=("latency_s", lambda s: round(1000 * s.max())),
         )
-        order = ["before", "timing out", "open", "recovering", "after"]
+        order = ["before", "going away", "timing out", "open", "recovering", "after"]
         return table.reindex([p for p in order if p in table.index])
 
 
@@ -150,9 +155,10 @@ def run(
             urls, rate=rate, duration=timeout, path=PATH, progress=False
         ) as traffic:
             time.sleep(before_s)  # steady traffic for a while: a window, not a wait
-            events["down"] = sampler.now()
+            events["going"] = sampler.now()
             try:
                 database.take_down(env=env, timeout=timeout)
+                events["down"] = sampler.now()
                 poll(
                     lambda: sampler.all_breakers(1),
                     what="every replica's circuit breaker to open",

@@ -310,7 +310,7 @@ def breaker_outage(
 ) -> Figure:
     """Top: every request's latency (log scale; 503s in red) with the outage shaded; bottom:
     each replica's `circuit_breaker_open` gauge. `requests`: t, latency_s, status;
-    `breaker`: t, replica, open; `events`: down, back (and closed) in the same seconds."""
+    `breaker`: t, replica, open; `events`: going, back (and closed) in the same seconds."""
     fig = _figure(2, 1, title, height=6.0)
     latency, state = fig.axes
     ok = requests["status"].fillna(0) == 200
@@ -331,11 +331,11 @@ def breaker_outage(
     )
     latency.set_yscale("log")
     for ax in (latency, state):
-        ax.axvspan(events["down"], events["back"], color="grey", alpha=0.15)
+        ax.axvspan(events["going"], events["back"], color="grey", alpha=0.15)
         if "closed" in events:
             ax.axvline(events["closed"], color="tab:green", linestyle="--", linewidth=1)
     latency.text(
-        events["down"],
+        events["going"],
         1.01,
         " PostgreSQL away",
         transform=latency.get_xaxis_transform(),

@@ -9,7 +9,7 @@ import pytest
 from lab.outage import Outage
 
 A, B = "http://127.0.0.1:1", "http://127.0.0.1:2"
-EVENTS = {"down": 2.0, "back": 9.0, "closed": 10.0}
+EVENTS = {"going": 2.0, "down": 2.4, "back": 9.0, "closed": 10.0}
 
 
 def outage() -> Outage:
@@ -17,6 +17,7 @@ def outage() -> Outage:
     requests = pd.DataFrame(
         [
             (1.0, 0.01, 200, A),
+            (2.2, 0.01, 200, B),  # going away: answered before the database was gone
             (2.5, 2.0, 503, A),  # timing out: A still closed
             (4.2, 2.0, 503, B),  # timing out: B opens only at 4.5
             (4.2, 0.005, 503, A),  # open: fast
@@ -35,7 +36,16 @@ def outage() -> Outage:
 
 def test_each_request_is_named_after_its_own_replicas_breaker() -> None:
     phases = outage().phases()["phase"].tolist()
-    assert phases == ["before", "timing out", "timing out", "open", "open", "recovering", "after"]
+    assert phases == [
+        "before",
+        "going away",
+        "timing out",
+        "timing out",
+        "open",
+        "open",
+        "recovering",
+        "after",
+    ]
 
 
 def test_a_breaker_open_before_the_outage_does_not_count() -> None:
@@ -46,7 +56,14 @@ def test_a_breaker_open_before_the_outage_does_not_count() -> None:
 
 def test_summary_counts_and_times_each_phase_in_order() -> None:
     table = outage().summary()
-    assert table.index.tolist() == ["before", "timing out", "open", "recovering", "after"]
+    assert table.index.tolist() == [
+        "before",
+        "going away",
+        "timing out",
+        "open",
+        "recovering",
+        "after",
+    ]
     assert table.loc["timing out", "unavailable"] == 2
     assert table.loc["timing out", "median_ms"] == 2000
     assert table.loc["open", "requests"] == 2
@@ -59,4 +76,4 @@ def test_a_replica_whose_breaker_never_opened_stays_timing_out_until_the_end() -
     phases = run.phases().set_index("t")["phase"]
     assert phases[4.2].tolist() == ["timing out", "open"]  # B never opened: still timing out
     with pytest.raises(KeyError):
-        Outage(run.requests, run.breaker, {"down": 1.0}).phases()
+        Outage(run.requests, run.breaker, {"going": 1.0, "down": 1.0}).phases()
