@@ -41,7 +41,10 @@ DEPLOYMENT = {
     "spec": {"template": {"spec": {"containers": [{"name": "backend", "image": "b:lab"}]}}},
 }
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium here")
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium here"),
+    pytest.mark.xdist_group(__name__),  # module-scoped fixture (the report): one worker
+]
 
 
 def pictures_script() -> ModuleType:
