@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 RUN_REPORT = ROOT / "build" / "pictures" / "report"
-CHROMIUM = Path(os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's (`--chromium PATH` for another)
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 REPORT_INDEX = "report-index.png"
 NOT_RUN_CELL = "not-run-cell.png"
@@ -72,20 +71,20 @@ def dashboard_png(report_dir: Path) -> bytes:
     )
 
 
-def shoot(report_dir: Path, out_dir: Path) -> list[Path]:
+def shoot(report_dir: Path, out_dir: Path, chromium: Path = CHROMIUM) -> list[Path]:
     """The three pictures of the report in `report_dir`, written into `out_dir`."""
     from playwright.sync_api import sync_playwright  # the `test` extra: `nox -s pictures`
 
     index = report_dir / "index.html"
     if not index.exists():
         raise PictureError(f"no report at {index}: run the lab first (or drop --report)")
-    if not CHROMIUM.exists():
-        raise PictureError(f"no Chromium at {CHROMIUM}: apt-get install chromium, or LAB_CHROMIUM")
+    if not chromium.exists():
+        raise PictureError(f"no Chromium at {chromium}: apt-get install chromium, or --chromium")
     out_dir.mkdir(parents=True, exist_ok=True)
     refused: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+            executable_path=str(chromium), headless=True, args=CHROMIUM_FLAGS
         )
         try:
             page = browser.new_page(
@@ -98,7 +97,10 @@ def shoot(report_dir: Path, out_dir: Path) -> list[Path]:
                 has_text="%%cluster --show"
             )
             if cell.count() == 0:
-                raise PictureError(f"{index} has no `%%cluster --show` cell shown as not run")
+                raise PictureError(
+                    f"{index} has no `%%cluster --show` cell shown as not run: use a local "
+                    "run's report (kind and a shared cluster run those cells)"
+                )
             cell.first.screenshot(path=out_dir / NOT_RUN_CELL)
         finally:
             browser.close()
@@ -122,13 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, help="a finished run's report folder: no lab run")
     parser.add_argument("--notebooks", help="the run's notebooks, e.g. 00,06 (default: all)")
     parser.add_argument("--out", type=Path, default=IMAGES, help=f"default: {IMAGES}")
+    parser.add_argument("--chromium", type=Path, default=CHROMIUM, help=f"default: {CHROMIUM}")
     args = parser.parse_args(argv)
     report_dir = args.report
     try:
         if report_dir is None:
             report_dir = RUN_REPORT
             run_lab(report_dir, args.notebooks)
-        written = shoot(report_dir, args.out)
+        written = shoot(report_dir, args.out, args.chromium)
     except PictureError as exc:
         print(f"pictures: {exc}", file=sys.stderr)
         return 1
