@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry
 from backend.app import create_app
 from backend.logs import configure_logging
 from backend.settings import Settings
-from lab.procs import PostgresServer
+from lab.postgres import PostgresServer
 
 ITEMS = 10_000
 VARIANTS = ("backend", "backend@WARNING", "unmetered@WARNING", "bare", "twin")

@@ -41,7 +41,8 @@ from prometheus_client import CollectorRegistry
 from backend.app import create_app
 from backend.settings import Settings
 from lab.net import LOOPBACK, free_port
-from lab.procs import ManagedProcess, PostgresServer, wait_until
+from lab.postgres import PostgresServer
+from lab.procs import ManagedProcess, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CORE, LOAD_CORE = "1", "0"

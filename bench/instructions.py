@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 from backend_bench import ITEMS, fill_items, start_server  # this script's directory
 
 from lab.net import LOOPBACK
-from lab.procs import PostgresServer, wait_until
+from lab.postgres import PostgresServer
+from lab.procs import wait_until
 
 WARM_UP = 200
 ROUTES: dict[str, Callable[[random.Random], str]] = {

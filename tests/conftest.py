@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pytest_kind import KindCluster
 
-from lab.procs import PostgresServer
+from lab.postgres import PostgresServer
 from lab.settings import Settings
 from lab.targets import docker_problem
 

@@ -23,7 +23,8 @@ from lab.errors import LabError, ToolMissingError
 from lab.identity import Identity
 from lab.manifests import find, parse
 from lab.net import LOOPBACK, free_port, get_json, http_ok
-from lab.procs import GROUPS, ManagedProcess, PostgresServer, held, remove_tree
+from lab.postgres import PostgresServer
+from lab.procs import GROUPS, ManagedProcess, held, remove_tree
 from lab.settings import Settings
 from lab.targets.base import Endpoints, ReplicaRecord
 from lab.waits import poll

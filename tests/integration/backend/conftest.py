@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry
 from backend.app import Backend, create_app
 from backend.settings import Settings
 from lab.net import free_port
-from lab.procs import ManagedProcess, PostgresServer, wait_until
+from lab.postgres import PostgresServer
+from lab.procs import ManagedProcess, wait_until
 
 CHAOS_TOKEN = "test-chaos-token"
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lab.procs import PostgresServer, wait_until
+from lab.postgres import PostgresServer
+from lab.procs import wait_until
 
 from .conftest import BackendProcess, backend_spawner
 

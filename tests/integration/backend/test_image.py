@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from lab.net import free_port
-from lab.procs import PostgresServer, wait_until
+from lab.postgres import PostgresServer
+from lab.procs import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(__name__)]
 ROOT = Path(__file__).resolve().parents[3]

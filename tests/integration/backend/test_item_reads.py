@@ -10,7 +10,7 @@ import pytest
 from backend.breaker import BreakerState, CircuitOpenError
 from backend.db import Database, DatabaseUnavailableError
 from backend.settings import Settings
-from lab.procs import PostgresServer
+from lab.postgres import PostgresServer
 
 MISSING = 2**63 - 1
 

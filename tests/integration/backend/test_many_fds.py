@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from backend.app import create_app
 from backend.settings import Settings
-from lab.procs import PostgresServer
+from lab.postgres import PostgresServer
 
 HELD_FDS = 1100
 

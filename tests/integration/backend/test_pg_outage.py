@@ -18,7 +18,8 @@ import psycopg
 import pytest
 
 from backend.settings import Settings
-from lab.procs import PostgresServer, wait_until
+from lab.postgres import PostgresServer
+from lab.procs import wait_until
 
 if TYPE_CHECKING:
     from conftest import BackendProcess, SpawnBackend

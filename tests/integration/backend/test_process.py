@@ -22,7 +22,8 @@ import pytest
 from backend.chaos import EXIT_OUT_OF_MEMORY, MAX_MEMORY_MB, MIB
 from lab.manifests import find, parse
 from lab.net import free_port
-from lab.procs import PostgresServer, wait_until
+from lab.postgres import PostgresServer
+from lab.procs import wait_until
 
 if TYPE_CHECKING:
     from conftest import SpawnBackend

@@ -23,7 +23,8 @@ import psutil
 import pytest
 
 from lab.net import http_ok
-from lab.procs import find_postgres_bindir, stop_leftovers
+from lab.postgres import find_postgres_bindir
+from lab.procs import stop_leftovers
 from lab.stack import INTERRUPTED, State, pid_file, read_state, write_state
 from lab.targets import Endpoints
 from lab.waits import poll

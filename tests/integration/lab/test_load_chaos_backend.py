@@ -15,7 +15,8 @@ from lab import load
 from lab.chaos import BackendChaos, Experiment
 from lab.errors import ChaosError
 from lab.net import free_port, port_is_open
-from lab.procs import ManagedProcess, PostgresServer, wait_until
+from lab.postgres import PostgresServer
+from lab.procs import ManagedProcess, wait_until
 
 pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
 

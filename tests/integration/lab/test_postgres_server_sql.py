@@ -1,10 +1,10 @@
-"""lab.procs.PostgresServer builds its bootstrap SQL with psycopg.sql (issue 12, item 8)."""
+"""lab.postgres.PostgresServer builds its bootstrap SQL with psycopg.sql (issue 12, item 8)."""
 
 from __future__ import annotations
 
 import psycopg
 
-from lab.procs import PostgresServer
+from lab.postgres import PostgresServer
 
 
 def test_names_and_password_with_quotes_are_quoted_not_spliced() -> None:
