@@ -55,16 +55,16 @@ def run_generate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_rules(args: argparse.Namespace, settings: Settings) -> int:
-    from lab import slo
+    from lab import slo, slo_rules
 
     rules_dir: Path = args.rules_dir or settings.rules_dir
     if args.check:
-        _stale(slo.stale_files(rules_dir), "rules")
+        _stale(slo_rules.stale_files(rules_dir), "rules")
         return 0
     for scale in slo.SCALES:
         rule_file = scale.rule_file(rules_dir)
         rule_file.parent.mkdir(parents=True, exist_ok=True)
-        rule_file.write_text(slo.render(scale))
+        rule_file.write_text(slo_rules.render(scale))
         print(f"wrote {rule_file}")
     return 0
 

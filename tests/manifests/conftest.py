@@ -17,7 +17,7 @@ import pytest
 
 from backend.app import default_registry
 from backend.observe import Metrics, PoolCollector
-from lab import manifests, slo
+from lab import manifests, slo, slo_rules
 from lab.credentials import generate
 from lab.dashboard import GRAFANA_VARIABLES, substitute
 from lab.settings import DEFAULT_NAMESPACE, get_settings
@@ -82,7 +82,7 @@ def known_metrics() -> frozenset[str]:
     recorded = {
         r["record"]
         for scale in slo.SCALES
-        for g in slo.rule_groups(scale)["groups"]
+        for g in slo_rules.rule_groups(scale)["groups"]
         for r in g["rules"]
         if "record" in r
     }

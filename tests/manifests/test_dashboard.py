@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import manifests, slo
+from lab import manifests, slo, slo_rules
 from lab.settings import get_settings
 
 SETTINGS = get_settings()
@@ -157,7 +157,7 @@ def test_every_panel_reads_data_on_a_healthy_system(
     test = {
         "rule_files": [str(slo.LAB.rule_file(SETTINGS.rules_dir))],
         "evaluation_interval": "1s",
-        "group_eval_order": [g["name"] for g in slo.rule_groups(slo.LAB)["groups"]],
+        "group_eval_order": [g["name"] for g in slo_rules.rule_groups(slo.LAB)["groups"]],
         "tests": [
             {
                 "interval": "1s",

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import contract, manifests, slo
+from lab import contract, manifests, slo, slo_rules
 from lab.settings import get_settings
 
 pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one worker
@@ -148,7 +148,7 @@ def rule_of(scale: slo.Scale, alertname: str, **labels: str) -> dict[str, Any]:
     """The generated alerting rule with this name whose labels include `labels`."""
     found = [
         r
-        for g in slo.rule_groups(scale)["groups"]
+        for g in slo_rules.rule_groups(scale)["groups"]
         for r in g["rules"]
         if r.get("alert") == alertname and labels.items() <= r["labels"].items()
     ]
@@ -388,7 +388,10 @@ CASES: dict[str, Callable[[slo.Scale], list[Case]]] = {
 
 def alert_names() -> set[str]:
     return {
-        r["alert"] for g in slo.rule_groups(slo.LAB)["groups"] for r in g["rules"] if "alert" in r
+        r["alert"]
+        for g in slo_rules.rule_groups(slo.LAB)["groups"]
+        for r in g["rules"]
+        if "alert" in r
     }
 
 
@@ -403,7 +406,7 @@ def write_test_file(path: Path, scale: slo.Scale, cases: list[Case], interval_s:
                 "rule_files": [str(scale.rule_file(SETTINGS.rules_dir))],
                 "evaluation_interval": f"{interval_s}s",
                 # promtool otherwise evaluates groups in random order; recording groups come first.
-                "group_eval_order": [g["name"] for g in slo.rule_groups(scale)["groups"]],
+                "group_eval_order": [g["name"] for g in slo_rules.rule_groups(scale)["groups"]],
                 "tests": [c.group() for c in cases],
             },
             sort_keys=False,
@@ -500,7 +503,7 @@ def test_budget_is_full_before_the_first_error(tmp_path: Path, scale: slo.Scale)
             {
                 "rule_files": [str(scale.rule_file(SETTINGS.rules_dir))],
                 "evaluation_interval": f"{scale.eval_interval_s}s",
-                "group_eval_order": [g["name"] for g in slo.rule_groups(scale)["groups"]],
+                "group_eval_order": [g["name"] for g in slo_rules.rule_groups(scale)["groups"]],
                 "tests": [group],
             },
             sort_keys=False,

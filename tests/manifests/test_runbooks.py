@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from lab import slo
+from lab import slo, slo_rules
 from lab.runbooks import PROMQL_BLOCK, SECTIONS, sections
 from lab.settings import get_settings
 
@@ -19,7 +19,7 @@ def alerts() -> list[dict[str, object]]:
     return [
         r
         for scale in slo.SCALES
-        for g in slo.rule_groups(scale)["groups"]
+        for g in slo_rules.rule_groups(scale)["groups"]
         for r in g["rules"]
         if "alert" in r
     ]

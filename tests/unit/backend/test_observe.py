@@ -28,7 +28,8 @@ from backend.observe import (
     ObservedApp,
     PoolCollector,
 )
-from lab.slo import LATENCY_THRESHOLD_S, SCALES, Scale, render
+from lab.slo import LATENCY_THRESHOLD_S, SCALES, Scale
+from lab.slo_rules import render
 
 
 @get("/things/{thing_id:int}")
