@@ -13,7 +13,8 @@ import pytest
 
 from lab import database
 from lab.errors import LabError
-from lab.procs import PostgresServer, ProcessGroups
+from lab.postgres import PostgresServer
+from lab.procs import ProcessGroups
 from lab.session import Lab
 from lab.settings import get_settings
 from lab.stack import pid_file
