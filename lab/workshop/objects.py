@@ -27,7 +27,7 @@ import yaml
 from lab.contract import BACKEND  # the Deployment lesson 05 probes from the peer namespace
 from lab.errors import LabError
 from lab.manifests import Obj, find
-from lab.models import model_problem
+from lab.model_validation import model_problem
 from lab.rbac import PEER_RULES, role_rules
 from lab.settings import PEER_SUFFIX, check_namespace
 from lab.workshop.api import Endpoint

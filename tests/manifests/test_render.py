@@ -15,7 +15,7 @@ import yaml
 
 from lab import manifests, slo
 from lab.manifests import kustomizations
-from lab.models import model_problem
+from lab.model_validation import model_problem
 from lab.settings import get_settings
 
 SETTINGS = get_settings()

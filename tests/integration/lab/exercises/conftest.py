@@ -1,6 +1,6 @@
 """One real local lab (PostgreSQL, 3 backend replicas, Prometheus with the lab-scale rules) for
-the lesson 06/07 tests: the exercises' verifiers, lab.dashboard, lab.logs and the runbooks run
-against it exactly as the notebooks do."""
+the lesson 06/07 tests: the exercises' verifiers, lab.dashboard, lab.backend_logs and the
+runbooks run against it exactly as the notebooks do."""
 
 from __future__ import annotations
 

@@ -11,10 +11,10 @@ import pytest
 import requests
 
 from lab import dashboard, load
+from lab.backend_logs import request_logs
 from lab.contract import SLI_SELECTOR
 from lab.errors import ExerciseFailedError
 from lab.exercises import solution_path, verify
-from lab.logs import request_logs
 from lab.session import Lab
 from lab.waits import poll
 

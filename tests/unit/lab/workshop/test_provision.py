@@ -16,7 +16,7 @@ from kubernetes.client import ApiClient
 
 from lab import cli
 from lab.errors import LabError, LabTimeoutError
-from lab.models import model_problem
+from lab.model_validation import model_problem
 from lab.rbac import LEARNER_RULES, PEER_RULES, parse_role_rules, role_rules
 from lab.workshop.capacity import Footprint, probe_footprint
 from lab.workshop.guard import BINDING_KIND, POLICY_KIND

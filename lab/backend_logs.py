@@ -1,9 +1,10 @@
-"""The backend's structured (JSON) logs, read back by request id on either target.
+"""The backend's structured (JSON) request logs, read back by request id on either target (the
+backend writes them: backend/logs.py).
 
-Every backend line is one JSON object (backend/logs.py) carrying the request id the backend
-echoes in `X-Request-ID`. Local target: each replica's stdout is a log file the lab created; it
-is found through the process listening on the replica's port (its file descriptor 1). Kind: the
-pods' logs through the Kubernetes API (`kubectl logs`).
+Every backend line is one JSON object carrying the request id the backend echoes in
+`X-Request-ID`. Local target: each replica's stdout is a log file the lab created; it is found
+through the process listening on the replica's port (its file descriptor 1). Kind: the pods'
+logs through the Kubernetes API (`kubectl logs`).
 """
 
 from __future__ import annotations

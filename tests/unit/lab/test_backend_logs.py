@@ -1,11 +1,11 @@
-"""lab.logs' parsing of backend log lines (reading them from real replicas is in
+"""lab.backend_logs' parsing of backend log lines (reading them from real replicas is in
 tests/integration/lab/exercises/test_lesson06.py)."""
 
 from __future__ import annotations
 
 import json
 
-from lab.logs import records
+from lab.backend_logs import records
 
 
 def test_records_keep_json_lines_and_skip_the_rest() -> None:
