@@ -104,6 +104,8 @@ def test_reset_without_a_running_lab_says_how_to_start_one(tmp_path: Path) -> No
 
 
 def test_reset_to_a_lesson_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    """A usage error (exit 2, argparse's usage line), caught before anything is read."""
     result = reset(tmp_path / "state.json", 9)
-    assert result.returncode == 1
-    assert "There is no lesson 9." in result.stderr
+    assert result.returncode == 2
+    assert "'9' is not a lesson: use one of 0, 1, 2, 3, 4, 5, 6, 7" in result.stderr
+    assert not (tmp_path / "state.json").exists()
