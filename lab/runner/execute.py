@@ -135,7 +135,7 @@ def _add_diagnostics(nb: Any, failed: int, failure: report.Failure) -> None:
 
 @dataclass
 class _Run:
-    """The state one `run_notebooks` call shares between its notebooks."""
+    """The state one `execute_notebooks` call shares between its notebooks."""
 
     notebooks: Sequence[Path]
     stack: Stack
@@ -191,7 +191,7 @@ class _Run:
         return done
 
 
-def run_notebooks(
+def execute_notebooks(
     notebooks: Sequence[Path],
     stack: Stack,
     report_dir: Path,

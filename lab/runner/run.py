@@ -200,7 +200,7 @@ class _Lane(threading.Thread):
             self.finished.set()
 
     def _run_share(self) -> None:
-        from lab.runner.execute import LabUp, run_notebooks
+        from lab.runner.execute import LabUp, execute_notebooks
 
         if self.share.stop.is_set():
             return
@@ -208,7 +208,7 @@ class _Lane(threading.Thread):
         log.info(
             "Lab ready on target=%s; running %d notebooks.", self.up.target, len(self.notebooks)
         )
-        self.result = run_notebooks(
+        self.result = execute_notebooks(
             self.notebooks,
             LabUp(self.up),
             self.options.report_dir.resolve(),

@@ -119,7 +119,7 @@ def notebooks(workdir: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def ran(notebooks: list[Path], workdir: Path) -> report.RunResult:
     stack = StaticStack("local", workdir / "state.json")
-    return execute.run_notebooks(
+    return execute.execute_notebooks(
         notebooks, stack, workdir / "report", cell_budget=120, run_budget=600
     )
 
@@ -254,7 +254,7 @@ def test_cluster_cells_run_on_kind_before_any_import_lab(tmp_path: Path) -> None
     path = write_notebook(
         tmp_path, "01-kind", code("%%cluster\nprint('cluster cell ran')", "needs-cluster")
     )
-    result = execute.run_notebooks(
+    result = execute.execute_notebooks(
         [path], StaticStack("kind", state), tmp_path / "out", cell_budget=60, run_budget=120
     )
     assert result.passed, result.notebooks[0].failure
@@ -269,7 +269,7 @@ def test_cell_budget_interrupts_a_hanging_cell(tmp_path: Path) -> None:
     path = write_notebook(
         tmp_path, "01-hangs", code("import time\ntime.sleep(120)"), code("print('not reached')")
     )
-    result = execute.run_notebooks(
+    result = execute.execute_notebooks(
         [path],
         StaticStack("local", tmp_path / "s.json"),
         tmp_path / "out",
@@ -300,7 +300,9 @@ def test_a_cell_that_outlives_its_timeout_and_the_interrupt_is_named_in_the_repo
         tmp_path, "01-stuck", code("print('before')"), code(IGNORES_INTERRUPT), code("print(2)")
     )
     stack = StaticStack("local", tmp_path / "s.json")
-    result = execute.run_notebooks([path], stack, tmp_path / "out", cell_budget=2, run_budget=120)
+    result = execute.execute_notebooks(
+        [path], stack, tmp_path / "out", cell_budget=2, run_budget=120
+    )
     notebook = result.notebooks[0]
     failure = notebook.failure
     assert failure is not None
@@ -331,7 +333,7 @@ def test_a_cell_that_outlives_its_timeout_and_the_interrupt_is_named_in_the_repo
 def test_whole_run_budget_is_shared(tmp_path: Path) -> None:
     first = write_notebook(tmp_path, "01-slow", code("import time\ntime.sleep(120)"))
     second = write_notebook(tmp_path, "02-next", code("print(1)"))
-    result = execute.run_notebooks(
+    result = execute.execute_notebooks(
         [first, second],
         StaticStack("local", tmp_path / "s.json"),
         tmp_path / "out",
@@ -371,7 +373,7 @@ def test_kernels_started_ahead_are_all_stopped(tmp_path: Path) -> None:
     pool = KernelPool(paths)
     pool.prefetch(0)
     managers = list(pool.started.values())
-    result = execute.run_notebooks(
+    result = execute.execute_notebooks(
         paths,
         StaticStack("local", tmp_path / "s.json"),
         tmp_path / "out",
@@ -435,7 +437,7 @@ def solutions_dir(folder: Path, double: str) -> Path:
 
 def run_exercises(path: Path, out: Path, solutions: dict[str, str] | None) -> report.RunResult:
     stack = StaticStack("local", out / "s.json")
-    return execute.run_notebooks(
+    return execute.execute_notebooks(
         [path], stack, out, cell_budget=60, run_budget=120, solutions=solutions
     )
 

@@ -104,7 +104,7 @@ def test_a_lane_hands_its_summary_to_the_record_hook_the_command_passes(
     """The runner knows nothing of `workshop status`: `ironclad-lab run` passes the hook
     (which records only on a shared cluster, test_status.py)."""
     result = RunResult(target, [NotebookResult("01-namespace", status="passed")])
-    monkeypatch.setattr("lab.runner.execute.run_notebooks", lambda *a, **k: result)
+    monkeypatch.setattr("lab.runner.execute.execute_notebooks", lambda *a, **k: result)
     calls: list[tuple[dict[str, Any], Identity]] = []
     up = StubStack(target, SimpleNamespace(identity=identity))
     options = RunOptions(target, [], Path("report"))
