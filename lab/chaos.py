@@ -1,4 +1,4 @@
-"""Faults on purpose: the backend's chaos endpoints, pod kill/evict, and experiments.
+"""Faults on purpose: the backend's chaos endpoints, pod and replica kills, and experiments.
 
 Actions take keyword arguments and return what they touched. An Experiment checks its steady
 state, runs its method, checks the steady state again and always runs its rollbacks, even
@@ -207,13 +207,11 @@ def _touched(rows: list[dict[str, Any]]) -> str:
 
 
 class PodCluster(Protocol):
-    """What pod chaos needs from `lab.k8s.NamespaceClient` (kept to three methods)."""
+    """What pod chaos needs from `lab.k8s.NamespaceClient` (kept to two methods)."""
 
     def pods(self, selector: str | None = None) -> pd.DataFrame: ...
 
     def delete_pod(self, pod: str, grace_period_seconds: int | None = None) -> None: ...
-
-    def evict(self, pod: str) -> Any: ...
 
 
 def pick_pods(
@@ -260,21 +258,6 @@ def kill_replica(url: str, *, signum: int = signal.SIGKILL) -> pd.DataFrame:
     os.kill(pid, signum)
     detail = f"pid {pid} got {signal.Signals(signum).name}"
     return pd.DataFrame([[url, "kill", True, detail]], columns=POD_ACTION_COLUMNS)
-
-
-def evict_pod(
-    cluster: PodCluster,
-    *,
-    name: str | None = None,
-    selector: str | None = None,
-    count: int | None = 1,
-) -> pd.DataFrame:
-    """Evict pods through the Eviction API; `done` is False where a PDB refused."""
-    rows = []
-    for pod in pick_pods(cluster, name=name, selector=selector, count=count):
-        outcome = cluster.evict(pod)
-        rows.append([pod, "evict", bool(outcome.evicted), outcome.message])
-    return pd.DataFrame(rows, columns=POD_ACTION_COLUMNS)
 
 
 Phase = Literal["steady-state before", "method", "steady-state after", "rollback"]

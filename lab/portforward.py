@@ -126,11 +126,6 @@ def pipe(a: Any, b: Any, chunk: int = 65536) -> None:
                     sink.shutdown(socket.SHUT_WR)
 
 
-def tcp_connector(port: int, host: str = LOOPBACK) -> Connector:
-    """Connect to a plain TCP port (used to test forwards and for local services)."""
-    return lambda: socket.create_connection((host, port), timeout=5)
-
-
 def pod_connector(
     configuration: Any,
     namespace: str,

@@ -15,7 +15,7 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = [row.notebook for row in LESSONS]  # lab.lessons: the one table of lessons
 # Calls that reach a Kubernetes API server (rendering with `kubectl kustomize` does not).
 CLUSTER_API = re.compile(
-    r"\.k8s\b|\bkill_pod\(|\bevict_pod\(|\bCluster[.(]|kubernetes\.client|"
+    r"\.k8s\b|\bkill_pod\(|\bCluster[.(]|kubernetes\.client|"
     r"kubectl[\"',\s]+(?:get|apply|delete|describe|rollout|scale|drain|exec|"
     r"logs|port-forward|top|cordon|wait)\b"
 )

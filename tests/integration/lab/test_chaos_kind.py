@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.chaos import Experiment, evict_pod, kill_pod
+from lab.chaos import Experiment, kill_pod
 from lab.k8s import NamespaceClient
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
@@ -28,12 +28,12 @@ def test_evicting_every_backend_pod_is_refused_by_the_pdb(cluster: NamespaceClie
         method=[
             (
                 "evict all backend pods",
-                lambda: evict_pod(cluster, selector="app=backend", count=None),
+                lambda: [cluster.evict(pod) for pod in cluster.running_pods("app=backend")],
             )
         ],
         rollbacks=[lambda: cluster.wait_rollout("backend", timeout=300)],
     ).run()
     assert journal.status == "completed", journal.to_frame()
     evicted = journal.steps[1].output
-    assert not evicted["done"].all()
-    assert "disruption budget" in " ".join(evicted["detail"]).lower()
+    assert not all(outcome.evicted for outcome in evicted)
+    assert "disruption budget" in " ".join(outcome.message for outcome in evicted).lower()

@@ -12,7 +12,6 @@ from lab.chaos import (
     EXIT_OUT_OF_MEMORY,
     BackendChaos,
     Experiment,
-    evict_pod,
     kill_pod,
     kill_replica,
     restarts,
@@ -23,21 +22,13 @@ from lab.targets import ReplicaRecord
 
 
 @dataclass
-class Eviction:
-    pod: str
-    evicted: bool
-    message: str
-
-
-@dataclass
 class FakeCluster:
-    """A stateful stand-in for lab.k8s.NamespaceClient: pods in a dict, a PDB as `min_available`.
+    """A stateful stand-in for lab.k8s.NamespaceClient: pods in a dict.
 
     Only the chaos helpers' own logic (which pods, what is reported) is tested against it.
     """
 
     pods_by_name: dict[str, bool] = field(default_factory=dict)  # name -> deleting
-    min_available: int = 0
     calls: list[tuple[str, str, int | None]] = field(default_factory=list)
 
     def pods(self, selector: str | None = None) -> pd.DataFrame:
@@ -49,18 +40,9 @@ class FakeCluster:
         self.calls.append(("delete", pod, grace_period_seconds))
         self.pods_by_name[pod] = True
 
-    def evict(self, pod: str) -> Eviction:
-        running = sum(not deleting for deleting in self.pods_by_name.values())
-        if running - 1 < self.min_available:
-            return Eviction(
-                pod, False, "Cannot evict pod as it would violate the pod's disruption budget."
-            )
-        self.pods_by_name[pod] = True
-        return Eviction(pod, True, "evicted")
 
-
-def cluster(n: int = 3, min_available: int = 0) -> FakeCluster:
-    return FakeCluster({f"backend-{i}": False for i in range(n)}, min_available)
+def cluster(n: int = 3) -> FakeCluster:
+    return FakeCluster({f"backend-{i}": False for i in range(n)})
 
 
 def test_kill_pod_by_selector_picks_running_pods_and_reports_them() -> None:
@@ -87,16 +69,9 @@ def test_pod_actions_need_exactly_one_target() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         kill_pod(cluster())
     with pytest.raises(ValueError, match="exactly one"):
-        evict_pod(cluster(), name="a", selector="app=backend")
+        kill_pod(cluster(), name="a", selector="app=backend")
     with pytest.raises(ChaosError, match="No running pod"):
         kill_pod(cluster(0), selector="app=nothing")
-
-
-def test_evict_reports_pdb_refusals_as_not_done() -> None:
-    fake = cluster(3, min_available=2)
-    evicted = evict_pod(fake, selector="app=backend", count=None)
-    assert evicted["done"].tolist() == [True, False, False]
-    assert evicted["detail"].iloc[1].startswith("Cannot evict pod")
 
 
 def test_completed_experiment_journals_every_phase_in_order() -> None:

@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from lab.net import port_is_open
-from lab.portforward import Forward, tcp_connector
+from lab.portforward import Connector, Forward
+
+
+def tcp_connector(port: int) -> Connector:
+    """The far end of a test forward: a plain TCP port on loopback."""
+    return lambda: socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
 @pytest.fixture
