@@ -20,13 +20,18 @@ import logging
 import sys
 import textwrap
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from lab.commands import LabParser, examples
 from lab.errors import LabError, UsageError
-from lab.extras import require
-from lab.settings import ENVIRONMENT, Settings, get_settings, is_checkout
+from lab.extras import installed_version, require
+from lab.settings import (
+    ENVIRONMENT,
+    WORKSPACE_MARKER,
+    Settings,
+    get_settings,
+    is_lab_root,
+)
 
 COMMANDS = (
     "lab.commands.stack",
@@ -37,6 +42,7 @@ COMMANDS = (
     "lab.commands.workshop",
     "lab.commands.generate",
     "lab.commands.kernelspec",
+    "lab.commands.init",
 )
 SHELLS = ("bash", "zsh", "tcsh")  # what shtab completes
 EXIT_ERROR = 1  # a LabError, whichever command raised it
@@ -46,13 +52,6 @@ HELP_WIDTH = 96  # the epilog's lines, as wide as argparse's own on a usual term
 # The extra of the package every subcommand runs on (it includes the backend's: the local target
 # runs backend processes from this environment).
 COMMANDS_EXTRA = "lab"
-
-
-def _version() -> str:
-    try:
-        return version("ironclad-lab")
-    except PackageNotFoundError:  # imported from a checkout that was never installed
-        return "unknown (not installed)"
 
 
 EXAMPLES = """\
@@ -87,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
         description="Ironclad Lab: bring the stack up, run the notebooks, render the manifests.",
         epilog=f"{EXAMPLES}\n{environment_epilog()}",
     )
-    cli.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    cli.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     cli.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     commands = cli.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
@@ -135,13 +134,14 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
         require(COMMANDS_EXTRA, args.command)
         settings = settings or get_settings()
         needs_root = getattr(args, "needs_root", True)
-        if needs_root and not is_checkout(settings.repo_root):  # before anything is made
+        if needs_root and not is_lab_root(settings.repo_root):  # before anything is made
             raise LabError(
-                f"{settings.repo_root} is not an Ironclad Lab checkout (no pyproject.toml with "
-                f"manifests/ there; searched upwards from the installed package and from "
-                f"{Path.cwd()}, unless LAB_REPO_ROOT names it).",
-                "cd into your checkout (git clone it first), or set LAB_REPO_ROOT to it. "
-                "Nothing was created.",
+                f"{settings.repo_root} is not an Ironclad Lab workspace or checkout (no "
+                f"{WORKSPACE_MARKER}, nor a pyproject.toml with manifests/ there; searched "
+                f"upwards from {Path.cwd()} and from the installed package, unless "
+                "LAB_REPO_ROOT names it).",
+                "Make a workspace and work inside it: ironclad-lab init ~/ironclad && cd "
+                "~/ironclad (or cd into your checkout). Nothing was created.",
             )
         return int(args.handler(args, settings))
     except UsageError as exc:

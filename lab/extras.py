@@ -10,7 +10,7 @@ such a plain install either.
 from __future__ import annotations
 
 import re
-from importlib.metadata import PackageNotFoundError, distribution, requires
+from importlib.metadata import PackageNotFoundError, distribution, requires, version
 
 from lab.errors import LabError
 
@@ -22,6 +22,14 @@ IN_EXTRA = re.compile(r"""extra\s*==\s*["'](?P<extra>[^"']+)["']""")
 
 class ExtraMissingError(LabError):
     """A subcommand needs an extra of the package that is not installed."""
+
+
+def installed_version() -> str:
+    """This package's version, from its metadata (a checkout never installed has none)."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def requirements(extra: str, lines: list[str]) -> set[str]:

@@ -25,17 +25,20 @@ DEFAULT_DNS = ("k8s-app=kube-dns",)  # a learner's second namespace on a shared 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_LABEL_MAX = 63
 N = TypeVar("N", int, float)
+# What makes a directory a learner workspace (lab.workspace writes it: the version it came from).
+WORKSPACE_MARKER = "ironclad-lab.json"
 
 
 def find_repo_root(start: Path | None = None) -> Path:
-    """The checkout holding `manifests/` and `pyproject.toml`, searched upwards from `start`
-    (default: from this package, as an editable install sits in its checkout, then from the
-    working directory, for an install elsewhere run inside a checkout or its notebooks/); else
-    the working directory (`is_checkout` tells; the CLI refuses to work there)."""
-    for origin in (start,) if start else (Path(__file__), Path.cwd()):
+    """The lab's root, searched upwards: a learner workspace (`ironclad-lab init DIR`) or a
+    checkout. From `start` if given; else first from the working directory (a workspace, or a
+    checkout or its notebooks/, wins wherever the package is installed), then from this package
+    (an editable install sits in its checkout); else the working directory (`is_lab_root`
+    tells; the CLI refuses to work there)."""
+    for origin in (start,) if start else (Path.cwd(), Path(__file__)):
         here = origin.resolve()
         for directory in (here, *here.parents):
-            if is_checkout(directory):
+            if is_lab_root(directory):
                 return directory
     return Path.cwd()
 
@@ -43,6 +46,16 @@ def find_repo_root(start: Path | None = None) -> Path:
 def is_checkout(directory: Path) -> bool:
     """Whether `directory` holds the lab's checkout (its pyproject.toml and manifests/)."""
     return (directory / "pyproject.toml").is_file() and (directory / "manifests").is_dir()
+
+
+def is_workspace(directory: Path) -> bool:
+    """Whether `directory` is a learner workspace `ironclad-lab init` made (its marker file)."""
+    return (directory / WORKSPACE_MARKER).is_file() and (directory / "manifests").is_dir()
+
+
+def is_lab_root(directory: Path) -> bool:
+    """Whether the lab can run from `directory`: a workspace or a checkout."""
+    return is_workspace(directory) or is_checkout(directory)
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,8 @@ LATENCY_THRESHOLD_S = 0.5
 RULE_FILE_NAME = "ironclad.rules.yaml"
 # Where docs/runbooks/ is browsable. Alertmanager and Grafana show runbook_url as a link outside
 # the repository, so it must be absolute (a relative path resolves against their own host).
-# The repository's address is recorded nowhere else in this checkout: this is its one owner;
-# change it (then run `ironclad-lab generate rules`) when the repository lives elsewhere.
+# The repository is pyproject.toml's [project.urls] Source (a test keeps the two together);
+# change both (then run `ironclad-lab generate rules`) when the repository lives elsewhere.
 RUNBOOK_BASE_URL = "https://github.com/ironclad-lab/ironclad-lab/blob/main/docs/runbooks"
 # The backend replicas the SLO's capacity is planned for: the HPA's minReplicas and the local
 # target's default replica count (tests/manifests/test_protections.py checks both).

@@ -19,7 +19,9 @@ from lab.commands import (
     refuse_off_target,
     target,
 )
+from lab.errors import UsageError
 from lab.settings import Settings
+from lab.targets.spec import requested_spec
 
 if TYPE_CHECKING:  # lab.stack and lab.targets load psutil and tqdm: `--help` must not
     from lab.identity import Identity
@@ -148,6 +150,14 @@ def describe(endpoints: Endpoints) -> str:
 
 def run_up(args: argparse.Namespace, settings: Settings) -> int:
     from lab import stack
+
+    row = requested_spec(target(args, settings))
+    if args.replicas is not None and row is not None and row.has_cluster:
+        raise UsageError(
+            f"--replicas applies to the local target only: on {row.name} the "
+            "HorizontalPodAutoscaler sets the number of backend pods.",
+            "Drop --replicas (or change the HPA in manifests/base).",
+        )
 
     def announce(endpoints: Endpoints) -> None:
         if args.output:

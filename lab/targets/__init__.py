@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.errors import LabError, TargetUnavailableError
+from lab.errors import LabError, TargetUnavailableError, UsageError
 from lab.settings import Settings
 from lab.targets.base import Endpoints, ReplicaRecord, Target, docker_problem
 from lab.targets.spec import (
@@ -105,8 +105,8 @@ def make_target(name: str, settings: Settings, replicas: int | None = None) -> T
         return LocalTarget(settings, settings.replicas if replicas is None else replicas)
     if name not in ("kind", "cluster"):
         raise LabError(f"Unknown target {name!r}.", "Use kind, local or cluster.")
-    if replicas is not None:
-        raise LabError(
+    if replicas is not None:  # `auto` resolved to a cluster; named one: lab.commands.stack
+        raise UsageError(
             f"--replicas applies to the local target only: on {name} the "
             "HorizontalPodAutoscaler sets the number of backend pods.",
             "Drop --replicas (or change the HPA in manifests/base).",

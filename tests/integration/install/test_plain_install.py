@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -35,14 +36,21 @@ def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def plain_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin directory of a fresh venv holding only the wheel built from this checkout."""
-    tmp = tmp_path_factory.mktemp("plain-install")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from this checkout."""
+    tmp = tmp_path_factory.mktemp("wheel")
     built = run(
         sys.executable, "-m", "uv", "build", "--wheel", "--out-dir", tmp / "dist", ROOT, cwd=tmp
     )
     assert built.returncode == 0, built.stderr
-    (wheel,) = (tmp / "dist").glob("*.whl")
+    (built_wheel,) = (tmp / "dist").glob("*.whl")
+    return built_wheel
+
+
+@pytest.fixture(scope="module")
+def plain_install(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin directory of a fresh venv holding only the wheel built from this checkout."""
+    tmp = tmp_path_factory.mktemp("plain-install")
     made = run(sys.executable, "-m", "venv", tmp / "venv", cwd=tmp)
     assert made.returncode == 0, made.stderr
     bin_dir = tmp / "venv" / "bin"
@@ -71,3 +79,24 @@ def test_a_subcommand_names_the_extra_it_needs(
     assert line.startswith(f"error: `ironclad-lab {command[0]}` needs the `lab` extra")
     assert line.endswith(f"pip install '{DISTRIBUTION}[lab]'")
     assert not (tmp_path / "build").exists()  # nothing created where it stood
+
+
+def test_the_wheel_carries_the_course(wheel: Path) -> None:
+    """Issue 23 item 2: every tracked file of manifests/, notebooks/ (the solutions too) and
+    docs/ as package data under lab/course/, and the backend's build context, so `ironclad-lab
+    init` needs no checkout."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for part in ("manifests", "notebooks", "docs"):
+        tracked = run("git", "ls-files", part, cwd=ROOT).stdout.split()
+        assert tracked, part
+        assert {f"lab/course/{path}" for path in tracked} <= names, part
+    assert any(n.startswith("lab/course/notebooks/solutions/") for n in names)
+    assert {"backend/Dockerfile", "backend/requirements.txt", "lab/workspace.py"} <= names
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    urls = [
+        line for line in zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+        if line.startswith("Project-URL: ")
+    ]  # fmt: skip
+    assert {url.split(",")[0].removeprefix("Project-URL: ") for url in urls} >= {
+        "Homepage", "Documentation", "Issues", "Source"
+    }  # fmt: skip

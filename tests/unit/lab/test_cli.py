@@ -57,6 +57,7 @@ def test_every_subcommand_has_a_handler() -> None:
         "workshop",
         "generate",
         "kernelspec",
+        "init",
         "completion",
     }
     for name, sub in subparsers.choices.items():
@@ -277,4 +278,4 @@ def test_kernelspec_is_a_subcommand_that_needs_no_checkout(
     assert "--ext=lab.magics" in json.loads(spec.read_text())["argv"]
     assert str(spec.parent) in capsys.readouterr().out
     assert cli.main(["generate", "rules", "--check"], nowhere) == cli.EXIT_ERROR
-    assert "not an Ironclad Lab checkout" in capsys.readouterr().err
+    assert "not an Ironclad Lab workspace or checkout" in capsys.readouterr().err

@@ -112,6 +112,7 @@ def test_images_output_yaml_is_the_json_list(capsys: pytest.CaptureFixture[str])
         (["up", "--target", "cluster", "--image", "r/b:1", "--archive", "a.tar"], "--archive"),
         (["run", "--target", "local", "--archive", "a.tar"], "--archive"),
         (["render", "--target", "kind", "--image", "reg/b:1"], "--image"),  # kind builds its own
+        (["up", "--target", "kind", "--replicas", "2"], "--replicas"),  # the HPA decides
     ],
 )
 def test_a_flag_where_it_does_not_apply_is_a_usage_error(
@@ -148,7 +149,7 @@ def test_help_shows_examples_and_every_lab_variable() -> None:
         assert f"\n  {name} " in helped.stdout, name
     assert "examples:\n  ironclad-lab " in helped.stdout
     commands = ["up", "down", "status", "run", "render", "images", "reset", "workshop"]
-    for command in [*commands, "generate", "kernelspec", "completion"]:
+    for command in [*commands, "generate", "kernelspec", "init", "completion"]:
         shown = ironclad_lab(command, "--help")
         assert shown.returncode == 0, command
         assert "\nexamples:\n  " in shown.stdout, command

@@ -110,6 +110,6 @@ def test_outside_a_checkout_the_cli_says_so_and_creates_nothing(tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 1
-    assert f"{tmp_path} is not an Ironclad Lab checkout" in done.stderr
+    assert f"{tmp_path} is not an Ironclad Lab workspace or checkout" in done.stderr
     assert "Nothing was created." in done.stderr
     assert list(tmp_path.iterdir()) == []
