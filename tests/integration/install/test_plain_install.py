@@ -8,13 +8,13 @@ or uv's cache.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+from run_program import run
 
 from lab.extras import DISTRIBUTION
 
@@ -22,17 +22,6 @@ ROOT = Path(__file__).resolve().parents[3]
 
 # the module fixture builds a wheel and a venv: minutes on a loaded 2-core machine
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group(__name__)]
-
-
-def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(part) for part in command],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=cwd,
-    )
 
 
 @pytest.fixture(scope="module")

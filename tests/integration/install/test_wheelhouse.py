@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from run_program import run
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,20 +53,6 @@ def offline_env() -> dict[str, str]:
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_INDEX_URL"] = "http://127.0.0.1:9/simple"  # unreachable, should anything ask
     return env
-
-
-def run(
-    *argv: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(a) for a in argv],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env=env,
-        cwd=cwd,
-    )
 
 
 @pytest.fixture(scope="module")
