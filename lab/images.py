@@ -18,7 +18,8 @@ from typing import Any, Literal
 import yaml
 
 from lab.errors import ImageArchiveError
-from lab.manifests import pods, render
+from lab.manifests import render
+from lab.pod_templates import pods
 from lab.settings import Settings
 
 Pin = Literal["digest", "tag", "build"]

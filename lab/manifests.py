@@ -3,8 +3,9 @@
 `render("kind", namespace=NS)` is what `lab up --target kind` applies (and `ironclad-lab render`
 prints), `render("cluster", namespace=NS)` what the cluster target applies (nothing
 cluster-scoped), `render("base")` the application alone. Notebooks use `render` and `find`;
-`lab.lint` and `lab.netpol` work on the objects it returns. The manifests are read from the
-checkout that `Settings.manifests` names (LAB_REPO_ROOT, else the repository holding this package).
+`lab.lint` and `lab.netpol` work on the objects it returns (and their pods: `lab.pod_templates`).
+The manifests are read from the checkout that `Settings.manifests` names (LAB_REPO_ROOT, else
+the repository holding this package).
 
 Another namespace is a kustomization generated in a temporary directory over the overlay:
 kustomize's namespace transformer moves every object (and the Namespace's name, and the
@@ -40,7 +41,6 @@ from lab.settings import (
 )
 
 Obj = dict[str, Any]
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
 CLUSTER_OVERLAY = Path("overlays") / "cluster"
 
 
@@ -338,83 +338,3 @@ def ident(obj: Obj) -> tuple[str, str, str]:
     """(kind, namespace, name) of an object."""
     meta = obj.get("metadata", {})
     return obj.get("kind", "?"), meta.get("namespace", ""), meta.get("name", "?")
-
-
-# --- label selectors --------------------------------------------------------------------------
-
-
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """Whether a LabelSelector (matchLabels + matchExpressions) selects `labels`; {} selects all."""
-    if selector is None:
-        return False
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        present = key in labels
-        ok = {
-            "In": present and labels.get(key) in values,
-            "NotIn": not present or labels.get(key) not in values,
-            "Exists": present,
-            "DoesNotExist": not present,
-        }.get(op, False)
-        if not ok:
-            return False
-    return True
-
-
-# --- pods (from workload templates) -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pod:
-    """The pods a workload creates, as its template describes them."""
-
-    workload: Obj
-    namespace: str
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    spec: Mapping[str, Any]
-
-    @property
-    def ref(self) -> str:
-        """`Kind/name` of the owning workload."""
-        kind, _, name = ident(self.workload)
-        return f"{kind}/{name}"
-
-    @property
-    def ports(self) -> dict[str, int]:
-        """Named container ports (name -> number)."""
-        return {
-            p["name"]: p["containerPort"]
-            for c in self.spec.get("containers", [])
-            for p in c.get("ports") or []
-            if "name" in p
-        }
-
-    @property
-    def port_numbers(self) -> set[int]:
-        """Every declared container port number."""
-        return {
-            p["containerPort"]
-            for c in self.spec.get("containers", [])
-            for p in c.get("ports") or []
-        }
-
-
-def pods(objects: Sequence[Obj]) -> list[Pod]:
-    """One `Pod` per workload (Deployment, StatefulSet, ...) in `objects`."""
-    out = []
-    for obj in objects:
-        if obj.get("kind") in WORKLOAD_KINDS:
-            meta = obj["spec"].get("template", {}).get("metadata", {})
-            out.append(
-                Pod(
-                    obj,
-                    ident(obj)[1],
-                    meta.get("labels") or {},
-                    meta.get("annotations") or {},
-                    obj["spec"]["template"].get("spec", {}),
-                )
-            )
-    return out

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from lab.manifests import Obj, Pod, ident, pods, selector_matches
+from lab.manifests import Obj, ident
+from lab.pod_templates import Pod, pods, selector_matches
 from lab.settings import peer_namespace
 
 

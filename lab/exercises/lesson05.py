@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lab import manifests
+from lab import manifests, pod_templates
 from lab.contract import BACKEND_HPA
 from lab.exercises import Outcome, session_objects, verifier
 from lab.lint import Finding, lint
@@ -96,7 +96,7 @@ def netpol(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> Ou
     if policy.get("kind") != "NetworkPolicy":
         return Outcome(False, f"kind {policy.get('kind')!r}, not a NetworkPolicy")
     rendered.append(policy)
-    pods = {endpoint(p).name: endpoint(p) for p in manifests.pods(rendered)}
+    pods = {endpoint(p).name: endpoint(p) for p in pod_templates.pods(rendered)}
     loadgen = Endpoint("loadgen", namespace, LOADGEN_LABELS)
     wanted = [
         Connection(loadgen, pods["backend"], 3000, "TCP", True),

@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-from lab.manifests import Obj, Pod, ident, pods, selector_matches
+from lab.manifests import Obj, ident
+from lab.pod_templates import Pod, pods, selector_matches
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from lab.lint.base import LintRun
-from lab.manifests import Pod, ident
+from lab.manifests import ident
 from lab.netpol import INTERNET, OTHER_NAMESPACE, Connection, Endpoint, evaluate
+from lab.pod_templates import Pod
 
 RESTRICTED_VOLUME_TYPES = frozenset(
     {

@@ -8,7 +8,8 @@ from typing import Any
 import yaml
 
 from lab.lint.base import LintRun, port_list
-from lab.manifests import Pod, ident
+from lab.manifests import ident
+from lab.pod_templates import Pod
 
 METRICS_PATHS = ("/metrics",)
 

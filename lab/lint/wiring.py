@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from lab.lint.base import LintRun, compact, port_list
-from lab.manifests import Obj, Pod, ident, selector_matches
+from lab.manifests import Obj, ident
+from lab.pod_templates import Pod, selector_matches
 
 
 def workload_selectors(run: LintRun) -> None:

@@ -24,7 +24,8 @@ from kubernetes.client import ApiClient
 from kubernetes.utils.quantity import parse_quantity
 
 from lab.k8s import probe_pod
-from lab.manifests import Obj, pods
+from lab.manifests import Obj
+from lab.pod_templates import pods
 
 PROBE_PODS = 2
 MI = Decimal(1024**2)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import manifests
+from lab import manifests, pod_templates
 from lab.settings import get_settings
 
 SETTINGS = get_settings()
@@ -77,6 +77,6 @@ def test_checkov_passes_on_the_kind_overlay(tmp_path: Path) -> None:
     workloads = {
         "{}.{}.{}".format(*manifests.ident(o))
         for o in objects
-        if o["kind"] in manifests.WORKLOAD_KINDS
+        if o["kind"] in pod_templates.WORKLOAD_KINDS
     }
     assert workloads <= checked, f"checkov did not check {workloads - checked}"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import manifests
+from lab import manifests, pod_templates
 from lab.commands.images import register
 from lab.images import Image, inventory, pin_of
 from lab.settings import Settings
@@ -158,7 +158,7 @@ def test_every_container_pulls_only_if_not_present(kind_objects: list[manifests.
     `latest` or no tag; the manifests say IfNotPresent explicitly, so the rule is visible."""
     containers = [
         (pod.ref, c)
-        for pod in manifests.pods(kind_objects)
+        for pod in pod_templates.pods(kind_objects)
         for c in [*pod.spec.get("initContainers", []), *pod.spec["containers"]]
     ]
     assert len(containers) >= 5

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from lab import manifests
+from lab import manifests, pod_templates
 from lab.lint import lint
 from lab.netpol import KUBE_DNS, Connection, Endpoint, endpoint, evaluate
 from lab.settings import get_settings
@@ -36,7 +36,7 @@ def two_learners() -> list[manifests.Obj]:
 def workload(objects: list[manifests.Obj], name: str, namespace: str) -> Endpoint:
     return next(
         endpoint(p)
-        for p in manifests.pods(objects)
+        for p in pod_templates.pods(objects)
         if (manifests.ident(p.workload)[2], p.namespace) == (name, namespace)
     )
 

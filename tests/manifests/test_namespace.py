@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lab import manifests
+from lab import manifests, pod_templates
 from lab.credentials import GENERATED
 from lab.errors import LabError
 from lab.settings import DEFAULT_NAMESPACE, get_settings
@@ -164,6 +164,6 @@ def test_render_prints_what_up_applies_with_the_image() -> None:
     objects = manifests.parse(proc.stdout)
     expected = manifests.render("cluster", SETTINGS, LEARNER, ref)
     assert without_secret_values(objects) == without_secret_values(expected)  # generated each
-    images = {c["image"] for pod in manifests.pods(objects) for c in pod.spec["containers"]}
+    images = {c["image"] for pod in pod_templates.pods(objects) for c in pod.spec["containers"]}
     assert ref in images
     assert SETTINGS.image not in images

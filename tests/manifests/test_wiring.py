@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from lab import manifests
+from lab import manifests, pod_templates
 from lab.contract import JOB
 from lab.settings import get_settings
 
@@ -68,7 +68,7 @@ def test_every_workload_prometheus_must_scrape_passes_its_keep_rules(
         if "__meta_kubernetes_pod_annotation_prometheus_io_port" in r.get("source_labels", [])
     )
     path_rule = next(r for r in rules if r.get("target_label") == "__metrics_path__")
-    pods = {manifests.ident(p.workload)[2]: p for p in manifests.pods(kind_objects)}
+    pods = {manifests.ident(p.workload)[2]: p for p in pod_templates.pods(kind_objects)}
     assert set(pods) >= SCRAPED
     for name in sorted(SCRAPED):
         pod = pods[name]
@@ -99,8 +99,8 @@ def test_grafanas_datasource_is_prometheus_service_name_and_port(
     (port,) = [p for p in service["spec"]["ports"] if p["port"] == url.port]
     selected = [
         p
-        for p in manifests.pods(kind_objects)
-        if manifests.selector_matches({"matchLabels": service["spec"]["selector"]}, p.labels)
+        for p in pod_templates.pods(kind_objects)
+        if pod_templates.selector_matches({"matchLabels": service["spec"]["selector"]}, p.labels)
     ]
     assert [manifests.ident(p.workload)[2] for p in selected] == ["prometheus"]
     target = port["targetPort"]

@@ -412,7 +412,7 @@ def test_what_provision_makes_satisfies_what_the_cluster_target_requires(
     """The rendered stack fits the LimitRange and the quota; the namespace carries the Pod
     Security level the cluster target checks (lab.targets.cluster.check_namespace)."""
     from lab.k8s import POD_SECURITY_ENFORCE, probe_pod
-    from lab.manifests import pods
+    from lab.pod_templates import pods
     from lab.settings import get_settings
     from lab.workshop.capacity import pod_footprint, quantity
     from lab.workshop.provision import learner_stack, make_plan
