@@ -31,6 +31,7 @@ from lab.targets.local import (
     render_prometheus_config,
     write_grafana_provisioning,
 )
+from lab.targets.spec import SPECS
 
 ENDPOINTS = Endpoints(
     target="local",
@@ -116,6 +117,12 @@ def test_auto_falls_back_to_local_when_kind_cannot_be_had(
 def test_unknown_target_is_refused() -> None:
     with pytest.raises(LabError, match="is not a target"):
         choose("k3d", SETTINGS)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_row_of_the_target_table_makes_its_target(name: str) -> None:
+    """A new row of lab.targets.spec.SPECS needs its class in make_target (CONTRIBUTING.md)."""
+    assert make_target(name, SETTINGS).name == name
 
 
 def test_prometheus_config_points_rules_and_file_sd_at_absolute_paths(tmp_path: Path) -> None:
