@@ -41,6 +41,7 @@ TEST_WORKERS = 4
 # compile pandas, kubernetes, jupyter, ... from source again (bench/README.md "Lab run").
 COMPILE_BYTECODE = {"UV_COMPILE_BYTECODE": "1"}
 NOTEBOOKS = ROOT / "notebooks"
+WORKSPACE = ROOT / "build" / "workspace"  # `nox -s jupyter`'s learner workspace
 # What the backend image installs (backend/Dockerfile): the `backend` extra as uv.lock pins it,
 # with hashes; `nox -s lock` writes it, tests/integration/install/test_lock.py keeps it current.
 BACKEND_REQUIREMENTS = "backend/requirements.txt"
@@ -272,19 +273,25 @@ def silence_jupyter_news(session: nox.Session, env: dict[str, str]) -> None:
 
 @nox.session(venv_backend="none")
 def jupyter(session: nox.Session) -> None:
-    """Open JupyterLab on notebooks/ in .nox/learner, `nox -s lab`'s environment (`-- ARGS`)."""
-    # The env's `python3` kernel spec becomes the lab's (`ironclad-lab kernelspec`): `%%cluster`
-    # works in every kernel from its first cell, before any `import lab`.
+    """Open JupyterLab on your workspace, build/workspace/ (made on first use), in .nox/learner."""
+    # The notebooks you edit and save live in a learner workspace (`ironclad-lab init`), a copy
+    # of the course in the checkout's ignored build/, so saved outputs never dirty the checkout;
+    # delete build/workspace/ to start the course afresh. The env's `python3` kernel spec becomes
+    # the lab's (`ironclad-lab kernelspec`): `%%cluster` works in every kernel from its first
+    # cell, before any `import lab`.
     env = learner_env(session)
-    session.run(LEARNER_BIN / "ironclad-lab", "kernelspec", silent=True, env=env, external=True)
+    lab = LEARNER_BIN / "ironclad-lab"
+    session.run(lab, "init", "--exist-ok", str(WORKSPACE), silent=True, env=env, external=True)
+    session.run(lab, "kernelspec", silent=True, env=env, external=True)
     silence_jupyter_news(session, env)
     as_root = ["--allow-root"] if os.geteuid() == 0 else []
-    session.run(
-        LEARNER_BIN / "jupyter",
-        "lab",
-        str(NOTEBOOKS),
-        *as_root,
-        *session.posargs,
-        env=env,
-        external=True,
-    )
+    with session.chdir(WORKSPACE):  # JupyterLab's root: the workspace
+        session.run(
+            LEARNER_BIN / "jupyter",
+            "lab",
+            "notebooks",
+            *as_root,
+            *session.posargs,
+            env=env,
+            external=True,
+        )

@@ -24,6 +24,7 @@ from lab.settings import WORKSPACE_MARKER, is_checkout, is_workspace
 COURSE = ("manifests", "notebooks", "docs")  # copied from the course as they are
 BUILD_CONTEXT = "backend"  # the image kind builds: DIR/backend/Dockerfile, context DIR
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "README.md")
+OUTPUT_DIR = "build"  # a checkout's (and a workspace's) output folder, ignored by git
 PACKAGED = Path(__file__).parent / "course"  # in a wheel: lab/course/{manifests,notebooks,docs}
 
 
@@ -43,8 +44,8 @@ def course_root() -> Path:
 
 def refuse(target: Path) -> None:
     """LabError when `target` cannot become a workspace: an existing non-empty directory (a
-    workspace already, or anything else), a file, or a place inside a checkout or a workspace
-    (what the learner saves would land in it)."""
+    workspace already, or anything else), a file, or a place inside a checkout (but for its
+    ignored build/) or a workspace (what the learner saves would land in it)."""
     if is_workspace(target):
         raise LabError(
             f"{target} is a workspace already.", f"Work in it: cd {target}. Nothing was changed."
@@ -55,6 +56,8 @@ def refuse(target: Path) -> None:
             "Name a new directory (or an empty one). Nothing was written.",
         )
     for parent in target.parents:
+        if is_checkout(parent) and target.is_relative_to(parent / OUTPUT_DIR):
+            break  # the checkout's own output folder, which git ignores (`nox -s jupyter`'s)
         if is_checkout(parent) or is_workspace(parent):
             raise LabError(
                 f"{target} is inside {parent}, a lab "
@@ -65,10 +68,13 @@ def refuse(target: Path) -> None:
             )
 
 
-def init(directory: Path) -> Path:
-    """Make the workspace `directory` (see the module docstring) and return its path. It is
-    assembled beside it and renamed into place: on any failure nothing is left behind."""
+def init(directory: Path, exist_ok: bool = False) -> Path:
+    """Make the workspace `directory` (see the module docstring) and return its path; with
+    `exist_ok`, a workspace there already is returned as it is. It is assembled beside it and
+    renamed into place: on any failure nothing is left behind."""
     target = directory.expanduser().absolute()
+    if exist_ok and is_workspace(target):
+        return target
     refuse(target)
     source = course_root()
     target.parent.mkdir(parents=True, exist_ok=True)

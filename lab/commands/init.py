@@ -24,13 +24,18 @@ def register(commands: Subparsers) -> None:
         ),
     )
     init.add_argument("directory", type=Path, metavar="DIR", help="the workspace to create")
+    init.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="DIR is a workspace already: use it as it is (your work in it is kept)",
+    )
     init.set_defaults(handler=run_init, needs_root=False)
 
 
 def run_init(args: argparse.Namespace, settings: Settings) -> int:
     from lab.workspace import COURSE, init
 
-    made = init(args.directory)
+    made = init(args.directory, exist_ok=args.exist_ok)
     print(f"Workspace ready: {made} ({', '.join(f'{p}/' for p in COURSE)}, backend/).")
     print(f"Next:\n  cd {made}\n  ironclad-lab kernelspec    # once per environment")
     print("  jupyter lab notebooks/     # learn; or the whole lab headless:")

@@ -43,10 +43,34 @@ def test_init_copies_the_course_and_the_lab_finds_it_upwards(
     assert Settings.from_env({}).notebooks_dir == target / "notebooks"
 
 
+def test_the_checkouts_build_folder_may_hold_one_and_exist_ok_keeps_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`nox -s jupyter`: build/workspace of a checkout (git ignores build/), made once and
+    reused with what the learner saved in it."""
+    checkout = tmp_path / "checkout"
+    (checkout / "manifests").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("[project]\n")
+    made = workspace.init(checkout / "build" / "workspace")
+    saved = made / "notebooks" / "01-namespace.ipynb"
+    saved.write_text("the learner's work")
+    settings = Settings(repo_root=tmp_path)
+    assert cli.main(["init", "--exist-ok", str(made)], settings) == 0
+    assert saved.read_text() == "the learner's work"
+    assert cli.main(["init", str(made)], settings) == cli.EXIT_ERROR  # without: refused
+    assert "is a workspace already" in capsys.readouterr().err
+    with pytest.raises(LabError, match=r"inside .*checkout"):
+        workspace.init(checkout / "notebooks" / "mine")
+
+
 @pytest.mark.parametrize("where", ["non-empty", "workspace", "inside-checkout", "file"])
 def test_init_refuses_and_changes_nothing(where: str, tmp_path: Path) -> None:
-    target = {"inside-checkout": ROOT / "build" / "a-workspace"}.get(where, tmp_path / "ws")
-    if where == "non-empty":
+    target = tmp_path / "ws"
+    if where == "inside-checkout":  # a checkout's notebooks/ (its build/ may hold one: above)
+        (tmp_path / "manifests").mkdir()
+        (tmp_path / "pyproject.toml").write_text("[project]\n")
+        target = tmp_path / "notebooks" / "ws"
+    elif where == "non-empty":
         target.mkdir()
         (target / "mine.txt").write_text("keep me")
     elif where == "workspace":
@@ -57,7 +81,6 @@ def test_init_refuses_and_changes_nothing(where: str, tmp_path: Path) -> None:
     with pytest.raises(LabError, match="Nothing was"):
         workspace.init(target)
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
-    assert not (ROOT / "build" / "a-workspace").exists()
 
 
 def test_a_failed_copy_leaves_nothing_behind(
