@@ -54,8 +54,8 @@ def request_logs(env: Lab, request_id: str, tail: int = 2000) -> pd.DataFrame:
     """Every log line of `request_id` on every backend replica (pod on kind), oldest first."""
     found: list[dict[str, object]] = []
     if env.on_cluster:
-        for pod in env.k8s.pods("app=backend")["name"]:
-            found += records(env.k8s.logs(pod, tail=tail).splitlines(), pod)
+        for pod in env.k8s.pods("app=backend"):
+            found += records(env.k8s.logs(pod.name, tail=tail).splitlines(), pod.name)
     else:
         for url in env.endpoints.backends:
             lines = replica_log(url).read_text(errors="replace").splitlines()[-tail:]

@@ -90,7 +90,7 @@ def network_policy_enforced(cluster: Probing, timeout: float = 60.0) -> Capabili
         raise LabError(
             "Cannot tell whether NetworkPolicy is enforced: even a pod the policies allow "
             f"(app=backend) could not reach {target} ({allowed.output}).",
-            "Bring the lab up (or wait for postgres to be ready: env.k8s.pods()), then probe "
+            "Bring the lab up (or wait for postgres to be ready: env.k8s.pods_frame()), then probe "
             "again.",
         )
     stranger = cluster.probe(target, labels=STRANGER_LABELS, timeout=timeout)

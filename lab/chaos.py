@@ -13,7 +13,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pandas as pd
 import requests
@@ -21,6 +21,9 @@ import requests
 from lab.checks import describe
 from lab.errors import ChaosError
 from lab.procs import listener_pid
+
+if TYPE_CHECKING:
+    from lab.k8s import PodState
 
 # The backend's exit code when an allocation fails under RLIMIT_AS (backend.chaos
 # EXIT_OUT_OF_MEMORY; 128 + SIGKILL, what Kubernetes reports for an OOM kill).
@@ -148,7 +151,7 @@ class RestartsSource(Protocol):
 
     def replica_records(self) -> Sequence[ReplicaExits]: ...
 
-    def backend_pods(self) -> Sequence[Any]: ...
+    def backend_pods(self) -> Sequence[PodState]: ...
 
 
 def restarts(env: RestartsSource) -> pd.DataFrame:
@@ -181,17 +184,9 @@ def exit_reason(code: int | None) -> str:
     return "exited"
 
 
-def pod_restarts(pod: Any) -> list[Any]:
-    """[name, restarts, last exit code, last reason] of a V1Pod's backend container."""
-    statuses = pod.status.container_statuses or []
-    status = next((s for s in statuses if s.name == "backend"), None)
-    last = status.last_state.terminated if status and status.last_state else None
-    return [
-        pod.metadata.name,
-        status.restart_count if status else 0,
-        last.exit_code if last else None,
-        (last.reason or "") if last else "",
-    ]
+def pod_restarts(pod: PodState) -> list[Any]:
+    """[name, restarts, last exit code, last reason] of a backend pod (one container)."""
+    return [pod.name, pod.restarts, pod.last_exit_code, pod.last_reason]
 
 
 def _detail(response: requests.Response) -> str:
@@ -209,7 +204,7 @@ def _touched(rows: list[dict[str, Any]]) -> str:
 class PodCluster(Protocol):
     """What pod chaos needs from `lab.k8s.NamespaceClient` (kept to two methods)."""
 
-    def pods(self, selector: str | None = None) -> pd.DataFrame: ...
+    def pods(self, selector: str | None = None) -> Sequence[PodState]: ...
 
     def delete_pod(self, pod: str, grace_period_seconds: int | None = None) -> None: ...
 
@@ -222,11 +217,11 @@ def pick_pods(
         raise ValueError("give exactly one of name= or selector=")
     if name is not None:
         return [name]
-    pods = cluster.pods(selector)
-    candidates = sorted(pods.loc[~pods["deleting"], "name"])
+    candidates = sorted(p.name for p in cluster.pods(selector) if not p.deleting)
     if not candidates:
         raise ChaosError(
-            f"No running pod matches {selector!r}.", "Check the selector with `env.k8s.pods()`."
+            f"No running pod matches {selector!r}.",
+            "Check the selector with `env.k8s.pods_frame(selector)`.",
         )
     return candidates if count is None else random.sample(candidates, min(count, len(candidates)))
 

@@ -1,13 +1,13 @@
 """Port-forwarding in-process: a loopback listener whose connections are piped to a pod port.
 
-The remote end is chosen per connection (`Connector`), so a forward to "the i-th ready backend
-pod" keeps working when that pod is replaced: the next connection goes to its successor.
+The remote end is chosen per connection (`Connector`: `lab.k8s.NamespaceClient.connector` for
+a pod), so a forward to "the i-th ready backend pod" keeps working when that pod is replaced:
+the next connection goes to its successor.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import selectors
 import socket
 import threading
@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.errors import LabError
 from lab.net import LOOPBACK
 
 Connector = Callable[[], Any]  # returns a connected socket-like object (fileno, recv, sendall)
@@ -124,41 +123,3 @@ def pipe(a: Any, b: Any, chunk: int = 65536) -> None:
                 open_sides -= 1
                 with contextlib.suppress(OSError):
                     sink.shutdown(socket.SHUT_WR)
-
-
-def pod_connector(
-    configuration: Any,
-    namespace: str,
-    pods: Callable[[], list[str]],
-    port: int,
-    slot: int | None = None,
-) -> Connector:
-    """Connect to `port` of a pod through the API server (kubernetes.stream.portforward).
-
-    `pods()` lists candidate pods (e.g. the ready backend pods); `slot` i always picks the
-    i-th (modulo their number), None picks them round-robin like a Service would. Each
-    connection gets its own ApiClient: `portforward` patches the client it is given while it
-    runs, so sharing one between threads would send ordinary API calls over a websocket.
-    """
-    from kubernetes import client
-    from kubernetes.stream import portforward
-
-    turn = itertools.count()
-
-    def connect() -> Any:
-        names = pods()
-        if not names:
-            raise LabError(
-                f"No ready pod to forward port {port} to in {namespace}.",
-                "Check the pods: lab.connect().k8s.pods().",
-            )
-        name = names[(next(turn) if slot is None else slot) % len(names)]
-        core = client.CoreV1Api(client.ApiClient(configuration))
-        forward = portforward(
-            core.connect_get_namespaced_pod_portforward, name, namespace, ports=str(port)
-        )
-        sock = forward.socket(port)
-        sock.setblocking(True)
-        return sock
-
-    return connect

@@ -3,8 +3,8 @@
 A learner on a shared cluster holds only this Role, bound in their own namespace (and in their
 `<namespace>-peer`). `lab.workshop` builds the Role it provisions from `role_rules()`.
 tests/unit/lab/test_rbac.py proves the table: it runs the cluster target and the k8s layer
-against a recording fake API server and asserts that what they call is exactly `LAB_CALLS`,
-that the notebooks' own client calls are `NOTEBOOK_CALLS` (read from their source), and that
+against a recording fake API server and asserts that what they call is exactly `LAB_CALLS`
+(notebooks make no client call of their own: each goes through `lab.k8s`), and that
 `ESCALATION` is exactly what the rendered Roles grant.
 
 Two rules of the API server shape the table:
@@ -64,7 +64,8 @@ LAB_CALLS: frozenset[Rule] = APPLIED | (
     | _rules("create", "", "pods/eviction")  # evictions (the PDB lesson)
     | _rules("get create", "", "pods/portforward")  # the forwards to backend and Prometheus
     | _rules("list", "", "events")  # diagnostics and the "last event" of every failed wait
-    | _rules("get", "", "secrets")  # the chaos token
+    | _rules("get", "", "secrets")  # the chaos token, the stack's credentials, lesson 02
+    | _rules("get", "", "persistentvolumeclaims")  # 03: the volume bound to postgres' claim
     | _rules("get list", "apps", "deployments", "statefulsets")  # rollout waits
     | _rules("get", "autoscaling", "horizontalpodautoscalers")  # HPA floor and lesson 05
     # reset --to N finds the exercises' objects by label (lab.reset.EXERCISE_KINDS) to delete them
@@ -72,22 +73,13 @@ LAB_CALLS: frozenset[Rule] = APPLIED | (
     | _rules("list", "policy", "poddisruptionbudgets")
     | _rules("list", "networking.k8s.io", "networkpolicies")
 )
-"""What the lab's own code calls (the recording test's expected set)."""
-
-NOTEBOOK_CALLS: frozenset[Rule] = (
-    _rules("create", "", "pods")  # 01 asks for a privileged pod with dryRun (refused)
-    | _rules("get", "", "pods", "secrets", "persistentvolumeclaims")  # 02, 03 read objects
-    | _rules("list", "", "pods")  # 04 reads which node each replica runs on (the spread)
-)
-"""What the notebooks call through the client directly (env.k8s.core...), beyond lab's API."""
-
-CALLS: frozenset[Rule] = LAB_CALLS | NOTEBOOK_CALLS
+"""What the lab's code calls for the lessons (the recording test's expected set)."""
 
 ESCALATION: frozenset[Rule] = _rules("get list watch", "", "pods")
 """What the applied Roles grant (Prometheus' discovery): RBAC lets a user create a Role only
 with rules they hold themselves, so the learner holds these too (watch is used by nothing else)."""
 
-LEARNER_RULES: frozenset[Rule] = CALLS | ESCALATION
+LEARNER_RULES: frozenset[Rule] = LAB_CALLS | ESCALATION
 
 PEER_RULES: frozenset[Rule] = (
     _rules("get list create delete", "", "pods")  # lesson 05's probe pod, its wait, cleanup

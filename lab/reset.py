@@ -111,8 +111,7 @@ def with_live_image_stamp(
 
     if image is None:
         return objects
-    live: Any = cluster.apps.read_namespaced_deployment(BACKEND, cluster.namespace)
-    image_id = (live.spec.template.metadata.annotations or {}).get(IMAGE_ID_ANNOTATION)
+    image_id = cluster.rollout(BACKEND).template_annotations.get(IMAGE_ID_ANNOTATION)
     return stamp_image(objects, image, image_id) if image_id else objects
 
 
@@ -137,12 +136,12 @@ def reset_cluster(
                 done.append(f"deleted {kind}/{name} ({selector})")
     floor = cluster.hpa(BACKEND_HPA).min_replicas
     cluster.wait_rollout(POSTGRES, "StatefulSet", timeout)
-    counts = cluster.wait_rollout(BACKEND, "Deployment", timeout)
-    if counts["ready"] < floor:
+    backend = cluster.wait_rollout(BACKEND, "Deployment", timeout)
+    if backend.ready < floor:
         raise LabError(
-            f"Deployment {BACKEND} has {counts['ready']} ready pods, below the HPA's "
+            f"Deployment {BACKEND} has {backend.ready} ready pods, below the HPA's "
             f"minReplicas {floor}.",
             f"Look at env.k8s.hpa('{BACKEND_HPA}') and env.k8s.diagnose('app={BACKEND}').",
         )
-    done.append(f"backend: {counts['ready']} ready (HPA floor {floor}), postgres ready")
+    done.append(f"backend: {backend.ready} ready (HPA floor {floor}), postgres ready")
     return done

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lab import stack
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from lab.chaos import BackendChaos
-    from lab.k8s import NamespaceClient
+    from lab.k8s import NamespaceClient, PodState
     from lab.prom import Prom
 
 
@@ -74,11 +74,11 @@ class Lab:
         state = read_state(self.settings.state_file)
         return state.replicas if state is not None else ()
 
-    def backend_pods(self) -> Sequence[Any]:
-        """kind or cluster: the backend pods (V1Pod, with their container statuses)."""
+    def backend_pods(self) -> Sequence[PodState]:
+        """kind or cluster: the backend pods (restarts and how each last ended)."""
         from lab.targets.kube import BACKEND_PODS
 
-        return self.k8s.pod_objects(BACKEND_PODS.selector)
+        return self.k8s.pods(BACKEND_PODS.selector)
 
     @cached_property
     def k8s(self) -> NamespaceClient:

@@ -200,7 +200,7 @@ def pods_line(identity: Identity) -> str:
     from lab.k8s import NamespaceClient
 
     cluster = NamespaceClient.connect(identity)
-    pods = cluster.pod_states()
+    pods = cluster.pods()
     ready = sum(1 for pod in pods if pod.ready)
     waiting = sorted({pod.detail for pod in pods if not pod.ready and pod.detail})
     detail = f" (waiting: {', '.join(waiting)})" if waiting else ""

@@ -1,49 +1,61 @@
-"""Every Kubernetes API call the lab makes, for one namespace, on the official client.
+"""Every Kubernetes API call the lab makes, on the official client, each failure explained.
 
 The calls live in this one package, so the verbs and resources a learner's Role must grant are
 audited in one place (`lab.rbac` lists them; a recording test keeps the two equal):
 
 - `client`: the one client factory, `api_client(identity)` (`NamespaceClient.connect(identity)`
-  uses it: context and namespace travel together), and `explained`;
-- `errors`: every failure explained (`ForbiddenError`, `ApiUnreachableError`, `BlockedError`,
-  `ClusterWideError`), naming the context, the cause and the fix;
-- `objects`: dataclasses and rules on the API's objects; `frames`: their pandas views;
-- `base`, `pods`, `apply`, `rollouts`, `probes`: the calls, as the parts of `NamespaceClient`.
+  uses it: context and namespace travel together);
+- `errors`: every failure explained, naming the context, the call, the cause and the fix: an
+  error answer is an `ApiError` (`ForbiddenError` 401/403, `NotFoundError` 404,
+  `ConflictError` 409, `InvalidError` 422), no answer an `ApiUnreachableError`; a wait that
+  cannot succeed a `BlockedError`, a call beyond a shared namespace a `ClusterWideError`;
+- `objects`: what the calls return (dataclasses); `frames`: their pandas views for notebooks
+  (the `*_frame()` methods load pandas only when called: `lab up` never does);
+- `base` (`_call`: every call goes through it), `pods`, `reads`, `apply`, `rollouts`,
+  `probes`, `forwards`, `access`: the parts of `NamespaceClient`, one namespace of a cluster.
 
 A `NamespaceClient(..., shared=True)` is a learner's namespace on a shared cluster: whatever
 needs more than that namespace (nodes, Namespaces, APIServices, kube-system, other namespaces'
-objects) raises `ClusterWideError` before any request, and the API's refusals (403 RBAC, quota,
-Pod Security) and waits that cannot succeed (ImagePullBackOff, quota, Pod Security) become one
-`LabError` naming the cause, what to do, and the last event.
+objects) raises `ClusterWideError` before any request.
 """
 
+from lab.k8s.access import Question, Verdict, service_account
 from lab.k8s.apply import FIELD_MANAGER
-from lab.k8s.client import ExplainingApiClient, api_client, explained
+from lab.k8s.client import ExplainingApiClient, api_client
 from lab.k8s.errors import (
     IMAGE_FIX,
     POD_SECURITY_FIX,
     QUOTA_FIX,
+    ApiError,
     ApiUnreachableError,
     BlockedError,
     ClusterWideError,
+    ConflictError,
     ForbiddenError,
+    InvalidError,
+    NotFoundError,
     api_error,
+    explain,
     transport_error,
 )
-from lab.k8s.frames import pods_frame
 from lab.k8s.namespace import NamespaceClient
 from lab.k8s.objects import (
     POD_SECURITY_ENFORCE,
     PROBE_LABEL,
+    Applied,
+    Event,
     Eviction,
     HpaStatus,
+    NamespaceState,
+    Node,
     PodState,
     ProbeResult,
+    Rollout,
+    RolloutSample,
     documents,
     match_labels_selector,
     pods_of,
     rollout_complete,
-    rollout_row,
 )
 from lab.k8s.pods import EVENT_SLACK
 from lab.k8s.probes import PROBE_SCRIPT, probe_pod
@@ -57,25 +69,36 @@ __all__ = [
     "PROBE_LABEL",
     "PROBE_SCRIPT",
     "QUOTA_FIX",
+    "ApiError",
     "ApiUnreachableError",
+    "Applied",
     "BlockedError",
     "ClusterWideError",
+    "ConflictError",
+    "Event",
     "Eviction",
     "ExplainingApiClient",
     "ForbiddenError",
     "HpaStatus",
+    "InvalidError",
     "NamespaceClient",
+    "NamespaceState",
+    "Node",
+    "NotFoundError",
     "PodState",
     "ProbeResult",
+    "Question",
+    "Rollout",
+    "RolloutSample",
+    "Verdict",
     "api_client",
     "api_error",
     "documents",
-    "explained",
+    "explain",
     "match_labels_selector",
-    "pods_frame",
     "pods_of",
     "probe_pod",
     "rollout_complete",
-    "rollout_row",
+    "service_account",
     "transport_error",
 ]

@@ -3,49 +3,60 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import Any
 
-import pandas as pd
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from lab.k8s.objects import documents, pods_of
+from lab.k8s.objects import Applied, documents, pods_of, text_table
 from lab.k8s.pods import Pods
+from lab.k8s.reads import Reads
 from lab.waits import poll
 
 FIELD_MANAGER = "ironclad-lab"
 
 
-class Applying(Pods):
+class Applying(Pods, Reads):
     """Server-side apply and delete of manifests, and deleting what a label selects."""
 
     def apply(
-        self, source: str | Iterable[Mapping[str, Any]], timeout: float = 300.0
-    ) -> pd.DataFrame:
-        """Server-side apply every object (field manager `ironclad-lab`); one row per object.
+        self,
+        source: str | Iterable[Mapping[str, Any]],
+        timeout: float = 300.0,
+        field_manager: str = FIELD_MANAGER,
+        force_conflicts: bool = True,
+    ) -> list[Applied]:
+        """Server-side apply every object (as `field_manager`); what was applied, in order.
 
         Idempotent: applying the same objects again changes nothing. A Namespace that is still
         terminating (an earlier teardown) is waited out first: the API server refuses new
         objects in it. On a shared cluster every object must belong in this namespace: anything
-        else is refused before the first object is applied.
+        else is refused before the first object is applied. `force_conflicts=False` (the
+        instructor's provision) reports a field another manager owns as a `ConflictError`
+        instead of taking it over.
         """
         placed = self._placed(documents(source))
         for obj, _, _ in placed:
             if obj["kind"] == "Namespace" and obj.get("apiVersion") == "v1":
                 self.wait_namespace_usable(obj["metadata"]["name"], timeout)
-        rows = []
+        applied = []
         for obj, resource, namespace in placed:
             name = obj["metadata"]["name"]
-            with self._explained(f"apply {obj['kind']}/{name}", namespace or self.namespace):
-                self.dynamic.server_side_apply(
+            self._call(
+                f"apply {obj['kind']}/{name}",
+                partial(
+                    self.dynamic.server_side_apply,
                     resource,
                     body=obj,
                     namespace=namespace,
-                    field_manager=FIELD_MANAGER,
-                    force_conflicts=True,
-                )
-            rows.append({"kind": obj["kind"], "name": name, "namespace": namespace})
-        return pd.DataFrame(rows, columns=["kind", "name", "namespace"])
+                    field_manager=field_manager,
+                    force_conflicts=force_conflicts,
+                ),
+                namespace,
+            )
+            applied.append(Applied(obj["kind"], name, namespace))
+        return applied
 
     def delete(self, source: str | Iterable[Mapping[str, Any]], timeout: float = 300.0) -> int:
         """Delete these objects (absent ones are skipped) and wait until the pods of their
@@ -55,13 +66,17 @@ class Applying(Pods):
         for obj, resource, namespace in reversed(placed):
             name = obj["metadata"]["name"]
             try:
-                with self._explained(f"delete {obj['kind']}/{name}", namespace or self.namespace):
-                    self.dynamic.delete(
+                self._call(
+                    f"delete {obj['kind']}/{name}",
+                    partial(
+                        self.dynamic.delete,
                         resource,
                         name=name,
                         namespace=namespace,
                         body={"propagationPolicy": "Background"},
-                    )
+                    ),
+                    namespace,
+                )
                 deleted += 1
             except ApiException as exc:
                 if exc.status != 404:
@@ -73,11 +88,11 @@ class Applying(Pods):
             and "template" in obj.get("spec", {})
         ]
         poll(
-            lambda: not any(self.pod_states(s) for s in selectors),
+            lambda: not any(self.pods(s) for s in selectors),
             what=f"the lab's pods in {self.namespace} to be gone",
             timeout=timeout,
             interval=1.0,
-            diagnose=lambda: self.pods().to_string(index=False),
+            diagnose=lambda: text_table(self.pods()),
         )
         return deleted
 
@@ -88,7 +103,7 @@ class Applying(Pods):
         shared cluster, refuses cluster-scoped objects and other namespaces up front."""
         placed = []
         for obj in objects:
-            resource = self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+            resource = self._resource(obj["apiVersion"], obj["kind"])
             namespace = None
             if resource.namespaced:
                 namespace = obj.get("metadata", {}).get("namespace") or self.namespace
@@ -105,20 +120,15 @@ class Applying(Pods):
         self._cluster_wide(f"Reading namespace {name}")
 
         def usable() -> bool:
-            try:
-                namespace: Any = self.core.read_namespace(name)
-            except ApiException as exc:
-                if exc.status == 404:
-                    return True
-                raise
-            return namespace.metadata.deletion_timestamp is None
+            state = self.namespace_state(name)
+            return state is None or not state.terminating
 
         poll(
             usable,
             what=f"namespace {name} to finish terminating",
             timeout=timeout,
             interval=1.0,
-            diagnose=lambda: self.in_namespace(name).pods().to_string(),
+            diagnose=lambda: text_table(self.in_namespace(name).pods()),
         )
 
     def wait_api_service(self, name: str, timeout: float = 300.0) -> None:
@@ -128,7 +138,9 @@ class Applying(Pods):
         api = client.ApiregistrationV1Api(self.api_client)
 
         def conditions() -> list[Any]:
-            service: Any = api.read_api_service(name)
+            service: Any = self._call(
+                f"read APIService {name}", lambda: api.read_api_service(name), None
+            )
             return list(service.status.conditions or []) if service.status else []
 
         poll(
@@ -144,14 +156,18 @@ class Applying(Pods):
     def delete_labelled(self, api_version: str, kind: str, selector: str) -> list[str]:
         """Delete this namespace's objects of a kind matching a label selector (`lab.reset`
         removes run-time objects so); returns their names, sorted."""
-        resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
-        with self._explained(f"list {kind} objects labelled {selector}", self.namespace):
-            found = resource.get(namespace=self.namespace, label_selector=selector)
+        resource = self._resource(api_version, kind)
+        found = self._call(
+            f"list {kind} objects labelled {selector}",
+            lambda: resource.get(namespace=self.namespace, label_selector=selector),
+        )
         names = sorted(item.metadata.name for item in found.items)
         for name in names:
             try:
-                with self._explained(f"delete {kind}/{name}", self.namespace):
-                    resource.delete(name=name, namespace=self.namespace)
+                self._call(
+                    f"delete {kind}/{name}",
+                    partial(resource.delete, name=name, namespace=self.namespace),
+                )
             except ApiException as exc:
                 if exc.status != 404:  # already gone: what we wanted
                     raise
@@ -162,23 +178,17 @@ class Applying(Pods):
         only: on a shared cluster the instructor owns the namespace."""
         self._cluster_wide(f"Deleting namespace {self.namespace}")
         try:
-            self.core.delete_namespace(self.namespace)
+            self._call(
+                f"delete namespace {self.namespace}",
+                lambda: self.core.delete_namespace(self.namespace),
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise
         poll(
-            self._namespace_gone,
+            lambda: self.namespace_state() is None,
             what=f"namespace {self.namespace} deleted",
             timeout=timeout,
             interval=1.0,
-            diagnose=lambda: self.pods().to_string(index=False),
+            diagnose=lambda: text_table(self.pods()),
         )
-
-    def _namespace_gone(self) -> bool:
-        try:
-            self.core.read_namespace(self.namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return True
-            raise
-        return False

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import re
 from typing import Any
 
 import urllib3
@@ -13,6 +12,9 @@ from kubernetes.client.exceptions import ApiException
 from lab.errors import LabError
 from lab.identity import Identity
 from lab.k8s.errors import ForbiddenError, api_error, transport_error
+
+# websocket-client's refusal of an upgrade: "Handshake status 403 Forbidden -+-+- {...}"
+HANDSHAKE = re.compile(r"Handshake status (\d{3})")
 
 
 class ExplainingApiClient(client.ApiClient):
@@ -30,9 +32,13 @@ class ExplainingApiClient(client.ApiClient):
         except urllib3.exceptions.HTTPError as exc:
             raise transport_error(exc, self.context, self.configuration.host) from exc
         except ApiException as exc:
-            if exc.status == 0:  # the REST layer's wrapping of a TLS failure
-                raise transport_error(exc, self.context, self.configuration.host) from exc
-            raise
+            if exc.status != 0:
+                raise
+            refused = HANDSHAKE.search(exc.reason or "")
+            if refused:  # a websocket (port-forward) the API server answered with an error
+                raise ApiException(status=int(refused[1]), reason=exc.reason) from exc
+            # the REST layer's wrapping of a TLS failure, the websocket's of no answer
+            raise transport_error(exc, self.context, self.configuration.host) from exc
 
     def response_deserialize(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -66,15 +72,3 @@ def api_client(identity: Identity) -> ExplainingApiClient:
             f"No kubeconfig for context {identity.context} ({identity.kubeconfig}): {exc}", fix
         ) from exc
     return ExplainingApiClient(configuration, identity.context)
-
-
-@contextmanager
-def explained(action: str, namespace: str, context: str | None = None) -> Iterator[None]:
-    """Turn the API's refusals (401/403) inside the block into `api_error` messages naming
-    `action` (the dynamic client re-wraps what `ExplainingApiClient` explained)."""
-    try:
-        yield
-    except ApiException as exc:
-        if exc.status in (401, 403):
-            raise api_error(exc, action, namespace, context) from exc
-        raise

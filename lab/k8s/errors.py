@@ -1,15 +1,19 @@
-"""The Kubernetes API's failures, explained: each names the context, the cause and the fix.
+"""The Kubernetes API's failures, explained: each names the context, the call, the cause and
+the fix.
 
-`api_error` turns a refusal (401/403: credentials, RBAC, quota, Pod Security) into a
-`ForbiddenError`; `transport_error` a request with no HTTP answer into an `ApiUnreachableError`.
+`explain` turns any error answer into an `ApiError` (`ForbiddenError` for 401/403 through
+`api_error`, `NotFoundError` 404, `ConflictError` 409, `InvalidError` 422, `ApiError` the rest);
+`transport_error` a request with no HTTP answer into an `ApiUnreachableError`.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import urllib3
-import yaml
 from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
@@ -24,6 +28,28 @@ IMAGE_FIX = (
     "where the cluster can pull it and pass --image REF. On kind, `ironclad-lab up --target "
     "kind` loads it; offline, `ironclad-lab images load --archive FILE`."
 )
+RBAC_FIX = (
+    "Check --context and --namespace (kubectl config get-contexts); on a shared cluster a "
+    "learner's Role grants exactly what lab.rbac lists, in their own namespace: ask the "
+    "instructor to re-run ironclad-lab workshop provision."
+)
+NOT_FOUND_FIX = (
+    "Check the name and --namespace. If a lesson creates it, run that lesson's cells above this "
+    "one (or bring the lab to the lesson: ironclad-lab reset --to N)."
+)
+CONFLICT_FIX = (
+    "Something else (another cell, a controller, kubectl) changed the object meanwhile, or it "
+    "exists already: read it again and run the cell once more; for an apply, another field "
+    "manager owns the field (kubectl get -o yaml --show-managed-fields shows who)."
+)
+INVALID_FIX = (
+    "Fix the fields named above (kubectl explain KIND.FIELD says what each accepts); "
+    "lab.lint checks the lab's manifests offline."
+)
+SERVER_FIX = (
+    "The API server itself failed (overloaded, restarting, or a webhook erring): wait a moment "
+    "and run it again; `kubectl get --raw /readyz?verbose` tells whether it is healthy."
+)
 POD_SECURITY_FIX = (
     "The lab's pods meet Pod Security 'restricted'; a change of yours (or a policy of the "
     "cluster) does not: compare the pod spec with lab.lint's namespace-restricted rules."
@@ -35,25 +61,49 @@ class ClusterWideError(LabError):
     grants only their namespace."""
 
 
-class ForbiddenError(ApiException, LabError):
-    """The API server refused a call (HTTP 401/403: credentials, RBAC, quota, Pod Security).
+class ApiError(ApiException, LabError):
+    """The API server answered a call with an error (`explain` picks the subclass).
 
     Still the `ApiException` it was (status, reason, body: code that checks them keeps
-    working) and a `LabError` whose message names the context, the cause and the fix.
+    working) and a `LabError` whose message names the context, the call, the cause and the fix.
+    `action` is the call it explains (None: explained by the client, before any call named it).
     """
 
-    def __init__(self, problem: str, next_step: str, refused: ApiException | None = None) -> None:
+    def __init__(
+        self,
+        problem: str,
+        next_step: str,
+        answer: ApiException | None = None,
+        action: str | None = None,
+    ) -> None:
         ApiException.__init__(
             self,
-            getattr(refused, "status", None),
-            getattr(refused, "reason", None),
-            body=getattr(refused, "body", None),
+            getattr(answer, "status", None),
+            getattr(answer, "reason", None),
+            body=getattr(answer, "body", None),
         )
-        self.headers = getattr(refused, "headers", None)
+        self.headers = getattr(answer, "headers", None)
+        self.action = action
         LabError.__init__(self, problem, next_step)
 
     def __str__(self) -> str:
         return Exception.__str__(self)  # LabError's "problem → next step", not ApiException's
+
+
+class ForbiddenError(ApiError):
+    """HTTP 401/403: credentials, RBAC, quota, Pod Security."""
+
+
+class NotFoundError(ApiError):
+    """HTTP 404: the object (or its namespace) is not there."""
+
+
+class ConflictError(ApiError):
+    """HTTP 409: the object exists already, changed meanwhile, or another manager owns a field."""
+
+
+class InvalidError(ApiError):
+    """HTTP 422: the API server validated the object and refused it."""
 
 
 class ApiUnreachableError(LabError):
@@ -78,7 +128,11 @@ def in_context(context: str | None) -> str:
 
 
 def api_error(
-    exc: ApiException, action: str | None, namespace: str | None, context: str | None = None
+    exc: ApiException,
+    action: str | None,
+    namespace: str | None,
+    context: str | None = None,
+    next_step: str | None = None,
 ) -> ForbiddenError:
     """A refusal (401/403) as one message: the context, what was refused, why, and the fix."""
     message = api_message(exc)
@@ -91,6 +145,7 @@ def api_error(
             "Ask the instructor for a fresh kubeconfig (ironclad-lab workshop provision issues "
             "tokens that expire), or check KUBECONFIG and --context.",
             exc,
+            action,
         )
     if "exceeded quota" in message:
         return ForbiddenError(
@@ -98,9 +153,12 @@ def api_error(
             f"({message}).",
             QUOTA_FIX,
             exc,
+            action,
         )
     if "violates PodSecurity" in message:
-        return ForbiddenError(f"In {where}, cannot {doing}: {message}.", POD_SECURITY_FIX, exc)
+        return ForbiddenError(
+            f"In {where}, cannot {doing}: {message}.", POD_SECURITY_FIX, exc, action
+        )
     rbac = RBAC_REFUSAL.search(message)
     if rbac:
         group = f" (API group {rbac['group']})" if rbac["group"] else ""
@@ -116,12 +174,54 @@ def api_error(
             f"In {where}, the API server refused to {doing} in namespace {namespace or '?'} "
             f"({exc.status}: {message})."
         )
-    return ForbiddenError(
-        problem,
-        "Check --context and --namespace (kubectl config get-contexts); on a shared cluster a "
-        "learner's Role grants exactly what lab.rbac lists, in their own namespace: ask the "
-        "instructor to re-run ironclad-lab workshop provision.",
+    return ForbiddenError(problem, next_step or RBAC_FIX, exc, action)
+
+
+def explain(
+    exc: ApiException,
+    action: str,
+    namespace: str | None,
+    context: str | None = None,
+    next_steps: Mapping[int, str] | None = None,
+) -> ApiError:
+    """Any error answer of the API server as one `ApiError`: the context, the call, what the
+    server said and what to do (`next_steps` replaces the fix for a status, e.g. the
+    instructor's 403)."""
+    fix = (next_steps or {}).get(exc.status or 0)
+    if exc.status in (401, 403):
+        return api_error(exc, action, namespace, context, fix)
+    message = api_message(exc)
+    where = f"In {in_context(context)}"
+    if namespace:
+        where += f", namespace {namespace}"
+    if exc.status == 404:
+        return NotFoundError(
+            f"{where}, cannot {action}: it does not exist ({message}; 404 Not Found).",
+            fix or NOT_FOUND_FIX,
+            exc,
+            action,
+        )
+    if exc.status == 409:
+        return ConflictError(
+            f"{where}, cannot {action}: {message} (409 Conflict).",
+            fix or CONFLICT_FIX,
+            exc,
+            action,
+        )
+    if exc.status == 422:
+        causes = "; ".join(invalid_causes(exc)) or message
+        return InvalidError(
+            f"{where}, the API server refused to {action}: the object is invalid ({causes}; "
+            "422 Unprocessable Entity).",
+            fix or INVALID_FIX,
+            exc,
+            action,
+        )
+    return ApiError(
+        f"{where}, the API server failed to {action} ({exc.status} {exc.reason}: {message}).",
+        fix or SERVER_FIX,
         exc,
+        action,
     )
 
 
@@ -157,8 +257,21 @@ def transport_error(exc: BaseException, context: str | None, server: str) -> Api
     )
 
 
-def api_message(exc: ApiException) -> str:
+def status_of(exc: ApiException) -> dict[str, Any]:
+    """The API server's `Status` object in an error answer ({} when the body is not one)."""
     try:
-        return str(yaml.safe_load(exc.body or "{}").get("message", exc.reason))
-    except (yaml.YAMLError, AttributeError):
-        return str(exc.reason)
+        body = json.loads(exc.body or "{}")
+    except (ValueError, TypeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def api_message(exc: ApiException) -> str:
+    """What the API server said (its Status message), else the HTTP reason."""
+    return str(status_of(exc).get("message") or exc.reason)
+
+
+def invalid_causes(exc: ApiException) -> list[str]:
+    """A 422's field errors, `field: message` each (Status details.causes)."""
+    causes = (status_of(exc).get("details") or {}).get("causes") or []
+    return [f"{c.get('field', '?')}: {c.get('message', '')}" for c in causes if isinstance(c, dict)]

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
 
 import yaml
 
 POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
 
 # The label every probe pod carries (its name as the value). A probe may borrow a workload's
 # labels (`app: backend`) to test a NetworkPolicy, so a workload's pods exclude it (`pods_of`).
@@ -32,7 +34,9 @@ def documents(source: str | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
 
 @dataclass(frozen=True)
 class PodState:
-    """One pod: phase, readiness, restarts and why a container is not up."""
+    """One pod: phase, readiness, restarts, why a container is not up, and how the last
+    one that ended ended (`last_reason` "OOMKilled" with `last_exit_code` 137 after an OOM
+    kill)."""
 
     name: str
     phase: str | None
@@ -42,12 +46,16 @@ class PodState:
     node: str | None
     ip: str | None
     deleting: bool
-    created: Any  # datetime from the API, None before the pod is stored
+    created: datetime | None  # None before the pod is stored
+    uid: str | None = None
+    last_reason: str = ""
+    last_exit_code: int | None = None
 
     @classmethod
     def of(cls, pod: Any) -> PodState:
-        """From a V1Pod."""
-        statuses = pod.status.container_statuses or []
+        """From a V1Pod (one just created may have no status yet)."""
+        pod_status = pod.status
+        statuses = (pod_status.container_statuses if pod_status else None) or []
         detail = ""
         for status in statuses:
             state = status.state
@@ -57,20 +65,53 @@ class PodState:
                 detail = state.terminated.reason or ""
             if detail:
                 break
+        last = next(
+            (
+                s.last_state.terminated
+                for s in statuses
+                if s.last_state is not None and s.last_state.terminated is not None
+            ),
+            None,
+        )
         return cls(
             name=pod.metadata.name,
-            phase=pod.status.phase,
+            phase=pod_status.phase if pod_status else None,
             ready=bool(statuses) and all(s.ready for s in statuses),
             restarts=sum(s.restart_count or 0 for s in statuses),
             detail=detail,
             node=pod.spec.node_name if pod.spec else None,
-            ip=pod.status.pod_ip,
+            ip=pod_status.pod_ip if pod_status else None,
             deleting=pod.metadata.deletion_timestamp is not None,
             created=pod.metadata.creation_timestamp,
+            uid=pod.metadata.uid,
+            last_reason=(last.reason or "") if last else "",
+            last_exit_code=last.exit_code if last else None,
         )
 
 
-EVENT_COLUMNS = ["time", "type", "reason", "object", "message", "count"]
+@dataclass(frozen=True)
+class Event:
+    """One event of the namespace: when it last happened, Normal/Warning, why, about what."""
+
+    time: datetime | None
+    type: str | None
+    reason: str | None
+    object: str  # Kind/name
+    message: str
+    count: int
+
+    @classmethod
+    def of(cls, event: Any) -> Event:
+        """From a CoreV1Event."""
+        obj = event.involved_object
+        return cls(
+            time=event_time(event),
+            type=event.type,
+            reason=event.reason,
+            object=f"{obj.kind}/{obj.name}",
+            message=(event.message or "").strip(),
+            count=event.count or 1,
+        )
 
 
 def event_time(event: Any) -> Any:
@@ -78,43 +119,101 @@ def event_time(event: Any) -> Any:
     return event.last_timestamp or event.event_time or event.metadata.creation_timestamp
 
 
-def event_row(event: Any) -> dict[str, Any]:
-    obj = event.involved_object
-    return {
-        "time": event_time(event),
-        "type": event.type,
-        "reason": event.reason,
-        "object": f"{obj.kind}/{obj.name}",
-        "message": (event.message or "").strip(),
-        "count": event.count or 1,
-    }
+@dataclass(frozen=True)
+class Node:
+    """One node of the cluster (kind only: nodes are cluster-scoped)."""
+
+    name: str
+    role: str  # "control-plane" or "worker"
+    ready: bool
+    version: str  # the kubelet's
+
+    @classmethod
+    def of(cls, node: Any) -> Node:
+        """From a V1Node."""
+        labels = node.metadata.labels or {}
+        return cls(
+            name=node.metadata.name,
+            role="control-plane" if CONTROL_PLANE_LABEL in labels else "worker",
+            ready=any(
+                c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
+            ),
+            version=node.status.node_info.kubelet_version,
+        )
 
 
-def rollout_row(workload: Any) -> dict[str, Any]:
-    """Replica counts of a Deployment or StatefulSet (missing counts are 0)."""
-    status = workload.status
-    return {
-        "desired": workload.spec.replicas or 0,
-        "replicas": status.replicas or 0,
-        "updated": status.updated_replicas or 0,
-        "ready": status.ready_replicas or 0,
-        "available": status.available_replicas or 0,
-    }
+@dataclass(frozen=True)
+class Rollout:
+    """A Deployment's or StatefulSet's replica counts (missing counts are 0) and whether its
+    rollout is complete (`rollout_complete`)."""
+
+    kind: str
+    name: str
+    desired: int  # spec.replicas (an HPA sets it when the manifest leaves it out)
+    replicas: int
+    updated: int
+    ready: int
+    available: int
+    complete: bool
+    selector: str  # its pods, probe pods excluded (`match_labels_selector`)
+    template_annotations: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, workload: Any, kind: str) -> Rollout:
+        """From a V1Deployment or V1StatefulSet (`kind` says which)."""
+        status = workload.status
+        template = workload.spec.template.metadata if workload.spec.template else None
+        return cls(
+            kind=kind,
+            name=workload.metadata.name,
+            desired=workload.spec.replicas or 0,
+            replicas=status.replicas or 0,
+            updated=status.updated_replicas or 0,
+            ready=status.ready_replicas or 0,
+            available=status.available_replicas or 0,
+            complete=rollout_complete(workload, kind),
+            selector=match_labels_selector(workload),
+            template_annotations=dict((template.annotations if template else None) or {}),
+        )
 
 
-def rollout_complete(workload: Any) -> bool:
+@dataclass(frozen=True)
+class RolloutSample:
+    """A rollout's counts `t` seconds after sampling began (`NamespaceClient.rollout_timeline`)."""
+
+    COUNTS: ClassVar = ("desired", "replicas", "updated", "ready", "available")
+
+    t: float
+    desired: int
+    replicas: int
+    updated: int
+    ready: int
+    available: int
+
+
+def rollout_complete(workload: Any, kind: str) -> bool:
     """The rule `kubectl rollout status` uses: observed, all updated, old ones gone, available."""
-    counts = rollout_row(workload)
-    observed = (workload.status.observed_generation or 0) >= (workload.metadata.generation or 0)
-    if workload.kind == "StatefulSet":
-        revision_done = workload.status.update_revision == workload.status.current_revision
-        return observed and revision_done and counts["ready"] == counts["desired"]
+    status, desired = workload.status, workload.spec.replicas or 0
+    observed = (status.observed_generation or 0) >= (workload.metadata.generation or 0)
+    if kind == "StatefulSet":
+        revision_done = status.update_revision == status.current_revision
+        return observed and revision_done and (status.ready_replicas or 0) == desired
+    updated = status.updated_replicas or 0
     return (
         observed
-        and counts["updated"] == counts["desired"]
-        and counts["replicas"] == counts["updated"]
-        and counts["available"] == counts["desired"]
+        and updated == desired
+        and (status.replicas or 0) == updated
+        and (status.available_replicas or 0) == desired
     )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One object server-side applied (`namespace` None: cluster-scoped)."""
+
+    kind: str
+    name: str
+    namespace: str | None
 
 
 def pods_of(match_labels: Mapping[str, str]) -> str:
@@ -155,6 +254,8 @@ class ProbeResult:
 
 @dataclass(frozen=True)
 class HpaStatus:
+    """A HorizontalPodAutoscaler's bounds, counts and CPU utilization against its target."""
+
     name: str
     min_replicas: int
     max_replicas: int
@@ -162,3 +263,31 @@ class HpaStatus:
     desired_replicas: int
     cpu_utilization: int | None
     cpu_target: int | None
+
+
+@dataclass(frozen=True)
+class NamespaceState:
+    """A namespace: its labels, and whether it is being deleted."""
+
+    name: str
+    labels: Mapping[str, str]
+    terminating: bool = False
+
+    @classmethod
+    def of(cls, namespace: Any) -> NamespaceState:
+        """From a V1Namespace."""
+        meta = namespace.metadata
+        return cls(meta.name, dict(meta.labels or {}), meta.deletion_timestamp is not None)
+
+
+def text_table(rows: Iterable[object]) -> str:
+    """Dataclasses as an aligned plain-text table (diagnostics: no pandas on `lab up`'s path)."""
+    records = [asdict(row) for row in rows]  # type: ignore[call-overload]
+    if not records:
+        return "(none)"
+    columns = list(records[0])
+    cells = [columns, *([str(r[c]) for c in columns] for r in records)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    )

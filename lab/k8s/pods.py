@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -18,52 +17,75 @@ from lab.k8s.errors import (
     api_message,
     in_context,
 )
-from lab.k8s.frames import pods_frame
-from lab.k8s.objects import EVENT_COLUMNS, Eviction, HpaStatus, PodState, event_row, event_time
+from lab.k8s.objects import Event, Eviction, HpaStatus, Node, PodState, event_time, text_table
 
-CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+if TYPE_CHECKING:
+    import pandas as pd
+
 # Container states no wait outlives: the kubelet gave up pulling once and backs off, or the
 # name is invalid (a first ErrImagePull may be a registry hiccup: it is retried, not fatal).
 IMAGE_PROBLEMS = ("ImagePullBackOff", "InvalidImageName")
 # How far before a wait's start a Warning event still counts as its cause (client/server clocks).
 EVENT_SLACK = timedelta(seconds=5)
+EPOCH = datetime.min.replace(tzinfo=UTC)  # sorts an event without a time first
 
 
 class Pods(NamespaceBase):
-    """Pods, events and the other objects a lesson reads in its namespace."""
+    """Pods, events and the other objects a lesson reads in its namespace.
 
-    def pod_states(self, selector: str | None = None) -> list[PodState]:
+    One type per family: `pods`, `pod` -> `PodState`; `ready_pod_names`, `running_pod_names`
+    -> names; `pods_frame` (and every `*_frame`) -> a pandas table for notebooks.
+    """
+
+    def _list_pods(self, selector: str | None) -> list[Any]:
+        return list(
+            self._call(
+                "list pods",
+                lambda: self.core.list_namespaced_pod(self.namespace, label_selector=selector),
+            ).items
+        )
+
+    def pods(self, selector: str | None = None) -> list[PodState]:
         """Pods (optionally by label selector), sorted by name."""
-        with self._explained("list pods", self.namespace):
-            items = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
-        return sorted((PodState.of(p) for p in items), key=lambda pod: pod.name)
+        return sorted((PodState.of(p) for p in self._list_pods(selector)), key=lambda p: p.name)
 
-    def pod_objects(self, selector: str | None = None) -> list[Any]:
-        """The V1Pod objects themselves (e.g. for `lastState` of their containers)."""
-        return list(self.core.list_namespaced_pod(self.namespace, label_selector=selector).items)
+    def pods_frame(self, selector: str | None = None) -> pd.DataFrame:
+        """`pods` as a table, one row per pod."""
+        from lab.k8s.frames import pods_frame
 
-    def pods(self, selector: str | None = None) -> pd.DataFrame:
-        """`pod_states` as a table, for notebooks."""
-        return pods_frame(self.pod_states(selector))
+        return pods_frame(self.pods(selector))
 
-    def ready_pods(self, selector: str) -> list[str]:
+    def pod(self, name: str) -> PodState:
+        """One pod by name (`NotFoundError` when there is none)."""
+        found = self._call(
+            f"read pod {name}", lambda: self.core.read_namespaced_pod(name, self.namespace)
+        )
+        return PodState.of(found)
+
+    def ready_pod_names(self, selector: str) -> list[str]:
         """Names of the ready, not-terminating pods matching `selector`, sorted (the
-        port-forwards call this on every connection: no pandas here)."""
-        return [p.name for p in self.pod_states(selector) if p.ready and not p.deleting]
+        port-forwards call this on every connection)."""
+        return [p.name for p in self.pods(selector) if p.ready and not p.deleting]
 
-    def running_pods(self, selector: str) -> list[str]:
+    def running_pod_names(self, selector: str) -> list[str]:
         """Names of the running, not-terminating pods matching `selector` (ready or not), sorted."""
-        states = self.pod_states(selector)
-        return [p.name for p in states if p.phase == "Running" and not p.deleting]
+        return [p.name for p in self.pods(selector) if p.phase == "Running" and not p.deleting]
 
-    def events(self, limit: int = 20) -> pd.DataFrame:
-        """The namespace's most recent events, oldest first."""
-        frame = pd.DataFrame([event_row(e) for e in self._events()], columns=EVENT_COLUMNS)
-        return frame.sort_values("time", key=lambda t: pd.to_datetime(t, utc=True)).tail(limit)
+    def events(self, limit: int = 20) -> list[Event]:
+        """The namespace's `limit` most recent events, oldest first."""
+        events = sorted((Event.of(e) for e in self._events()), key=lambda e: e.time or EPOCH)
+        return events[-limit:] if limit else []
+
+    def events_frame(self, limit: int = 20) -> pd.DataFrame:
+        """`events` as a table, one row per event."""
+        from lab.k8s.frames import events_frame
+
+        return events_frame(self.events(limit))
 
     def _events(self) -> list[Any]:
-        with self._explained("list events", self.namespace):
-            return list(self.core.list_namespaced_event(self.namespace).items)
+        return list(
+            self._call("list events", lambda: self.core.list_namespaced_event(self.namespace)).items
+        )
 
     def blocker(self, selector: str | None, since: datetime) -> BlockedError | None:
         """Why the pods matching `selector` cannot come up however long one waits (image not
@@ -79,13 +101,13 @@ class Pods(NamespaceBase):
         )
 
         def last(about: str | None = None) -> str:
-            rows = [event_row(e) for e in warnings if about in (None, e.involved_object.name)]
-            if not rows:
+            events = [Event.of(e) for e in warnings if about in (None, e.involved_object.name)]
+            if not events:
                 return ""
-            row = rows[-1]
-            return f"\nLast event: {row['reason']} {row['object']}: {row['message']}"
+            event = events[-1]
+            return f"\nLast event: {event.reason} {event.object}: {event.message}"
 
-        for pod in self.pod_states(selector):
+        for pod in self.pods(selector):
             if pod.detail in IMAGE_PROBLEMS:
                 return BlockedError(
                     f"Pod {pod.name} cannot get its image ({pod.detail}) in "
@@ -109,42 +131,39 @@ class Pods(NamespaceBase):
                 )
         return None
 
-    def _list_nodes(self) -> list[Any]:
-        return list(self.core.list_node().items)
-
-    def nodes(self) -> pd.DataFrame:
-        """The cluster's nodes (name, role, ready, kubelet version); kind only: nodes are
-        cluster-scoped and a learner's Role on a shared cluster cannot list them."""
+    def nodes(self) -> list[Node]:
+        """The cluster's nodes, sorted by name; kind only: nodes are cluster-scoped and a
+        learner's Role on a shared cluster cannot list them."""
         self._cluster_wide("Listing nodes")
-        rows = [
-            {
-                "name": node.metadata.name,
-                "role": "control-plane"
-                if CONTROL_PLANE_LABEL in (node.metadata.labels or {})
-                else "worker",
-                "ready": any(
-                    c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
-                ),
-                "version": node.status.node_info.kubelet_version,
-            }
-            for node in self._list_nodes()
-        ]
-        return pd.DataFrame(rows, columns=["name", "role", "ready", "version"])
+        items = self._call("list nodes", lambda: self.core.list_node().items)
+        return sorted((Node.of(n) for n in items), key=lambda n: n.name)
+
+    def nodes_frame(self) -> pd.DataFrame:
+        """`nodes` as a table (name, role, ready, kubelet version)."""
+        from lab.k8s.frames import nodes_frame
+
+        return nodes_frame(self.nodes())
 
     def logs(self, pod: str, tail: int = 50, container: str | None = None) -> str:
+        """The last `tail` lines of a pod's log (of `container`, when it has several)."""
         return str(
-            self.core.read_namespaced_pod_log(
-                pod, self.namespace, tail_lines=tail, container=container
+            self._call(
+                f"read the log of pod {pod}",
+                lambda: self.core.read_namespaced_pod_log(
+                    pod, self.namespace, tail_lines=tail, container=container
+                ),
             )
         )
 
     def hpa(self, name: str) -> HpaStatus:
         """Current state of a HorizontalPodAutoscaler (CPU utilization when it has one; zero
         counts before the controller's first sync, when it has no status yet)."""
-        with self._explained(f"read HorizontalPodAutoscaler/{name}", self.namespace):
-            hpa: Any = self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
+        hpa: Any = self._call(
+            f"read HorizontalPodAutoscaler/{name}",
+            lambda: self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
                 name, self.namespace
-            )
+            ),
+        )
         status: Any = hpa.status or client.V2HorizontalPodAutoscalerStatus(desired_replicas=0)
         current = next(
             (
@@ -175,18 +194,14 @@ class Pods(NamespaceBase):
     def diagnose(self, selector: str | None = None, log_lines: int = 10) -> str:
         """Events, pod phases, container states and the last log lines of the pods not ready."""
         pods = self.pods(selector)
-        parts = [
-            "Pods:",
-            pods.to_string(index=False) if len(pods) else "(none)",
-            "Recent events:",
-            self.events(10).to_string(index=False),
-        ]
-        # .loc with a bool mask: on an empty table `pods[mask]` would select columns instead
-        for name in pods.loc[~pods["ready"].astype(bool), "name"]:
+        parts = ["Pods:", text_table(pods), "Recent events:", text_table(self.events(10))]
+        for pod in pods:
+            if pod.ready:
+                continue
             try:
-                parts += [f"Last log lines of {name}:", self.logs(name, tail=log_lines)]
+                parts += [f"Last log lines of {pod.name}:", self.logs(pod.name, tail=log_lines)]
             except ApiException as exc:
-                parts.append(f"(no logs for {name}: {exc.reason})")
+                parts.append(f"(no logs for {pod.name}: {exc.reason})")
         return "\n".join(parts)
 
     # --- disruption ---------------------------------------------------------------------------
@@ -198,8 +213,10 @@ class Pods(NamespaceBase):
             metadata=client.V1ObjectMeta(name=pod, namespace=self.namespace),
         )
         try:
-            with self._explained(f"evict pod {pod}", self.namespace):
-                self.core.create_namespaced_pod_eviction(pod, self.namespace, body)
+            self._call(
+                f"evict pod {pod}",
+                lambda: self.core.create_namespaced_pod_eviction(pod, self.namespace, body),
+            )
         except ApiException as exc:
             if exc.status != 429:
                 raise
@@ -208,6 +225,21 @@ class Pods(NamespaceBase):
 
     def delete_pod(self, pod: str, grace_period_seconds: int | None = None) -> None:
         """Delete a pod (no PDB check: this is what a crash or `kubectl delete pod` does)."""
-        self.core.delete_namespaced_pod(
-            pod, self.namespace, grace_period_seconds=grace_period_seconds
+        self._call(
+            f"delete pod {pod}",
+            lambda: self.core.delete_namespaced_pod(
+                pod, self.namespace, grace_period_seconds=grace_period_seconds
+            ),
         )
+
+    def create_pod(self, pod: client.V1Pod, dry_run: bool = False, what: str = "pod") -> PodState:
+        """Create a pod (`dry_run`: the API server admits and validates it, stores nothing);
+        a refusal (Pod Security, quota, RBAC) is the `ForbiddenError` naming it."""
+        name = pod.metadata.name if pod.metadata else "?"
+        created = self._call(
+            f"create {what} {name}" + (" (dry run)" if dry_run else ""),
+            lambda: self.core.create_namespaced_pod(
+                self.namespace, pod, dry_run="All" if dry_run else None
+            ),
+        )
+        return PodState.of(created)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
 from kubernetes import client
 
@@ -99,8 +98,7 @@ class Probing(Pods):
             )
         labels = dict(labels or {"app": "lab-probe"})
         name = f"lab-probe-{uuid.uuid4().hex[:8]}"
-        with self._explained(f"create probe pod {name}", self.namespace):
-            self.core.create_namespaced_pod(self.namespace, probe_pod(name, url, labels, image))
+        self.create_pod(probe_pod(name, url, labels, image), what="probe pod")
         try:
             phase = poll(
                 lambda: self._finished_phase(name),
@@ -112,10 +110,9 @@ class Probing(Pods):
             )
             output = self.logs(name, tail=5)
         finally:
-            self.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
+            self.delete_pod(name, grace_period_seconds=0)
         return ProbeResult(url, labels, phase == "Succeeded", output.strip())
 
     def _finished_phase(self, name: str) -> str | None:
-        pod: Any = self.core.read_namespaced_pod(name, self.namespace)
-        phase = pod.status.phase
-        return str(phase) if phase in ("Succeeded", "Failed") else None
+        phase = self.pod(name).phase
+        return phase if phase in ("Succeeded", "Failed") else None

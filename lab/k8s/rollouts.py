@@ -1,36 +1,61 @@
-"""Rollouts: waiting for a Deployment or StatefulSet, restarting one, sampling its progress."""
+"""Rollouts: reading a Deployment or StatefulSet, waiting for it, restarting it, sampling its
+progress."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError
-from lab.k8s.objects import match_labels_selector, rollout_complete, rollout_row
+from lab.k8s.objects import Rollout, RolloutSample
 from lab.k8s.pods import Pods
 from lab.waits import poll
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"  # what `kubectl rollout restart` stamps
 
 
 class Rollouts(Pods):
     """Following a workload's rollout until its pods are ready."""
 
-    def _workload(self, name: str, kind: str) -> Any:
-        workload: Any
-        readers = {
-            "StatefulSet": self.apps.read_namespaced_stateful_set,
-            "Deployment": self.apps.read_namespaced_deployment,
+    def _api_of(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """The (read, patch) calls of a workload kind."""
+        calls = {
+            "StatefulSet": (
+                self.apps.read_namespaced_stateful_set,
+                self.apps.patch_namespaced_stateful_set,
+            ),
+            "Deployment": (
+                self.apps.read_namespaced_deployment,
+                self.apps.patch_namespaced_deployment,
+            ),
         }
-        if kind not in readers:
+        if kind not in calls:
             raise LabError(
                 f"Cannot follow a rollout of kind {kind}.", "Use Deployment or StatefulSet."
             )
-        with self._explained(f"read {kind}/{name}", self.namespace):
-            workload = readers[kind](name, self.namespace)
-        workload.kind = kind
-        return workload
+        return calls[kind]
+
+    def rollout(self, name: str, kind: str = "Deployment") -> Rollout:
+        """A Deployment's or StatefulSet's counts, and whether its rollout is complete."""
+        read, _ = self._api_of(kind)
+        return Rollout.of(
+            self._call(f"read {kind}/{name}", lambda: read(name, self.namespace)), kind
+        )
+
+    def rollouts(self, kind: str) -> list[Rollout]:
+        """Every Deployment or StatefulSet of the namespace, sorted by name."""
+        lists = {
+            "StatefulSet": self.apps.list_namespaced_stateful_set,
+            "Deployment": self.apps.list_namespaced_deployment,
+        }
+        found: Any = self._call(f"list {kind}s", lambda: lists[kind](self.namespace))
+        return sorted((Rollout.of(w, kind) for w in found.items), key=lambda r: r.name)
 
     def wait_rollout(
         self,
@@ -38,7 +63,7 @@ class Rollouts(Pods):
         kind: str = "Deployment",
         timeout: float = 300.0,
         selector: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Rollout:
         """Wait until the rollout is complete and as many of its pods are ready (and not
         terminating) as it wants; on timeout, the diagnostics of its pods.
 
@@ -50,16 +75,15 @@ class Rollouts(Pods):
         pods = selector
         since = datetime.now(UTC)
 
-        def done() -> dict[str, Any] | None:
+        def done() -> Rollout | None:
             nonlocal pods
-            workload = self._workload(name, kind)
-            pods = pods or match_labels_selector(workload)
-            counts = rollout_row(workload)
-            if not rollout_complete(workload) or len(self.ready_pods(pods)) < counts["desired"]:
+            rollout = self.rollout(name, kind)
+            pods = pods or rollout.selector
+            if not rollout.complete or len(self.ready_pod_names(pods)) < rollout.desired:
                 if blocked := self.blocker(pods, since):
                     raise blocked
                 return None
-            return counts
+            return rollout
 
         return poll(
             done,
@@ -72,33 +96,35 @@ class Rollouts(Pods):
     def restart(self, name: str, kind: str = "Deployment") -> str:
         """Trigger a rolling update, like `kubectl rollout restart`; returns the stamp used."""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        patch = {
-            "spec": {
-                "template": {
-                    "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}
-                }
-            }
-        }
-        if kind == "StatefulSet":
-            self.apps.patch_namespaced_stateful_set(name, self.namespace, patch)
-        else:
-            self.apps.patch_namespaced_deployment(name, self.namespace, patch)
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        _, patch_call = self._api_of(kind)
+        self._call(f"restart {kind}/{name}", lambda: patch_call(name, self.namespace, patch))
         return stamp
 
     def rollout_timeline(
         self, name: str, timeout: float = 300.0, interval: float = 1.0
-    ) -> pd.DataFrame:
-        """Sample replica counts until the rollout completes: one row per sample, `t` in s."""
+    ) -> list[RolloutSample]:
+        """Sample a Deployment's replica counts until its rollout completes (at least twice)."""
         start = time.monotonic()
-        rows = []
+        samples = []
         while True:
-            workload = self._workload(name, "Deployment")
-            rows.append({"t": round(time.monotonic() - start, 2), **rollout_row(workload)})
-            if rollout_complete(workload) and len(rows) > 1:
-                return pd.DataFrame(rows)
+            rollout = self.rollout(name, "Deployment")
+            counts = {k: v for k, v in asdict(rollout).items() if k in RolloutSample.COUNTS}
+            samples.append(RolloutSample(t=round(time.monotonic() - start, 2), **counts))
+            if rollout.complete and len(samples) > 1:
+                return samples
             if time.monotonic() - start > timeout:
                 raise LabError(
                     f"Deployment {name} did not finish its rollout in {timeout:g} s.",
-                    f"Look at cluster.diagnose('app={name}').",
+                    f"Look at env.k8s.diagnose('app={name}').",
                 )
             time.sleep(interval)
+
+    def rollout_timeline_frame(
+        self, name: str, timeout: float = 300.0, interval: float = 1.0
+    ) -> pd.DataFrame:
+        """`rollout_timeline` as a table, one row per sample (what `lab.plots.rollout_timeline`
+        draws)."""
+        from lab.k8s.frames import timeline_frame
+
+        return timeline_frame(self.rollout_timeline(name, timeout, interval))

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
-
-from kubernetes.client.exceptions import ApiException
 
 from lab.errors import LabError
 from lab.identity import Identity, resolve
-from lab.k8s import POD_SECURITY_ENFORCE, NamespaceClient, explained
+from lab.k8s import POD_SECURITY_ENFORCE, NamespaceClient
 from lab.manifests import Obj, render
 from lab.portforward import Forward
 from lab.settings import Settings
@@ -109,7 +106,7 @@ class ClusterTarget:
         (the learner must see the first error, not a second one it caused)."""
         try:
             self.down()
-        except (LabError, ApiException) as exc:
+        except LabError as exc:  # the client's errors are LabErrors (lab.k8s explains them)
             log.warning("cleaning up after the failure failed too: %s", exc)
 
 
@@ -117,23 +114,19 @@ def check_namespace(cluster: NamespaceClient) -> None:
     """Before anything is applied: the namespace exists and enforces Pod Security "restricted"
     (the lab's pods are written for it; the instructor's provision sets it)."""
     ns = cluster.namespace
-    try:
-        with explained(f"read namespace {ns}", ns, cluster.context):
-            namespace: Any = cluster.core.read_namespace(ns)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+    namespace = cluster.namespace_state()
+    if namespace is None:
         raise LabError(
             f"Namespace {ns} does not exist on this cluster.",
             "The instructor creates learner namespaces (ironclad-lab workshop provision); check "
             "--namespace / LAB_NAMESPACE and --context against the kubeconfig you were given.",
-        ) from exc
-    if namespace.metadata.deletion_timestamp is not None:
+        )
+    if namespace.terminating:
         raise LabError(
             f"Namespace {ns} is being deleted.",
             "Ask the instructor to provision it again once it is gone.",
         )
-    enforced = (namespace.metadata.labels or {}).get(POD_SECURITY_ENFORCE)
+    enforced = namespace.labels.get(POD_SECURITY_ENFORCE)
     if enforced != "restricted":
         raise LabError(
             f"Namespace {ns} is not labelled for Pod Security 'restricted' "

@@ -10,16 +10,13 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass
-from typing import Any
-
-from kubernetes.client.exceptions import ApiException
 
 from lab.contract import BACKEND, BACKEND_HPA, CHAOS_SECRET, GRAFANA, PROMETHEUS
 from lab.credentials import GENERATED, Credentials, generate
 from lab.errors import LabError
-from lab.k8s import NamespaceClient, explained, pods_of
+from lab.k8s import NamespaceClient, NotFoundError, pods_of
 from lab.net import http_ok
-from lab.portforward import Forward, pod_connector
+from lab.portforward import Forward
 from lab.targets.base import Endpoints
 from lab.waits import poll
 
@@ -54,8 +51,7 @@ def wait_hpa_floor(cluster: NamespaceClient, timeout: float) -> None:
     log.info("waiting for %s to scale %s to %d …", BACKEND_HPA, BACKEND, floor)
 
     def scaled_to_floor() -> bool:
-        backend = cluster.apps.read_namespaced_deployment(BACKEND, cluster.namespace)
-        return (backend.spec.replicas or 0) >= floor
+        return cluster.rollout(BACKEND).desired >= floor
 
     poll(
         scaled_to_floor,
@@ -68,14 +64,10 @@ def wait_hpa_floor(cluster: NamespaceClient, timeout: float) -> None:
 
 def wait_workloads(cluster: NamespaceClient, timeout: float) -> None:
     """Wait for every StatefulSet, then every Deployment, of the namespace to roll out."""
-    for kind_name, names in (
-        ("StatefulSet", cluster.apps.list_namespaced_stateful_set),
-        ("Deployment", cluster.apps.list_namespaced_deployment),
-    ):
-        workloads: list[Any] = names(cluster.namespace).items
-        for workload in workloads:
-            log.info("waiting for %s/%s …", kind_name, workload.metadata.name)
-            cluster.wait_rollout(workload.metadata.name, kind_name, timeout)
+    for kind in ("StatefulSet", "Deployment"):
+        for workload in cluster.rollouts(kind):
+            log.info("waiting for %s/%s …", kind, workload.name)
+            cluster.wait_rollout(workload.name, kind, timeout)
 
 
 def forward_stack(
@@ -89,15 +81,9 @@ def forward_stack(
         # A Service-like forward (slot None) picks among ready pods; a forward to one replica
         # follows that replica while it runs, ready or not (like kubectl port-forward), so a
         # learner still reaches it while its readiness says 503.
-        pods = cluster.ready_pods if slot is None else cluster.running_pods
-        connector = pod_connector(
-            cluster.api_client.configuration,
-            cluster.namespace,
-            lambda: pods(pods_of.selector),
-            pods_of.port,
-            slot,
-        )
-        fwd = Forward(name or pods_of.name, connector).start()
+        fwd = Forward(
+            name or pods_of.name, cluster.connector(pods_of.selector, pods_of.port, slot)
+        ).start()
         forwards.append(fwd)
         poll(
             lambda: http_ok(fwd.url + pods_of.ready_path),
@@ -108,11 +94,11 @@ def forward_stack(
         return fwd.url
 
     log.info("forwarding the backend, Prometheus and Grafana ports …")
-    replicas = len(cluster.ready_pods(BACKEND_PODS.selector))
+    replicas = len(cluster.ready_pod_names(BACKEND_PODS.selector))
     urls = [forward(BACKEND_PODS, i, f"{BACKEND}-{i}") for i in range(replicas)]
     service = forward(BACKEND_PODS, None)
     prometheus = forward(PROMETHEUS_PODS, 0)
-    grafana = forward(GRAFANA_PODS, 0) if cluster.ready_pods(GRAFANA_PODS.selector) else None
+    grafana = forward(GRAFANA_PODS, 0) if cluster.ready_pod_names(GRAFANA_PODS.selector) else None
     return Endpoints(
         target=target,
         backend=service,
@@ -129,13 +115,10 @@ def live_credentials(cluster: NamespaceClient) -> Credentials:
     found: Credentials = {}
     for name in GENERATED:
         try:
-            with explained(f"read Secret/{name}", cluster.namespace, cluster.context):
-                secret: Any = cluster.core.read_namespaced_secret(name, cluster.namespace)
-        except ApiException as exc:
-            if exc.status == 404:  # a new stack (or its namespace not created yet)
-                continue
-            raise
-        found[name] = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+            data = cluster.secret(name)
+        except NotFoundError:  # a new stack (or its namespace not created yet)
+            continue
+        found[name] = {k: base64.b64decode(v).decode() for k, v in data.items()}
     return found
 
 
@@ -146,8 +129,7 @@ def stack_credentials(cluster: NamespaceClient) -> Credentials:
 
 def chaos_token(cluster: NamespaceClient, fix: str) -> str:
     """The backend's chaos token: key CHAOS_TOKEN of the Secret CHAOS_SECRET."""
-    secret: Any = cluster.core.read_namespaced_secret(CHAOS_SECRET, cluster.namespace)
-    value = (secret.data or {}).get("CHAOS_TOKEN")
+    value = cluster.secret(CHAOS_SECRET).get("CHAOS_TOKEN")
     if not value:
         raise LabError(f"Secret {CHAOS_SECRET} in {cluster.namespace} has no CHAOS_TOKEN key.", fix)
     return base64.b64decode(value).decode()

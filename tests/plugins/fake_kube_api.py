@@ -166,6 +166,10 @@ def event_json(
     }
 
 
+# metav1.StatusReason of the refusals a test sets in `FakeApiServer.refuse`
+STATUS_REASONS = {401: "Unauthorized", 404: "NotFound", 409: "Conflict", 422: "Invalid"}
+
+
 def status(code: int, message: str, reason: str = "") -> tuple[int, dict[str, Any]]:
     return code, {
         "kind": "Status",
@@ -370,7 +374,7 @@ class FakeApiServer:
         for rule in checked[0] if checked else ():
             if rule in self.refuse:
                 code, message = self.refuse[rule]
-                return status(code, message, "Forbidden")
+                return status(code, message, STATUS_REASONS.get(code, "Forbidden"))
         return None
 
     def enforced(self, call: Call) -> tuple[int, Any] | None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.access import Question, can_i, service_account, verdicts
-from lab.k8s import NamespaceClient
+from lab.k8s import NamespaceClient, Question, service_account
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tests/conftest.py)
 
@@ -23,11 +22,11 @@ def test_prometheus_may_watch_pods_in_its_namespace_and_nothing_else(
         Question("list", "pods", "default"),
         Question("list", "nodes"),
     ]
-    answers = verdicts(cluster.api_client, questions, user=service_account(ns, "prometheus"))
+    answers = cluster.verdicts_frame(questions, user=service_account(ns, "prometheus"))
     assert answers["allowed"].tolist() == [True, True, False, False, False, False], answers
 
 
 def test_kind_admin_may_list_nodes_and_review_others(cluster: NamespaceClient) -> None:
-    assert can_i(cluster.api_client, Question("list", "nodes"))
+    assert cluster.can_i(Question("list", "nodes"))
     review = Question("create", "subjectaccessreviews", group="authorization.k8s.io")
-    assert can_i(cluster.api_client, review)
+    assert cluster.can_i(review)

@@ -11,12 +11,12 @@ pytestmark = [pytest.mark.kind, pytest.mark.slow]  # skipped without Docker (tes
 
 
 def test_killed_pod_is_replaced(cluster: NamespaceClient) -> None:
-    before = cluster.ready_pods("app=backend")
+    before = cluster.ready_pod_names("app=backend")
     killed = kill_pod(cluster, selector="app=backend")
     [pod] = killed["pod"]
     assert pod in before
     cluster.wait_rollout("backend", timeout=300)
-    after = cluster.ready_pods("app=backend")
+    after = cluster.ready_pod_names("app=backend")
     assert pod not in after
     assert len(after) == len(before)
 
@@ -24,7 +24,7 @@ def test_killed_pod_is_replaced(cluster: NamespaceClient) -> None:
 def test_evicting_every_backend_pod_is_refused_by_the_pdb(cluster: NamespaceClient) -> None:
     journal = Experiment(
         "the PDB keeps the backend available during voluntary disruptions",
-        steady_state=[lambda: len(cluster.ready_pods("app=backend")) >= 2],
+        steady_state=[lambda: len(cluster.ready_pod_names("app=backend")) >= 2],
         method=[
             (
                 "evict all backend pods",

@@ -57,7 +57,7 @@ def test_the_learner_runs_the_whole_stack_in_their_namespace(
 ) -> None:
     target, endpoints = running
     assert target.cluster is not None
-    assert len(endpoints.backends) == len(target.cluster.ready_pods("app=backend")) >= 3
+    assert len(endpoints.backends) == len(target.cluster.ready_pod_names("app=backend")) >= 3
     assert all(http_ok(f"{url}/health/ready") for url in endpoints.backends)
     assert http_ok(f"{endpoints.prometheus}/-/ready")
 

@@ -25,7 +25,7 @@ def test_every_backend_pod_is_forwarded_and_ready(
     kind: tuple[KindTarget, Endpoints, NamespaceClient],
 ) -> None:
     _, endpoints, cluster = kind
-    assert len(endpoints.backends) == len(cluster.ready_pods("app=backend")) >= 3
+    assert len(endpoints.backends) == len(cluster.ready_pod_names("app=backend")) >= 3
     assert all(http_ok(f"{url}/health/ready") for url in endpoints.backends)
     assert http_ok(f"{endpoints.prometheus}/-/ready")
     assert endpoints.chaos_token
@@ -35,7 +35,7 @@ def test_the_pdb_refuses_evicting_below_its_minimum(
     kind: tuple[KindTarget, Endpoints, NamespaceClient],
 ) -> None:
     _, _, cluster = kind
-    outcomes = [cluster.evict(pod) for pod in cluster.ready_pods("app=backend")]
+    outcomes = [cluster.evict(pod) for pod in cluster.ready_pod_names("app=backend")]
     assert any(o.refused for o in outcomes)
     cluster.wait_rollout("backend", timeout=300)
 

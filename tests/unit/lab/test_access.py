@@ -1,4 +1,4 @@
-"""lab.access asks the API server the right review; a kind test would ask a real one (none here)."""
+"""lab.k8s access reviews ask the API server the right review; a kind test asks a real one."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import RESTResponse
 
-from lab.access import Question, can_i, service_account, verdicts
+from lab.k8s import NamespaceClient, Question, service_account
 
 
 class RecordingClient(client.ApiClient):
@@ -36,7 +36,7 @@ class RecordingClient(client.ApiClient):
 
 def test_without_a_user_it_asks_about_yourself() -> None:
     api = RecordingClient(allowed=True)
-    assert can_i(api, Question("list", "pods", "ironclad-demo")) is True
+    assert NamespaceClient("ironclad-demo", api).can_i(Question("list", "pods", "ironclad-demo"))
     [(path, body)] = api.asked
     assert path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
     assert body["spec"]["resourceAttributes"] == {
@@ -50,16 +50,18 @@ def test_without_a_user_it_asks_about_yourself() -> None:
 def test_with_a_user_it_asks_about_that_service_account() -> None:
     api = RecordingClient(allowed=False)
     prometheus = service_account("ironclad-demo", "prometheus")
-    assert can_i(api, Question("list", "nodes"), user=prometheus) is False
+    cluster = NamespaceClient("ironclad-demo", api)
+    assert cluster.can_i(Question("list", "nodes"), user=prometheus) is False
     [(path, body)] = api.asked
     assert path == "/apis/authorization.k8s.io/v1/subjectaccessreviews"
     assert body["spec"]["user"] == "system:serviceaccount:ironclad-demo:prometheus"
     assert "namespace" not in body["spec"]["resourceAttributes"]  # cluster-wide
 
 
-def test_verdicts_is_one_row_per_question() -> None:
+def test_verdicts_frame_is_one_row_per_question() -> None:
     questions = [Question("watch", "pods", "ironclad-demo"), Question("list", "pods", "default")]
-    frame = verdicts(RecordingClient(allowed=True), questions, user="someone")
+    cluster = NamespaceClient("ironclad-demo", RecordingClient(allowed=True))
+    frame = cluster.verdicts_frame(questions, user="someone")
     assert frame.to_dict("records") == [
         {"may": "watch pods in ironclad-demo", "allowed": True},
         {"may": "list pods in default", "allowed": True},

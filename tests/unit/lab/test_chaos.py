@@ -17,6 +17,7 @@ from lab.chaos import (
     restarts,
 )
 from lab.errors import ChaosError
+from lab.k8s import PodState
 from lab.net import free_port
 from lab.targets import ReplicaRecord
 
@@ -31,10 +32,11 @@ class FakeCluster:
     pods_by_name: dict[str, bool] = field(default_factory=dict)  # name -> deleting
     calls: list[tuple[str, str, int | None]] = field(default_factory=list)
 
-    def pods(self, selector: str | None = None) -> pd.DataFrame:
-        return pd.DataFrame(
-            {"name": list(self.pods_by_name), "deleting": list(self.pods_by_name.values())}
-        )
+    def pods(self, selector: str | None = None) -> list[PodState]:
+        return [
+            PodState(name, "Running", True, 0, "", None, None, deleting, None)
+            for name, deleting in self.pods_by_name.items()
+        ]
 
     def delete_pod(self, pod: str, grace_period_seconds: int | None = None) -> None:
         self.calls.append(("delete", pod, grace_period_seconds))
@@ -225,7 +227,8 @@ def test_restarts_on_the_local_target_reads_the_supervisors_records() -> None:
 
 
 def test_restarts_on_kind_reads_restart_count_and_oomkilled_from_the_pods() -> None:
-    """Recorded container status shapes (the API's V1Pod), as a cluster reports an OOM kill."""
+    """Recorded container status shapes (the API's V1Pod, read by PodState.of), as a cluster
+    reports an OOM kill."""
     from kubernetes import client
 
     def pod(name: str, restarts: int, last: client.V1ContainerStateTerminated | None) -> object:
@@ -248,9 +251,9 @@ def test_restarts_on_kind_reads_restart_count_and_oomkilled_from_the_pods() -> N
         def replica_records(self) -> list[ReplicaRecord]:
             raise AssertionError("not local")
 
-        def backend_pods(self) -> list[object]:
+        def backend_pods(self) -> list[PodState]:
             oom = client.V1ContainerStateTerminated(exit_code=137, reason="OOMKilled")
-            return [pod("backend-a", 1, oom), pod("backend-b", 0, None)]
+            return [PodState.of(pod("backend-a", 1, oom)), PodState.of(pod("backend-b", 0, None))]
 
     frame = restarts(Kind())
     assert frame["replica"].tolist() == ["backend-a", "backend-b"]

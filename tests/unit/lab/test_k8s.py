@@ -24,7 +24,15 @@ import pytest
 from kubernetes import client
 
 from lab.errors import LabError, LabTimeoutError
-from lab.k8s import PROBE_SCRIPT, NamespaceClient, PodState, documents, probe_pod, rollout_complete
+from lab.k8s import (
+    PROBE_SCRIPT,
+    Applied,
+    NamespaceClient,
+    PodState,
+    documents,
+    probe_pod,
+    rollout_complete,
+)
 
 if TYPE_CHECKING:
     from fake_kube_api import FakeApiServer
@@ -42,14 +50,17 @@ def test_pods_frame_shows_readiness_restarts_and_why(
         "a": fake.pod_json("a"),
         "p": fake.pod_json("p", labels={"app": "postgres"}),
     }
-    frame = cluster.pods("app=backend")
+    frame = cluster.pods_frame("app=backend")
     assert list(frame["name"]) == ["a", "b"]
     assert list(frame["ready"]) == [True, False]
     assert list(frame["restarts"]) == [0, 4]
     assert list(frame["detail"]) == ["", "CrashLoopBackOff"]
-    assert cluster.ready_pods("app=backend") == ["a"]
-    assert cluster.running_pods("app=backend") == ["a", "b"]  # b runs, but is not ready
-    assert [p.name for p in cluster.pod_states("app=backend")] == ["a", "b"]
+    assert cluster.ready_pod_names("app=backend") == ["a"]
+    assert cluster.running_pod_names("app=backend") == ["a", "b"]  # b runs, but is not ready
+    pods = cluster.pods("app=backend")
+    assert [p.name for p in pods] == ["a", "b"]
+    assert all(isinstance(p, PodState) for p in pods)
+    assert cluster.pod("b") == pods[1]
 
 
 def test_probe_without_an_image_says_what_to_pass(fake: FakeApiServer) -> None:
@@ -101,7 +112,8 @@ def test_events_are_sorted_oldest_first_and_limited(
         }
 
     fake.events = [event(2, "Started"), event(1, "Pulled"), event(3, "Killing")]
-    frame = cluster.events(limit=2)
+    assert [e.reason for e in cluster.events(limit=2)] == ["Started", "Killing"]
+    frame = cluster.events_frame(limit=2)
     assert list(frame["reason"]) == ["Started", "Killing"]
     assert list(frame["object"]) == ["Pod/a", "Pod/a"]
     assert list(frame["message"]) == ["m2", "m3"]
@@ -123,8 +135,10 @@ def test_wait_rollout_returns_counts_when_complete(
 ) -> None:
     fake.deployments["backend"] = fake.deployment_json(3, 3, 3)
     fake.pods = {n: fake.pod_json(n) for n in ("a", "b", "c")}
-    counts = cluster.wait_rollout("backend", timeout=5)
-    assert counts == {"desired": 3, "replicas": 3, "updated": 3, "ready": 3, "available": 3}
+    rollout = cluster.wait_rollout("backend", timeout=5)
+    counts = (rollout.desired, rollout.replicas, rollout.updated, rollout.ready, rollout.available)
+    assert counts == (3, 3, 3, 3, 3)
+    assert rollout.complete
 
 
 def test_wait_rollout_is_not_fooled_by_a_status_that_missed_a_killed_pod(
@@ -137,7 +151,7 @@ def test_wait_rollout_is_not_fooled_by_a_status_that_missed_a_killed_pod(
     with pytest.raises(LabTimeoutError, match="Deployment backend rollout"):
         cluster.wait_rollout("backend", timeout=0.5)
     fake.pods["d"] = fake.pod_json("d")
-    assert cluster.wait_rollout("backend", timeout=5)["available"] == 3
+    assert cluster.wait_rollout("backend", timeout=5).available == 3
 
 
 def test_wait_rollout_timeout_explains_with_pods_events_and_logs(
@@ -172,7 +186,7 @@ def test_rollout_timeline_samples_until_complete(
     fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
     fake.deployments["backend"] = fake.deployment_json(3, 3, 3)
-    frame = cluster.rollout_timeline("backend", interval=0.01)
+    frame = cluster.rollout_timeline_frame("backend", interval=0.01)
     assert list(frame.columns) == ["t", "desired", "replicas", "updated", "ready", "available"]
     assert len(frame) == 2
     assert frame["t"].is_monotonic_increasing
@@ -182,7 +196,6 @@ def deployment_model(body: dict[str, Any]) -> Any:
     model = client.ApiClient()._ApiClient__deserialize(  # type: ignore[attr-defined]
         body, "V1Deployment"
     )
-    model.kind = "Deployment"
     return model
 
 
@@ -199,7 +212,8 @@ def deployment_model(body: dict[str, Any]) -> Any:
 def test_rollout_complete_follows_kubectl_rules(
     fake: FakeApiServer, kwargs: dict[str, int], complete: bool
 ) -> None:
-    assert rollout_complete(deployment_model(fake.deployment_json(**kwargs))) is complete
+    model = deployment_model(fake.deployment_json(**kwargs))
+    assert rollout_complete(model, "Deployment") is complete
 
 
 def test_pod_state_of_an_unscheduled_pod() -> None:
@@ -325,11 +339,11 @@ def test_apply_waits_out_a_terminating_namespace_then_applies_server_side(
     fake: FakeApiServer, cluster: NamespaceClient, discovery_cache: None
 ) -> None:
     fake.terminating[NS] = 0  # an earlier teardown is still deleting the namespace
-    frame = cluster.apply(copy.deepcopy(APPLIED), timeout=10)
-    assert frame.fillna("").values.tolist() == [
-        ["Namespace", NS, ""],
-        ["ConfigMap", "c", NS],
-        ["APIService", "v1beta1.metrics.k8s.io", ""],
+    applied = cluster.apply(copy.deepcopy(APPLIED), timeout=10)
+    assert applied == [
+        Applied("Namespace", NS, None),
+        Applied("ConfigMap", "c", NS),
+        Applied("APIService", "v1beta1.metrics.k8s.io", None),
     ]
     assert [path for path, _, _ in fake.patches] == [
         f"/api/v1/namespaces/{NS}",

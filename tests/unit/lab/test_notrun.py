@@ -7,7 +7,7 @@ import pytest
 from lab import notrun
 
 CELL = """
-first, second = env.k8s.ready_pods("app=backend")[:2]
+first, second = env.k8s.ready_pod_names("app=backend")[:2]
 evictions = [env.k8s.evict(first), env.k8s.evict(second)]
 !kubectl get pdb
 lab.check(not evictions[0].refused and evictions[1].refused,
@@ -26,7 +26,7 @@ PDB = {
 def test_calls_and_expectations_are_read_from_the_cell() -> None:
     result = notrun.explain(CELL, "local")
     assert result.calls == [
-        "env.k8s.ready_pods('app=backend')",
+        "env.k8s.ready_pod_names('app=backend')",
         "env.k8s.evict(first)",
         "env.k8s.evict(second)",
     ]
@@ -100,7 +100,7 @@ def test_fields_are_filled_from_the_kernels_variables() -> None:
 
 def test_fields_the_cell_defines_itself_are_filled_without_touching_the_cluster() -> None:
     cell = (
-        "from lab.access import service_account\n"
+        "from lab.k8s import service_account\n"
         "WHO = service_account(NAMESPACE, 'prometheus')\n"
         "pods = env.k8s.pods()\n"
         "lab.check(pods, expected=f'{WHO} lists {len(pods)} pods in {NAMESPACE}')\n"
