@@ -114,7 +114,7 @@ def take_down(*, env: LabHandle, timeout: float = 300.0) -> dict[str, Any]:
     if env.on_cluster:
         env.k8s.apply([_scaled(env, 0)])
         poll(
-            lambda: not env.k8s.pod_states(PODS),
+            lambda: not env.k8s.pods(PODS),
             what=f"the StatefulSet {STATEFULSET} to have no pod",
             timeout=timeout,
             interval=0.5,

@@ -127,6 +127,7 @@ class Node:
     role: str  # "control-plane" or "worker"
     ready: bool
     version: str  # the kubelet's
+    images: tuple[str, ...] = ()  # every name of every image the node holds
 
     @classmethod
     def of(cls, node: Any) -> Node:
@@ -139,6 +140,7 @@ class Node:
                 c.type == "Ready" and c.status == "True" for c in node.status.conditions or []
             ),
             version=node.status.node_info.kubelet_version,
+            images=tuple(name for image in node.status.images or [] for name in image.names or []),
         )
 
 

@@ -70,11 +70,13 @@ def refused(call: object, status: int = 403) -> str:
 def test_provision_status_teardown(admin: KubeInstructorApi, tmp_path: Path) -> None:
     uid = new_uid()
     plan = make_plan(Settings.from_env(), 2, "wl-", WORKSHOP, uid)
-    admin.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="wl-02")))
+    admin.admin.core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name="wl-02"))
+    )
     with pytest.raises(LabError, match="namespace wl-02 exists and is not a workshop's"):
         provision(plan, admin, tmp_path, 3600)
     assert admin.namespace("wl-01") is None  # nothing was created
-    admin.core.delete_namespace("wl-02")
+    admin.admin.core.delete_namespace("wl-02")
     while admin.namespace("wl-02") is not None:
         time.sleep(1)
     done = provision(plan, admin, tmp_path, 3600)

@@ -19,18 +19,18 @@ def test_take_down_scales_postgres_to_zero_and_bring_back_to_one(
 ) -> None:
     rendered = manifests.render("kind", namespace=NS)
     cluster.apply([manifests.find(rendered, "StatefulSet", "postgres")])
-    assert cluster.ready_pods(database.PODS) == ["postgres-0"]
+    assert cluster.ready_pod_names(database.PODS) == ["postgres-0"]
     env = Lab(Endpoints("kind", ""), NS, 0, "test", get_settings())
     env.__dict__["k8s"] = cluster  # the client `env.k8s` would build from the recorded identity
 
     down = database.take_down(env=env, timeout=10)
     assert down["touched"] == "StatefulSet/postgres scaled to 0"
     assert fake.statefulsets["postgres"]["spec"]["replicas"] == 0
-    assert cluster.pod_states(database.PODS) == []
+    assert cluster.pods(database.PODS) == []
 
     back = database.bring_back(env=env, timeout=10)
     assert back["touched"] == "StatefulSet/postgres scaled to 1, postgres-0 ready"
-    assert cluster.ready_pods(database.PODS) == ["postgres-0"]
+    assert cluster.ready_pod_names(database.PODS) == ["postgres-0"]
     used = fake.rules()
     assert {namespace for _, namespace in used} == {NS}
     assert sorted({rule for rule, _ in used} - rbac.LEARNER_RULES) == []

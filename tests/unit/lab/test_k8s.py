@@ -28,6 +28,7 @@ from lab.k8s import (
     PROBE_SCRIPT,
     Applied,
     NamespaceClient,
+    Node,
     PodState,
     documents,
     probe_pod,
@@ -387,3 +388,30 @@ def test_a_probe_pod_never_turns_ready() -> None:
     script = readiness._exec.command
     assert script[:2] == ["python", "-c"]
     assert subprocess.run([sys.executable, "-c", script[2]], check=False).returncode != 0
+
+
+def test_node_of_reads_role_readiness_and_every_image_name() -> None:
+    """00-preflight's two node checks read these fields (a kind node as the API returns it)."""
+    BACKEND_IMAGE = "docker.io/library/ironclad-backend:lab"  # noqa: N806
+    node = client.V1Node(
+        metadata=client.V1ObjectMeta(
+            name="ironclad-control-plane",
+            labels={"node-role.kubernetes.io/control-plane": ""},
+        ),
+        status=client.V1NodeStatus(
+            conditions=[client.V1NodeCondition(type="Ready", status="True")],
+            node_info=client.V1NodeSystemInfo(
+                kubelet_version="v1.31.0", architecture="amd64", boot_id="",
+                container_runtime_version="", kernel_version="", kube_proxy_version="",
+                machine_id="", operating_system="linux", os_image="", system_uuid="",
+            ),
+            images=[client.V1ContainerImage(names=[BACKEND_IMAGE, "sha256:ab"])],
+        ),
+    )  # fmt: skip
+    assert Node.of(node) == Node(
+        "ironclad-control-plane",
+        "control-plane",
+        True,
+        "v1.31.0",
+        (BACKEND_IMAGE, "sha256:ab"),
+    )
