@@ -392,7 +392,7 @@ def test_a_probe_pod_never_turns_ready() -> None:
 
 def test_node_of_reads_role_readiness_and_every_image_name() -> None:
     """00-preflight's two node checks read these fields (a kind node as the API returns it)."""
-    BACKEND_IMAGE = "docker.io/library/ironclad-backend:lab"  # noqa: N806
+    image = "docker.io/library/ironclad-backend:lab"
     node = client.V1Node(
         metadata=client.V1ObjectMeta(
             name="ironclad-control-plane",
@@ -405,7 +405,7 @@ def test_node_of_reads_role_readiness_and_every_image_name() -> None:
                 container_runtime_version="", kernel_version="", kube_proxy_version="",
                 machine_id="", operating_system="linux", os_image="", system_uuid="",
             ),
-            images=[client.V1ContainerImage(names=[BACKEND_IMAGE, "sha256:ab"])],
+            images=[client.V1ContainerImage(names=[image, "sha256:ab"])],
         ),
     )  # fmt: skip
     assert Node.of(node) == Node(
@@ -413,5 +413,5 @@ def test_node_of_reads_role_readiness_and_every_image_name() -> None:
         "control-plane",
         True,
         "v1.31.0",
-        (BACKEND_IMAGE, "sha256:ab"),
+        (image, "sha256:ab"),
     )
