@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,35 +73,63 @@ def test_404_says_what_is_missing_where_and_how_to_get_it(learner: NamespaceClie
     assert info.value.status == 404
 
 
-def test_409_conflict_on_an_apply_that_does_not_force_names_the_field_manager_fix(
-    fake: FakeApiServer, learner: NamespaceClient
-) -> None:
-    fake.refuse[Rule("patch", "", "configmaps")] = (
+# (rule refused, status, the server's message, the call, error class, words of the message,
+#  words of the fix): a conflict of an apply that does not force, an invalid object, a 500
+ANSWERS = [
+    (
+        Rule("patch", "", "configmaps"),
         409,
         'Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .data.x',
-    )
-    with pytest.raises(ConflictError) as info:
-        learner.apply([CONFIGMAP], force_conflicts=False)
-    text = str(info.value)
-    assert "cannot apply ConfigMap/c" in text
-    assert 'conflict with "kubectl-edit"' in text
-    assert "(409 Conflict)" in text
-    assert "--show-managed-fields" in info.value.next_step
-
-
-def test_422_invalid_object_says_it_is_invalid_and_where_to_look(
-    fake: FakeApiServer, learner: NamespaceClient
-) -> None:
-    fake.refuse[Rule("create", "", "pods")] = (
+        lambda k8s: k8s.apply([CONFIGMAP], force_conflicts=False),
+        ConflictError,
+        ["cannot apply ConfigMap/c", 'conflict with "kubectl-edit"', "(409 Conflict)"],
+        "--show-managed-fields",
+    ),
+    (
+        Rule("create", "", "pods"),
         422,
         'Pod "p" is invalid: spec.containers[0].image: Required value',
-    )
-    with pytest.raises(InvalidError) as info:
-        learner.create_pod(probe_pod("p", "tcp://x:1", {}, "img"), dry_run=True)
-    text = str(info.value)
-    assert "refused to create pod p (dry run): the object is invalid" in text
-    assert "spec.containers[0].image: Required value" in text
-    assert "kubectl explain" in info.value.next_step
+        lambda k8s: k8s.create_pod(probe_pod("p", "tcp://x:1", {}, "img"), dry_run=True),
+        InvalidError,
+        ["refused to create pod p (dry run): the object is invalid", "image: Required value"],
+        "kubectl explain",
+    ),
+    (
+        Rule("list", "", "events"),
+        500,
+        "etcdserver: request timed out",
+        lambda k8s: k8s.events(),
+        ApiError,
+        ["failed to list events (500", "etcdserver: request timed out"],
+        "/readyz",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "status", "said", "call", "error", "words", "fix"),
+    ANSWERS,
+    ids=["409-conflict", "422-invalid", "500-other"],
+)
+def test_an_error_answer_is_explained_by_its_class(
+    fake: FakeApiServer,
+    learner: NamespaceClient,
+    rule: Rule,
+    status: int,
+    said: str,
+    call: Callable[[NamespaceClient], object],
+    error: type[ApiError],
+    words: list[str],
+    fix: str,
+) -> None:
+    fake.refuse[rule] = (status, said)
+    with pytest.raises(error) as info:
+        call(learner)
+    assert type(info.value) is error
+    assert info.value.status == status
+    for word in words:
+        assert word in str(info.value)
+    assert fix in info.value.next_step
 
 
 def test_422_lists_each_field_cause_of_the_status_details() -> None:
@@ -121,17 +150,6 @@ def test_422_lists_each_field_cause_of_the_status_details() -> None:
     assert "spec.replicas: must be >= 0; spec.template.spec.containers: Required value" in str(
         error
     )
-
-
-def test_another_error_status_is_still_explained(
-    fake: FakeApiServer, learner: NamespaceClient
-) -> None:
-    fake.refuse[Rule("list", "", "events")] = (500, "etcdserver: request timed out")
-    with pytest.raises(ApiError) as info:
-        learner.events()
-    assert "failed to list events (500" in str(info.value)
-    assert "etcdserver: request timed out" in str(info.value)
-    assert "/readyz" in info.value.next_step
 
 
 def test_no_answer_at_all_names_the_server_and_what_to_check(tmp_path: Path) -> None:
