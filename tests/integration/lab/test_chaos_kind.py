@@ -28,7 +28,7 @@ def test_evicting_every_backend_pod_is_refused_by_the_pdb(cluster: NamespaceClie
         method=[
             (
                 "evict all backend pods",
-                lambda: [cluster.evict(pod) for pod in cluster.running_pods("app=backend")],
+                lambda: [cluster.evict(pod) for pod in cluster.running_pod_names("app=backend")],
             )
         ],
         rollbacks=[lambda: cluster.wait_rollout("backend", timeout=300)],
