@@ -8,6 +8,10 @@ down. `StackProcess` runs that as a child process (`lab.connect()` and the noteb
 both use it: one readiness check, one timeout table); `read_state()` attaches to a running
 one and `stop()` ends it through its pid, or stops what a killed one left (its pid file).
 How long a `lab up` may take to be ready is the target's (`lab.targets.spec`).
+
+Over 400 lines on purpose: the state file, its lock and the pid file are a protocol between the
+one `lab up` that writes them and everything that reads them (status, down, connect, the runner,
+a second `up`); writer and readers stay in one module so that they cannot drift apart.
 """
 
 from __future__ import annotations
