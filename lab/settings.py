@@ -27,6 +27,7 @@ DNS_LABEL_MAX = 63
 N = TypeVar("N", int, float)
 # What makes a directory a learner workspace (lab.workspace writes it: the version it came from).
 WORKSPACE_MARKER = "ironclad-lab.json"
+OUTPUT_DIR = "build"  # what a run writes, under the root (a checkout's .gitignore names it)
 
 
 def find_repo_root(start: Path | None = None) -> Path:
@@ -84,7 +85,7 @@ class Settings:
 
     @property
     def state_file(self) -> Path:
-        return self.state_file_override or self.repo_root / "build" / "lab-state.json"
+        return self.state_file_override or self.repo_root / OUTPUT_DIR / "lab-state.json"
 
     @property
     def manifests(self) -> Path:
@@ -106,7 +107,7 @@ class Settings:
 
     @property
     def report_dir(self) -> Path:
-        return self.repo_root / "build" / "lab-report"
+        return self.repo_root / OUTPUT_DIR / "lab-report"
 
     @property
     def kind_config(self) -> Path:

@@ -19,12 +19,11 @@ from pathlib import Path
 import backend
 from lab.errors import LabError
 from lab.extras import installed_version
-from lab.settings import WORKSPACE_MARKER, is_checkout, is_workspace
+from lab.settings import OUTPUT_DIR, WORKSPACE_MARKER, is_checkout, is_workspace
 
 COURSE = ("manifests", "notebooks", "docs")  # copied from the course as they are
 BUILD_CONTEXT = "backend"  # the image kind builds: DIR/backend/Dockerfile, context DIR
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "README.md")
-OUTPUT_DIR = "build"  # a checkout's (and a workspace's) output folder, ignored by git
 PACKAGED = Path(__file__).parent / "course"  # in a wheel: lab/course/{manifests,notebooks,docs}
 
 

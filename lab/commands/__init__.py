@@ -80,10 +80,14 @@ def namespace_name(name: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def add_kubeconfig(parser: argparse.ArgumentParser, whose: str) -> None:
+def add_kubeconfig(
+    parser: argparse.ArgumentParser, whose: str, context_default: str = "the current one"
+) -> None:
     """`--context` and `--kubeconfig` (as kubectl has them); `whose` says which cluster."""
     parser.add_argument(
-        "--context", default=None, help=f"kubeconfig context of {whose} (default: the current)"
+        "--context",
+        default=None,
+        help=f"kubeconfig context of {whose} (default: {context_default})",
     )
     parser.add_argument(
         "--kubeconfig",

@@ -14,7 +14,8 @@ def register(commands: Subparsers) -> None:
         "init",
         help="make a learner workspace: the notebooks, manifests and docs, where your work lives",
         description="Copy the course (notebooks and their solutions, manifests, docs, the "
-        "backend's build context) into DIR, a new or empty directory outside any checkout. "
+        "backend's build context) into DIR, a new or empty directory outside any checkout (or "
+        "in its build/, which git ignores). "
         "Run the lab from inside it: it finds the workspace by searching upwards, and "
         "everything you save or a run writes (build/) stays there.",
         epilog=examples(

@@ -53,7 +53,7 @@ def register(commands: Subparsers) -> None:
         help="stop (and clean up) when this process is gone (lab.connect() passes its kernel's)",
     )
     add_namespace(up)
-    add_kubeconfig(up, "the cluster target (default: $LAB_KUBE_CONTEXT, else the current)")
+    add_kubeconfig(up, "the cluster target", "$LAB_KUBE_CONTEXT, else the current one")
     up.add_argument(
         "--image",
         default=None,
