@@ -13,7 +13,14 @@ from kubernetes.client.exceptions import ApiException
 from lab.errors import LabError
 from lab.identity import Identity
 from lab.k8s.client import api_client
-from lab.k8s.errors import ApiError, ClusterWideError, explain, in_context
+from lab.k8s.errors import (
+    ApiError,
+    ClusterWideError,
+    explain,
+    handshake_answer,
+    in_context,
+    transport_error,
+)
 
 T = TypeVar("T")
 THIS = "<this namespace>"  # `_call`'s default: the call is in this client's namespace
@@ -62,6 +69,9 @@ class NamespaceBase:
         except ApiException as exc:
             if isinstance(exc, ApiError) and exc.action is not None:
                 raise  # explained already, by the call that made it
+            if exc.status == 0 and handshake_answer(exc) is None:  # a websocket got no answer
+                host = self.api_client.configuration.host
+                raise transport_error(exc, self.context, host) from exc
             where = self.namespace if namespace == THIS else namespace
             raise explain(exc, action, where, self.context, self.next_steps) from exc
 

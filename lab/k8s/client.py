@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import urllib3
@@ -12,9 +11,6 @@ from kubernetes.client.exceptions import ApiException
 from lab.errors import LabError
 from lab.identity import Identity
 from lab.k8s.errors import ForbiddenError, api_error, transport_error
-
-# websocket-client's refusal of an upgrade: "Handshake status 403 Forbidden -+-+- {...}"
-HANDSHAKE = re.compile(r"Handshake status (\d{3})")
 
 
 class ExplainingApiClient(client.ApiClient):
@@ -32,13 +28,9 @@ class ExplainingApiClient(client.ApiClient):
         except urllib3.exceptions.HTTPError as exc:
             raise transport_error(exc, self.context, self.configuration.host) from exc
         except ApiException as exc:
-            if exc.status != 0:
-                raise
-            refused = HANDSHAKE.search(exc.reason or "")
-            if refused:  # a websocket (port-forward) the API server answered with an error
-                raise ApiException(status=int(refused[1]), reason=exc.reason) from exc
-            # the REST layer's wrapping of a TLS failure, the websocket's of no answer
-            raise transport_error(exc, self.context, self.configuration.host) from exc
+            if exc.status == 0:  # the REST layer's wrapping of a TLS failure
+                raise transport_error(exc, self.context, self.configuration.host) from exc
+            raise
 
     def response_deserialize(self, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -120,6 +120,7 @@ RBAC_REFUSAL = re.compile(
     r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)"'
     r'(?: in API group "(?P<group>[^"]*)")?(?: in the namespace "(?P<namespace>[^"]+)")?'
 )
+HANDSHAKE = re.compile(r"Handshake status (?P<status>\d{3}) (?P<reason>[^-]*)")
 TLS_DETAIL = re.compile(r"certificate verify failed[^')\]\n]*|hostname mismatch[^')\]\n]*")
 
 
@@ -187,6 +188,8 @@ def explain(
     """Any error answer of the API server as one `ApiError`: the context, the call, what the
     server said and what to do (`next_steps` replaces the fix for a status, e.g. the
     instructor's 403)."""
+    if exc.status == 0:
+        exc = handshake_answer(exc) or exc
     fix = (next_steps or {}).get(exc.status or 0)
     if exc.status in (401, 403):
         return api_error(exc, action, namespace, context, fix)
@@ -255,6 +258,18 @@ def transport_error(exc: BaseException, context: str | None, server: str) -> Api
         "kind)? On a shared cluster: check your network or VPN and the server in your kubeconfig "
         f"(kubectl --context {context or '<context>'} cluster-info).",
     )
+
+
+def handshake_answer(exc: ApiException) -> ApiException | None:
+    """The API server's answer to a websocket upgrade (a port-forward) it refused, which the
+    client wraps as status 0 with websocket-client's text: "Handshake status 403 Forbidden
+    -+-+- {headers} -+-+- {Status JSON}"; None when `exc` is not one."""
+    refused = HANDSHAKE.search(exc.reason or "")
+    if refused is None:
+        return None
+    answer = ApiException(status=int(refused["status"]), reason=refused["reason"].strip())
+    answer.body = (exc.reason or "").rsplit(" -+-+- ", 1)[-1]
+    return answer
 
 
 def status_of(exc: ApiException) -> dict[str, Any]:

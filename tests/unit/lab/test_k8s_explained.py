@@ -152,6 +152,25 @@ def test_422_lists_each_field_cause_of_the_status_details() -> None:
     )
 
 
+def test_a_refused_port_forward_is_explained_like_any_refusal(
+    fake: FakeApiServer, upstream: tuple[str, int], learner: NamespaceClient
+) -> None:
+    """The API server refuses the websocket upgrade itself (the client wraps that as status 0
+    with websocket-client's text): still the 403 it was, naming the call and the rule."""
+    fake.pods = {"a": fake.pod_json("a")}
+    fake.refuse[Rule("get", "", "pods/portforward")] = (
+        403,
+        'pods "a" is forbidden: User "u" cannot get resource "pods/portforward" in API group "" '
+        f'in the namespace "{NS}"',
+    )
+    with pytest.raises(ForbiddenError) as info:
+        learner.connect_port("a", 3000)
+    assert "refused to forward port 3000 of pod a: u may not get pods/portforward" in str(
+        info.value
+    )
+    assert info.value.status == 403
+
+
 def test_no_answer_at_all_names_the_server_and_what_to_check(tmp_path: Path) -> None:
     with socket.socket() as closed:  # a port nobody listens on once it is closed
         closed.bind(("127.0.0.1", 0))
@@ -166,8 +185,11 @@ def test_no_answer_at_all_names_the_server_and_what_to_check(tmp_path: Path) -> 
     }
     (tmp_path / "kubeconfig").write_text(json.dumps(config))
     identity = resolve(NS, "gone", shared=True, kubeconfig=str(tmp_path / "kubeconfig"))
+    gone = NamespaceClient.connect(identity)
+    with pytest.raises(ApiUnreachableError, match=r"does not answer \(connection refused\)"):
+        gone.connect_port("backend-0", 3000)  # a websocket, opened outside the REST layer
     with pytest.raises(ApiUnreachableError) as info:
-        NamespaceClient.connect(identity).hpa("backend-hpa")
+        gone.hpa("backend-hpa")
     assert f"The API server of context gone (http://127.0.0.1:{port}) does not answer" in (
         str(info.value)
     )
