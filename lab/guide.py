@@ -118,6 +118,19 @@ def playbook() -> str:
             "limited: limits.memory=2Gi"
         }
     )
+    missing = ApiException(status=404, reason="Not Found")
+    missing.body = json.dumps({"message": 'secrets "postgres-secret" not found'})
+    conflict = ApiException(status=409, reason="Conflict")
+    conflict.body = json.dumps(
+        {"message": 'Apply failed with 1 conflict: conflict with "kubectl-edit": .data.x'}
+    )
+    invalid = ApiException(status=422, reason="Unprocessable Entity")
+    invalid.body = json.dumps(
+        {
+            "message": 'Pod "p" is invalid',
+            "details": {"causes": [{"field": "spec.containers[0].image", "message": "Required"}]},
+        }
+    )
     shown: list[tuple[str, str, str]] = [
         (
             "the target auto chose (not an error)",
@@ -150,6 +163,15 @@ def playbook() -> str:
             k8s.api_error(refused, "list pods", "learner-07", "workshop"),
         ),
         ("ForbiddenError (quota)", k8s.api_error(quota, "create pods", "learner-07", "workshop")),
+        (
+            "NotFoundError (404)",
+            k8s.explain(missing, "read Secret/postgres-secret", "learner-07", "workshop"),
+        ),
+        (
+            "ConflictError (409)",
+            k8s.explain(conflict, "apply ConfigMap/backend-config", "learner-07", "workshop"),
+        ),
+        ("InvalidError (422)", k8s.explain(invalid, "create pod p", "learner-07", "workshop")),
     ]
     shown += [(name, error.problem.splitlines()[0], error.next_step) for name, error in samples]
     shown += [
