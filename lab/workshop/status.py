@@ -23,8 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from lab.errors import LabError
 from lab.identity import Identity
 from lab.k8s import NamespaceClient
@@ -73,7 +71,7 @@ def record_run(summary: Mapping[str, Any], identity: Identity) -> None:
     namespace = identity.namespace
     try:
         count = record_summary(summary, NamespaceClient.connect(identity))
-    except (LabError, ApiException) as exc:
+    except LabError as exc:  # lab.k8s explains every API failure as a LabError
         log.warning("could not record the run for `workshop status` in %s: %s", namespace, exc)
     else:
         log.info("recorded %d notebook results in %s for `workshop status`", count, namespace)
