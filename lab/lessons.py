@@ -98,6 +98,9 @@ LESSONS: tuple[Lesson, ...] = (
         (EXERCISES,),
     ),
     Lesson(7, "07-chaos-and-slo", creates=(EXERCISES,)),  # chaos, kills: undone by the base state
+    # 08 builds nothing of the stack: it applies the backup add-on (overlays/backup) and removes
+    # it again at its end; a restore puts back the data it destroyed
+    Lesson(8, "08-backup-and-restore", creates=(EXERCISES,)),
     Lesson(99, "99-teardown"),
 )
 PARTS: tuple[str, ...] = tuple(row.part for row in LESSONS if row.part)  # in building order

@@ -42,6 +42,7 @@ from lab.settings import (
 
 Obj = dict[str, Any]
 CLUSTER_OVERLAY = Path("overlays") / "cluster"
+BACKUP_OVERLAY = Path("overlays") / "backup"
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,14 @@ class Overlay:
     readable source; the render builds `over` into the namespace asked for. `owns_cluster`
     (kind): the Namespace and the cluster-wide metrics-server come along (the components
     below; a test keeps overlays/kind in step), and lesson 05's peer namespace is `default`.
-    `stack`: the whole stack (every generated Secret, Prometheus' configuration), else the app."""
+    `stack`: the whole stack (every generated Secret, Prometheus' configuration), else the app.
+    `secrets`: False for an add-on that uses the stack's Secrets and must never replace them."""
 
     directory: Path
     over: Path
     owns_cluster: bool = False
     stack: bool = True
+    secrets: bool = True
 
 
 # The app alone, what the cluster target applies, and what kind applies (`TargetSpec.overlay`).
@@ -63,6 +66,8 @@ RENDERABLE = {
     "base": Overlay(Path("base"), Path("base"), stack=False),
     "cluster": Overlay(CLUSTER_OVERLAY, CLUSTER_OVERLAY),
     "kind": Overlay(Path("overlays") / "kind", CLUSTER_OVERLAY, owns_cluster=True),
+    # lesson 08's backups, applied by the lesson on kind and cluster alike
+    "backup": Overlay(BACKUP_OVERLAY, BACKUP_OVERLAY, stack=False, secrets=False),
 }
 KIND_NAMESPACE = Path("components") / "namespace"  # moved into the namespace like the app
 KIND_CLUSTER_WIDE = Path("components") / "metrics-server"  # stays where it is (kube-system)
@@ -183,7 +188,8 @@ def write_overlay(
         "namespace": namespace,
         "resources": [_relative(manifests / overlay.over, app)],
         "secretGenerator": generator(
-            credentials, tuple(GENERATED) if overlay.stack else APP_SECRETS
+            credentials,
+            () if not overlay.secrets else tuple(GENERATED) if overlay.stack else APP_SECRETS,
         ),
     }
     if overlay.owns_cluster:

@@ -350,6 +350,36 @@ def breaker_outage(
     return fig
 
 
+def backup_timeline(
+    writes: pd.DataFrame,
+    events: Mapping[str, float],
+    *,
+    title: str = "Writes across a backup, a disaster and a restore",
+) -> Figure:
+    """Every acknowledged write (`t` in s, `kept`: read back after the restore) as the running
+    count of writes, kept ones in green and lost ones in red; `events` (name -> t) drawn as
+    vertical lines. The red stretch is the recovery point, in writes and in seconds."""
+    fig = _figure(1, 1, title, height=4.2)
+    [ax] = fig.axes
+    count = np.arange(1, len(writes) + 1)
+    kept = writes["kept"].astype(bool).to_numpy()
+    ax.scatter(
+        writes["t"][kept], count[kept], s=6, color="tab:green", label=f"kept ({int(kept.sum())})"
+    )
+    ax.scatter(
+        writes["t"][~kept],
+        count[~kept],
+        s=10,
+        marker="x",
+        color=STATE_COLORS["firing"],
+        label=f"lost ({int((~kept).sum())})",
+    )
+    for i, (name, t) in enumerate(events.items()):
+        ax.axvline(t, color=f"C{i + 4}", linestyle="--", linewidth=1, label=name)
+    _decorate(ax, xlabel="seconds", ylabel="acknowledged writes", integer=True)
+    return fig
+
+
 def restart_under_load(
     df: pd.DataFrame, restarts: pd.DataFrame, *, title: str = "Replicas restarted under load"
 ) -> Figure:

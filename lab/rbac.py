@@ -72,6 +72,11 @@ LAB_CALLS: frozenset[Rule] = APPLIED | (
     | _rules("list", "", "configmaps")
     | _rules("list", "policy", "poddisruptionbudgets")
     | _rules("list", "networking.k8s.io", "networkpolicies")
+    # lesson 08 (lab.backup): the backup add-on (render("backup")) applied and removed, its
+    # backup / disaster / restore Jobs created, then removed by label with their pods
+    | _rules("create patch delete", "", "persistentvolumeclaims")
+    | _rules("create patch delete", "batch", "cronjobs")
+    | _rules("create patch delete list", "batch", "jobs")
 )
 """What the lab's code calls for the lessons (the recording test's expected set)."""
 

@@ -15,6 +15,8 @@ from lab.pod_templates import Pod, selector_matches
 def workload_selectors(run: LintRun) -> None:
     for pod in run.pods:
         selector = pod.workload["spec"].get("selector")
+        if pod.workload["kind"] == "Job" and selector is None:
+            continue  # the API server generates a Job's selector (unless manualSelector)
         if not selector_matches(selector, pod.labels) or selector == {}:
             run.add(
                 pod.workload,

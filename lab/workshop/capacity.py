@@ -161,13 +161,22 @@ def probe_footprint() -> Footprint:
 
 
 def learner_footprint(objects: Sequence[Obj]) -> Footprint:
-    """The learner's stack at its largest (see the module docstring), probe pods included."""
+    """The learner's stack at its largest (see the module docstring), probe pods included,
+    and lesson 08's backup add-on: its claim, and one pod of its CronJob's Job template (the
+    CronJob forbids concurrent runs; the lesson runs its backup, disaster and restore Jobs one
+    after the other)."""
     total = probe_footprint()
     for pod in pods(objects):
         count = max_pods(pod.workload, objects)
         claims, gib = _storage(pod.workload)
         per_pod = replace(pod_footprint(pod.spec), pvcs=claims, storage_gi=gib)
         total += per_pod.times(count)
+    for obj in objects:
+        if obj["kind"] == "PersistentVolumeClaim":
+            storage = quantity(obj["spec"]["resources"]["requests"]["storage"])
+            total += Footprint(0, 0, 0, 0, 0, pvcs=1, storage_gi=math.ceil(storage / 1024**3))
+        elif obj["kind"] == "CronJob":
+            total += pod_footprint(obj["spec"]["jobTemplate"]["spec"]["template"]["spec"])
     return total
 
 

@@ -67,8 +67,9 @@ def parse_duration(text: str) -> int:
 
 
 def learner_stack(settings: Settings) -> list[Obj]:
-    """The objects a learner's `lab up --target cluster` applies into their namespace."""
-    return render("cluster", settings)
+    """The objects a learner's `lab up --target cluster` applies into their namespace, and the
+    backup add-on lesson 08 applies there."""
+    return [*render("cluster", settings), *render("backup", settings)]
 
 
 def make_plan(settings: Settings, learners: int, prefix: str, workshop: str, uid: str = "") -> Plan:

@@ -75,6 +75,7 @@ RESOURCES: dict[str, list[tuple[str, str, bool]]] = {
         ("limitranges", "LimitRange", True),
     ],
     "apps/v1": [("deployments", "Deployment", True), ("statefulsets", "StatefulSet", True)],
+    "batch/v1": [("jobs", "Job", True), ("cronjobs", "CronJob", True)],  # lesson 08's backups
     "autoscaling/v2": [("horizontalpodautoscalers", "HorizontalPodAutoscaler", True)],
     "policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
     "networking.k8s.io/v1": [("networkpolicies", "NetworkPolicy", True)],

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from backend.app import Backend, create_app
 from backend.settings import Settings
+from lab import scrape
 from lab.net import free_port
 from lab.postgres import PostgresServer
 from lab.procs import ManagedProcess, wait_until
@@ -56,10 +57,7 @@ class BackendProcess:
 
     def metric(self, name: str) -> float:
         """Value of an unlabelled metric in the backend's /metrics."""
-        for line in httpx.get(self.url + "/metrics", timeout=2.0).text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        raise AssertionError(f"{name} not in /metrics")
+        return scrape.value(self.url, name)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         def ready() -> bool:

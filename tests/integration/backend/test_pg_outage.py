@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
-import httpx
 import psutil
 import psycopg
 import pytest
 
 from backend.settings import Settings
+from lab.ledger import Ledger
 from lab.postgres import PostgresServer
 from lab.procs import wait_until
 
@@ -103,28 +103,11 @@ def test_breaker_opens_during_outage_and_closes_by_itself(
 def test_no_acknowledged_write_is_lost_across_an_immediate_restart(
     private_pg: PostgresServer, spawn_backend: SpawnBackend
 ) -> None:
-    """Under steady write load PostgreSQL crashes and restarts; every 2xx write must survive."""
+    """Under steady write load PostgreSQL crashes and restarts; every 2xx write must survive
+    (counted with lab.ledger, the ledger lesson 08 measures a restore's losses with)."""
     backend = spawn_backend(private_pg)
-    acknowledged: list[int] = []
-    statuses: list[int] = []
-    stop = threading.Event()
-
-    def write_load() -> None:
-        with backend.http(timeout=10) as http:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                try:
-                    response = http.post("/api/items", json={"name": f"ledger-{n}"})
-                except httpx.HTTPError:
-                    continue
-                statuses.append(response.status_code)
-                if response.status_code == 201:
-                    acknowledged.append(response.json()["id"])
-
-    writer = threading.Thread(target=write_load)
-    writer.start()
-    try:
+    with Ledger(backend.url) as ledger:
+        acknowledged, statuses = ledger.acknowledged, ledger.statuses
         wait_until(lambda: len(acknowledged) >= 50, timeout=10, what="writes before the crash")
         private_pg.stop("immediate")
         wait_until(lambda: 503 in statuses, timeout=10, what="a write refused during the outage")
@@ -138,14 +121,9 @@ def test_no_acknowledged_write_is_lost_across_an_immediate_restart(
         )
         after_recovery = len(statuses)
         wait_until(lambda: len(statuses) >= after_recovery + 50, timeout=10, what="more writes")
-    finally:
-        stop.set()
-        writer.join()
     assert all(s in (201, 503) for s in statuses), sorted(set(statuses))
     assert 503 not in statuses[after_recovery:], "5xx after PostgreSQL had recovered"
-    with backend.http() as http:
-        missing = [i for i in acknowledged if http.get(f"/api/items/{i}").status_code != 200]
-    assert missing == []
+    assert ledger.lost() == []
 
 
 def test_requests_after_a_restart_get_no_5xx(

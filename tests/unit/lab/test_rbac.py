@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lab import rbac
+from lab import backup, rbac
 from lab.k8s import NotFoundError, probe_pod
 from lab.manifests import render
 from lab.rbac import Rule
@@ -78,6 +78,13 @@ def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
         record_summary({"target": "cluster", "notebooks": [notebook]}, cluster)
         image = settings.cluster_image
         reset_cluster(cluster, render("cluster", settings, image=image), 1, 5, image)
+        addon = render("backup", settings)  # lesson 08: the add-on, a step's Job, cleanup
+        cluster.apply(addon)
+        cronjob = next(o for o in addon if o["kind"] == "CronJob")
+        cluster.apply([backup.job_manifest(cronjob, "restore", backup.COMMANDS["restore"])])
+        cluster.delete(addon)
+        for api_version, kind in (("batch/v1", "Job"), ("v1", "Pod")):
+            cluster.delete_labelled(api_version, kind, backup.JOB_LABEL)
     finally:
         target.down()
 

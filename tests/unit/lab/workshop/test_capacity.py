@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from lab.manifests import render
 from lab.settings import get_settings
 from lab.workshop.capacity import (
     Footprint,
@@ -120,3 +121,16 @@ def test_the_real_stack_fits_its_quota_at_rest() -> None:
     assert rest.requests_cpu_m < peak.requests_cpu_m
     assert rest.requests_memory_mi < peak.requests_memory_mi
     assert rest.pods + probe_footprint().pods < peak.pods
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl")
+def test_the_quota_holds_lesson_08s_backup_add_on() -> None:
+    """Its claim and one Job pod (the CronJob forbids concurrent runs) on top of the stack."""
+    settings = get_settings()
+    stack = render("cluster", settings)
+    addon = render("backup", settings)
+    without, with_addon = learner_footprint(stack), learner_footprint([*stack, *addon])
+    cronjob = next(o for o in addon if o["kind"] == "CronJob")
+    job_pod = pod_footprint(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    assert with_addon == without + job_pod + Footprint(0, 0, 0, 0, 0, pvcs=1, storage_gi=1)
+    assert learner_footprint(learner_stack(settings)) == with_addon
