@@ -178,7 +178,7 @@ def _job(env: LabHandle, action: str, command: str | None, timeout: float) -> St
     env.k8s.apply([job])
 
     def finished() -> tuple[str, str] | None:
-        for pod in env.k8s.pod_states(f"job-name={name}"):
+        for pod in env.k8s.pods(f"job-name={name}"):
             if pod.phase in ("Succeeded", "Failed"):
                 return pod.phase, pod.name
         return None
