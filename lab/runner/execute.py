@@ -210,7 +210,7 @@ def execute_notebooks(
     result = report.RunResult(stack.target, [report.NotebookResult(p.stem) for p in notebooks])
     started = time.monotonic()
     report_dir.mkdir(parents=True, exist_ok=True)
-    pool = kernels or KernelPool(notebooks, kernel_env(stack.state_file))
+    pool = kernels or KernelPool(notebooks, kernel_env(stack.state_file, stack.target))
     run = _Run(
         notebooks,
         stack,

@@ -22,10 +22,17 @@ KERNEL_ARGUMENTS = [
 ]
 
 
-def kernel_env(state_file: Path) -> dict[str, str]:
-    """The kernels' environment: this process's, with LAB_STATE_FILE naming the run's stack
-    and LAB_HEADLESS=1 (progress bars print one final line instead of a frozen widget)."""
-    return {**os.environ, "LAB_STATE_FILE": str(state_file), HEADLESS_ENV: "1"}
+def kernel_env(state_file: Path, target: str) -> dict[str, str]:
+    """The kernels' environment: this process's, with LAB_STATE_FILE naming the run's stack,
+    LAB_TARGET the target the run asked for (what `%%cluster` reads while the stack has no
+    state file) and LAB_HEADLESS=1 (progress bars print one final line instead of a frozen
+    widget)."""
+    return {
+        **os.environ,
+        "LAB_STATE_FILE": str(state_file),
+        "LAB_TARGET": target,
+        HEADLESS_ENV: "1",
+    }
 
 
 class KernelPool:

@@ -177,7 +177,7 @@ class _Lane(threading.Thread):
         super().__init__(name=f"lane-{share.row + 1}", daemon=True)
         self.share, self.up, self.options, self.record_run = share, up, options, record_run
         self.notebooks = [options.notebooks[p] for p in share.positions]
-        self.kernels = KernelPool(self.notebooks, kernel_env(up.state_file))
+        self.kernels = KernelPool(self.notebooks, kernel_env(up.state_file, up.requested))
         self.result: RunResult | None = None
         self.note = ""
         self.finished = threading.Event()
