@@ -13,8 +13,9 @@ autoscaling/PDB/NetworkPolicy -> monitoring): each needs the ones before it. Lig
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from lab.errors import LabError
 
@@ -73,7 +74,9 @@ LESSONS: tuple[Lesson, ...] = (
         4,
         "04-backend-deployment",
         "backend",
-        (("Deployment", "backend"),),
+        # The HPA comes with the Deployment: the lab's Deployment has no spec.replicas, the
+        # HPA's minReplicas sets the count (docs/departures.md); 05 teaches it under load.
+        (("Deployment", "backend"), ("HorizontalPodAutoscaler", "backend-hpa")),
         "the backend processes, restarted like a ReplicaSet restarts pods",
         (EXERCISES,),
     ),
@@ -81,12 +84,8 @@ LESSONS: tuple[Lesson, ...] = (
         5,
         "05-scaling-and-resilience",
         "resilience",
-        (
-            ("HorizontalPodAutoscaler", "backend-hpa"),
-            ("PodDisruptionBudget", "backend-pdb"),
-            ("NetworkPolicy", "default-deny-all"),
-        ),
-        "",  # HPA, PDB and NetworkPolicy need a cluster: those cells are needs-cluster
+        (("PodDisruptionBudget", "backend-pdb"), ("NetworkPolicy", "default-deny-all")),
+        "",  # PDB and NetworkPolicy need a cluster: those cells are needs-cluster
         (PROBE_PODS, EXERCISES),
     ),
     Lesson(
@@ -126,6 +125,91 @@ def by_notebook(stem: str) -> Lesson:
         f"No lesson has the notebook {stem}.",
         "Add its row to lab.lessons.LESSONS (and metadata.ironclad.lesson to the notebook).",
     )
+
+
+def expected_parts(number: int) -> tuple[str, ...]:
+    """The parts lesson `number` expects on entry: those the lessons before it build."""
+    lesson(number)
+    return tuple(row.part for row in LESSONS if row.part and row.number < number)
+
+
+def check_parts(parts: Sequence[str]) -> tuple[str, ...]:
+    """`parts` as a tuple, if they are the first parts of `PARTS` in order (each needs the ones
+    before it); LabError otherwise."""
+    parts = tuple(parts)
+    if parts != PARTS[: len(parts)]:
+        raise LabError(
+            f"Cannot build {', '.join(parts)}: the stack is built in order, "
+            f"{' -> '.join(PARTS)}, each part on the ones before it.",
+            "Ask for the first N parts (lab.lessons.expected_parts(lesson) gives them).",
+        )
+    return parts
+
+
+def part_lesson(part: str) -> Lesson:
+    """The lesson that builds `part` (LabError naming the parts otherwise)."""
+    for row in LESSONS:
+        if row.part == part:
+            return row
+    raise LabError(f"There is no part {part!r} of the stack.", f"Use one of {', '.join(PARTS)}.")
+
+
+def with_part(built: Sequence[str], part: str) -> tuple[str, ...]:
+    """The parts once `part` is built on top of `built`; LabError, saying why the order
+    matters, when a part before it is missing (each part needs the ones before it)."""
+    row = part_lesson(part)
+    needed = PARTS[: PARTS.index(part)]
+    missing = [p for p in needed if p not in built]
+    if missing:
+        first = part_lesson(missing[0])
+        raise LabError(
+            f"{part} (lesson {row.id}) needs {', '.join(missing)} first: {ORDER_REASONS[part]}",
+            f"Build {first.part} first (lesson {first.id}, {first.notebook}), or let "
+            f"lab.connect(lesson={row.number}) build everything before lesson {row.id}.",
+        )
+    return PARTS[: PARTS.index(part) + 1]
+
+
+# Why each part needs the ones before it (the design's deployment order).
+ORDER_REASONS = {
+    "config": "every Secret and ConfigMap lives in the namespace.",
+    "postgres": "its StatefulSet reads its password from postgres-secret (a pod whose Secret "
+    "is missing stays in CreateContainerConfigError).",
+    "backend": "the backend reads its settings and password from backend-config and "
+    "postgres-secret, and a replica that starts before PostgreSQL answers gives up after its "
+    "start-up timeout (kind: CrashLoopBackOff; local: the process exits) and is never ready.",
+    "resilience": "the HPA, PDB and NetworkPolicies select the backend's and PostgreSQL's pods.",
+    "monitoring": "Prometheus discovers the backend's pods and its alerts assume they exist.",
+}
+
+
+def part_of(obj: Mapping[str, Any]) -> str | None:
+    """The part a rendered object belongs to; None for what the target itself provides (the
+    cluster-wide metrics-server of the kind overlay). LabError for an object no part claims."""
+    kind, meta = obj["kind"], obj["metadata"]
+    if kind == "Namespace":
+        return "namespace"
+    if meta.get("namespace") in (None, "kube-system"):
+        return None
+    name = str(meta["name"])
+    app = (meta.get("labels") or {}).get("app") or name.split("-")[0]
+    if app in ("prometheus", "grafana"):
+        return "monitoring"
+    if kind in ("PodDisruptionBudget", "NetworkPolicy"):
+        return "resilience"
+    if kind in ("Secret", "ConfigMap"):
+        return "config"
+    if app in ("postgres", "backend"):
+        return app
+    raise LabError(
+        f"No part of the stack claims {kind}/{name}.",
+        "Say which lesson builds it in lab.lessons.part_of.",
+    )
+
+
+def objects_of(objects: Iterable[Mapping[str, Any]], part: str) -> list[Mapping[str, Any]]:
+    """The rendered `objects` of `part`, in their order."""
+    return [obj for obj in objects if part_of(obj) == part]
 
 
 def removed_by(number: int, rows: Sequence[Lesson] = LESSONS) -> list[str]:

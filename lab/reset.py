@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from lab.chaos import BackendChaos
 from lab.contract import BACKEND, BACKEND_HPA, POSTGRES
 from lab.errors import ChaosError, LabError
-from lab.lessons import EXERCISES, removed_by
+from lab.lessons import EXERCISES, PARTS, part_of, removed_by
 from lab.net import http_ok, http_status
 from lab.targets import Endpoints
 from lab.waits import poll
@@ -121,27 +121,33 @@ def reset_cluster(
     lesson: int,
     timeout: float,
     image: str | None,
+    parts: tuple[str, ...] = PARTS,
 ) -> list[str]:
-    """kind/cluster: re-apply the whole overlay (server-side apply, forced: fields a learner
-    changed that the overlay sets are taken back; the image stamp kept), delete the run-time
-    objects of lessons >= `lesson`, and wait for postgres and for the backend at the HPA's
-    floor. Chaos is reset through the forwarded replicas by `fix_backends`. One line per
-    action."""
-    objects = with_live_image_stamp(cluster, objects, image)
+    """kind/cluster: re-apply the objects of the built `parts` (server-side apply, forced:
+    fields a learner changed that the overlay sets are taken back; the image stamp kept),
+    delete the run-time objects of lessons >= `lesson`, and wait for postgres and for the
+    backend at the HPA's floor (those built). Chaos is reset through the forwarded replicas by
+    `fix_backends`. One line per action."""
+    objects = [o for o in objects if part_of(o) in parts]
+    if "backend" in parts:
+        objects = with_live_image_stamp(cluster, objects, image)
     done = [f"applied {len(cluster.apply(objects, timeout))} objects (server-side apply)"]
     for selector in removed_by(lesson):
         kinds = EXERCISE_KINDS if selector == EXERCISES else (("v1", "Pod"),)
         for api_version, kind in kinds:
             for name in cluster.delete_labelled(api_version, kind, selector):
                 done.append(f"deleted {kind}/{name} ({selector})")
-    floor = cluster.hpa(BACKEND_HPA).min_replicas
-    cluster.wait_rollout(POSTGRES, "StatefulSet", timeout)
-    backend = cluster.wait_rollout(BACKEND, "Deployment", timeout)
-    if backend.ready < floor:
-        raise LabError(
-            f"Deployment {BACKEND} has {backend.ready} ready pods, below the HPA's "
-            f"minReplicas {floor}.",
-            f"Look at env.k8s.hpa('{BACKEND_HPA}') and env.k8s.diagnose('app={BACKEND}').",
-        )
-    done.append(f"backend: {backend.ready} ready (HPA floor {floor}), postgres ready")
+    if "postgres" in parts:
+        cluster.wait_rollout(POSTGRES, "StatefulSet", timeout)
+        done.append("postgres ready")
+    if "backend" in parts:
+        floor = cluster.hpa(BACKEND_HPA).min_replicas
+        backend = cluster.wait_rollout(BACKEND, "Deployment", timeout)
+        if backend.ready < floor:
+            raise LabError(
+                f"Deployment {BACKEND} has {backend.ready} ready pods, below the HPA's "
+                f"minReplicas {floor}.",
+                f"Look at env.k8s.hpa('{BACKEND_HPA}') and env.k8s.diagnose('app={BACKEND}').",
+            )
+        done.append(f"backend: {backend.ready} ready (HPA floor {floor})")
     return done

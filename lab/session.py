@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from lab import stack
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
 from lab.identity import Identity
+from lab.lessons import PARTS, Lesson, expected_parts, part_lesson, with_part
 from lab.lessons import lesson as lesson_row
 from lab.procs import pid_alive
 from lab.settings import Settings, check_namespace, get_settings
-from lab.stack import StackProcess, read_state
+from lab.stack import StackProcess, State, read_state
 from lab.targets import Endpoints, ReplicaRecord, TargetSpec, choose, satisfied_by, spec
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,31 @@ if TYPE_CHECKING:
     from lab.chaos import BackendChaos
     from lab.k8s import NamespaceClient, PodState
     from lab.prom import Prom
+
+
+@dataclass(frozen=True)
+class Built:
+    """What `Lab.apply` built: the lesson's part, where, and everything built now."""
+
+    lesson: Lesson
+    on_cluster: bool  # kind or cluster: objects applied; local: a process analog
+    namespace: str
+    parts: tuple[str, ...]
+
+    def __str__(self) -> str:
+        row = self.lesson
+        if self.on_cluster:
+            names = row.objects or (("Namespace", self.namespace),)
+            what = (
+                f"applied (server-side apply), among them {', '.join(f'{k}/{n}' for k, n in names)}"
+            )
+        elif row.local_analog:
+            what = f"started its process analog on local: {row.local_analog}"
+        else:
+            what = "no process analog on local: these objects need a cluster (needs-cluster cells)"
+        return (
+            f"built {row.part} (lesson {row.id}): {what}.\nbuilt so far: {' -> '.join(self.parts)}"
+        )
 
 
 @dataclass
@@ -57,17 +83,46 @@ class Lab:
         """Where lesson 05 probes from another namespace (`TargetSpec.peer_namespace`)."""
         return self.spec.peer_namespace(self.namespace)
 
+    parts: tuple[str, ...] = PARTS  # what is built (`lab.lessons`): the state file's
+
     @cached_property
     def prom(self) -> Prom:
         from lab.prom import Prom
 
+        self._needs("monitoring", "Prometheus")
         return Prom(self.endpoints.prometheus)
 
     @cached_property
     def chaos(self) -> BackendChaos:
         from lab.chaos import BackendChaos
 
+        self._needs("backend", "The backend")
         return BackendChaos(self.endpoints.backends, self.endpoints.chaos_token)
+
+    def _needs(self, part: str, what: str) -> None:
+        if part not in self.parts:
+            row = part_lesson(part)
+            raise LabError(
+                f"{what} is not built yet: lesson {row.id} ({row.notebook}) builds it.",
+                f'Build it: env.apply("{part}") (after the parts before it), or start at that '
+                f"lesson: lab.connect(lesson={row.number + 1}).",
+            )
+
+    def apply(self, part: str) -> Built:
+        """Build `part` of the stack on what is built (`lab.lessons.PARTS`, the design's order:
+        LabError saying why when a part before it is missing) and wait until it is ready. On
+        kind and cluster the part's objects are applied with server-side apply; on local its
+        process analog starts (`lab.lessons` says which)."""
+        wanted = with_part(self.parts, part)
+        state = stack.build(self.settings, wanted, self.settings.rollout_timeout + 120)
+        self.refresh(state)
+        return Built(part_lesson(part), self.on_cluster, self.namespace, self.parts)
+
+    def refresh(self, state: State) -> None:
+        """Take the endpoints and parts of a state `lab up` just wrote."""
+        self.endpoints, self.parts = state.endpoints, state.parts
+        for name in ("prom", "chaos"):  # built for the old endpoints
+            self.__dict__.pop(name, None)
 
     def replica_records(self) -> Sequence[ReplicaRecord]:
         """Local target: each replica's restarts and last exit code, as `lab up` records them."""
@@ -113,19 +168,26 @@ def connect(
     "from the settings": any running lab's target (else LAB_TARGET, else auto) and the running
     lab's recorded namespace (else LAB_NAMESPACE, else ironclad-demo). A namespace given must be
     the running lab's; a lab started here gets it. A `lab up` started here stops when this
-    process (the kernel) ends. With `lesson`, one line on stderr says what left in the stack
-    breaks that lesson (chaos still on, a replica not ready) and the command that fixes it;
-    nothing is printed when all is well.
+    process (the kernel) ends. With `lesson`, the lab is brought to exactly what that lesson
+    expects on entry (the parts the lessons before it build, `lab.lessons`; a lab started here
+    starts so), and one line on stderr says what left in the stack breaks that lesson (chaos
+    still on, a replica not ready) and the command that fixes it.
     """
     if lesson is not None:
         lesson_row(lesson)  # refused before anything starts: a lesson that does not exist
     settings = settings or get_settings()
     if namespace is not None:
         settings = replace(settings, namespace=check_namespace(namespace, "NAMESPACE"))
-    env = _attach_or_start(target, start, settings, namespace_given=namespace is not None)
+    env = _attach_or_start(target, start, settings, namespace is not None, lesson)
     _CURRENT[:] = [env]
     if lesson is not None:
         from lab.reset import leftovers  # pandas and requests: only when asked
+
+        wanted = expected_parts(lesson)
+        if env.parts != wanted:  # a lab of another lesson: built up (or back) to this one's
+            env.refresh(stack.build(env.settings, wanted, settings.rollout_timeout + 120))
+        built = ", ".join(env.parts) or "nothing yet"
+        env.reason += f"\nlesson {lesson:02d} starts from what the lessons before it built: {built}"
 
         problems = leftovers(env.endpoints)
         if problems:
@@ -149,7 +211,11 @@ def session_namespace(settings: Settings | None = None) -> str:
 
 
 def _attach_or_start(
-    target: str | None, start: bool, settings: Settings, namespace_given: bool = True
+    target: str | None,
+    start: bool,
+    settings: Settings,
+    namespace_given: bool = True,
+    lesson: int | None = None,
 ) -> Lab:
     state = read_state(settings.state_file)
     if state is not None and state.parent is not None and not pid_alive(state.parent):
@@ -174,7 +240,13 @@ def _attach_or_start(
         reason = f"target={running}: attached to the running lab (pid {state.pid})"
         settings = replace(settings, namespace=state.namespace)
         return Lab(
-            state.endpoints, state.namespace, state.pid, reason, settings, identity=state.identity
+            state.endpoints,
+            state.namespace,
+            state.pid,
+            reason,
+            settings,
+            identity=state.identity,
+            parts=state.parts,
         )
     if not start:
         raise LabNotRunningError(
@@ -184,7 +256,7 @@ def _attach_or_start(
         )
     choice = choose(target or settings.target, settings)
     environment = {**os.environ, "LAB_NAMESPACE": settings.namespace}
-    started = StackProcess(choice.name, settings, env=environment)
+    started = StackProcess(choice.name, settings, env=environment, lesson=lesson)
     state = started.start()
     return Lab(
         state.endpoints,
@@ -194,6 +266,7 @@ def _attach_or_start(
         settings,
         started,
         state.identity,
+        state.parts,
     )
 
 

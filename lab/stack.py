@@ -25,15 +25,17 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 import psutil
 
-from lab.errors import LabError, NeedsClusterError, StateFileLockedError
+from lab.errors import LabError, LabNotRunningError, NeedsClusterError, StateFileLockedError
 from lab.identity import Identity
+from lab.lessons import PARTS
 from lab.procs import (
     GROUPS,
     STOP_SIGNALS,
@@ -80,6 +82,9 @@ class State:
     replicas: tuple[ReplicaRecord, ...] = ()
     started: float | None = None  # None (an older state file): only the pid is checked
     identity: Identity | None = None
+    parts: tuple[str, ...] = PARTS  # what is built (`lab.lessons`); an older file: all of it
+    request: str | None = None  # the id of the last build request answered (`build`)
+    error: str | None = None  # why that request failed, or None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +95,9 @@ class State:
             "replicas": [asdict(r) for r in self.replicas],
             "started": self.started,
             "kubernetes": self.identity.to_dict() if self.identity else None,
+            "parts": list(self.parts),
+            "request": self.request,
+            "error": self.error,
         }
 
     @classmethod
@@ -104,6 +112,9 @@ class State:
             tuple(ReplicaRecord(**r) for r in data.get("replicas", [])),
             float(started) if started is not None else None,
             Identity.from_dict(kubernetes) if kubernetes else None,
+            tuple(data.get("parts", PARTS)),
+            data.get("request"),
+            data.get("error"),
         )
 
     def alive(self) -> bool:
@@ -133,6 +144,11 @@ def pid_file(state_file: Path) -> Path:
     return state_file.with_name(f"{state_file.name}.pids")
 
 
+def request_file(state_file: Path) -> Path:
+    """Where a notebook asks the running `lab up` to build parts (`build`)."""
+    return state_file.with_name(f"{state_file.name}.build")
+
+
 def lock_file(state_file: Path) -> Path:
     """Locked (flock) by the `lab up` owning `state_file` for as long as it runs."""
     return state_file.with_name(f"{state_file.name}.lock")
@@ -140,11 +156,68 @@ def lock_file(state_file: Path) -> Path:
 
 def write_state(path: Path, state: State) -> None:
     """Write the state file atomically (readers never see half a file)."""
+    write_private(path, state.to_dict())
+
+
+def write_private(path: Path, data: dict[str, Any]) -> None:
+    """Write `data` as JSON, owner-only and atomically (readers never see half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    partial.touch(mode=0o600)  # it holds the chaos token: owner-only, before any byte is written
-    partial.write_text(json.dumps(state.to_dict(), indent=2) + "\n")
+    partial.touch(mode=0o600)  # the state holds the chaos token: owner-only before any byte
+    partial.write_text(json.dumps(data, indent=2) + "\n")
     partial.replace(path)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """A notebook's request to the running `lab up`: make exactly `parts` built."""
+
+    id: str
+    parts: tuple[str, ...]
+
+
+def read_request(state_file: Path) -> BuildRequest | None:
+    """The last build request written for the `lab up` of `state_file`, or None."""
+    try:
+        data = json.loads(request_file(state_file).read_text())
+        return BuildRequest(str(data["id"]), tuple(data["parts"]))
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        return None  # none yet, or one being replaced: the next look reads it
+
+
+def build(settings: Settings, parts: Sequence[str], timeout: float) -> State:
+    """Ask the running `lab up` to make exactly `parts` built (`lab.lessons.PARTS` order:
+    missing ones are built in order, extra ones removed in reverse) and wait for its answer:
+    the new state. LabError when none runs, it stops meanwhile, or the build failed."""
+    state = read_state(settings.state_file)
+    if state is None:
+        raise LabNotRunningError(
+            "No lab is running.", "Start one: lab.connect() or `ironclad-lab up`."
+        )
+    if tuple(parts) == state.parts:
+        return state
+    request = BuildRequest(uuid.uuid4().hex, tuple(parts))
+    write_private(request_file(settings.state_file), asdict(request))
+
+    def answered() -> State | None:
+        now = read_state(settings.state_file)
+        if now is None or now.pid != state.pid:
+            raise LabNotRunningError(
+                f"The lab (pid {state.pid}) stopped while building {', '.join(parts)}.",
+                f"Read {settings.state_file.with_name('lab-up.log')}, then lab.connect() again.",
+            )
+        return now if now.request == request.id else None
+
+    adding = [p for p in parts if p not in state.parts]
+    done = poll(
+        answered,
+        what=f"the lab to build {', '.join(adding)}" if adding else "the lab to remove parts",
+        timeout=timeout,
+        interval=0.1,
+    )
+    if done.error:
+        raise LabError(done.error, "Fix what it says, then run this cell again.")
+    return done
 
 
 def read_state(path: Path) -> State | None:
@@ -269,8 +342,10 @@ def serve(
     announce: Callable[[Endpoints], None],
     replicas: int | None = None,
     parent: int | None = None,
+    parts: Sequence[str] = PARTS,
 ) -> int:
-    """`lab up`: bring `requested` up, record it, `announce` it, wait for a signal, tear down.
+    """`lab up`: bring `requested` up with `parts` built, record it, `announce` it, build what
+    notebooks ask for (`build`) until a signal, tear down.
 
     One per state file (an exclusive lock; a second one fails at once naming the first). It
     first stops what a SIGKILLed predecessor left (its pid file). Every child is on record
@@ -291,7 +366,7 @@ def serve(
                     f"{running.pid}, state file {settings.state_file}).",
                     "Use it, or stop it first: ironclad-lab down.",
                 )
-            return _serve_locked(settings, requested, announce, replicas, parent, lock)
+            return _serve_locked(settings, requested, announce, replicas, parent, parts, lock)
     except Shutdown as stopped:  # before it was ready (after, _serve_locked returns 0)
         log.info("stopped (%s) before the lab was ready", stopped)
         return INTERRUPTED + stopped.signum
@@ -303,6 +378,7 @@ def _serve_locked(
     announce: Callable[[Endpoints], None],
     replicas: int | None,
     parent: int | None,
+    parts: Sequence[str],
     lock: IO[str],
 ) -> int:
     GROUPS.keep_file(pid_file(settings.state_file))
@@ -314,22 +390,33 @@ def _serve_locked(
         describe_holder(lock, f"target={choice.name}")  # auto resolved
         given = os.environ.get(REASON_ENV, "")  # why a parent (the runner) chose the target
         log.info(given if given.startswith(f"target={choice.name} ") else choice.reason)
-        target = make_target(choice.name, settings, replicas)
+        target = make_target(choice.name, settings, replicas, parts)
+        request_file(settings.state_file).unlink(missing_ok=True)  # a predecessor's
         endpoints = target.up()
         started = started_at(os.getpid())  # tells this process from a later one with its pid
         identity = target.identity
         state = State(
-            endpoints, os.getpid(), settings.namespace, parent, started=started, identity=identity
+            endpoints,
+            os.getpid(),
+            settings.namespace,
+            parent,
+            started=started,
+            identity=identity,
+            parts=target.parts,
         )
         write_state(settings.state_file, state)
         try:  # ready from here on: a stop signal is the normal end
             announce(endpoints)
-            while True:  # keep the replicas' restarts in the state file (local target)
+            while True:  # build what notebooks ask for; keep the local replicas' restarts
+                request = read_request(settings.state_file)
+                if request is not None and request.id != state.request:
+                    state = _build(target, state, request)
+                    write_state(settings.state_file, state)
                 records = target.records
                 if records != state.replicas:
                     state = replace(state, replicas=records)
                     write_state(settings.state_file, state)
-                time.sleep(0.5)
+                time.sleep(0.1)
         except Shutdown as stopped:
             log.info("stopping the lab (%s) …", stopped)
             return 0
@@ -345,6 +432,22 @@ def _serve_locked(
             state_now = read_state(settings.state_file)
             if state_now is not None and state_now.pid == os.getpid():
                 settings.state_file.unlink()
+                request_file(settings.state_file).unlink(missing_ok=True)
+
+
+def _build(target: Target, state: State, request: BuildRequest) -> State:
+    """Build what `request` asks on `target`; the state after it, with the request answered
+    (and its error, when the build failed: the lab keeps serving what is built)."""
+    log.info("building %s …", ", ".join(request.parts) or "nothing (removing every part)")
+    error = None
+    try:
+        target.build(request.parts)
+    except Exception as exc:
+        log.exception("the build of %s failed", ", ".join(request.parts))
+        error = str(exc)
+    return replace(
+        state, endpoints=target.endpoints, parts=target.parts, request=request.id, error=error
+    )
 
 
 @dataclass
@@ -359,6 +462,7 @@ class StackProcess:
     settings: Settings
     log_path: Path | None = None
     env: dict[str, str] | None = None
+    lesson: int | None = None  # build what this lesson expects on entry (None: everything)
     process: ManagedProcess | None = field(default=None, init=False)
     state: State | None = field(default=None, init=False)
 
@@ -390,6 +494,8 @@ class StackProcess:
         argv += ["--state-file", str(self.settings.state_file), "--parent-pid", str(os.getpid())]
         if self.settings.images_archive is not None:
             argv += ["--archive", str(self.settings.images_archive)]
+        if self.lesson is not None:
+            argv += ["--lesson", str(self.lesson)]
         env = {**(os.environ if self.env is None else self.env), "PYTHONUNBUFFERED": "1"}
         self.process = ManagedProcess("lab up", argv, self.log, env, self.settings.repo_root)
         self.process.start()

@@ -6,7 +6,7 @@ import argparse
 
 from lab.commands import Subparsers, add_target, examples
 from lab.errors import LabError
-from lab.lessons import LESSONS, Lesson, lesson
+from lab.lessons import LESSONS, Lesson, expected_parts, lesson
 from lab.settings import Settings
 
 
@@ -26,6 +26,7 @@ def register(commands: Subparsers) -> None:
 
 
 def run_reset(args: argparse.Namespace, settings: Settings) -> int:
+    from lab import stack
     from lab.errors import LabNotRunningError, UsageError
     from lab.reset import fix_backends, reset_cluster
     from lab.stack import read_state
@@ -45,7 +46,9 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
             "Drop --target, or stop it and start the other: ironclad-lab down.",
         )
     timeout = settings.restart_delay + settings.ready_timeout
-    done = []
+    after = stack.build(settings, expected_parts(row.number), settings.rollout_timeout + 120)
+    built = after.parts
+    done = [f"built: {', '.join(built) or 'nothing'} (what lesson {row.id} expects on entry)"]
     overlay = spec(running).overlay
     if overlay is not None:  # the recorded identity: its context, namespace and image
         from lab.k8s import NamespaceClient
@@ -63,10 +66,10 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
             image=identity.image,
             credentials=stack_credentials(cluster),  # the stack keeps its own
         )
-        done += reset_cluster(
-            cluster, objects, row.number, settings.rollout_timeout, identity.image
-        )
-    done += fix_backends(state.endpoints, timeout)
+        timeout_s = settings.rollout_timeout
+        done += reset_cluster(cluster, objects, row.number, timeout_s, identity.image, built)
+    if "backend" in built:
+        done += fix_backends(after.endpoints, timeout)
     for line in done:
         print(line)
     print(f"ready for lesson {row.notebook} (target={running}).")

@@ -20,6 +20,8 @@ from lab.commands import (
     target,
 )
 from lab.errors import UsageError
+from lab.commands.reset import lesson_row
+from lab.lessons import PARTS, expected_parts, part_lesson
 from lab.settings import Settings
 from lab.targets.spec import requested_spec
 
@@ -46,6 +48,14 @@ def register(commands: Subparsers) -> None:
         "--replicas", type=int, default=None, help="backend replicas (local; default 3)"
     )
     add_output(up)
+    up.add_argument(
+        "--lesson",
+        type=lesson_row,
+        default=None,
+        metavar="N",
+        help="build only what lesson N expects on entry (the parts of the lessons before it; "
+        "lab/lessons.py); default: the whole stack",
+    )
     up.add_argument(
         "--parent-pid",
         type=int,
@@ -135,13 +145,18 @@ def images_archive(args: argparse.Namespace, settings: Settings) -> Path | None:
     return archive.resolve() if archive else None
 
 
+def not_built(part: str) -> str:
+    """What `up` prints for an endpoint whose part no lesson has built yet."""
+    return f"- (not built yet: lesson {part_lesson(part).id} builds it)"
+
+
 def describe(endpoints: Endpoints) -> str:
     """The human-readable endpoint list printed by `up` without -o."""
     lines = [
         f"target:     {endpoints.target}",
-        f"backend:    {endpoints.backend}",
+        f"backend:    {endpoints.backend or not_built('backend')}",
         *(f"  replica:  {url}" for url in endpoints.backends),
-        f"prometheus: {endpoints.prometheus}",
+        f"prometheus: {endpoints.prometheus or not_built('monitoring')}",
         f"grafana:    {endpoints.grafana or '-'}",
         f"chaos token: {endpoints.chaos_token}",
     ]
@@ -166,8 +181,14 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{describe(endpoints)}\nPress Ctrl-C to stop and clean up.")
         sys.stdout.flush()
 
+    parts = PARTS if args.lesson is None else expected_parts(args.lesson.number)
     return stack.serve(
-        _settings(args, settings), target(args, settings), announce, args.replicas, args.parent_pid
+        _settings(args, settings),
+        target(args, settings),
+        announce,
+        args.replicas,
+        args.parent_pid,
+        parts,
     )
 
 

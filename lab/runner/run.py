@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError
 from lab.identity import Identity
+from lab.lessons import by_notebook
 from lab.runner import lanes
 from lab.runner.kernels import KernelPool, kernel_env
 from lab.settings import Settings
@@ -64,6 +65,16 @@ def discover(notebooks_dir: Path, selection: str | None) -> list[Path]:
     return [p for p in found if any(_matches(p, w) for w in wanted)]
 
 
+def first_lesson(notebook: Path) -> int | None:
+    """The lesson a lane's stack starts at: its first notebook's (`lab.lessons`), so `lab up`
+    builds what that lesson expects and the lesson builds the rest; None (the whole stack) for
+    a notebook outside the lessons table."""
+    try:
+        return by_notebook(notebook.stem).number
+    except LabError:
+        return None
+
+
 def _matches(path: Path, wanted: str) -> bool:
     return path.stem == wanted or path.stem.split("-", 1)[0] == wanted
 
@@ -91,9 +102,15 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
     environment = {**os.environ, REASON_ENV: choice.reason}
     stacks = [
         StackProcess(
-            choice.name, replace(settings, state_file_override=state), log_file, environment
+            choice.name,
+            replace(settings, state_file_override=state),
+            log_file,
+            environment,
+            first_lesson(options.notebooks[share[0]]),
         )
-        for state, log_file in (_lane_files(report_dir, row) for row in range(len(shares)))
+        for share, (state, log_file) in zip(
+            shares, (_lane_files(report_dir, row) for row in range(len(shares))), strict=True
+        )
     ]
     stop, note = threading.Event(), ""
     every_lane = [

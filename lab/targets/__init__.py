@@ -3,9 +3,11 @@ processes) and describe its endpoints."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lab.errors import LabError, TargetUnavailableError, UsageError
+from lab.lessons import PARTS, check_parts
 from lab.settings import Settings
 from lab.targets.base import Endpoints, ReplicaRecord, Target, docker_problem
 from lab.targets.spec import (
@@ -97,12 +99,16 @@ def local_because(problem: str) -> str:
     return f"target=local (auto): {problem}, so no kind cluster"
 
 
-def make_target(name: str, settings: Settings, replicas: int | None = None) -> Target:
-    """The target object for `name` ("local", "kind" or "cluster"), imported lazily."""
+def make_target(
+    name: str, settings: Settings, replicas: int | None = None, parts: Sequence[str] = PARTS
+) -> Target:
+    """The target object for `name` ("local", "kind" or "cluster"), imported lazily; its `up()`
+    builds `parts` (`lab.lessons`)."""
+    wanted = check_parts(parts)
     if name == "local":
         from lab.targets.local import LocalTarget
 
-        return LocalTarget(settings, settings.replicas if replicas is None else replicas)
+        return LocalTarget(settings, settings.replicas if replicas is None else replicas, wanted)
     if name not in ("kind", "cluster"):
         raise LabError(f"Unknown target {name!r}.", "Use kind, local or cluster.")
     if replicas is not None:  # `auto` resolved to a cluster; named one: lab.commands.stack
@@ -114,7 +120,7 @@ def make_target(name: str, settings: Settings, replicas: int | None = None) -> T
     if name == "cluster":
         from lab.targets.cluster import ClusterTarget
 
-        return ClusterTarget(settings)
+        return ClusterTarget(settings, wanted)
     from lab.targets.kind import KindTarget
 
-    return KindTarget(settings)
+    return KindTarget(settings, wanted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -60,18 +61,25 @@ class ReplicaRecord:
 
 
 class Target(Protocol):
-    """What `python -m lab up` drives: `up()` returns once every part is ready; `identity` is
-    then where its Kubernetes calls go (None on the local target); `records` what its
+    """What `python -m lab up` drives: `up()` returns once the parts it was made with
+    (`lab.lessons.PARTS`) are built and ready; `build(parts)` makes exactly those built;
+    `identity` is where its Kubernetes calls go (None on the local target); `records` what its
     supervisor knows of each backend replica, kept in the state file (empty where a cluster
     supervises the pods)."""
 
     name: str
     identity: Identity | None
+    parts: tuple[str, ...]
+
+    @property
+    def endpoints(self) -> Endpoints: ...
 
     @property
     def records(self) -> tuple[ReplicaRecord, ...]: ...
 
     def up(self) -> Endpoints: ...
+
+    def build(self, parts: Sequence[str]) -> None: ...
 
     def down(self) -> None: ...
 

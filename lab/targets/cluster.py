@@ -19,17 +19,9 @@ from dataclasses import dataclass, field
 from lab.errors import LabError
 from lab.identity import Identity, resolve
 from lab.k8s import POD_SECURITY_ENFORCE, NamespaceClient
-from lab.manifests import Obj, render
-from lab.portforward import Forward
-from lab.settings import Settings
-from lab.targets.base import Endpoints, ReplicaRecord
-from lab.targets.kube import (
-    forward_stack,
-    stack_credentials,
-    stop_forwards,
-    wait_hpa_floor,
-    wait_workloads,
-)
+from lab.manifests import render
+from lab.targets.base import Endpoints
+from lab.targets.kube import KubeStack, stack_credentials, stop_forwards
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +32,16 @@ NO_IMAGE_FIX = (
 
 
 @dataclass
-class ClusterTarget:
+class ClusterTarget(KubeStack):
     """Apply the lab into one namespace of an existing cluster, forward its ports, clean up."""
 
-    settings: Settings
-    name: str = "cluster"
+    name: str = field(default="cluster", init=False)
+    fix: ClassVar[str] = "Re-apply: ironclad-lab up --target cluster --namespace NAMESPACE."
     identity: Identity | None = field(default=None, init=False)
-    cluster: NamespaceClient | None = field(default=None, init=False)
-    forwards: list[Forward] = field(default_factory=list, init=False)
-    applied: list[Obj] = field(default_factory=list, init=False)
-    records: tuple[ReplicaRecord, ...] = field(default=(), init=False)  # pods: the kubelet's
 
     def up(self) -> Endpoints:
+        """Check the learner's namespace (the instructor's: never applied nor deleted here),
+        then build the `wanted` parts in it."""
         s = self.settings
         if not s.cluster_image:
             raise LabError("The cluster target needs the backend image's reference.", NO_IMAGE_FIX)
@@ -68,38 +58,27 @@ class ClusterTarget:
             self.cluster = cluster = NamespaceClient.connect(self.identity)
             check_namespace(cluster)
             credentials = stack_credentials(cluster)  # kept when a --keep stack is there
-            objects = render("cluster", s, image=s.cluster_image, credentials=credentials)
-            log.info(
-                "applying %d objects to namespace %s (server-side apply) …",
-                len(objects),
-                s.namespace,
-            )
-            self.applied = objects
-            cluster.apply(objects, timeout=s.rollout_timeout)
-            wait_hpa_floor(cluster, s.rollout_timeout)
-            wait_workloads(cluster, s.rollout_timeout)
-            return forward_stack(
-                cluster,
-                self.name,
-                self.forwards,
-                f"Re-apply: ironclad-lab up --target cluster --namespace {s.namespace}.",
-            )
+            self.objects = render("cluster", s, image=s.cluster_image, credentials=credentials)
+            self.build_parts(self.wanted)
+            self.forward()
+            return self.endpoints
         except BaseException:
             self._down_after_failure()
             raise
 
     def down(self) -> None:
-        """Stop the forwards; delete the objects `up` applied unless `Settings.keep`."""
+        """Stop the forwards; delete the stack's objects (absent ones are skipped) unless
+        `Settings.keep`."""
         stop_forwards(self.forwards)
         if self.cluster is None:
             return
         if self.settings.keep:
             log.info("keeping the lab's objects in %s (--keep)", self.cluster.namespace)
-        elif self.applied:
+        elif self.objects:
             log.info("deleting the lab's objects from %s …", self.cluster.namespace)
-            self.cluster.delete(self.applied, timeout=self.settings.rollout_timeout)
-        self.applied = []
-        self.cluster = None
+            self.cluster.delete(self.objects, timeout=self.settings.rollout_timeout)
+        self.objects = []
+        self.forget()
 
     def _down_after_failure(self) -> None:
         """`down()` while an error is on its way up: a teardown failure is logged, not raised

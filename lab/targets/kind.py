@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 import yaml
@@ -22,23 +22,17 @@ from lab.identity import Identity, resolve
 from lab.image_archive import LoadResult, archived_backend, build_backend, load_archive
 from lab.images import dockerfile_bases
 from lab.k8s import NamespaceClient
+from lab.lessons import part_of
 from lab.manifests import render
-from lab.portforward import Forward
 from lab.settings import Settings
-from lab.targets.base import Endpoints, ReplicaRecord, docker_info, docker_problem
+from lab.targets.base import Endpoints, docker_info, docker_problem
 from lab.targets.kind_nodes import (
     kind_cluster_config,
     load_into_kind,
     parse_mirrors,
     write_mirror_files,
 )
-from lab.targets.kube import (
-    forward_stack,
-    stack_credentials,
-    stop_forwards,
-    wait_hpa_floor,
-    wait_workloads,
-)
+from lab.targets.kube import KubeStack, stack_credentials, stop_forwards
 
 log = logging.getLogger(__name__)
 
@@ -169,34 +163,34 @@ def run(argv: list[str]) -> str:
 
 
 @dataclass
-class KindTarget:
+class KindTarget(KubeStack):
     """Create or reuse the cluster, load the image, apply the overlay, forward the ports.
 
     The cluster outlives the lab (creating one takes minutes): `down()` removes the namespace
     and the forwards; `kind delete cluster --name ironclad` removes the rest.
     """
 
-    settings: Settings
-    name: str = "kind"
+    name: str = field(default="kind", init=False)
+    fix: ClassVar[str] = "Re-apply: ironclad-lab up --target kind."
     identity: Identity | None = field(default=None, init=False)
-    cluster: NamespaceClient | None = field(default=None, init=False)
-    forwards: list[Forward] = field(default_factory=list, init=False)
-    records: tuple[ReplicaRecord, ...] = field(default=(), init=False)  # pods: the kubelet's
 
     def up(self) -> Endpoints:
+        """The cluster, the image in its nodes, metrics-server; then the `wanted` parts."""
         if problem := docker_problem():
             raise TargetUnavailableError(f"{problem}.", "Start Docker, or use --target local.")
         try:
             kind = kind_binary(self.settings)
             image_id = self._prepare(kind)
             self.cluster = cluster = self._connect(kind)
-            self._apply(cluster, image_id)
-            wait_hpa_floor(cluster, self.settings.rollout_timeout)
-            wait_workloads(cluster, self.settings.rollout_timeout)
-            self._wait_metrics_server(cluster)
-            return forward_stack(
-                cluster, self.name, self.forwards, "Re-apply: ironclad-lab up --target kind."
+            self.objects = self._render(cluster, image_id)
+            log.info("applying what the cluster provides (metrics-server) …")
+            cluster.apply(
+                [o for o in self.objects if part_of(o) is None], self.settings.rollout_timeout
             )
+            self.build_parts(self.wanted)
+            self._wait_metrics_server(cluster)
+            self.forward()
+            return self.endpoints
         except BaseException:
             self.down()
             raise
@@ -281,11 +275,11 @@ class KindTarget:
             self.identity = identity()
         return NamespaceClient.connect(self.identity)
 
-    def _apply(self, cluster: NamespaceClient, image_id: str) -> None:
-        log.info("applying the kind overlay (server-side apply) …")
+    def _render(self, cluster: NamespaceClient, image_id: str) -> list[dict[str, Any]]:
+        """The kind overlay with the stack's credentials (kept when its Secrets exist) and the
+        image ID stamped on the backend's pods."""
         objects = render("kind", self.settings, credentials=stack_credentials(cluster))
-        objects = stamp_image(objects, self.settings.image, image_id)
-        cluster.apply(objects, timeout=self.settings.rollout_timeout)
+        return stamp_image(objects, self.settings.image, image_id)
 
     def _wait_metrics_server(self, cluster: NamespaceClient) -> None:
         log.info("waiting for metrics-server …")
@@ -299,7 +293,7 @@ class KindTarget:
         stop_forwards(self.forwards)
         if self.cluster is not None:
             self.cluster.delete_namespace(self.settings.rollout_timeout)
-            self.cluster = None
+        self.forget()
 
 
 def kind_context(cluster_name: str) -> str:

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import yaml
 from lab.contract import JOB
 from lab.errors import LabError, ToolMissingError
 from lab.identity import Identity
+from lab.lessons import PARTS, check_parts, part_lesson
 from lab.manifests import find, parse
 from lab.net import LOOPBACK, free_port, get_json, http_ok
 from lab.postgres import PostgresServer
@@ -140,68 +142,139 @@ class Replica:
 
 @dataclass
 class LocalTarget:
-    """Everything as plain processes in one temporary directory; `down()` removes all of it."""
+    """Everything as plain processes in one temporary directory; `down()` removes all of it.
+
+    Built in parts (`lab.lessons.PARTS`), each the process analog of a lesson's objects: the
+    directory stands in for the namespace, environment variables for the Secret and ConfigMap,
+    a PostgreSQL server for the StatefulSet, supervised processes for the Deployment, a
+    Prometheus (and Grafana, where installed) for the monitoring; autoscaling, PDB and
+    NetworkPolicy have no analog here. `up()` builds `wanted`; `build()` changes what is built.
+    """
 
     settings: Settings
     replicas: int
+    wanted: tuple[str, ...] = PARTS
     name: str = "local"
     identity: Identity | None = field(default=None, init=False)  # no Kubernetes here
+    parts: tuple[str, ...] = field(default=(), init=False)  # built, in order
     root: Path | None = field(default=None, init=False)
+    token: str = field(default="", init=False)
     postgres: PostgresServer | None = field(default=None, init=False)
+    ports: list[int] = field(default_factory=list, init=False)
     backends: list[Replica] = field(default_factory=list, init=False)
     prometheus: ManagedProcess | None = field(default=None, init=False)
     prometheus_port: int = field(default=0, init=False)
     grafana: ManagedProcess | None = field(default=None, init=False)
+    grafana_url: str | None = field(default=None, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _supervisor: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def up(self) -> Endpoints:
-        """Start PostgreSQL, the replicas and Prometheus; return once all are ready."""
+        """Build the `wanted` parts; return once each is ready."""
         if self.replicas < 1:
             raise LabError(
                 f"--replicas {self.replicas} leaves nothing to run.", "Use at least one replica."
             )
-        prometheus_bin = shutil.which("prometheus")
-        if prometheus_bin is None:
-            raise ToolMissingError(
-                "prometheus",
-                "Debian/Ubuntu: `sudo apt-get install "
-                "prometheus`; conda: `conda install -c conda-forge prometheus`",
-            )
-        template = self.settings.local_prometheus_config
-        if not template.is_file():
-            raise LabError(f"{template} is missing.", "Run from a full checkout of the lab.")
         with held():  # on record before anything can interrupt: a successor removes it
             self.root = Path(tempfile.mkdtemp(prefix="ironclad-lab-"))
             GROUPS.add_path(self.root)
         self.root.chmod(0o755)  # PostgreSQL runs as its own user below this directory
         try:
-            return self._start(prometheus_bin, template)
+            self.build(self.wanted)
         except BaseException:
             self.down()
             raise
+        return self.endpoints
 
-    def _start(self, prometheus_bin: str, template: Path) -> Endpoints:
+    def build(self, parts: Sequence[str]) -> None:
+        """Make exactly `parts` (a prefix of `PARTS`) built: extra ones are removed, newest
+        first, then missing ones built in order. A part that fails is removed again."""
+        parts = check_parts(parts)
+        for part in reversed(self.parts):
+            if part not in parts:
+                self._remove(part)
+                self.parts = self.parts[:-1]
+        adding = [part for part in parts if part not in self.parts]
+        if {"backend", "monitoring"} <= set(adding):  # Prometheus starts while PostgreSQL inits
+            self.ports = [free_port() for _ in range(self.replicas)]
+            self._start_prometheus()
+        for part in adding:
+            log.info("building %s (local: %s) …", part, part_lesson(part).local_analog or "-")
+            try:
+                self._add(part)
+            except Exception:
+                self._remove(part)
+                raise
+            self.parts = (*self.parts, part)
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """Where what is built answers ("" for a part not built yet)."""
+        urls = [replica.url for replica in self.backends]
+        return Endpoints(
+            target=self.name,
+            backend=urls[0] if urls else "",
+            backends=urls,
+            prometheus=self.prometheus_url if self.prometheus else "",
+            grafana=self.grafana_url,
+            chaos_token=self.token,
+        )
+
+    def _add(self, part: str) -> None:
         assert self.root is not None
-        ports = [free_port() for _ in range(self.replicas)]
-        log.info("starting Prometheus and a throwaway PostgreSQL …")
-        self._start_prometheus(prometheus_bin, template, ports)  # starts while PostgreSQL inits
-        self.postgres = PostgresServer(root=self.root / "postgres")
-        self.postgres.init()
-        token = secrets.token_urlsafe(24)
+        if part == "config":
+            self.token = secrets.token_urlsafe(24)
+        elif part == "postgres":
+            self.postgres = PostgresServer(root=self.root / "postgres")
+            self.postgres.init()
+        elif part == "backend":
+            self._start_backends()
+        elif part == "monitoring":
+            if self.prometheus is None:
+                self._start_prometheus()
+            poll(
+                self._targets_up,
+                what=f"Prometheus scraping {self.replicas} replicas",
+                timeout=self.settings.ready_timeout,
+                diagnose=self._targets_state,
+            )
+            self.grafana_url = self._start_grafana()
+
+    def _remove(self, part: str) -> None:
+        if part == "config":
+            self.token = ""
+        elif part == "postgres" and self.postgres is not None:
+            self.postgres.destroy()
+            self.postgres = None
+        elif part == "backend":
+            self._stop_supervisor()
+            self._stop_processes([r.process for r in self.backends])
+            with self._lock:
+                self.backends, self.ports = [], []
+        elif part == "monitoring":
+            self._stop_processes([p for p in (self.grafana, self.prometheus) if p])
+            self.grafana, self.prometheus, self.grafana_url = None, None, None
+
+    def _start_backends(self) -> None:
+        assert self.root is not None
+        if self.postgres is None or not self.token:
+            raise LabError(
+                "The backend needs PostgreSQL and its settings first.", "Build them first."
+            )
         inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # POSTGRES_* win
         env = {
             **inherited,
             **self.postgres.env(),
-            "CHAOS_TOKEN": token,
+            "CHAOS_TOKEN": self.token,
             "HOST": LOOPBACK,
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
             "DRAIN_DELAY_S": "0.5",
             "MALLOC_ARENA_MAX": MALLOC_ARENA_MAX,
         }
         memory_limit = address_space_limit(self.settings)
-        for index, port in enumerate(ports):
+        self.ports = self.ports or [free_port() for _ in range(self.replicas)]
+        for index, port in enumerate(self.ports):
             process = ManagedProcess(
                 f"backend-{index}",
                 [sys.executable, "-m", "backend"],
@@ -210,44 +283,55 @@ class LocalTarget:
                 cwd=self.settings.repo_root,
                 memory_limit=memory_limit,
             )
-            self.backends.append(Replica(process, port))  # on the list before it starts
+            with self._lock:
+                self.backends.append(Replica(process, port))  # on the list before it starts
             process.start()
-        log.info("waiting for %d backend replicas and their scrapes …", self.replicas)
+        log.info("waiting for %d backend replicas …", self.replicas)
         poll(
             self._backends_ready,
             what=f"{self.replicas} backend replicas ready",
             timeout=self.settings.ready_timeout,
             diagnose=self._backend_logs,
         )
-        poll(
-            self._targets_up,
-            what=f"Prometheus scraping {self.replicas} replicas",
-            timeout=self.settings.ready_timeout,
-            diagnose=self._targets_state,
-        )
-        grafana = self._start_grafana()
+        self._stop = threading.Event()
         self._supervisor = threading.Thread(
-            target=self._supervise, name="lab-replicaset", daemon=True
+            target=self._supervise, args=(self._stop,), name="lab-replicaset", daemon=True
         )
         self._supervisor.start()
-        urls = [replica.url for replica in self.backends]
-        return Endpoints(
-            target=self.name,
-            backend=urls[0],
-            backends=urls,
-            prometheus=self.prometheus_url,
-            grafana=grafana,
-            chaos_token=token,
-        )
+
+    def _stop_supervisor(self) -> None:
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+            self._supervisor = None
+
+    @staticmethod
+    def _stop_processes(processes: list[ManagedProcess]) -> None:
+        """SIGTERM them all at once (they drain together), then wait for each."""
+        for process in processes:
+            process.signal(signal.SIGTERM)
+        for process in processes:
+            process.stop()
 
     @property
     def prometheus_url(self) -> str:
         return f"http://{LOOPBACK}:{self.prometheus_port}"
 
-    def _start_prometheus(self, binary: str, template: Path, ports: list[int]) -> None:
+    def _start_prometheus(self) -> None:
+        """Prometheus with file_sd over the replicas' ports (`self.ports`)."""
         assert self.root is not None
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise ToolMissingError(
+                "prometheus",
+                "Debian/Ubuntu: `sudo apt-get install "
+                "prometheus`; conda: `conda install -c conda-forge prometheus`",
+            )
+        template = self.settings.local_prometheus_config
+        if not template.is_file():
+            raise LabError(f"{template} is missing.", "Run from a full checkout of the lab.")
         targets = self.root / "prometheus-targets.json"
-        targets.write_text(json.dumps(file_sd_groups(ports)))
+        targets.write_text(json.dumps(file_sd_groups(self.ports)))
         config = self.root / "prometheus.yml"
         config.write_text(yaml.safe_dump(render_prometheus_config(template, targets)))
         self.prometheus_port = free_port()
@@ -349,17 +433,17 @@ class LocalTarget:
         with self._lock:
             return tuple(replica.record for replica in self.backends)
 
-    def _supervise(self) -> None:
+    def _supervise(self, stop: threading.Event) -> None:
         """Like a ReplicaSet: a replica that exits is started again on the same port.
 
         One that stopped cleanly (exit code 0: SIGTERM, drained) is replaced at once, as a
         rolling update's new pod is; one that crashed (any other code) after `restart_delay` s,
         as the kubelet backs off a crashing container.
         """
-        while not self._stop.wait(0.2):
+        while not stop.wait(0.2):
             with self._lock:
                 for replica in self.backends:
-                    if self._stop.is_set() or replica.process.running():
+                    if stop.is_set() or replica.process.running():
                         continue
                     now = time.monotonic()
                     if replica.exited_at is None:
@@ -384,21 +468,18 @@ class LocalTarget:
 
     def down(self) -> None:
         """Stop every process and delete the temporary directory (safe to call twice)."""
-        self._stop.set()
-        if self._supervisor is not None:
-            self._supervisor.join()
+        self._stop_supervisor()
         with self._lock:
             processes = [
                 p for p in (self.grafana, self.prometheus, *(r.process for r in self.backends)) if p
             ]
-            for process in processes:  # all drain at once, then each is waited for
-                process.signal(signal.SIGTERM)
-            for process in processes:
-                process.stop()
+        self._stop_processes(processes)  # all drain at once, then each is waited for
+        with self._lock:
             self.grafana, self.prometheus, self.backends = None, None, []
         if self.postgres is not None:
             self.postgres.destroy()
             self.postgres = None
+        self.parts, self.token, self.grafana_url = (), "", None
         if self.root is not None:
             remove_tree(self.root)
             GROUPS.remove_path(self.root)

@@ -16,6 +16,7 @@ import pytest
 
 from lab.errors import LabError
 from lab.k8s import PROBE_LABEL, BlockedError, ClusterWideError, ForbiddenError, probe_pod
+from lab.lessons import expected_parts
 from lab.net import http_ok
 from lab.rbac import Rule
 from lab.settings import Settings
@@ -65,6 +66,37 @@ def test_up_applies_into_the_namespace_forwards_and_down_deletes_only_that(
     assert fake.namespaces == {NS, "other"}  # the namespace is the instructor's: it stays
     deletes = [path for method, path in fake.requests if method == "DELETE"]
     assert all(f"/namespaces/{NS}/" in path for path in deletes)
+
+
+def test_lessons_build_their_parts_and_a_build_back_deletes_the_later_ones(
+    fake: FakeApiServer, upstream: tuple[str, int], settings: Settings
+) -> None:
+    """Issue 21 item 1 on the cluster target: `up` for lesson 04 applies what 01-03 build (the
+    Secrets, PostgreSQL) and no backend; `build` adds 04's part and forwards it; building back
+    to lesson 03 deletes the backend's objects and its forwards, and nothing else."""
+    target = ClusterTarget(settings, expected_parts(4))
+    endpoints = target.up()
+    try:
+        assert target.parts == ("namespace", "config", "postgres")
+        assert "postgres" in fake.statefulsets
+        assert "backend" not in fake.deployments
+        assert endpoints.backends == []
+        assert endpoints.prometheus == ""
+        assert len(endpoints.chaos_token) == 32  # 02's Secret is there
+        target.build(expected_parts(5))  # 04's env.apply("backend")
+        assert target.parts == expected_parts(5)
+        assert len(target.endpoints.backends) == 3  # the HPA came with the Deployment
+        assert http_ok(f"{target.endpoints.backend}/health/ready")
+        hpa = ("autoscaling/v2", "horizontalpodautoscalers", NS, "backend-hpa")
+        assert hpa in fake.store.objects
+        target.build(expected_parts(4))
+        assert "backend" not in fake.deployments
+        assert hpa not in fake.store.objects
+        assert "postgres" in fake.statefulsets
+        assert target.endpoints.backends == []
+    finally:
+        target.down()
+    assert fake.store.objects == {}
 
 
 def test_down_does_not_wait_for_a_leftover_probe_pod_with_the_backend_label(

@@ -16,9 +16,14 @@ from lab.lessons import (
     PROBE_PODS,
     Lesson,
     by_notebook,
+    check_parts,
+    expected_parts,
     lesson,
+    objects_of,
+    part_of,
     removed_by,
     with_objects,
+    with_part,
 )
 from lab.manifests import find, render
 from lab.settings import get_settings
@@ -93,3 +98,59 @@ def test_every_lesson_object_is_in_the_rendered_stack(stack: str) -> None:
     for row in with_objects():
         for kind, name in row.objects:
             assert find(objects, kind, name, settings.namespace), (row.notebook, kind, name)
+
+
+def test_each_lesson_expects_the_parts_of_the_lessons_before_it() -> None:
+    assert expected_parts(0) == ()
+    assert expected_parts(1) == ()
+    assert expected_parts(3) == ("namespace", "config")
+    assert expected_parts(7) == PARTS
+    assert expected_parts(99) == PARTS
+
+
+def test_parts_are_built_in_order_and_a_missing_one_is_named_with_the_reason() -> None:
+    assert with_part(("namespace", "config"), "postgres") == ("namespace", "config", "postgres")
+    assert with_part(PARTS, "config") == ("namespace", "config")  # what it rests on, no more
+    with pytest.raises(LabError, match=r"backend \(lesson 04\) needs postgres first") as info:
+        with_part(("namespace", "config"), "backend")
+    assert "CrashLoopBackOff" in info.value.problem
+    assert "lesson 03" in info.value.next_step
+    assert "lab.connect(lesson=4) build everything before lesson 04" in info.value.next_step
+    with pytest.raises(LabError, match="There is no part 'database'"):
+        with_part(PARTS, "database")
+    assert check_parts(["namespace", "config"]) == ("namespace", "config")
+    with pytest.raises(LabError, match="built in order"):
+        check_parts(["namespace", "postgres"])
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl")
+@pytest.mark.parametrize("target", ["kind", "cluster"])
+def test_every_rendered_object_belongs_to_one_part_and_each_lessons_objects_to_its_own(
+    target: str,
+) -> None:
+    settings = get_settings()
+    objects = render(target, settings, image="registry.example/ironclad-backend:1")
+    parts = {(o["kind"], o["metadata"]["name"]): part_of(o) for o in objects}
+    assert set(parts.values()) - {None} <= set(PARTS)
+    for row in with_objects():
+        for kind, name in row.objects:
+            assert parts[(kind, name)] == row.part, (row.notebook, kind, name)
+    assert parts[("StatefulSet", "postgres")] == "postgres"
+    assert parts[("Secret", "postgres-secret")] == "config"
+    assert parts[("Secret", "grafana-admin")] == "monitoring"  # Grafana's, with Grafana
+    assert parts[("NetworkPolicy", "prometheus")] == "monitoring"
+    assert parts[("NetworkPolicy", "backend")] == "resilience"
+    provided = sorted(k for k, part in parts.items() if part is None)
+    if target == "kind":  # metrics-server: the cluster's, applied by `lab up` itself
+        assert provided
+        assert all("metrics" in name for _, name in provided)
+        assert parts[("Namespace", settings.namespace)] == "namespace"
+    else:  # the instructor's namespace: nothing of the cluster is the learner's to apply
+        assert provided == []
+    assert sum(len(objects_of(objects, p)) for p in PARTS) + len(provided) == len(objects)
+
+
+def test_an_object_no_part_claims_is_refused() -> None:
+    stray = {"kind": "CronJob", "metadata": {"name": "nightly", "namespace": "ironclad-demo"}}
+    with pytest.raises(LabError, match="No part of the stack claims CronJob/nightly"):
+        part_of(stray)

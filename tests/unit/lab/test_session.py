@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError, ProcessFailedError
+from lab.lessons import PARTS
 from lab.procs import (
     STOP_SIGNALS,
     Shutdown,
@@ -65,6 +66,9 @@ def test_state_file_has_the_endpoints_pid_and_namespace(settings: Settings) -> N
         "replicas": [],
         "started": started,
         "kubernetes": None,  # the local target has no Kubernetes identity
+        "parts": list(PARTS),  # the whole stack built (`lab.lessons`)
+        "request": None,  # no notebook asked `lab up` to build anything yet
+        "error": None,
     }
     assert read_state(settings.state_file) == state
     assert [p.name for p in settings.state_file.parent.iterdir()] == ["state.json"]
