@@ -63,7 +63,9 @@ def test_lessons_build_their_parts_in_order_and_connect_brings_any_lab_to_a_less
         with pytest.raises(LabError, match="Prometheus is not built yet: lesson 06"):
             _ = env.prom
 
-        assert env.apply("postgres") == ("namespace", "config", "postgres")
+        built = env.apply("postgres")
+        assert built.parts == ("namespace", "config", "postgres")
+        assert "started its process analog on local: a PostgreSQL server" in str(built)
         assert env.endpoints.backends == []
         env.apply("backend")
         assert len(env.endpoints.backends) == 2

@@ -23,7 +23,7 @@ from kubernetes import client
 
 from lab.errors import LabError
 from lab.k8s import NamespaceClient
-from lab.lessons import EXERCISE_LABEL
+from lab.lessons import EXERCISE_LABEL, expected_parts
 from lab.reset import reset_cluster
 from lab.targets.kind import IMAGE_ID_ANNOTATION
 
@@ -88,11 +88,16 @@ def cluster(fake: FakeApiServer) -> NamespaceClient:
 IMAGE = "ironclad-backend:lab"
 OVERLAY = [
     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "lab"}, "data": {"a": "1"}},
+    {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "lab", "namespace": NS},
+        "data": {"a": "1"},
+    },
     {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": "backend"},
+        "metadata": {"name": "backend", "namespace": NS},
         "spec": {"template": {"spec": {"containers": [{"name": "b", "image": IMAGE}]}}},
     },
 ]
@@ -121,10 +126,25 @@ def test_reset_to_5_reapplies_the_overlay_and_removes_probe_pods_and_exercise_ob
         "applied 3 objects (server-side apply)",
         "deleted Pod/lab-probe-1 (lab-probe)",
         f"deleted ConfigMap/mine ({EXERCISE_LABEL})",
-        "backend: 3 ready (HPA floor 3), postgres ready",
+        "postgres ready",
+        "backend: 3 ready (HPA floor 3)",
     ]
     again = reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5, image=IMAGE)
-    assert again == ["applied 3 objects (server-side apply)", done[-1]]
+    assert again == ["applied 3 objects (server-side apply)", *done[-2:]]
+
+
+def test_a_reset_reapplies_only_the_parts_that_lesson_expects(
+    fake: FakeApiServer, cluster: NamespaceClient
+) -> None:
+    """Lesson 04 starts before the backend: its reset neither applies nor waits for it."""
+    parts = expected_parts(4)
+    done = reset_cluster(cluster, copy.deepcopy(OVERLAY), 4, timeout=5, image=IMAGE, parts=parts)
+    assert [path for path, _, _ in fake.patches] == [
+        f"/api/v1/namespaces/{NS}",
+        f"/api/v1/namespaces/{NS}/configmaps/lab",
+    ]
+    assert done[0] == "applied 2 objects (server-side apply)"
+    assert done[-1] == "postgres ready"
 
 
 def test_reset_to_6_keeps_the_probe_pods_lesson_05_made(
