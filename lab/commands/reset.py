@@ -46,28 +46,33 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
             "Drop --target, or stop it and start the other: ironclad-lab down.",
         )
     timeout = settings.restart_delay + settings.ready_timeout
-    after = stack.build(settings, expected_parts(row.number), settings.rollout_timeout + 120)
-    built = after.parts
-    done = [f"built: {', '.join(built) or 'nothing'} (what lesson {row.id} expects on entry)"]
     overlay = spec(running).overlay
+    reapply = None
     if overlay is not None:  # the recorded identity: its context, namespace and image
         from lab.k8s import NamespaceClient
         from lab.manifests import render
+        from lab.targets.kube import stack_credentials
 
         identity = state.kubernetes()
         print(f"resetting context {identity.context}, namespace {identity.namespace} …")
         cluster = NamespaceClient.connect(identity)
-        from lab.targets.kube import stack_credentials
-
+        credentials = stack_credentials(cluster)  # the first call: a cluster that does not
+        # answer (or an older lab) is refused here, before anything changes
         objects = render(
             overlay,
             settings,
             namespace=identity.namespace,
             image=identity.image,
-            credentials=stack_credentials(cluster),  # the stack keeps its own
+            credentials=credentials,  # the stack keeps its own
         )
+        reapply = (cluster, objects, identity.image)
+    after = stack.build(settings, expected_parts(row.number), settings.rollout_timeout + 120)
+    built = after.parts
+    done = [f"built: {', '.join(built) or 'nothing'} (what lesson {row.id} expects on entry)"]
+    if reapply is not None:
+        cluster, objects, image = reapply
         timeout_s = settings.rollout_timeout
-        done += reset_cluster(cluster, objects, row.number, timeout_s, identity.image, built)
+        done += reset_cluster(cluster, objects, row.number, timeout_s, image, built)
     if "backend" in built:
         done += fix_backends(after.endpoints, timeout)
     for line in done:

@@ -189,7 +189,7 @@ def test_reset_on_the_cluster_target_uses_the_recorded_identity_and_the_learner_
     monkeypatch.delenv("KUBECONFIG", raising=False)  # nothing but the state file says where
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.kube/config either
 
-    assert main(["reset", "--to", "2"], settings) == 0
+    assert main(["reset", "--to", "7"], settings) == 0  # 07 expects every part: all re-applied
 
     out = capsys.readouterr().out
     assert f"resetting context learner, namespace {LEARNER_NS}" in out
@@ -230,7 +230,7 @@ def test_reset_on_kind_acts_on_the_recorded_namespace_not_lab_namespace(
     monkeypatch.delenv("LAB_NAMESPACE", raising=False)
     assert settings.namespace == DEFAULT_NAMESPACE
 
-    assert main(["reset", "--to", "5"], settings) == 0
+    assert main(["reset", "--to", "7"], settings) == 0  # every part: nothing to build
 
     touched = {
         p.split("/namespaces/")[1].split("/")[0] for _, p in fake.requests if "/namespaces/" in p

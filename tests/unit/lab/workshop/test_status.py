@@ -95,6 +95,7 @@ def test_status_shows_lessons_and_recorded_runs_of_learner_namespaces_only(
         ("learner-01", "ConfigMap", "backend-config"): ObjectState(True),
         ("learner-01", "StatefulSet", "postgres"): ObjectState(True, 1, 1),
         ("learner-01", "Deployment", "backend"): ObjectState(True, 1, 3),
+        ("learner-01", "HorizontalPodAutoscaler", "backend-hpa"): ObjectState(True),  # 04's too
     }
     fake_api.config_map_data = {
         "learner-01": [
