@@ -19,8 +19,8 @@ from lab.commands import (
     refuse_off_target,
     target,
 )
-from lab.errors import UsageError
 from lab.commands.reset import lesson_row
+from lab.errors import UsageError
 from lab.lessons import PARTS, expected_parts, part_lesson
 from lab.settings import Settings
 from lab.targets.spec import requested_spec
