@@ -20,6 +20,7 @@ import requests
 
 from lab.checks import describe
 from lab.errors import ChaosError
+from lab.net import http_ok
 from lab.procs import listener_pid
 
 if TYPE_CHECKING:
@@ -369,3 +370,33 @@ def _name(fn: Callable[[], object]) -> str:
     return str(
         getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", repr(fn))
     )
+
+
+def chaos_left(backends: Sequence[str], token: str, timeout: float = 3.0) -> list[str]:
+    """Replicas whose chaos is not off, one line each (unreachable ones say so)."""
+    problems = []
+    for url in backends:
+        try:
+            [state] = BackendChaos([url], token, timeout=timeout).status().to_dict("records")
+        except ChaosError:
+            problems.append(f"{url} does not answer")
+            continue
+        on = [
+            text
+            for text, value in (
+                ("enabled", state["enabled"]),
+                (f"latency {state['latency_ms']} ms", state["latency_ms"]),
+                (f"error ratio {state['error_ratio']:g}", state["error_ratio"]),
+            )
+            if value
+        ]
+        if on:
+            problems.append(f"chaos on {url}: {', '.join(on)}")
+    return problems
+
+
+def leftovers(backends: Sequence[str], token: str) -> list[str]:
+    """What an earlier lesson's chaos left that breaks any lesson, one line each (cheap: each
+    replica's chaos state and readiness): what `connect(lesson=N)` warns of and `reset` fixes."""
+    not_ready = [u for u in backends if not http_ok(f"{u}/health/ready")]
+    return chaos_left(backends, token) + [f"{u} is not ready" for u in not_ready]

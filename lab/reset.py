@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lab.chaos import BackendChaos
+from lab.chaos import BackendChaos, chaos_left, leftovers
 from lab.contract import BACKEND, BACKEND_HPA, POSTGRES
-from lab.errors import ChaosError, LabError
+from lab.errors import LabError
 from lab.lessons import EXERCISES, PARTS, part_of, removed_by
 from lab.net import http_ok, http_status
 from lab.targets import Endpoints
@@ -42,51 +42,18 @@ EXERCISE_KINDS = (
 )
 
 
-def chaos_left(endpoints: Endpoints, timeout: float = 3.0) -> list[str]:
-    """Replicas whose chaos is not off, one line each (unreachable ones say so)."""
-    problems = []
-    for url in endpoints.backends:
-        try:
-            [state] = (
-                BackendChaos([url], endpoints.chaos_token, timeout=timeout)
-                .status()
-                .to_dict("records")
-            )
-        except ChaosError:
-            problems.append(f"{url} does not answer")
-            continue
-        on = [
-            text
-            for text, value in (
-                ("enabled", state["enabled"]),
-                (f"latency {state['latency_ms']} ms", state["latency_ms"]),
-                (f"error ratio {state['error_ratio']:g}", state["error_ratio"]),
-            )
-            if value
-        ]
-        if on:
-            problems.append(f"chaos on {url}: {', '.join(on)}")
-    return problems
-
-
-def leftovers(endpoints: Endpoints) -> list[str]:
-    """What in the running stack breaks any lesson (cheap: chaos state and readiness)."""
-    not_ready = [u for u in endpoints.backends if not http_ok(f"{u}/health/ready")]
-    return chaos_left(endpoints) + [f"{u} is not ready" for u in not_ready]
-
-
 def fix_backends(endpoints: Endpoints, timeout: float) -> list[str]:
     """Wait for every replica to be ready, turn chaos off and free hogged memory on each,
     and check the schema answers; one line per thing that was wrong."""
-    was = leftovers(endpoints)
+    was = leftovers(endpoints.backends, endpoints.chaos_token)
     poll(
         lambda: all(http_ok(f"{u}/health/ready") for u in endpoints.backends),
         what=f"{len(endpoints.backends)} backend replicas ready",
         timeout=timeout,
-        diagnose=lambda: "\n".join(leftovers(endpoints)),
+        diagnose=lambda: "\n".join(leftovers(endpoints.backends, endpoints.chaos_token)),
     )
     BackendChaos(endpoints.backends, endpoints.chaos_token).reset()
-    still = chaos_left(endpoints)
+    still = chaos_left(endpoints.backends, endpoints.chaos_token)
     if still:
         raise LabError(
             f"Chaos is still on after the reset: {'; '.join(still)}.",

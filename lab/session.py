@@ -181,7 +181,7 @@ def connect(
     env = _attach_or_start(target, start, settings, namespace is not None, lesson)
     _CURRENT[:] = [env]
     if lesson is not None:
-        from lab.reset import leftovers  # pandas and requests: only when asked
+        from lab.chaos import leftovers  # pandas and requests: only when asked
 
         wanted = expected_parts(lesson)
         if env.parts != wanted:  # a lab of another lesson: built up (or back) to this one's
@@ -189,7 +189,7 @@ def connect(
         built = ", ".join(env.parts) or "nothing yet"
         env.reason += f"\nlesson {lesson:02d} starts from what the lessons before it built: {built}"
 
-        problems = leftovers(env.endpoints)
+        problems = leftovers(env.endpoints.backends, env.endpoints.chaos_token)
         if problems:
             print(
                 f"warning: left over from an earlier lesson: {'; '.join(problems)}. "
@@ -202,12 +202,17 @@ def connect(
 _CURRENT: list[Lab] = []  # this process' lab: the last one connect() returned
 
 
-def session_namespace(settings: Settings | None = None) -> str:
-    """The namespace of this process' lab (the last `connect()`), else the settings' (what the
-    notebooks' renders and exercise verifiers use, so they follow the session's namespace)."""
-    if _CURRENT:
-        return _CURRENT[0].namespace
-    return (settings or get_settings()).namespace
+def session_settings() -> Settings:
+    """The settings of this process' lab (the last `connect()`: its namespace is the session's),
+    else the environment's: what the notebook side (exercise verifiers, `%%cluster`'s objects)
+    renders with. The session is the notebooks' entry point: the one place they read the
+    environment."""
+    return _CURRENT[0].settings if _CURRENT else get_settings()
+
+
+def session_namespace() -> str:
+    """The namespace of this process' lab, else LAB_NAMESPACE's (`session_settings`)."""
+    return session_settings().namespace
 
 
 def _attach_or_start(
@@ -271,5 +276,6 @@ def _attach_or_start(
 
 
 def shutdown(settings: Settings | None = None, timeout: float = 120.0) -> bool:
-    """Stop the running `lab up` (it tears everything down); False if none ran."""
-    return stack.stop(settings or get_settings(), timeout) is not None
+    """Stop the running `lab up` (it tears everything down); False if none ran. `settings`:
+    default, the session's (`session_settings`)."""
+    return stack.stop(settings or session_settings(), timeout) is not None
