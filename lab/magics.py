@@ -47,7 +47,7 @@ def rendered_objects(settings: Settings) -> Objects:
         from lab.manifests import render  # kubectl kustomize: only when a cell shows objects
         from lab.session import session_namespace
 
-        return render("kind", settings, namespace=session_namespace(settings))
+        return render("kind", settings, namespace=session_namespace())
 
     return objects
 

@@ -1,8 +1,8 @@
 """The manifests as data: render a kustomization, parse YAML, find objects and their pods.
 
-`render("kind", namespace=NS)` is what `lab up --target kind` applies (and `ironclad-lab render`
-prints), `render("cluster", namespace=NS)` what the cluster target applies (nothing
-cluster-scoped), `render("base")` the application alone. Notebooks use `render` and `find`;
+`render("kind", settings, namespace=NS)` is what `lab up --target kind` applies (and
+`ironclad-lab render` prints), `render("cluster", ...)` what the cluster target applies (nothing
+cluster-scoped), `render("base", ...)` the application alone. Notebooks use `render` and `find`;
 `lab.lint` and `lab.netpol` work on the objects it returns (and their pods: `lab.pod_templates`).
 The manifests are read from the checkout that `Settings.manifests` names (LAB_REPO_ROOT, else
 the repository holding this package).
@@ -31,14 +31,7 @@ import yaml
 
 from lab.credentials import APP_SECRETS, GENERATED, Credentials, generate, generator
 from lab.errors import LabError, ToolMissingError
-from lab.settings import (
-    DEFAULT_DNS,
-    DEFAULT_NAMESPACE,
-    Settings,
-    check_namespace,
-    get_settings,
-    peer_namespace,
-)
+from lab.settings import DEFAULT_DNS, DEFAULT_NAMESPACE, Settings, check_namespace, peer_namespace
 
 Obj = dict[str, Any]
 CLUSTER_OVERLAY = Path("overlays") / "cluster"
@@ -86,28 +79,28 @@ class StaleNamespaceError(LabError):
 
 
 def render(
-    name: str = "kind",
-    settings: Settings | None = None,
+    name: str,
+    settings: Settings,
     namespace: str | None = None,
     image: str | None = None,
     credentials: Credentials | None = None,
 ) -> list[Obj]:
     """The objects of `name` ("kind" / "cluster": what `lab up` applies to that target; "base":
-    the app) in `namespace` (default: the settings' namespace, LAB_NAMESPACE), the backend
-    running `image` instead of `Settings.image` when given (the cluster target's --image), its
+    the app) in `namespace` (default: the settings' namespace; a notebook passes its session's,
+    `env.settings`), the backend
+    running `image` instead of `Settings.built_image` when given (the cluster target's --image), its
     Secrets holding `credentials` (default: freshly generated ones, `lab.credentials`)."""
     if name not in RENDERABLE:
         raise LabError(
             f"Nothing to render called {name!r}.", f"Use one of: {', '.join(RENDERABLE)}."
         )
-    settings = settings or get_settings()
     namespace = check_namespace(namespace or settings.namespace)
     with tempfile.TemporaryDirectory(prefix="ironclad-render-") as tmp:
         overlay = write_overlay(
             Path(tmp), RENDERABLE[name], namespace, settings.manifests, credentials or generate()
         )
         if image is not None:
-            set_image(overlay, settings.image, image)
+            set_image(overlay, settings.built_image, image)
         objects = build(overlay)
     peer = peer_namespace(namespace, shared=not RENDERABLE[name].owns_cluster)
     objects = with_dns(with_peer_namespace(objects, peer), settings.dns)

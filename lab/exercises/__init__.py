@@ -130,9 +130,9 @@ def session_objects() -> list[dict[str, Any]]:
     """What the verifiers check the learner's change against: the kind overlay, rendered for
     the session's namespace (the notebook's `lab.connect()`, else the settings')."""
     from lab.manifests import render
-    from lab.session import session_namespace
+    from lab.session import session_settings
 
-    return render("kind", namespace=session_namespace())
+    return render("kind", session_settings())
 
 
 def verify(exercise: str, answer: Any = ..., **context: Any) -> Result:
@@ -160,9 +160,9 @@ def solution_path(exercise: str, repo_root: Path) -> Path:
 def solution(exercise: str, repo_root: Path | None = None) -> str:
     """The solved cell of `exercise` (shown as code in a notebook): try first, peek second."""
     if repo_root is None:
-        from lab.settings import get_settings
+        from lab.session import session_settings
 
-        repo_root = get_settings().repo_root
+        repo_root = session_settings().repo_root
     path = solution_path(exercise, repo_root)
     if not path.is_file():
         raise LabError(

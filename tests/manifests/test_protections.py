@@ -19,7 +19,7 @@ from lab import lint, manifests, slo
 from lab.settings import Settings, get_settings
 
 NS = "ironclad-demo"
-KIND = manifests.render("kind")
+KIND = manifests.render("kind", get_settings())
 Mutation = Callable[[list[manifests.Obj]], None]
 
 

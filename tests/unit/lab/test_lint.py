@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from lab import lint, manifests
+from lab.settings import get_settings
 
 NS = "ironclad-demo"
-KIND = manifests.render("kind")
+KIND = manifests.render("kind", get_settings())
 Mutation = Callable[[dict[tuple[str, str, str], manifests.Obj]], None]
 
 

@@ -14,8 +14,9 @@ import yaml
 from lab import manifests
 from lab.errors import LabError
 from lab.manifests import kubectl
+from lab.settings import get_settings
 
-KIND = manifests.render("kind")
+KIND = manifests.render("kind", get_settings())
 
 
 def test_find_returns_the_object_or_names_what_is_missing() -> None:
@@ -34,7 +35,7 @@ def test_to_yaml_round_trips_the_rendered_objects() -> None:
 
 def test_unknown_render_name_says_what_exists() -> None:
     with pytest.raises(LabError, match="Use one of: base, cluster, kind"):
-        manifests.render("minikube")
+        manifests.render("minikube", get_settings())
 
 
 def test_render_needs_no_kubectl_on_path(path_without_kubectl: str) -> None:

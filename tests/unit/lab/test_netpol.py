@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from lab import manifests, netpol
+from lab.settings import get_settings
 
 NS = "ironclad-demo"
-KIND = manifests.render("kind")
+KIND = manifests.render("kind", get_settings())
 
 
 # --- the evaluator on hand-written policies -------------------------------------------------

@@ -76,7 +76,7 @@ def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
         cluster.wait_rollout("postgres", "StatefulSet", timeout=5)
         notebook = {"name": "01-namespace", "status": "passed", "checks_passed": 2}
         record_summary({"target": "cluster", "notebooks": [notebook]}, cluster)
-        image = settings.cluster_image
+        image = settings.registry_image
         reset_cluster(cluster, render("cluster", settings, image=image), 1, 5, image)
         addon = render("backup", settings)  # lesson 08: the add-on, a step's Job, cleanup
         cluster.apply(addon)
@@ -96,7 +96,7 @@ def exercised(
     settings = replace(
         get_settings(),
         namespace=NS,
-        cluster_image="registry.example/ironclad-backend:1",
+        registry_image="registry.example/ironclad-backend:1",
         kube_context=kubeconfig,
         rollout_timeout=10.0,
     )
@@ -137,7 +137,7 @@ def test_the_provisioned_roles_allow_every_call_the_lab_made(
 
 
 def test_named_resources_are_exactly_what_the_render_names() -> None:
-    stack = render("cluster", namespace=NS)
+    stack = render("cluster", get_settings(), namespace=NS)
     for (group, resource), names in rbac.NAMED.items():
         kind = {"roles": "Role", "rolebindings": "RoleBinding"}[resource]
         rendered = {o["metadata"]["name"] for o in stack if o["kind"] == kind}
@@ -185,7 +185,7 @@ def test_client_call_rules_follow_the_client_names() -> None:
 
 def test_escalation_is_what_the_rendered_roles_grant() -> None:
     """RBAC lets a user create a Role only with rules they hold: the learner holds these."""
-    roles = [o for o in render("cluster", namespace=NS) if o["kind"] == "Role"]
+    roles = [o for o in render("cluster", get_settings(), namespace=NS) if o["kind"] == "Role"]
     assert roles, "the cluster render has no Role (Prometheus' discovery needs one)"
     granted = frozenset().union(*(rbac.parse_role_rules(r["rules"]) for r in roles))
     assert granted == rbac.ESCALATION
@@ -197,9 +197,8 @@ def test_the_role_has_no_wildcards_and_nothing_cluster_wide() -> None:
     assert rbac.parse_role_rules(rules) == rbac.LEARNER_RULES
     for rule in rules:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
-    kinds_applied = {
-        (o["apiVersion"].rpartition("/")[0], o["kind"]) for o in render("cluster", namespace=NS)
-    }
+    stack = render("cluster", get_settings(), namespace=NS)
+    kinds_applied = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for o in stack}
     assert all(rule.resource != "nodes" for rule in rbac.LEARNER_RULES)
     # the only cluster-scoped resource named is the learner's own Namespace, read by URL
     scoped = {r.resource for r in rbac.LEARNER_RULES} & {"namespaces", "nodes", "clusterroles"}

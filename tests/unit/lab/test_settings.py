@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def test_repo_root_is_found_upwards_or_falls_back_to_cwd(
 def test_namespace_comes_from_lab_namespace_and_names_its_peer() -> None:
     settings = Settings.from_env({"LAB_NAMESPACE": "learner-07", "LAB_IMAGE": "r.example/b:1"})
     assert settings.namespace == "learner-07"
-    assert settings.cluster_image == "r.example/b:1"
+    assert settings.registry_image == "r.example/b:1"
     assert peer_namespace(settings.namespace, shared=True) == "learner-07-peer"
     assert peer_namespace(settings.namespace, shared=False) == "default"
 
@@ -113,3 +114,41 @@ def test_outside_a_checkout_the_cli_says_so_and_creates_nothing(tmp_path: Path) 
     assert f"{tmp_path} is not an Ironclad Lab workspace or checkout" in done.stderr
     assert "Nothing was created." in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# The entry points: where the environment is read (once), to be passed down from there.
+ENTRY_POINTS = {
+    ("cli.py", "main"),  # every ironclad-lab command
+    ("session.py", "connect"),  # a notebook's lab.connect()
+    ("session.py", "session_settings"),  # the notebook side before (or without) a connect()
+    ("magics.py", "load_ipython_extension"),  # a kernel's %%cluster
+}
+
+
+def settings_fetched(source: str) -> list[tuple[int, str]]:
+    """(line, enclosing function) of each `get_settings()` call in `source`."""
+    found = []
+    for function in ast.walk(ast.parse(source)):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(function):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id == "get_settings"
+                ):
+                    found.append((node.lineno, function.name))
+    return found
+
+
+def test_only_entry_points_read_settings_from_the_environment() -> None:
+    """Helpers take settings as a parameter (issue 24 item 5): no `settings or get_settings()`
+    fallback below the entry points."""
+    lab = REPO / "lab"
+    found = {
+        (str(path.relative_to(lab)), function)
+        for path in lab.rglob("*.py")
+        if path.name != "settings.py"
+        for _, function in settings_fetched(path.read_text())
+    }
+    assert found <= ENTRY_POINTS, sorted(found - ENTRY_POINTS)
+    assert settings_fetched("def f():\n    s = s or get_settings()\n") == [(2, "f")]

@@ -11,6 +11,7 @@ import pytest
 
 from lab import exercises, manifests
 from lab.errors import ExerciseFailedError
+from lab.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -53,7 +54,7 @@ def solved_answer() -> Callable[[str], Any]:
 @pytest.fixture(scope="session")
 def kind_objects() -> list[manifests.Obj]:
     """What `lab up --target kind` applies (one `kubectl kustomize` per test session)."""
-    return manifests.render("kind")
+    return manifests.render("kind", get_settings())
 
 
 def rejected(exercise: str, answer: Any, **context: Any) -> ExerciseFailedError:

@@ -78,7 +78,9 @@ def apply_as_learner(gate: Any, objects: list[dict[str, Any]], namespace: str) -
 
 @needs_kubectl
 def test_the_learner_may_apply_everything_the_cluster_target_applies(gate_of: Any) -> None:
-    stack = render("cluster", namespace=L1)
+    from lab.settings import get_settings
+
+    stack = render("cluster", get_settings(), namespace=L1)
     kinds = {o["kind"] for o in stack}
     assert {"Role", "RoleBinding", "Deployment", "Secret", "Service"} <= kinds
     gate = gate_of(OBJECTS, L1)
