@@ -163,7 +163,7 @@ def backend_source(settings: Settings) -> str:
 
 
 def build_backend(settings: Settings, base: str | None = None) -> str:
-    """`docker build` backend/Dockerfile as `settings.image` (FROM `base` when given: a loaded
+    """`docker build` backend/Dockerfile as `settings.built_image` (FROM `base` when given: a loaded
     archive's copy of the pinned base), labelled with its `backend_source`; its image id."""
     build_arg = ["--build-arg", f"BASE={base}"] if base else []
     label = f"{SOURCE_LABEL}={backend_source(settings)}"
@@ -178,14 +178,14 @@ def build_backend(settings: Settings, base: str | None = None) -> str:
             "-f",
             dockerfile,
             "-t",
-            settings.image,
+            settings.built_image,
             context,
         ]
     )
-    built = image_id(settings.image)
+    built = image_id(settings.built_image)
     if built is None:
         raise ImageArchiveError(
-            f"{settings.image} is missing right after its build.", "Build again."
+            f"{settings.built_image} is missing right after its build.", "Build again."
         )
     return built
 
@@ -193,14 +193,14 @@ def build_backend(settings: Settings, base: str | None = None) -> str:
 def archived_backend(loaded: LoadResult, settings: Settings) -> str | None:
     """The id of the backend image `loaded` brought when it was built from this checkout's
     backend/ (its label says so): then nothing needs building. None otherwise."""
-    entry = next((i for i in loaded.images if i.ref == settings.image), None)
+    entry = next((i for i in loaded.images if i.ref == settings.built_image), None)
     if entry is None:
         return None
     label = docker(["docker", "image", "inspect", "--format", LABEL_FORMAT, entry.name]).strip()
     if label != backend_source(settings):
         log.warning(
             "the archive's %s was built from another backend/ than this checkout's: building it",
-            settings.image,
+            settings.built_image,
         )
         return None
     log.info("using the archive's %s (built from this backend/): nothing to build", entry.ref)

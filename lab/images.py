@@ -23,7 +23,7 @@ from lab.pod_templates import pods
 from lab.settings import Settings
 
 Pin = Literal["digest", "tag", "build"]
-PROBE_POD_SOURCE = "probe pods (lab/k8s/probes.py NamespaceClient.probe: Settings.image)"
+PROBE_POD_SOURCE = "probe pods (lab/k8s/probes.py NamespaceClient.probe: Settings.built_image)"
 # Why each image is pinned the way it is (shown by `images`, per image).
 WHY_NODE = (
     "the kind {kind} release notes publish it; kind supports a node image only with the release "
@@ -149,21 +149,21 @@ def inventory(settings: Settings, objects: Sequence[dict[str, Any]] | None = Non
     rendered = render("kind", settings) if objects is None else objects
     pod_why = {"build": WHY_BUILD, "digest": WHY_POD_DIGEST, "tag": WHY_POD_TAG}
     for ref, where in pod_images(rendered):
-        why = pod_why[pin_of(ref, settings.image) or "tag"]
+        why = pod_why[pin_of(ref, settings.built_image) or "tag"]
         found.append((ref, why, f"{settings.kind_overlay.relative_to(repo)}: {where}", True))
-    found.append((settings.image, WHY_BUILD, PROBE_POD_SOURCE, True))
+    found.append((settings.built_image, WHY_BUILD, PROBE_POD_SOURCE, True))
 
     merged: dict[str, Image] = {}
     for ref, why, where, in_cluster in found:
         known = merged.get(ref)
         merged[ref] = Image(
             ref,
-            pin_of(ref, settings.image) or "tag",  # unpinned ones are refused below
+            pin_of(ref, settings.built_image) or "tag",  # unpinned ones are refused below
             known.why if known else why,
             (*known.used_by, where) if known else (where,),
             in_cluster or (known is not None and known.in_cluster),
         )
-    unpinned = [ref for ref in merged if pin_of(ref, settings.image) is None]
+    unpinned = [ref for ref in merged if pin_of(ref, settings.built_image) is None]
     if unpinned:
         raise ImageArchiveError(
             f"Unpinned images on the kind path: {', '.join(unpinned)}.",

@@ -261,7 +261,7 @@ def _attach_or_start(
         )
     choice = choose(target or settings.target, settings)
     environment = {**os.environ, "LAB_NAMESPACE": settings.namespace}
-    started = StackProcess(choice.name, settings, env=environment, lesson=lesson)
+    started = StackProcess(choice.name, settings, environ=environment, lesson=lesson)
     state = started.start()
     return Lab(
         state.endpoints,

@@ -74,8 +74,12 @@ class Settings:
     cluster_name: str = "ironclad"
     kind_version: str = "v0.33.0"
     kind_download_url: str | None = None
-    image: str = "ironclad-backend:lab"  # built and loaded into kind
-    cluster_image: str | None = None  # pulled by a shared cluster: nothing is published, see above
+    # The backend image as manifests/ name it: what the kind target builds from
+    # backend/Dockerfile and loads into its nodes (and what probe pods run).
+    built_image: str = "ironclad-backend:lab"
+    # The backend image a shared cluster pulls from a registry instead (LAB_IMAGE, `--image`):
+    # nothing is published from this repository, see above.
+    registry_image: str | None = None
     kube_context: str | None = None  # the cluster target's kubeconfig context (None: current)
     kubeconfig: str | None = None  # `up --kubeconfig` (None: $KUBECONFIG, else ~/.kube/config)
     keep: bool = False  # the cluster target leaves its objects in place on exit (`up --keep`)
@@ -126,27 +130,29 @@ class Settings:
         return self.repo_root / "backend" / "Dockerfile"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from the LAB_* variables listed in the module docstring."""
-        env = os.environ if env is None else env
-        namespace = check_namespace(env.get("LAB_NAMESPACE") or DEFAULT_NAMESPACE, "LAB_NAMESPACE")
-        state = env.get("LAB_STATE_FILE")
-        root = Path(env["LAB_REPO_ROOT"]) if "LAB_REPO_ROOT" in env else find_repo_root()
+        environ = os.environ if environ is None else environ
+        namespace = check_namespace(
+            environ.get("LAB_NAMESPACE") or DEFAULT_NAMESPACE, "LAB_NAMESPACE"
+        )
+        state = environ.get("LAB_STATE_FILE")
+        root = Path(environ["LAB_REPO_ROOT"]) if "LAB_REPO_ROOT" in environ else find_repo_root()
         return cls(
             repo_root=root,
-            target=env.get("LAB_TARGET") or cls.target,  # checked where it is resolved
+            target=environ.get("LAB_TARGET") or cls.target,  # checked where it is resolved
             namespace=namespace,
-            cluster_image=env.get("LAB_IMAGE") or None,
-            kube_context=env.get("LAB_KUBE_CONTEXT") or None,
+            registry_image=environ.get("LAB_IMAGE") or None,
+            kube_context=environ.get("LAB_KUBE_CONTEXT") or None,
             state_file_override=Path(state) if state else None,
-            replicas=_number(env, "LAB_REPLICAS", cls.replicas, int),
-            ready_timeout=_number(env, "LAB_READY_TIMEOUT", cls.ready_timeout, float),
-            rollout_timeout=_number(env, "LAB_ROLLOUT_TIMEOUT", cls.rollout_timeout, float),
-            restart_delay=_number(env, "LAB_RESTART_DELAY", cls.restart_delay, float),
-            kind_version=env.get("LAB_KIND_VERSION", cls.kind_version),
-            kind_download_url=env.get("KIND_DOWNLOAD_URL") or None,
-            registry_mirror=env.get("LAB_REGISTRY_MIRROR") or None,
-            dns=tuple(d.strip() for d in env.get("LAB_DNS", "").split(",") if d.strip())
+            replicas=_number(environ, "LAB_REPLICAS", cls.replicas, int),
+            ready_timeout=_number(environ, "LAB_READY_TIMEOUT", cls.ready_timeout, float),
+            rollout_timeout=_number(environ, "LAB_ROLLOUT_TIMEOUT", cls.rollout_timeout, float),
+            restart_delay=_number(environ, "LAB_RESTART_DELAY", cls.restart_delay, float),
+            kind_version=environ.get("LAB_KIND_VERSION", cls.kind_version),
+            kind_download_url=environ.get("KIND_DOWNLOAD_URL") or None,
+            registry_mirror=environ.get("LAB_REGISTRY_MIRROR") or None,
+            dns=tuple(d.strip() for d in environ.get("LAB_DNS", "").split(",") if d.strip())
             or DEFAULT_DNS,
         )
 
@@ -199,8 +205,8 @@ def check_namespace(name: str, source: str = "the namespace") -> str:
     )
 
 
-def _number(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
-    raw = env.get(name)
+def _number(environ: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
+    raw = environ.get(name)
     if raw is None:
         return default
     try:

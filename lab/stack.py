@@ -461,7 +461,7 @@ class StackProcess:
     requested: str
     settings: Settings
     log_path: Path | None = None
-    env: dict[str, str] | None = None
+    environ: dict[str, str] | None = None  # its environment (None: this process's)
     lesson: int | None = None  # build what this lesson expects on entry (None: everything)
     process: ManagedProcess | None = field(default=None, init=False)
     state: State | None = field(default=None, init=False)
@@ -496,8 +496,11 @@ class StackProcess:
             argv += ["--archive", str(self.settings.images_archive)]
         if self.lesson is not None:
             argv += ["--lesson", str(self.lesson)]
-        env = {**(os.environ if self.env is None else self.env), "PYTHONUNBUFFERED": "1"}
-        self.process = ManagedProcess("lab up", argv, self.log, env, self.settings.repo_root)
+        environ = {
+            **(os.environ if self.environ is None else self.environ),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.process = ManagedProcess("lab up", argv, self.log, environ, self.settings.repo_root)
         self.process.start()
 
     def wait_ready(self) -> State:

@@ -54,7 +54,7 @@ def run_render(args: argparse.Namespace, settings: Settings) -> int:
     refuse_off_target(args, args.target, {"--image": "pulls_image"})  # kind builds its own
     target = SPECS[args.target]
     assert target.overlay is not None  # RENDER_TARGETS: the rows that have one
-    image = args.image or (settings.cluster_image if target.pulls_image else None)
+    image = args.image or (settings.registry_image if target.pulls_image else None)
     objects = render(target.overlay, settings, args.namespace, image)
     if args.output == "json":  # as `kubectl get -o json` prints several objects
         emit({"apiVersion": "v1", "kind": "List", "items": objects}, "json")

@@ -131,7 +131,7 @@ def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
         "namespace": getattr(args, "namespace", None),
         "kube_context": getattr(args, "context", None),
         "kubeconfig": str(kubeconfig.resolve()) if kubeconfig else None,
-        "cluster_image": getattr(args, "image", None),
+        "registry_image": getattr(args, "image", None),
         "keep": getattr(args, "keep", False) or None,
         "images_archive": images_archive(args, settings),
     }

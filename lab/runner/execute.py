@@ -23,7 +23,7 @@ from lab.progress import bar as progress_bar
 from lab.runner import report
 from lab.runner.diagnostics import diagnostics
 from lab.runner.engine import ENGINE, TIMED_OUT_KEY, CellPlan
-from lab.runner.kernels import KernelPool, kernel_env, stop_kernel
+from lab.runner.kernels import KernelPool, kernel_environ, stop_kernel
 from lab.runner.lanes import Share
 from lab.stack import StackProcess
 
@@ -210,7 +210,7 @@ def execute_notebooks(
     result = report.RunResult(stack.target, [report.NotebookResult(p.stem) for p in notebooks])
     started = time.monotonic()
     report_dir.mkdir(parents=True, exist_ok=True)
-    pool = kernels or KernelPool(notebooks, kernel_env(stack.state_file, stack.target))
+    pool = kernels or KernelPool(notebooks, kernel_environ(stack.state_file, stack.target))
     run = _Run(
         notebooks,
         stack,

@@ -22,7 +22,7 @@ KERNEL_ARGUMENTS = [
 ]
 
 
-def kernel_env(state_file: Path, target: str) -> dict[str, str]:
+def kernel_environ(state_file: Path, target: str) -> dict[str, str]:
     """The kernels' environment: this process's, with LAB_STATE_FILE naming the run's stack,
     LAB_TARGET the target the run asked for (what `%%cluster` reads while the stack has no
     state file) and LAB_HEADLESS=1 (progress bars print one final line instead of a frozen
@@ -38,18 +38,18 @@ def kernel_env(state_file: Path, target: str) -> dict[str, str]:
 class KernelPool:
     """Kernels for `notebooks`, `ahead` of the one running; `close()` stops those not taken.
 
-    Every kernel gets `env` as its whole environment (None: this process's environment), e.g.
+    Every kernel gets `environ` as its whole environment (None: this process's), e.g.
     with LAB_STATE_FILE naming the stack the notebooks attach to.
     """
 
     def __init__(
         self,
         notebooks: Sequence[Path],
-        env: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
         ahead: int = KERNELS_AHEAD,
     ) -> None:
         self.notebooks = list(notebooks)
-        self.env = dict(env) if env is not None else None
+        self.environ = dict(environ) if environ is not None else None
         self.ahead = ahead
         self.started: dict[int, Any] = {}  # notebook index -> AsyncKernelManager
         self.every: list[Any] = []  # all it started, taken or not (for `kill`)
@@ -62,8 +62,8 @@ class KernelPool:
             if number not in self.started:
                 manager = AsyncKernelManager(kernel_name=KERNEL)
                 options: dict[str, Any] = {"cwd": str(self.notebooks[number].parent)}
-                if self.env is not None:
-                    options["env"] = self.env
+                if self.environ is not None:
+                    options["env"] = self.environ
                 run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, **options)
                 self.started[number] = manager
                 self.every.append(manager)

@@ -20,7 +20,7 @@ from lab.errors import LabError
 from lab.identity import Identity
 from lab.lessons import by_notebook
 from lab.runner import lanes
-from lab.runner.kernels import KernelPool, kernel_env
+from lab.runner.kernels import KernelPool, kernel_environ
 from lab.settings import Settings
 from lab.stack import StackProcess
 from lab.targets import REASON_ENV, Choice, choose, spec
@@ -194,7 +194,7 @@ class _Lane(threading.Thread):
         super().__init__(name=f"lane-{share.row + 1}", daemon=True)
         self.share, self.up, self.options, self.record_run = share, up, options, record_run
         self.notebooks = [options.notebooks[p] for p in share.positions]
-        self.kernels = KernelPool(self.notebooks, kernel_env(up.state_file, up.requested))
+        self.kernels = KernelPool(self.notebooks, kernel_environ(up.state_file, up.requested))
         self.result: RunResult | None = None
         self.note = ""
         self.finished = threading.Event()

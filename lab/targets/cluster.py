@@ -44,13 +44,13 @@ class ClusterTarget(KubeStack):
         """Check the learner's namespace (the instructor's: never applied nor deleted here),
         then build the `wanted` parts in it."""
         s = self.settings
-        if not s.cluster_image:
+        if not s.registry_image:
             raise LabError("The cluster target needs the backend image's reference.", NO_IMAGE_FIX)
         try:
             self.identity = resolve(
                 s.namespace,
                 s.kube_context,
-                image=s.cluster_image,
+                image=s.registry_image,
                 shared=True,
                 kubeconfig=s.kubeconfig,
                 fix="Point KUBECONFIG at the kubeconfig your instructor gave you, and pass "
@@ -59,7 +59,7 @@ class ClusterTarget(KubeStack):
             self.cluster = cluster = NamespaceClient.connect(self.identity)
             check_namespace(cluster)
             credentials = stack_credentials(cluster)  # kept when a --keep stack is there
-            self.objects = render("cluster", s, image=s.cluster_image, credentials=credentials)
+            self.objects = render("cluster", s, image=s.registry_image, credentials=credentials)
             self.build_parts(self.wanted)
             self.forward()
             return self.endpoints

@@ -207,9 +207,9 @@ class KindTarget(KubeStack):
         self._ensure_cluster(kind, loaded)
         image_id = (loaded and archived_backend(loaded, s)) or self._build_image(loaded)
         in_nodes = load_into_kind(loaded.images, s.cluster_name, kind) if loaded else ()
-        if s.image not in in_nodes:
-            log.info("loading %s into kind …", s.image)
-            load_image(kind, s.image, s.cluster_name)
+        if s.built_image not in in_nodes:
+            log.info("loading %s into kind …", s.built_image)
+            load_image(kind, s.built_image, s.cluster_name)
         return image_id
 
     def _ensure_cluster(self, kind: str, loaded: LoadResult | None = None) -> None:
@@ -249,7 +249,7 @@ class KindTarget(KubeStack):
         """`docker build` the backend image (from the archive's base when one was loaded); its
         image ID."""
         s = self.settings
-        log.info("building %s …", s.image)
+        log.info("building %s …", s.built_image)
         base = None
         if loaded:
             (ref,) = dockerfile_bases(s.dockerfile.read_text())
@@ -264,7 +264,7 @@ class KindTarget(KubeStack):
             return resolve(
                 s.namespace,
                 kind_context(s.cluster_name),
-                image=s.image,
+                image=s.built_image,
                 fix="Start the kind lab: ironclad-lab up --target kind.",
             )
 
@@ -279,7 +279,7 @@ class KindTarget(KubeStack):
         """The kind overlay with the stack's credentials (kept when its Secrets exist) and the
         image ID stamped on the backend's pods."""
         objects = render("kind", self.settings, credentials=stack_credentials(cluster))
-        return stamp_image(objects, self.settings.image, image_id)
+        return stamp_image(objects, self.settings.built_image, image_id)
 
     def _wait_metrics_server(self, cluster: NamespaceClient) -> None:
         log.info("waiting for metrics-server …")

@@ -263,7 +263,7 @@ class LocalTarget:
                 "The backend needs PostgreSQL and its settings first.", "Build them first."
             )
         inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # POSTGRES_* win
-        env = {
+        environ = {
             **inherited,
             **self.postgres.env(),
             "CHAOS_TOKEN": self.token,
@@ -279,7 +279,7 @@ class LocalTarget:
                 f"backend-{index}",
                 [sys.executable, "-m", "backend"],
                 self.root / f"backend-{index}.log",
-                {**env, "PORT": str(port)},
+                {**environ, "PORT": str(port)},
                 cwd=self.settings.repo_root,
                 memory_limit=memory_limit,
             )
@@ -360,7 +360,7 @@ class LocalTarget:
         provisioning = self.root / "grafana" / "provisioning"
         write_grafana_provisioning(self.settings.manifests, provisioning, self.prometheus_url)
         port = free_port()
-        env = {
+        environ = {
             **os.environ,
             "GF_SERVER_HTTP_ADDR": LOOPBACK,
             "GF_SERVER_HTTP_PORT": str(port),
@@ -374,7 +374,7 @@ class LocalTarget:
             "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
         }
         grafana = self.grafana = ManagedProcess(
-            "grafana", [binary, "--homepath", str(home)], self.root / "grafana.log", env
+            "grafana", [binary, "--homepath", str(home)], self.root / "grafana.log", environ
         )
         grafana.start()
         url = f"http://{LOOPBACK}:{port}"

@@ -26,9 +26,10 @@ pytestmark = pytest.mark.xdist_group(__name__)  # module-scoped fixtures: one wo
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = Settings(repo_root=REPO)
 # Python whose image value is not a literal, and where the inventory derives it from: the
-# probe pod runs Settings.image (`lab.k8s.NamespaceClient.probe`). A new non-literal image fails
-# test_every_image_in_python_sources until it is added here and to the inventory.
-DERIVED_IN = {"probe_pod": SETTINGS.image, "identity": SETTINGS.image}  # kind's recorded one
+# probe pod runs Settings.built_image (`lab.k8s.NamespaceClient.probe`). A new non-literal
+# image fails test_every_image_in_python_sources until it is added here and to the inventory.
+BUILT = SETTINGS.built_image
+DERIVED_IN = {"probe_pod": BUILT, "identity": BUILT}  # the identity: kind's recorded one
 # Non-literal images that are not the kind path's: the cluster target runs the backend image an
 # instructor pushed to a registry (--image / LAB_IMAGE), which no archive holds by design.
 # A running lab's recorded identity carries the image it was started with (kind's or the
@@ -92,7 +93,7 @@ def test_every_image_in_a_yaml_file_under_manifests_is_listed_and_pinned(
     assert len({ref for ref, _ in found}) >= 6  # the walk does find the images
     missing = sorted(f"{ref} ({path})" for ref, path in found if ref not in images)
     assert not missing, f"images the inventory does not derive: {missing}"
-    unpinned = sorted(ref for ref, _ in found if pin_of(ref, SETTINGS.image) is None)
+    unpinned = sorted(ref for ref, _ in found if pin_of(ref, SETTINGS.built_image) is None)
     assert not unpinned
 
 
@@ -178,4 +179,4 @@ def test_images_json_prints_the_inventory(
     assert {entry["ref"]: entry["pin"] for entry in printed} == {
         ref: image.pin for ref, image in images.items()
     }
-    assert {entry["ref"] for entry in printed if not entry["pullable"]} == {SETTINGS.image}
+    assert {entry["ref"] for entry in printed if not entry["pullable"]} == {SETTINGS.built_image}

@@ -166,4 +166,4 @@ def test_render_prints_what_up_applies_with_the_image() -> None:
     assert without_secret_values(objects) == without_secret_values(expected)  # generated each
     images = {c["image"] for pod in pod_templates.pods(objects) for c in pod.spec["containers"]}
     assert ref in images
-    assert SETTINGS.image not in images
+    assert SETTINGS.built_image not in images

@@ -183,12 +183,12 @@ def test_save_builds_the_backend_and_only_the_same_source_skips_the_build(
     settings = Settings(
         repo_root=backend.parent, image=f"{STAND_IN}:backend-{uuid.uuid4().hex[:8]}"
     )
-    built = Image(settings.image, "build", "stand-in", ("test",))
+    built = Image(settings.built_image, "build", "stand-in", ("test",))
     try:
-        assert image_id(settings.image) is None
+        assert image_id(settings.built_image) is None
         saved = save(tmp_path / "images.tar", [built], build=lambda: build_backend(settings))
-        assert (saved.skipped, [a.ref for a in saved.images]) == ((), [settings.image])
-        built_id = image_id(settings.image)
+        assert (saved.skipped, [a.ref for a in saved.images]) == ((), [settings.built_image])
+        built_id = image_id(settings.built_image)
         remove([built])
 
         loaded = load_archive(saved.archive)
@@ -196,7 +196,7 @@ def test_save_builds_the_backend_and_only_the_same_source_skips_the_build(
         (backend / "app.txt").write_text("version 2\n")  # the learner's backend/ differs
         assert archived_backend(loaded, settings) is None  # so kind builds it
     finally:
-        docker("image", "rm", "--force", settings.image)
+        docker("image", "rm", "--force", settings.built_image)
 
 
 def test_save_without_a_build_skips_a_missing_backend(engine: None, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def settings(kubeconfig: str, discovery_cache: None) -> Settings:
     return replace(
         Settings.from_env({}),
         namespace=NS,
-        cluster_image=IMAGE,
+        registry_image=IMAGE,
         kube_context=kubeconfig,
         rollout_timeout=10.0,
     )
@@ -136,7 +136,7 @@ def test_keep_leaves_the_objects_and_the_next_up_keeps_the_stacks_credentials(
 
 def test_no_image_is_refused_before_any_request(fake: FakeApiServer, settings: Settings) -> None:
     with pytest.raises(LabError, match="needs the backend image") as info:
-        ClusterTarget(replace(settings, cluster_image=None)).up()
+        ClusterTarget(replace(settings, registry_image=None)).up()
     assert "No backend image is published" in info.value.next_step
     assert fake.requests == []
 
@@ -274,9 +274,9 @@ def test_up_flags_reach_the_settings_of_the_cluster_target() -> None:
     args = parser().parse_args([*argv, "--image", "r.example/b:1", "--keep"])
     settings = _settings(args, Settings.from_env({}))
     assert (settings.namespace, settings.kube_context) == ("learner-07", "c")
-    assert (settings.cluster_image, settings.keep) == ("r.example/b:1", True)
+    assert (settings.registry_image, settings.keep) == ("r.example/b:1", True)
     plain = _settings(parser().parse_args(["up"]), Settings.from_env({"LAB_NAMESPACE": "x"}))
-    assert (plain.namespace, plain.keep, plain.cluster_image) == ("x", False, None)
+    assert (plain.namespace, plain.keep, plain.registry_image) == ("x", False, None)
 
 
 def test_a_notebook_on_the_cluster_target_gets_a_shared_namespace_client(

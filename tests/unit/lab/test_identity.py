@@ -223,7 +223,7 @@ def test_reset_on_kind_acts_on_the_recorded_namespace_not_lab_namespace(
     stack in the default namespace."""
     fake.namespaces |= {"team-x", "kube-system"}
     path = kubeconfig_file(tmp_path / "kind.kubeconfig", fake.url, "kind-ironclad", "default")
-    identity = resolve("team-x", "kind-ironclad", image=settings.image, kubeconfig=str(path))
+    identity = resolve("team-x", "kind-ironclad", image=settings.built_image, kubeconfig=str(path))
     NamespaceClient.connect(identity).apply(render("kind", settings, namespace="team-x"))
     running_lab(settings, "kind", backend, identity)
     fake.requests.clear()
@@ -245,7 +245,7 @@ def test_a_notebook_attaches_to_the_recorded_namespace_when_its_parameter_is_non
 ) -> None:
     from lab.session import connect, session_namespace
 
-    identity = Identity("kind-ironclad", "team-x", str(tmp_path / "kc"), settings.image)
+    identity = Identity("kind-ironclad", "team-x", str(tmp_path / "kc"), settings.built_image)
     running_lab(settings, "kind", backend, identity)
     env = connect(target=None, namespace=None, settings=settings)
     assert (env.target, env.namespace, env.identity) == ("kind", "team-x", identity)

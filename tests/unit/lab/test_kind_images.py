@@ -44,7 +44,7 @@ def write_archive(directory: Path, with_backend: bool = True) -> Path:
     archive.write_bytes(b"not really a tar: the recording runner never reads it")
     entries = [archived(NODE, False), archived(BASE, False), archived(POSTGRES, True)]
     if with_backend:
-        entries.append(archived(SETTINGS.image, True))
+        entries.append(archived(SETTINGS.built_image, True))
     manifest = {
         "format": 1,
         "archive": archive.name,
@@ -105,17 +105,18 @@ def test_with_an_archive_nothing_is_pulled_and_the_order_is_load_create_build_lo
 ) -> None:
     archive = write_archive(tmp_path)
     target = kind.KindTarget(Settings(repo_root=ROOT, images_archive=archive))
-    assert target._prepare("kind") == f"sha256:{SETTINGS.image}"
-    in_nodes = [archived(POSTGRES, True)["name"], SETTINGS.image]
+    assert target._prepare("kind") == f"sha256:{SETTINGS.built_image}"
+    in_nodes = [archived(POSTGRES, True)["name"], SETTINGS.built_image]
     label = f"{image_archive.SOURCE_LABEL}={image_archive.backend_source(SETTINGS)}"
     assert shape(runner.calls) == [
         ["docker", "image", "load", "--input", archive.name],
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster", "--name", "ironclad", "--config", "cluster.yaml",
          "--wait", "180s"],
-        ["docker", "image", "inspect", "--format", image_archive.LABEL_FORMAT, SETTINGS.image],
+        ["docker", "image", "inspect", "--format", image_archive.LABEL_FORMAT,
+         SETTINGS.built_image],
         ["docker", "build", "--build-arg", f"BASE={archived(BASE, False)['name']}",
-         "--label", label, "-f", str(SETTINGS.dockerfile), "-t", SETTINGS.image, str(ROOT)],
+         "--label", label, "-f", str(SETTINGS.dockerfile), "-t", SETTINGS.built_image, str(ROOT)],
         ["docker", "info", "--format", "{{json .DriverStatus}}"],
         ["docker", "image", "save", "-o", "cluster-images.tar", *in_nodes],
         ["kind", "load", "image-archive", "cluster-images.tar", "--name", "ironclad"],
@@ -131,7 +132,7 @@ def test_an_archived_backend_of_the_same_backend_dir_is_used_and_nothing_is_buil
     runner.backend_label = image_archive.backend_source(SETTINGS)
     archive = write_archive(tmp_path)
     target = kind.KindTarget(Settings(repo_root=ROOT, images_archive=archive))
-    assert target._prepare("kind") == archived(SETTINGS.image, True)["id"]
+    assert target._prepare("kind") == archived(SETTINGS.built_image, True)["id"]
     assert not [argv for argv in runner.calls if argv[:2] == ["docker", "build"]]
     assert runner.calls[-1][:3] == ["kind", "load", "image-archive"]  # with the other pod images
 
@@ -145,7 +146,7 @@ def test_a_backend_missing_from_the_archive_is_loaded_on_its_own(
         "kind",
         "load",
         "docker-image",
-        SETTINGS.image,
+        SETTINGS.built_image,
         "--name",
         "ironclad",
     ]
