@@ -148,8 +148,11 @@ def bring_back(*, env: LabHandle, timeout: float = 300.0) -> dict[str, Any]:
 def _scaled(env: LabHandle, replicas: int) -> dict[str, Any]:
     """The StatefulSet as `lab up` applies it, with `replicas` replicas."""
     from lab import manifests  # kubectl kustomize: only on a cluster target
+    from lab.targets import spec
 
-    rendered = manifests.render(env.target, namespace=env.namespace)
+    overlay = spec(env.target).overlay
+    assert overlay is not None  # on_cluster: a target that applies manifests
+    rendered = manifests.render(overlay, env.settings, namespace=env.namespace)
     statefulset = copy.deepcopy(manifests.find(rendered, "StatefulSet", STATEFULSET))
     statefulset["spec"]["replicas"] = replicas
     return statefulset
