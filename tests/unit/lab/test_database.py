@@ -17,7 +17,7 @@ from lab.targets import Endpoints
 def test_take_down_scales_postgres_to_zero_and_bring_back_to_one(
     fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
-    rendered = manifests.render("kind", namespace=NS)
+    rendered = manifests.render("kind", get_settings(), namespace=NS)
     cluster.apply([manifests.find(rendered, "StatefulSet", "postgres")])
     assert cluster.ready_pod_names(database.PODS) == ["postgres-0"]
     env = Lab(Endpoints("kind", ""), NS, 0, "test", get_settings())
