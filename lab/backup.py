@@ -57,7 +57,7 @@ def apply(*, env: LabHandle) -> list[str]:
         return []
     from lab import manifests  # kubectl kustomize: only on a cluster target
 
-    objects = manifests.render("backup", namespace=env.namespace)
+    objects = manifests.render("backup", env.settings, namespace=env.namespace)
     env.k8s.apply(objects)
     return [f"{o['kind']}/{o['metadata']['name']}" for o in objects]
 
@@ -171,7 +171,7 @@ def _job(env: LabHandle, action: str, command: str | None, timeout: float) -> St
     LabError with the pod's log when it failed."""
     from lab import manifests
 
-    rendered = manifests.render("backup", namespace=env.namespace)
+    rendered = manifests.render("backup", env.settings, namespace=env.namespace)
     job = job_manifest(manifests.find(rendered, "CronJob", CRONJOB), action, command)
     name = job["metadata"]["name"]
     started = time.monotonic()

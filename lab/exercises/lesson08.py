@@ -105,9 +105,9 @@ def schedule(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> 
         return Outcome(False, f"a {type(answer).__name__}, not a cron schedule (a string)")
     if objects is None:
         from lab import manifests
-        from lab.session import session_namespace
+        from lab.session import session_settings
 
-        objects = manifests.render("backup", namespace=session_namespace())
+        objects = manifests.render("backup", session_settings())
     cronjob = copy.deepcopy(find(objects, "CronJob", CRONJOB))
     cronjob["spec"]["schedule"] = answer
     try:

@@ -10,12 +10,14 @@ import pytest
 
 from lab import backup, manifests
 from lab.lint import lint
-from lab.settings import DEFAULT_NAMESPACE
+from lab.settings import DEFAULT_NAMESPACE, get_settings
+
+SETTINGS = get_settings()
 
 
 @functools.cache
 def backup_cronjob() -> manifests.Obj:
-    return manifests.find(manifests.render("backup"), "CronJob", backup.CRONJOB)
+    return manifests.find(manifests.render("backup", SETTINGS), "CronJob", backup.CRONJOB)
 
 
 @pytest.mark.parametrize("action", ["backup", "disaster", "restore"])
@@ -48,12 +50,12 @@ def test_the_jobs_pass_the_stacks_lint() -> None:
         }}
         for a in ("backup", "restore")
     ]  # fmt: skip
-    objects = [*manifests.render("kind"), *manifests.render("backup"), *jobs]
+    objects = [*manifests.render("kind", SETTINGS), *manifests.render("backup", SETTINGS), *jobs]
     assert lint(objects, DEFAULT_NAMESPACE) == []
 
 
 def test_the_backup_render_generates_no_secret_and_stays_in_the_namespace() -> None:
     """Applying the add-on must never replace the stack's generated Secrets."""
-    objects = manifests.render("backup", namespace="learner-07")
+    objects = manifests.render("backup", SETTINGS, namespace="learner-07")
     assert {o["kind"] for o in objects} == {"PersistentVolumeClaim", "CronJob", "NetworkPolicy"}
     assert {o["metadata"]["namespace"] for o in objects} == {"learner-07"}
