@@ -83,11 +83,16 @@ def test_lanes_option_defaults_and_bounds(capsys: pytest.CaptureFixture[str]) ->
 
 @dataclass
 class StubStack:
-    """What a lane reads of its `StackProcess` once it is ready: the target and the state."""
+    """What a lane reads of its `StackProcess`: the target asked for, then (once it is ready)
+    the target and the state."""
 
     target: str
     state: Any
     state_file: Path = Path("lab-state.json")
+
+    @property
+    def requested(self) -> str:
+        return self.target
 
 
 @pytest.mark.parametrize(
