@@ -1,0 +1,17 @@
+"""Each unit test of lab/ ends with no lab connected: `lab.connect()` keeps the last lab it
+returned as the notebook side's (`lab.session.session_settings`), so a test that connected
+with throwaway settings would otherwise hand them to the next test in its worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lab import session
+
+
+@pytest.fixture(autouse=True)
+def no_connected_lab() -> Iterator[None]:
+    yield
+    session._CURRENT.clear()
