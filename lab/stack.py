@@ -492,6 +492,7 @@ class StackProcess:
         self.log.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "lab", "up", "--target", self.requested, "--json"]
         argv += ["--state-file", str(self.settings.state_file), "--parent-pid", str(os.getpid())]
+        argv += ["--namespace", self.settings.namespace]
         if self.settings.images_archive is not None:
             argv += ["--archive", str(self.settings.images_archive)]
         if self.lesson is not None:

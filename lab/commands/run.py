@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.commands import Subparsers, add_target, examples, target
+from lab.commands import Subparsers, add_namespace, add_target, examples, target
 from lab.commands.stack import images_archive
 from lab.errors import LabError, UsageError
 from lab.runner.lanes import DEFAULT_LANES, MAX_LANES
@@ -29,9 +29,11 @@ def register(commands: Subparsers) -> None:
             "ironclad-lab run --target local --notebooks 01,02 --lanes 1",
             "ironclad-lab run --solutions                    # the exercises' solutions",
             "ironclad-lab run --target kind --archive ironclad-images.tar",
+            "ironclad-lab run --target local -n learner-07    # the stack's namespace",
         ),
     )
     add_target(run)
+    add_namespace(run)
     run.add_argument(
         "--notebooks",
         default=None,
@@ -93,7 +95,11 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
     from lab.exercises import SOLUTIONS_DIR
     from lab.runner.run import RunOptions, discover, run_lab
 
-    settings = replace(settings, images_archive=images_archive(args, settings))
+    settings = replace(
+        settings,
+        images_archive=images_archive(args, settings),
+        namespace=args.namespace or settings.namespace,
+    )
 
     notebooks_dir: Path = args.notebooks_dir or settings.notebooks_dir
     try:

@@ -42,7 +42,7 @@ def notebook(folder: Path, name: str, source: str, seconds: float | None = None)
 
 
 def start_run(
-    folder: Path, report: Path, lanes: int = 1, target: str = "local"
+    folder: Path, report: Path, lanes: int = 1, target: str = "local", *extra: str
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
@@ -58,6 +58,7 @@ def start_run(
             str(report),
             "--lanes",
             str(lanes),
+            *extra,
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -191,3 +192,26 @@ def test_two_lanes_two_stacks_and_a_failure_in_one_stops_the_other(tmp_path: Pat
     assert len(set(pids.values())) == 2, pids
     assert [state for state, pid in pids.items() if pid_alive(pid)] == []
     assert list(report.glob("lab-state*.json")) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_run_minus_n_names_the_stacks_namespace(tmp_path: Path) -> None:
+    """`run -n X`: the stack it starts records X and the notebook's NAMESPACE parameter is X."""
+    folder, report = tmp_path / "nb", tmp_path / "report"
+    folder.mkdir()
+    notebook(
+        folder,
+        "01-where",
+        "import json, os\n"
+        "recorded = json.loads(open(os.environ['LAB_STATE_FILE']).read())['namespace']\n"
+        "assert (NAMESPACE, recorded) == ('learner-07', 'learner-07'), (NAMESPACE, recorded)",
+    )
+    run = start_run(folder, report, 1, "local", "-n", "learner-07")
+    try:
+        out, _ = run.communicate(timeout=200)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.communicate()
+    assert run.returncode == 0, out  # 0 only when the notebook ran and its assert held
