@@ -188,9 +188,17 @@ def test_run_works_from_inside_a_running_event_loop(server: str) -> None:
     assert asyncio.run(notebook_cell()).df["status"].eq(200).all()
 
 
-def test_progress_bar_goes_to_stderr(server: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_goes_to_stderr_on_a_terminal_only(
+    server: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     load.run(server, rate=100, requests=20, path="/fast")
-    assert "load 100/s" in capsys.readouterr().err
+    piped = capsys.readouterr()
+    assert (piped.out, piped.err) == ("", "")  # off a terminal: no frames (issue 23 item 6)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    load.run(server, rate=100, requests=20, path="/fast")
+    shown = capsys.readouterr()
+    assert "load 100/s" in shown.err
+    assert shown.out == ""
 
 
 def test_a_load_stopped_early_says_so_in_its_headless_line(
