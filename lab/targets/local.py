@@ -1,4 +1,11 @@
-"""The `local` target: real PostgreSQL, N backend processes and Prometheus on loopback ports."""
+"""The `local` target: real PostgreSQL, N backend processes and Prometheus on loopback ports.
+
+Over 400 lines on purpose: `LocalTarget` owns every process of one local stack, from the part
+a lesson builds to the replica supervisor to teardown; what it starts and what `down()` stops
+stay in one class so that a stop signal at any moment (tests/integration/lab/
+test_lab_up_lifecycle.py) leaves nothing running. Its configuration writers (Prometheus,
+Grafana, memory limits) are the small functions before the class.
+"""
 
 from __future__ import annotations
 
