@@ -181,7 +181,7 @@ def test_save_builds_the_backend_and_only_the_same_source_skips_the_build(
     (backend / "Dockerfile").write_text(STAND_IN_DOCKERFILE)
     (backend / "app.txt").write_text("version 1\n")
     settings = Settings(
-        repo_root=backend.parent, image=f"{STAND_IN}:backend-{uuid.uuid4().hex[:8]}"
+        repo_root=backend.parent, built_image=f"{STAND_IN}:backend-{uuid.uuid4().hex[:8]}"
     )
     built = Image(settings.built_image, "build", "stand-in", ("test",))
     try:

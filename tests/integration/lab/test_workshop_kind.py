@@ -132,7 +132,7 @@ def test_provision_status_teardown(admin: KubeInstructorApi, tmp_path: Path) -> 
     exposed = client.V1Service(
         metadata=client.V1ObjectMeta(name="exposed"),
         spec=client.V1ServiceSpec(
-            external_i_ps=["192.0.2.1"], ports=[client.V1ServicePort(port=80)]
+            external_ips=["192.0.2.1"], ports=[client.V1ServicePort(port=80)]
         ),
     )
     refused(lambda: learner.create_namespaced_service("wl-01", exposed))
