@@ -68,36 +68,20 @@ def fix_backends(endpoints: Endpoints, timeout: float) -> list[str]:
     return [f"fixed: {line}" for line in was]
 
 
-def with_live_image_stamp(
-    cluster: NamespaceClient, objects: list[dict[str, Any]], image: str | None
-) -> list[dict[str, Any]]:
-    """`objects` with the image ID `lab up --target kind` stamped on the backend's pod template
-    (`stamp_image`), read from the live Deployment: applying without it would drop the
-    annotation and roll every pod out for nothing."""
-    from lab.targets.kind import IMAGE_ID_ANNOTATION, stamp_image  # heavy: kind/cluster only
-
-    if image is None:
-        return objects
-    image_id = cluster.rollout(BACKEND).template_annotations.get(IMAGE_ID_ANNOTATION)
-    return stamp_image(objects, image, image_id) if image_id else objects
-
-
 def reset_cluster(
     cluster: NamespaceClient,
     objects: list[dict[str, Any]],
     lesson: int,
     timeout: float,
-    image: str | None,
     parts: tuple[str, ...] = PARTS,
 ) -> list[str]:
     """kind/cluster: re-apply the objects of the built `parts` (server-side apply, forced:
-    fields a learner changed that the overlay sets are taken back; the image stamp kept),
+    fields a learner changed that the overlay sets are taken back; the caller prepared them:
+    credentials and the live image stamp kept),
     delete the run-time objects of lessons >= `lesson`, and wait for postgres and for the
     backend at the HPA's floor (those built). Chaos is reset through the forwarded replicas by
     `fix_backends`. One line per action."""
     objects = [o for o in objects if part_of(o) in parts]
-    if "backend" in parts:
-        objects = with_live_image_stamp(cluster, objects, image)
     done = [f"applied {len(cluster.apply(objects, timeout))} objects (server-side apply)"]
     for selector in removed_by(lesson):
         kinds = EXERCISE_KINDS if selector == EXERCISES else (("v1", "Pod"),)

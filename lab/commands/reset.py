@@ -71,8 +71,11 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
     done = [f"built: {', '.join(built) or 'nothing'} (what lesson {row.id} expects on entry)"]
     if reapply is not None:
         cluster, objects, image = reapply
-        timeout_s = settings.rollout_timeout
-        done += reset_cluster(cluster, objects, row.number, timeout_s, image, built)
+        if "backend" in built:  # kind stamps its image's ID: kept, or every pod rolls out
+            from lab.targets.kind import with_live_image_stamp
+
+            objects = with_live_image_stamp(cluster, objects, image)
+        done += reset_cluster(cluster, objects, row.number, settings.rollout_timeout, built)
     if "backend" in built:
         done += fix_backends(after.endpoints, timeout)
     for line in done:

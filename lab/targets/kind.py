@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import requests
 import yaml
 
+from lab.contract import BACKEND
 from lab.errors import CommandFailedError, LabError, TargetUnavailableError
 from lab.identity import Identity, resolve
 from lab.image_archive import LoadResult, archived_backend, build_backend, load_archive
@@ -365,3 +366,15 @@ def stamp_image(objects: list[dict[str, Any]], image: str, image_id: str) -> lis
             annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
             annotations[IMAGE_ID_ANNOTATION] = image_id
     return objects
+
+
+def with_live_image_stamp(
+    cluster: NamespaceClient, objects: list[dict[str, Any]], image: str | None
+) -> list[dict[str, Any]]:
+    """`objects` with the image ID `lab up --target kind` stamped on the backend's pod template
+    (`stamp_image`), read from the live Deployment: re-applying without it (`reset`) would drop
+    the annotation and roll every pod out for nothing."""
+    if image is None:
+        return objects
+    image_id = cluster.rollout(BACKEND).template_annotations.get(IMAGE_ID_ANNOTATION)
+    return stamp_image(objects, image, image_id) if image_id else objects

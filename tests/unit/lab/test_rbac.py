@@ -24,6 +24,7 @@ from lab.rbac import Rule
 from lab.reset import reset_cluster
 from lab.settings import Settings, get_settings, peer_namespace
 from lab.targets.cluster import ClusterTarget
+from lab.targets.kind import with_live_image_stamp
 from lab.workshop.capacity import Footprint
 from lab.workshop.objects import Plan, all_objects
 from lab.workshop.status import record_summary
@@ -77,7 +78,8 @@ def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
         notebook = {"name": "01-namespace", "status": "passed", "checks_passed": 2}
         record_summary({"target": "cluster", "notebooks": [notebook]}, cluster)
         image = settings.registry_image
-        reset_cluster(cluster, render("cluster", settings, image=image), 1, 5, image)
+        rendered = render("cluster", settings, image=image)
+        reset_cluster(cluster, with_live_image_stamp(cluster, rendered, image), 1, 5)
         addon = render("backup", settings)  # lesson 08: the add-on, a step's Job, cleanup
         cluster.apply(addon)
         cronjob = next(o for o in addon if o["kind"] == "CronJob")

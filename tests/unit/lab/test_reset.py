@@ -25,7 +25,7 @@ from lab.errors import LabError
 from lab.k8s import NamespaceClient
 from lab.lessons import EXERCISE_LABEL, expected_parts
 from lab.reset import reset_cluster
-from lab.targets.kind import IMAGE_ID_ANNOTATION
+from lab.targets.kind import IMAGE_ID_ANNOTATION, with_live_image_stamp
 
 
 def statefulset_json() -> dict[str, Any]:
@@ -108,7 +108,8 @@ def test_reset_to_5_reapplies_the_overlay_and_removes_probe_pods_and_exercise_ob
 ) -> None:
     template = fake.deployments["backend"]["spec"]["template"]
     template["metadata"]["annotations"] = {IMAGE_ID_ANNOTATION: "sha256:loaded"}  # `up` stamped
-    done = reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5, image=IMAGE)
+    stamped = with_live_image_stamp(cluster, copy.deepcopy(OVERLAY), IMAGE)  # as `reset` does
+    done = reset_cluster(cluster, stamped, 5, timeout=5)
     applied = fake.applied[f"deployments/{NS}/backend"]
     assert applied["spec"]["template"]["metadata"]["annotations"] == {
         IMAGE_ID_ANNOTATION: "sha256:loaded"  # kept: no rollout for nothing
@@ -129,7 +130,7 @@ def test_reset_to_5_reapplies_the_overlay_and_removes_probe_pods_and_exercise_ob
         "postgres ready",
         "backend: 3 ready (HPA floor 3)",
     ]
-    again = reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5, image=IMAGE)
+    again = reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5)
     assert again == ["applied 3 objects (server-side apply)", *done[-2:]]
 
 
@@ -138,7 +139,7 @@ def test_a_reset_reapplies_only_the_parts_that_lesson_expects(
 ) -> None:
     """Lesson 04 starts before the backend: its reset neither applies nor waits for it."""
     parts = expected_parts(4)
-    done = reset_cluster(cluster, copy.deepcopy(OVERLAY), 4, timeout=5, image=IMAGE, parts=parts)
+    done = reset_cluster(cluster, copy.deepcopy(OVERLAY), 4, timeout=5, parts=parts)
     assert [path for path, _, _ in fake.patches] == [
         f"/api/v1/namespaces/{NS}",
         f"/api/v1/namespaces/{NS}/configmaps/lab",
@@ -150,7 +151,7 @@ def test_a_reset_reapplies_only_the_parts_that_lesson_expects(
 def test_reset_to_6_keeps_the_probe_pods_lesson_05_made(
     fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
-    reset_cluster(cluster, copy.deepcopy(OVERLAY), 6, timeout=5, image=IMAGE)
+    reset_cluster(cluster, copy.deepcopy(OVERLAY), 6, timeout=5)
     assert "lab-probe-1" in fake.pods
 
 
@@ -159,5 +160,5 @@ def test_a_backend_below_the_hpa_floor_fails_the_reset_with_where_to_look(
 ) -> None:
     fake.put(deployment_json(2, 2, 2))  # someone scaled it down
     with pytest.raises(LabError, match="2 ready pods, below the HPA's minReplicas 3") as info:
-        reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5, image=IMAGE)
+        reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5)
     assert "backend-hpa" in info.value.next_step
