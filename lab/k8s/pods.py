@@ -144,13 +144,16 @@ class Pods(NamespaceBase):
 
         return nodes_frame(self.nodes())
 
-    def logs(self, pod: str, tail: int = 50, container: str | None = None) -> str:
-        """The last `tail` lines of a pod's log (of `container`, when it has several)."""
+    def logs(
+        self, pod: str, tail: int = 50, container: str | None = None, previous: bool = False
+    ) -> str:
+        """The last `tail` lines of a pod's log (of `container`, when it has several; with
+        `previous`, of the container's run before its last restart: `kubectl logs --previous`)."""
         return str(
             self._call(
                 f"read the log of pod {pod}",
                 lambda: self.core.read_namespaced_pod_log(
-                    pod, self.namespace, tail_lines=tail, container=container
+                    pod, self.namespace, tail_lines=tail, container=container, previous=previous
                 ),
             )
         )
