@@ -15,6 +15,8 @@ write_notebook: Callable[..., Any] = nbformat.write
 new_notebook: Callable[..., Any] = nbformat.v4.new_notebook
 new_markdown_cell: Callable[..., Any] = nbformat.v4.new_markdown_cell
 new_output: Callable[..., Any] = nbformat.v4.new_output
+notebook_from_dict: Callable[..., Any] = nbformat.from_dict
+notebook_writes: Callable[..., str] = nbformat.writes
 
 SKIP_TAG = "needs-cluster"  # cell tag: the cell needs a Kubernetes cluster
 SKIP_KEY = "ironclad_skipped"  # cell metadata key the runner sets on a skipped cell

@@ -1,7 +1,11 @@
-"""`generate rules|guide [--check]`: rewrite the files the lab generates from its own code.
+"""`generate rules|guide|translations [--check]`: rewrite the files the lab generates from its
+own code.
 
 `rules`: the Prometheus rule files (both scales) from the SLOs of `lab.slo`; `guide`: the
-generated sections of docs/instructor-guide.md (`lab.guide`). With `--check` nothing is written:
+generated sections of docs/instructor-guide.md (`lab.guide`); `translations`: the translation
+catalogs merged with the English they translate, and the translated notebooks generated from
+them (`lab.catalogs`; with `--check`, every incomplete translation too). With `--check`
+nothing is written:
 a file that differs from what would be generated is an error (exit 1), which is how the tests
 keep the committed files current.
 """
@@ -24,6 +28,7 @@ def register(commands: Subparsers) -> None:
         epilog=examples(
             "ironclad-lab generate rules           # after editing the SLOs in lab/slo.py",
             "ironclad-lab generate guide --check   # exit 1 when the guide is stale",
+            "ironclad-lab generate translations    # after editing a notebook or a message",
         ),
     )
     kinds = generate.add_subparsers(dest="generated", required=True, metavar="WHAT")
@@ -40,7 +45,11 @@ def register(commands: Subparsers) -> None:
         "guide",
         help="docs/instructor-guide.md's timing table, agendas and failure playbook",
     )
-    for parser in (rules, guide):
+    translations = kinds.add_parser(
+        "translations",
+        help="the .po catalogs (new and changed English merged in) and notebooks/<lang>/",
+    )
+    for parser in (rules, guide, translations):
         parser.add_argument(
             "--check",
             action="store_true",
@@ -51,7 +60,8 @@ def register(commands: Subparsers) -> None:
 
 def run_generate(args: argparse.Namespace, settings: Settings) -> int:
     """Dispatch to the generator asked for."""
-    return {"rules": run_rules, "guide": run_guide}[args.generated](args, settings)
+    handlers = {"rules": run_rules, "guide": run_guide, "translations": run_translations}
+    return handlers[args.generated](args, settings)
 
 
 def run_rules(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,6 +90,23 @@ def run_guide(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     path.write_text(wanted)
     print(f"wrote {path}")
+    return 0
+
+
+def run_translations(args: argparse.Namespace, settings: Settings) -> int:
+    from lab import catalogs
+
+    if args.check:
+        found = catalogs.problems(settings.repo_root)
+        if found:
+            raise LabError(
+                f"{len(found)} translation problem(s):\n" + "\n".join(f"  {p}" for p in found),
+                "Run `ironclad-lab generate translations`, translate what it lists (fill the "
+                "msgstr; remove a `fuzzy` flag once the entry is checked), then run it again.",
+            )
+        return 0
+    for path in catalogs.update(settings.repo_root):
+        print(f"wrote {path}")
     return 0
 
 
