@@ -28,6 +28,7 @@ import pandas as pd
 
 from lab.backend_logs import records
 from lab.contract import BACKEND
+from lab.i18n import _
 from lab.lessons import EXERCISE_LABEL
 from lab.net import LOOPBACK, free_port, http_status, port_is_open
 from lab.procs import ManagedProcess, remove_tree
@@ -119,7 +120,9 @@ def backend_without_database(
         replica.start()
         poll(
             look,
-            what=f"the replica started without its database ({EARLY}) to give up",
+            what=_("the replica started without its database ({name}) to give up").format(
+                name=EARLY
+            ),
             timeout=timeout,
             interval=0.25,
             progress=False,
@@ -218,8 +221,11 @@ def deploy_too_early(
         env.k8s.apply([deployment], timeout=timeout)
         pod = poll(
             failed,
-            what=f"the pod of {EARLY} to fail"
-            + (f" (Secret {missing_ref} missing)" if missing_ref else " (no PostgreSQL)"),
+            what=(
+                _("the pod of {name} to fail (Secret {secret} missing)")
+                if missing_ref
+                else _("the pod of {name} to fail (no PostgreSQL)")
+            ).format(name=EARLY, secret=missing_ref),
             timeout=timeout,
             interval=1.0,
             diagnose=lambda: env.k8s.diagnose(selector),
