@@ -5,7 +5,7 @@ fake API server (tests/plugins/fake_kube_api.py: a real HTTP server behind a rea
 records the (verb, group, resource) each request needs, as the API server's authorizer does).
 The recorded set must equal `LAB_CALLS`: a new call the table lacks fails here, and so does a
 rule nothing uses any more. The fake is not a cluster; a real RBAC check of the provisioned Role
-is the `kind` workflow job (a learner's kubeconfig running notebooks 00-05).
+is the `kind` workflow job (a learner's kubeconfig running notebooks 00-05 and 08).
 """
 
 from __future__ import annotations

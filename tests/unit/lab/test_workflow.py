@@ -90,7 +90,9 @@ def test_the_workshop_job_runs_the_classroom_path_in_order() -> None:
     assert all("--yes" in a for a in teardowns if "--dry-run" not in a)
     run = next(argv for argv in commands if argv[0] == "run")
     assert run[run.index("--target") + 1] == "cluster"
-    assert run[run.index("--notebooks") + 1] == "00,01,02,03,04,05"
+    assert run[run.index("--notebooks") + 1] == "00,01,02,03,04,05,08"
+    status = next(s for s in job["steps"] if s.get("name", "").startswith("workshop status"))
+    assert "05✓.* 08✓" in status["run"]  # both lessons' runs recorded, in order
     learner = next(s for s in job["steps"] if "--target cluster" in s.get("run", ""))
     assert learner["env"]["KUBECONFIG"].endswith("build/workshop/learner-01.kubeconfig")
     assert learner["env"]["LAB_NAMESPACE"] == "learner-01"

@@ -1,7 +1,8 @@
 """The whole classroom, rehearsed offline through the command line (docs/workshop.md): the
 instructor provisions two learners, learner 1 brings the lab up on the cluster target with nothing
 but the kubeconfig provision wrote, resets it to lesson 5, looks at `status`, the instructor reads
-`workshop status`, the learner stops with `down`, the instructor tears down.
+`workshop status`, the learner runs lesson 08's cluster calls (the backup add-on, a Job, the
+cleanup), stops with `down`, the instructor tears down.
 
 The cluster is the fake API server (tests/plugins/fake_kube_api.py), on which another workshop and
 a namespace nobody provisioned already exist. It tells callers apart by their token: the
@@ -28,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from lab import cli
+from lab import backup, cli
+from lab.manifests import find, render
+from lab.session import connect
 from lab.settings import Settings, find_repo_root
 from lab.workshop.api import Endpoint
 from lab.workshop.objects import kubeconfig
@@ -209,6 +212,23 @@ def test_the_classroom_from_provision_to_teardown(
                        for o in objects)  # fmt: skip
         board_yaml = lab(*argv, "--context", "admin", "-o", "yaml", capsys=capsys)
         assert yaml.safe_load(board_yaml) == board_json
+        # 5b. lesson 08's cluster calls, as the learner in a notebook: connect at lesson 8 (every
+        # part there), the backup add-on applied, a step's Job, then its cleanup cell (the Jobs'
+        # pods need a kubelet: the workshop-kind job runs the notebook itself)
+        monkeypatch.setenv("KUBECONFIG", str(out / "learner-01.kubeconfig"))
+        env = connect(lesson=8, settings=Settings.from_env())
+        applied = backup.apply(env=env)
+        assert {"PersistentVolumeClaim/postgres-backup", "CronJob/postgres-backup"} <= set(applied)
+        addon = render("backup", env.settings, namespace=env.namespace)
+        cronjob = find(addon, "CronJob", backup.CRONJOB)
+        env.k8s.apply([backup.job_manifest(cronjob, "backup", None)])
+        assert len(fake.store.of("batch/v1", "jobs", "learner-01")) == 1
+        assert len(fake.store.of("v1", "persistentvolumeclaims", "learner-01")) == 1
+        assert env.k8s.delete(addon) == len(addon)
+        for api_version, kind in (("batch/v1", "Job"), ("v1", "Pod")):
+            env.k8s.delete_labelled(api_version, kind, backup.JOB_LABEL)
+        assert fake.store.of("batch/v1", "jobs", "learner-01") == []
+        assert fake.store.of("v1", "persistentvolumeclaims", "learner-01") == []
         # 6. the learner's `down`
         monkeypatch.setenv("KUBECONFIG", str(out / "learner-01.kubeconfig"))
         assert "Stopped the cluster lab" in lab("down", "--state-file", str(state), capsys=capsys)
