@@ -197,8 +197,9 @@ def deploy_too_early(
 ) -> EarlyPod:
     """kind, cluster: apply `too_early_deployment` of the target's backend (the lab's image),
     wait until its pod shows the failure — without `missing_ref`: its container exited
-    (code 3, never started) and was restarted; with it: CreateContainerConfigError — read its
-    state, events and log, and delete the Deployment (on every path, its pods waited out)."""
+    (code 3, never started) and was restarted; with it: CreateContainerConfigError and the
+    kubelet's Warning event — read its state, events and log (of the run before the restart),
+    and delete the Deployment (on every path, its pods waited out)."""
     from lab import manifests
     from lab.targets import spec
 
@@ -209,11 +210,17 @@ def deploy_too_early(
     deployment = too_early_deployment(rendered, missing_ref, startup_timeout_s)
     selector = f"app={EARLY}"
 
+    def about(pod: PodState) -> tuple[Event, ...]:
+        return tuple(e for e in env.k8s.events(limit=200) if e.object == f"Pod/{pod.name}")
+
     def failed() -> PodState | None:
         for pod in env.k8s.pods(selector):
-            if missing_ref is not None and pod.detail == "CreateContainerConfigError":
-                return pod
             if missing_ref is None and pod.restarts >= 1 and pod.last_exit_code is not None:
+                return pod
+            # the kubelet records its event apart from the pod's status: wait for both
+            if pod.detail == "CreateContainerConfigError" and any(
+                e.type == "Warning" for e in about(pod)
+            ):
                 return pod
         return None
 
@@ -230,7 +237,7 @@ def deploy_too_early(
             interval=1.0,
             diagnose=lambda: env.k8s.diagnose(selector),
         )
-        events = tuple(e for e in env.k8s.events(limit=200) if e.object == f"Pod/{pod.name}")
+        events = about(pod)
         log = "" if missing_ref else env.k8s.logs(pod.name, tail=20, previous=True)
     finally:
         env.k8s.delete([deployment], timeout=timeout)

@@ -135,11 +135,13 @@ def test_deploy_too_early_reports_the_pods_failure_and_removes_it(
     assert called <= rbac.LAB_CALLS  # the learner Role allows the cell
 
 
+@pytest.mark.parametrize("waiting", [None, "CreateContainerConfigError"])
 def test_deploy_too_early_deletes_the_deployment_when_the_wait_fails(
-    fake: FakeApiServer, kubeconfig: str, discovery_cache: None
+    fake: FakeApiServer, kubeconfig: str, discovery_cache: None, waiting: str | None
 ) -> None:
-    """A pod that never shows the failure (here: ready) times out the wait, with what the pods
-    were doing, and the Deployment is removed anyway."""
+    """A pod that never shows the failure (ready; or waiting without the kubelet's event about
+    it) times out the wait, and the Deployment is removed anyway."""
+    fake.pod_waiting = waiting
     env = cluster_lab(fake, kubeconfig)
     with pytest.raises(LabTimeoutError, match=f"the pod of {EARLY} to fail"):
         deploy_too_early(env=env, missing_ref=SECRET, timeout=2)
