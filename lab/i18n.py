@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from babel.messages.pofile import read_po
-
 __all__ = [
     "CODE_CONTEXT",
     "LANGUAGES",
@@ -162,8 +160,14 @@ def catalog_files(language: str, root: Path | None) -> Iterator[Path]:
 
 @cache
 def _load(language: str, root: Path | None) -> Catalogs:
-    """Read `language`'s catalogs (untranslated and fuzzy entries count as missing)."""
+    """Read `language`'s catalogs (untranslated and fuzzy entries count as missing). Without
+    Babel (a plain install, lacking the `lab` extra: the one line saying so is all it can
+    print) there is nothing to read them with, and every message stays English."""
     if language == SOURCE_LANGUAGE:
+        return Catalogs(language)
+    try:
+        from babel.messages.pofile import read_po
+    except ImportError:
         return Catalogs(language)
     messages: dict[str, str] = {}
     plurals: dict[tuple[str, str], tuple[str, ...]] = {}
