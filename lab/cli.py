@@ -10,6 +10,9 @@ step, no traceback); 2 a usage error (argparse's own, or a `UsageError`: a flag 
 not apply, a value out of range); 128+N stopped by signal N (`up`, `run`). Handlers import what they
 need when they run, so `ironclad-lab --help` stays fast (and works in a plain install, without
 the `lab` extra every subcommand needs: `lab.extras`).
+
+What a command prints for people, and its errors, are in the learner's language (lab.i18n);
+`--help` is English, and so is the `-o json|yaml` output scripts read.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from lab.commands import LabParser, examples
 from lab.errors import LabError, UsageError
 from lab.extras import installed_version, require
+from lab.i18n import _
 from lab.settings import (
     ENVIRONMENT,
     WORKSPACE_MARKER,
@@ -136,17 +140,21 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
         needs_root = getattr(args, "needs_root", True)
         if needs_root and not is_lab_root(settings.repo_root):  # before anything is made
             raise LabError(
-                f"{settings.repo_root} is not an Ironclad Lab workspace or checkout (no "
-                f"{WORKSPACE_MARKER}, nor a pyproject.toml with manifests/ there; searched "
-                f"upwards from {Path.cwd()} and from the installed package, unless "
-                "LAB_REPO_ROOT names it).",
-                "Make a workspace and work inside it: ironclad-lab init ~/ironclad && cd "
-                "~/ironclad (or cd into your checkout). Nothing was created.",
+                _(
+                    "{root} is not an Ironclad Lab workspace or checkout (no {marker}, nor a "
+                    "pyproject.toml with manifests/ there; searched upwards from {cwd} and from "
+                    "the installed package, unless LAB_REPO_ROOT names it)."
+                ).format(root=settings.repo_root, marker=WORKSPACE_MARKER, cwd=Path.cwd()),
+                _(
+                    "Make a workspace and work inside it: ironclad-lab init ~/ironclad && cd "
+                    "~/ironclad (or cd into your checkout). Nothing was created."
+                ),
             )
         return int(args.handler(args, settings))
     except UsageError as exc:
-        print(f"ironclad-lab {args.command}: error: {exc}", file=sys.stderr)
+        message = _("ironclad-lab {command}: error: {message}")
+        print(message.format(command=args.command, message=exc), file=sys.stderr)
         return EXIT_USAGE
     except LabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_("error: {message}").format(message=exc), file=sys.stderr)
         return EXIT_ERROR

@@ -13,10 +13,12 @@ import re
 from importlib.metadata import PackageNotFoundError, distribution, requires, version
 
 from lab.errors import LabError
+from lab.i18n import _, ngettext
 
 DISTRIBUTION = "ironclad-lab"
 # `name[extras] (bounds); extra == "lab"`: the name, the extras it asks for, the extra it is in.
 REQUIREMENT = re.compile(r"\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[(?P<extras>[^\]]*)\])?")
+SHOWN = 4  # the missing distributions named in the error (the rest counted)
 IN_EXTRA = re.compile(r"""extra\s*==\s*["'](?P<extra>[^"']+)["']""")
 
 
@@ -69,10 +71,17 @@ def missing(extra: str) -> list[str]:
 def require(extra: str, command: str) -> None:
     """Raise ExtraMissingError (one line, naming the extra) unless `extra` is installed."""
     if absent := missing(extra):
-        shown = ", ".join(absent[:4]) + (f" and {len(absent) - 4} more" if len(absent) > 4 else "")
+        names = ", ".join(absent[:SHOWN])
+        if len(absent) > SHOWN:
+            more = len(absent) - SHOWN
+            names = ngettext("{names} and {more} more", "{names} and {more} more", more).format(
+                names=names, more=more
+            )
         raise ExtraMissingError(
-            f"`ironclad-lab {command}` needs the `{extra}` extra, which is not installed "
-            f"({shown} missing): pip install '{DISTRIBUTION}[{extra}]'"
+            _(
+                "`ironclad-lab {command}` needs the `{extra}` extra, which is not installed "
+                "({names} missing): pip install '{distribution}[{extra}]'"
+            ).format(command=command, extra=extra, names=names, distribution=DISTRIBUTION)
         )
 
 

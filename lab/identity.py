@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
+from lab.i18n import _
 
 DEFAULT_KUBECONFIG = "~/.kube/config"  # what kubectl and the client read without KUBECONFIG
 
@@ -49,8 +50,10 @@ class Identity:
             )
         except (KeyError, TypeError) as exc:
             raise LabError(
-                f"The lab's recorded Kubernetes identity is incomplete (missing {exc}).",
-                "Stop the lab (ironclad-lab down) and start it again.",
+                _("The lab's recorded Kubernetes identity is incomplete (missing {key}).").format(
+                    key=exc
+                ),
+                _("Stop the lab (ironclad-lab down) and start it again."),
             ) from exc
 
 
@@ -78,16 +81,23 @@ def resolve(
     try:
         contexts, current = config.list_kube_config_contexts(path)  # type: ignore[no-untyped-call]
     except (config.ConfigException, FileNotFoundError, OSError) as exc:
-        raise LabError(f"No usable kubeconfig at {path}: {exc}", fix) from exc
+        raise LabError(
+            _("No usable kubeconfig at {path}: {error}").format(path=path, error=exc), fix
+        ) from exc
     names = [c["name"] for c in contexts]
     if context is None:
         if not current:
-            raise LabError(f"The kubeconfig {path} has no current context.", fix)
+            raise LabError(
+                _("The kubeconfig {path} has no current context.").format(path=path), fix
+            )
         context = str(current["name"])
     elif context not in names:
+        if names:
+            problem = _("The kubeconfig {path} has no context {context!r} (it has: {names}).")
+        else:
+            problem = _("The kubeconfig {path} has no context {context!r} (it has none).")
         raise LabError(
-            f"The kubeconfig {path} has no context {context!r} "
-            f"(it has: {', '.join(names) or 'none'}).",
+            problem.format(path=path, context=context, names=", ".join(names)),
             fix,
         )
     return Identity(context, namespace, path, image, shared)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from lab.errors import LabError
+from lab.i18n import _
 
 DEFAULT_NAMESPACE = "ironclad-demo"  # the namespace manifests/ is written for
 PEER_SUFFIX = "-peer"
@@ -192,16 +193,20 @@ def peer_namespace(namespace: str, shared: bool) -> str:
     return f"{namespace}{PEER_SUFFIX}" if shared else "default"
 
 
-def check_namespace(name: str, source: str = "the namespace") -> str:
+def check_namespace(name: str, source: str | None = None) -> str:
     """`name` when it is a valid namespace name (an RFC 1123 label, leaving room for the
     `-peer` suffix); else LabError saying why, before anything is rendered or applied."""
     longest = DNS_LABEL_MAX - len(PEER_SUFFIX)
     if DNS_LABEL.fullmatch(name) and len(name) <= longest:
         return name
     raise LabError(
-        f"{source}={name!r} is not a valid namespace name.",
-        f"Use at most {longest} characters of a-z, 0-9 and '-', starting and ending with a "
-        "letter or digit (e.g. learner-07).",
+        _("{source}={name!r} is not a valid namespace name.").format(
+            source=source or _("the namespace"), name=name
+        ),
+        _(
+            "Use at most {longest} characters of a-z, 0-9 and '-', starting and ending with a "
+            "letter or digit (e.g. learner-07)."
+        ).format(longest=longest),
     )
 
 
@@ -214,9 +219,16 @@ def _number(environ: Mapping[str, str], name: str, default: N, kind: type[N]) ->
     except ValueError:
         value = kind(-1)
     if value < 0:
+        problem = (
+            _("{name}={raw!r} is not a non-negative whole number.")
+            if kind is int
+            else _("{name}={raw!r} is not a non-negative number.")
+        )
         raise LabError(
-            f"{name}={raw!r} is not a non-negative {kind.__name__}.",
-            f"Set {name} to a number such as {default}, or unset it.",
+            problem.format(name=name, raw=raw),
+            _("Set {name} to a number such as {default}, or unset it.").format(
+                name=name, default=default
+            ),
         )
     return value
 

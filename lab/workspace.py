@@ -19,6 +19,7 @@ from pathlib import Path
 import backend
 from lab.errors import LabError
 from lab.extras import installed_version
+from lab.i18n import _
 from lab.settings import OUTPUT_DIR, WORKSPACE_MARKER, is_checkout, is_workspace
 
 COURSE = ("manifests", "notebooks", "docs")  # copied from the course as they are
@@ -36,8 +37,13 @@ def course_root() -> Path:
     if is_checkout(checkout):
         return checkout
     raise LabError(
-        f"This ironclad-lab install has no course material ({PACKAGED} is missing).",
-        "Reinstall it from its wheel (pip install ironclad-lab, or pip install . in a checkout).",
+        _("This ironclad-lab install has no course material ({folder} is missing).").format(
+            folder=PACKAGED
+        ),
+        _(
+            "Reinstall it from its wheel (pip install ironclad-lab, or pip install . in a "
+            "checkout)."
+        ),
     )
 
 
@@ -47,23 +53,34 @@ def refuse(target: Path) -> None:
     ignored build/) or a workspace (what the learner saves would land in it)."""
     if is_workspace(target):
         raise LabError(
-            f"{target} is a workspace already.", f"Work in it: cd {target}. Nothing was changed."
+            _("{target} is a workspace already.").format(target=target),
+            _("Work in it: cd {target}. Nothing was changed.").format(target=target),
         )
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise LabError(
-            f"{target} exists and is not an empty directory.",
-            "Name a new directory (or an empty one). Nothing was written.",
+            _("{target} exists and is not an empty directory.").format(target=target),
+            _("Name a new directory (or an empty one). Nothing was written."),
         )
     for parent in target.parents:
         if is_checkout(parent) and target.is_relative_to(parent / OUTPUT_DIR):
             break  # the checkout's own output folder, which git ignores (`nox -s jupyter`'s)
         if is_checkout(parent) or is_workspace(parent):
+            if is_checkout(parent):
+                problem = _(
+                    "{target} is inside {parent}, a lab checkout: the notebooks you save and the "
+                    "runs' output would land in it."
+                )
+            else:
+                problem = _(
+                    "{target} is inside {parent}, a lab workspace: the notebooks you save and the "
+                    "runs' output would land in it."
+                )
             raise LabError(
-                f"{target} is inside {parent}, a lab "
-                f"{'checkout' if is_checkout(parent) else 'workspace'}: the notebooks you save "
-                "and the runs' output would land in it.",
-                "Make the workspace outside it, e.g. ironclad-lab init ~/ironclad. Nothing was "
-                "written.",
+                problem.format(target=target, parent=parent),
+                _(
+                    "Make the workspace outside it, e.g. ironclad-lab init ~/ironclad. Nothing was "
+                    "written."
+                ),
             )
 
 

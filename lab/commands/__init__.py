@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError, UsageError
+from lab.i18n import _, ngettext
 from lab.settings import Settings, check_namespace
 from lab.targets.spec import NAMES, SPECS, requested_spec
 
@@ -133,7 +134,10 @@ def refuse_off_target(args: argparse.Namespace, requested: str, only_on: Mapping
             continue
         where = [name for name, other in SPECS.items() if getattr(other, fact)]
         raise UsageError(
-            f"{flag} applies to the {' and '.join(where)} target only, and the target is "
-            f"{requested}.",
-            f"Add --target {where[0]}, or drop {flag}.",
+            ngettext(
+                "{flag} applies to the {targets} target only, and the target is {requested}.",
+                "{flag} applies to the {targets} targets only, and the target is {requested}.",
+                len(where),
+            ).format(flag=flag, targets=", ".join(where), requested=requested),
+            _("Add --target {target}, or drop {flag}.").format(target=where[0], flag=flag),
         )

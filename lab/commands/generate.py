@@ -59,7 +59,12 @@ def register(commands: Subparsers) -> None:
 
 
 def run_generate(args: argparse.Namespace, settings: Settings) -> int:
-    """Dispatch to the generator asked for."""
+    """Dispatch to the generator asked for, in English: what it writes is the English source
+    (the guide's playbook quotes the lab's own messages) and its errors are for whoever
+    maintains those files, whatever language the lab speaks to learners."""
+    from lab import i18n
+
+    i18n.use(i18n.SOURCE_LANGUAGE)
     handlers = {"rules": run_rules, "guide": run_guide, "translations": run_translations}
     return handlers[args.generated](args, settings)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.commands import Subparsers, add_output, emit, examples
+from lab.i18n import _, ngettext
 from lab.settings import Settings
 
 
@@ -60,12 +61,20 @@ def run_images(args: argparse.Namespace, settings: Settings) -> int:
     if args.output:
         emit(_jsonable(result), args.output)
     elif isinstance(result, list):
+        pinned, used = _("  pinned by {pin}: {why}"), _("  used by {where}")
         for image in result:
             print(image.ref)
-            print(f"  pinned by {image.pin}: {image.why}")
-            print("".join(f"  used by {where}\n" for where in image.used_by), end="")
+            print(pinned.format(pin=image.pin, why=image.why))
+            print("".join(used.format(where=where) + "\n" for where in image.used_by), end="")
     else:
-        print(f"{result.archive} (sha256 {result.sha256}): {len(result.images)} images")
+        count = len(result.images)
+        print(
+            ngettext(
+                "{archive} (sha256 {sha256}): {count} image",
+                "{archive} (sha256 {sha256}): {count} images",
+                count,
+            ).format(archive=result.archive, sha256=result.sha256, count=count)
+        )
     return 0
 
 

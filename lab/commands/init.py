@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from lab.commands import Subparsers, examples
+from lab.i18n import _
 from lab.settings import Settings
 
 
@@ -37,8 +38,11 @@ def run_init(args: argparse.Namespace, settings: Settings) -> int:
     from lab.workspace import COURSE, init
 
     made = init(args.directory, exist_ok=args.exist_ok)
-    print(f"Workspace ready: {made} ({', '.join(f'{p}/' for p in COURSE)}, backend/).")
-    print(f"Next:\n  cd {made}\n  ironclad-lab kernelspec    # once per environment")
-    print("  jupyter lab notebooks/     # learn; or the whole lab headless:")
+    folders = ", ".join(f"{p}/" for p in (*COURSE, "backend"))
+    print(_("Workspace ready: {workspace} ({folders}).").format(workspace=made, folders=folders))
+    print(_("Next:"))
+    print(f"  cd {made}")
+    print("  ironclad-lab kernelspec    # " + _("once per environment"))
+    print("  jupyter lab notebooks/     # " + _("learn; or the whole lab headless:"))
     print("  ironclad-lab run --target local")
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from lab.commands import Subparsers, examples
+from lab.i18n import _
 from lab.settings import Settings
 
 
@@ -31,5 +32,9 @@ def run_kernelspec(args: argparse.Namespace, settings: Settings) -> int:
     from lab.contract import KERNEL
     from lab.kernelspec import install
 
-    print(f"installed the {KERNEL!r} kernel spec in {install(args.prefix)}")
+    print(
+        _("installed the {kernel!r} kernel spec in {path}").format(
+            kernel=KERNEL, path=install(args.prefix)
+        )
+    )
     return 0

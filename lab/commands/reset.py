@@ -6,6 +6,7 @@ import argparse
 
 from lab.commands import Subparsers, add_target, examples
 from lab.errors import LabError
+from lab.i18n import _
 from lab.lessons import LESSONS, Lesson, expected_parts, lesson
 from lab.settings import Settings
 
@@ -36,14 +37,20 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
     state = read_state(settings.state_file)
     if state is None:
         raise LabNotRunningError(
-            f"No lab is running (state file {settings.state_file}).",
-            f"Start one (ironclad-lab up), then reset: ironclad-lab reset --to {row.number}.",
+            _("No lab is running (state file {state_file}).").format(
+                state_file=settings.state_file
+            ),
+            _("Start one (ironclad-lab up), then reset: ironclad-lab reset --to {lesson}.").format(
+                lesson=row.number
+            ),
         )
     running = state.endpoints.target
     if not satisfied_by(args.target, running):
         raise UsageError(
-            f"The running lab is on target={running}, not {args.target}.",
-            "Drop --target, or stop it and start the other: ironclad-lab down.",
+            _("The running lab is on target={running}, not {requested}.").format(
+                running=running, requested=args.target
+            ),
+            _("Drop --target, or stop it and start the other: ironclad-lab down."),
         )
     timeout = settings.restart_delay + settings.ready_timeout
     overlay = spec(running).overlay
@@ -54,7 +61,11 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
         from lab.targets.kube import stack_credentials
 
         identity = state.kubernetes()
-        print(f"resetting context {identity.context}, namespace {identity.namespace} …")
+        print(
+            _("resetting context {context}, namespace {namespace} …").format(
+                context=identity.context, namespace=identity.namespace
+            )
+        )
         cluster = NamespaceClient.connect(identity)
         credentials = stack_credentials(cluster)  # the first call: a cluster that does not
         # answer (or an older lab) is refused here, before anything changes
@@ -68,7 +79,14 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
         reapply = (cluster, objects, identity.image)
     after = stack.build(settings, expected_parts(row.number), settings.rollout_timeout + 120)
     built = after.parts
-    done = [f"built: {', '.join(built) or 'nothing'} (what lesson {row.id} expects on entry)"]
+    if built:
+        done = [
+            _("built: {parts} (what lesson {lesson} expects on entry)").format(
+                parts=", ".join(built), lesson=row.id
+            )
+        ]
+    else:
+        done = [_("built: nothing (what lesson {lesson} expects on entry)").format(lesson=row.id)]
     if reapply is not None:
         cluster, objects, image = reapply
         if "backend" in built:  # kind stamps its image's ID: kept, or every pod rolls out
@@ -80,7 +98,11 @@ def run_reset(args: argparse.Namespace, settings: Settings) -> int:
         done += fix_backends(after.endpoints, timeout)
     for line in done:
         print(line)
-    print(f"ready for lesson {row.notebook} (target={running}).")
+    print(
+        _("ready for lesson {notebook} (target={target}).").format(
+            notebook=row.notebook, target=running
+        )
+    )
     return 0
 
 
@@ -91,5 +113,7 @@ def lesson_row(text: str) -> Lesson:
         return lesson(int(text))
     except (ValueError, LabError) as exc:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a lesson: use one of {', '.join(str(r.number) for r in LESSONS)}"
+            _("{text!r} is not a lesson: use one of {lessons}").format(
+                text=text, lessons=", ".join(str(r.number) for r in LESSONS)
+            )
         ) from exc

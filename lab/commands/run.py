@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lab.commands import Subparsers, add_namespace, add_target, examples, target
 from lab.commands.stack import images_archive
 from lab.errors import LabError, UsageError
+from lab.i18n import _
 from lab.runner.lanes import DEFAULT_LANES, MAX_LANES
 from lab.settings import Settings
 
@@ -114,8 +115,10 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(exc.problem, exc.next_step) from exc
     if not notebooks:
         raise UsageError(
-            f"No notebooks to run: {notebooks_dir} holds no NN-name.ipynb files "
-            "(--notebooks-dir names the folder that does)."
+            _(
+                "No notebooks to run: {folder} holds no NN-name.ipynb files (--notebooks-dir "
+                "names the folder that does)."
+            ).format(folder=notebooks_dir)
         )
     options = RunOptions(
         target(args, settings),
@@ -141,7 +144,9 @@ def lanes_count(text: str) -> int:
     """argparse type of `--lanes`: a whole number from 1 to MAX_LANES."""
     if not text.isdigit() or not 1 <= int(text) <= MAX_LANES:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: a whole number of stacks from 1 to {MAX_LANES} (each one is a PostgreSQL, "
-            "3 backends and a Prometheus)"
+            _(
+                "{text!r}: a whole number of stacks from 1 to {most} (each one is a PostgreSQL, "
+                "3 backends and a Prometheus)"
+            ).format(text=text, most=MAX_LANES)
         )
     return int(text)

@@ -21,6 +21,7 @@ from lab.commands import (
 )
 from lab.commands.reset import lesson_row
 from lab.errors import UsageError
+from lab.i18n import N_, _
 from lab.lessons import PARTS, expected_parts, part_lesson
 from lab.settings import Settings
 from lab.targets.spec import requested_spec
@@ -145,20 +146,36 @@ def images_archive(args: argparse.Namespace, settings: Settings) -> Path | None:
     return archive.resolve() if archive else None
 
 
+# The labels of what `up` and `status` print for people, translated where shown (`field`);
+# the endpoints' own names (backend, prometheus, grafana, pid, namespace, pods) stay as they are.
+TARGET = N_("target")
+REPLICA = N_("replica")
+CHAOS_TOKEN = N_("chaos token")
+CONTEXT = N_("context")
+IMAGE = N_("image")
+GRAFANA_LOGIN = N_("grafana login")
+LABEL_WIDTH = 11  # "prometheus:": the values start in one column (a longer label: one space)
+
+
+def field(label: str, value: object) -> str:
+    """One `label: value` line of `up`'s and `status`'s output, `label` as given."""
+    return f"{label + ':':<{LABEL_WIDTH}} {value}"
+
+
 def not_built(part: str) -> str:
     """What `up` prints for an endpoint whose part no lesson has built yet."""
-    return f"- (not built yet: lesson {part_lesson(part).id} builds it)"
+    return _("- (not built yet: lesson {lesson} builds it)").format(lesson=part_lesson(part).id)
 
 
 def describe(endpoints: Endpoints) -> str:
     """The human-readable endpoint list printed by `up` without -o."""
     lines = [
-        f"target:     {endpoints.target}",
-        f"backend:    {endpoints.backend or not_built('backend')}",
-        *(f"  replica:  {url}" for url in endpoints.backends),
-        f"prometheus: {endpoints.prometheus or not_built('monitoring')}",
-        f"grafana:    {endpoints.grafana or '-'}",
-        f"chaos token: {endpoints.chaos_token}",
+        field(_(TARGET), endpoints.target),
+        field("backend", endpoints.backend or not_built("backend")),
+        *(field("  " + _(REPLICA), url) for url in endpoints.backends),
+        field("prometheus", endpoints.prometheus or not_built("monitoring")),
+        field("grafana", endpoints.grafana or "-"),
+        field(_(CHAOS_TOKEN), endpoints.chaos_token),
     ]
     return "\n".join(lines)
 
@@ -169,16 +186,19 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     row = requested_spec(target(args, settings))
     if args.replicas is not None and row is not None and row.has_cluster:
         raise UsageError(
-            f"--replicas applies to the local target only: on {row.name} the "
-            "HorizontalPodAutoscaler sets the number of backend pods.",
-            "Drop --replicas (or change the HPA in manifests/base).",
+            _(
+                "--replicas applies to the local target only: on {target} the "
+                "HorizontalPodAutoscaler sets the number of backend pods."
+            ).format(target=row.name),
+            _("Drop --replicas (or change the HPA in manifests/base)."),
         )
 
     def announce(endpoints: Endpoints) -> None:
         if args.output:
             emit(endpoints.to_dict(), args.output)
         else:
-            print(f"{describe(endpoints)}\nPress Ctrl-C to stop and clean up.")
+            print(describe(endpoints))
+            print(_("Press Ctrl-C to stop and clean up."))
         sys.stdout.flush()
 
     parts = PARTS if args.lesson is None else expected_parts(args.lesson.number)
@@ -198,20 +218,31 @@ def run_down(args: argparse.Namespace, settings: Settings) -> int:
     settings = _settings(args, settings)
     stopped = stack.stop(settings, timeout=settings.rollout_timeout + 60)
     if stopped is None:
-        print(f"No lab is running (no live `up` in {settings.state_file}).")
+        print(
+            _("No lab is running (no live `up` in {state_file}).").format(
+                state_file=settings.state_file
+            )
+        )
     elif stopped.state is not None:
-        state = stopped.state
-        where = f", {where_of(state.identity)}" if state.identity else ""
-        print(f"Stopped the {state.endpoints.target} lab (pid {state.pid}{where}).")
+        state, identity = stopped.state, stopped.state.identity
+        target, pid = state.endpoints.target, state.pid
+        if identity is None:
+            print(_("Stopped the {target} lab (pid {pid}).").format(target=target, pid=pid))
+        else:
+            print(
+                _(
+                    "Stopped the {target} lab (pid {pid}, context {context}, namespace "
+                    "{namespace})."
+                ).format(
+                    target=target, pid=pid, context=identity.context, namespace=identity.namespace
+                )
+            )
     else:
-        print("No `up` was running, but a killed one (SIGKILL, a crash) had left these; stopped:")
+        print(
+            _("No `up` was running, but a killed one (SIGKILL, a crash) had left these; stopped:")
+        )
         print("".join(f"  {line}\n" for line in stopped.leftovers), end="")
     return 0
-
-
-def where_of(identity: Identity) -> str:
-    """Where a kind/cluster lab lives, for one line of output."""
-    return f"context {identity.context}, namespace {identity.namespace}"
 
 
 def pods_line(identity: Identity) -> str:
@@ -224,14 +255,20 @@ def pods_line(identity: Identity) -> str:
     pods = cluster.pods()
     ready = sum(1 for pod in pods if pod.ready)
     waiting = sorted({pod.detail for pod in pods if not pod.ready and pod.detail})
-    detail = f" (waiting: {', '.join(waiting)})" if waiting else ""
-    lines = [f"pods:       {ready}/{len(pods)} ready{detail}"]
+    counts = {"ready": ready, "total": len(pods), "waiting": ", ".join(waiting)}
+    if waiting:
+        shown = _("{ready}/{total} ready (waiting: {waiting})").format(**counts)
+    else:
+        shown = _("{ready}/{total} ready").format(**counts)
+    lines = [field("pods", shown)]
     from lab.targets.kube import live_credentials  # the stack's own, generated when it started
 
     grafana = live_credentials(cluster).get("grafana-admin", {})
     if grafana:
-        user, password = grafana["GF_SECURITY_ADMIN_USER"], grafana["GF_SECURITY_ADMIN_PASSWORD"]
-        lines.append(f"grafana login: {user} / {password} (anonymous viewers need none)")
+        login = _("{user} / {password} (anonymous viewers need none)").format(
+            user=grafana["GF_SECURITY_ADMIN_USER"], password=grafana["GF_SECURITY_ADMIN_PASSWORD"]
+        )
+        lines.append(field(_(GRAFANA_LOGIN), login))
     return "\n".join(lines)
 
 
@@ -245,23 +282,31 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
         if args.output:
             emit(None, args.output)
         else:
-            print(f"No lab is running (state file {settings.state_file}).")
+            print(
+                _("No lab is running (state file {state_file}).").format(
+                    state_file=settings.state_file
+                )
+            )
         left = live_leftovers(stack.pid_file(settings.state_file))
         if left:
-            names = ", ".join(f"{g.name} (process group {g.pgid})" for g in left)
+            group = _("{name} (process group {pgid})")
+            names = ", ".join(group.format(name=g.name, pgid=g.pgid) for g in left)
             print(
-                f"A killed `up` left these running: {names}. Stop them: ironclad-lab down",
+                _("A killed `up` left these running: {names}. Stop them: ironclad-lab down").format(
+                    names=names
+                ),
                 file=sys.stderr,
             )
         return 1
     if args.output:
         emit(state.to_dict(), args.output)
         return 0
-    print(f"pid:        {state.pid}\nnamespace:  {state.namespace}\n{describe(state.endpoints)}")
+    print(field("pid", state.pid))
+    print(field("namespace", state.namespace))
+    print(describe(state.endpoints))
     if state.identity is not None:
         identity = state.identity
-        print(
-            f"context:    {identity.context} ({identity.kubeconfig})\nimage:      {identity.image}"
-        )
+        print(field(_(CONTEXT), f"{identity.context} ({identity.kubeconfig})"))
+        print(field(_(IMAGE), identity.image))
         print(pods_line(identity))  # a cluster that does not answer: one line, exit 1
     return 0

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 
 from lab.commands import Subparsers, add_kubeconfig, add_output, emit, examples
 from lab.errors import LabError
+from lab.i18n import _, ngettext
 from lab.settings import Settings
 
 if TYPE_CHECKING:  # the Kubernetes client: not for `--help`
     from lab.workshop.api import KubeInstructorApi
 
 DEFAULT_OUT = Path("build/workshop")
+YES = ("y", "yes", "s", "sí", "si")  # what `confirm` takes for yes, in the languages the lab speaks
 
 
 def register(commands: Subparsers) -> None:
@@ -97,7 +99,12 @@ def run_provision(args: argparse.Namespace, settings: Settings) -> int:
     plan = make_plan(settings, args.learners, args.prefix, record.workshop, record.uid)
     if args.dry_run:
         print("".join(f"# {line}\n" for line in capacity_lines(plan.footprint, plan.at_rest)))
-        print(f"# workshop {record.workshop} (id {record.uid}; a dry run records nothing)")
+        print(
+            "# "
+            + _("workshop {workshop} (id {id}; a dry run records nothing)").format(
+                workshop=record.workshop, id=record.uid
+            )
+        )
         print(to_yaml(all_objects(plan)), end="")
         return 0
     done = provision(plan, instructor_api(args), args.out, seconds)
@@ -120,7 +127,7 @@ def run_status(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(table(learners))
     if args.html is not None:
-        print(f"HTML board: {args.html}")
+        print(_("HTML board: {path}").format(path=args.html))
     return 0
 
 
@@ -130,20 +137,31 @@ def run_teardown(args: argparse.Namespace, settings: Settings) -> int:
     workshop, uid = identity_to_find(args.workshop, args.id, args.out)
     api = instructor_api(args)
     target = owned(api, workshop, uid)
-    listing = "\n".join(f"  {line}" for line in target.lines())
-    print(f"Workshop {target.workshop} (id {target.uid}) owns:\n{listing}")
+    print(_("Workshop {workshop} (id {id}) owns:").format(workshop=target.workshop, id=target.uid))
+    print("\n".join(f"  {line}" for line in target.lines()))
     if args.dry_run:
-        print("Dry run: nothing was deleted.")
+        print(_("Dry run: nothing was deleted."))
         return 0
     if not args.yes:
-        confirm(f"Delete these {len(target.lines())} objects and everything in the namespaces?")
+        count = len(target.lines())
+        confirm(
+            ngettext(
+                "Delete this {count} object and everything in the namespaces?",
+                "Delete these {count} objects and everything in the namespaces?",
+                count,
+            ).format(count=count)
+        )
     teardown(api, target, args.timeout)
     recorded = Record.read(args.out)
     if recorded is not None and recorded.uid == target.uid:
         Record.path(args.out).unlink()
+    namespaces = len(target.namespaces)
     print(
-        f"Deleted workshop {target.workshop}: {len(target.namespaces)} namespaces and its "
-        "admission policy."
+        ngettext(
+            "Deleted workshop {workshop}: {count} namespace and its admission policy.",
+            "Deleted workshop {workshop}: {count} namespaces and its admission policy.",
+            namespaces,
+        ).format(workshop=target.workshop, count=namespaces)
     )
     return 0
 
@@ -159,10 +177,14 @@ def confirm(question: str) -> None:
     """Ask on the terminal; LabError unless the answer is yes (or nobody can answer)."""
     if not sys.stdin.isatty():
         raise LabError(
-            "Teardown asks for confirmation and there is no terminal to ask on: nothing was "
-            "deleted.",
-            "Check the list above (or --dry-run), then run it again with --yes.",
+            _(
+                "Teardown asks for confirmation and there is no terminal to ask on: nothing was "
+                "deleted."
+            ),
+            _("Check the list above (or --dry-run), then run it again with --yes."),
         )
-    answer = input(f"{question} [y/N] ").strip().lower()
-    if answer not in ("y", "yes"):
-        raise LabError("Teardown cancelled: nothing was deleted.", "Run it again and answer y.")
+    answer = input(_("{question} [y/N] ").format(question=question)).strip().lower()
+    if answer not in YES:
+        raise LabError(
+            _("Teardown cancelled: nothing was deleted."), _("Run it again and answer y.")
+        )

@@ -23,6 +23,7 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.utils.quantity import parse_quantity
 
+from lab.i18n import _
 from lab.k8s import probe_pod
 from lab.manifests import Obj
 from lab.pod_templates import pods
@@ -221,16 +222,32 @@ def capacity_lines(peak: Footprint, at_rest: Footprint) -> list[str]:
     """The arithmetic in words: each learner's quota, and how many learners common node sizes
     hold at the HPA's maximum and at rest."""
     lines = [
-        f"per learner at most: requests {peak.requests_cpu_m}m CPU / "
-        f"{peak.requests_memory_mi}Mi, limits {peak.limits_cpu_m}m / {peak.limits_memory_mi}Mi, "
-        f"{peak.pods} pods (HPA max + rolling surge + {PROBE_PODS} probe pods)",
-        f"per learner at rest: requests {at_rest.requests_cpu_m}m CPU / "
-        f"{at_rest.requests_memory_mi}Mi, {at_rest.pods} pods",
+        _(
+            "per learner at most: requests {cpu}m CPU / {memory}Mi, limits {cpu_limit}m / "
+            "{memory_limit}Mi, {pods} pods (HPA max + rolling surge + {probes} probe pods)"
+        ).format(
+            cpu=peak.requests_cpu_m,
+            memory=peak.requests_memory_mi,
+            cpu_limit=peak.limits_cpu_m,
+            memory_limit=peak.limits_memory_mi,
+            pods=peak.pods,
+            probes=PROBE_PODS,
+        ),
+        _("per learner at rest: requests {cpu}m CPU / {memory}Mi, {pods} pods").format(
+            cpu=at_rest.requests_cpu_m, memory=at_rest.requests_memory_mi, pods=at_rest.pods
+        ),
     ]
+    node = _(
+        "a node with {cpu} CPU / {memory} GiB allocatable holds {at_most} learners at their "
+        "maximum, {at_rest} at rest"
+    )
     lines += [
-        f"a node with {cpu} CPU / {memory} GiB allocatable holds "
-        f"{learners_per_node(peak, cpu, memory)} learners at their maximum, "
-        f"{learners_per_node(at_rest, cpu, memory)} at rest"
+        node.format(
+            cpu=cpu,
+            memory=memory,
+            at_most=learners_per_node(peak, cpu, memory),
+            at_rest=learners_per_node(at_rest, cpu, memory),
+        )
         for cpu, memory in NODE_SIZES
     ]
     return lines

@@ -26,6 +26,7 @@ import yaml
 
 from lab.contract import BACKEND  # the Deployment lesson 05 probes from the peer namespace
 from lab.errors import LabError
+from lab.i18n import _
 from lab.manifests import Obj, find
 from lab.model_validation import model_problem
 from lab.rbac import PEER_RULES, role_rules
@@ -103,9 +104,11 @@ def peer_egress(stack: Sequence[Obj]) -> tuple[dict[str, Any], ...]:
     ]
     if not dns:
         raise LabError(
-            "The rendered backend NetworkPolicy has no DNS egress rule to copy for the peer "
-            "namespace.",
-            "Report this bug (manifests/base/networkpolicies.yaml).",
+            _(
+                "The rendered backend NetworkPolicy has no DNS egress rule to copy for the peer "
+                "namespace."
+            ),
+            _("Report this bug (manifests/base/networkpolicies.yaml)."),
         )
     return (to_backend, *dns)
 
@@ -125,7 +128,10 @@ def learner_names(count: int, prefix: str) -> tuple[str, ...]:
     """`prefix` + a two-digit (or wider) number from 01; refused unless each is a namespace name
     with room for the peer suffix (`lab.settings.check_namespace`)."""
     if count < 1:
-        raise LabError(f"--learners {count}: at least one learner.", "Pass --learners N, N >= 1.")
+        raise LabError(
+            _("--learners {count}: at least one learner.").format(count=count),
+            _("Pass --learners N, N >= 1."),
+        )
     width = max(2, len(str(count)))
     return tuple(
         check_namespace(f"{prefix}{i:0{width}d}", "--prefix + number") for i in range(1, count + 1)
@@ -250,14 +256,17 @@ def all_objects(plan: Plan) -> list[Obj]:
     """The workshop's admission policy first (so no namespace exists unguarded), then every
     learner's objects; all validated (see `model_problem`)."""
     if not plan.uid:
-        raise LabError("provision built a plan without a workshop id.", "Report this bug.")
+        raise LabError(_("provision built a plan without a workshop id."), _("Report this bug."))
     objects = [
         *policy_objects(plan.workshop, plan.uid, workshop_labels(plan)),
         *(obj for learner in plan.learners for obj in learner_objects(plan, learner)),
     ]
     for obj in objects:
         if problem := model_problem(obj):
-            raise LabError(f"provision built an invalid object: {problem}", "Report this bug.")
+            raise LabError(
+                _("provision built an invalid object: {problem}").format(problem=problem),
+                _("Report this bug."),
+            )
     return objects
 
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lab.errors import LabError
+from lab.i18n import _
 from lab.manifests import Obj, render
 from lab.settings import Settings
 from lab.waits import poll
@@ -55,13 +56,16 @@ def parse_duration(text: str) -> int:
     parts = DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise LabError(
-            f"--token-expiry {text!r} is not a duration.", "Write it like 8h, 90m or 1d12h."
+            _("--token-expiry {text!r} is not a duration.").format(text=text),
+            _("Write it like 8h, 90m or 1d12h."),
         )
     seconds = sum(int(n) * SECONDS[u] for n, u in parts)
     if seconds < MIN_TOKEN_SECONDS:
         raise LabError(
-            f"--token-expiry {text} is shorter than the 10 minutes the API server accepts.",
-            "Give the workshop's length, e.g. 8h.",
+            _(
+                "--token-expiry {text} is shorter than the 10 minutes the API server accepts."
+            ).format(text=text),
+            _("Give the workshop's length, e.g. 8h."),
         )
     return seconds
 
@@ -99,9 +103,11 @@ def check_workshop_name(name: str) -> str:
     """`name` if it can label objects and name the admission policy, else LabError."""
     if not WORKSHOP_NAME.fullmatch(name):
         raise LabError(
-            f"--workshop {name!r} is not a valid workshop name.",
-            "Use at most 50 characters of a-z, 0-9 and '-', starting and ending with a letter "
-            "or digit, or leave --workshop out to get a generated name.",
+            _("--workshop {name!r} is not a valid workshop name.").format(name=name),
+            _(
+                "Use at most 50 characters of a-z, 0-9 and '-', starting and ending with a letter "
+                "or digit, or leave --workshop out to get a generated name."
+            ),
         )
     return name
 
@@ -122,8 +128,8 @@ def check_workshop_id(uid: str) -> str:
     """`uid` if it is what provision generates (hex), else LabError."""
     if not WORKSHOP_ID.fullmatch(uid):
         raise LabError(
-            f"{uid!r} is not a workshop id.",
-            "Copy the id provision printed (or the one in OUT/workshop.json): hex digits.",
+            _("{id!r} is not a workshop id.").format(id=uid),
+            _("Copy the id provision printed (or the one in OUT/workshop.json): hex digits."),
         )
     return uid
 
@@ -152,8 +158,8 @@ class Record:
             return None
         except (ValueError, KeyError, TypeError, LabError) as exc:
             raise LabError(
-                f"{path} is not a workshop record ({exc}).",
-                "Pass --workshop NAME (and --id ID) explicitly, or another --out.",
+                _("{path} is not a workshop record ({error}).").format(path=path, error=exc),
+                _("Pass --workshop NAME (and --id ID) explicitly, or another --out."),
             ) from exc
 
     def write(self, out: Path) -> None:
@@ -169,9 +175,13 @@ def identity_to_provision(workshop: str | None, out: Path) -> tuple[Record, bool
     if recorded is not None:
         if workshop is not None and workshop != recorded.workshop:
             raise LabError(
-                f"{Record.path(out)} records workshop {recorded.workshop}, not {workshop}.",
-                f"Pass another --out for a new workshop, or --workshop {recorded.workshop} (or "
-                "none) to re-run that one.",
+                _("{record} records workshop {recorded}, not {workshop}.").format(
+                    record=Record.path(out), recorded=recorded.workshop, workshop=workshop
+                ),
+                _(
+                    "Pass another --out for a new workshop, or --workshop {recorded} (or none) to "
+                    "re-run that one."
+                ).format(recorded=recorded.workshop),
             )
         return recorded, True
     return Record(check_workshop_name(workshop or new_workshop_name()), new_uid()), False
@@ -186,9 +196,11 @@ def identity_to_find(workshop: str | None, uid: str | None, out: Path) -> tuple[
     if workshop is None:
         if recorded is None:
             raise LabError(
-                f"Which workshop? {Record.path(out)} does not exist.",
-                "Pass --workshop NAME (provision printed it), or --out with the directory "
-                "provision wrote to.",
+                _("Which workshop? {record} does not exist.").format(record=Record.path(out)),
+                _(
+                    "Pass --workshop NAME (provision printed it), or --out with the directory "
+                    "provision wrote to."
+                ),
             )
         return recorded.workshop, uid or recorded.uid
     if uid is None and recorded is not None and recorded.workshop == workshop:
@@ -222,22 +234,32 @@ def foreign_objects(plan: Plan, api: InstructorApi) -> list[str]:
         found = api.namespace(name)
         if found is not None and found.labels.get(LABEL_WORKSHOP_ID) != plan.uid:
             owner = found.labels.get(LABEL_WORKSHOP)
-            whose = f"workshop {owner}'s" if owner else "not a workshop's"
-            problems.append(f"namespace {name} exists and is {whose}")
+            if owner:
+                problem = _("namespace {name} exists and is workshop {owner}'s")
+            else:
+                problem = _("namespace {name} exists and is not a workshop's")
+            problems.append(problem.format(name=name, owner=owner))
         elif found is not None and found.terminating:
-            problems.append(f"namespace {name} is still being deleted (a teardown)")
+            problems.append(
+                _("namespace {name} is still being deleted (a teardown)").format(name=name)
+            )
     for kind in (POLICY_KIND, BINDING_KIND):
         obj = api.cluster_object(kind, policy_name(plan.workshop))
         if obj is not None and obj.labels.get(LABEL_WORKSHOP_ID) != plan.uid:
-            problems.append(f"{kind} {obj.name} exists and is not this workshop's")
+            problems.append(
+                _("{kind} {name} exists and is not this workshop's").format(
+                    kind=kind, name=obj.name
+                )
+            )
     others = sorted(
         {n.labels.get(LABEL_WORKSHOP_ID, "?") for n in api.namespaces(selector(plan.workshop))}
         - {plan.uid}
     )
     if others:
         problems.append(
-            f"the name {plan.workshop} is taken by another provisioned workshop (id "
-            f"{', '.join(others)})"
+            _("the name {workshop} is taken by another provisioned workshop (id {ids})").format(
+                workshop=plan.workshop, ids=", ".join(others)
+            )
         )
     return problems
 
@@ -249,13 +271,19 @@ def provision(plan: Plan, api: InstructorApi, out: Path, token_seconds: int) -> 
     problems = foreign_objects(plan, api)
     if problems:
         raise LabError(
-            "Nothing was changed: " + "; ".join(problems) + ".",
-            "Provision only creates what it owns. Choose another --prefix or --workshop, or ask "
-            "whoever owns those objects; to re-run an earlier provision, pass the --out it "
-            "wrote to (its workshop.json holds the workshop's id).",
+            _("Nothing was changed: {problems}.").format(problems="; ".join(problems)),
+            _(
+                "Provision only creates what it owns. Choose another --prefix or --workshop, or "
+                "ask whoever owns those objects; to re-run an earlier provision, pass the --out it "
+                "wrote to (its workshop.json holds the workshop's id)."
+            ),
         )
     Record(plan.workshop, plan.uid).write(out)
-    log.info("applying %d objects for %d learners …", len(objects), len(plan.learners))
+    log.info(
+        _("applying {objects} objects for {learners} learners …").format(
+            objects=len(objects), learners=len(plan.learners)
+        )
+    )
     api.apply(objects)
     endpoint = api.endpoint()
     done = []
@@ -293,19 +321,31 @@ def owned(api: InstructorApi, workshop: str, uid: str | None) -> Owned:
     if uid is None:
         if len(ids) > 1:
             raise LabError(
-                f"Several workshops are named {workshop} (ids {', '.join(ids)}).",
-                "Pass --id ID to say which one (its workshop.json has it).",
+                _("Several workshops are named {workshop} (ids {ids}).").format(
+                    workshop=workshop, ids=", ".join(ids)
+                ),
+                _("Pass --id ID to say which one (its workshop.json has it)."),
             )
         uid = ids[0] if ids else None
     mine = [o for o in found if o.labels.get(LABEL_WORKSHOP_ID) == uid]
     if uid is None or not mine:
-        others = f" (objects of that name carry id {', '.join(ids)})" if ids else ""
+        if uid and ids:
+            problem = _(
+                "There is no workshop {workshop} with id {id} on this cluster (objects of that "
+                "name carry id {ids}): nothing was deleted."
+            )
+        elif uid:
+            problem = _(
+                "There is no workshop {workshop} with id {id} on this cluster: nothing was deleted."
+            )
+        else:  # no id given and none found: no object carries the name
+            problem = _("There is no workshop {workshop} on this cluster: nothing was deleted.")
         raise LabError(
-            f"There is no workshop {workshop}"
-            + (f" with id {uid}" if uid else "")
-            + f" on this cluster{others}: nothing was deleted.",
-            "Check --workshop, --id and --context (ironclad-lab workshop status lists the "
-            "learners of a workshop).",
+            problem.format(workshop=workshop, id=uid, ids=", ".join(ids)),
+            _(
+                "Check --workshop, --id and --context (ironclad-lab workshop status lists the "
+                "learners of a workshop)."
+            ),
         )
     return Owned(
         workshop,
@@ -320,29 +360,43 @@ def teardown(api: InstructorApi, target: Owned, timeout: float = 300.0) -> None:
     guards the namespaces until they are)."""
     still_there = selector(target.workshop, target.uid)
     for name in target.namespaces:
-        log.info("deleting namespace %s …", name)
+        log.info(_("deleting namespace {name} …").format(name=name))
         api.delete_namespace(name)
     if target.namespaces:
         poll(
             lambda: not api.namespaces(still_there),
-            what=f"the namespaces of workshop {target.workshop} to be deleted",
+            what=_("the namespaces of workshop {workshop} to be deleted").format(
+                workshop=target.workshop
+            ),
             timeout=timeout,
             interval=1.0,
             diagnose=lambda: ", ".join(n.name for n in api.namespaces(still_there)),
         )
     for obj in target.cluster_objects:
-        log.info("deleting %s %s …", obj.kind, obj.name)
+        log.info(_("deleting {kind} {name} …").format(kind=obj.kind, name=obj.name))
         api.delete_cluster_object(obj.kind, obj.name)
 
 
 def summary_lines(record: Record, resumed: bool, done: Sequence[Provisioned]) -> list[str]:
     """What provision printed: the workshop, then one line per learner."""
-    how = "re-run (same id)" if resumed else "new"
+    if resumed:
+        heading = _(
+            "Workshop {workshop} (id {id}, re-run (same id)): `workshop status` and `workshop "
+            "teardown` find it through the same --out, or --workshop {workshop}."
+        )
+    else:
+        heading = _(
+            "Workshop {workshop} (id {id}, new): `workshop status` and `workshop teardown` find "
+            "it through the same --out, or --workshop {workshop}."
+        )
+    expires = _("{learner}: {kubeconfig} (token expires {expires})")
+    unknown = _("{learner}: {kubeconfig} (token expires when the API says)")
     return [
-        f"Workshop {record.workshop} (id {record.uid}, {how}): `workshop status` and "
-        f"`workshop teardown` find it through the same --out, or --workshop {record.workshop}.",
+        heading.format(workshop=record.workshop, id=record.uid),
         *(
-            f"{p.learner}: {p.kubeconfig} (token expires {p.expires or 'when the API says'})"
+            (expires if p.expires else unknown).format(
+                learner=p.learner, kubeconfig=p.kubeconfig, expires=p.expires
+            )
             for p in done
         ),
     ]

@@ -10,6 +10,8 @@ The summaries are the learner's to write (their Role may apply ConfigMaps), so s
 none of them: a record that is not a JSON object of the expected shape is shown as "unreadable
 record" for that learner only, and every cell is `printable()` (control and format characters,
 e.g. terminal escape sequences or bidi overrides, escaped) before it reaches a terminal or page.
+The board's headings and words are in the instructor's language (lab.i18n); `-o json|yaml`
+keeps its keys and the recorded statuses as they are.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lab.errors import LabError
+from lab.i18n import N_, _, current, ngettext
 from lab.identity import Identity
 from lab.k8s import NamespaceClient
 from lab.lessons import with_objects
@@ -34,7 +37,12 @@ log = logging.getLogger(__name__)
 
 SUMMARY_LABEL = "ironclad.lab/run-summary"
 SUMMARY_KEY = "summary.json"
-UNREADABLE = "unreadable record"
+UNREADABLE = N_("unreadable record")
+NO_RUN = N_("no run recorded")
+# The board's column headings (the lesson columns: LESSON_COLUMN with the lesson's number).
+LEARNER_COLUMN = N_("learner")
+LESSON_COLUMN = N_("lesson {number}")
+RUNS_COLUMN = N_("runs (checks passed)")
 NOTEBOOK_NAME = re.compile(r"\d{2}-[a-z0-9-]{1,60}")
 NOTEBOOK_STATUS = re.compile(r"[a-z][a-z ]{0,19}")  # "passed", "failed", "not run", ...
 
@@ -72,9 +80,19 @@ def record_run(summary: Mapping[str, Any], identity: Identity) -> None:
     try:
         count = record_summary(summary, NamespaceClient.connect(identity))
     except LabError as exc:  # lab.k8s explains every API failure as a LabError
-        log.warning("could not record the run for `workshop status` in %s: %s", namespace, exc)
+        log.warning(
+            _("could not record the run for `workshop status` in {namespace}: {error}").format(
+                namespace=namespace, error=exc
+            )
+        )
     else:
-        log.info("recorded %d notebook results in %s for `workshop status`", count, namespace)
+        log.info(
+            ngettext(
+                "recorded {count} notebook result in {namespace} for `workshop status`",
+                "recorded {count} notebook results in {namespace} for `workshop status`",
+                count,
+            ).format(count=count, namespace=namespace)
+        )
 
 
 def printable(text: str) -> str:
@@ -145,8 +163,12 @@ class LearnerStatus:
             for name, s in self.lessons[lesson]
             if s.exists and not s.healthy
         ]
-        missing = [name for name, s in self.lessons[lesson] if not s.exists]
-        return "… " + ", ".join(waiting + [f"{m} missing" for m in missing])
+        missing = [
+            _("{object} missing").format(object=name)
+            for name, s in self.lessons[lesson]
+            if not s.exists
+        ]
+        return "… " + ", ".join(waiting + missing)
 
     def to_dict(self) -> dict[str, Any]:
         """What `workshop status -o json|yaml` prints for this learner."""
@@ -171,9 +193,11 @@ class LearnerStatus:
             for nb in sorted(self.notebooks, key=lambda n: n.name)
             if nb.status != "not run"
         ]
-        if self.unreadable:
-            marks.append(UNREADABLE + (f" x{self.unreadable}" if self.unreadable > 1 else ""))
-        return " ".join(marks) or "no run recorded"
+        if self.unreadable == 1:
+            marks.append(_(UNREADABLE))
+        elif self.unreadable:
+            marks.append(_("unreadable record x{count}").format(count=self.unreadable))
+        return " ".join(marks) or _(NO_RUN)
 
 
 def read_runs(records: Sequence[Mapping[str, Any]]) -> tuple[list[Run], int]:
@@ -210,7 +234,8 @@ def status(api: InstructorApi, workshop: str, uid: str | None = None) -> list[Le
 def rows(learners: Sequence[LearnerStatus]) -> list[list[str]]:
     """The board: a header, then one row per learner."""
     columns = [row.id for row in with_objects()]
-    header = ["learner", *(f"lesson {n}" for n in columns), "runs (checks passed)"]
+    lesson = _(LESSON_COLUMN)
+    header = [_(LEARNER_COLUMN), *(lesson.format(number=n) for n in columns), _(RUNS_COLUMN)]
     body = [[s.namespace, *(s.lesson_mark(n) for n in columns), s.runs()] for s in learners]
     return [[printable(cell) for cell in row] for row in [header, *body]]
 
@@ -218,7 +243,7 @@ def rows(learners: Sequence[LearnerStatus]) -> list[list[str]]:
 def table(learners: Sequence[LearnerStatus]) -> str:
     """The board as fixed-width text for the terminal."""
     if not learners:
-        return "No learner namespaces for this workshop (provision first)."
+        return _("No learner namespaces for this workshop (provision first).")
     board = rows(learners)
     widths = [max(len(row[i]) for row in board) for i in range(len(board[0]))]
     return "\n".join(
@@ -235,12 +260,20 @@ def html_page(learners: Sequence[LearnerStatus], workshop: str) -> str:
         "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
         for row in board[1:]
     )
-    title = html.escape(printable(f"Ironclad Lab workshop {workshop}: progress"))
+    title = html.escape(
+        printable(_("Ironclad Lab workshop {workshop}: progress").format(workshop=workshop))
+    )
+    legend = html.escape(
+        _(
+            "✓ objects there and ready · … partly · - not yet; runs: notebook number ✓(checks "
+            "passed) or ✗ failed."
+        )
+    )
     return (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>'
+        f'<!doctype html><html lang="{current()}"><head><meta charset="utf-8">'
+        f"<title>{title}</title>"
         "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head>"
-        f"<body><h1>{title}</h1><p>✓ objects there and ready · … partly · - not yet; "
-        "runs: notebook number ✓(checks passed) or ✗ failed.</p>"
+        f"<body><h1>{title}</h1><p>{legend}</p>"
         f"<table><tr>{head}</tr>{body}</table></body></html>\n"
     )
