@@ -272,7 +272,7 @@ def _content(catalog: Catalog) -> list[tuple[object, ...]]:
             m.string,
             m.fuzzy,
             tuple(m.auto_comments),
-            tuple(f for f, _ in m.locations),
+            tuple(dict.fromkeys(f for f, _ in m.locations)),  # a file once: no line numbers
         )
         for m in catalog
     ]
