@@ -160,15 +160,13 @@ def catalog_files(language: str, root: Path | None) -> Iterator[Path]:
 
 @cache
 def _load(language: str, root: Path | None) -> Catalogs:
-    """Read `language`'s catalogs (untranslated and fuzzy entries count as missing). Without
-    Babel (a plain install, lacking the `lab` extra: the one line saying so is all it can
-    print) there is nothing to read them with, and every message stays English."""
+    """Read `language`'s catalogs (untranslated and fuzzy entries count as missing)."""
     if language == SOURCE_LANGUAGE:
         return Catalogs(language)
-    try:
-        from babel.messages.pofile import read_po
-    except ImportError:
-        return Catalogs(language)
+    # Babel comes with the `lab` extra: imported here, so that importing this module (which
+    # lab.settings and the CLI do) keeps a plain install's `ironclad-lab --help` working.
+    from babel.messages.pofile import read_po
+
     messages: dict[str, str] = {}
     plurals: dict[tuple[str, str], tuple[str, ...]] = {}
     code: dict[str, str] = {}

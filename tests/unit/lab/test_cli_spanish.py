@@ -148,15 +148,15 @@ def test_the_missing_extra_line_names_what_is_missing(
     assert str(refused.value) == said[language]
 
 
-def test_without_babel_the_lab_still_speaks_english(tmp_path: Path) -> None:
-    """A plain install has no Babel (it comes with the `lab` extra): lab.i18n, lab.cli and the
-    messages they print import and work without it, in English, whatever language is asked."""
+def test_without_babel_the_command_line_still_runs(tmp_path: Path) -> None:
+    """A plain install has no Babel (it comes with the `lab` extra, which every subcommand
+    needs): lab.cli, lab.i18n and the modules whose messages they translate import without it,
+    and an error still comes out as one line, in English (nothing to read a catalog with)."""
     script = (
         "import sys; sys.modules['babel'] = None\n"  # `import babel` raises ImportError
         "from pathlib import Path\n"
-        "from lab import cli, i18n\n"
+        "from lab import cli\n"
         "from lab.settings import Settings\n"
-        "i18n.use('es')\n"
         f"sys.exit(cli.main(['status'], Settings(repo_root=Path({str(tmp_path)!r}))))\n"
     )
     done = subprocess.run(
