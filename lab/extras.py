@@ -18,8 +18,8 @@ from lab.i18n import _, ngettext
 DISTRIBUTION = "ironclad-lab"
 # `name[extras] (bounds); extra == "lab"`: the name, the extras it asks for, the extra it is in.
 REQUIREMENT = re.compile(r"\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[(?P<extras>[^\]]*)\])?")
-SHOWN = 4  # the missing distributions named in the error (the rest counted)
 IN_EXTRA = re.compile(r"""extra\s*==\s*["'](?P<extra>[^"']+)["']""")
+SHOWN = 4  # the missing distributions named in the error (the rest counted)
 
 
 class ExtraMissingError(LabError):
