@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import pandas as pd
 import requests
 
+from lab.i18n import N_, _
 from lab.checks import describe
 from lab.errors import ChaosError
 from lab.net import http_ok
@@ -34,6 +35,7 @@ STATUS_COLUMNS = ["url", "enabled", "latency_ms", "error_ratio"]
 POD_ACTION_COLUMNS = ["pod", "action", "done", "detail"]
 MEMORY_COLUMNS = ["url", "held_mb", "detail"]
 RESTART_COLUMNS = ["replica", "restarts", "last_exit_code", "reason"]
+LAB_RUNNING_FIX = N_("Is the lab running? `lab.connect()` starts or attaches to it.")
 # How long allocating and touching a few hundred MiB may take on a busy machine.
 MEMORY_TIMEOUT_S = 60.0
 
@@ -59,15 +61,19 @@ class BackendChaos:
                 response = self._session.request(method, f"{url}{path}", timeout=self.timeout)
             except requests.RequestException as exc:
                 raise ChaosError(
-                    f"{where} failed: {exc}" + _touched(rows),
-                    "Is the lab running? `lab.connect()` starts or attaches to it.",
+                    _("{call} failed: {error}").format(call=where, error=exc) + _touched(rows),
+                    _(LAB_RUNNING_FIX),
                 ) from exc
             if response.status_code != 200:
                 raise ChaosError(
-                    f"{where} answered {response.status_code}: {_detail(response)}"
+                    _("{call} answered {status}: {detail}").format(
+                        call=where, status=response.status_code, detail=_detail(response)
+                    )
                     + _touched(rows),
-                    "Use the token from `env.endpoints.chaos_token`; latency is 0-10000 ms and "
-                    "the error rate a ratio from 0 to 1.",
+                    _(
+                        "Use the token from `env.endpoints.chaos_token`; latency is 0-10000 ms "
+                        "and the error rate a ratio from 0 to 1."
+                    ),
                 )
             rows.append({"url": url, **response.json()})
         return pd.DataFrame(rows, columns=STATUS_COLUMNS)
@@ -102,26 +108,28 @@ class BackendChaos:
         happened.
         """
         where = (url or self.urls[0]).rstrip("/")
+        call = f"POST {where}/api/chaos/memory/{int(mb)}"
         try:
             response = self._session.post(
                 f"{where}/api/chaos/memory/{int(mb)}", timeout=MEMORY_TIMEOUT_S
             )
         except requests.ConnectionError:
-            row = [where, None, "no answer: the replica died (see lab.chaos.restarts(env))"]
+            row = [where, None, _("no answer: the replica died (see lab.chaos.restarts(env))")]
             return pd.DataFrame([row], columns=MEMORY_COLUMNS)
         except requests.RequestException as exc:
             raise ChaosError(
-                f"POST {where}/api/chaos/memory/{int(mb)} failed: {exc}",
-                "Is the lab running? `lab.connect()` starts or attaches to it.",
+                _("{call} failed: {error}").format(call=call, error=exc), _(LAB_RUNNING_FIX)
             ) from exc
         if response.status_code != 200:
             raise ChaosError(
-                f"POST {where}/api/chaos/memory/{int(mb)} answered {response.status_code}: "
-                f"{_detail(response)}",
-                "Use the token from `env.endpoints.chaos_token`; the size is 0-1024 MiB.",
+                _("{call} answered {status}: {detail}").format(
+                    call=call, status=response.status_code, detail=_detail(response)
+                ),
+                _("Use the token from `env.endpoints.chaos_token`; the size is 0-1024 MiB."),
             )
         held = int(response.json()["held_mb"])
-        return pd.DataFrame([[where, held, f"holding {held} MiB"]], columns=MEMORY_COLUMNS)
+        holding = _("holding {held} MiB").format(held=held)
+        return pd.DataFrame([[where, held, holding]], columns=MEMORY_COLUMNS)
 
     def reset(self) -> pd.DataFrame:
         """Faults off and zeroed, hogged memory freed, on every replica; the final state."""
@@ -179,10 +187,10 @@ def exit_reason(code: int | None) -> str:
     if code is None:
         return ""
     if code == EXIT_OUT_OF_MEMORY:
-        return "out of memory (process analog of OOMKilled: RLIMIT_AS)"
+        return _("out of memory (process analog of OOMKilled: RLIMIT_AS)")
     if code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    return "exited"
+        return _("killed by {signal}").format(signal=signal.Signals(-code).name)
+    return _("exited")
 
 
 def pod_restarts(pod: PodState) -> list[Any]:
@@ -199,7 +207,9 @@ def _detail(response: requests.Response) -> str:
 
 
 def _touched(rows: list[dict[str, Any]]) -> str:
-    return f" (already changed: {', '.join(r['url'] for r in rows)})" if rows else ""
+    if not rows:
+        return ""
+    return " " + _("(already changed: {urls})").format(urls=", ".join(r["url"] for r in rows))
 
 
 class PodCluster(Protocol):
@@ -221,8 +231,8 @@ def pick_pods(
     candidates = sorted(p.name for p in cluster.pods(selector) if not p.deleting)
     if not candidates:
         raise ChaosError(
-            f"No running pod matches {selector!r}.",
-            "Check the selector with `env.k8s.pods_frame(selector)`.",
+            _("No running pod matches {selector}.").format(selector=repr(selector)),
+            _("Check the selector with `env.k8s.pods_frame(selector)`."),
         )
     return candidates if count is None else random.sample(candidates, min(count, len(candidates)))
 
@@ -239,7 +249,8 @@ def kill_pod(
     rows = []
     for pod in pick_pods(cluster, name=name, selector=selector, count=count):
         cluster.delete_pod(pod, grace_period_seconds=grace_period_seconds)
-        rows.append([pod, "kill", True, f"deleted (grace {grace_period_seconds} s)"])
+        detail = _("deleted (grace {seconds} s)").format(seconds=grace_period_seconds)
+        rows.append([pod, "kill", True, detail])
     return pd.DataFrame(rows, columns=POD_ACTION_COLUMNS)
 
 
@@ -252,7 +263,7 @@ def kill_replica(url: str, *, signum: int = signal.SIGKILL) -> pd.DataFrame:
     """
     pid = listener_pid(url)
     os.kill(pid, signum)
-    detail = f"pid {pid} got {signal.Signals(signum).name}"
+    detail = _("pid {pid} got {signal}").format(pid=pid, signal=signal.Signals(signum).name)
     return pd.DataFrame([[url, "kill", True, detail]], columns=POD_ACTION_COLUMNS)
 
 
@@ -379,19 +390,22 @@ def chaos_left(backends: Sequence[str], token: str, timeout: float = 3.0) -> lis
         try:
             [state] = BackendChaos([url], token, timeout=timeout).status().to_dict("records")
         except ChaosError:
-            problems.append(f"{url} does not answer")
+            problems.append(_("{url} does not answer").format(url=url))
             continue
         on = [
             text
             for text, value in (
-                ("enabled", state["enabled"]),
-                (f"latency {state['latency_ms']} ms", state["latency_ms"]),
-                (f"error ratio {state['error_ratio']:g}", state["error_ratio"]),
+                (_("enabled"), state["enabled"]),
+                (_("latency {ms} ms").format(ms=state["latency_ms"]), state["latency_ms"]),
+                (
+                    _("error ratio {ratio}").format(ratio=f"{state['error_ratio']:g}"),
+                    state["error_ratio"],
+                ),
             )
             if value
         ]
         if on:
-            problems.append(f"chaos on {url}: {', '.join(on)}")
+            problems.append(_("chaos on {url}: {settings}").format(url=url, settings=", ".join(on)))
     return problems
 
 
@@ -399,4 +413,4 @@ def leftovers(backends: Sequence[str], token: str) -> list[str]:
     """What an earlier lesson's chaos left that breaks any lesson, one line each (cheap: each
     replica's chaos state and readiness): what `connect(lesson=N)` warns of and `reset` fixes."""
     not_ready = [u for u in backends if not http_ok(f"{u}/health/ready")]
-    return chaos_left(backends, token) + [f"{u} is not ready" for u in not_ready]
+    return chaos_left(backends, token) + [_("{url} is not ready").format(url=u) for u in not_ready]

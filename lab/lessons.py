@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lab.i18n import N_, _
 from lab.errors import LabError
 
 PROBE_PODS = "lab-probe"  # label selector of the probe pods `lab.k8s` creates (PROBE_LABEL)
@@ -51,7 +52,7 @@ LESSONS: tuple[Lesson, ...] = (
         1,
         "01-namespace",
         "namespace",
-        local_analog="the lab's temporary directory (every process and file of the stack)",
+        local_analog=N_("the lab's temporary directory (every process and file of the stack)"),
         creates=(EXERCISES,),
     ),
     Lesson(
@@ -59,7 +60,7 @@ LESSONS: tuple[Lesson, ...] = (
         "02-secrets-and-config",
         "config",
         (("Secret", "postgres-secret"), ("ConfigMap", "backend-config")),
-        "the environment variables the backend processes get",
+        N_("the environment variables the backend processes get"),
         (EXERCISES,),
     ),
     Lesson(  # 03 deletes postgres-0: its StatefulSet recreates it
@@ -67,7 +68,7 @@ LESSONS: tuple[Lesson, ...] = (
         "03-postgres-statefulset",
         "postgres",
         (("StatefulSet", "postgres"),),
-        "a PostgreSQL server process in the lab's directory",
+        N_("a PostgreSQL server process in the lab's directory"),
         (EXERCISES,),
     ),
     Lesson(  # 04 restarts the rollout: re-applied, harmless
@@ -77,7 +78,7 @@ LESSONS: tuple[Lesson, ...] = (
         # The HPA comes with the Deployment: the lab's Deployment has no spec.replicas, the
         # HPA's minReplicas sets the count (docs/departures.md); 05 teaches it under load.
         (("Deployment", "backend"), ("HorizontalPodAutoscaler", "backend-hpa")),
-        "the backend processes, restarted like a ReplicaSet restarts pods",
+        N_("the backend processes, restarted like a ReplicaSet restarts pods"),
         (EXERCISES,),
     ),
     Lesson(  # 05 also evicts pods and scales the backend
@@ -93,7 +94,7 @@ LESSONS: tuple[Lesson, ...] = (
         "06-observability",
         "monitoring",
         (("Deployment", "prometheus"),),
-        "a Prometheus process with file-based discovery (Grafana where it is installed)",
+        N_("a Prometheus process with file-based discovery (Grafana where it is installed)"),
         (EXERCISES,),
     ),
     Lesson(7, "07-chaos-and-slo", creates=(EXERCISES,)),  # chaos, kills: undone by the base state
@@ -111,8 +112,8 @@ def lesson(number: int) -> Lesson:
         if row.number == number:
             return row
     raise LabError(
-        f"There is no lesson {number}.",
-        f"Use one of {', '.join(str(row.number) for row in LESSONS)}.",
+        _("There is no lesson {number}.").format(number=number),
+        _("Use one of {choices}.").format(choices=", ".join(str(row.number) for row in LESSONS)),
     )
 
 
@@ -122,8 +123,8 @@ def by_notebook(stem: str) -> Lesson:
         if row.notebook == stem:
             return row
     raise LabError(
-        f"No lesson has the notebook {stem}.",
-        "Add its row to lab.lessons.LESSONS (and metadata.ironclad.lesson to the notebook).",
+        _("No lesson has the notebook {stem}.").format(stem=stem),
+        _("Add its row to lab.lessons.LESSONS (and metadata.ironclad.lesson to the notebook)."),
     )
 
 
@@ -139,9 +140,11 @@ def check_parts(parts: Sequence[str]) -> tuple[str, ...]:
     parts = tuple(parts)
     if parts != PARTS[: len(parts)]:
         raise LabError(
-            f"Cannot build {', '.join(parts)}: the stack is built in order, "
-            f"{' -> '.join(PARTS)}, each part on the ones before it.",
-            "Ask for the first N parts (lab.lessons.expected_parts(lesson) gives them).",
+            _(
+                "Cannot build {parts}: the stack is built in order, {order}, each part on the "
+                "ones before it."
+            ).format(parts=", ".join(parts), order=" -> ".join(PARTS)),
+            _("Ask for the first N parts (lab.lessons.expected_parts(lesson) gives them)."),
         )
     return parts
 
@@ -151,7 +154,10 @@ def part_lesson(part: str) -> Lesson:
     for row in LESSONS:
         if row.part == part:
             return row
-    raise LabError(f"There is no part {part!r} of the stack.", f"Use one of {', '.join(PARTS)}.")
+    raise LabError(
+        _("There is no part {part} of the stack.").format(part=repr(part)),
+        _("Use one of {choices}.").format(choices=", ".join(PARTS)),
+    )
 
 
 def with_part(built: Sequence[str], part: str) -> tuple[str, ...]:
@@ -163,23 +169,41 @@ def with_part(built: Sequence[str], part: str) -> tuple[str, ...]:
     if missing:
         first = part_lesson(missing[0])
         raise LabError(
-            f"{part} (lesson {row.id}) needs {', '.join(missing)} first: {ORDER_REASONS[part]}",
-            f"Build {first.part} first (lesson {first.id}, {first.notebook}), or let "
-            f"lab.connect(lesson={row.number}) build everything before lesson {row.id}.",
+            _("{part} (lesson {lesson}) needs {missing} first: {reason}").format(
+                part=part, lesson=row.id, missing=", ".join(missing), reason=_(ORDER_REASONS[part])
+            ),
+            _(
+                "Build {first} first (lesson {first_lesson}, {notebook}), or let "
+                "lab.connect(lesson={number}) build everything before lesson {lesson}."
+            ).format(
+                first=first.part,
+                first_lesson=first.id,
+                notebook=first.notebook,
+                number=row.number,
+                lesson=row.id,
+            ),
         )
     return PARTS[: PARTS.index(part) + 1]
 
 
 # Why each part needs the ones before it (the design's deployment order).
 ORDER_REASONS = {
-    "config": "every Secret and ConfigMap lives in the namespace.",
-    "postgres": "its StatefulSet reads its password from postgres-secret (a pod whose Secret "
-    "is missing stays in CreateContainerConfigError).",
-    "backend": "the backend reads its settings and password from backend-config and "
-    "postgres-secret, and a replica that starts before PostgreSQL answers gives up after its "
-    "start-up timeout (kind: CrashLoopBackOff; local: the process exits) and is never ready.",
-    "resilience": "the HPA, PDB and NetworkPolicies select the backend's and PostgreSQL's pods.",
-    "monitoring": "Prometheus discovers the backend's pods and its alerts assume they exist.",
+    "config": N_("every Secret and ConfigMap lives in the namespace."),
+    "postgres": N_(
+        "its StatefulSet reads its password from postgres-secret (a pod whose Secret is missing "
+        "stays in CreateContainerConfigError)."
+    ),
+    "backend": N_(
+        "the backend reads its settings and password from backend-config and postgres-secret, "
+        "and a replica that starts before PostgreSQL answers gives up after its start-up "
+        "timeout (kind: CrashLoopBackOff; local: the process exits) and is never ready."
+    ),
+    "resilience": N_(
+        "the HPA, PDB and NetworkPolicies select the backend's and PostgreSQL's pods."
+    ),
+    "monitoring": N_(
+        "Prometheus discovers the backend's pods and its alerts assume they exist."
+    ),
 }
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lab.i18n import _, ngettext
 from lab.chaos import BackendChaos, chaos_left, leftovers
 from lab.contract import BACKEND, BACKEND_HPA, POSTGRES
 from lab.errors import LabError
@@ -48,7 +49,11 @@ def fix_backends(endpoints: Endpoints, timeout: float) -> list[str]:
     was = leftovers(endpoints.backends, endpoints.chaos_token)
     poll(
         lambda: all(http_ok(f"{u}/health/ready") for u in endpoints.backends),
-        what=f"{len(endpoints.backends)} backend replicas ready",
+        what=ngettext(
+            "{count} backend replica ready",
+            "{count} backend replicas ready",
+            len(endpoints.backends),
+        ).format(count=len(endpoints.backends)),
         timeout=timeout,
         diagnose=lambda: "\n".join(leftovers(endpoints.backends, endpoints.chaos_token)),
     )
@@ -56,16 +61,18 @@ def fix_backends(endpoints: Endpoints, timeout: float) -> list[str]:
     still = chaos_left(endpoints.backends, endpoints.chaos_token)
     if still:
         raise LabError(
-            f"Chaos is still on after the reset: {'; '.join(still)}.",
-            "Run the reset again; if it persists, restart the lab (ironclad-lab down, up).",
+            _("Chaos is still on after the reset: {left}.").format(left="; ".join(still)),
+            _("Run the reset again; if it persists, restart the lab (ironclad-lab down, up)."),
         )
     status = http_status(f"{endpoints.backend}/api/items?limit=1")
     if status != 200:
         raise LabError(
-            f"GET {endpoints.backend}/api/items answered {status} after the reset.",
-            "The database does not answer: read the backend logs, or restart the lab.",
+            _("GET {backend}/api/items answered {status} after the reset.").format(
+                backend=endpoints.backend, status=status
+            ),
+            _("The database does not answer: read the backend logs, or restart the lab."),
         )
-    return [f"fixed: {line}" for line in was]
+    return [_("fixed: {problem}").format(problem=line) for line in was]
 
 
 def reset_cluster(
@@ -82,23 +89,40 @@ def reset_cluster(
     backend at the HPA's floor (those built). Chaos is reset through the forwarded replicas by
     `fix_backends`. One line per action."""
     objects = [o for o in objects if part_of(o) in parts]
-    done = [f"applied {len(cluster.apply(objects, timeout))} objects (server-side apply)"]
+    applied = len(cluster.apply(objects, timeout))
+    done = [
+        ngettext(
+            "applied {count} object (server-side apply)",
+            "applied {count} objects (server-side apply)",
+            applied,
+        ).format(count=applied)
+    ]
     for selector in removed_by(lesson):
         kinds = EXERCISE_KINDS if selector == EXERCISES else (("v1", "Pod"),)
         for api_version, kind in kinds:
             for name in cluster.delete_labelled(api_version, kind, selector):
-                done.append(f"deleted {kind}/{name} ({selector})")
+                done.append(
+                    _("deleted {kind}/{name} ({selector})").format(
+                        kind=kind, name=name, selector=selector
+                    )
+                )
     if "postgres" in parts:
         cluster.wait_rollout(POSTGRES, "StatefulSet", timeout)
-        done.append("postgres ready")
+        done.append(_("postgres ready"))
     if "backend" in parts:
         floor = cluster.hpa(BACKEND_HPA).min_replicas
         backend = cluster.wait_rollout(BACKEND, "Deployment", timeout)
         if backend.ready < floor:
             raise LabError(
-                f"Deployment {BACKEND} has {backend.ready} ready pods, below the HPA's "
-                f"minReplicas {floor}.",
-                f"Look at env.k8s.hpa('{BACKEND_HPA}') and env.k8s.diagnose('app={BACKEND}').",
+                _(
+                    "Deployment {deployment} has {ready} ready pods, below the HPA's minReplicas "
+                    "{floor}."
+                ).format(deployment=BACKEND, ready=backend.ready, floor=floor),
+                _("Look at env.k8s.hpa('{hpa}') and env.k8s.diagnose('app={deployment}').").format(
+                    hpa=BACKEND_HPA, deployment=BACKEND
+                ),
             )
-        done.append(f"backend: {backend.ready} ready (HPA floor {floor})")
+        done.append(
+            _("backend: {ready} ready (HPA floor {floor})").format(ready=backend.ready, floor=floor)
+        )
     return done

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from lab.i18n import _
 from lab import stack
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
 from lab.identity import Identity
@@ -39,18 +40,22 @@ class Built:
 
     def __str__(self) -> str:
         row = self.lesson
+        built = {"part": row.part, "lesson": row.id, "parts": " -> ".join(self.parts)}
         if self.on_cluster:
             names = row.objects or (("Namespace", self.namespace),)
-            what = (
-                f"applied (server-side apply), among them {', '.join(f'{k}/{n}' for k, n in names)}"
-            )
-        elif row.local_analog:
-            what = f"started its process analog on local: {row.local_analog}"
-        else:
-            what = "no process analog on local: these objects need a cluster (needs-cluster cells)"
-        return (
-            f"built {row.part} (lesson {row.id}): {what}.\nbuilt so far: {' -> '.join(self.parts)}"
-        )
+            return _(
+                "built {part} (lesson {lesson}): applied (server-side apply), among them "
+                "{objects}.\nbuilt so far: {parts}"
+            ).format(objects=", ".join(f"{k}/{n}" for k, n in names), **built)
+        if row.local_analog:
+            return _(
+                "built {part} (lesson {lesson}): started its process analog on local: "
+                "{analog}.\nbuilt so far: {parts}"
+            ).format(analog=_(row.local_analog), **built)
+        return _(
+            "built {part} (lesson {lesson}): no process analog on local: these objects need a "
+            "cluster (needs-cluster cells).\nbuilt so far: {parts}"
+        ).format(**built)
 
 
 @dataclass
@@ -96,16 +101,20 @@ class Lab:
     def chaos(self) -> BackendChaos:
         from lab.chaos import BackendChaos
 
-        self._needs("backend", "The backend")
+        self._needs("backend", _("The backend"))
         return BackendChaos(self.endpoints.backends, self.endpoints.chaos_token)
 
     def _needs(self, part: str, what: str) -> None:
         if part not in self.parts:
             row = part_lesson(part)
             raise LabError(
-                f"{what} is not built yet: lesson {row.id} ({row.notebook}) builds it.",
-                f'Build it: env.apply("{part}") (after the parts before it), or start at that '
-                f"lesson: lab.connect(lesson={row.number + 1}).",
+                _("{what} is not built yet: lesson {lesson} ({notebook}) builds it.").format(
+                    what=what, lesson=row.id, notebook=row.notebook
+                ),
+                _(
+                    'Build it: env.apply("{part}") (after the parts before it), or start at '
+                    "that lesson: lab.connect(lesson={next}).",
+                ).format(part=part, next=row.number + 1),
             )
 
     def apply(self, part: str) -> Built:
@@ -140,15 +149,21 @@ class Lab:
         """The running lab's namespace through the client its recorded identity builds."""
         if not self.on_cluster:
             raise NeedsClusterError(
-                f"This needs a Kubernetes cluster, but the lab runs on target={self.target}.",
-                "Skip this cell (it is tagged needs-cluster), or start Docker and run the lab "
-                "with target='kind'.",
+                _(
+                    "This needs a Kubernetes cluster, but the lab runs on target={target}."
+                ).format(target=self.target),
+                _(
+                    "Skip this cell (it is tagged needs-cluster), or start Docker and run the "
+                    "lab with target='kind'."
+                ),
             )
         if self.identity is None:
             raise LabError(
-                f"The running {self.target} lab did not record its Kubernetes identity (an older "
-                "version of the lab started it).",
-                "Restart it: lab.shutdown(), then lab.connect() again.",
+                _(
+                    "The running {target} lab did not record its Kubernetes identity (an older "
+                    "version of the lab started it)."
+                ).format(target=self.target),
+                _("Restart it: lab.shutdown(), then lab.connect() again."),
             )
         from lab.k8s import NamespaceClient
 
@@ -186,14 +201,23 @@ def connect(
         wanted = expected_parts(lesson)
         if env.parts != wanted:  # a lab of another lesson: built up (or back) to this one's
             env.refresh(stack.build(env.settings, wanted, settings.rollout_timeout + 120))
-        built = ", ".join(env.parts) or "nothing yet"
-        env.reason += f"\nlesson {lesson:02d} starts from what the lessons before it built: {built}"
+        if env.parts:
+            starts = _(
+                "lesson {lesson} starts from what the lessons before it built: {built}"
+            ).format(lesson=f"{lesson:02d}", built=", ".join(env.parts))
+        else:
+            starts = _("lesson {lesson} starts from nothing built yet").format(
+                lesson=f"{lesson:02d}"
+            )
+        env.reason += "\n" + starts
 
         problems = leftovers(env.endpoints.backends, env.endpoints.chaos_token)
         if problems:
             print(
-                f"warning: left over from an earlier lesson: {'; '.join(problems)}. "
-                f"Run `ironclad-lab reset --to {lesson}` in a terminal, then this cell again.",
+                _(
+                    "warning: left over from an earlier lesson: {problems}. Run `ironclad-lab "
+                    "reset --to {lesson}` in a terminal, then this cell again."
+                ).format(problems="; ".join(problems), lesson=lesson),
                 file=sys.stderr,
             )
     return env
@@ -232,17 +256,23 @@ def _attach_or_start(
         running = state.endpoints.target
         if not satisfied_by(target, running):
             raise LabError(
-                f"A lab on target={running} is running (pid {state.pid}); you asked "
-                f"for target={target}.",
-                "Use it, or stop it first: lab.shutdown().",
+                _(
+                    "A lab on target={running} is running (pid {pid}); you asked for "
+                    "target={target}."
+                ).format(running=running, pid=state.pid, target=target),
+                _("Use it, or stop it first: lab.shutdown()."),
             )
         if namespace_given and state.namespace != settings.namespace:
             raise LabError(
-                f"The running lab (pid {state.pid}) uses namespace {state.namespace}; you asked "
-                f"for {settings.namespace}.",
-                "Use its namespace, or stop it first: lab.shutdown().",
+                _(
+                    "The running lab (pid {pid}) uses namespace {running}; you asked for "
+                    "{namespace}."
+                ).format(pid=state.pid, running=state.namespace, namespace=settings.namespace),
+                _("Use its namespace, or stop it first: lab.shutdown()."),
             )
-        reason = f"target={running}: attached to the running lab (pid {state.pid})"
+        reason = _("target={target}: attached to the running lab (pid {pid})").format(
+            target=running, pid=state.pid
+        )
         settings = replace(settings, namespace=state.namespace)
         return Lab(
             state.endpoints,
@@ -255,9 +285,11 @@ def _attach_or_start(
         )
     if not start:
         raise LabNotRunningError(
-            "No lab is running.",
-            "Start one: `ironclad-lab up --target local` in a terminal, "
-            "or lab.connect(start=True).",
+            _("No lab is running."),
+            _(
+                "Start one: `ironclad-lab up --target local` in a terminal, or "
+                "lab.connect(start=True)."
+            ),
         )
     choice = choose(target or settings.target, settings)
     environment = {**os.environ, "LAB_NAMESPACE": settings.namespace}

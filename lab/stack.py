@@ -33,6 +33,7 @@ from typing import IO, Any
 
 import psutil
 
+from lab.i18n import _
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError, StateFileLockedError
 from lab.identity import Identity
 from lab.lessons import PARTS
@@ -128,13 +129,17 @@ class State:
             target = self.endpoints.target
             if not spec(target).has_cluster:
                 raise NeedsClusterError(
-                    f"The running lab is on target={target}: it has no Kubernetes cluster.",
-                    "Use a kind or cluster lab for this (ironclad-lab up --target kind).",
+                    _(
+                        "The running lab is on target={target}: it has no Kubernetes cluster."
+                    ).format(target=target),
+                    _("Use a kind or cluster lab for this (ironclad-lab up --target kind)."),
                 )
             raise LabError(
-                f"The running {target} lab did not record its Kubernetes identity (it was "
-                "started by an older version of the lab).",
-                "Restart it: ironclad-lab down, then ironclad-lab up again.",
+                _(
+                    "The running {target} lab did not record its Kubernetes identity (it was "
+                    "started by an older version of the lab)."
+                ).format(target=target),
+                _("Restart it: ironclad-lab down, then ironclad-lab up again."),
             )
         return self.identity
 
@@ -192,7 +197,7 @@ def build(settings: Settings, parts: Sequence[str], timeout: float) -> State:
     state = read_state(settings.state_file)
     if state is None:
         raise LabNotRunningError(
-            "No lab is running.", "Start one: lab.connect() or `ironclad-lab up`."
+            _("No lab is running."), _("Start one: lab.connect() or `ironclad-lab up`.")
         )
     if tuple(parts) == state.parts:
         return state
@@ -203,20 +208,28 @@ def build(settings: Settings, parts: Sequence[str], timeout: float) -> State:
         now = read_state(settings.state_file)
         if now is None or now.pid != state.pid:
             raise LabNotRunningError(
-                f"The lab (pid {state.pid}) stopped while building {', '.join(parts)}.",
-                f"Read {settings.state_file.with_name('lab-up.log')}, then lab.connect() again.",
+                _("The lab (pid {pid}) stopped while building {parts}.").format(
+                    pid=state.pid, parts=", ".join(parts)
+                ),
+                _("Read {log}, then lab.connect() again.").format(
+                    log=settings.state_file.with_name("lab-up.log")
+                ),
             )
         return now if now.request == request.id else None
 
     adding = [p for p in parts if p not in state.parts]
     done = poll(
         answered,
-        what=f"the lab to build {', '.join(adding)}" if adding else "the lab to remove parts",
+        what=(
+            _("the lab to build {parts}").format(parts=", ".join(adding))
+            if adding
+            else _("the lab to remove parts")
+        ),
         timeout=timeout,
         interval=0.1,
     )
     if done.error:
-        raise LabError(done.error, "Fix what it says, then run this cell again.")
+        raise LabError(done.error, _("Fix what it says, then run this cell again."))
     return done
 
 
@@ -229,8 +242,8 @@ def read_state(path: Path) -> State | None:
         return None
     except json.JSONDecodeError as exc:
         raise LabError(
-            f"{path} is not valid JSON ({exc}).",
-            f"Delete it if no `ironclad-lab up` runs: rm {path}",
+            _("{path} is not valid JSON ({error}).").format(path=path, error=exc),
+            _("Delete it if no `ironclad-lab up` runs: rm {path}").format(path=path),
         ) from exc
     state = State.from_dict(data)
     if not state.alive():
@@ -262,7 +275,7 @@ def stop(settings: Settings, timeout: float = 120.0) -> Stopped | None:
             lab_up.send_signal(signal.SIGTERM)  # psutil refuses if the pid was reused since
     poll(
         lambda: not state.alive(),  # a zombie child counts as gone: its owner reaps it
-        what=f"lab up (pid {state.pid}) to stop",
+        what=_("lab up (pid {pid}) to stop").format(pid=state.pid),
         timeout=timeout,
         interval=0.2,
     )
@@ -280,9 +293,13 @@ def stop_abandoned(state_file: Path) -> list[str]:
             return stop_leftovers(pid_file(state_file))
     except StateFileLockedError as locked:  # a `lab up` that is not ready yet holds it
         raise LabError(
-            f"A `lab up` is starting on {state_file} ({locked.holder}); it has no state yet.",
-            "Press Ctrl-C where it runs (it cleans up), or run ironclad-lab down again once "
-            "it is ready.",
+            _("A `lab up` is starting on {state_file} ({holder}); it has no state yet.").format(
+                state_file=state_file, holder=locked.holder
+            ),
+            _(
+                "Press Ctrl-C where it runs (it cleans up), or run ironclad-lab down again once "
+                "it is ready."
+            ),
         ) from None
 
 
@@ -298,10 +315,12 @@ def exclusive(state_file: Path, doing: str) -> Iterator[IO[str]]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
-            holder = lock.read().strip() or "a `lab up` that is just starting"
+            holder = lock.read().strip() or _("a `lab up` that is just starting")
             raise StateFileLockedError(
-                f"Another `lab up` runs on {state_file}: {holder}.",
-                "Use it (lab.connect() attaches), or stop it first: ironclad-lab down.",
+                _("Another `lab up` runs on {state_file}: {holder}.").format(
+                    state_file=state_file, holder=holder
+                ),
+                _("Use it (lab.connect() attaches), or stop it first: ironclad-lab down."),
                 holder,
             ) from None
         describe_holder(lock, doing)
@@ -362,9 +381,15 @@ def serve(
             running = read_state(settings.state_file)
             if running is not None:
                 raise LabError(
-                    f"A lab on target={running.endpoints.target} already runs (pid "
-                    f"{running.pid}, state file {settings.state_file}).",
-                    "Use it, or stop it first: ironclad-lab down.",
+                    _(
+                        "A lab on target={target} already runs (pid {pid}, state file "
+                        "{state_file})."
+                    ).format(
+                        target=running.endpoints.target,
+                        pid=running.pid,
+                        state_file=settings.state_file,
+                    ),
+                    _("Use it, or stop it first: ironclad-lab down."),
                 )
             return _serve_locked(settings, requested, announce, replicas, parent, parts, lock)
     except Shutdown as stopped:  # before it was ready (after, _serve_locked returns 0)
@@ -518,12 +543,12 @@ class StackProcess:
         try:
             self.state = poll(
                 ready,
-                what=f"the {self.requested} lab to come up",
+                what=_("the {target} lab to come up").format(target=self.requested),
                 timeout=up_timeout(self.requested),
                 interval=0.2,
                 progress=False,
                 diagnose=lambda: process.log_tail(20),
-                next_step=f"Read {self.log}.",
+                next_step=_("Read {log}.").format(log=self.log),
             )
         except BaseException:
             self.stop()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes import client
 
+from lab.i18n import _
 from lab.k8s.base import NamespaceBase
 
 if TYPE_CHECKING:
@@ -65,14 +66,14 @@ class Access(NamespaceBase):
             spec = client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
             review = client.V1SelfSubjectAccessReview(spec=spec)
             status = self._call(
-                f"ask whether you may {question}",
+                _("ask whether you may {question}").format(question=question),
                 lambda: api.create_self_subject_access_review(review).status,
                 None,
             )
         else:
             about = client.V1SubjectAccessReviewSpec(user=user, resource_attributes=attributes)
             status = self._call(
-                f"ask whether {user} may {question}",
+                _("ask whether {user} may {question}").format(user=user, question=question),
                 lambda: (
                     api.create_subject_access_review(
                         client.V1SubjectAccessReview(spec=about)

@@ -9,6 +9,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from lab.i18n import _
 from lab.k8s.objects import Applied, documents, pods_of, text_table
 from lab.k8s.pods import Pods
 from lab.k8s.reads import Reads
@@ -37,14 +38,14 @@ class Applying(Pods, Reads):
         instead of taking it over.
         """
         placed = self._placed(documents(source))
-        for obj, _, _ in placed:
+        for obj, _resource, _namespace in placed:
             if obj["kind"] == "Namespace" and obj.get("apiVersion") == "v1":
                 self.wait_namespace_usable(obj["metadata"]["name"], timeout)
         applied = []
         for obj, resource, namespace in placed:
             name = obj["metadata"]["name"]
             self._call(
-                f"apply {obj['kind']}/{name}",
+                _("apply {kind}/{name}").format(kind=obj['kind'], name=name),
                 partial(
                     self.dynamic.server_side_apply,
                     resource,
@@ -67,7 +68,7 @@ class Applying(Pods, Reads):
             name = obj["metadata"]["name"]
             try:
                 self._call(
-                    f"delete {obj['kind']}/{name}",
+                    _("delete {kind}/{name}").format(kind=obj['kind'], name=name),
                     partial(
                         self.dynamic.delete,
                         resource,
@@ -89,7 +90,7 @@ class Applying(Pods, Reads):
         ]
         poll(
             lambda: not any(self.pods(s) for s in selectors),
-            what=f"the lab's pods in {self.namespace} to be gone",
+            what=_("the lab's pods in {namespace} to be gone").format(namespace=self.namespace),
             timeout=timeout,
             interval=1.0,
             diagnose=lambda: text_table(self.pods()),
@@ -108,16 +109,20 @@ class Applying(Pods, Reads):
             if resource.namespaced:
                 namespace = obj.get("metadata", {}).get("namespace") or self.namespace
             if namespace != self.namespace:
+                kind, name = obj["kind"], obj["metadata"]["name"]
                 self._cluster_wide(
-                    f"{obj['kind']}/{obj['metadata']['name']} "
-                    + (f"in namespace {namespace}" if namespace else "(cluster-scoped)")
+                    _("{kind}/{name} in namespace {namespace}").format(
+                        kind=kind, name=name, namespace=namespace
+                    )
+                    if namespace
+                    else _("{kind}/{name} (cluster-scoped)").format(kind=kind, name=name)
                 )
             placed.append((obj, resource, namespace))
         return placed
 
     def wait_namespace_usable(self, name: str, timeout: float = 300.0) -> None:
         """Return once namespace `name` is absent or active (not terminating); kind only."""
-        self._cluster_wide(f"Reading namespace {name}")
+        self._cluster_wide(_("Reading namespace {name}").format(name=name))
 
         def usable() -> bool:
             state = self.namespace_state(name)
@@ -125,7 +130,7 @@ class Applying(Pods, Reads):
 
         poll(
             usable,
-            what=f"namespace {name} to finish terminating",
+            what=_("namespace {name} to finish terminating").format(name=name),
             timeout=timeout,
             interval=1.0,
             diagnose=lambda: text_table(self.in_namespace(name).pods()),
@@ -134,18 +139,18 @@ class Applying(Pods, Reads):
     def wait_api_service(self, name: str, timeout: float = 300.0) -> None:
         """Wait until an aggregated API (e.g. v1beta1.metrics.k8s.io) reports Available; kind
         only (APIServices are cluster-scoped)."""
-        self._cluster_wide(f"Reading APIService {name}")
+        self._cluster_wide(_("Reading APIService {name}").format(name=name))
         api = client.ApiregistrationV1Api(self.api_client)
 
         def conditions() -> list[Any]:
             service: Any = self._call(
-                f"read APIService {name}", lambda: api.read_api_service(name), None
+                _("read APIService {name}").format(name=name), lambda: api.read_api_service(name), None
             )
             return list(service.status.conditions or []) if service.status else []
 
         poll(
             lambda: any(c.type == "Available" and c.status == "True" for c in conditions()),
-            what=f"APIService {name} Available",
+            what=_("APIService {name} Available").format(name=name),
             timeout=timeout,
             interval=1.0,
             diagnose=lambda: "\n".join(
@@ -158,14 +163,14 @@ class Applying(Pods, Reads):
         removes run-time objects so); returns their names, sorted."""
         resource = self._resource(api_version, kind)
         found = self._call(
-            f"list {kind} objects labelled {selector}",
+            _("list {kind} objects labelled {selector}").format(kind=kind, selector=selector),
             lambda: resource.get(namespace=self.namespace, label_selector=selector),
         )
         names = sorted(item.metadata.name for item in found.items)
         for name in names:
             try:
                 self._call(
-                    f"delete {kind}/{name}",
+                    _("delete {kind}/{name}").format(kind=kind, name=name),
                     partial(resource.delete, name=name, namespace=self.namespace),
                 )
             except ApiException as exc:
@@ -176,10 +181,10 @@ class Applying(Pods, Reads):
     def delete_namespace(self, timeout: float = 300.0) -> None:
         """Delete this namespace and wait until it is gone (no-op when it does not exist); kind
         only: on a shared cluster the instructor owns the namespace."""
-        self._cluster_wide(f"Deleting namespace {self.namespace}")
+        self._cluster_wide(_("Deleting namespace {namespace}").format(namespace=self.namespace))
         try:
             self._call(
-                f"delete namespace {self.namespace}",
+                _("delete namespace {namespace}").format(namespace=self.namespace),
                 lambda: self.core.delete_namespace(self.namespace),
             )
         except ApiException as exc:
@@ -187,7 +192,7 @@ class Applying(Pods, Reads):
                 raise
         poll(
             lambda: self.namespace_state() is None,
-            what=f"namespace {self.namespace} deleted",
+            what=_("namespace {namespace} deleted").format(namespace=self.namespace),
             timeout=timeout,
             interval=1.0,
             diagnose=lambda: text_table(self.pods()),

@@ -10,6 +10,7 @@ from typing import Any, Self, TypeVar
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from lab.i18n import _
 from lab.errors import LabError
 from lab.identity import Identity
 from lab.k8s.client import api_client
@@ -82,26 +83,34 @@ class NamespaceBase:
 
         try:
             return self._call(
-                f"discover {kind} ({api_version})",
+                _("discover {kind} ({api_version})").format(kind=kind, api_version=api_version),
                 lambda: self.dynamic.resources.get(api_version=api_version, kind=kind),
                 None,
             )
         except ResourceNotFoundError as exc:
             raise LabError(
-                f"The API server of {in_context(self.context)} does not serve {kind} "
-                f"({api_version}).",
-                "The lab needs Kubernetes 1.30 or newer (kind >= v0.24 has it; "
-                "ValidatingAdmissionPolicy is GA there): upgrade the cluster, or use one that is.",
+                _("The API server of {where} does not serve {kind} ({api_version}).").format(
+                    where=in_context(self.context), kind=kind, api_version=api_version
+                ),
+                _(
+                    "The lab needs Kubernetes 1.30 or newer (kind >= v0.24 has it; "
+                    "ValidatingAdmissionPolicy is GA there): upgrade the cluster, or use one that "
+                    "is."
+                ),
             ) from exc
 
     def _cluster_wide(self, what: str) -> None:
         """Refuse `what` on a shared cluster, before any request is made."""
         if self.shared:
             raise ClusterWideError(
-                f"{what} needs rights beyond namespace {self.namespace}; a learner on a shared "
-                "cluster holds a Role in their own namespace only (lab.rbac lists it).",
-                "This step is for the kind target, where you own the cluster; on a shared "
-                "cluster the instructor can do it for you.",
+                _(
+                    "{what} needs rights beyond namespace {namespace}; a learner on a shared "
+                    "cluster holds a Role in their own namespace only (lab.rbac lists it)."
+                ).format(what=what, namespace=self.namespace),
+                _(
+                    "This step is for the kind target, where you own the cluster; on a shared "
+                    "cluster the instructor can do it for you."
+                ),
             )
 
     @cached_property

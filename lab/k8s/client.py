@@ -8,6 +8,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from lab.i18n import _
 from lab.errors import LabError
 from lab.identity import Identity
 from lab.k8s.errors import ForbiddenError, api_error, transport_error
@@ -61,6 +62,9 @@ def api_client(identity: Identity) -> ExplainingApiClient:
         )
     except (config.ConfigException, FileNotFoundError, OSError) as exc:
         raise LabError(
-            f"No kubeconfig for context {identity.context} ({identity.kubeconfig}): {exc}", fix
+            _("No kubeconfig for context {context} ({kubeconfig}): {error}").format(
+                context=identity.context, kubeconfig=identity.kubeconfig, error=exc
+            ),
+            fix,
         ) from exc
     return ExplainingApiClient(configuration, identity.context)

@@ -16,41 +16,42 @@ from typing import Any
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from lab.i18n import N_, _
 from lab.errors import LabError
 
-QUOTA_FIX = (
+QUOTA_FIX = N_(
     "Free room in the namespace (ironclad-lab down, or delete leftover objects), or ask the "
     "instructor to raise its ResourceQuota (ironclad-lab workshop provision sizes it)."
 )
-IMAGE_FIX = (
+IMAGE_FIX = N_(
     "Check the image name in the event. On a shared cluster the backend image comes from a "
     "registry (nothing is published from this repository): push backend/Dockerfile's image "
     "where the cluster can pull it and pass --image REF. On kind, `ironclad-lab up --target "
     "kind` loads it; offline, `ironclad-lab images load --archive FILE`."
 )
-RBAC_FIX = (
+RBAC_FIX = N_(
     "Check --context and --namespace (kubectl config get-contexts); on a shared cluster a "
     "learner's Role grants exactly what lab.rbac lists, in their own namespace: ask the "
     "instructor to re-run ironclad-lab workshop provision."
 )
-NOT_FOUND_FIX = (
+NOT_FOUND_FIX = N_(
     "Check the name and --namespace. If a lesson creates it, run that lesson's cells above this "
     "one (or bring the lab to the lesson: ironclad-lab reset --to N)."
 )
-CONFLICT_FIX = (
+CONFLICT_FIX = N_(
     "Something else (another cell, a controller, kubectl) changed the object meanwhile, or it "
     "exists already: read it again and run the cell once more; for an apply, another field "
     "manager owns the field (kubectl get -o yaml --show-managed-fields shows who)."
 )
-INVALID_FIX = (
+INVALID_FIX = N_(
     "Fix the fields named above (kubectl explain KIND.FIELD says what each accepts); "
     "lab.lint checks the lab's manifests offline."
 )
-SERVER_FIX = (
+SERVER_FIX = N_(
     "The API server itself failed (overloaded, restarting, or a webhook erring): wait a moment "
     "and run it again; `kubectl get --raw /readyz?verbose` tells whether it is healthy."
 )
-POD_SECURITY_FIX = (
+POD_SECURITY_FIX = N_(
     "The lab's pods meet Pod Security 'restricted'; a change of yours (or a policy of the "
     "cluster) does not: compare the pod spec with lab.lint's namespace-restricted rules."
 )
@@ -125,7 +126,7 @@ TLS_DETAIL = re.compile(r"certificate verify failed[^')\]\n]*|hostname mismatch[
 
 
 def in_context(context: str | None) -> str:
-    return f"context {context}" if context else "the cluster"
+    return _("context {context}").format(context=context) if context else _("the cluster")
 
 
 def api_error(
@@ -138,44 +139,72 @@ def api_error(
     """A refusal (401/403) as one message: the context, what was refused, why, and the fix."""
     message = api_message(exc)
     where = in_context(context)
-    doing = action or "do this"
+    doing = action or _("do this")
     if exc.status == 401:
         return ForbiddenError(
-            f"The API server of {where} did not accept your credentials (401 Unauthorized, "
-            f"trying to {doing}): the token expired or was revoked.",
-            "Ask the instructor for a fresh kubeconfig (ironclad-lab workshop provision issues "
-            "tokens that expire), or check KUBECONFIG and --context.",
+            _(
+                "The API server of {where} did not accept your credentials (401 Unauthorized, "
+                "trying to {doing}): the token expired or was revoked."
+            ).format(where=where, doing=doing),
+            _(
+                "Ask the instructor for a fresh kubeconfig (ironclad-lab workshop provision "
+                "issues tokens that expire), or check KUBECONFIG and --context."
+            ),
             exc,
             action,
         )
     if "exceeded quota" in message:
         return ForbiddenError(
-            f"In {where}, cannot {doing}: the quota of {namespace or 'the namespace'} is used up "
-            f"({message}).",
-            QUOTA_FIX,
+            _(
+                "In {where}, cannot {doing}: the quota of {namespace} is used up ({message})."
+            ).format(
+                where=where,
+                doing=doing,
+                namespace=namespace or _("the namespace"),
+                message=message,
+            ),
+            _(QUOTA_FIX),
             exc,
             action,
         )
     if "violates PodSecurity" in message:
         return ForbiddenError(
-            f"In {where}, cannot {doing}: {message}.", POD_SECURITY_FIX, exc, action
+            _("In {where}, cannot {doing}: {message}.").format(
+                where=where, doing=doing, message=message
+            ),
+            _(POD_SECURITY_FIX),
+            exc,
+            action,
         )
     rbac = RBAC_REFUSAL.search(message)
     if rbac:
         group = f" (API group {rbac['group']})" if rbac["group"] else ""
         in_namespace = rbac["namespace"] or namespace
-        scope = f"in namespace {in_namespace}" if in_namespace else "cluster-wide"
-        refused = f"{rbac['verb']} {rbac['resource']}{group} {scope}"
-        problem = (
-            f"In {where}, the API server refused to {doing}: {rbac['user']} may not {refused} "
-            "(403 Forbidden)."
-        )
+        refused = f"{rbac['verb']} {rbac['resource']}{group}"
+        if in_namespace:
+            problem = _(
+                "In {where}, the API server refused to {doing}: {user} may not {refused} in "
+                "namespace {namespace} (403 Forbidden)."
+            ).format(
+                where=where,
+                doing=doing,
+                user=rbac["user"],
+                refused=refused,
+                namespace=in_namespace,
+            )
+        else:
+            problem = _(
+                "In {where}, the API server refused to {doing}: {user} may not {refused} "
+                "cluster-wide (403 Forbidden)."
+            ).format(where=where, doing=doing, user=rbac["user"], refused=refused)
     else:
-        problem = (
-            f"In {where}, the API server refused to {doing} in namespace {namespace or '?'} "
-            f"({exc.status}: {message})."
+        problem = _(
+            "In {where}, the API server refused to {doing} in namespace {namespace} "
+            "({status}: {message})."
+        ).format(
+            where=where, doing=doing, namespace=namespace or "?", status=exc.status, message=message
         )
-    return ForbiddenError(problem, next_step or RBAC_FIX, exc, action)
+    return ForbiddenError(problem, next_step or _(RBAC_FIX), exc, action)
 
 
 def explain(
@@ -194,35 +223,43 @@ def explain(
     if exc.status in (401, 403):
         return api_error(exc, action, namespace, context, fix)
     message = api_message(exc)
-    where = f"In {in_context(context)}"
+    where = in_context(context)
     if namespace:
-        where += f", namespace {namespace}"
+        where = _("{where}, namespace {namespace}").format(where=where, namespace=namespace)
     if exc.status == 404:
         return NotFoundError(
-            f"{where}, cannot {action}: it does not exist ({message}; 404 Not Found).",
-            fix or NOT_FOUND_FIX,
+            _("In {where}, cannot {action}: it does not exist ({message}; 404 Not Found).").format(
+                where=where, action=action, message=message
+            ),
+            fix or _(NOT_FOUND_FIX),
             exc,
             action,
         )
     if exc.status == 409:
         return ConflictError(
-            f"{where}, cannot {action}: {message} (409 Conflict).",
-            fix or CONFLICT_FIX,
+            _("In {where}, cannot {action}: {message} (409 Conflict).").format(
+                where=where, action=action, message=message
+            ),
+            fix or _(CONFLICT_FIX),
             exc,
             action,
         )
     if exc.status == 422:
         causes = "; ".join(invalid_causes(exc)) or message
         return InvalidError(
-            f"{where}, the API server refused to {action}: the object is invalid ({causes}; "
-            "422 Unprocessable Entity).",
-            fix or INVALID_FIX,
+            _(
+                "In {where}, the API server refused to {action}: the object is invalid "
+                "({causes}; 422 Unprocessable Entity)."
+            ).format(where=where, action=action, causes=causes),
+            fix or _(INVALID_FIX),
             exc,
             action,
         )
     return ApiError(
-        f"{where}, the API server failed to {action} ({exc.status} {exc.reason}: {message}).",
-        fix or SERVER_FIX,
+        _(
+            "In {where}, the API server failed to {action} ({status} {reason}: {message})."
+        ).format(where=where, action=action, status=exc.status, reason=exc.reason, message=message),
+        fix or _(SERVER_FIX),
         exc,
         action,
     )
@@ -238,25 +275,34 @@ def transport_error(exc: BaseException, context: str | None, server: str) -> Api
     if any(isinstance(e, urllib3.exceptions.SSLError) for e in chain) or "SSLError" in text:
         detail = TLS_DETAIL.search(text)
         return ApiUnreachableError(
-            f"TLS to the API server of {where} ({server}) failed: "
-            f"{detail[0] if detail else 'its certificate is not trusted'}.",
-            "The kubeconfig's certificate-authority does not match this server (a re-created "
-            "cluster, or another cluster's kubeconfig): get a fresh one (kind: kind export "
-            "kubeconfig --name ironclad; a workshop: ask the instructor).",
+            _("TLS to the API server of {where} ({server}) failed: {detail}.").format(
+                where=where,
+                server=server,
+                detail=detail[0] if detail else _("its certificate is not trusted"),
+            ),
+            _(
+                "The kubeconfig's certificate-authority does not match this server (a "
+                "re-created cluster, or another cluster's kubeconfig): get a fresh one (kind: "
+                "kind export kubeconfig --name ironclad; a workshop: ask the instructor)."
+            ),
         )
     if "refused" in text.lower():
-        cause = "connection refused"
+        cause = _("connection refused")
     elif "Name or service not known" in text or "NameResolution" in text:
-        cause = "its name does not resolve"
+        cause = _("its name does not resolve")
     elif "timed out" in text or "Timeout" in text:
-        cause = "timed out"
+        cause = _("timed out")
     else:
         cause = type(reason or exc).__name__
     return ApiUnreachableError(
-        f"The API server of {where} ({server}) does not answer ({cause}).",
-        "On kind: is Docker running and the cluster up (docker ps; ironclad-lab up --target "
-        "kind)? On a shared cluster: check your network or VPN and the server in your kubeconfig "
-        f"(kubectl --context {context or '<context>'} cluster-info).",
+        _("The API server of {where} ({server}) does not answer ({cause}).").format(
+            where=where, server=server, cause=cause
+        ),
+        _(
+            "On kind: is Docker running and the cluster up (docker ps; ironclad-lab up --target "
+            "kind)? On a shared cluster: check your network or VPN and the server in your "
+            "kubeconfig (kubectl --context {context} cluster-info)."
+        ).format(context=context or "<context>"),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from kubernetes import client
 
+from lab.i18n import _
 from lab.errors import LabError
 from lab.k8s.client import ExplainingApiClient
 from lab.k8s.pods import Pods
@@ -43,7 +44,7 @@ class Forwarding(Pods):
                     ports=str(port),
                 )
 
-        sock = self._call(f"forward port {port} of pod {pod}", open_forward).socket(port)
+        sock = self._call(_("forward port {port} of pod {pod}").format(port=port, pod=pod), open_forward).socket(port)
         sock.setblocking(True)
         return sock
 
@@ -58,10 +59,17 @@ class Forwarding(Pods):
                 self.ready_pod_names(selector) if slot is None else self.running_pod_names(selector)
             )
             if not names:
+                problem = (
+                    _("No ready pod matching {selector} to forward port {port} to in {namespace}.")
+                    if slot is None
+                    else _(
+                        "No running pod matching {selector} to forward port {port} to in "
+                        "{namespace}."
+                    )
+                )
                 raise LabError(
-                    f"No {'ready' if slot is None else 'running'} pod matching {selector} to "
-                    f"forward port {port} to in {self.namespace}.",
-                    "Check the pods: lab.connect().k8s.pods_frame().",
+                    problem.format(selector=selector, port=port, namespace=self.namespace),
+                    _("Check the pods: lab.connect().k8s.pods_frame()."),
                 )
             name = names[(next(turn) if slot is None else slot) % len(names)]
             return self.connect_port(name, port)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from lab.i18n import _
 from lab.k8s.base import NamespaceBase
 from lab.k8s.errors import (
     IMAGE_FIX,
@@ -40,7 +41,7 @@ class Pods(NamespaceBase):
     def _list_pods(self, selector: str | None) -> list[Any]:
         return list(
             self._call(
-                "list pods",
+                _("list pods"),
                 lambda: self.core.list_namespaced_pod(self.namespace, label_selector=selector),
             ).items
         )
@@ -58,7 +59,7 @@ class Pods(NamespaceBase):
     def pod(self, name: str) -> PodState:
         """One pod by name (`NotFoundError` when there is none)."""
         found = self._call(
-            f"read pod {name}", lambda: self.core.read_namespaced_pod(name, self.namespace)
+            _("read pod {name}").format(name=name), lambda: self.core.read_namespaced_pod(name, self.namespace)
         )
         return PodState.of(found)
 
@@ -84,7 +85,7 @@ class Pods(NamespaceBase):
 
     def _events(self) -> list[Any]:
         return list(
-            self._call("list events", lambda: self.core.list_namespaced_event(self.namespace)).items
+            self._call(_("list events"), lambda: self.core.list_namespaced_event(self.namespace)).items
         )
 
     def blocker(self, selector: str | None, since: datetime) -> BlockedError | None:
@@ -105,37 +106,50 @@ class Pods(NamespaceBase):
             if not events:
                 return ""
             event = events[-1]
-            return f"\nLast event: {event.reason} {event.object}: {event.message}"
+            return "\n" + _("Last event: {reason} {object}: {message}").format(
+                reason=event.reason, object=event.object, message=event.message
+            )
 
         for pod in self.pods(selector):
             if pod.detail in IMAGE_PROBLEMS:
                 return BlockedError(
-                    f"Pod {pod.name} cannot get its image ({pod.detail}) in "
-                    f"{in_context(self.context)}.{last(pod.name)}",
-                    IMAGE_FIX,
+                    _("Pod {pod} cannot get its image ({detail}) in {where}.").format(
+                        pod=pod.name, detail=pod.detail, where=in_context(self.context)
+                    )
+                    + last(pod.name),
+                    _(IMAGE_FIX),
                 )
         for event in reversed(warnings):
             message, owner = event.message or "", event.involved_object
             if event.reason == "FailedCreate" and "exceeded quota" in message:
                 return BlockedError(
-                    f"In {in_context(self.context)}, {owner.kind}/{owner.name} cannot create its "
-                    f"pods: the quota of "
-                    f"{self.namespace} is used up.{last(owner.name)}",
-                    QUOTA_FIX,
+                    _(
+                        "In {where}, {kind}/{name} cannot create its pods: the quota of "
+                        "{namespace} is used up."
+                    ).format(
+                        where=in_context(self.context),
+                        kind=owner.kind,
+                        name=owner.name,
+                        namespace=self.namespace,
+                    )
+                    + last(owner.name),
+                    _(QUOTA_FIX),
                 )
             if event.reason == "FailedCreate" and "violates PodSecurity" in message:
                 return BlockedError(
-                    f"{owner.kind}/{owner.name} cannot create its pods: Pod Security refuses "
-                    f"them.{last(owner.name)}",
-                    POD_SECURITY_FIX,
+                    _("{kind}/{name} cannot create its pods: Pod Security refuses them.").format(
+                        kind=owner.kind, name=owner.name
+                    )
+                    + last(owner.name),
+                    _(POD_SECURITY_FIX),
                 )
         return None
 
     def nodes(self) -> list[Node]:
         """The cluster's nodes, sorted by name; kind only: nodes are cluster-scoped and a
         learner's Role on a shared cluster cannot list them."""
-        self._cluster_wide("Listing nodes")
-        items = self._call("list nodes", lambda: self.core.list_node().items)
+        self._cluster_wide(_("Listing nodes"))
+        items = self._call(_("list nodes"), lambda: self.core.list_node().items)
         return sorted((Node.of(n) for n in items), key=lambda n: n.name)
 
     def nodes_frame(self) -> pd.DataFrame:
@@ -151,7 +165,7 @@ class Pods(NamespaceBase):
         `previous`, of the container's run before its last restart: `kubectl logs --previous`)."""
         return str(
             self._call(
-                f"read the log of pod {pod}",
+                _("read the log of pod {pod}").format(pod=pod),
                 lambda: self.core.read_namespaced_pod_log(
                     pod, self.namespace, tail_lines=tail, container=container, previous=previous
                 ),
@@ -162,7 +176,7 @@ class Pods(NamespaceBase):
         """Current state of a HorizontalPodAutoscaler (CPU utilization when it has one; zero
         counts before the controller's first sync, when it has no status yet)."""
         hpa: Any = self._call(
-            f"read HorizontalPodAutoscaler/{name}",
+            _("read HorizontalPodAutoscaler/{name}").format(name=name),
             lambda: self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
                 name, self.namespace
             ),
@@ -197,14 +211,19 @@ class Pods(NamespaceBase):
     def diagnose(self, selector: str | None = None, log_lines: int = 10) -> str:
         """Events, pod phases, container states and the last log lines of the pods not ready."""
         pods = self.pods(selector)
-        parts = ["Pods:", text_table(pods), "Recent events:", text_table(self.events(10))]
+        parts = [_("Pods:"), text_table(pods), _("Recent events:"), text_table(self.events(10))]
         for pod in pods:
             if pod.ready:
                 continue
             try:
-                parts += [f"Last log lines of {pod.name}:", self.logs(pod.name, tail=log_lines)]
+                parts += [
+                    _("Last log lines of {pod}:").format(pod=pod.name),
+                    self.logs(pod.name, tail=log_lines),
+                ]
             except ApiException as exc:
-                parts.append(f"(no logs for {pod.name}: {exc.reason})")
+                parts.append(
+                    _("(no logs for {pod}: {reason})").format(pod=pod.name, reason=exc.reason)
+                )
         return "\n".join(parts)
 
     # --- disruption ---------------------------------------------------------------------------
@@ -217,7 +236,7 @@ class Pods(NamespaceBase):
         )
         try:
             self._call(
-                f"evict pod {pod}",
+                _("evict pod {pod}").format(pod=pod),
                 lambda: self.core.create_namespaced_pod_eviction(pod, self.namespace, body),
             )
         except ApiException as exc:
@@ -229,7 +248,7 @@ class Pods(NamespaceBase):
     def delete_pod(self, pod: str, grace_period_seconds: int | None = None) -> None:
         """Delete a pod (no PDB check: this is what a crash or `kubectl delete pod` does)."""
         self._call(
-            f"delete pod {pod}",
+            _("delete pod {pod}").format(pod=pod),
             lambda: self.core.delete_namespaced_pod(
                 pod, self.namespace, grace_period_seconds=grace_period_seconds
             ),
@@ -240,7 +259,9 @@ class Pods(NamespaceBase):
         a refusal (Pod Security, quota, RBAC) is the `ForbiddenError` naming it."""
         name = pod.metadata.name if pod.metadata else "?"
         created = self._call(
-            f"create {what} {name}" + (" (dry run)" if dry_run else ""),
+            (
+                _("create {what} {name} (dry run)") if dry_run else _("create {what} {name}")
+            ).format(what=what, name=name),
             lambda: self.core.create_namespaced_pod(
                 self.namespace, pod, dry_run="All" if dry_run else None
             ),

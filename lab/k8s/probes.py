@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from kubernetes import client
 
+from lab.i18n import _
 from lab.errors import LabError
 from lab.k8s.objects import PROBE_LABEL, ProbeResult
 from lab.k8s.pods import Pods
@@ -93,16 +94,16 @@ class Probing(Pods):
         image = image or self.probe_image
         if not image:
             raise LabError(
-                "No image to run the probe pod with.",
-                "Pass image=..., or connect with NamespaceClient.connect(..., probe_image=...).",
+                _("No image to run the probe pod with."),
+                _("Pass image=..., or connect with NamespaceClient.connect(..., probe_image=...)."),
             )
         labels = dict(labels or {"app": "lab-probe"})
         name = f"lab-probe-{uuid.uuid4().hex[:8]}"
-        self.create_pod(probe_pod(name, url, labels, image), what="probe pod")
+        self.create_pod(probe_pod(name, url, labels, image), what=_("probe pod"))
         try:
             phase = poll(
                 lambda: self._finished_phase(name),
-                what=f"probe pod {name}",
+                what=_("probe pod {name}").format(name=name),
                 timeout=timeout,
                 interval=0.5,
                 progress=False,

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from lab.i18n import _
 from lab.errors import LabError
 from lab.k8s.objects import Rollout, RolloutSample
 from lab.k8s.pods import Pods
@@ -37,15 +38,16 @@ class Rollouts(Pods):
         }
         if kind not in calls:
             raise LabError(
-                f"Cannot follow a rollout of kind {kind}.", "Use Deployment or StatefulSet."
+                _("Cannot follow a rollout of kind {kind}.").format(kind=kind),
+                _("Use Deployment or StatefulSet."),
             )
         return calls[kind]
 
     def rollout(self, name: str, kind: str = "Deployment") -> Rollout:
         """A Deployment's or StatefulSet's counts, and whether its rollout is complete."""
-        read, _ = self._api_of(kind)
+        read, _patch = self._api_of(kind)
         return Rollout.of(
-            self._call(f"read {kind}/{name}", lambda: read(name, self.namespace)), kind
+            self._call(_("read {kind}/{name}").format(kind=kind, name=name), lambda: read(name, self.namespace)), kind
         )
 
     def rollouts(self, kind: str) -> list[Rollout]:
@@ -54,7 +56,7 @@ class Rollouts(Pods):
             "StatefulSet": self.apps.list_namespaced_stateful_set,
             "Deployment": self.apps.list_namespaced_deployment,
         }
-        found: Any = self._call(f"list {kind}s", lambda: lists[kind](self.namespace))
+        found: Any = self._call(_("list {kind}s").format(kind=kind), lambda: lists[kind](self.namespace))
         return sorted((Rollout.of(w, kind) for w in found.items), key=lambda r: r.name)
 
     def wait_rollout(
@@ -87,7 +89,7 @@ class Rollouts(Pods):
 
         return poll(
             done,
-            what=f"{kind} {name} rollout",
+            what=_("{kind} {name} rollout").format(kind=kind, name=name),
             timeout=timeout,
             interval=1.0,
             diagnose=lambda: self.diagnose(pods or f"app={name}"),
@@ -97,8 +99,8 @@ class Rollouts(Pods):
         """Trigger a rolling update, like `kubectl rollout restart`; returns the stamp used."""
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-        _, patch_call = self._api_of(kind)
-        self._call(f"restart {kind}/{name}", lambda: patch_call(name, self.namespace, patch))
+        _read, patch_call = self._api_of(kind)
+        self._call(_("restart {kind}/{name}").format(kind=kind, name=name), lambda: patch_call(name, self.namespace, patch))
         return stamp
 
     def rollout_timeline(
@@ -115,8 +117,10 @@ class Rollouts(Pods):
                 return samples
             if time.monotonic() - start > timeout:
                 raise LabError(
-                    f"Deployment {name} did not finish its rollout in {timeout:g} s.",
-                    f"Look at env.k8s.diagnose('app={name}').",
+                    _("Deployment {name} did not finish its rollout in {timeout} s.").format(
+                        name=name, timeout=f"{timeout:g}"
+                    ),
+                    _("Look at env.k8s.diagnose('app={name}').").format(name=name),
                 )
             time.sleep(interval)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lab.i18n import _
 from lab.errors import LabError, TargetUnavailableError, UsageError
 from lab.lessons import PARTS, check_parts
 from lab.settings import Settings
@@ -61,23 +62,30 @@ def choose(requested: str, settings: Settings) -> Choice:
     `requested` comes from --target, LAB_TARGET or a notebook's TARGET: checked here."""
     check_name(requested, "--target, LAB_TARGET or a notebook's TARGET")
     if requested == "local":
-        return Choice("local", "target=local (requested): local processes, no cluster")
+        return Choice("local", _("target=local (requested): local processes, no cluster"))
     if requested == "cluster":
-        context = settings.kube_context or "the current kubeconfig context"
+        context = settings.kube_context or _("the current kubeconfig context")
         return Choice(
-            "cluster", f"target=cluster (requested): {context}, namespace {settings.namespace}"
+            "cluster",
+            _("target=cluster (requested): {context}, namespace {namespace}").format(
+                context=context, namespace=settings.namespace
+            ),
         )
     problem = docker_problem()
     if requested == "kind":
         if problem:
             raise TargetUnavailableError(
-                f"Cannot use the kind target: {problem}.", "Start Docker, or use --target local."
+                _("Cannot use the kind target: {problem}.").format(problem=problem),
+                _("Start Docker, or use --target local."),
             )
         from lab.targets.kind import CGROUP_V1_FIX, cgroup_problem
 
         if cgroups := cgroup_problem():
-            raise TargetUnavailableError(f"Cannot use the kind target: {cgroups}.", CGROUP_V1_FIX)
-        return Choice("kind", "target=kind (requested): Docker answers")
+            raise TargetUnavailableError(
+                _("Cannot use the kind target: {problem}.").format(problem=cgroups),
+                _(CGROUP_V1_FIX),
+            )
+        return Choice("kind", _("target=kind (requested): Docker answers"))
     if problem:
         return Choice("local", local_because(problem))
     from lab.targets.kind import cgroup_problem, kind_binary  # only when Docker answers: heavy
@@ -89,14 +97,19 @@ def choose(requested: str, settings: Settings) -> Choice:
         kind = kind_binary(settings)  # on PATH, cached, or downloaded now
     except TargetUnavailableError as exc:
         return Choice(
-            "local", f"target=local (auto): Docker answers but kind does not: {exc.problem}"
+            "local",
+            _("target=local (auto): Docker answers but kind does not: {problem}").format(
+                problem=exc.problem
+            ),
         )
-    return Choice("kind", f"target=kind (auto): Docker answers and kind is at {kind}")
+    return Choice(
+        "kind", _("target=kind (auto): Docker answers and kind is at {kind}").format(kind=kind)
+    )
 
 
 def local_because(problem: str) -> str:
     """The reason `auto` gives when Docker's `problem` leaves only the local target."""
-    return f"target=local (auto): {problem}, so no kind cluster"
+    return _("target=local (auto): {problem}, so no kind cluster").format(problem=problem)
 
 
 def make_target(
@@ -110,12 +123,16 @@ def make_target(
 
         return LocalTarget(settings, settings.replicas if replicas is None else replicas, wanted)
     if name not in ("kind", "cluster"):
-        raise LabError(f"Unknown target {name!r}.", "Use kind, local or cluster.")
+        raise LabError(
+            _("Unknown target {name}.").format(name=repr(name)), _("Use kind, local or cluster.")
+        )
     if replicas is not None:  # `auto` resolved to a cluster; named one: lab.commands.stack
         raise UsageError(
-            f"--replicas applies to the local target only: on {name} the "
-            "HorizontalPodAutoscaler sets the number of backend pods.",
-            "Drop --replicas (or change the HPA in manifests/base).",
+            _(
+                "--replicas applies to the local target only: on {target} the "
+                "HorizontalPodAutoscaler sets the number of backend pods."
+            ).format(target=name),
+            _("Drop --replicas (or change the HPA in manifests/base)."),
         )
     if name == "cluster":
         from lab.targets.cluster import ClusterTarget

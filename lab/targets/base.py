@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from lab.i18n import _
 from lab.errors import LabError
 from lab.identity import Identity
 
@@ -45,8 +46,8 @@ class Endpoints:
             )
         except (KeyError, TypeError) as exc:
             raise LabError(
-                f"The lab state is incomplete (missing {exc}).",
-                "Stop the lab (`lab.shutdown()`) and start it again.",
+                _("The lab state is incomplete (missing {key}).").format(key=exc),
+                _("Stop the lab (`lab.shutdown()`) and start it again."),
             ) from exc
 
 
@@ -98,11 +99,11 @@ def docker_info(template: str) -> subprocess.CompletedProcess[str]:
 def docker_problem() -> str | None:
     """None when the Docker daemon answers, else what is wrong with Docker."""
     if shutil.which("docker") is None:
-        return "docker is not installed"
+        return _("docker is not installed")
     try:
         result = docker_info("{{.ServerVersion}}")
     except subprocess.TimeoutExpired:
-        return "docker info did not answer within 15 s"
+        return _("docker info did not answer within 15 s")
     if result.returncode != 0:
-        return "Docker is not running"
+        return _("Docker is not running")
     return None

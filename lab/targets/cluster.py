@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from lab.i18n import N_, _
 from lab.errors import LabError
 from lab.identity import Identity, resolve
 from lab.k8s import POD_SECURITY_ENFORCE, NamespaceClient
@@ -26,7 +27,7 @@ from lab.targets.kube import KubeStack, stack_credentials, stop_forwards
 
 log = logging.getLogger(__name__)
 
-NO_IMAGE_FIX = (
+NO_IMAGE_FIX = N_(
     "No backend image is published from this repository: build backend/Dockerfile, push it to a "
     "registry the cluster can pull from, and pass --image REF (or set LAB_IMAGE)."
 )
@@ -37,7 +38,7 @@ class ClusterTarget(KubeStack):
     """Apply the lab into one namespace of an existing cluster, forward its ports, clean up."""
 
     name: str = field(default="cluster", init=False)
-    fix: ClassVar[str] = "Re-apply: ironclad-lab up --target cluster --namespace NAMESPACE."
+    fix: ClassVar[str] = N_("Re-apply: ironclad-lab up --target cluster --namespace NAMESPACE.")
     identity: Identity | None = field(default=None, init=False)
 
     def up(self) -> Endpoints:
@@ -45,7 +46,9 @@ class ClusterTarget(KubeStack):
         then build the `wanted` parts in it."""
         s = self.settings
         if not s.registry_image:
-            raise LabError("The cluster target needs the backend image's reference.", NO_IMAGE_FIX)
+            raise LabError(
+                _("The cluster target needs the backend image's reference."), _(NO_IMAGE_FIX)
+            )
         try:
             self.identity = resolve(
                 s.namespace,
@@ -53,8 +56,10 @@ class ClusterTarget(KubeStack):
                 image=s.registry_image,
                 shared=True,
                 kubeconfig=s.kubeconfig,
-                fix="Point KUBECONFIG at the kubeconfig your instructor gave you, and pass "
-                "--context with one of its contexts (kubectl config get-contexts).",
+                fix=_(
+                    "Point KUBECONFIG at the kubeconfig your instructor gave you, and pass "
+                    "--context with one of its contexts (kubectl config get-contexts)."
+                ),
             )
             self.cluster = cluster = NamespaceClient.connect(self.identity)
             check_namespace(cluster)
@@ -97,20 +102,27 @@ def check_namespace(cluster: NamespaceClient) -> None:
     namespace = cluster.namespace_state()
     if namespace is None:
         raise LabError(
-            f"Namespace {ns} does not exist on this cluster.",
-            "The instructor creates learner namespaces (ironclad-lab workshop provision); check "
-            "--namespace / LAB_NAMESPACE and --context against the kubeconfig you were given.",
+            _("Namespace {namespace} does not exist on this cluster.").format(namespace=ns),
+            _(
+                "The instructor creates learner namespaces (ironclad-lab workshop provision); "
+                "check --namespace / LAB_NAMESPACE and --context against the kubeconfig you were "
+                "given."
+            ),
         )
     if namespace.terminating:
         raise LabError(
-            f"Namespace {ns} is being deleted.",
-            "Ask the instructor to provision it again once it is gone.",
+            _("Namespace {namespace} is being deleted.").format(namespace=ns),
+            _("Ask the instructor to provision it again once it is gone."),
         )
     enforced = namespace.labels.get(POD_SECURITY_ENFORCE)
     if enforced != "restricted":
         raise LabError(
-            f"Namespace {ns} is not labelled for Pod Security 'restricted' "
-            f"({POD_SECURITY_ENFORCE}={enforced or '(unset)'}).",
-            "Ask the instructor to provision it with ironclad-lab workshop provision (which "
-            f"labels it), or: kubectl label namespace {ns} {POD_SECURITY_ENFORCE}=restricted",
+            _(
+                "Namespace {namespace} is not labelled for Pod Security 'restricted' "
+                "({label}={value})."
+            ).format(namespace=ns, label=POD_SECURITY_ENFORCE, value=enforced or _("(unset)")),
+            _(
+                "Ask the instructor to provision it with ironclad-lab workshop provision (which "
+                "labels it), or: kubectl label namespace {namespace} {label}=restricted"
+            ).format(namespace=ns, label=POD_SECURITY_ENFORCE),
         )

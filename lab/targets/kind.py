@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import requests
 import yaml
 
+from lab.i18n import N_, _
 from lab.contract import BACKEND
 from lab.errors import CommandFailedError, LabError, TargetUnavailableError
 from lab.identity import Identity, resolve
@@ -44,7 +45,7 @@ METRICS_API = "v1beta1.metrics.k8s.io"
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
 
-CGROUP_V1_FIX = (
+CGROUP_V1_FIX = N_(
     "Boot the host with cgroup v2 (kernel parameter systemd.unified_cgroup_hierarchy=1; the "
     "default of current Linux distributions and of Docker Desktop), or use --target local."
 )
@@ -59,7 +60,7 @@ def cgroup_problem() -> str | None:
     except subprocess.TimeoutExpired:
         return None  # docker_problem() says so
     if result.returncode == 0 and result.stdout.strip() == "1":
-        return (
+        return _(
             "Docker runs on cgroup v1, which the kind node image's kubelet (Kubernetes >= 1.35) "
             "refuses"
         )
@@ -83,8 +84,10 @@ def kind_download_url(version: str, system: str | None = None, machine: str | No
     arch = ARCHES.get((machine or platform.machine()).lower())
     if system not in ("linux", "darwin") or arch is None:
         raise TargetUnavailableError(
-            f"No kind release binary for {system}/{machine or platform.machine()}.",
-            "Install kind yourself (https://kind.sigs.k8s.io), or use --target local.",
+            _("No kind release binary for {system}/{machine}.").format(
+                system=system, machine=machine or platform.machine()
+            ),
+            _("Install kind yourself (https://kind.sigs.k8s.io), or use --target local."),
         )
     return (
         f"https://github.com/kubernetes-sigs/kind/releases/download/{version}/kind-{system}-{arch}"
@@ -117,10 +120,13 @@ def kind_binary(settings: Settings) -> str:
     except Exception as exc:  # network errors of any kind
         binary.unlink(missing_ok=True)
         raise TargetUnavailableError(
-            f"kind on PATH is missing or older than the lab's {settings.kind_version}, and "
-            f"downloading {settings.kind_version} failed: {exc}",
-            f"Install kind {settings.kind_version} (https://kind.sigs.k8s.io), or use "
-            "--target local.",
+            _(
+                "kind on PATH is missing or older than the lab's {version}, and downloading "
+                "{version} failed: {error}"
+            ).format(version=settings.kind_version, error=exc),
+            _("Install kind {version} (https://kind.sigs.k8s.io), or use --target local.").format(
+                version=settings.kind_version
+            ),
         ) from exc
     return str(binary)
 
@@ -148,10 +154,14 @@ def verify_sha256(binary: Path, sum_url: str) -> None:
     if actual != expected:
         binary.unlink()
         raise TargetUnavailableError(
-            f"The downloaded kind has sha256 {actual}, but {sum_url} says {expected}; it was "
-            "deleted.",
-            "Run again (a broken download); if it persists, install kind yourself "
-            "(https://kind.sigs.k8s.io), or use --target local.",
+            _(
+                "The downloaded kind has sha256 {actual}, but {sum_url} says {expected}; it was "
+                "deleted."
+            ).format(actual=actual, sum_url=sum_url, expected=expected),
+            _(
+                "Run again (a broken download); if it persists, install kind yourself "
+                "(https://kind.sigs.k8s.io), or use --target local."
+            ),
         )
 
 
@@ -172,13 +182,13 @@ class KindTarget(KubeStack):
     """
 
     name: str = field(default="kind", init=False)
-    fix: ClassVar[str] = "Re-apply: ironclad-lab up --target kind."
+    fix: ClassVar[str] = N_("Re-apply: ironclad-lab up --target kind.")
     identity: Identity | None = field(default=None, init=False)
 
     def up(self) -> Endpoints:
         """The cluster, the image in its nodes, metrics-server; then the `wanted` parts."""
         if problem := docker_problem():
-            raise TargetUnavailableError(f"{problem}.", "Start Docker, or use --target local.")
+            raise TargetUnavailableError(f"{problem}.", _("Start Docker, or use --target local."))
         try:
             kind = kind_binary(self.settings)
             image_id = self._prepare(kind)
@@ -225,10 +235,13 @@ class KindTarget(KubeStack):
                 run([*argv, "--config", str(config), "--wait", "180s"])
         elif stopped := stopped_nodes(kind, s.cluster_name):
             raise TargetUnavailableError(
-                f"The kind cluster {s.cluster_name} exists but these nodes are stopped: "
-                f"{', '.join(stopped)}.",
-                f"Start them (docker start {' '.join(stopped)}) or delete the cluster "
-                f"(kind delete cluster --name {s.cluster_name}), then run again.",
+                _("The kind cluster {cluster} exists but these nodes are stopped: {nodes}.").format(
+                    cluster=s.cluster_name, nodes=", ".join(stopped)
+                ),
+                _(
+                    "Start them (docker start {nodes}) or delete the cluster (kind delete "
+                    "cluster --name {cluster}), then run again."
+                ).format(nodes=" ".join(stopped), cluster=s.cluster_name),
             )
         else:
             log.info("reusing the kind cluster %s", s.cluster_name)
@@ -266,7 +279,7 @@ class KindTarget(KubeStack):
                 s.namespace,
                 kind_context(s.cluster_name),
                 image=s.built_image,
-                fix="Start the kind lab: ironclad-lab up --target kind.",
+                fix=_("Start the kind lab: ironclad-lab up --target kind."),
             )
 
         try:
@@ -309,8 +322,10 @@ def node_image_of(cluster_yaml: str) -> str:
     found = {node["image"] for node in nodes}
     if len(found) != 1:
         raise LabError(
-            f"cluster.yaml names {len(found)} node images; the lab expects one for every node.",
-            "Give every node of manifests/kind/cluster.yaml the same pinned image.",
+            _(
+                "cluster.yaml names {count} node images; the lab expects one for every node."
+            ).format(count=len(found)),
+            _("Give every node of manifests/kind/cluster.yaml the same pinned image."),
         )
     return str(found.pop())
 
@@ -349,10 +364,14 @@ def load_image(kind: str, image: str, cluster_name: str) -> None:
             run([kind, "load", "image-archive", archive, "--name", cluster_name])
     except CommandFailedError as exc:
         raise LabError(
-            f"Could not load {image} into kind.\n{first}\nSingle-platform archive "
-            f"fallback: {exc.problem}",
-            "Update Docker (>= 28), or switch off Docker's containerd image store "
-            "(kind issue #3795); or use --target local.",
+            _(
+                "Could not load {image} into kind.\n{first}\nSingle-platform archive fallback: "
+                "{fallback}"
+            ).format(image=image, first=first, fallback=exc.problem),
+            _(
+                "Update Docker (>= 28), or switch off Docker's containerd image store (kind "
+                "issue #3795); or use --target local."
+            ),
         ) from exc
 
 

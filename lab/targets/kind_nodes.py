@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from lab.i18n import _
 from lab.errors import LabError
 from lab.image_archive import ArchivedImage, containerd_store_platform, docker, save_command
 
@@ -56,12 +57,14 @@ def parse_mirrors(value: str) -> dict[str, str]:
     `docker.io=http://10.0.0.5:5000,registry.k8s.io=http://10.0.0.5:5001`."""
     mirrors: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in value.split(","))):
-        registry, _, url = item.rpartition("=") if "=" in item else ("docker.io", "", item)
+        registry, _sep, url = item.rpartition("=") if "=" in item else ("docker.io", "", item)
         if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url) or not registry:
             raise LabError(
-                f"LAB_REGISTRY_MIRROR item {item!r} is not a mirror URL.",
-                "Set it to a URL such as http://10.0.0.5:5000, or registry=URL pairs "
-                "(docker.io=http://10.0.0.5:5000,registry.k8s.io=http://10.0.0.5:5001).",
+                _("LAB_REGISTRY_MIRROR item {item} is not a mirror URL.").format(item=repr(item)),
+                _(
+                    "Set it to a URL such as http://10.0.0.5:5000, or registry=URL pairs "
+                    "(docker.io=http://10.0.0.5:5000,registry.k8s.io=http://10.0.0.5:5001)."
+                ),
             )
         mirrors[registry] = url.rstrip("/")
     return mirrors

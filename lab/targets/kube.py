@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from lab.i18n import _
 from lab.contract import BACKEND, BACKEND_HPA, CHAOS_SECRET, GRAFANA, POSTGRES, PROMETHEUS
 from lab.credentials import GENERATED, Credentials, generate
 from lab.errors import LabError
@@ -60,7 +61,9 @@ def wait_hpa_floor(cluster: NamespaceClient, timeout: float) -> None:
 
     poll(
         scaled_to_floor,
-        what=f"{BACKEND_HPA} to scale {BACKEND} to its {floor} minReplicas",
+        what=_("{hpa} to scale {deployment} to its {floor} minReplicas").format(
+            hpa=BACKEND_HPA, deployment=BACKEND, floor=floor
+        ),
         timeout=timeout,
         interval=1.0,
         diagnose=lambda: cluster.diagnose(BACKEND_PODS.selector),
@@ -124,7 +127,9 @@ class KubeStack:
     @property
     def endpoints(self) -> Endpoints:
         if self._endpoints is None:
-            raise LabError(f"The {self.name} lab is not up.", self.fix)
+            raise LabError(
+                _("The {target} lab is not up.").format(target=self.name), _(self.fix)
+            )
         return self._endpoints
 
     def build(self, parts: Sequence[str]) -> None:
@@ -185,7 +190,7 @@ def forward_stack(
         forwards.append(fwd)
         poll(
             lambda: http_ok(fwd.url + pods_of.ready_path),
-            what=f"port-forward to {fwd.name}",
+            what=_("port-forward to {name}").format(name=fwd.name),
             timeout=60,
             diagnose=lambda: fwd.last_error,
         )
@@ -233,7 +238,12 @@ def chaos_token(cluster: NamespaceClient, fix: str) -> str:
     """The backend's chaos token: key CHAOS_TOKEN of the Secret CHAOS_SECRET."""
     value = cluster.secret(CHAOS_SECRET).get("CHAOS_TOKEN")
     if not value:
-        raise LabError(f"Secret {CHAOS_SECRET} in {cluster.namespace} has no CHAOS_TOKEN key.", fix)
+        raise LabError(
+            _("Secret {secret} in {namespace} has no CHAOS_TOKEN key.").format(
+                secret=CHAOS_SECRET, namespace=cluster.namespace
+            ),
+            _(fix),
+        )
     return base64.b64decode(value).decode()
 
 

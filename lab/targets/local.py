@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from lab.i18n import _, ngettext
 from lab.contract import JOB
 from lab.errors import LabError, ToolMissingError
 from lab.identity import Identity
@@ -50,8 +51,8 @@ def render_prometheus_config(template: Path, targets_file: Path) -> dict[str, An
     jobs = [job for job in config.get("scrape_configs", []) if job.get("job_name") == JOB]
     if not jobs:
         raise LabError(
-            f"{template} has no scrape job named {JOB!r}.",
-            "Restore the template from the repository (git checkout manifests/).",
+            _("{template} has no scrape job named {job}.").format(template=template, job=repr(JOB)),
+            _("Restore the template from the repository (git checkout manifests/)."),
         )
     for job in jobs:
         job.pop("static_configs", None)
@@ -181,7 +182,8 @@ class LocalTarget:
         """Build the `wanted` parts; return once each is ready."""
         if self.replicas < 1:
             raise LabError(
-                f"--replicas {self.replicas} leaves nothing to run.", "Use at least one replica."
+                _("--replicas {replicas} leaves nothing to run.").format(replicas=self.replicas),
+                _("Use at least one replica."),
             )
         with held():  # on record before anything can interrupt: a successor removes it
             self.root = Path(tempfile.mkdtemp(prefix="ironclad-lab-"))
@@ -242,7 +244,11 @@ class LocalTarget:
                 self._start_prometheus()
             poll(
                 self._targets_up,
-                what=f"Prometheus scraping {self.replicas} replicas",
+                what=ngettext(
+                    "Prometheus scraping {count} replica",
+                    "Prometheus scraping {count} replicas",
+                    self.replicas,
+                ).format(count=self.replicas),
                 timeout=self.settings.ready_timeout,
                 diagnose=self._targets_state,
             )
@@ -267,7 +273,7 @@ class LocalTarget:
         assert self.root is not None
         if self.postgres is None or not self.token:
             raise LabError(
-                "The backend needs PostgreSQL and its settings first.", "Build them first."
+                _("The backend needs PostgreSQL and its settings first."), _("Build them first.")
             )
         inherited = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # POSTGRES_* win
         environ = {
@@ -296,7 +302,9 @@ class LocalTarget:
         log.info("waiting for %d backend replicas …", self.replicas)
         poll(
             self._backends_ready,
-            what=f"{self.replicas} backend replicas ready",
+            what=ngettext(
+                "{count} backend replica ready", "{count} backend replicas ready", self.replicas
+            ).format(count=self.replicas),
             timeout=self.settings.ready_timeout,
             diagnose=self._backend_logs,
         )
@@ -331,12 +339,17 @@ class LocalTarget:
         if binary is None:
             raise ToolMissingError(
                 "prometheus",
-                "Debian/Ubuntu: `sudo apt-get install "
-                "prometheus`; conda: `conda install -c conda-forge prometheus`",
+                _(
+                    "Debian/Ubuntu: `sudo apt-get install prometheus`; conda: `conda install -c "
+                    "conda-forge prometheus`"
+                ),
             )
         template = self.settings.local_prometheus_config
         if not template.is_file():
-            raise LabError(f"{template} is missing.", "Run from a full checkout of the lab.")
+            raise LabError(
+                _("{template} is missing.").format(template=template),
+                _("Run from a full checkout of the lab."),
+            )
         targets = self.root / "prometheus-targets.json"
         targets.write_text(json.dumps(file_sd_groups(self.ports)))
         config = self.root / "prometheus.yml"
@@ -405,7 +418,9 @@ class LocalTarget:
 
     def _backend_logs(self) -> str:
         return "\n".join(
-            f"--- {r.process.name} (port {r.port}) log tail:\n{r.process.log_tail(10)}"
+            _("--- {name} (port {port}) log tail:\n{tail}").format(
+                name=r.process.name, port=r.port, tail=r.process.log_tail(10)
+            )
             for r in self.backends
         )
 
@@ -431,7 +446,7 @@ class LocalTarget:
                 f"{t['scrapeUrl']}: {t['health']} {t['lastError']}"
                 for t in data["data"]["activeTargets"]
             )
-            or "no active targets"
+            or _("no active targets")
         )
 
     @property

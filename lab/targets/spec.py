@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lab.i18n import _
 from lab.errors import LabError
 from lab.settings import peer_namespace
 
@@ -91,7 +92,8 @@ def spec(name: str) -> TargetSpec:
         return SPECS[name]
     except KeyError:
         raise LabError(
-            f"Unknown target {name!r}.", f"Use one of: {', '.join(SPECS)} (or {AUTO})."
+            _("Unknown target {name}.").format(name=repr(name)),
+            _("Use one of: {targets} (or {auto}).").format(targets=", ".join(SPECS), auto=AUTO),
         ) from None
 
 
@@ -99,7 +101,10 @@ def check_name(name: str, source: str = "--target") -> str:
     """`name` when `--target` / LAB_TARGET may say it (a target or `auto`), else LabError."""
     if name in NAMES:
         return name
-    raise LabError(f"{name!r} is not a target ({source}).", f"Use one of: {', '.join(NAMES)}.")
+    raise LabError(
+        _("{name} is not a target ({source}).").format(name=repr(name), source=source),
+        _("Use one of: {targets}.").format(targets=", ".join(NAMES)),
+    )
 
 
 def requested_spec(requested: str, source: str = "--target") -> TargetSpec | None:
