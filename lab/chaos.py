@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import pandas as pd
 import requests
 
-from lab.i18n import N_, _
 from lab.checks import describe
 from lab.errors import ChaosError
+from lab.i18n import N_, _
 from lab.net import http_ok
 from lab.procs import listener_pid
 

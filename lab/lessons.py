@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lab.i18n import N_, _
 from lab.errors import LabError
+from lab.i18n import N_, _
 
 PROBE_PODS = "lab-probe"  # label selector of the probe pods `lab.k8s` creates (PROBE_LABEL)
 EXERCISE_LABEL = "lab.ironclad/exercise"  # every object an exercise creates carries it
@@ -201,9 +201,7 @@ ORDER_REASONS = {
     "resilience": N_(
         "the HPA, PDB and NetworkPolicies select the backend's and PostgreSQL's pods."
     ),
-    "monitoring": N_(
-        "Prometheus discovers the backend's pods and its alerts assume they exist."
-    ),
+    "monitoring": N_("Prometheus discovers the backend's pods and its alerts assume they exist."),
 }
 
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lab.i18n import _, ngettext
 from lab.chaos import BackendChaos, chaos_left, leftovers
 from lab.contract import BACKEND, BACKEND_HPA, POSTGRES
 from lab.errors import LabError
+from lab.i18n import _, ngettext
 from lab.lessons import EXERCISES, PARTS, part_of, removed_by
 from lab.net import http_ok, http_status
 from lab.targets import Endpoints

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from lab.i18n import _
 from lab import stack
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
+from lab.i18n import _
 from lab.identity import Identity
 from lab.lessons import PARTS, Lesson, expected_parts, part_lesson, with_part
 from lab.lessons import lesson as lesson_row
@@ -149,9 +149,9 @@ class Lab:
         """The running lab's namespace through the client its recorded identity builds."""
         if not self.on_cluster:
             raise NeedsClusterError(
-                _(
-                    "This needs a Kubernetes cluster, but the lab runs on target={target}."
-                ).format(target=self.target),
+                _("This needs a Kubernetes cluster, but the lab runs on target={target}.").format(
+                    target=self.target
+                ),
                 _(
                     "Skip this cell (it is tagged needs-cluster), or start Docker and run the "
                     "lab with target='kind'."

@@ -33,8 +33,8 @@ from typing import IO, Any
 
 import psutil
 
-from lab.i18n import _
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError, StateFileLockedError
+from lab.i18n import _
 from lab.identity import Identity
 from lab.lessons import PARTS
 from lab.procs import (

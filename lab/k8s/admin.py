@@ -46,7 +46,11 @@ class ClusterAdmin(NamespaceClient):
     def drop_namespace(self, name: str) -> None:
         """Delete namespace `name` without waiting for it to go (absent: nothing to do)."""
         try:
-            self._call(_("delete namespace {name}").format(name=name), lambda: self.core.delete_namespace(name), None)
+            self._call(
+                _("delete namespace {name}").format(name=name),
+                lambda: self.core.delete_namespace(name),
+                None,
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -59,20 +63,30 @@ class ClusterAdmin(NamespaceClient):
         resource = self._resource(api_version, kind)
         if name is not None:
             try:
-                found = self._call(_("read {kind}/{name}").format(kind=kind, name=name), lambda: resource.get(name=name), None)
+                found = self._call(
+                    _("read {kind}/{name}").format(kind=kind, name=name),
+                    lambda: resource.get(name=name),
+                    None,
+                )
             except ApiException as exc:
                 if exc.status == 404:
                     return []
                 raise
             return [(name, dict(found.metadata.labels or {}))]
-        listed = self._call(_("list {kind}s").format(kind=kind), lambda: resource.get(label_selector=selector), None)
+        listed = self._call(
+            _("list {kind}s").format(kind=kind), lambda: resource.get(label_selector=selector), None
+        )
         return [(i.metadata.name, dict(i.metadata.labels or {})) for i in listed.items]
 
     def delete_cluster_scoped(self, api_version: str, kind: str, name: str) -> None:
         """Delete a cluster-scoped object (absent: nothing to do)."""
         resource = self._resource(api_version, kind)
         try:
-            self._call(_("delete {kind}/{name}").format(kind=kind, name=name), lambda: resource.delete(name=name), None)
+            self._call(
+                _("delete {kind}/{name}").format(kind=kind, name=name),
+                lambda: resource.delete(name=name),
+                None,
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -85,7 +99,9 @@ class ClusterAdmin(NamespaceClient):
             spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
         )
         answer: Any = self._call(
-            _("request a token for {namespace}/{service_account}").format(namespace=namespace, service_account=service_account),
+            _("request a token for {namespace}/{service_account}").format(
+                namespace=namespace, service_account=service_account
+            ),
             lambda: self.core.create_namespaced_service_account_token(
                 service_account, namespace, body
             ),

@@ -45,7 +45,7 @@ class Applying(Pods, Reads):
         for obj, resource, namespace in placed:
             name = obj["metadata"]["name"]
             self._call(
-                _("apply {kind}/{name}").format(kind=obj['kind'], name=name),
+                _("apply {kind}/{name}").format(kind=obj["kind"], name=name),
                 partial(
                     self.dynamic.server_side_apply,
                     resource,
@@ -68,7 +68,7 @@ class Applying(Pods, Reads):
             name = obj["metadata"]["name"]
             try:
                 self._call(
-                    _("delete {kind}/{name}").format(kind=obj['kind'], name=name),
+                    _("delete {kind}/{name}").format(kind=obj["kind"], name=name),
                     partial(
                         self.dynamic.delete,
                         resource,
@@ -144,7 +144,9 @@ class Applying(Pods, Reads):
 
         def conditions() -> list[Any]:
             service: Any = self._call(
-                _("read APIService {name}").format(name=name), lambda: api.read_api_service(name), None
+                _("read APIService {name}").format(name=name),
+                lambda: api.read_api_service(name),
+                None,
             )
             return list(service.status.conditions or []) if service.status else []
 

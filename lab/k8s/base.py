@@ -10,8 +10,8 @@ from typing import Any, Self, TypeVar
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from lab.i18n import _
 from lab.errors import LabError
+from lab.i18n import _
 from lab.identity import Identity
 from lab.k8s.client import api_client
 from lab.k8s.errors import (

@@ -8,8 +8,8 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from lab.i18n import _
 from lab.errors import LabError
+from lab.i18n import _
 from lab.identity import Identity
 from lab.k8s.errors import ForbiddenError, api_error, transport_error
 

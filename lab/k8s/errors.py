@@ -16,8 +16,8 @@ from typing import Any
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from lab.i18n import N_, _
 from lab.errors import LabError
+from lab.i18n import N_, _
 
 QUOTA_FIX = N_(
     "Free room in the namespace (ironclad-lab down, or delete leftover objects), or ask the "
@@ -256,9 +256,9 @@ def explain(
             action,
         )
     return ApiError(
-        _(
-            "In {where}, the API server failed to {action} ({status} {reason}: {message})."
-        ).format(where=where, action=action, status=exc.status, reason=exc.reason, message=message),
+        _("In {where}, the API server failed to {action} ({status} {reason}: {message}).").format(
+            where=where, action=action, status=exc.status, reason=exc.reason, message=message
+        ),
         fix or _(SERVER_FIX),
         exc,
         action,

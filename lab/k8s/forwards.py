@@ -10,8 +10,8 @@ from typing import Any
 
 from kubernetes import client
 
-from lab.i18n import _
 from lab.errors import LabError
+from lab.i18n import _
 from lab.k8s.client import ExplainingApiClient
 from lab.k8s.pods import Pods
 
@@ -44,7 +44,9 @@ class Forwarding(Pods):
                     ports=str(port),
                 )
 
-        sock = self._call(_("forward port {port} of pod {pod}").format(port=port, pod=pod), open_forward).socket(port)
+        sock = self._call(
+            _("forward port {port} of pod {pod}").format(port=port, pod=pod), open_forward
+        ).socket(port)
         sock.setblocking(True)
         return sock
 

@@ -59,7 +59,8 @@ class Pods(NamespaceBase):
     def pod(self, name: str) -> PodState:
         """One pod by name (`NotFoundError` when there is none)."""
         found = self._call(
-            _("read pod {name}").format(name=name), lambda: self.core.read_namespaced_pod(name, self.namespace)
+            _("read pod {name}").format(name=name),
+            lambda: self.core.read_namespaced_pod(name, self.namespace),
         )
         return PodState.of(found)
 
@@ -85,7 +86,9 @@ class Pods(NamespaceBase):
 
     def _events(self) -> list[Any]:
         return list(
-            self._call(_("list events"), lambda: self.core.list_namespaced_event(self.namespace)).items
+            self._call(
+                _("list events"), lambda: self.core.list_namespaced_event(self.namespace)
+            ).items
         )
 
     def blocker(self, selector: str | None, since: datetime) -> BlockedError | None:
@@ -259,9 +262,9 @@ class Pods(NamespaceBase):
         a refusal (Pod Security, quota, RBAC) is the `ForbiddenError` naming it."""
         name = pod.metadata.name if pod.metadata else "?"
         created = self._call(
-            (
-                _("create {what} {name} (dry run)") if dry_run else _("create {what} {name}")
-            ).format(what=what, name=name),
+            (_("create {what} {name} (dry run)") if dry_run else _("create {what} {name}")).format(
+                what=what, name=name
+            ),
             lambda: self.core.create_namespaced_pod(
                 self.namespace, pod, dry_run="All" if dry_run else None
             ),

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from kubernetes import client
 
-from lab.i18n import _
 from lab.errors import LabError
+from lab.i18n import _
 from lab.k8s.objects import PROBE_LABEL, ProbeResult
 from lab.k8s.pods import Pods
 from lab.waits import poll

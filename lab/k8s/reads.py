@@ -21,7 +21,9 @@ class Reads(NamespaceBase):
         if name != self.namespace:
             self._cluster_wide(_("Reading namespace {name}").format(name=name))
         try:
-            found = self._call(_("read namespace {name}").format(name=name), lambda: self.core.read_namespace(name))
+            found = self._call(
+                _("read namespace {name}").format(name=name), lambda: self.core.read_namespace(name)
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -32,7 +34,8 @@ class Reads(NamespaceBase):
         """A Secret's data as the API stores it: base64 values (`base64.b64decode` reads them,
         no key needed). `NotFoundError` when there is none."""
         secret: Any = self._call(
-            _("read Secret/{name}").format(name=name), lambda: self.core.read_namespaced_secret(name, self.namespace)
+            _("read Secret/{name}").format(name=name),
+            lambda: self.core.read_namespaced_secret(name, self.namespace),
         )
         return dict(secret.data or {})
 
@@ -49,7 +52,8 @@ class Reads(NamespaceBase):
         resource = self._resource(api_version, kind)
         try:
             self._call(
-                _("read {kind}/{name}").format(kind=kind, name=name), lambda: resource.get(name=name, namespace=self.namespace)
+                _("read {kind}/{name}").format(kind=kind, name=name),
+                lambda: resource.get(name=name, namespace=self.namespace),
             )
         except ApiException as exc:
             if exc.status == 404:

@@ -9,8 +9,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from lab.i18n import _
 from lab.errors import LabError
+from lab.i18n import _
 from lab.k8s.objects import Rollout, RolloutSample
 from lab.k8s.pods import Pods
 from lab.waits import poll
@@ -47,7 +47,11 @@ class Rollouts(Pods):
         """A Deployment's or StatefulSet's counts, and whether its rollout is complete."""
         read, _patch = self._api_of(kind)
         return Rollout.of(
-            self._call(_("read {kind}/{name}").format(kind=kind, name=name), lambda: read(name, self.namespace)), kind
+            self._call(
+                _("read {kind}/{name}").format(kind=kind, name=name),
+                lambda: read(name, self.namespace),
+            ),
+            kind,
         )
 
     def rollouts(self, kind: str) -> list[Rollout]:
@@ -56,7 +60,9 @@ class Rollouts(Pods):
             "StatefulSet": self.apps.list_namespaced_stateful_set,
             "Deployment": self.apps.list_namespaced_deployment,
         }
-        found: Any = self._call(_("list {kind}s").format(kind=kind), lambda: lists[kind](self.namespace))
+        found: Any = self._call(
+            _("list {kind}s").format(kind=kind), lambda: lists[kind](self.namespace)
+        )
         return sorted((Rollout.of(w, kind) for w in found.items), key=lambda r: r.name)
 
     def wait_rollout(
@@ -100,7 +106,10 @@ class Rollouts(Pods):
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
         _read, patch_call = self._api_of(kind)
-        self._call(_("restart {kind}/{name}").format(kind=kind, name=name), lambda: patch_call(name, self.namespace, patch))
+        self._call(
+            _("restart {kind}/{name}").format(kind=kind, name=name),
+            lambda: patch_call(name, self.namespace, patch),
+        )
         return stamp
 
     def rollout_timeline(

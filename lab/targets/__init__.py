@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lab.i18n import _
 from lab.errors import LabError, TargetUnavailableError, UsageError
+from lab.i18n import _
 from lab.lessons import PARTS, check_parts
 from lab.settings import Settings
 from lab.targets.base import Endpoints, ReplicaRecord, Target, docker_problem

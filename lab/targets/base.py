@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from lab.i18n import _
 from lab.errors import LabError
+from lab.i18n import _
 from lab.identity import Identity
 
 

@@ -17,8 +17,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from lab.i18n import N_, _
 from lab.errors import LabError
+from lab.i18n import N_, _
 from lab.identity import Identity, resolve
 from lab.k8s import POD_SECURITY_ENFORCE, NamespaceClient
 from lab.manifests import render

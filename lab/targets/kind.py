@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 import requests
 import yaml
 
-from lab.i18n import N_, _
 from lab.contract import BACKEND
 from lab.errors import CommandFailedError, LabError, TargetUnavailableError
+from lab.i18n import N_, _
 from lab.identity import Identity, resolve
 from lab.image_archive import LoadResult, archived_backend, build_backend, load_archive
 from lab.images import dockerfile_bases
@@ -322,9 +322,9 @@ def node_image_of(cluster_yaml: str) -> str:
     found = {node["image"] for node in nodes}
     if len(found) != 1:
         raise LabError(
-            _(
-                "cluster.yaml names {count} node images; the lab expects one for every node."
-            ).format(count=len(found)),
+            _("cluster.yaml names {count} node images; the lab expects one for every node.").format(
+                count=len(found)
+            ),
             _("Give every node of manifests/kind/cluster.yaml the same pinned image."),
         )
     return str(found.pop())

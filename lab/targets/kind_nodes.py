@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from lab.i18n import _
 from lab.errors import LabError
+from lab.i18n import _
 from lab.image_archive import ArchivedImage, containerd_store_platform, docker, save_command
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from lab.i18n import _
 from lab.contract import BACKEND, BACKEND_HPA, CHAOS_SECRET, GRAFANA, POSTGRES, PROMETHEUS
 from lab.credentials import GENERATED, Credentials, generate
 from lab.errors import LabError
+from lab.i18n import _
 from lab.k8s import NamespaceClient, NotFoundError, pods_of
 from lab.lessons import PARTS, check_parts, objects_of
 from lab.net import http_ok
@@ -127,9 +127,7 @@ class KubeStack:
     @property
     def endpoints(self) -> Endpoints:
         if self._endpoints is None:
-            raise LabError(
-                _("The {target} lab is not up.").format(target=self.name), _(self.fix)
-            )
+            raise LabError(_("The {target} lab is not up.").format(target=self.name), _(self.fix))
         return self._endpoints
 
     def build(self, parts: Sequence[str]) -> None:

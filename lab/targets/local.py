@@ -26,9 +26,9 @@ from typing import Any
 
 import yaml
 
-from lab.i18n import _, ngettext
 from lab.contract import JOB
 from lab.errors import LabError, ToolMissingError
+from lab.i18n import _, ngettext
 from lab.identity import Identity
 from lab.lessons import PARTS, check_parts, part_lesson
 from lab.manifests import find, parse
@@ -441,13 +441,10 @@ class LocalTarget:
             data = get_json(f"{self.prometheus_url}/api/v1/targets?state=active")
         except OSError as exc:
             return f"Prometheus API: {exc}\n{self.prometheus.log_tail(10)}"
-        return (
-            "\n".join(
-                f"{t['scrapeUrl']}: {t['health']} {t['lastError']}"
-                for t in data["data"]["activeTargets"]
-            )
-            or _("no active targets")
-        )
+        return "\n".join(
+            f"{t['scrapeUrl']}: {t['health']} {t['lastError']}"
+            for t in data["data"]["activeTargets"]
+        ) or _("no active targets")
 
     @property
     def records(self) -> tuple[ReplicaRecord, ...]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.i18n import _
 from lab.errors import LabError
+from lab.i18n import _
 from lab.settings import peer_namespace
 
 AUTO = "auto"  # not a target: `lab.targets.choose` resolves it to kind or local, and says why
