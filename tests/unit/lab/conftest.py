@@ -7,6 +7,7 @@ hand them to the next test in its worker."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +19,10 @@ def no_connected_lab() -> Iterator[None]:
     yield
     session._CURRENT.clear()
     i18n.use(i18n.SOURCE_LANGUAGE)
+
+
+@pytest.fixture
+def spanish() -> None:
+    """The lab speaks Spanish for this test (its catalogs and the notebooks' of this checkout);
+    `no_connected_lab` switches back to English afterwards."""
+    i18n.use("es", Path(__file__).resolve().parents[3])

@@ -21,10 +21,13 @@ import pytest
 from fake_kube_api import NS, FakeApiServer, deployment_json, pod_json
 from kubernetes import client
 
-from lab.errors import LabError
+from lab import i18n
+from lab.errors import LabError, LabTimeoutError
 from lab.k8s import NamespaceClient
 from lab.lessons import EXERCISE_LABEL, expected_parts
-from lab.reset import reset_cluster
+from lab.net import free_port
+from lab.reset import fix_backends, reset_cluster
+from lab.targets import Endpoints
 from lab.targets.kind import IMAGE_ID_ANNOTATION, with_live_image_stamp
 
 
@@ -132,6 +135,39 @@ def test_reset_to_5_reapplies_the_overlay_and_removes_probe_pods_and_exercise_ob
     ]
     again = reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5)
     assert again == ["applied 3 objects (server-side apply)", *done[-2:]]
+
+
+@pytest.mark.usefixtures("spanish")
+def test_a_resets_lines_are_in_the_learners_language(
+    fake: FakeApiServer, cluster: NamespaceClient
+) -> None:
+    done = reset_cluster(cluster, copy.deepcopy(OVERLAY), 5, timeout=5)
+    assert done == [
+        "3 objetos aplicados (server-side apply)",
+        "eliminado Pod/lab-probe-1 (lab-probe)",
+        f"eliminado ConfigMap/mine ({EXERCISE_LABEL})",
+        "postgres listo",
+        "backend: 3 listos (mínimo del HPA: 3)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("language", "waiting_for"),
+    [("en", "1 backend replica ready"), ("es", "1 réplica del backend lista")],
+)
+def test_a_reset_waiting_for_replicas_that_never_answer_times_out_naming_them(
+    language: str, waiting_for: str
+) -> None:
+    """The local path: a replica whose port nobody listens on is never ready; the timeout
+    names what it waited for (the one-replica form of the plural) and why (it does not
+    answer), in the language in use."""
+    i18n.use(language)
+    backend = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(LabTimeoutError) as info:
+        fix_backends(Endpoints("local", backend, [backend], chaos_token="t"), timeout=0.5)
+    assert info.value.what == waiting_for
+    does_not_answer = "does not answer" if language == "en" else "no responde"
+    assert f"{backend} {does_not_answer}" in info.value.detail
 
 
 def test_a_reset_reapplies_only_the_parts_that_lesson_expects(

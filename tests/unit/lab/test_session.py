@@ -119,6 +119,32 @@ def test_connect_without_a_lab_and_without_start_says_how_to_start(settings: Set
     assert "ironclad-lab up" in info.value.next_step
 
 
+@pytest.mark.usefixtures("spanish")
+def test_an_apply_refused_says_why_and_what_to_do_in_spanish(settings: Settings) -> None:
+    """env.apply on a lab without the parts before it: refused before anything is built, the
+    reason and the fix in the learner's language (lab.po)."""
+    env = Lab(ENDPOINTS, "ironclad-demo", os.getpid(), "", settings, parts=("namespace",))
+    with pytest.raises(LabError) as info:
+        env.apply("backend")
+    assert info.value.problem.startswith("backend (lección 04) necesita antes config, postgres: ")
+    assert "nunca está lista" in info.value.problem  # the order's reason, translated too
+    assert info.value.next_step.startswith("Construye primero config (lección 02")
+    with pytest.raises(LabNotRunningError) as stopped:
+        connect("local", start=False, settings=settings)
+    assert str(stopped.value) == (
+        "No hay ningún laboratorio en marcha.\n→ Inicia uno: `ironclad-lab up --target local` "
+        "en una terminal, o lab.connect(start=True)."
+    )
+
+
+def test_an_apply_refused_is_in_english_without_a_language_chosen(settings: Settings) -> None:
+    env = Lab(ENDPOINTS, "ironclad-demo", os.getpid(), "", settings, parts=("namespace",))
+    with pytest.raises(LabError) as info:
+        env.apply("backend")
+    assert info.value.problem.startswith("backend (lesson 04) needs config, postgres first: ")
+    assert info.value.next_step.startswith("Build config first (lesson 02")
+
+
 def test_k8s_on_the_local_target_is_a_clear_error(settings: Settings) -> None:
     env = Lab(ENDPOINTS, "ironclad-demo", os.getpid(), "", settings)
     with pytest.raises(NeedsClusterError, match="target=local"):

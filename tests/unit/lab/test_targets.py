@@ -91,6 +91,22 @@ def test_kind_without_a_docker_daemon_says_what_to_do(path_without_docker: Path)
     )
 
 
+@pytest.mark.usefixtures("spanish")
+def test_a_target_unavailable_says_so_in_spanish(path_without_docker: Path) -> None:
+    """The learner's language for the refusal and its fix; the reason `auto` gives keeps its
+    `target=NAME ` start (lab up compares it) in Spanish too."""
+    fake_docker(path_without_docker, exit_code=1)
+    with pytest.raises(TargetUnavailableError) as info:
+        choose("kind", SETTINGS)
+    assert str(info.value) == (
+        "No se puede usar el objetivo kind: Docker no está en marcha.\n"
+        "→ Inicia Docker, o usa --target local."
+    )
+    assert choose("auto", SETTINGS).reason == (
+        "target=local (auto): Docker no está en marcha, así que no hay clúster kind"
+    )
+
+
 def test_auto_picks_kind_when_docker_and_kind_answer(path_without_docker: Path) -> None:
     fake_docker(path_without_docker, exit_code=0)
     kind = fake_kind(path_without_docker, Settings.kind_version)
