@@ -34,12 +34,14 @@ from lab.waits import poll
 if TYPE_CHECKING:
     from lab.k8s import NamespaceClient
 
-# Kinds an exercise may create (what a reset looks for under EXERCISE_LABEL).
+# Kinds an exercise may create (what a reset looks for under EXERCISE_LABEL), and lesson 03's
+# too-early Deployment (lab.wrong_order), left behind if its cell's kernel dies.
 EXERCISE_KINDS = (
     ("v1", "ConfigMap"),
     ("v1", "Pod"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("policy/v1", "PodDisruptionBudget"),
+    ("apps/v1", "Deployment"),
 )
 
 

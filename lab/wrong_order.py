@@ -161,8 +161,9 @@ def too_early_deployment(
 ) -> dict[str, Any]:
     """The backend Deployment of `rendered` (a target's render), renamed `EARLY` with its own
     app label (no Service, HPA, PDB or Prometheus selects it), one replica, labelled as a
-    lesson's run-time object, a start-up timeout of `startup_timeout_s`; with `missing_ref` (the
-    name of a Secret that does not exist), its PostgreSQL password read from that Secret."""
+    lesson's run-time object (`reset --to N` removes one a dead kernel left), a start-up
+    timeout of `startup_timeout_s`; with `missing_ref` (the name of a Secret that does not
+    exist), its PostgreSQL password read from that Secret."""
     from lab.manifests import find
 
     deployment = copy.deepcopy(find(rendered, "Deployment", BACKEND))

@@ -592,9 +592,9 @@ class FakeApiServer:
                     "status": {"conditions": self.api_services.get(name, [])},
                 }
             case "GET", ["apis", "apps", "v1", "namespaces", _, "deployments"]:
-                return 200, self.list_of("DeploymentList", self.deployments)
+                return 200, self.list_of("DeploymentList", self.deployments, query)
             case "GET", ["apis", "apps", "v1", "namespaces", _, "statefulsets"]:
-                return 200, self.list_of("StatefulSetList", self.statefulsets)
+                return 200, self.list_of("StatefulSetList", self.statefulsets, query)
             case "GET", ["apis", "apps", "v1", "namespaces", namespace, "deployments", name]:
                 found = self.deployments.get(name)
                 mine = found and found["metadata"].get("namespace", NS) == namespace
@@ -732,13 +732,16 @@ class FakeApiServer:
         target["status"]["observedGeneration"] = target["metadata"]["generation"]
         return 200, target
 
-    @staticmethod
-    def list_of(kind: str, items: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def list_of(
+        self, kind: str, items: dict[str, dict[str, Any]], query: dict[str, str]
+    ) -> dict[str, Any]:
+        """The workloads `items` a list with the query's label selector returns."""
+        selector = query.get("labelSelector")
         return {
             "kind": kind,
             "apiVersion": "apps/v1",
             "metadata": {},
-            "items": list(items.values()),
+            "items": [item for item in items.values() if self.matches(item, selector)],
         }
 
     def matches(self, obj: dict[str, Any], selector: str | None) -> bool:

@@ -73,6 +73,9 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApiSer
         server.put(obj)
     server.put(labelled("ConfigMap", "mine", {EXERCISE_LABEL: "02"}))
     server.put(labelled("ConfigMap", "lab", {"app": "backend"}))
+    early = {**deployment_json(1, 0, 0), "metadata": {"name": "backend-too-early", "namespace": NS}}
+    early["metadata"]["labels"] = {EXERCISE_LABEL: "03-order"}  # 03's, left by a dead kernel
+    server.put(early)
     server.pods = {
         **{n: pod_json(n) for n in ("backend-a", "backend-b", "backend-c")},
         "postgres-0": pod_json("postgres-0", labels={"app": "postgres"}),
@@ -130,6 +133,7 @@ def test_reset_to_5_reapplies_the_overlay_and_removes_probe_pods_and_exercise_ob
         "applied 3 objects (server-side apply)",
         "deleted Pod/lab-probe-1 (lab-probe)",
         f"deleted ConfigMap/mine ({EXERCISE_LABEL})",
+        f"deleted Deployment/backend-too-early ({EXERCISE_LABEL})",
         "postgres ready",
         "backend: 3 ready (HPA floor 3)",
     ]
