@@ -150,6 +150,7 @@ def test_a_resets_lines_are_in_the_learners_language(
         "3 objetos aplicados (server-side apply)",
         "eliminado Pod/lab-probe-1 (lab-probe)",
         f"eliminado ConfigMap/mine ({EXERCISE_LABEL})",
+        f"eliminado Deployment/backend-too-early ({EXERCISE_LABEL})",
         "postgres listo",
         "backend: 3 listos (mínimo del HPA: 3)",
     ]
