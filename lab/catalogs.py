@@ -26,7 +26,15 @@ from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po, write_po
 
 from lab import nb_i18n
-from lab.i18n import LANGUAGES, LOCALE_DIR, NOTEBOOK_LOCALE, SOURCE_LANGUAGE, forms, placeholders
+from lab.i18n import (
+    LANGUAGES,
+    LOCALE_DIR,
+    NOTEBOOK_LOCALE,
+    SOURCE_LANGUAGE,
+    forms,
+    notebooks_dir,
+    placeholders,
+)
 from lab.nb import notebook_from_dict, notebook_writes
 
 PACKAGE = Path(__file__).resolve().parent
@@ -122,12 +130,12 @@ def notebook_template(notebook: Path) -> Catalog:
 
 def english_notebooks(root: Path) -> list[Path]:
     """The English notebooks: the sources of the translated ones."""
-    return sorted((root / "notebooks").glob("*.ipynb"))
+    return sorted(notebooks_dir(root, SOURCE_LANGUAGE).glob("*.ipynb"))
 
 
 def translated_notebook_path(root: Path, notebook: Path, language: str) -> Path:
     """Where `notebook`'s `language` version is generated: notebooks/<language>/<name>."""
-    return root / "notebooks" / language / notebook.name
+    return notebooks_dir(root, language) / notebook.name
 
 
 def sources(root: Path) -> Iterator[tuple[Source, Catalog]]:
@@ -211,7 +219,7 @@ def problems(root: Path) -> list[str]:
                 found.append(
                     f"{_shown(target, root)}: not what its English notebook and catalog make"
                 )
-        for extra in sorted((root / "notebooks" / language).glob("*.ipynb")):
+        for extra in sorted(notebooks_dir(root, language).glob("*.ipynb")):
             if extra.name not in sources_by_name:
                 found.append(f"{_shown(extra, root)}: no English notebook of that name")
     return found
