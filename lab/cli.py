@@ -23,8 +23,10 @@ import logging
 import sys
 import textwrap
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from lab import i18n
 from lab.commands import LabParser, examples
 from lab.errors import LabError, UsageError
 from lab.extras import installed_version, require
@@ -137,6 +139,9 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     try:
         require(COMMANDS_EXTRA, args.command)
         settings = settings or get_settings()
+        if getattr(args, "lang", None):  # `--lang` (run, init) wins over LAB_LANG and the rest
+            settings = replace(settings, lang=args.lang)
+        i18n.use(settings.lang, settings.repo_root)
         needs_root = getattr(args, "needs_root", True)
         if needs_root and not is_lab_root(settings.repo_root):  # before anything is made
             raise LabError(

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
+from lab import i18n
 from lab.checks import publish
 from lab.errors import LabError
 from lab.notrun import NotRun, Shown, explain, parse_show
@@ -118,7 +119,8 @@ def register(shell: Any, settings: Settings) -> None:
 
 
 def load_ipython_extension(shell: Any) -> None:
-    """IPython extension entry point (`%load_ext lab.magics`, `--ext=lab.magics`).
+    """IPython extension entry point (`%load_ext lab.magics`, `--ext=lab.magics`): registers
+    `%%cluster` and speaks the learner's language (`Settings.lang`) in the kernel.
 
     It also puts the kernel's own environment's scripts directory first on PATH, as an activated
     environment would: a JupyterLab started as `.venv/bin/jupyter lab` gives its kernels the
@@ -126,4 +128,6 @@ def load_ipython_extension(shell: Any) -> None:
     scripts = sysconfig.get_path("scripts")
     if scripts not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join(filter(None, (scripts, os.environ.get("PATH"))))
-    register(shell, get_settings())
+    settings = get_settings()
+    i18n.use(settings.lang, settings.repo_root)  # the kernel speaks the learner's language
+    register(shell, settings)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from lab import stack
+from lab import i18n, stack
 from lab.errors import LabError, LabNotRunningError, NeedsClusterError
 from lab.i18n import _
 from lab.identity import Identity
@@ -188,9 +188,10 @@ def connect(
     starts so), and one line on stderr says what left in the stack breaks that lesson (chaos
     still on, a replica not ready) and the command that fixes it.
     """
+    settings = settings or get_settings()
+    i18n.use(settings.lang, settings.repo_root)  # what lab says in this notebook from now on
     if lesson is not None:
         lesson_row(lesson)  # refused before anything starts: a lesson that does not exist
-    settings = settings or get_settings()
     if namespace is not None:
         settings = replace(settings, namespace=check_namespace(namespace, "NAMESPACE"))
     env = _attach_or_start(target, start, settings, namespace is not None, lesson)
@@ -292,7 +293,7 @@ def _attach_or_start(
             ),
         )
     choice = choose(target or settings.target, settings)
-    environment = {**os.environ, "LAB_NAMESPACE": settings.namespace}
+    environment = {**os.environ, "LAB_NAMESPACE": settings.namespace, "LAB_LANG": settings.lang}
     started = StackProcess(choice.name, settings, environ=environment, lesson=lesson)
     state = started.start()
     return Lab(

@@ -7,6 +7,7 @@ docstring, `ironclad-lab --help` and docs/cli.md show it from there (a test hold
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -16,7 +17,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from lab.errors import LabError
-from lab.i18n import _
+from lab.i18n import (
+    LANGUAGES,
+    LOCALE_VARIABLES,
+    SOURCE_LANGUAGE,
+    _,
+    locale_language,
+    notebooks_dir,
+)
 
 DEFAULT_NAMESPACE = "ironclad-demo"  # the namespace manifests/ is written for
 PEER_SUFFIX = "-peer"
@@ -26,8 +34,10 @@ DEFAULT_DNS = ("k8s-app=kube-dns",)  # a learner's second namespace on a shared 
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_LABEL_MAX = 63
 N = TypeVar("N", int, float)
-# What makes a directory a learner workspace (lab.workspace writes it: the version it came from).
+# What makes a directory a learner workspace (lab.workspace writes it: the version it came from,
+# and under WORKSPACE_LANGUAGE the language `init` chose).
 WORKSPACE_MARKER = "ironclad-lab.json"
+WORKSPACE_LANGUAGE = "language"
 OUTPUT_DIR = "build"  # what a run writes, under the root (a checkout's .gitignore names it)
 
 
@@ -87,6 +97,7 @@ class Settings:
     registry_mirror: str | None = None
     dns: tuple[str, ...] = DEFAULT_DNS  # where pods may send DNS (LAB_DNS, see the docstring)
     images_archive: Path | None = None  # kind: an `images save` archive to load (`--archive`)
+    lang: str = SOURCE_LANGUAGE  # the learner's language (lab.i18n.LANGUAGES; see learner_language)
 
     @property
     def state_file(self) -> Path:
@@ -108,7 +119,9 @@ class Settings:
 
     @property
     def notebooks_dir(self) -> Path:
-        return self.repo_root / "notebooks"
+        """The lesson notebooks in the learner's language: notebooks/ (English, the source) or
+        notebooks/<lang>/ (generated from it and the catalogs)."""
+        return notebooks_dir(self.repo_root, self.lang)
 
     @property
     def report_dir(self) -> Path:
@@ -155,6 +168,7 @@ class Settings:
             registry_mirror=environ.get("LAB_REGISTRY_MIRROR") or None,
             dns=tuple(d.strip() for d in environ.get("LAB_DNS", "").split(",") if d.strip())
             or DEFAULT_DNS,
+            lang=learner_language(environ, root),
         )
 
 
@@ -183,7 +197,57 @@ ENVIRONMENT = {
     "e.g. 169.254.20.10/32,k8s-app=kube-dns)",
     "LAB_REPO_ROOT": "the checkout or workspace holding manifests/ and notebooks/ (default: "
     "searched upwards from the working directory)",
+    "LAB_LANG": f"the learner's language, {' or '.join(LANGUAGES)}: what the lab says and which "
+    "notebooks `run` runs (default: the workspace's, `init --lang`; else the locale's; else "
+    f"{SOURCE_LANGUAGE})",
+    **dict.fromkeys(
+        LOCALE_VARIABLES,
+        f"the locale, read as gettext reads it ({', '.join(LOCALE_VARIABLES)}, in this order): "
+        "its first language the lab speaks is the default of LAB_LANG outside a workspace that "
+        "records one",
+    ),
 }
+
+
+def learner_language(environ: Mapping[str, str], root: Path) -> str:
+    """The learner's language: LAB_LANG (checked), else the one the workspace at `root`
+    records (`ironclad-lab init --lang`), else the locale's (lab.i18n.locale_language), else
+    English. A `--lang` flag, where a command has one, wins over all of them (lab.cli)."""
+    asked = environ.get("LAB_LANG")
+    if asked:
+        return check_language(asked, "LAB_LANG")
+    return workspace_language(root) or locale_language(environ)
+
+
+def check_language(code: str, source: str) -> str:
+    """`code` when the lab speaks it; else LabError naming `source` and the accepted codes."""
+    if code in LANGUAGES:
+        return code
+    accepted = ", ".join(f"{c} ({name})" for c, name in LANGUAGES.items())
+    raise LabError(
+        _("{source}={code!r} is not a language the lab speaks.").format(source=source, code=code),
+        _("Use one of: {accepted}; or unset it.").format(accepted=accepted),
+    )
+
+
+def workspace_language(root: Path) -> str | None:
+    """The language the workspace at `root` records (its marker's WORKSPACE_LANGUAGE), None
+    when `root` is no workspace or records none; LabError for a marker that is not readable."""
+    if not is_workspace(root):
+        return None
+    marker = root / WORKSPACE_MARKER
+    try:
+        recorded = json.loads(marker.read_text())
+    except (OSError, ValueError) as exc:
+        raise LabError(
+            _("{marker} is not the JSON `ironclad-lab init` writes ({error}).").format(
+                marker=marker, error=exc
+            ),
+            _("Restore it (it names the version and the language), or make a new workspace."),
+        ) from exc
+    code = recorded.get(WORKSPACE_LANGUAGE) if isinstance(recorded, dict) else None
+    where = _("{key} in {marker}").format(key=WORKSPACE_LANGUAGE, marker=marker)
+    return check_language(str(code), where) if code else None
 
 
 def peer_namespace(namespace: str, shared: bool) -> str:

@@ -3,7 +3,12 @@ learner's, where the notebooks they edit and everything a run writes (build/) li
 nothing they save ever dirties a checkout.
 
 `ironclad-lab init DIR` makes one; the lab then finds it by searching upwards from the working
-directory (`lab.settings.find_repo_root`, the marker file `WORKSPACE_MARKER`). The course is the
+directory (`lab.settings.find_repo_root`, the marker file `WORKSPACE_MARKER`). The marker also
+records the learner's language (`init --lang`; `lab.settings.learner_language` reads it). The
+workspace holds the course as the checkout does, in every language: the English notebooks in
+notebooks/, the generated ones in notebooks/<lang>/ (where a learner of that language opens
+them), their shared solutions in notebooks/solutions/ and the catalogs `lab.i18n.translate`
+reads in notebooks/locale/. The course is the
 package data of an installed wheel (lab/course/: pyproject.toml's force-include) or, in an
 editable install, the checkout the package sits in; the backend's build context (for the kind
 target's image) is the installed `backend` package with its Dockerfile.
@@ -19,8 +24,14 @@ from pathlib import Path
 import backend
 from lab.errors import LabError
 from lab.extras import installed_version
-from lab.i18n import _
-from lab.settings import OUTPUT_DIR, WORKSPACE_MARKER, is_checkout, is_workspace
+from lab.i18n import SOURCE_LANGUAGE, _
+from lab.settings import (
+    OUTPUT_DIR,
+    WORKSPACE_LANGUAGE,
+    WORKSPACE_MARKER,
+    is_checkout,
+    is_workspace,
+)
 
 COURSE = ("manifests", "notebooks", "docs")  # copied from the course as they are
 BUILD_CONTEXT = "backend"  # the image kind builds: DIR/backend/Dockerfile, context DIR
@@ -84,10 +95,10 @@ def refuse(target: Path) -> None:
             )
 
 
-def init(directory: Path, exist_ok: bool = False) -> Path:
-    """Make the workspace `directory` (see the module docstring) and return its path; with
-    `exist_ok`, a workspace there already is returned as it is. It is assembled beside it and
-    renamed into place: on any failure nothing is left behind."""
+def init(directory: Path, exist_ok: bool = False, language: str = SOURCE_LANGUAGE) -> Path:
+    """Make the workspace `directory` (see the module docstring), recording `language`, and
+    return its path; with `exist_ok`, a workspace there already is returned as it is. It is
+    assembled beside it and renamed into place: on any failure nothing is left behind."""
     target = directory.expanduser().absolute()
     if exist_ok and is_workspace(target):
         return target
@@ -99,7 +110,11 @@ def init(directory: Path, exist_ok: bool = False) -> Path:
         for part in COURSE:
             shutil.copytree(source / part, staging / part, ignore=SKIPPED)
         shutil.copytree(Path(backend.__file__).parent, staging / BUILD_CONTEXT, ignore=SKIPPED)
-        marker = {"version": installed_version(), "course": str(source)}
+        marker = {
+            "version": installed_version(),
+            "course": str(source),
+            WORKSPACE_LANGUAGE: language,
+        }
         (staging / WORKSPACE_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         if target.exists():  # an empty directory: replaced by the assembled one
             target.rmdir()
@@ -108,3 +123,11 @@ def init(directory: Path, exist_ok: bool = False) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def record_language(workspace: Path, language: str) -> None:
+    """Set the language the marker of `workspace` records (what the lab speaks there)."""
+    marker = workspace / WORKSPACE_MARKER
+    recorded = json.loads(marker.read_text())
+    recorded[WORKSPACE_LANGUAGE] = language
+    marker.write_text(json.dumps(recorded, indent=2) + "\n")

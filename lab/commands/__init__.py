@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError, UsageError
-from lab.i18n import _, ngettext
+from lab.i18n import LANGUAGES, _, ngettext
 from lab.settings import Settings, check_namespace
 from lab.targets.spec import NAMES, SPECS, requested_spec
 
@@ -70,6 +70,20 @@ def add_namespace(parser: argparse.ArgumentParser) -> None:
         type=namespace_name,
         default=None,
         help="where the lab's objects go (default: $LAB_NAMESPACE, else ironclad-demo)",
+    )
+
+
+def add_language(parser: argparse.ArgumentParser) -> None:
+    """`--lang`, one of the languages the lab speaks; lab.cli.main puts it into the settings
+    (`Settings.lang`) and speaks it from then on. Without it: $LAB_LANG, else the workspace's,
+    else the locale's, else English (lab.settings.learner_language)."""
+    parser.add_argument(
+        "--lang",
+        choices=tuple(LANGUAGES),
+        default=None,
+        help="the learner's language: "
+        + ", ".join(f"{code} ({name})" for code, name in LANGUAGES.items())
+        + " (default: $LAB_LANG, else the workspace's, else your locale's, else en)",
     )
 
 

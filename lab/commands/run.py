@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.commands import Subparsers, add_namespace, add_target, examples, target
+from lab.commands import Subparsers, add_language, add_namespace, add_target, examples, target
 from lab.commands.stack import images_archive
 from lab.errors import LabError, UsageError
 from lab.i18n import _
@@ -31,10 +31,12 @@ def register(commands: Subparsers) -> None:
             "ironclad-lab run --solutions                    # the exercises' solutions",
             "ironclad-lab run --target kind --archive ironclad-images.tar",
             "ironclad-lab run --target local -n learner-07    # the stack's namespace",
+            "ironclad-lab run --lang es                      # the Spanish notebooks",
         ),
     )
     add_target(run)
     add_namespace(run)
+    add_language(run)
     run.add_argument(
         "--notebooks",
         default=None,
@@ -45,7 +47,8 @@ def register(commands: Subparsers) -> None:
         "--notebooks-dir",
         type=Path,
         default=None,
-        help="where the NN-name.ipynb notebooks are (default: notebooks/)",
+        help="where the NN-name.ipynb notebooks are (default: notebooks/ in English, "
+        "notebooks/LANG/ in another --lang)",
     )
     run.add_argument(
         "--report-dir",
@@ -128,6 +131,7 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
         args.timeout,
         solutions,
         args.lanes,
+        settings.lang,
     )
     return run_lab(options, settings, record_for_workshop)
 

@@ -18,6 +18,7 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from lab.contract import KERNEL
+from lab.i18n import SOURCE_LANGUAGE
 from lab.nb import code_cells, new_markdown_cell, read_notebook, write_notebook
 from lab.progress import bar as progress_bar
 from lab.runner import report
@@ -201,16 +202,22 @@ def execute_notebooks(
     kernels: KernelPool | None = None,
     solutions: Mapping[str, str] | None = None,
     share: Share | None = None,
+    language: str = SOURCE_LANGUAGE,
 ) -> report.RunResult:
     """Run `notebooks` in order against `stack`, stopping at the first failure.
 
     `solutions`: exercise id -> the solved cell run in its place; `share`: which part of a run
-    these notebooks are (default: all of it).
+    these notebooks are (default: all of it); `language`: theirs (kernels of their own get it
+    as LAB_LANG).
     """
-    result = report.RunResult(stack.target, [report.NotebookResult(p.stem) for p in notebooks])
+    result = report.RunResult(
+        stack.target, [report.NotebookResult(p.stem) for p in notebooks], language=language
+    )
     started = time.monotonic()
     report_dir.mkdir(parents=True, exist_ok=True)
-    pool = kernels or KernelPool(notebooks, kernel_environ(stack.state_file, stack.target))
+    pool = kernels or KernelPool(
+        notebooks, kernel_environ(stack.state_file, stack.target, language)
+    )
     run = _Run(
         notebooks,
         stack,

@@ -11,6 +11,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from lab.contract import KERNEL
+from lab.i18n import SOURCE_LANGUAGE
 from lab.kernelspec import EXTENSION_ARGUMENTS
 from lab.progress import HEADLESS_ENV
 
@@ -22,15 +23,19 @@ KERNEL_ARGUMENTS = [
 ]
 
 
-def kernel_environ(state_file: Path, target: str) -> dict[str, str]:
+def kernel_environ(
+    state_file: Path, target: str, language: str = SOURCE_LANGUAGE
+) -> dict[str, str]:
     """The kernels' environment: this process's, with LAB_STATE_FILE naming the run's stack,
     LAB_TARGET the target the run asked for (what `%%cluster` reads while the stack has no
-    state file) and LAB_HEADLESS=1 (progress bars print one final line instead of a frozen
+    state file), LAB_LANG the run's language (what `lab` says in the notebooks of that
+    language) and LAB_HEADLESS=1 (progress bars print one final line instead of a frozen
     widget)."""
     return {
         **os.environ,
         "LAB_STATE_FILE": str(state_file),
         "LAB_TARGET": target,
+        "LAB_LANG": language,
         HEADLESS_ENV: "1",
     }
 

@@ -22,6 +22,7 @@ from lab.checks import MIMETYPE as CHECK_MIMETYPE
 from lab.checks import SKIP_MIMETYPE
 from lab.contract import KERNEL
 from lab.exercises import MIMETYPE as EXERCISE_MIMETYPE
+from lab.i18n import SOURCE_LANGUAGE
 from lab.nb import SKIP_KEY, new_markdown_cell, new_notebook, read_notebook
 from lab.runner import offline_html
 
@@ -130,12 +131,14 @@ class NotebookResult:
 
 @dataclass
 class RunResult:
-    """A whole run: one target, every selected notebook, and why it stopped early if it did."""
+    """A whole run: one target, every selected notebook (in one language), and why it stopped
+    early if it did."""
 
     target: str
     notebooks: list[NotebookResult]
     duration_s: float = 0.0
     note: str = ""
+    language: str = SOURCE_LANGUAGE  # the notebooks' (`run --lang`)
 
     @property
     def passed(self) -> bool:
@@ -145,6 +148,7 @@ class RunResult:
         """The content of summary.json."""
         return {
             "target": self.target,
+            "language": self.language,
             "duration_s": round(self.duration_s, 2),
             "notebooks": [nb.summary() for nb in self.notebooks],
         }

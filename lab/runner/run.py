@@ -17,6 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError
+from lab.i18n import SOURCE_LANGUAGE
 from lab.identity import Identity
 from lab.lessons import by_notebook
 from lab.runner import lanes
@@ -50,6 +51,7 @@ class RunOptions:
     timeout: float | None = None
     solutions: Mapping[str, str] | None = None  # exercise id -> solved cell (--solutions)
     lanes: int = 1  # local stacks side by side (`lab.runner.lanes`)
+    language: str = SOURCE_LANGUAGE  # the notebooks' (`--lang`): the kernels and stacks get it
 
 
 def discover(notebooks_dir: Path, selection: str | None) -> list[Path]:
@@ -98,8 +100,8 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
     choice, count = _lane_count(options, settings)
     shares = lanes.plan([lanes.expected_seconds(p) for p in options.notebooks], count)
     # Each `lab up` is told the resolved target and why (its log then says "auto: ..." rather
-    # than "requested", when nobody asked for that target).
-    environment = {**os.environ, REASON_ENV: choice.reason}
+    # than "requested", when nobody asked for that target), and speaks the run's language.
+    environment = {**os.environ, REASON_ENV: choice.reason, "LAB_LANG": options.language}
     stacks = [
         StackProcess(
             choice.name,
@@ -149,7 +151,10 @@ def _report(options: RunOptions, report_dir: Path, started: Sequence[_Lane], not
     from lab.runner import report
 
     result = report.RunResult(
-        options.target, [report.NotebookResult(p.stem) for p in options.notebooks], note=note
+        options.target,
+        [report.NotebookResult(p.stem) for p in options.notebooks],
+        note=note,
+        language=options.language,
     )
     for lane in started:
         lane.merge_into(result)
@@ -194,7 +199,9 @@ class _Lane(threading.Thread):
         super().__init__(name=f"lane-{share.row + 1}", daemon=True)
         self.share, self.up, self.options, self.record_run = share, up, options, record_run
         self.notebooks = [options.notebooks[p] for p in share.positions]
-        self.kernels = KernelPool(self.notebooks, kernel_environ(up.state_file, up.requested))
+        self.kernels = KernelPool(
+            self.notebooks, kernel_environ(up.state_file, up.requested, options.language)
+        )
         self.result: RunResult | None = None
         self.note = ""
         self.finished = threading.Event()
@@ -234,6 +241,7 @@ class _Lane(threading.Thread):
             kernels=self.kernels,
             solutions=self.options.solutions,
             share=self.share,
+            language=self.options.language,
         )
         state = self.up.state
         if self.record_run is not None and state is not None and state.identity is not None:

@@ -4,7 +4,8 @@ On the `cluster` target the runner records each notebook's summary.json entry in
 namespace as a ConfigMap (`record_summary`: one per notebook, so a later run of some notebooks
 never erases the others). Status reads, per learner namespace (by the workshop's label), which
 lessons' objects exist and are healthy (`lab.lessons.LESSONS`; workloads: ready replicas reach the
-desired count) and those summaries, as a table for the terminal and an HTML page.
+desired count) and those summaries (with the language each notebook ran in, `run --lang`), as a
+table for the terminal and an HTML page.
 
 The summaries are the learner's to write (their Role may apply ConfigMaps), so status trusts
 none of them: a record that is not a JSON object of the expected shape is shown as "unreadable
@@ -26,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lab.errors import LabError
-from lab.i18n import N_, _, current, ngettext
+from lab.i18n import LANGUAGES, N_, SOURCE_LANGUAGE, _, current, ngettext
 from lab.identity import Identity
 from lab.k8s import NamespaceClient
 from lab.lessons import with_objects
@@ -43,6 +44,7 @@ NO_RUN = N_("no run recorded")
 LEARNER_COLUMN = N_("learner")
 LESSON_COLUMN = N_("lesson {number}")
 RUNS_COLUMN = N_("runs (checks passed)")
+LANGUAGE_COLUMN = N_("language")  # the languages the learner's runs were in (`run --lang`)
 NOTEBOOK_NAME = re.compile(r"\d{2}-[a-z0-9-]{1,60}")
 NOTEBOOK_STATUS = re.compile(r"[a-z][a-z ]{0,19}")  # "passed", "failed", "not run", ...
 
@@ -62,9 +64,11 @@ def summary_config_map(namespace: str, notebook: Mapping[str, Any]) -> dict[str,
 
 
 def record_summary(summary: Mapping[str, Any], cluster: NamespaceClient) -> int:
-    """Record the notebooks of a run's summary.json that ran (server-side apply in the learner's
-    namespace: the learner's Role allows it); the number recorded."""
-    ran = [nb for nb in summary["notebooks"] if nb["status"] != "not run"]
+    """Record the notebooks of a run's summary.json that ran, each with the run's language
+    (server-side apply in the learner's namespace: the learner's Role allows it); the number
+    recorded."""
+    language = summary.get("language", SOURCE_LANGUAGE)
+    ran = [{**nb, "language": language} for nb in summary["notebooks"] if nb["status"] != "not run"]
     if ran:
         cluster.apply([summary_config_map(cluster.namespace, nb) for nb in ran])
     return len(ran)
@@ -113,6 +117,7 @@ class Run:
     name: str
     status: str
     checks_passed: int
+    language: str = SOURCE_LANGUAGE  # the notebook's (a record from before languages: English)
 
     @classmethod
     def parse(cls, text: str) -> Run | None:
@@ -125,6 +130,7 @@ class Run:
             return None
         name, state = data.get("name"), data.get("status")
         checks = data.get("checks_passed", 0)
+        language = data.get("language", SOURCE_LANGUAGE)
         if (
             not isinstance(name, str)
             or not NOTEBOOK_NAME.fullmatch(name)
@@ -132,9 +138,11 @@ class Run:
             or not NOTEBOOK_STATUS.fullmatch(state)
             or type(checks) is not int
             or checks < 0
+            or not isinstance(language, str)
+            or language not in LANGUAGES
         ):
             return None
-        return cls(name, state, checks)
+        return cls(name, state, checks, language)
 
     def mark(self) -> str:
         number = self.name.split("-", 1)[0]
@@ -199,6 +207,10 @@ class LearnerStatus:
             marks.append(_("unreadable record x{count}").format(count=self.unreadable))
         return " ".join(marks) or _(NO_RUN)
 
+    def languages(self) -> str:
+        """The languages the recorded notebooks ran in (`run --lang`), "-" before any run."""
+        return ", ".join(sorted({nb.language for nb in self.notebooks})) or "-"
+
 
 def read_runs(records: Sequence[Mapping[str, Any]]) -> tuple[list[Run], int]:
     """The runs in a learner's recorded ConfigMaps' data, and how many were unreadable."""
@@ -235,8 +247,16 @@ def rows(learners: Sequence[LearnerStatus]) -> list[list[str]]:
     """The board: a header, then one row per learner."""
     columns = [row.id for row in with_objects()]
     lesson = _(LESSON_COLUMN)
-    header = [_(LEARNER_COLUMN), *(lesson.format(number=n) for n in columns), _(RUNS_COLUMN)]
-    body = [[s.namespace, *(s.lesson_mark(n) for n in columns), s.runs()] for s in learners]
+    header = [
+        _(LEARNER_COLUMN),
+        *(lesson.format(number=n) for n in columns),
+        _(RUNS_COLUMN),
+        _(LANGUAGE_COLUMN),
+    ]
+    body = [
+        [s.namespace, *(s.lesson_mark(n) for n in columns), s.runs(), s.languages()]
+        for s in learners
+    ]
     return [[printable(cell) for cell in row] for row in [header, *body]]
 
 

@@ -211,7 +211,8 @@ def test_failure_carries_source_traceback_and_diagnostics(ran: report.RunResult)
 def test_report_files(ran: report.RunResult, tmp_path: Path) -> None:
     html_path = report.write_report(ran, tmp_path / "report")
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
-    assert set(summary) == {"target", "duration_s", "notebooks"}
+    assert set(summary) == {"target", "language", "duration_s", "notebooks"}
+    assert summary["language"] == "en"
     assert [set(nb) for nb in summary["notebooks"]] == [
         {
             "name",
@@ -263,6 +264,22 @@ def test_cluster_cells_run_on_kind_before_any_import_lab(tmp_path: Path) -> None
     assert result.notebooks[0].executed_path is not None
     nb = nbformat.read(result.notebooks[0].executed_path, as_version=4)
     assert nb.cells[-1].outputs[0].text == "cluster cell ran\n"  # %%cluster without `import lab`
+
+
+def test_the_kernels_speak_the_runs_language(tmp_path: Path) -> None:
+    """`run --lang es`: each kernel gets LAB_LANG=es, and its lab extension (loaded before any
+    `import lab`) speaks it; a run's summary says so."""
+    path = write_notebook(tmp_path, "01-lang", code("import lab.i18n\nprint(lab.i18n.current())"))
+    stack = StaticStack("local", tmp_path / "s.json")
+    for language in ("es", "en"):
+        out = tmp_path / language
+        result = execute.execute_notebooks(
+            [path], stack, out, cell_budget=60, run_budget=120, language=language
+        )
+        assert result.passed, result.notebooks[0].failure
+        assert result.summary()["language"] == language
+        nb = nbformat.read(out / path.name, as_version=4)
+        assert nb.cells[-1].outputs[0].text == f"{language}\n"
 
 
 def test_cell_budget_interrupts_a_hanging_cell(tmp_path: Path) -> None:

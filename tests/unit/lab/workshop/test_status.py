@@ -58,7 +58,10 @@ def test_record_summary_applies_one_config_map_per_notebook_that_ran() -> None:
     ]
     assert all(o["metadata"]["namespace"] == "learner-01" for o in applied)
     assert all(o["metadata"]["labels"] == {SUMMARY_LABEL: "true"} for o in applied)
-    assert json.loads(applied[0]["data"]["summary.json"]) == SUMMARY["notebooks"][0]  # type: ignore[index]
+    assert json.loads(applied[0]["data"]["summary.json"]) == {
+        **SUMMARY["notebooks"][0],  # type: ignore[index]
+        "language": "en",  # the run's (a summary from before languages: English)
+    }
 
 
 LEARNER = Identity("ctx", "learner-01", "/learner/kubeconfig", "registry.example/b:1", True)
