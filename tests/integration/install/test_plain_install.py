@@ -80,6 +80,12 @@ def test_the_wheel_carries_the_course(wheel: Path) -> None:
         assert tracked, part
         assert {f"lab/course/{path}" for path in tracked} <= names, part
     assert any(n.startswith("lab/course/notebooks/solutions/") for n in names)
+    # every language: the generated notebooks and their catalogs (in notebooks/ above), and
+    # lab's own catalogs, which lab.i18n reads from the package (issue 25)
+    assert any(n.startswith("lab/course/notebooks/es/") for n in names)
+    catalogs = run("git", "ls-files", "lab/locale", cwd=ROOT).stdout.split()
+    assert catalogs
+    assert set(catalogs) <= names
     assert {"backend/Dockerfile", "backend/requirements.txt", "lab/workspace.py"} <= names
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
     urls = [
