@@ -1,7 +1,7 @@
 """The learner's language, chosen once and honoured end to end (issue 25): LAB_LANG, else the
 workspace's (`init --lang`), else the locale's, else English; `--lang` on `run` and `init` wins;
 the entry points speak it; a run takes notebooks/<lang>/ and tells its kernels and its summary;
-`workshop status` shows the language each learner's notebooks ran in."""
+`workshop status` shows the language each learner's notebooks ran in (workshop/test_status.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,13 +19,11 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from lab import cli, i18n, magics, session
 from lab.errors import LabError, LabNotRunningError
-from lab.lessons import with_objects
 from lab.runner.kernels import kernel_environ
 from lab.runner.lanes import Share
 from lab.runner.report import NotebookResult, RunResult
 from lab.runner.run import RunOptions, _Lane
 from lab.settings import WORKSPACE_MARKER, Settings, find_repo_root
-from lab.workshop.status import LearnerStatus, Run, record_summary, rows, summary_config_map
 
 ROOT = find_repo_root()
 ENGLISH = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -190,43 +187,6 @@ def test_the_summary_says_the_language() -> None:
     notebooks = [NotebookResult("01-namespace", status="passed")]
     assert RunResult("local", notebooks, language="es").summary()["language"] == "es"
     assert RunResult("local", notebooks).summary()["language"] == "en"
-
-
-@dataclass
-class RecordingCluster:
-    namespace: str
-    applied: list[list[dict[str, Any]]] = field(default_factory=list)
-
-    def apply(self, objects: list[dict[str, Any]]) -> None:
-        self.applied.append(objects)
-
-
-def test_workshop_status_shows_the_language_each_learners_runs_were_in() -> None:
-    cluster = RecordingCluster("learner-01")
-    summary = {
-        "target": "cluster",
-        "language": "es",
-        "notebooks": [{"name": "03-postgres-statefulset", "status": "passed", "checks_passed": 4}],
-    }
-    assert record_summary(summary, cluster) == 1  # type: ignore[arg-type]
-    (recorded,) = cluster.applied[0]
-    run = Run.parse(recorded["data"]["summary.json"])
-    assert run == Run("03-postgres-statefulset", "passed", 4, "es")
-    before = summary_config_map("learner-02", {"name": "01-namespace", "status": "passed"})
-    assert Run.parse(before["data"]["summary.json"]) == Run("01-namespace", "passed", 0, "en")
-    for language in ("tlh", ["es"], {"es": 1}, None):  # shown as unreadable records
-        record = json.dumps({"name": "01-namespace", "status": "passed", "language": language})
-        assert Run.parse(record) is None, language
-
-    nothing = {row.id: [] for row in with_objects()}  # no lesson's objects there yet
-    learners = [
-        LearnerStatus("learner-01", nothing, [run]),
-        LearnerStatus("learner-02", nothing, [run, Run("01-namespace", "passed", 2)]),
-        LearnerStatus("learner-03", nothing),
-    ]
-    board = rows(learners)
-    assert board[0][-1] == "language"
-    assert [row[-1] for row in board[1:]] == ["es", "en, es", "-"]
 
 
 @pytest.fixture

@@ -17,10 +17,12 @@ from lab.workshop.objects import Plan, all_objects
 from lab.workshop.status import (
     SUMMARY_LABEL,
     LearnerStatus,
+    Run,
     html_page,
     printable,
     record_run,
     record_summary,
+    rows,
     status,
     summary_config_map,
     table,
@@ -62,6 +64,29 @@ def test_record_summary_applies_one_config_map_per_notebook_that_ran() -> None:
         **SUMMARY["notebooks"][0],  # type: ignore[index]
         "language": "en",  # the run's (a summary from before languages: English)
     }
+
+
+def test_workshop_status_shows_the_language_each_learners_runs_were_in() -> None:
+    cluster = RecordingCluster("learner-01")
+    assert record_summary({**SUMMARY, "language": "es"}, cluster) == 2  # type: ignore[arg-type]
+    recorded = [Run.parse(o["data"]["summary.json"]) for o in cluster.applied[0]]
+    run = Run("03-postgres-statefulset", "passed", 4, "es")
+    assert recorded == [run, Run("04-backend-deployment", "failed", 1, "es")]
+    before = summary_config_map("learner-02", {"name": "01-namespace", "status": "passed"})
+    assert Run.parse(before["data"]["summary.json"]) == Run("01-namespace", "passed", 0, "en")
+    for language in ("tlh", ["es"], {"es": 1}, None):  # shown as unreadable records
+        record = json.dumps({"name": "01-namespace", "status": "passed", "language": language})
+        assert Run.parse(record) is None, language
+
+    nothing = {row.id: [] for row in with_objects()}  # no lesson's objects there yet
+    learners = [
+        LearnerStatus("learner-01", nothing, [run]),
+        LearnerStatus("learner-02", nothing, [run, Run("01-namespace", "passed", 2)]),
+        LearnerStatus("learner-03", nothing),
+    ]
+    board = rows(learners)
+    assert board[0][-1] == "language"
+    assert [row[-1] for row in board[1:]] == ["es", "en, es", "-"]
 
 
 LEARNER = Identity("ctx", "learner-01", "/learner/kubeconfig", "registry.example/b:1", True)
