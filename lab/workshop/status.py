@@ -250,11 +250,11 @@ def rows(learners: Sequence[LearnerStatus]) -> list[list[str]]:
     header = [
         _(LEARNER_COLUMN),
         *(lesson.format(number=n) for n in columns),
-        _(RUNS_COLUMN),
         _(LANGUAGE_COLUMN),
+        _(RUNS_COLUMN),
     ]
     body = [
-        [s.namespace, *(s.lesson_mark(n) for n in columns), s.runs(), s.languages()]
+        [s.namespace, *(s.lesson_mark(n) for n in columns), s.languages(), s.runs()]
         for s in learners
     ]
     return [[printable(cell) for cell in row] for row in [header, *body]]

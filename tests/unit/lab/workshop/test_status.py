@@ -85,8 +85,8 @@ def test_workshop_status_shows_the_language_each_learners_runs_were_in() -> None
         LearnerStatus("learner-03", nothing),
     ]
     board = rows(learners)
-    assert board[0][-1] == "language"
-    assert [row[-1] for row in board[1:]] == ["es", "en, es", "-"]
+    assert board[0][-2:] == ["language", "runs (checks passed)"]
+    assert [row[-2] for row in board[1:]] == ["es", "en, es", "-"]
 
 
 LEARNER = Identity("ctx", "learner-01", "/learner/kubeconfig", "registry.example/b:1", True)
