@@ -33,6 +33,11 @@ LATE = "not sent: the generator fell behind its schedule by more than the timeou
 _MAX_SLEEP = 0.1  # the scheduler wakes at least this often to notice stop()
 
 
+def timeout_error(timeout: float) -> str:
+    """The error of a request that got no answer within `timeout` of its scheduled time."""
+    return f"timeout: no answer {timeout:g} s after the scheduled time"
+
+
 @dataclass(frozen=True)
 class LoadPlan:
     """What to send: `requests` requests at `rate` per second, round-robin over `urls`."""
@@ -47,6 +52,7 @@ class LoadPlan:
     timeout: float = 10.0
     max_in_flight: int = 1000
     connections: int | None = None
+    fresh_connections: bool = False  # a new connection per request (a Service balances each)
 
     @classmethod
     def build(
@@ -183,7 +189,8 @@ def run(
     Options (LoadPlan): path="/api/items", method="GET", body (JSON), headers, timeout=10 s
     per request (counted from its scheduled time), max_in_flight=1000 (requests due while
     that many are in flight are recorded as errors, not sent), connections (pool size,
-    default max_in_flight).
+    default max_in_flight), fresh_connections=False (True: every request on a new connection,
+    so a Service's kube-proxy picks an endpoint for each instead of once per pooled one).
     """
     handle = start(
         urls, rate=rate, duration=duration, requests=requests, progress=progress, **options
@@ -280,7 +287,7 @@ async def _request(
             record.status[i] = resp.status
             record.answered = True
     except TimeoutError:
-        record.errors[i] = f"timeout: no answer {plan.timeout:g} s after the scheduled time"
+        record.errors[i] = timeout_error(plan.timeout)
     except aiohttp.ClientError as exc:
         record.errors[i] = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(
@@ -330,7 +337,11 @@ async def _schedule(
 async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadResult:
     """Run `plan`: one HTTP session, the schedule, a progress bar; the result as a frame."""
     record = _Record.empty(plan)
-    connector = aiohttp.TCPConnector(limit=plan.connections or plan.max_in_flight, limit_per_host=0)
+    connector = aiohttp.TCPConnector(
+        limit=plan.connections or plan.max_in_flight,
+        limit_per_host=0,
+        force_close=plan.fresh_connections,
+    )
     session = aiohttp.ClientSession(
         connector=connector, headers=dict(plan.headers), auto_decompress=False
     )

@@ -62,7 +62,9 @@ RENDERABLE = {
     # lesson 08's backups, applied by the lesson on kind and cluster alike
     "backup": Overlay(BACKUP_OVERLAY, BACKUP_OVERLAY, stack=False, secrets=False),
 }
-KIND_NAMESPACE = Path("components") / "namespace"  # moved into the namespace like the app
+# kind's own namespaced parts, moved into the namespace like the app: the Namespace, and the
+# backend's NodePort Service (the host's traffic through kube-proxy; refused on a shared cluster)
+KIND_NAMESPACED = (Path("components") / "namespace", Path("components") / "node-port")
 KIND_CLUSTER_WIDE = Path("components") / "metrics-server"  # stays where it is (kube-system)
 PROMETHEUS_CONFIG = Path("components") / "monitoring" / "prometheus.yml"
 PROMETHEUS_CONFIGMAP = "prometheus-config"
@@ -186,7 +188,7 @@ def write_overlay(
         ),
     }
     if overlay.owns_cluster:
-        spec["components"] = [_relative(manifests / KIND_NAMESPACE, app)]
+        spec["components"] = [_relative(manifests / c, app) for c in KIND_NAMESPACED]
     if overlay.stack:
         source_config = manifests / PROMETHEUS_CONFIG
         if not source_config.is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -174,6 +175,25 @@ class Pods(NamespaceBase):
                 ),
             )
         )
+
+    def follow_log(self, pod: str) -> Iterator[str]:
+        """A pod's log line by line as it is written, from its start until its container ends
+        (`kubectl logs -f`)."""
+        response: Any = self._call(  # urllib3's response: _preload_content=False
+            f"follow the log of pod {pod}",
+            lambda: self.core.read_namespaced_pod_log(
+                pod, self.namespace, follow=True, _preload_content=False
+            ),
+        )
+        try:
+            rest = b""
+            for chunk in response.stream(1 << 16):
+                *lines, rest = (rest + chunk).split(b"\n")
+                yield from (line.decode(errors="replace") for line in lines)
+            if rest:
+                yield rest.decode(errors="replace")
+        finally:
+            response.release_conn()
 
     def hpa(self, name: str) -> HpaStatus:
         """Current state of a HorizontalPodAutoscaler (CPU utilization when it has one; zero

@@ -16,7 +16,10 @@ from lab.identity import Identity
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Where a running stack answers (URLs without a trailing slash)."""
+    """Where a running stack answers (URLs without a trailing slash). `backend` is the lab's
+    own Service-like entry (a forward that picks ready pods; local: the first replica),
+    `backends` one URL per replica, `service` the backend's real Service as this machine
+    reaches it ("" where none is reachable from here: the kind target's NodePort only)."""
 
     target: str
     backend: str
@@ -24,6 +27,7 @@ class Endpoints:
     prometheus: str = ""
     grafana: str | None = None
     chaos_token: str = ""
+    service: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,6 +47,7 @@ class Endpoints:
                 prometheus=data["prometheus"],
                 grafana=data.get("grafana"),
                 chaos_token=data["chaos_token"],
+                service=data.get("service", ""),  # absent in a state an older lab wrote
             )
         except (KeyError, TypeError) as exc:
             raise LabError(

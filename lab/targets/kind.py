@@ -1,4 +1,5 @@
-"""The `kind` target: a kind cluster with the image loaded, the overlay applied, ports forwarded."""
+"""The `kind` target: a kind cluster with the image loaded, the overlay applied, ports forwarded,
+and the backend's NodePort Service reachable from this machine (`Endpoints.service`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,15 +27,18 @@ from lab.images import dockerfile_bases
 from lab.k8s import NamespaceClient
 from lab.lessons import part_of
 from lab.manifests import render
+from lab.net import LOOPBACK, free_port, http_ok
 from lab.settings import Settings
 from lab.targets.base import Endpoints, docker_info, docker_problem
 from lab.targets.kind_nodes import (
     kind_cluster_config,
     load_into_kind,
+    parse_docker_port,
     parse_mirrors,
     write_mirror_files,
 )
-from lab.targets.kube import KubeStack, stack_credentials, stop_forwards
+from lab.targets.kube import BACKEND_PODS, KubeStack, stack_credentials, stop_forwards
+from lab.waits import poll
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,13 @@ CACHE = Path.home() / ".cache" / "ironclad-lab"
 IMAGE_ID_ANNOTATION = "lab.ironclad/image-id"
 METRICS_API = "v1beta1.metrics.k8s.io"
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+# The backend's NodePort Service (kind only: components/node-port); its nodePort is mapped to a
+# host port when the cluster is created.
+NODE_PORT_SERVICE = Path("components") / "node-port" / "backend-node-port.yaml"
+OLD_CLUSTER_FIX = (
+    "Recreate the cluster so it maps a host port to the NodePort: kind delete cluster --name "
+    "{cluster}, then ironclad-lab up --target kind (creating it takes a few minutes)."
+)
 
 
 CGROUP_V1_FIX = N_(
@@ -184,6 +195,7 @@ class KindTarget(KubeStack):
     name: str = field(default="kind", init=False)
     fix: ClassVar[str] = N_("Re-apply: ironclad-lab up --target kind.")
     identity: Identity | None = field(default=None, init=False)
+    service_port: int | None = field(default=None, init=False)  # host port -> the NodePort
 
     def up(self) -> Endpoints:
         """The cluster, the image in its nodes, metrics-server; then the `wanted` parts."""
@@ -224,13 +236,16 @@ class KindTarget(KubeStack):
         return image_id
 
     def _ensure_cluster(self, kind: str, loaded: LoadResult | None = None) -> None:
-        """Create the cluster, or reuse it when all its nodes run."""
+        """Create the cluster, or reuse it when all its nodes run; then find the host port its
+        control-plane maps to the backend's NodePort (Docker keeps the mapping: a reused
+        cluster's port is read back, never remembered)."""
         s = self.settings
+        node_port = backend_node_port(s.manifests)
         if s.cluster_name not in run([kind, "get", "clusters"]).split():
             log.info("creating the kind cluster %s (takes a few minutes) …", s.cluster_name)
             with tempfile.TemporaryDirectory(prefix="ironclad-kind-") as tmp:
                 config = Path(tmp) / "cluster.yaml"
-                config.write_text(self._cluster_config(loaded))
+                config.write_text(self._cluster_config(loaded, (node_port, free_port())))
                 argv = [kind, "create", "cluster", "--name", s.cluster_name]
                 run([*argv, "--config", str(config), "--wait", "180s"])
         elif stopped := stopped_nodes(kind, s.cluster_name):
@@ -245,11 +260,22 @@ class KindTarget(KubeStack):
             )
         else:
             log.info("reusing the kind cluster %s", s.cluster_name)
+        self.service_port = mapped_port(kind, s.cluster_name, node_port)
+        if self.service_port is None:
+            log.warning(
+                "the kind cluster %s maps no host port to the backend's NodePort %d (created by "
+                "an older lab): the lessons' load cannot go through the Service. %s",
+                s.cluster_name,
+                node_port,
+                OLD_CLUSTER_FIX.format(cluster=s.cluster_name),
+            )
 
-    def _cluster_config(self, loaded: LoadResult | None) -> str:
+    def _cluster_config(
+        self, loaded: LoadResult | None, node_port: tuple[int, int] | None = None
+    ) -> str:
         """cluster.yaml as `kind create cluster` gets it: with the LAB_REGISTRY_MIRROR files
-        (written under CACHE: the nodes mount them for as long as the cluster lives) and the
-        archive's node image."""
+        (written under CACHE: the nodes mount them for as long as the cluster lives), the
+        archive's node image and the host port mapped to the NodePort (`node_port`)."""
         s = self.settings
         text = s.kind_config.read_text()
         mirrors = parse_mirrors(s.registry_mirror) if s.registry_mirror else None
@@ -257,7 +283,9 @@ class KindTarget(KubeStack):
         if mirrors:
             write_mirror_files(certs_dir, mirrors)
         node_image = loaded.local_name(node_image_of(text)) if loaded else None
-        return kind_cluster_config(text, mirrors, certs_dir, node_image=node_image)
+        return kind_cluster_config(
+            text, mirrors, certs_dir, node_image=node_image, node_port=node_port
+        )
 
     def _build_image(self, loaded: LoadResult | None = None) -> str:
         """`docker build` the backend image (from the archive's base when one was loaded); its
@@ -302,6 +330,23 @@ class KindTarget(KubeStack):
         system.wait_rollout("metrics-server", timeout=timeout, selector="k8s-app=metrics-server")
         cluster.wait_api_service(METRICS_API, timeout=timeout)
 
+    def forward(self) -> None:
+        """The forwards (`KubeStack.forward`), and, once the backend is built, its NodePort
+        Service as `Endpoints.service`, after it answered ready through kube-proxy."""
+        super().forward()
+        if "backend" not in self.parts or self.service_port is None:
+            return
+        url = f"http://{LOOPBACK}:{self.service_port}"
+        cluster = self.cluster
+        assert cluster is not None
+        poll(
+            lambda: http_ok(f"{url}/health/ready"),
+            what=f"the backend through its NodePort Service ({url} on this machine)",
+            timeout=60,
+            diagnose=lambda: cluster.diagnose(BACKEND_PODS.selector),
+        )
+        self._endpoints = replace(self.endpoints, service=url)
+
     def down(self) -> None:
         """Stop the forwards and delete the lab's namespace (the cluster stays for next time)."""
         stop_forwards(self.forwards)
@@ -314,6 +359,26 @@ def kind_context(cluster_name: str) -> str:
     """The kubeconfig context `kind create cluster --name NAME` writes (the one place the lab
     spells it: everything else reads the identity recorded in the state file)."""
     return f"kind-{cluster_name}"
+
+
+def backend_node_port(manifests: Path) -> int:
+    """The nodePort the backend's NodePort Service asks for (components/node-port, kind only)."""
+    docs = yaml.safe_load_all((manifests / NODE_PORT_SERVICE).read_text())
+    service = next(d for d in docs if d and d.get("kind") == "Service")
+    return int(service["spec"]["ports"][0]["nodePort"])
+
+
+def mapped_port(kind: str, cluster_name: str, node_port: int) -> int | None:
+    """The host port a node of the cluster maps to `node_port` (`docker port`), None when no
+    node maps it (a cluster an older lab created)."""
+    for node in run([kind, "get", "nodes", "--name", cluster_name]).split():
+        try:
+            answer = run(["docker", "port", node, f"{node_port}/tcp"])
+        except CommandFailedError:  # "no public port '30080/tcp' published for ..."
+            continue
+        if (port := parse_docker_port(answer)) is not None:
+            return port
+    return None
 
 
 def node_image_of(cluster_yaml: str) -> str:

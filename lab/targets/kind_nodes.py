@@ -1,7 +1,8 @@
 """What the kind cluster's nodes get besides the node image: the images pods run, loaded from
-the local Docker engine (`load_into_kind`, after `lab.image_archive.load`), and, for a
-classroom, a pull-through registry mirror in containerd's config (LAB_REGISTRY_MIRROR:
-`kind_cluster_config` turns cluster.yaml into what `kind create cluster` gets).
+the local Docker engine (`load_into_kind`, after `lab.image_archive.load`), for a classroom a
+pull-through registry mirror in containerd's config (LAB_REGISTRY_MIRROR), and the host port
+mapped to the backend's NodePort (`kind_cluster_config` turns cluster.yaml into what
+`kind create cluster` gets).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import yaml
 from lab.errors import LabError
 from lab.i18n import _
 from lab.image_archive import ArchivedImage, containerd_store_platform, docker, save_command
+from lab.net import LOOPBACK
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +98,17 @@ def kind_cluster_config(
     mirrors: Mapping[str, str] | None = None,
     certs_dir: Path | None = None,
     node_image: str | None = None,
+    node_port: tuple[int, int] | None = None,
 ) -> str:
     """cluster.yaml's text turned into the config `kind create cluster` gets (cluster.yaml
     itself is never edited).
+
+    With `node_port` (nodePort, host port): the control-plane node maps the host port, on
+    loopback (this machine only, never its network), to that nodePort (`extraPortMappings`).
+    kube-proxy opens a NodePort on every node, so the control-plane (no backend pod) forwards each
+    connection to a ready endpoint on a worker: the Service's choice, not the lab's. kind
+    fixes the mapping when it creates the cluster (no later change), hence a host port chosen
+    free at that moment rather than a constant that could collide on a learner's machine.
 
     With `mirrors` (see `parse_mirrors`): a containerdConfigPatch pointing containerd at
     /etc/containerd/certs.d, and every node mounting `certs_dir` there (`write_mirror_files`
@@ -115,4 +125,25 @@ def kind_cluster_config(
     if node_image:
         for node in config.get("nodes", []):
             node["image"] = node_image
+    if node_port:
+        container_port, host_port = node_port
+        control_plane = next(n for n in config["nodes"] if n.get("role") == "control-plane")
+        control_plane.setdefault("extraPortMappings", []).append(
+            {
+                "containerPort": container_port,
+                "hostPort": host_port,
+                "listenAddress": LOOPBACK,
+                "protocol": "TCP",
+            }
+        )
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def parse_docker_port(text: str) -> int | None:
+    """The host port in `docker port NODE PORT/tcp`'s answer ("127.0.0.1:41234", one line per
+    address); None when nothing is mapped."""
+    for line in text.splitlines():
+        host, _, port = line.strip().rpartition(":")
+        if host and port.isdigit():
+            return int(port)
+    return None

@@ -31,6 +31,10 @@ class TargetSpec:
     picked_by_auto: bool  # `auto` may choose it (never a shared cluster)
     loads_image_archive: bool  # `--archive FILE`: an `images save` archive loaded into the nodes
     pulls_image: bool  # the backend image comes from a registry (`--image`, LAB_IMAGE)
+    # How load reaches the backend's real Service (`lab.service_load`): "node-port" from this
+    # machine through a NodePort (kube-proxy picks the endpoints), "job" from a load-generator
+    # Job inside the namespace (a shared cluster refuses NodePorts), "" nowhere (no Service).
+    service_load: str
 
     def peer_namespace(self, namespace: str) -> str:
         """Where lesson 05 probes the backend from another namespace (`settings.peer_namespace`:
@@ -53,6 +57,7 @@ SPECS = {
             picked_by_auto=True,
             loads_image_archive=False,
             pulls_image=False,
+            service_load="",
         ),
         TargetSpec(
             "kind",
@@ -66,6 +71,7 @@ SPECS = {
             picked_by_auto=True,
             loads_image_archive=True,
             pulls_image=False,
+            service_load="node-port",
         ),
         TargetSpec(  # a shared cluster is as slow as kind, and its nodes pull the image
             "cluster",
@@ -79,6 +85,7 @@ SPECS = {
             picked_by_auto=False,
             loads_image_archive=False,
             pulls_image=True,
+            service_load="job",
         ),
     )
 }

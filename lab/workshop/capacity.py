@@ -5,11 +5,12 @@ container's requests and limits, times the pods its workload can have at most â€
 maxReplicas for the Deployment it scales (else spec.replicas, default 1), plus the rolling
 update's maxSurge (lesson 04 restarts the backend) â€” plus `PROBE_PODS` probe/exercise pods of
 `lab.k8s.probe_pod`'s size (lesson 05's NetworkPolicy probes and the capability probes run one
-at a time; two leave room for one still terminating). The ResourceQuota is that total; the
-peer namespace gets room for the probe pods only. Scheduling counts requests, so the number of
-learners a node holds is its allocatable CPU (memory) over the footprint's requests, the
-smaller of the two, at the HPA's maximum (worst case: every learner loads at once) and at its
-minimum (a class that is reading, not loading).
+at a time; two leave room for one still terminating) and one load-generator pod
+(`lab.loadgen`: lesson 04's load through the Service, which runs during the rolling update).
+The ResourceQuota is that total; the peer namespace gets room for the probe pods only.
+Scheduling counts requests, so the number of learners a node holds is its allocatable CPU
+(memory) over the footprint's requests, the smaller of the two, at the HPA's maximum (worst
+case: every learner loads at once) and at its minimum (a class that is reading, not loading).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kubernetes.utils.quantity import parse_quantity
 
 from lab.i18n import _
 from lab.k8s import probe_pod
+from lab.loadgen import job_manifest
 from lab.manifests import Obj
 from lab.pod_templates import pods
 
@@ -161,12 +163,18 @@ def probe_footprint() -> Footprint:
     return pod_footprint(pod["spec"]).times(PROBE_PODS)
 
 
+def loadgen_footprint() -> Footprint:
+    """One load-generator pod, as `lab.loadgen.job_manifest` sizes it (one load at a time)."""
+    job = job_manifest("loadgen", "image", rate=1, requests=1)
+    return pod_footprint(job["spec"]["template"]["spec"])
+
+
 def learner_footprint(objects: Sequence[Obj]) -> Footprint:
-    """The learner's stack at its largest (see the module docstring), probe pods included,
-    and lesson 08's backup add-on: its claim, and one pod of its CronJob's Job template (the
-    CronJob forbids concurrent runs; the lesson runs its backup, disaster and restore Jobs one
-    after the other)."""
-    total = probe_footprint()
+    """The learner's stack at its largest (see the module docstring), probe pods and the
+    load generator included, and lesson 08's backup add-on: its claim, and one pod of its
+    CronJob's Job template (the CronJob forbids concurrent runs; the lesson runs its backup,
+    disaster and restore Jobs one after the other)."""
+    total = probe_footprint() + loadgen_footprint()
     for pod in pods(objects):
         count = max_pods(pod.workload, objects)
         claims, gib = _storage(pod.workload)
@@ -224,7 +232,8 @@ def capacity_lines(peak: Footprint, at_rest: Footprint) -> list[str]:
     lines = [
         _(
             "per learner at most: requests {cpu}m CPU / {memory}Mi, limits {cpu_limit}m / "
-            "{memory_limit}Mi, {pods} pods (HPA max + rolling surge + {probes} probe pods)"
+            "{memory_limit}Mi, {pods} pods (HPA max + rolling surge + {probes} probe pods + the "
+            "load generator)"
         ).format(
             cpu=peak.requests_cpu_m,
             memory=peak.requests_memory_mi,

@@ -29,7 +29,8 @@ SETTINGS = Settings(repo_root=REPO)
 # probe pod runs Settings.built_image (`lab.k8s.NamespaceClient.probe`). A new non-literal
 # image fails test_every_image_in_python_sources until it is added here and to the inventory.
 BUILT = SETTINGS.built_image
-DERIVED_IN = {"probe_pod": BUILT, "identity": BUILT}  # the identity: kind's recorded one
+# the identity: kind's recorded one; the load-generator Job runs the probe pods' image
+DERIVED_IN = {"probe_pod": BUILT, "identity": BUILT, "job_manifest": BUILT}
 # Non-literal images that are not the kind path's: the cluster target runs the backend image an
 # instructor pushed to a registry (--image / LAB_IMAGE), which no archive holds by design.
 # A running lab's recorded identity carries the image it was started with (kind's or the

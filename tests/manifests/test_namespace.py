@@ -60,7 +60,7 @@ def test_the_cluster_render_is_all_in_the_learners_namespace(renders: Any) -> No
     ]
 
 
-def test_kind_is_the_cluster_render_plus_its_namespace_and_metrics_server(
+def test_kind_is_the_cluster_render_plus_its_namespace_node_port_and_metrics_server(
     renders: Any, namespace: str
 ) -> None:
     kind, cluster = renders("kind", namespace), renders("cluster", namespace)
@@ -80,8 +80,13 @@ def test_kind_is_the_cluster_render_plus_its_namespace_and_metrics_server(
     assert namespace_object["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (
         "restricted"
     )
-    others = {o["metadata"].get("namespace") for o in kind_only} - {None}
+    others = {o["metadata"].get("namespace") for o in kind_only} - {None, namespace}
     assert others == {"kube-system"}  # metrics-server stays where it belongs
+    in_namespace = [manifests.ident(o) for o in kind_only if o["metadata"].get("namespace")]
+    assert sorted(i for i in in_namespace if i[1] == namespace) == [  # components/node-port
+        ("NetworkPolicy", namespace, "backend-from-node-port"),
+        ("Service", namespace, "backend-node-port"),
+    ]
 
 
 def without_secret_values(objects: list[manifests.Obj]) -> list[manifests.Obj]:

@@ -10,9 +10,11 @@ kind, pods, events, logs, evictions with a PodDisruptionBudget rule, namespaces 
 APIService status. No controller runs: a Deployment or StatefulSet is "rolled out" the moment it
 is applied (its pods topped up to its replica count and ready, its own `name-i` pods above it
 deleted; without `spec.replicas` the count is the HPA's minReplicas), and port-forwards reach
-`upstream`, a local server. Every request is recorded; `rules()` gives the (verb, group,
-resource) checks the API server's RBAC would make for them, with their namespace
-(`lab.rbac.Rule`). It proves which calls the lab makes and how it
+`upstream`, a local server. With `run_jobs`, a Job runs the moment it is applied: its pod's
+command runs here, to its end, as a child process (`python` is this interpreter, the backend's
+Service `http://backend:3000` is `upstream`), its output the pod's log. Every request is
+recorded; `rules()` gives the (verb, group, resource) checks the API server's RBAC would make
+for them, with their namespace (`lab.rbac.Rule`). It proves which calls the lab makes and how it
 reads the answers; it proves nothing about a cluster (those tests carry the `kind` marker).
 
 For the classroom rehearsal it also plays the workshop's cluster: namespaces listed by label,
@@ -36,6 +38,8 @@ import hashlib
 import itertools
 import json
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -297,6 +301,7 @@ class FakeApiServer:
         self.issued: dict[str, str] = {}  # token -> "namespace/serviceaccount"
         self.token_requests: list[dict[str, Any]] = []  # TokenRequest bodies
         self.denied: list[tuple[str, str, str, str]] = []  # (caller, method, path, why)
+        self.run_jobs = False  # a Job's pod runs its command here (see the module docstring)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -674,6 +679,9 @@ class FakeApiServer:
                 spec = {k: v for k, v in target["spec"].items() if k != "replicas"}
                 self.roll_out(key, "deployments", {**target, "spec": spec})
             return
+        if resource_name == "jobs" and self.run_jobs:
+            self.run_job(key[2], body)
+            return
         if resource_name not in ("deployments", "statefulsets"):
             return
         name = body["metadata"]["name"]
@@ -713,6 +721,23 @@ class FakeApiServer:
             ready = self.pod_waiting is None
             self.pods[pod] = pod_json(pod, ready, dict(labels), self.pod_waiting, namespace=key[2])
 
+    def run_job(self, namespace: str, job: dict[str, Any]) -> None:
+        """The Job's one pod, run to its end here: Succeeded or Failed by its exit code, its
+        output the pod's log (the Job controller's and the kubelet's part, in one step)."""
+        name = job["metadata"]["name"]
+        template = job["spec"]["template"]
+        argv = list(template["spec"]["containers"][0]["command"])
+        argv[0] = sys.executable if argv[0] == "python" else argv[0]
+        assert self.upstream is not None, "run_jobs needs the `upstream` fixture"
+        service = "http://{}:{}".format(*self.upstream)
+        argv = [a.replace("http://backend:3000", service) for a in argv]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+        pod = f"{name}-{hashlib.sha256(name.encode()).hexdigest()[:5]}"
+        labels = {**template["metadata"].get("labels", {}), "job-name": name}
+        self.pods[pod] = pod_json(pod, False, labels, namespace=namespace)
+        self.pods[pod]["status"]["phase"] = "Succeeded" if done.returncode == 0 else "Failed"
+        self.logs[pod] = done.stdout + done.stderr
+
     def hpa_floor(self, workload: str) -> int:
         for (_, resource_name, _, _), hpa in self.store.objects.items():
             target = hpa.get("spec", {}).get("scaleTargetRef", {}).get("name")
@@ -721,6 +746,10 @@ class FakeApiServer:
         return 1
 
     def remove_workload(self, resource_name: str, name: str) -> None:
+        if resource_name == "jobs":  # the garbage collector's part: the Job's pods go too
+            for pod in [p for p, o in self.pods.items() if self.matches(o, f"job-name={name}")]:
+                del self.pods[pod]
+            return
         workloads = {"deployments": self.deployments, "statefulsets": self.statefulsets}
         if resource_name in workloads and workloads[resource_name].pop(name, None):
             for pod in [p for p in self.pods if p.rsplit("-", 1)[0] == name]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ import yaml
 
 from lab import cli, image_archive, images
 from lab.commands.stack import images_archive
-from lab.errors import LabError
+from lab.errors import CommandFailedError, LabError
 from lab.settings import Settings, find_repo_root
 from lab.stack import StackProcess
 from lab.targets import kind, kind_nodes
@@ -61,6 +62,7 @@ class RecordingRunner:
     and the config file `kind create cluster` was given (it is a temporary file)."""
 
     clusters: str = ""  # what `kind get clusters` answers
+    mapped: str = ""  # what `docker port ironclad-control-plane 30080/tcp` answers
     backend_label: str = "another backend/"  # the loaded backend image's source label
     calls: list[list[str]] = field(default_factory=list)
     cluster_config: dict[str, Any] = field(default_factory=dict)
@@ -72,6 +74,12 @@ class RecordingRunner:
             self.cluster_config = yaml.safe_load(Path(argv[argv.index("--config") + 1]).read_text())
         if argv[1:] == ["get", "clusters"]:
             return self.clusters
+        if argv[1:3] == ["get", "nodes"]:
+            return "ironclad-worker\nironclad-control-plane\n"  # kind lists workers first
+        if argv[:2] == ["docker", "port"]:
+            if argv[2] == "ironclad-control-plane" and self.mapped:
+                return self.mapped
+            raise CommandFailedError(shlex.join(argv), f"no public port published for {argv[2]}")
         if argv[:3] == ["docker", "image", "inspect"] and argv[4] == image_archive.LABEL_FORMAT:
             return self.backend_label + "\n"
         if argv[:2] == ["docker", "info"]:
@@ -113,6 +121,9 @@ def test_with_an_archive_nothing_is_pulled_and_the_order_is_load_create_build_lo
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster", "--name", "ironclad", "--config", "cluster.yaml",
          "--wait", "180s"],
+        ["kind", "get", "nodes", "--name", "ironclad"],
+        ["docker", "port", "ironclad-worker", "30080/tcp"],
+        ["docker", "port", "ironclad-control-plane", "30080/tcp"],
         ["docker", "image", "inspect", "--format", image_archive.LABEL_FORMAT,
          SETTINGS.built_image],
         ["docker", "build", "--build-arg", f"BASE={archived(BASE, False)['name']}",
@@ -159,10 +170,53 @@ def test_without_an_archive_the_cluster_yaml_and_the_dockerfile_are_used_as_they
     assert [argv[:3] for argv in runner.calls] == [
         ["kind", "get", "clusters"],
         ["kind", "create", "cluster"],
+        ["kind", "get", "nodes"],  # which host port the cluster maps to the NodePort
+        ["docker", "port", "ironclad-worker"],
+        ["docker", "port", "ironclad-control-plane"],
         ["docker", "build", "--label"],
         ["kind", "load", "docker-image"],
     ]
-    assert runner.cluster_config == yaml.safe_load(SETTINGS.kind_config.read_text())
+    produced = runner.cluster_config
+    control_plane = produced["nodes"][0]
+    assert control_plane["role"] == "control-plane"
+    del control_plane["extraPortMappings"]  # the one addition (next test)
+    assert produced == yaml.safe_load(SETTINGS.kind_config.read_text())
+
+
+def test_a_new_cluster_maps_a_free_loopback_port_to_the_backends_node_port(
+    runner: RecordingRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kind fixes extraPortMappings at creation: the host side is a port free at that moment
+    (never a constant that could collide), on loopback only, on the control-plane node; the
+    port the lab then uses is the one Docker reports, not the one it asked for."""
+    monkeypatch.setattr(kind, "free_port", lambda: 41234)
+    runner.mapped = "127.0.0.1:41234\n"
+    target = kind.KindTarget(SETTINGS)
+    target._prepare("kind")
+    node_port = kind.backend_node_port(SETTINGS.manifests)
+    control_plane, *workers = runner.cluster_config["nodes"]
+    assert control_plane["extraPortMappings"] == [
+        {"containerPort": node_port, "hostPort": 41234, "listenAddress": "127.0.0.1",
+         "protocol": "TCP"}
+    ]  # fmt: skip
+    assert all("extraPortMappings" not in w for w in workers)
+    assert ["docker", "port", "ironclad-control-plane", f"{node_port}/tcp"] in runner.calls
+    assert target.service_port == 41234
+
+
+def test_a_reused_cluster_reads_its_port_back_from_docker_or_warns_without_one(
+    runner: RecordingRunner, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(kind, "stopped_nodes", lambda binary, name: [])
+    runner.clusters = "ironclad\n"
+    runner.mapped = "127.0.0.1:39999\n[::1]:39999\n"
+    target = kind.KindTarget(SETTINGS)
+    target._ensure_cluster("kind")
+    assert target.service_port == 39999
+    runner.mapped = ""  # a cluster an older lab created: nothing mapped
+    target._ensure_cluster("kind")
+    assert target.service_port is None
+    assert "kind delete cluster --name ironclad" in caplog.text
 
 
 def test_a_registry_mirror_is_mounted_into_every_node(

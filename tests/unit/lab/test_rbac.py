@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lab import backup, rbac
+from lab import backup, rbac, service_load
 from lab.k8s import NotFoundError, probe_pod
+from lab.load import LoadPlan
+from lab.loadgen import LOAD_LABEL, SERVICE_URL
 from lab.manifests import render
 from lab.rbac import Rule
 from lab.reset import reset_cluster
@@ -87,6 +89,15 @@ def exercise_the_lab(fake: FakeApiServer, settings: Settings) -> None:
         cluster.delete(addon)
         for api_version, kind in (("batch/v1", "Job"), ("v1", "Pod")):
             cluster.delete_labelled(api_version, kind, backup.JOB_LABEL)
+        # lesson 04 on a shared cluster: load through the Service from a load-generator Job (the
+        # fake runs its real program against `upstream`), its log followed, the Job deleted
+        fake.run_jobs = True
+        plan = LoadPlan.build(SERVICE_URL, rate=50, requests=5)
+        result = service_load.JobLoad(cluster, plan, progress=False).result(timeout=60)
+        fake.run_jobs = False
+        assert len(result.df) == 5
+        assert (result.df["status"] == 200).all()
+        assert cluster.pods(f"{LOAD_LABEL}") == []  # the Job and its pod are gone
     finally:
         target.down()
 

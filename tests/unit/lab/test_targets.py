@@ -45,9 +45,18 @@ ENDPOINTS = Endpoints(
 
 def test_endpoints_json_has_the_design_keys_and_round_trips() -> None:
     data = json.loads(ENDPOINTS.to_json())
-    assert list(data) == ["target", "backend", "backends", "prometheus", "grafana", "chaos_token"]
+    assert list(data) == [
+        *("target", "backend", "backends", "prometheus", "grafana", "chaos_token"),
+        "service",  # the backend's real Service from this machine (kind's NodePort), else ""
+    ]
     assert "\n" not in ENDPOINTS.to_json()
     assert Endpoints.from_dict({**data, "pid": 1, "namespace": "x"}) == ENDPOINTS
+
+
+def test_a_state_without_the_service_url_reads_as_no_service() -> None:
+    """A state file an older lab wrote has no `service`: no Service URL, not an error."""
+    data = {k: v for k, v in ENDPOINTS.to_dict().items() if k != "service"}
+    assert Endpoints.from_dict(data).service == ""
 
 
 def test_incomplete_endpoints_say_how_to_recover() -> None:

@@ -15,6 +15,7 @@ from lab.workshop.capacity import (
     largest_container,
     learner_footprint,
     learners_per_node,
+    loadgen_footprint,
     pod_footprint,
     probe_footprint,
     steady_footprint,
@@ -70,17 +71,19 @@ STACK: list[dict[str, Any]] = [
 ]
 
 
-def test_peak_footprint_is_hpa_max_plus_surge_plus_probe_pods() -> None:
+def test_peak_footprint_is_hpa_max_plus_surge_plus_probe_pods_and_the_load_generator() -> None:
     probes = probe_footprint()
     assert probes == Footprint(20, 64, 200, 128, 2)  # two pods of lab.k8s.probe_pod's size
+    assert loadgen_footprint() == Footprint(50, 32, 500, 128, 1)  # lab.loadgen's one pod
     peak = learner_footprint(STACK)
-    # web: (10 + 1) x 100m/128Mi; db: 1 x 100m/256Mi; prom: (1 + 1) x 200m/256Mi; probes.
+    # web: (10 + 1) x 100m/128Mi; db: 1 x 100m/256Mi; prom: (1 + 1) x 200m/256Mi; probes;
+    # the load generator.
     assert peak == Footprint(
-        requests_cpu_m=11 * 100 + 100 + 2 * 200 + 20,
-        requests_memory_mi=11 * 128 + 256 + 2 * 256 + 64,
-        limits_cpu_m=11 * 500 + 1000 + 2 * 1000 + 200,
-        limits_memory_mi=11 * 256 + 512 + 2 * 1024 + 128,
-        pods=11 + 1 + 2 + 2,
+        requests_cpu_m=11 * 100 + 100 + 2 * 200 + 20 + 50,
+        requests_memory_mi=11 * 128 + 256 + 2 * 256 + 64 + 32,
+        limits_cpu_m=11 * 500 + 1000 + 2 * 1000 + 200 + 500,
+        limits_memory_mi=11 * 256 + 512 + 2 * 1024 + 128 + 128,
+        pods=11 + 1 + 2 + 2 + 1,
         pvcs=1,
         storage_gi=1,
     )

@@ -18,6 +18,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from lab.k8s import probe_pod
+from lab.loadgen import job_manifest
 from lab.manifests import render
 from lab.rbac import RBAC_GROUP, Request, role_rules
 from lab.workshop.capacity import Footprint
@@ -262,3 +263,32 @@ def test_the_quota_refuses_exposed_services_without_the_policy(gate_of: Any) -> 
     for kind in ("NodePort", "LoadBalancer"):
         assert (gate.refusal(create("services", "s"), service(type=kind)) or "").startswith("quota")
     assert gate.refusal(create("services", "s"), service(externalIPs=["1.2.3.4"])) is None
+
+
+@needs_kubectl
+def test_the_node_port_is_kinds_alone_and_a_workshop_refuses_it(gate_of: Any) -> None:
+    """components/node-port (the host's load through kube-proxy) is in the kind render only;
+    applied in a workshop namespace anyway, the admission policy refuses it (and without the
+    policy, the quota), while the load-generator Job that stands in for it is admitted."""
+    from lab.settings import get_settings
+
+    settings = get_settings()
+    kind, cluster = (
+        render("kind", settings, namespace=L1),
+        render("cluster", settings, namespace=L1),
+    )
+    exposed = [o for o in kind if o["kind"] == "Service" and o["spec"].get("type") == "NodePort"]
+    assert [o["metadata"]["name"] for o in exposed] == ["backend-node-port"]
+    assert [o for o in cluster if o["kind"] == "Service" and "type" in o["spec"]] == []
+    gate = gate_of(OBJECTS, L1)
+    refused = apply_as_learner(gate, exposed, L1)
+    assert refused, "a workshop admitted the NodePort Service"
+    assert all("admission" in r and "ClusterIP only" in r for r in refused), refused
+    gate.admission = None
+    assert all("quota" in r for r in apply_as_learner(gate, exposed, L1))
+    gate = gate_of(OBJECTS, L1)
+    job = job_manifest("backend-loadgen-1", "registry.example/ironclad-backend:1", rate=20,
+                       requests=100)  # fmt: skip
+    assert apply_as_learner(gate, [job], L1) == []
+    pod = {"metadata": {"name": "backend-loadgen-1-x"}, **job["spec"]["template"]}
+    assert gate.refusal(Request("create", "", "pods", L1), pod) is None  # its pod, admitted
