@@ -35,6 +35,7 @@ import pandas as pd
 
 from lab import load, loadgen_script
 from lab.errors import LabError, NeedsClusterError
+from lab.i18n import _
 from lab.load import LATE, NOT_SENT, LoadHandle, LoadPlan, LoadResult
 from lab.loadgen import LOAD_LABEL, SERVICE_URL, job_manifest, job_name
 from lab.progress import bar as progress_bar
@@ -86,10 +87,14 @@ def path(env: ServiceLab) -> str:
     """Where `start` sends the load on `env`'s target, in words (for a check's `seen`)."""
     how = env.spec.service_load
     if how == "node-port":
-        return f"this machine -> NodePort Service backend-node-port ({env.endpoints.service})"
+        return _("this machine -> NodePort Service backend-node-port ({url})").format(
+            url=env.endpoints.service
+        )
     if how == "job":
-        return f"a load-generator Job in {env.namespace} -> Service {SERVICE_URL}"
-    return "no Service on this target"
+        return _("a load-generator Job in {namespace} -> Service {url}").format(
+            namespace=env.namespace, url=SERVICE_URL
+        )
+    return _("no Service on this target")
 
 
 def start(
@@ -111,11 +116,15 @@ def start(
         url = env.endpoints.service
         if not url:
             raise LabError(
-                f"The {env.target} lab has no URL for the backend's NodePort Service: its kind "
-                "cluster maps no host port to it (an older lab created the cluster).",
-                "Recreate the cluster: lab.shutdown(), `kind delete cluster --name "
-                f"{env.settings.cluster_name}`, then lab.connect(target='kind') (creating it "
-                "takes a few minutes).",
+                _(
+                    "The {target} lab has no URL for the backend's NodePort Service: its kind "
+                    "cluster maps no host port to it (an older lab created the cluster)."
+                ).format(target=env.target),
+                _(
+                    "Recreate the cluster: lab.shutdown(), `kind delete cluster --name "
+                    "{cluster}`, then lab.connect(target='kind') (creating it takes a few "
+                    "minutes)."
+                ).format(cluster=env.settings.cluster_name),
             )
         plan = LoadPlan.build(
             url, rate=rate, duration=duration, requests=requests, fresh_connections=True, **options
@@ -127,9 +136,13 @@ def start(
         )
         return JobLoad(env.k8s, plan, progress=progress)
     raise NeedsClusterError(
-        f"There is no Service on the {env.target} target to send load through.",
-        "This belongs in a needs-cluster cell; on local, send load to the replicas with "
-        "lab.load (the process analog).",
+        _("There is no Service on the {target} target to send load through.").format(
+            target=env.target
+        ),
+        _(
+            "This belongs in a needs-cluster cell; on local, send load to the replicas with "
+            "lab.load (the process analog)."
+        ),
     )
 
 
@@ -156,8 +169,8 @@ class JobLoad:
         image = k8s.probe_image
         if not image:
             raise LabError(
-                "No image to run the load generator with (the lab recorded no backend image).",
-                "Restart the lab: lab.shutdown(), then lab.connect().",
+                _("No image to run the load generator with (the lab recorded no backend image)."),
+                _("Restart the lab: lab.shutdown(), then lab.connect()."),
             )
         self.plan = plan
         self.name = job_name()
@@ -181,7 +194,7 @@ class JobLoad:
         try:
             self.pod = poll(
                 self._started,
-                what=f"the load generator's pod (Job {self.name}) to start",
+                what=_("the load generator's pod (Job {name}) to start").format(name=self.name),
                 timeout=START_TIMEOUT_S,
                 interval=1.0,
                 diagnose=lambda: k8s.diagnose(self.selector),
@@ -220,7 +233,9 @@ class JobLoad:
             unit="req",
             disable=not self._progress,
             leave=False,
-            desc=f"load {self.plan.rate:g}/s from Job {self.name}",
+            desc=_("load {rate}/s from Job {name}").format(
+                rate=f"{self.plan.rate:g}", name=self.name
+            ),
         ) as bar:
             for line in self._k8s.follow_log(self.pod):
                 self.lines.append(line)
@@ -228,7 +243,8 @@ class JobLoad:
                     bar.update()
         if not any(_is_done(line) for line in self.lines):
             self.lines = self._k8s.logs(self.pod, tail=self.plan.requests + 10).splitlines()
-        return parse_report(self.lines, self.plan, where=f"Job {self.name}, pod {self.pod}")
+        where = _("Job {name}, pod {pod}").format(name=self.name, pod=self.pod)
+        return parse_report(self.lines, self.plan, where=where)
 
     def _started(self) -> str | None:
         """The pod's name once it runs (or already ran), else None."""
@@ -264,12 +280,11 @@ def _is_done(line: str) -> bool:
     return line.startswith("{") and '"event":"done"' in line.replace(" ", "")
 
 
-def parse_report(
-    lines: Iterable[str], plan: LoadPlan, where: str = "the load generator"
-) -> LoadResult:
+def parse_report(lines: Iterable[str], plan: LoadPlan, where: str | None = None) -> LoadResult:
     """The `LoadResult` of a load generator's report (`lab.loadgen_script`'s JSON lines; other
     lines, such as a Python warning, are skipped). LabError when the report has no end (the
     program was killed) or misses a request that was due."""
+    where = where or _("the load generator")
     rows: dict[int, dict[str, Any]] = {}
     done: dict[str, Any] | None = None
     other: list[str] = []  # what else the pod printed (a traceback, a warning)
@@ -287,19 +302,24 @@ def parse_report(
             rows[int(item["i"])] = item
     if done is None:
         raise LabError(
-            f"The report of {where} has no last line: the program ended before it finished "
-            f"({len(rows)} requests reported). Its other output, last lines:\n"
-            + "\n".join(other[-8:]),
-            "The pod was killed (its deadline, or no time to finish after SIGTERM): "
-            "lab.connect().k8s.events_frame() says why; run the load again.",
+            _(
+                "The report of {where} has no last line: the program ended before it finished "
+                "({count} requests reported). Its other output, last lines:\n{output}"
+            ).format(where=where, count=len(rows), output="\n".join(other[-8:])),
+            _(
+                "The pod was killed (its deadline, or no time to finish after SIGTERM): "
+                "lab.connect().k8s.events_frame() says why; run the load again."
+            ),
         )
     count = int(done["due"])
     missing = [i for i in range(count) if i not in rows]
     if missing:
         raise LabError(
-            f"The report of {where} misses {len(missing)} of the {count} requests that were "
-            f"due (first: request {missing[0]}).",
-            "Run the load again; if it repeats, read the pod's log for a traceback.",
+            _(
+                "The report of {where} misses {missing} of the {count} requests that were due "
+                "(first: request {first})."
+            ).format(where=where, missing=len(missing), count=count, first=missing[0]),
+            _("Run the load again; if it repeats, read the pod's log for a traceback."),
         )
     ordered = [rows[i] for i in range(count)]
 

@@ -100,8 +100,13 @@ def lab_kind_cluster(
     manifests/kind/cluster.yaml with the lab's pinned kind (downloaded and sha256-checked by
     `lab.targets.kind.kind_binary` when none >= the pin is on PATH) and the node image that file
     pins. It carries the lab's cluster name, so `KindTarget` finds and reuses it. pytest-kind's
-    `--keep-cluster` keeps it for the next run; otherwise it is deleted at the end."""
-    from lab.targets.kind import kind_binary  # kubernetes client: only when a kind test runs
+    `--keep-cluster` keeps it for the next run; otherwise it is deleted at the end. A new
+    cluster is created as `lab up` creates one: a free loopback port mapped to the backend's
+    NodePort (lab.targets.kind_nodes.kind_cluster_config), which lesson 04's load goes through."""
+    # kubernetes client: only when a kind test runs
+    from lab.net import free_port
+    from lab.targets.kind import backend_node_port, kind_binary
+    from lab.targets.kind_nodes import kind_cluster_config
 
     settings = Settings.from_env()
     nodes = yaml.safe_load(settings.kind_config.read_text())["nodes"]
@@ -121,7 +126,10 @@ def lab_kind_cluster(
         kind_path=Path(kind),
         kubectl_path=Path(kubectl) if kubectl else None,
     )
-    cluster.create(config_file=settings.kind_config)
+    config = tmp_path_factory.mktemp("kind-config") / "cluster.yaml"
+    node_port = (backend_node_port(settings.manifests), free_port())
+    config.write_text(kind_cluster_config(settings.kind_config.read_text(), node_port=node_port))
+    cluster.create(config_file=config)
     try:
         yield cluster
     finally:

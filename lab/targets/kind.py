@@ -50,10 +50,6 @@ ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm
 # The backend's NodePort Service (kind only: components/node-port); its nodePort is mapped to a
 # host port when the cluster is created.
 NODE_PORT_SERVICE = Path("components") / "node-port" / "backend-node-port.yaml"
-OLD_CLUSTER_FIX = (
-    "Recreate the cluster so it maps a host port to the NodePort: kind delete cluster --name "
-    "{cluster}, then ironclad-lab up --target kind (creating it takes a few minutes)."
-)
 
 
 CGROUP_V1_FIX = N_(
@@ -263,11 +259,13 @@ class KindTarget(KubeStack):
         self.service_port = mapped_port(kind, s.cluster_name, node_port)
         if self.service_port is None:
             log.warning(
-                "the kind cluster %s maps no host port to the backend's NodePort %d (created by "
-                "an older lab): the lessons' load cannot go through the Service. %s",
-                s.cluster_name,
-                node_port,
-                OLD_CLUSTER_FIX.format(cluster=s.cluster_name),
+                _(
+                    "the kind cluster {cluster} maps no host port to the backend's NodePort "
+                    "{node_port} (an older lab created it): the lessons' load cannot go through "
+                    "the Service. Recreate the cluster so it maps one: kind delete cluster "
+                    "--name {cluster}, then ironclad-lab up --target kind (creating it takes a "
+                    "few minutes)."
+                ).format(cluster=s.cluster_name, node_port=node_port)
             )
 
     def _cluster_config(
@@ -341,7 +339,9 @@ class KindTarget(KubeStack):
         assert cluster is not None
         poll(
             lambda: http_ok(f"{url}/health/ready"),
-            what=f"the backend through its NodePort Service ({url} on this machine)",
+            what=_("the backend through its NodePort Service ({url} on this machine)").format(
+                url=url
+            ),
             timeout=60,
             diagnose=lambda: cluster.diagnose(BACKEND_PODS.selector),
         )
