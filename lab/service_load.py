@@ -241,8 +241,11 @@ class JobLoad:
                 self.lines.append(line)
                 if line.startswith('{"i"'):
                     bar.update()
-        if not any(_is_done(line) for line in self.lines):
-            self.lines = self._k8s.logs(self.pod, tail=self.plan.requests + 10).splitlines()
+        if not any(_is_done(line) for line in self.lines):  # the stream broke off: read it all
+            try:
+                self.lines = self._k8s.logs(self.pod, tail=self.plan.requests + 10).splitlines()
+            except LabError as exc:  # the pod is gone: parse_report says what is missing
+                log.warning("could not read the log of %s again: %s", self.pod, exc)
         where = _("Job {name}, pod {pod}").format(name=self.name, pod=self.pod)
         return parse_report(self.lines, self.plan, where=where)
 
@@ -261,7 +264,7 @@ class JobLoad:
 
     def stop(self) -> None:
         """Schedule no more requests: delete the Job (its pod gets SIGTERM)."""
-        self._delete()
+        self._delete_quietly()
 
     def done(self) -> bool:
         return self._future.done()
