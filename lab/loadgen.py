@@ -60,7 +60,7 @@ def job_manifest(
     command = [
         "python",
         "-c",
-        SCRIPT.read_text(),
+        f"{SCRIPT.read_text()}\nraise SystemExit(main())\n",  # the program, run
         f"--url={SERVICE_URL}{path}",
         f"--rate={rate:g}",
         f"--requests={requests}",

@@ -1,7 +1,8 @@
 """The load generator's program: open-loop, fixed-rate GETs from inside the namespace.
 
-It runs in the load-generator Job's pod (`lab.loadgen`), as `python -c <this file> ARGS` in the
-backend image, so it uses the standard library only. Same rules as `lab.load`: request i is due
+It runs in the load-generator Job's pod (`lab.loadgen`), as `python -c <this file + a call of
+main()> ARGS` in the backend image (the call is appended there: `ironclad-lab` stays lab's only
+entry point), so it uses the standard library only. Same rules as `lab.load`: request i is due
 at t0 + i/rate whatever happened to earlier ones, its latency counts from that scheduled time,
 and at most `--max-in-flight` requests are open at once. Every request opens its own connection
 (`Connection: close`): kube-proxy picks a Service endpoint per connection, so each request is
@@ -139,7 +140,3 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     return asyncio.run(drive(parse_args(sys.argv[1:] if argv is None else argv)))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

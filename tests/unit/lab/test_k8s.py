@@ -98,6 +98,17 @@ def test_delete_pod_and_logs(fake: FakeApiServer, cluster: NamespaceClient) -> N
     assert fake.pods == {}
 
 
+def test_follow_log_yields_whole_lines_and_asks_to_follow(
+    fake: FakeApiServer, cluster: NamespaceClient
+) -> None:
+    """The load generator's report is read this way (`kubectl logs -f`); the fake answers the
+    whole log at once, so the streaming itself is exercised by the kind workflow only."""
+    fake.pods = {"a": fake.pod_json("a")}
+    fake.logs = {"a": '{"i":0}\n{"i":1}\nlast line without a newline'}
+    assert list(cluster.follow_log("a")) == ['{"i":0}', '{"i":1}', "last line without a newline"]
+    assert fake.calls[-1].query.get("follow") == "true"
+
+
 def test_events_are_sorted_oldest_first_and_limited(
     fake: FakeApiServer, cluster: NamespaceClient
 ) -> None:
