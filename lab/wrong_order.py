@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,21 @@ NOT_STARTED = 3
 STOP_S = 2.0  # how long the stray replica gets to stop on SIGTERM before SIGKILL
 
 
+def log_frame(lines: Iterable[Mapping[str, object]]) -> pd.DataFrame:
+    """A backend's JSON log `lines` (`lab.backend_logs.records`), one row per line: level,
+    logger and the message's first line (a traceback's first line only), repeats of a line in
+    a row counted (`times`) instead of shown."""
+    rows: list[dict[str, object]] = []
+    for line in lines:
+        message = (str(line.get("msg", "")).splitlines() or [""])[0]
+        row = {"level": line.get("level"), "logger": line.get("logger"), "msg": message}
+        if rows and {k: rows[-1][k] for k in row} == row:
+            rows[-1]["times"] = int(str(rows[-1]["times"])) + 1
+        else:
+            rows.append({**row, "times": 1})
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class EarlyBackend:
     """What a replica started without its database did: where it looked for PostgreSQL,
@@ -62,17 +78,8 @@ class EarlyBackend:
         return pd.DataFrame(list(self.samples))
 
     def log_frame(self) -> pd.DataFrame:
-        """Its log, one row per line (level, logger, the message's first line), repeats of a
-        line counted instead of shown."""
-        rows: list[dict[str, object]] = []
-        for record in self.log:
-            message = str(record.get("msg", "")).splitlines()[0]
-            row = {"level": record.get("level"), "logger": record.get("logger"), "msg": message}
-            if rows and {k: rows[-1][k] for k in row} == row:
-                rows[-1]["times"] = int(str(rows[-1]["times"])) + 1
-            else:
-                rows.append({**row, "times": 1})
-        return pd.DataFrame(rows)
+        """Its log (`log_frame`)."""
+        return log_frame(self.log)
 
     def answered(self) -> bool:
         """Whether any of `PATHS` ever got an HTTP answer."""
@@ -144,16 +151,22 @@ def backend_without_database(
 @dataclass(frozen=True)
 class EarlyPod:
     """A pod of the too-early Deployment as it was seen: its state (`PodState`: phase, ready,
-    restarts, waiting reason, last exit code), its events and its log (the last lines)."""
+    restarts, waiting reason, last exit code), its events and the last lines of its log (of
+    the run before its restart; "" when its container never ran)."""
 
     pod: PodState
     events: tuple[Event, ...]
     log: str
 
     def events_frame(self) -> pd.DataFrame:
+        """Its events, one row each."""
         from lab.k8s.frames import events_frame
 
         return events_frame(self.events)
+
+    def log_frame(self) -> pd.DataFrame:
+        """Its log (`log_frame`)."""
+        return log_frame(records(self.log.splitlines(), self.pod.name))
 
 
 def too_early_deployment(

@@ -18,12 +18,13 @@ import pytest
 from lab import manifests, rbac
 from lab.errors import LabTimeoutError
 from lab.identity import Identity
+from lab.k8s import PodState
 from lab.lint import lint
 from lab.model_validation import model_problem
 from lab.session import Lab
 from lab.settings import DEFAULT_NAMESPACE, get_settings
 from lab.targets.base import Endpoints
-from lab.wrong_order import EARLY, deploy_too_early, too_early_deployment
+from lab.wrong_order import EARLY, EarlyPod, deploy_too_early, too_early_deployment
 
 if TYPE_CHECKING:
     from fake_kube_api import FakeApiServer
@@ -147,3 +148,29 @@ def test_deploy_too_early_deletes_the_deployment_when_the_wait_fails(
         deploy_too_early(env=env, missing_ref=SECRET, timeout=2)
     assert EARLY not in fake.deployments
     assert not [p for p in fake.pods if p.startswith(EARLY)]
+
+
+def test_the_log_frame_shows_each_line_once_with_its_repeats_counted() -> None:
+    """A pod's log as the kubelet returns it (JSON lines, a traceback inside one): one row per
+    distinct line in a row, its first line only, repeats counted."""
+    refused = '{"level":"WARNING","logger":"psycopg.pool","msg":"error connecting: refused"}'
+    text = "\n".join(
+        [
+            '{"level":"INFO","logger":"uvicorn.error","msg":"Waiting for application startup."}',
+            refused,
+            refused,
+            refused,
+            '{"level":"ERROR","logger":"uvicorn.error","msg":"Traceback (most recent call)\\n  x"}',
+            "not json: skipped",
+        ]
+    )
+    pod = PodState("backend-too-early-0", "Running", False, 1, "", None, None, False, None)
+    frame = EarlyPod(pod, (), text).log_frame()
+    assert frame.to_dict("records") == [
+        {"level": "INFO", "logger": "uvicorn.error", "msg": "Waiting for application startup.",
+         "times": 1},
+        {"level": "WARNING", "logger": "psycopg.pool", "msg": "error connecting: refused",
+         "times": 3},
+        {"level": "ERROR", "logger": "uvicorn.error", "msg": "Traceback (most recent call)",
+         "times": 1},
+    ]  # fmt: skip
