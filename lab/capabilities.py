@@ -9,8 +9,8 @@ kernel lacks what it needs, e.g. some WSL2 / Docker Desktop kernels; flannel nev
 Each returns a `Capability`. When it is missing, a notebook skips the checks that depend on it
 with `capability.skip("what")`, which says why in one line and publishes a
 `application/vnd.ironclad.skip+json` output the report can count, instead of failing with a
-misleading message. Built on `lab.k8s.NamespaceClient.probe` and `.hpa` (nothing beyond
-the learner's Role).
+misleading message (in the learner's language: lab.i18n). Built on
+`lab.k8s.NamespaceClient.probe` and `.hpa` (nothing beyond the learner's Role).
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from typing import Protocol
 from lab.checks import SKIP_MIMETYPE, publish
 from lab.contract import BACKEND_HPA
 from lab.errors import LabError, LabTimeoutError
+from lab.i18n import N_, _, translate
 from lab.k8s import HpaStatus, ProbeResult
 from lab.waits import poll
 
 # The policies' allowed path (backend -> postgres:5432) and a label no policy lists.
 ALLOWED_LABELS = {"app": "backend"}
 STRANGER_LABELS = {"app": "lab-capability-probe"}
-NOT_ENFORCED = (
+NOT_ENFORCED = N_(
     "this cluster does not enforce NetworkPolicy: a pod that no policy allows reached "
     "{target} through the default-deny policy ({output}). The API server stores policies; the "
     "network plugin must apply them, and some fail open — kindnet's policy controller where the "
@@ -36,7 +37,7 @@ NOT_ENFORCED = (
     "Desktop kernels), flannel always. Use a native Linux Docker host, or a cluster whose CNI "
     "enforces policies (Calico, Cilium), to see them act."
 )
-NO_METRICS = (
+NO_METRICS = N_(
     "metrics-server is not serving: {hpa} has no CPU reading after {timeout:g} s, so it cannot "
     "scale on CPU. On kind, `ironclad-lab up --target kind` installs metrics-server "
     "(kubectl -n kube-system get deploy metrics-server); on a shared cluster, ask the "
@@ -71,10 +72,12 @@ class Capability:
 
     def skip(self, what: str) -> None:
         """Show, in one line, that `what` is skipped for lack of this capability and why, as an
-        output the report can count (nothing is returned: a cell ending in it shows it once)."""
+        output the report can count (nothing is returned: a cell ending in it shows it once).
+        `what` (a notebook's text) is shown translated."""
+        what = translate(what)
         publish(
             {
-                "text/plain": f"⏭ skipped {what}: {self.reason}",
+                "text/plain": _("⏭ skipped {what}: {reason}").format(what=what, reason=self.reason),
                 SKIP_MIMETYPE: {"capability": self.name, "skipped": what, "reason": self.reason},
             }
         )
@@ -88,20 +91,26 @@ def network_policy_enforced(cluster: Probing, timeout: float = 60.0) -> Capabili
     allowed = cluster.probe(target, labels=ALLOWED_LABELS, timeout=timeout)
     if not allowed.ok:
         raise LabError(
-            "Cannot tell whether NetworkPolicy is enforced: even a pod the policies allow "
-            f"(app=backend) could not reach {target} ({allowed.output}).",
-            "Bring the lab up (or wait for postgres to be ready: env.k8s.pods_frame()), then probe "
-            "again.",
+            _(
+                "Cannot tell whether NetworkPolicy is enforced: even a pod the policies allow "
+                "(app=backend) could not reach {target} ({output})."
+            ).format(target=target, output=allowed.output),
+            _(
+                "Bring the lab up (or wait for postgres to be ready: env.k8s.pods_frame()), then "
+                "probe again."
+            ),
         )
     stranger = cluster.probe(target, labels=STRANGER_LABELS, timeout=timeout)
     if stranger.ok:
         return Capability(
-            "networkpolicy", False, NOT_ENFORCED.format(target=target, output=stranger.output)
+            "networkpolicy", False, _(NOT_ENFORCED).format(target=target, output=stranger.output)
         )
     return Capability(
         "networkpolicy",
         True,
-        f"a pod under default deny was refused ({stranger.output}); an allowed one connected",
+        _("a pod under default deny was refused ({output}); an allowed one connected").format(
+            output=stranger.output
+        ),
     )
 
 
@@ -118,15 +127,17 @@ def metrics_server_serving(
     try:
         status = poll(
             reading,
-            what=f"{hpa} to read CPU from metrics-server",
+            what=_("{hpa} to read CPU from metrics-server").format(hpa=hpa),
             timeout=timeout,
             interval=2.0,
             progress=False,
         )
     except LabTimeoutError:
-        return Capability("metrics-server", False, NO_METRICS.format(hpa=hpa, timeout=timeout))
+        return Capability("metrics-server", False, _(NO_METRICS).format(hpa=hpa, timeout=timeout))
     return Capability(
         "metrics-server",
         True,
-        f"{hpa} reads CPU {status.cpu_utilization}% (target {status.cpu_target}%)",
+        _("{hpa} reads CPU {utilization}% (target {target}%)").format(
+            hpa=hpa, utilization=status.cpu_utilization, target=status.cpu_target
+        ),
     )

@@ -1,7 +1,9 @@
 """`lab.check`: assertions for learners that say what was expected and what was seen.
 
 On success inside IPython the check publishes a display bundle with a machine-readable
-`application/vnd.ironclad.check+json` part, which the notebook runner counts.
+`application/vnd.ironclad.check+json` part, which the notebook runner counts. The expectation and
+the hint come from a notebook's code cell: they are shown in the learner's language
+(`lab.i18n.translate`, from the notebook catalogs), in the bundle too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.errors import CheckFailedError
+from lab.i18n import _, translate
 
 __all__ = ["MIMETYPE", "SKIP_MIMETYPE", "CheckFailedError", "CheckResult", "check", "publish"]
 
@@ -24,7 +27,8 @@ _SEEN_LIMIT = 300
 
 @dataclass(frozen=True)
 class CheckResult:
-    """A check that held: what was expected and what was seen (as text)."""
+    """A check that held: what was expected (as shown, in the learner's language) and what
+    was seen (as text)."""
 
     expected: str
     seen: str
@@ -36,7 +40,9 @@ class CheckResult:
     def bundle(self) -> dict[str, object]:
         """The IPython display bundle for this result."""
         return {
-            "text/plain": f"✅ [pass] {self.expected} (seen: {self.seen})",
+            "text/plain": _("✅ [pass] {expected} (seen: {seen})").format(
+                expected=self.expected, seen=self.seen
+            ),
             MIMETYPE: {"passed": self.passed, "expected": self.expected, "seen": self.seen},
         }
 
@@ -60,7 +66,7 @@ def describe(value: object) -> str:
             kept.append(items.pop(0))
         if kept:
             opening, closing = ("{", "}") if isinstance(value, Mapping) else ("[", "]")
-            more = f", … {len(items)} more" if items else ""
+            more = _(", … {count} more").format(count=len(items)) if items else ""
             return " ".join(f"{opening}{', '.join(kept)}{more}{closing}".split())
     half = _SEEN_LIMIT // 2
     return f"{text[:half]} … {text[-half:]}"
@@ -78,11 +84,13 @@ def _plain(value: object) -> object:
 
 
 def check(condition: object, *, expected: str, seen: object = None, hint: str = "") -> CheckResult:
-    """Assert `condition`; display ✅ and return a CheckResult, or raise CheckFailedError."""
+    """Assert `condition`; display ✅ and return a CheckResult, or raise CheckFailedError.
+
+    `expected` and `hint` are shown translated (`lab.i18n.translate`: a notebook's text)."""
     seen_text = describe(seen)
     if not condition:
-        raise CheckFailedError(expected, seen_text, hint)
-    result = CheckResult(expected=expected, seen=seen_text)
+        raise CheckFailedError(translate(expected), seen_text, translate(hint) if hint else "")
+    result = CheckResult(expected=translate(expected), seen=seen_text)
     publish(result.bundle())
     return result
 

@@ -1,8 +1,12 @@
-"""One error hierarchy for the lab. Every message says what went wrong and what to do next."""
+"""One error hierarchy for the lab. Every message says what went wrong and what to do next,
+in the learner's language (lab.i18n): a caller passes its `problem` and `next_step` translated,
+the frames here (a timeout, a failed check) are translated where they are built."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from lab.i18n import _
 
 
 class LabError(Exception):
@@ -11,7 +15,11 @@ class LabError(Exception):
     def __init__(self, problem: str, next_step: str = "") -> None:
         self.problem = problem
         self.next_step = next_step
-        super().__init__(f"{problem}\n→ {next_step}" if next_step else problem)
+        super().__init__(
+            _("{problem}\n→ {next_step}").format(problem=problem, next_step=next_step)
+            if next_step
+            else problem
+        )
 
 
 class UsageError(LabError):
@@ -23,7 +31,10 @@ class ToolMissingError(LabError):
     """A required program is not installed."""
 
     def __init__(self, tool: str, install: str) -> None:
-        super().__init__(f"{tool} not found.", f"Install it: {install}")
+        super().__init__(
+            _("{tool} not found.").format(tool=tool),
+            _("Install it: {install}").format(install=install),
+        )
 
 
 class TargetUnavailableError(LabError):
@@ -37,14 +48,18 @@ class LabTimeoutError(LabError):
         self.what = what
         self.timeout = timeout
         self.detail = detail
-        problem = f"Timed out after {timeout:g} s waiting for {what}."
-        if detail:
-            problem += f"\nLast state:\n{detail}"
+        problem = (
+            _("Timed out after {timeout:g} s waiting for {what}.\nLast state:\n{detail}")
+            if detail
+            else _("Timed out after {timeout:g} s waiting for {what}.")
+        )
         super().__init__(
-            problem,
+            problem.format(timeout=timeout, what=what, detail=detail),
             next_step
-            or "Read the last state above; fix the cause and "
-            "run the cell again (timings live in the `parameters` cell).",
+            or _(
+                "Read the last state above; fix the cause and "
+                "run the cell again (timings live in the `parameters` cell)."
+            ),
         )
 
 
@@ -53,13 +68,20 @@ class ProcessFailedError(LabError):
 
     def __init__(self, name: str, reason: str, log_path: Path | None = None) -> None:
         self.log_path = log_path
-        tail = ""
+        lines: list[str] = []
         if log_path is not None and log_path.exists():
             lines = log_path.read_text(errors="replace").splitlines()[-15:]
-            tail = "\nLast log lines:\n" + "\n".join(lines) if lines else ""
-        where = f" Full log: {log_path}" if log_path else ""
+        problem = (
+            _("{name} {reason}.\nLast log lines:\n{lines}") if lines else _("{name} {reason}.")
+        )
+        next_step = (
+            _("Fix the cause shown in its log and start again. Full log: {log_path}")
+            if log_path
+            else _("Fix the cause shown in its log and start again.")
+        )
         super().__init__(
-            f"{name} {reason}.{tail}", f"Fix the cause shown in its log and start again.{where}"
+            problem.format(name=name, reason=reason, lines="\n".join(lines)),
+            next_step.format(log_path=log_path),
         )
 
 
@@ -71,8 +93,10 @@ class CheckFailedError(LabError):
         self.seen = seen
         self.hint = hint
         super().__init__(
-            f"Check failed: expected {expected}, but saw {seen}.",
-            hint or "Re-run the cells above this one and compare with the narrative.",
+            _("Check failed: expected {expected}, but saw {seen}.").format(
+                expected=expected, seen=seen
+            ),
+            hint or _("Re-run the cells above this one and compare with the narrative."),
         )
 
 
@@ -83,15 +107,20 @@ class ExerciseFailedError(LabError):
         self.exercise = exercise
         self.seen = seen
         self.hint = hint
-        super().__init__(f"Exercise {exercise}: not yet — saw {seen}.", hint)
+        super().__init__(
+            _("Exercise {exercise}: not yet — saw {seen}.").format(exercise=exercise, seen=seen),
+            hint,
+        )
 
     def _render_traceback_(self) -> list[str]:
         """What IPython shows instead of a traceback: the verdict and the hint alone (the
         learner's answer is what is wrong, not a line of `lab`)."""
         return [
-            f"✗ [not yet] exercise {self.exercise}: saw {self.seen}.",
-            f"→ hint: {self.hint}",
-            f"  (try again; stuck? lab.solution({self.exercise!r}))",
+            _("✗ [not yet] exercise {exercise}: saw {seen}.").format(
+                exercise=self.exercise, seen=self.seen
+            ),
+            _("→ hint: {hint}").format(hint=self.hint),
+            _("  (try again; stuck? {call})").format(call=f"lab.solution({self.exercise!r})"),
         ]
 
 
@@ -126,9 +155,11 @@ class CommandFailedError(LabError):
     def __init__(self, command: str, output: str) -> None:
         self.command = command
         super().__init__(
-            f"`{command}` failed:\n{output.strip()}",
-            f"Run `{command}` yourself to see the whole story; for Docker problems `docker info` "
-            "tells whether the engine is up. Or use --target local.",
+            _("`{command}` failed:\n{output}").format(command=command, output=output.strip()),
+            _(
+                "Run `{command}` yourself to see the whole story; for Docker problems "
+                "`docker info` tells whether the engine is up. Or use --target local."
+            ).format(command=command),
         )
 
 

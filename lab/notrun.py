@@ -6,7 +6,8 @@ the Kubernetes calls it makes, the outcomes its `lab.check`s expect (their `{fie
 from the kernel's variables, as running the cell would fill them), and (with
 `%%cluster --show Kind/name ...`) the rendered objects it works on — trimmed to the fields the
 cell names, the whole object folded below, each object shown once per kernel — all marked
-"not run here", in a monospace font.
+"not run here", in a monospace font. All of it in the learner's language (lab.i18n): the frame
+from lab's catalog, the checks' texts from the notebook's (`translate`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from lab.i18n import N_, _, translate
 
 __all__ = ["MIMETYPE", "NotRun", "Shown", "explain", "parse_show"]
 
@@ -41,6 +44,11 @@ _COMMON = frozenset({"env", "app", "lab", "check", "expected", "seen", "hint", "
 _PLACEHOLDER = re.compile(r"\{[^{}\s]+\}")  # a field left as its source
 _SHORT = 20  # lines: an object this small is shown whole, nothing to fold
 _PRE = "font-family: monospace; white-space: pre; overflow-x: auto"
+# The explanation's labels (Markdown, HTML and plain text say them alike).
+NOT_RUN_HERE = N_("⏭ Not run here")
+CALLS = N_("call the Kubernetes API:")
+CHECKS = N_("and check that (what you would see):")
+WHOLE_OBJECT = N_("the whole object")
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class Shown:
 
 @dataclass(frozen=True)
 class NotRun:
-    """A cluster cell explained instead of run."""
+    """A cluster cell explained instead of run (`expectations` as shown: translated)."""
 
     target: str
     calls: list[str] = field(default_factory=list)
@@ -64,66 +72,62 @@ class NotRun:
     objects: list[Shown] = field(default_factory=list)
 
     def _intro(self) -> str:
-        return (
-            f"this cell needs a Kubernetes cluster and the lab runs on target {self.target}. "
+        return _(
+            "this cell needs a Kubernetes cluster and the lab runs on target {target}. "
             "On kind (or a workshop cluster) it would:"
-        )
+        ).format(target=self.target)
 
     def markdown(self) -> str:
         """The explanation as Markdown."""
-        lines = [f"**⏭ Not run here** — {self._intro()}"]
+        lines = [f"**{_(NOT_RUN_HERE)}** — {self._intro()}"]
         if self.calls:
-            lines += ["", "*call the Kubernetes API:*", ""]
+            lines += ["", f"*{_(CALLS)}*", ""]
             lines += [f"- `{call}`" for call in self.calls]
         if self.expectations:
-            lines += ["", "*and check that* (what you would see):", ""]
+            lines += ["", f"*{_(CHECKS)}*", ""]
             lines += [f"- {html.escape(text)}" for text in self.expectations]
         for shown in self.objects:
+            lines += ["", f"*{_object_label(f'`{shown.ref}`', shown.earlier)}*"]
             if shown.earlier:
-                lines += ["", f"*the object it works on, `{shown.ref}`: shown above.*"]
                 continue
-            lines += ["", f"*the object it works on, `{shown.ref}` (rendered, not applied):*"]
             lines += ["", "```yaml", (shown.used or shown.full).rstrip(), "```"]
             if shown.used:
-                lines += ["", "<details><summary>the whole object</summary>", ""]
+                lines += ["", f"<details><summary>{_(WHOLE_OBJECT)}</summary>", ""]
                 lines += ["```yaml", shown.full.rstrip(), "```", "", "</details>"]
         return "\n".join(lines)
 
     def html(self) -> str:
         """The explanation as HTML (what JupyterLab and the report prefer): YAML in <pre>."""
-        parts = [f"<p><strong>⏭ Not run here</strong> — {html.escape(self._intro())}</p>"]
+        heading = html.escape(_(NOT_RUN_HERE))
+        parts = [f"<p><strong>{heading}</strong> — {html.escape(self._intro())}</p>"]
         if self.calls:
             items = "".join(f"<li><code>{html.escape(c)}</code></li>" for c in self.calls)
-            parts.append(f"<p><em>call the Kubernetes API:</em></p><ul>{items}</ul>")
+            parts.append(f"<p><em>{html.escape(_(CALLS))}</em></p><ul>{items}</ul>")
         if self.expectations:
             items = "".join(f"<li>{html.escape(e)}</li>" for e in self.expectations)
-            parts.append(f"<p><em>and check that</em> (what you would see):</p><ul>{items}</ul>")
+            parts.append(f"<p><em>{html.escape(_(CHECKS))}</em></p><ul>{items}</ul>")
         for shown in self.objects:
             ref = f"<code>{html.escape(shown.ref)}</code>"
+            parts.append(f"<p><em>{_object_label(ref, shown.earlier)}</em></p>")
             if shown.earlier:
-                parts.append(f"<p><em>the object it works on, {ref}: shown above.</em></p>")
                 continue
-            parts.append(f"<p><em>the object it works on, {ref} (rendered, not applied):</em></p>")
             parts.append(_pre(shown.used or shown.full))
             if shown.used:
-                parts.append(
-                    f"<details><summary>the whole object</summary>{_pre(shown.full)}</details>"
-                )
+                whole = html.escape(_(WHOLE_OBJECT))
+                parts.append(f"<details><summary>{whole}</summary>{_pre(shown.full)}</details>")
         return "\n".join(parts)
 
     def plain(self) -> str:
         """The explanation as plain text (consoles, logs)."""
-        lines = [f"⏭ Not run here — {self._intro()}"]
+        lines = [f"{_(NOT_RUN_HERE)} — {self._intro()}"]
         if self.calls:
-            lines += ["", "call the Kubernetes API:", *(f"- {c}" for c in self.calls)]
+            lines += ["", _(CALLS), *(f"- {c}" for c in self.calls)]
         if self.expectations:
-            lines += ["", "and check that (what you would see):"]
+            lines += ["", _(CHECKS)]
             lines += [f"- {e}" for e in self.expectations]
         for shown in self.objects:
-            if shown.earlier:
-                lines += ["", f"the object it works on, {shown.ref}: shown above."]
-            else:
-                lines += ["", f"the object it works on, {shown.ref} (rendered, not applied):"]
+            lines += ["", _object_label(shown.ref, shown.earlier)]
+            if not shown.earlier:
                 lines += [(shown.used or shown.full).rstrip()]
         return "\n".join(lines)
 
@@ -140,6 +144,13 @@ class NotRun:
                 "objects": [shown.ref for shown in self.objects],
             },
         }
+
+
+def _object_label(ref: str, earlier: bool) -> str:
+    """The line before an object (`ref` as the format shows it): shown here, or above."""
+    if earlier:
+        return _("the object it works on, {ref}: shown above.").format(ref=ref)
+    return _("the object it works on, {ref} (rendered, not applied):").format(ref=ref)
 
 
 def _pre(text: str) -> str:
@@ -190,7 +201,7 @@ def explain(
         expectations = [_text(node, scope) for node in expected]
     words = _words(tree) if tree is not None else set()
     shown = [_show(objects, ref, words, ref in shown_before) for ref in show]
-    return NotRun(target, calls, expectations, shown)
+    return NotRun(target, calls, [translate(text) for text in expectations], shown)
 
 
 def _on_cluster(name: str) -> bool:
@@ -312,7 +323,7 @@ def _named(item: object) -> bool:
 
 def _show(objects: Sequence[Mapping[str, Any]], ref: str, words: set[str], earlier: bool) -> Shown:
     """The rendered object `Kind/name`: the fields the cell names, and all of it as YAML."""
-    kind, _, name = ref.partition("/")
+    kind, _slash, name = ref.partition("/")
     for obj in objects:
         if obj.get("kind") == kind and obj.get("metadata", {}).get("name") == name:
             full = yaml.safe_dump(dict(obj), sort_keys=False)
@@ -322,4 +333,5 @@ def _show(objects: Sequence[Mapping[str, Any]], ref: str, words: set[str], earli
             head = {"kind": kind, "metadata": {"name": name}}
             fields = _used(body, words) or {}
             return Shown(ref, yaml.safe_dump({**head, **fields}, sort_keys=False), full, earlier)
-    return Shown(ref, "", f"# {ref} is not in the rendered manifests\n", earlier)
+    missing = _("{ref} is not in the rendered manifests").format(ref=ref)
+    return Shown(ref, "", f"# {missing}\n", earlier)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from lab.errors import LabError, LabTimeoutError
+from lab.i18n import _, translate
 from lab.progress import bar as progress_bar
 
 T = TypeVar("T")
@@ -26,8 +27,10 @@ def poll(
 
     Exceptions from `probe` count as "not yet" (the last one is reported on timeout), except
     LabError, which already says what to do and is raised at once. `diagnose` adds the state of
-    the world to the timeout message (events, pod phases, log tails...).
+    the world to the timeout message (events, pod phases, log tails...). `what` is shown in the
+    learner's language (`lab.i18n.translate`: a notebook's `what=` text).
     """
+    what = translate(what)
     start = time.monotonic()
     last_error = ""
     total = round(timeout)
@@ -52,11 +55,11 @@ def poll(
             elapsed = time.monotonic() - start
             bar.update(min(round(elapsed), total) - bar.n)
             if elapsed >= timeout:
-                details = [f"last error: {last_error}"] if last_error else []
+                details = [_("last error: {error}").format(error=last_error)] if last_error else []
                 if diagnose is not None:
                     try:
                         details.append(diagnose())
                     except Exception as exc:  # keep the timeout as the error
-                        details.append(f"(diagnostics failed: {exc})")
+                        details.append(_("(diagnostics failed: {error})").format(error=exc))
                 raise LabTimeoutError(what, timeout, "\n".join(details), next_step)
             time.sleep(min(interval, max(timeout - elapsed, 0.0)))

@@ -11,7 +11,9 @@ The solution of ID is `notebooks/solutions/ID.py`: the whole cell as it looks wh
 `verify` never passes a wrong answer and never fails an untouched one: `...` reads as "not
 attempted yet" (a notebook run without solutions stays green and counts no exercise).
 A verifier checks the *result* (the rendered object, the query's data, the alert's state), and
-its hint points at the concept, not at the answer.
+its hint points at the concept, not at the answer. Hints are marked `N_()` where registered and
+shown in the learner's language (lab.i18n); a verifier's `Outcome` texts are translated as it
+builds them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from lab.checks import publish
 from lab.errors import ExerciseFailedError, LabError
+from lab.i18n import _
 from lab.lessons import LESSONS
 
 __all__ = [
@@ -65,17 +68,18 @@ class Result:
 
     def bundle(self) -> dict[str, object]:
         """The IPython display bundle the report counts (only `passed` counts)."""
-        mark = "🎯" if self.status == "passed" else "✍️"
-        text = f"{mark} exercise {self.exercise}: {self.status}"
-        if self.seen:
-            text += f" (seen: {self.seen})"
-        elif self.status != "passed":
-            text += (
-                " — replace the `...` and run the cell again;"
-                f" stuck? lab.solution({self.exercise!r})"
+        if self.status != "passed":
+            text = _(
+                "✍️ exercise {exercise}: not attempted — replace the `...` and run the cell "
+                "again; stuck? {call}"
             )
+        elif self.seen:
+            text = _("🎯 exercise {exercise}: passed (seen: {seen})")
+        else:
+            text = _("🎯 exercise {exercise}: passed")
+        call = f"lab.solution({self.exercise!r})"
         return {
-            "text/plain": text,
+            "text/plain": text.format(exercise=self.exercise, seen=self.seen, call=call),
             MIMETYPE: {
                 "exercise": self.exercise,
                 "passed": self.status == "passed",
@@ -98,11 +102,15 @@ _VERIFIERS: dict[str, _Registered] = {}
 
 
 def verifier(exercise: str, *, hint: str) -> Callable[[Verifier], Verifier]:
-    """Register `check(answer, **context) -> Outcome` as the verifier of `exercise`."""
+    """Register `check(answer, **context) -> Outcome` as the verifier of `exercise`; `hint`
+    is marked with `N_()` (shown translated)."""
 
     def register(check: Verifier) -> Verifier:
         if exercise in _VERIFIERS:
-            raise LabError(f"Exercise {exercise!r} has two verifiers.", "Keep exactly one.")
+            raise LabError(
+                _("Exercise {exercise!r} has two verifiers.").format(exercise=exercise),
+                _("Keep exactly one."),
+            )
         _VERIFIERS[exercise] = _Registered(check, hint)
         return check
 
@@ -120,8 +128,8 @@ def _registered(exercise: str) -> _Registered:
                 raise
     if exercise not in _VERIFIERS:
         raise LabError(
-            f"There is no exercise {exercise!r}.",
-            "Check the exercise id in the cell (it is in the cell's first comment line).",
+            _("There is no exercise {exercise!r}.").format(exercise=exercise),
+            _("Check the exercise id in the cell (it is in the cell's first comment line)."),
         )
     return _VERIFIERS[exercise]
 
@@ -146,7 +154,7 @@ def verify(exercise: str, answer: Any = ..., **context: Any) -> Result:
     else:
         outcome = registered.check(answer, **context)
         if not outcome.passed:
-            raise ExerciseFailedError(exercise, outcome.seen, outcome.hint or registered.hint)
+            raise ExerciseFailedError(exercise, outcome.seen, outcome.hint or _(registered.hint))
         result = Result(exercise, "passed", outcome.seen)
     publish(result.bundle())
     return result
@@ -166,8 +174,10 @@ def solution(exercise: str, repo_root: Path | None = None) -> str:
     path = solution_path(exercise, repo_root)
     if not path.is_file():
         raise LabError(
-            f"No solution file for exercise {exercise!r} ({path}).",
-            "Check the id; solutions live in notebooks/solutions/.",
+            _("No solution file for exercise {exercise!r} ({path}).").format(
+                exercise=exercise, path=path
+            ),
+            _("Check the id; solutions live in notebooks/solutions/."),
         )
     text = path.read_text()
     publish({"text/plain": text, "text/markdown": f"```python\n{text}\n```"})

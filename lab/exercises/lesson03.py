@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 from lab.exercises import Outcome, session_objects, verifier
+from lab.i18n import N_, _
 from lab.lint import lint
 from lab.manifests import Obj, find
 
@@ -38,14 +39,16 @@ def claim_mounts(statefulset: Obj) -> dict[str, str]:
 
 @verifier(
     "03-pgdata",
-    hint="Only a volumeClaimTemplate's volume outlives the pod (emptyDir and the container's own "
-    "files do not): find where the container mounts its claim. And what must initdb find at "
-    "PGDATA the first time it runs, when the volume is brand new?",
+    hint=N_(
+        "Only a volumeClaimTemplate's volume outlives the pod (emptyDir and the container's "
+        "own files do not): find where the container mounts its claim. And what must initdb "
+        "find at PGDATA the first time it runs, when the volume is brand new?"
+    ),
 )
 def pgdata(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
     """Render the StatefulSet with the learner's PGDATA; it must be a subdirectory of a claim."""
     if not isinstance(answer, str) or not answer.startswith("/"):
-        return Outcome(False, f"{answer!r}, not an absolute path")
+        return Outcome(False, _("{answer!r}, not an absolute path").format(answer=answer))
     path = PurePosixPath(posixpath.normpath(answer))  # "a/../b" and "a/." are what they mean
     objects = session_objects() if objects is None else objects
     patched = with_pgdata(objects, path.as_posix())
@@ -57,9 +60,19 @@ def pgdata(answer: object, objects: Sequence[Obj] | None = None) -> Outcome:
     if path.as_posix() in mounts:
         return Outcome(
             False,
-            f"PGDATA {answer} is where the claim is mounted: a new volume is not empty there "
-            "(its filesystem's lost+found), and initdb refuses a directory that is not empty",
+            _(
+                "PGDATA {answer} is where the claim is mounted: a new volume is not empty there "
+                "(its filesystem's lost+found), and initdb refuses a directory that is not empty"
+            ).format(answer=answer),
         )
     if storage or not on_claim:
-        return Outcome(False, storage[0] if storage else f"PGDATA {answer} is on no claim's mount")
-    return Outcome(True, f"PGDATA {answer} is on claim {mounts[on_claim[0]]!r}")
+        return Outcome(
+            False,
+            storage[0]
+            if storage
+            else _("PGDATA {answer} is on no claim's mount").format(answer=answer),
+        )
+    return Outcome(
+        True,
+        _("PGDATA {answer} is on claim {claim!r}").format(answer=answer, claim=mounts[on_claim[0]]),
+    )

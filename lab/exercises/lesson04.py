@@ -14,6 +14,7 @@ from typing import Any
 from lab import manifests
 from lab.contract import BACKEND_HPA
 from lab.exercises import Outcome, session_objects, verifier
+from lab.i18n import N_, _
 from lab.manifests import Obj
 
 DEFAULT_SURGE = DEFAULT_UNAVAILABLE = "25%"  # Kubernetes' defaults for a RollingUpdate
@@ -27,7 +28,9 @@ def _resolve(value: int | str, total: int, *, round_up: bool) -> int:
         return math.ceil(exact) if round_up else math.floor(exact)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    raise ValueError(f"{value!r} is neither a count (0, 1, ...) nor a percentage ('25%')")
+    raise ValueError(
+        _("{value!r} is neither a count (0, 1, ...) nor a percentage ('25%')").format(value=value)
+    )
 
 
 def rollout_bounds(replicas: int, rolling: Mapping[str, Any]) -> tuple[int, int]:
@@ -38,25 +41,31 @@ def rollout_bounds(replicas: int, rolling: Mapping[str, Any]) -> tuple[int, int]
     )
     surge = _resolve(rolling.get("maxSurge", DEFAULT_SURGE), replicas, round_up=True)
     if unavailable == 0 and surge == 0:
-        raise ValueError("maxSurge and maxUnavailable are both 0: no update could ever proceed")
+        raise ValueError(_("maxSurge and maxUnavailable are both 0: no update could ever proceed"))
     return replicas - unavailable, replicas + surge
 
 
 @verifier(
     "04-strategy",
-    hint="maxUnavailable takes pods away before their replacement is ready; maxSurge adds "
-    "pods above the count (a percentage surge rounds up). Which one keeps capacity whole?",
+    hint=N_(
+        "maxUnavailable takes pods away before their replacement is ready; maxSurge adds "
+        "pods above the count (a percentage surge rounds up). Which one keeps capacity whole?"
+    ),
 )
-def strategy(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
+def strategy(answer: object, objects: Sequence[Obj] | None = None, **_context: Any) -> Outcome:
     """The learner's rollingUpdate, put into the rendered Deployment: with the HPA's floor of
     replicas, never fewer than all of them ready and never more than one extra pod."""
     if not isinstance(answer, Mapping):
-        return Outcome(False, f"a {type(answer).__name__}, not a rollingUpdate (a dict)")
+        return Outcome(
+            False, _("a {type}, not a rollingUpdate (a dict)").format(type=type(answer).__name__)
+        )
     if unknown := sorted(set(answer) - ROLLING_FIELDS):
         return Outcome(
             False,
-            f"fields {unknown}: a rollingUpdate has only {sorted(ROLLING_FIELDS)}",
-            "Write the two numbers of spec.strategy.rollingUpdate, nothing else.",
+            _("fields {unknown}: a rollingUpdate has only {fields}").format(
+                unknown=unknown, fields=sorted(ROLLING_FIELDS)
+            ),
+            _("Write the two numbers of spec.strategy.rollingUpdate, nothing else."),
         )
     rendered = copy.deepcopy(list(objects if objects is not None else session_objects()))
     deployment = manifests.find(rendered, "Deployment", "backend")
@@ -70,5 +79,7 @@ def strategy(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> 
         )
     except ValueError as exc:
         return Outcome(False, str(exc))
-    seen = f"{replicas} replicas: at least {min_ready} ready, at most {max_pods} pods"
+    seen = _("{replicas} replicas: at least {min_ready} ready, at most {max_pods} pods").format(
+        replicas=replicas, min_ready=min_ready, max_pods=max_pods
+    )
     return Outcome(min_ready == replicas and max_pods <= replicas + 1, seen)

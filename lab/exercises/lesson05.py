@@ -16,6 +16,7 @@ from typing import Any
 from lab import manifests, pod_templates
 from lab.contract import BACKEND_HPA
 from lab.exercises import Outcome, session_objects, verifier
+from lab.i18n import N_, _, ngettext
 from lab.lint import Finding, lint
 from lab.manifests import Obj
 from lab.netpol import INTERNET, KUBE_DNS, Connection, Endpoint, endpoint, evaluate
@@ -47,19 +48,23 @@ def _render(objects: Sequence[Obj] | None) -> list[Obj]:
 
 @verifier(
     "05-pdb",
-    hint="A drain evicts one pod at a time: the PDB should let exactly one go when every pod "
-    "is ready, and a pod that is running but not Ready must never block a drain.",
+    hint=N_(
+        "A drain evicts one pod at a time: the PDB should let exactly one go when every pod "
+        "is ready, and a pod that is running but not Ready must never block a drain."
+    ),
 )
-def pdb(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
+def pdb(answer: object, objects: Sequence[Obj] | None = None, **_context: Any) -> Outcome:
     """The learner's PDB spec with the HPA floor raised to LAUNCH_FLOOR: lint-clean, and one
     eviction allowed (no more, no fewer) when all LAUNCH_FLOOR pods are ready."""
     if not isinstance(answer, Mapping):
-        return Outcome(False, f"a {type(answer).__name__}, not a PDB spec (a dict)")
+        return Outcome(
+            False, _("a {type}, not a PDB spec (a dict)").format(type=type(answer).__name__)
+        )
     if {"minAvailable", "maxUnavailable"} <= answer.keys():
         return Outcome(
             False,
-            "both minAvailable and maxUnavailable: the API server refuses a PDB with both",
-            "Choose one of the two.",
+            _("both minAvailable and maxUnavailable: the API server refuses a PDB with both"),
+            _("Choose one of the two."),
         )
     rendered = _render(objects)
     namespace = session_namespace()
@@ -74,27 +79,38 @@ def pdb(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> Outco
     try:
         allowed = disruptions_allowed(budget["spec"], LAUNCH_FLOOR, LAUNCH_FLOOR)
     except ValueError as exc:
-        return Outcome(False, f"the PDB's numbers do not parse: {exc}")
-    seen = f"{allowed} eviction(s) allowed with {LAUNCH_FLOOR} of {LAUNCH_FLOOR} pods ready"
+        return Outcome(False, _("the PDB's numbers do not parse: {error}").format(error=exc))
+    seen = ngettext(
+        "{allowed} eviction allowed with {ready} of {pods} pods ready",
+        "{allowed} evictions allowed with {ready} of {pods} pods ready",
+        allowed,
+    ).format(allowed=allowed, ready=LAUNCH_FLOOR, pods=LAUNCH_FLOOR)
     return Outcome(allowed == 1, seen)
 
 
 @verifier(
     "05-netpol",
-    hint="Under default deny a new pod can send nothing, not even a DNS query. Select only the "
-    "new pods, and allow only the ports they need; the backend's ingress already admits them.",
+    hint=N_(
+        "Under default deny a new pod can send nothing, not even a DNS query. Select only the "
+        "new pods, and allow only the ports they need; the backend's ingress already admits "
+        "them."
+    ),
 )
-def netpol(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> Outcome:
+def netpol(answer: object, objects: Sequence[Obj] | None = None, **_context: Any) -> Outcome:
     """The learner's NetworkPolicy added to the render: `app: loadgen` reaches backend:3000 by
     name (DNS), and nothing else changes: no other path of the loadgen, no lab path, no lint."""
     if not isinstance(answer, Mapping):
-        return Outcome(False, f"a {type(answer).__name__}, not a NetworkPolicy (a dict)")
+        return Outcome(
+            False, _("a {type}, not a NetworkPolicy (a dict)").format(type=type(answer).__name__)
+        )
     rendered = _render(objects)
     namespace = session_namespace()
     policy = copy.deepcopy(dict(answer))
     policy.setdefault("metadata", {}).setdefault("namespace", namespace)
     if policy.get("kind") != "NetworkPolicy":
-        return Outcome(False, f"kind {policy.get('kind')!r}, not a NetworkPolicy")
+        return Outcome(
+            False, _("kind {kind!r}, not a NetworkPolicy").format(kind=policy.get("kind"))
+        )
     rendered.append(policy)
     pods = {endpoint(p).name: endpoint(p) for p in pod_templates.pods(rendered)}
     loadgen = Endpoint("loadgen", namespace, LOADGEN_LABELS)
@@ -108,18 +124,31 @@ def netpol(answer: object, objects: Sequence[Obj] | None = None, **_: Any) -> Ou
     try:
         verdicts = [evaluate(rendered, c) for c in wanted]
         wrong = [
-            f"{v.describe()} is {_word(v.allowed)}, must be {_word(v.expected)}"
+            (
+                _("{connection} is allowed, must be denied")
+                if v.allowed
+                else _("{connection} is denied, must be allowed")
+            ).format(connection=v.describe())
             for v in verdicts
             if v.allowed != v.expected
         ]
         wrong += [_finding(f) for f in lint(rendered, namespace)]
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        return Outcome(False, f"not a NetworkPolicy the evaluator can read ({exc!r})")
+        return Outcome(
+            False, _("not a NetworkPolicy the evaluator can read ({error!r})").format(error=exc)
+        )
+    if len(wrong) > 1:
+        return Outcome(
+            False,
+            _("{problem} (and {count} more; fix this one first)").format(
+                problem=wrong[0], count=len(wrong) - 1
+            ),
+        )
     if wrong:
-        more = f" (and {len(wrong) - 1} more; fix this one first)" if len(wrong) > 1 else ""
-        return Outcome(False, wrong[0] + more)
+        return Outcome(False, wrong[0])
     return Outcome(
-        True, "loadgen reaches backend:3000 and DNS, nothing else; every lab path keeps its verdict"
+        True,
+        _("loadgen reaches backend:3000 and DNS, nothing else; every lab path keeps its verdict"),
     )
 
 
@@ -127,8 +156,6 @@ def _finding(finding: Finding) -> str:
     """One lint finding in a line: the rule it breaks and its verdict, without the fix (the
     lint's advice is for the lab's manifests; the exercise's hint is for the learner)."""
     verdict = re.split(r" \((?:egress|allowed|denied)\b", finding.message, maxsplit=1)[0]
-    return f"lint rule {finding.rule} on {finding.kind}/{finding.name}: {verdict}"
-
-
-def _word(allowed: bool | None) -> str:
-    return "allowed" if allowed else "denied"
+    return _("lint rule {rule} on {kind}/{name}: {verdict}").format(
+        rule=finding.rule, kind=finding.kind, name=finding.name, verdict=verdict
+    )

@@ -13,6 +13,7 @@ import requests
 from lab.contract import SLI_SELECTOR
 from lab.errors import PrometheusError
 from lab.exercises import Outcome, verifier
+from lab.i18n import N_, _
 from lab.prom import Prom
 
 RANGE = re.compile(r"\[(\d+[smhd])\]")
@@ -40,15 +41,19 @@ def _by_route(frame: pd.DataFrame) -> dict[str, float] | None:
 
 @verifier(
     "06-p95-per-route",
-    hint="p95 comes from the histogram's buckets: histogram_quantile(0.95, ...) over the rate "
-    "of http_request_duration_seconds_bucket, summed so that the `le` label (the bucket bound) "
-    "and the route survive; keep to the /api routes (lab.contract.SLI_SELECTOR).",
+    hint=N_(
+        "p95 comes from the histogram's buckets: histogram_quantile(0.95, ...) over the rate "
+        "of http_request_duration_seconds_bucket, summed so that the `le` label (the bucket "
+        "bound) and the route survive; keep to the /api routes (lab.contract.SLI_SELECTOR)."
+    ),
 )
-def p95_per_route(answer: Any, *, env: Any, **_: Any) -> Outcome:
+def p95_per_route(answer: Any, *, env: Any, **_context: Any) -> Outcome:
     """The learner's query must return, at the same instant, the same series (one per /api
     route) and the same values as the reference computed here."""
     if not isinstance(answer, str):
-        return Outcome(False, f"a {type(answer).__name__}, not a PromQL query (a str)")
+        return Outcome(
+            False, _("a {type}, not a PromQL query (a str)").format(type=type(answer).__name__)
+        )
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         frame = _at(env.prom, answer, now)
@@ -58,29 +63,33 @@ def p95_per_route(answer: Any, *, env: Any, **_: Any) -> Outcome:
         reason = " ".join(str(exc.__cause__ or exc.problem).split())[:160]
         return Outcome(
             False,
-            f"{answer!r} is not PromQL: Prometheus refused it ({reason})",
-            "Write one PromQL expression (a string), the kind you would type into the "
-            "Prometheus UI: functions, a metric with {label matchers}, a [range] window.",
+            _("{answer!r} is not PromQL: Prometheus refused it ({reason})").format(
+                answer=answer, reason=reason
+            ),
+            _(
+                "Write one PromQL expression (a string), the kind you would type into the "
+                "Prometheus UI: functions, a metric with {label matchers}, a [range] window."
+            ),
         )
     windows = set(RANGE.findall(answer))
     if len(windows) != 1:
         return Outcome(
             False,
-            f"{len(windows)} different range windows in the query"
+            _("{count} different range windows in the query").format(count=len(windows))
             if windows
-            else "a query without a range window: no rate() over the histogram's buckets",
-            "Use one rate() window, e.g. [1m], for every selector.",
+            else _("a query without a range window: no rate() over the histogram's buckets"),
+            _("Use one rate() window, e.g. [1m], for every selector."),
         )
     theirs = _by_route(frame)
     ours = _by_route(_at(env.prom, reference_query(windows.pop()), now))
     if not ours:
         return Outcome(
             False,
-            "no /api traffic in the window yet",
-            "Send some traffic first (the load cell above), then run this cell.",
+            _("no /api traffic in the window yet"),
+            _("Send some traffic first (the load cell above), then run this cell."),
         )
     if theirs is None:
-        return Outcome(False, "the result has no (unique) `route` label per series")
+        return Outcome(False, _("the result has no (unique) `route` label per series"))
     same = theirs.keys() == ours.keys() and all(
         math.isclose(theirs[r], ours[r], rel_tol=1e-9)
         or (math.isnan(theirs[r]) and math.isnan(ours[r]))
@@ -89,5 +98,7 @@ def p95_per_route(answer: Any, *, env: Any, **_: Any) -> Outcome:
     seen = {r: round(v * 1000, 1) for r, v in theirs.items()}
     return Outcome(
         same,
-        f"p95 ms per route {seen}; expected { ({r: round(v * 1000, 1) for r, v in ours.items()}) }",
+        _("p95 ms per route {seen}; expected {expected}").format(
+            seen=seen, expected={r: round(v * 1000, 1) for r, v in ours.items()}
+        ),
     )

@@ -16,6 +16,7 @@ from typing import Any
 from lab import load, slo
 from lab.errors import LabTimeoutError
 from lab.exercises import Outcome, verifier
+from lab.i18n import N_, _
 from lab.waits import poll
 
 TARGET = "HighLatency"
@@ -33,7 +34,7 @@ def _quiet(env: Any, timeout: float) -> None:
     involved = f'ALERTS{{alertname="{TARGET}"}} or {PAGES}'
     poll(
         lambda: env.prom.query(involved).empty,
-        what=f"{TARGET} and the availability pages to be inactive",
+        what=_("{alert} and the availability pages to be inactive").format(alert=TARGET),
         timeout=timeout,
         interval=1.0,
         progress=False,
@@ -42,24 +43,28 @@ def _quiet(env: Any, timeout: float) -> None:
 
 @verifier(
     "07-latency-alert",
-    hint="HighLatency compares the p95 of /api requests with 500 ms: the injected latency must "
-    "put most requests above it. Every 5xx counts against availability: at 14.4x the budget "
-    "(1.44 % errors) AvailabilityBurnRate pages, above 5 % HighErrorRate does.",
+    hint=N_(
+        "HighLatency compares the p95 of /api requests with 500 ms: the injected latency must "
+        "put most requests above it. Every 5xx counts against availability: at 14.4x the "
+        "budget (1.44 % errors) AvailabilityBurnRate pages, above 5 % HighErrorRate does."
+    ),
 )
-def latency_alert(answer: Any, *, env: Any, timeout: float = 120.0, **_: Any) -> Outcome:
+def latency_alert(answer: Any, *, env: Any, timeout: float = 120.0, **_context: Any) -> Outcome:
     """`answer` = {"latency_ms": ..., "error_ratio": ...}: HighLatency must fire while
     HighErrorRate and AvailabilityBurnRate never go pending."""
     try:
         latency_ms, ratio = int(answer["latency_ms"]), float(answer["error_ratio"])
     except (TypeError, KeyError, ValueError):
         return Outcome(
-            False, f"answer {answer!r}", 'Write {"latency_ms": ..., "error_ratio": ...}.'
+            False,
+            _("answer {answer!r}").format(answer=answer),
+            _("Write {example}.").format(example='{"latency_ms": ..., "error_ratio": ...}'),
         )
     if not (0 <= latency_ms <= MAX_LATENCY_MS and 0 <= ratio <= 1):
         return Outcome(
             False,
-            f"{latency_ms} ms, {ratio:g} errors",
-            f"Latency 0-{MAX_LATENCY_MS} ms, error ratio 0-1.",
+            _("{latency_ms} ms, {ratio:g} errors").format(latency_ms=latency_ms, ratio=ratio),
+            _("Latency 0-{max_ms} ms, error ratio 0-1.").format(max_ms=MAX_LATENCY_MS),
         )
     _quiet(env, timeout)
     started = time.monotonic()
@@ -81,8 +86,17 @@ def latency_alert(answer: Any, *, env: Any, timeout: float = 120.0, **_: Any) ->
     noisy = env.prom.query(f"max_over_time({PAGES}[{span}])")
     woke = sorted(set(noisy["alertname"])) if not noisy.empty else []
     seen = (
-        f"{latency_ms} ms and {ratio:.1%} errors: {TARGET} "
-        f"{'fired' if fired else f'did not fire within {FIRES_WITHIN_S} s'}, "
-        f"also pending/firing: {woke or 'none'}"
+        _("{latency_ms} ms and {ratio:.1%} errors: {alert} fired, also pending/firing: {woke}")
+        if fired
+        else _(
+            "{latency_ms} ms and {ratio:.1%} errors: {alert} did not fire within {within} s, "
+            "also pending/firing: {woke}"
+        )
+    ).format(
+        latency_ms=latency_ms,
+        ratio=ratio,
+        alert=TARGET,
+        within=FIRES_WITHIN_S,
+        woke=", ".join(woke) if woke else _("none"),
     )
     return Outcome(fired and not woke, seen)

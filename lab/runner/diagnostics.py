@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lab.errors import LabError
+from lab.i18n import _
 from lab.identity import Identity
 from lab.net import http_status
 from lab.prom import Prom
@@ -11,16 +12,26 @@ from lab.stack import StackProcess
 
 def diagnostics(stack: StackProcess) -> str:
     """Everything worth reading next to a failing cell; best effort, never raises."""
-    lines = [f"lab up (target={stack.target}): {'running' if stack.running() else 'NOT running'}"]
+    lines = [
+        (
+            _("lab up (target={target}): running")
+            if stack.running()
+            else _("lab up (target={target}): NOT running")
+        ).format(target=stack.target)
+    ]
     endpoints = stack.state.endpoints if stack.state else None
     for url in endpoints.backends if endpoints else []:
         status = http_status(url + "/health/ready")
-        lines.append(f"backend {url}/health/ready → {status or 'unreachable'}")
+        lines.append(
+            _("backend {url} → {status}").format(
+                url=f"{url}/health/ready", status=status or _("unreachable")
+            )
+        )
     if endpoints and endpoints.prometheus:
         lines += prometheus_state(endpoints.prometheus)
     if stack.state is not None and stack.state.identity is not None:
         lines.append(cluster_state(stack.state.identity))
-    lines += ["last lines of the lab up log:", stack.log_tail(15)]
+    lines += [_("last lines of the lab up log:"), stack.log_tail(15)]
     return "\n".join(lines)
 
 
@@ -30,12 +41,17 @@ def prometheus_state(url: str) -> list[str]:
     try:
         targets, alerts = prom.targets(), prom.alerts()
     except LabError as exc:
-        return [f"prometheus {url}: unreachable ({exc.problem})"]
+        return [_("prometheus {url}: unreachable ({problem})").format(url=url, problem=exc.problem)]
+    target_line, alert_line = (
+        _("prometheus target {url}: {health} {error}"),
+        _("alert {name}: {state}"),
+    )
     lines = [
-        f"prometheus target {t.scrape_url}: {t.health} {t.last_error}" for t in targets.itertuples()
+        target_line.format(url=t.scrape_url, health=t.health, error=t.last_error)
+        for t in targets.itertuples()
     ]
-    alert_lines = [f"alert {a.alertname}: {a.state}" for a in alerts.itertuples()]
-    return lines + (alert_lines or ["no alerts"])
+    alert_lines = [alert_line.format(name=a.alertname, state=a.state) for a in alerts.itertuples()]
+    return lines + (alert_lines or [_("no alerts")])
 
 
 def cluster_state(identity: Identity) -> str:
@@ -46,4 +62,6 @@ def cluster_state(identity: Identity) -> str:
     try:
         return NamespaceClient.connect(identity).diagnose()
     except Exception as exc:  # diagnostics are best effort: the notebook's error comes first
-        return f"cluster diagnostics unavailable: {type(exc).__name__}: {exc}"
+        return _("cluster diagnostics unavailable: {error}").format(
+            error=f"{type(exc).__name__}: {exc}"
+        )

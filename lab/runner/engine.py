@@ -16,6 +16,7 @@ from papermill.engines import Engine, papermill_engines
 from traitlets import Any as AnyTrait
 from traitlets import Bool
 
+from lab.i18n import N_, _
 from lab.magics import EXPLAIN_FLAG
 from lab.nb import CLUSTER_MAGIC, SKIP_KEY, SKIP_TAG, new_output, split_cluster_magic
 from lab.runner.kernels import KERNEL_ARGUMENTS, kill_quietly
@@ -25,6 +26,23 @@ from lab.targets import spec
 ENGINE = "ironclad"
 # Cell metadata key: the seconds after which the cell was stopped for its time budget.
 TIMED_OUT_KEY = "ironclad_timed_out_after_s"
+# What the failing cell's error says when it ran out of time: (budget, stopped) -> message.
+OUT_OF_TIME = {
+    ("per-cell", True): N_(
+        "the cell ran longer than its per-cell time budget ({seconds} s) and was interrupted"
+    ),
+    ("whole-run", True): N_(
+        "the cell ran longer than its whole-run time budget ({seconds} s) and was interrupted"
+    ),
+    ("per-cell", False): N_(
+        "the cell ran longer than its per-cell time budget ({seconds} s), was interrupted and "
+        "did not stop within {more} s more"
+    ),
+    ("whole-run", False): N_(
+        "the cell ran longer than its whole-run time budget ({seconds} s), was interrupted and "
+        "did not stop within {more} s more"
+    ),
+}
 
 
 @dataclass
@@ -120,14 +138,13 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
         seconds, which = self.plan.budget()
         if seconds <= 0:
             raise CellExecutionError(
-                "", "RunBudgetExceeded", "the whole-run time budget was used up before this cell"
+                "", "RunBudgetExceeded", _("the whole-run time budget was used up before this cell")
             )
         self.timeout = math.ceil(seconds)
         self.interrupt_on_timeout = True
-        budget = f"the cell ran longer than its {which} time budget ({self.timeout} s)"
         self.error_on_timeout = {
             "ename": "CellTimeoutError",
-            "evalue": f"{budget} and was interrupted",
+            "evalue": _(OUT_OF_TIME[which, True]).format(seconds=self.timeout),
             "traceback": [],
         }
         try:
@@ -138,7 +155,7 @@ class _Client(PapermillNotebookClient):  # type: ignore[misc]
             raise CellExecutionError(
                 str(exc),
                 "CellTimeoutError",
-                f"{budget}, was interrupted and did not stop within {self.iopub_timeout} s more",
+                _(OUT_OF_TIME[which, False]).format(seconds=self.timeout, more=self.iopub_timeout),
             ) from exc
         except CellExecutionError as exc:
             if exc.ename == "CellTimeoutError":
@@ -151,7 +168,7 @@ def _record_error(cell: Any, exc: Exception) -> None:
     ename = getattr(exc, "ename", type(exc).__name__)
     evalue = getattr(exc, "evalue", str(exc))
     if isinstance(exc, DeadKernelError):
-        evalue = "the kernel died (out of memory, or a crash in native code)"
+        evalue = _("the kernel died (out of memory, or a crash in native code)")
     errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
     if ename == "CellTimeoutError" and errors:
         errors[-1].ename, errors[-1].evalue = ename, evalue  # the interrupt's traceback: where

@@ -18,7 +18,7 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from lab.contract import KERNEL
-from lab.i18n import SOURCE_LANGUAGE
+from lab.i18n import SOURCE_LANGUAGE, _
 from lab.nb import code_cells, new_markdown_cell, read_notebook, write_notebook
 from lab.progress import bar as progress_bar
 from lab.runner import report
@@ -125,10 +125,8 @@ def run_notebook(path: Path, out_dir: Path, stack: Stack, plan: CellPlan) -> rep
 
 def _add_diagnostics(nb: Any, failed: int, failure: report.Failure) -> None:
     """Add the diagnostics as a markdown cell after the failed cell `failed` of `nb`."""
-    text = (
-        f"### Diagnostics collected by `ironclad-lab run` after this failure\n\n"
-        f"```text\n{failure.diagnostics}\n```"
-    )
+    heading = _("Diagnostics collected by `ironclad-lab run` after this failure")
+    text = f"### {heading}\n\n```text\n{failure.diagnostics}\n```"
     cell = new_markdown_cell(text)
     cell.metadata["tags"] = ["ironclad-diagnostics"]
     nb.cells.insert(failed + 1, cell)
@@ -232,7 +230,9 @@ def execute_notebooks(
     try:
         for number, slot in enumerate(result.notebooks):
             if time.monotonic() >= run.deadline:
-                result.note = f"the whole-run budget ({run_budget:.0f} s) was used up"
+                result.note = _("the whole-run budget ({seconds:.0f} s) was used up").format(
+                    seconds=run_budget
+                )
                 break
             if stop.is_set():
                 break
@@ -247,8 +247,11 @@ def execute_notebooks(
 
 
 def _progress_line(label: str, nb: report.NotebookResult) -> str:
-    return (
-        f"{report.STATUS_MARK[nb.status]} {label} {nb.status} in {nb.duration_s:.1f} s — "
-        f"{nb.tally.cells_executed} cells executed, {nb.tally.cells_skipped} skipped, "
-        f"{len(nb.tally.checks)} checks passed, {nb.tally.exercises_passed} exercises passed"
+    """The console's line for a finished notebook: its status and numbers (the report's)."""
+    done = _("{mark} {label} {status} in {seconds:.1f} s").format(
+        mark=report.STATUS_MARK[nb.status],
+        label=label,
+        status=report.status_label(nb.status),
+        seconds=nb.duration_s,
     )
+    return f"{done} — {', '.join(report.tally_phrases(nb.tally))}"

@@ -1,7 +1,9 @@
 """The lab run's results: per-notebook tallies, `summary.json`, the HTML report, the terminal table.
 
 `lab.runner.run` executes the notebooks; this module only reads executed notebooks and writes
-what a learner or an instructor looks at afterwards (`build/lab-report/`).
+what a learner or an instructor looks at afterwards (`build/lab-report/`): the HTML report and
+the terminal table in the learner's language (lab.i18n), summary.json in its own fixed keys and
+values (what `workshop status` and CI read).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from lab.checks import MIMETYPE as CHECK_MIMETYPE
 from lab.checks import SKIP_MIMETYPE
 from lab.contract import KERNEL
 from lab.exercises import MIMETYPE as EXERCISE_MIMETYPE
-from lab.i18n import SOURCE_LANGUAGE
+from lab.i18n import N_, SOURCE_LANGUAGE, _, ngettext
 from lab.nb import SKIP_KEY, new_markdown_cell, new_notebook, read_notebook
 from lab.runner import offline_html
 
@@ -32,6 +34,24 @@ _strip_ansi_typed: Callable[[str], Any] = _strip_ansi
 Status = Literal["passed", "failed", "not run"]
 WIDGET_MIMETYPE = "application/vnd.jupyter.widget-view+json"
 STATUS_MARK = {"passed": "✅", "failed": "❌", "not run": "⏸"}
+# What a status is called where a person reads it (summary.json keeps the Status itself).
+STATUS_LABEL = {"passed": N_("passed"), "failed": N_("failed"), "not run": N_("not run")}
+# The overview table's columns (the terminal table says the numbers' shorter: `summary_table`).
+_FIRST_COLUMNS = (N_("notebook"), N_("status"), N_("time"))
+OVERVIEW_COLUMNS = (
+    *_FIRST_COLUMNS,
+    N_("cells executed"),
+    N_("cells skipped (need a cluster)"),
+    N_("checks passed"),
+    N_("exercises passed"),
+)
+TABLE_COLUMNS = (
+    *_FIRST_COLUMNS,
+    N_("cells"),
+    N_("skipped"),
+    N_("checks"),
+    N_("exercises"),
+)
 
 
 @dataclass(frozen=True)
@@ -70,11 +90,15 @@ class Failure:
     def headline(self) -> str:
         """One line: which cell failed, and how (a timeout says after how long)."""
         if self.timed_out_after_s is not None:
-            return (
-                f"{self.notebook}: cell #{self.cell_index} timed out after "
-                f"{self.timed_out_after_s:g} s ({self.evalue})"
+            return _("{notebook}: cell #{cell} timed out after {seconds:g} s ({reason})").format(
+                notebook=self.notebook,
+                cell=self.cell_index,
+                seconds=self.timed_out_after_s,
+                reason=self.evalue,
             )
-        return f"{self.notebook}: cell #{self.cell_index} failed with {self.ename}"
+        return _("{notebook}: cell #{cell} failed with {error}").format(
+            notebook=self.notebook, cell=self.cell_index, error=self.ename
+        )
 
     def summary(self) -> dict[str, object]:
         """The failing cell in summary.json."""
@@ -93,13 +117,13 @@ class Failure:
         trace = strip_ansi("\n".join(self.traceback)) or f"{self.ename}: {self.evalue}"
         parts = [
             f"✖ {self.headline}",
-            "── cell source " + "─" * 50,
+            _rule(_("cell source")),
             numbered,
-            "── traceback " + "─" * 52,
+            _rule(_("traceback")),
             trace,
         ]
         if self.diagnostics:
-            parts += ["── diagnostics " + "─" * 50, self.diagnostics]
+            parts += [_rule(_("diagnostics")), self.diagnostics]
         return "\n".join(parts)
 
 
@@ -152,6 +176,16 @@ class RunResult:
             "duration_s": round(self.duration_s, 2),
             "notebooks": [nb.summary() for nb in self.notebooks],
         }
+
+
+def _rule(title: str, width: int = 65) -> str:
+    """A section line of the terminal's failure text: `── title ─────…`."""
+    return f"── {title} ".ljust(width, "─")
+
+
+def status_label(status: Status) -> str:
+    """`status` as a person reads it, in the learner's language."""
+    return _(STATUS_LABEL[status])
 
 
 def strip_ansi(text: str) -> str:
@@ -207,14 +241,14 @@ def write_report(result: RunResult, report_dir: Path, notebooks_dir: Path | None
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
     exporter = offline_html.exporter()  # nothing loaded from a CDN: the report works offline
-    title = f"Ironclad Lab report — {result.target}"
+    title = _("Ironclad Lab report — {target}").format(target=result.target)
     merged = _merged_notebook(result)
     if notebooks_dir is not None:
         prefix = Path(os.path.relpath(notebooks_dir.resolve(), report_dir.resolve())).as_posix()
         for cell in merged.cells:
             if cell.cell_type == "markdown":
                 cell.source = relink(cell.source, prefix)
-    body, _ = exporter.from_notebook_node(merged, resources={"metadata": {"name": title}})
+    body, _resources = exporter.from_notebook_node(merged, resources={"metadata": {"name": title}})
     html_path = report_dir / "index.html"
     html_path.write_text(_unique_anchors(body), encoding="utf-8")
     return html_path
@@ -285,49 +319,75 @@ def _merged_notebook(result: RunResult) -> Any:
 def _overview_html(result: RunResult) -> str:
     rows = "".join(
         f"<tr><td><a href='#{_anchor(nb.name)}'>{html.escape(nb.name)}</a></td>"
-        f"<td>{STATUS_MARK[nb.status]} {nb.status}</td><td>{nb.duration_s:.1f} s</td>"
+        f"<td>{STATUS_MARK[nb.status]} {html.escape(status_label(nb.status))}</td>"
+        f"<td>{nb.duration_s:.1f} s</td>"
         f"<td>{nb.tally.cells_executed}</td><td>{nb.tally.cells_skipped}</td>"
         f"<td>{len(nb.tally.checks)}</td><td>{nb.tally.exercises_passed}</td></tr>"
         for nb in result.notebooks
     )
-    verdict = "every notebook passed" if result.passed else "the run did not pass"
-    note = f"<p><b>Note:</b> {html.escape(result.note)}</p>" if result.note else ""
-    return (
-        f"<h1>Ironclad Lab report</h1>\n<p>Target <b>{html.escape(result.target)}</b>, "
-        f"{result.duration_s:.1f} s, {verdict}.</p>{note}\n"
-        "<table><tr><th>notebook</th><th>status</th><th>time</th><th>cells executed</th>"
-        f"<th>cells skipped (need a cluster)</th><th>checks passed</th>"
-        f"<th>exercises passed</th></tr>{rows}</table>"
-    )
+    verdict = (
+        _("Target {target}, {seconds:.1f} s, every notebook passed.")
+        if result.passed
+        else _("Target {target}, {seconds:.1f} s, the run did not pass.")
+    ).format(target=f"<b>{html.escape(result.target)}</b>", seconds=result.duration_s)
+    note = _("Note:")
+    noted = f"<p><b>{html.escape(note)}</b> {html.escape(result.note)}</p>" if result.note else ""
+    heads = "".join(f"<th>{html.escape(_(column))}</th>" for column in OVERVIEW_COLUMNS)
+    heading = html.escape(_("Ironclad Lab report"))
+    return f"<h1>{heading}</h1>\n<p>{verdict}</p>{noted}\n<table><tr>{heads}</tr>{rows}</table>"
 
 
 def _section_html(nb: NotebookResult) -> str:
     parts = [
         f"<hr><h1 id='{_anchor(nb.name)}'>{STATUS_MARK[nb.status]} "
-        f"{html.escape(nb.name)} — {nb.status}</h1>"
+        f"{html.escape(nb.name)} — {html.escape(status_label(nb.status))}</h1>"
     ]
     if nb.status != "not run":
-        parts.append(
-            f"<p>{nb.duration_s:.1f} s · {nb.tally.cells_executed} cells executed · "
-            f"{nb.tally.cells_skipped} skipped (need a cluster) · "
-            f"{len(nb.tally.checks)} checks passed · "
-            f"{nb.tally.exercises_passed} exercises passed</p>"
-        )
+        numbers = [f"{nb.duration_s:.1f} s", *tally_phrases(nb.tally)]
+        parts.append(f"<p>{html.escape(' · '.join(numbers))}</p>")
     if nb.tally.checks:
+        passed = _("✅ pass: {expected}")
         rows = "".join(
-            f"<tr><td>✅ pass: {html.escape(c.expected)}</td><td>{html.escape(c.seen)}</td></tr>"
+            f"<tr><td>{html.escape(passed.format(expected=c.expected))}</td>"
+            f"<td>{html.escape(c.seen)}</td></tr>"
             for c in nb.tally.checks
         )
-        parts.append(f"<table><tr><th>check</th><th>seen</th></tr>{rows}</table>")
+        heads = "".join(f"<th>{html.escape(text)}</th>" for text in (_("check"), _("seen")))
+        parts.append(f"<table><tr>{heads}</tr>{rows}</table>")
     if nb.tally.checks_skipped:
-        items = "".join(f"<li>⏭ skipped: {html.escape(s)}</li>" for s in nb.tally.checks_skipped)
-        parts.append(f"<p>Checks this cluster cannot take (skipped):</p><ul>{items}</ul>")
+        skipped = _("⏭ skipped: {what}")
+        items = "".join(
+            f"<li>{html.escape(skipped.format(what=s))}</li>" for s in nb.tally.checks_skipped
+        )
+        heading = html.escape(_("Checks this cluster cannot take (skipped):"))
+        parts.append(f"<p>{heading}</p><ul>{items}</ul>")
     if nb.failure is not None:
+        failed = _("Failed — {headline}").format(headline=nb.failure.headline)
         parts.append(
-            f"<p><b>Failed — {html.escape(nb.failure.headline)}</b></p>"
-            f"<pre>{html.escape(nb.failure.text())}</pre>"
+            f"<p><b>{html.escape(failed)}</b></p><pre>{html.escape(nb.failure.text())}</pre>"
         )
     return "\n".join(parts)
+
+
+def tally_phrases(tally: Tally) -> list[str]:
+    """A run notebook's numbers, one phrase each: cells executed and skipped, checks and
+    exercises passed."""
+    return [
+        ngettext("{count} cell executed", "{count} cells executed", tally.cells_executed).format(
+            count=tally.cells_executed
+        ),
+        ngettext(
+            "{count} skipped (needs a cluster)",
+            "{count} skipped (need a cluster)",
+            tally.cells_skipped,
+        ).format(count=tally.cells_skipped),
+        ngettext("{count} check passed", "{count} checks passed", len(tally.checks)).format(
+            count=len(tally.checks)
+        ),
+        ngettext(
+            "{count} exercise passed", "{count} exercises passed", tally.exercises_passed
+        ).format(count=tally.exercises_passed),
+    ]
 
 
 def _anchor(name: str) -> str:
@@ -335,26 +395,47 @@ def _anchor(name: str) -> str:
 
 
 def summary_table(result: RunResult, html_path: Path | None = None) -> str:
-    """The one-screen summary printed at the end of a run."""
-    width = max([len(nb.name) for nb in result.notebooks] + [8])
-    lines = [
-        f"Ironclad Lab — target {result.target} — {result.duration_s:.1f} s",
-        f"{'notebook':<{width}}  {'status':<9} {'time':>8} {'cells':>6} {'skipped':>8} "
-        f"{'checks':>7} {'exercises':>10}",
+    """The one-screen summary printed at the end of a run (in the learner's language)."""
+    heads = [_(column) for column in TABLE_COLUMNS]
+    rows = [
+        [
+            nb.name,
+            f"{STATUS_MARK[nb.status]} {status_label(nb.status)}",
+            f"{nb.duration_s:.1f} s",
+            str(nb.tally.cells_executed),
+            str(nb.tally.cells_skipped),
+            str(len(nb.tally.checks)),
+            str(nb.tally.exercises_passed),
+        ]
+        for nb in result.notebooks
     ]
-    for nb in result.notebooks:
-        lines.append(
-            f"{nb.name:<{width}}  {STATUS_MARK[nb.status]} {nb.status:<7} "
-            f"{nb.duration_s:>6.1f} s {nb.tally.cells_executed:>6} "
-            f"{nb.tally.cells_skipped:>8} {len(nb.tally.checks):>7} {nb.tally.exercises_passed:>10}"
+    widths = [max(len(cell) for cell in column) for column in zip(heads, *rows, strict=True)]
+    lines = [
+        _("Ironclad Lab — target {target} — {seconds:.1f} s").format(
+            target=result.target, seconds=result.duration_s
         )
+    ]
+    for row in [heads, *rows]:  # the name and status left-aligned, the numbers right
+        cells = [
+            cell.ljust(width) if column < 2 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
     counts = {s: sum(nb.status == s for nb in result.notebooks) for s in STATUS_MARK}
     lines.append(
-        f"{len(result.notebooks)} notebooks: {counts['passed']} passed, "
-        f"{counts['failed']} failed, {counts['not run']} not run"
+        ngettext(
+            "{count} notebook: {passed} passed, {failed} failed, {not_run} not run",
+            "{count} notebooks: {passed} passed, {failed} failed, {not_run} not run",
+            len(result.notebooks),
+        ).format(
+            count=len(result.notebooks),
+            passed=counts["passed"],
+            failed=counts["failed"],
+            not_run=counts["not run"],
+        )
     )
     if result.note:
-        lines.append(f"note: {result.note}")
+        lines.append(_("note: {note}").format(note=result.note))
     if html_path is not None:
-        lines.append(f"report: {html_path}")
+        lines.append(_("report: {path}").format(path=html_path))
     return "\n".join(lines)

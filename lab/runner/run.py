@@ -17,7 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError
-from lab.i18n import SOURCE_LANGUAGE
+from lab.i18n import SOURCE_LANGUAGE, _
 from lab.identity import Identity
 from lab.lessons import by_notebook
 from lab.runner import lanes
@@ -63,7 +63,10 @@ def discover(notebooks_dir: Path, selection: str | None) -> list[Path]:
     unknown = [w for w in wanted if not any(_matches(p, w) for p in found)]
     if unknown:
         names = ", ".join(p.stem for p in found) or "none"
-        raise LabError(f"No notebook matches {', '.join(unknown)}.", f"Pick from: {names}.")
+        raise LabError(
+            _("No notebook matches {wanted}.").format(wanted=", ".join(unknown)),
+            _("Pick from: {names}.").format(names=names),
+        )
     return [p for p in found if any(_matches(p, w) for w in wanted)]
 
 
@@ -114,7 +117,7 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
             shares, (_lane_files(report_dir, row) for row in range(len(shares))), strict=True
         )
     ]
-    stop, note = threading.Event(), ""
+    stop, note, interrupted = threading.Event(), "", False
     every_lane = [
         _Lane(lanes.Share(positions, len(options.notebooks), row, stop), up, options, record_run)
         for row, (positions, up) in enumerate(zip(shares, stacks, strict=True))
@@ -134,7 +137,8 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
         for lane in started:
             lane.finished.wait()
     except (KeyboardInterrupt, RunInterruptedError) as exc:
-        note = f"interrupted ({type(exc).__name__ if str(exc) == '' else exc})"
+        note = _("interrupted ({reason})").format(reason=str(exc) or type(exc).__name__)
+        interrupted = True
         stop.set()
         for lane in every_lane:
             lane.abort()
@@ -143,11 +147,18 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
         for lane in every_lane[len(started) :]:  # spawned, never started
             lane.kernels.close()
             lane.up.stop()
-    return _report(options, report_dir, started, note)
+    return _report(options, report_dir, started, note, interrupted)
 
 
-def _report(options: RunOptions, report_dir: Path, started: Sequence[_Lane], note: str) -> int:
-    """Merge the lanes' results, write the report and the terminal table; the exit code."""
+def _report(
+    options: RunOptions,
+    report_dir: Path,
+    started: Sequence[_Lane],
+    note: str,
+    interrupted: bool,
+) -> int:
+    """Merge the lanes' results, write the report and the terminal table; the exit code (130
+    when interrupted)."""
     from lab.runner import report
 
     result = report.RunResult(
@@ -161,7 +172,7 @@ def _report(options: RunOptions, report_dir: Path, started: Sequence[_Lane], not
     notebooks_dir = options.notebooks[0].parent if options.notebooks else None
     html_path = report.write_report(result, report_dir, notebooks_dir)
     log.info("%s", report.summary_table(result, html_path))
-    if result.note.startswith("interrupted"):
+    if interrupted:
         return 130
     return 0 if result.passed else 1
 
@@ -212,7 +223,9 @@ class _Lane(threading.Thread):
                 self.up.wait_ready()
                 self._run_share()
         except LabError as exc:
-            self.note = f"the lab did not come up: {exc.problem.splitlines()[0]}"
+            self.note = _("the lab did not come up: {problem}").format(
+                problem=exc.problem.splitlines()[0]
+            )
             log.error("error: %s", exc)
             self.share.stop.set()
         except BaseException as exc:  # a thread's exception would be lost: record it

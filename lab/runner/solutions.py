@@ -13,6 +13,7 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.exercises import METADATA_KEY, TAG
+from lab.i18n import _, ngettext
 from lab.nb import read_notebook
 
 __all__ = ["exercise_cells", "exercise_id", "load_solutions"]
@@ -42,8 +43,12 @@ def exercise_cells(path: Path) -> Iterator[tuple[int, str]]:
         exercise = exercise_id(cell)
         if exercise is None:
             raise LabError(
-                f"{path.name}: cell #{index} is tagged {TAG!r} but has no exercise id.",
-                f'Add {{"ironclad": {{"{METADATA_KEY}": "NN-name"}}}} to its cell metadata.',
+                _("{notebook}: cell #{cell} is tagged {tag!r} but has no exercise id.").format(
+                    notebook=path.name, cell=index, tag=TAG
+                ),
+                _("Add {metadata} to its cell metadata.").format(
+                    metadata=f'{{"ironclad": {{"{METADATA_KEY}": "NN-name"}}}}'
+                ),
             )
         yield index, exercise
 
@@ -53,13 +58,19 @@ def load_solutions(notebooks: Sequence[Path], directory: Path) -> dict[str, str]
     wanted = {
         exercise: directory / f"{exercise}.py"
         for nb in notebooks
-        for _, exercise in exercise_cells(nb)
+        for _index, exercise in exercise_cells(nb)
     }
     missing = sorted(str(path) for path in wanted.values() if not path.is_file())
     if missing:
         raise LabError(
-            f"No solution file for {len(missing)} exercise(s): {', '.join(missing)}.",
-            "Write each one (the whole solved cell, ending with its lab.verify(...) call), or "
-            "point --solutions at the folder that has them.",
+            ngettext(
+                "No solution file for {count} exercise: {files}.",
+                "No solution file for {count} exercises: {files}.",
+                len(missing),
+            ).format(count=len(missing), files=", ".join(missing)),
+            _(
+                "Write each one (the whole solved cell, ending with its lab.verify(...) call), or "
+                "point --solutions at the folder that has them."
+            ),
         )
     return {exercise: path.read_text() for exercise, path in wanted.items()}
