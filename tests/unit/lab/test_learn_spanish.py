@@ -1,7 +1,8 @@
 """The learner's side of lab in Spanish (catalog area `learn`): a failing check, an exercise's
 hint, a "not run here" explanation, a timeout and the report, each in Spanish from the real
 catalog (lab/locale/es/LC_MESSAGES/learn.po) after `lab.i18n.use("es")` and in English without
-it; and the runner still counts the checks of a Spanish run."""
+it (the conftest brings every test back to English); and the runner still counts the checks of
+a Spanish run."""
 
 from __future__ import annotations
 
@@ -34,13 +35,6 @@ NOTEBOOK_SPANISH = {
 }
 CRONJOB = {"kind": "CronJob", "metadata": {"name": "postgres-backup"}, "spec": {"schedule": ""}}
 CELL = 'env.k8s.evict(pod)\nlab.check(True, expected="3 replicas ready")'
-
-
-@pytest.fixture(autouse=True)
-def english_afterwards() -> Iterator[None]:
-    """Every test here ends in English: `use` chooses the language for the whole process."""
-    yield
-    i18n.use(i18n.SOURCE_LANGUAGE)
 
 
 @pytest.fixture
