@@ -133,3 +133,20 @@ def test_a_plain_install_runs_the_lab_in_a_workspace_with_no_checkout(
         ("00-preflight", "passed"),
         ("01-namespace", "passed"),
     ]
+
+    # a Spanish workspace (issue 25): the wheel's generated notebooks and catalogs, lab's own
+    # catalogs from the installed package; the workspace's language picks notebooks/es/
+    made = run(lab, "init", "ws-es", "--lang", "es", env=env, cwd=elsewhere)
+    assert made.returncode == 0, made.stderr
+    spanish = elsewhere / "ws-es"
+    ran = run(lab, "run", "--target", "local", "--notebooks", "00", env=env, cwd=spanish)
+    assert ran.returncode == 0, (ran.stdout + ran.stderr)[-3000:]
+    summary = json.loads((spanish / "build" / "lab-report" / "summary.json").read_text())
+    assert summary["language"] == "es"
+    assert [(nb["name"], nb["status"]) for nb in summary["notebooks"]] == [
+        ("00-preflight", "passed")
+    ]
+    executed = json.loads((spanish / "build" / "lab-report" / "00-preflight.ipynb").read_text())
+    assert executed["metadata"]["papermill"]["input_path"] == str(
+        spanish / "notebooks" / "es" / "00-preflight.ipynb"
+    )
