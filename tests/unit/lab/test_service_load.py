@@ -278,3 +278,29 @@ def test_the_cluster_path_needs_the_recorded_image() -> None:
     lab = FakeLab("cluster", endpoints("cluster"), k8s=SimpleNamespace(probe_image=None))
     with pytest.raises(LabError, match="No image to run the load generator"):
         service_load.start(lab, rate=10, requests=1)
+
+
+@pytest.mark.parametrize("target", ["kind", "cluster"])
+def test_after_lesson_05s_default_deny_the_generator_reaches_the_backend_and_dns_only(
+    target: str,
+) -> None:
+    """The NetworkPolicies of the render, evaluated for the Job's pod (its template's labels):
+    the load it sends still reaches the backend (lessons 05 and 07 load through the Service
+    after the default deny), and nothing else."""
+    from lab.netpol import INTERNET, KUBE_DNS, Connection, Endpoint, endpoint, evaluate
+    from lab.pod_templates import pods
+
+    objects = render(target, SETTINGS)
+    labels = job()["spec"]["template"]["metadata"]["labels"]
+    generator = Endpoint("load generator", DEFAULT_NAMESPACE, labels)
+    workloads = {endpoint(p).name: endpoint(p) for p in pods(objects)}
+
+    def allowed(target_: Endpoint, port: int, protocol: str = "TCP") -> bool:
+        return evaluate(objects, Connection(generator, target_, port, protocol)).allowed
+
+    assert allowed(workloads["backend"], 3000)
+    assert allowed(KUBE_DNS, 53, "UDP")
+    assert not allowed(workloads["postgres"], 5432)
+    assert not allowed(workloads["prometheus"], 9090)
+    assert not allowed(INTERNET, 443)
+    assert not evaluate(objects, Connection(workloads["backend"], generator, 8080)).allowed
