@@ -1,7 +1,8 @@
-"""ironclad-lab in Spanish (issue 25 item 2, the `cli` area): with `lab.i18n.use("es")` the
-command line's errors, their next steps and what it prints for people come from
-lab/locale/es/LC_MESSAGES/cli.po; in English (the tests' own language, restored after each
-test by the conftest) they are the English source. Each test asserts words of the real
+"""ironclad-lab in Spanish (issue 25 item 2, the `cli` area): in Spanish (`lab.i18n.use("es")`,
+which `cli.main` calls with the settings' language) the command line's errors, their next
+steps and what it prints for people come from lab/locale/es/LC_MESSAGES/cli.po; in English
+(the tests' own language, restored after each test by the conftest) they are the English
+source. Each test asserts words of the real
 catalog, so a message that loses its translation fails here."""
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def code_of(argv: list[str], settings: Settings) -> int | str | None:
 def test_a_flag_off_its_target_is_a_usage_error_with_its_fix(
     language: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = Settings(repo_root=ROOT, state_file_override=tmp_path / "state.json")
+    settings = Settings(ROOT, state_file_override=tmp_path / "state.json", lang=language)
     assert code_of(["up", "--target", "local", "--archive", "a.tar"], settings) == 2
     problem, fix = capsys.readouterr().err.splitlines()
     said = {
@@ -62,7 +63,7 @@ def test_a_flag_off_its_target_is_a_usage_error_with_its_fix(
 def test_outside_a_workspace_the_error_says_how_to_make_one(
     language: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert code_of(["status"], Settings(repo_root=tmp_path)) == 1
+    assert code_of(["status"], Settings(tmp_path, lang=language)) == 1
     err = capsys.readouterr().err
     words = {
         "en": ("is not an Ironclad Lab workspace or checkout", "Make a workspace and work"),
@@ -79,7 +80,7 @@ def test_a_lesson_that_does_not_exist_is_refused_in_the_language(
     language: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """argparse's own words stay English (Python ships no Spanish for it); the lab's are not."""
-    assert code_of(["reset", "--to", "9"], Settings(repo_root=ROOT)) == 2
+    assert code_of(["reset", "--to", "9"], Settings(ROOT, lang=language)) == 2
     err = capsys.readouterr().err
     said = {"en": "'9' is not a lesson: use one of 0, 1", "es": "'9' no es una lección: usa"}
     assert f"argument --to: {said[language]}" in err
@@ -88,7 +89,7 @@ def test_a_lesson_that_does_not_exist_is_refused_in_the_language(
 def test_no_running_lab_is_said_in_the_language(
     language: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = Settings(repo_root=ROOT, state_file_override=tmp_path / "state.json")
+    settings = Settings(ROOT, state_file_override=tmp_path / "state.json", lang=language)
     assert code_of(["status"], settings) == 1
     said = {"en": "No lab is running (state file", "es": "No hay ningún lab en marcha (archivo"}
     assert capsys.readouterr().out.startswith(said[language])
@@ -165,3 +166,39 @@ def test_without_babel_the_command_line_still_runs(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert "is not an Ironclad Lab workspace or checkout" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "english", "spanish"),
+    [
+        (
+            ["status"],  # LAB_REPO_ROOT names no workspace: refused before anything is made
+            "is not an Ironclad Lab workspace or checkout",
+            "no es un espacio de trabajo ni un checkout de Ironclad Lab",
+        ),
+        (  # argparse checks the number before main has the settings: it speaks LAB_LANG too
+            ["reset", "--to", "9"],
+            "'9' is not a lesson: use one of",
+            "'9' no es una lección: usa una de estas:",
+        ),
+    ],
+)
+def test_lab_lang_es_makes_the_console_script_speak_spanish(
+    argv: list[str], english: str, spanish: str, tmp_path: Path
+) -> None:
+    """End to end: the installed `ironclad-lab`, LAB_LANG=es in its environment (lab.cli.main
+    reads it through the settings, issue 25 item 2); without it, in a C locale, English."""
+    script = Path(sys.executable).with_name("ironclad-lab")
+    base = {"PATH": str(script.parent), "LAB_REPO_ROOT": str(tmp_path), "LC_ALL": "C"}
+    for environ, expected, absent in (
+        ({**base, "LAB_LANG": "es"}, spanish, english),
+        (base, english, spanish),
+    ):
+        done = subprocess.run(
+            [str(script), *argv], capture_output=True, text=True, env=environ, timeout=120
+        )
+        assert done.returncode in (1, 2), done.stderr
+        assert expected in done.stderr
+        assert absent not in done.stderr
+        assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -35,18 +35,27 @@ def test_the_board_speaks_the_language(language: str, fake_api: Any) -> None:
     learners = status(fake_api, "ws")
     heading, first, second = table(learners).splitlines()
     said = {
-        "en": ("learner", "lesson 04", "runs (checks passed)", "no run recorded", "missing"),
+        "en": (
+            "learner",
+            "lesson 04",
+            "language",
+            "runs (checks passed)",
+            "no run recorded",
+            "missing",
+        ),
         "es": (
             "estudiante",
             "lección 04",
+            "idioma",
             "ejecuciones (comprobaciones superadas)",
             "ninguna ejecución registrada",
             "falta",
         ),
     }
-    learner, lesson, runs, none, missing = said[language]
+    learner, lesson, spoken, runs, none, missing = said[language]
     assert heading.startswith(f"{learner}  ")
     assert lesson in heading
+    assert f"  {spoken}  " in heading
     assert heading.endswith(runs)
     assert first.endswith(none)
     assert second.endswith(none)
