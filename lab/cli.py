@@ -132,20 +132,13 @@ def configure_logging(quiet: bool = False) -> None:
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-def speak_while_parsing(settings: Settings | None) -> None:
-    """Speak the language of `settings` (else of the environment: LAB_LANG, the workspace's,
-    the locale's) while argparse checks the values (a lesson number, a namespace): their errors
-    are printed before `main` has the settings. English when it cannot be read yet (a bad
-    LAB_LANG, reported after parsing; no Babel in a plain install)."""
-    try:
-        i18n.use((settings or get_settings()).lang)
-    except (LabError, ImportError):
-        i18n.use(i18n.SOURCE_LANGUAGE)
-
-
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
     """Parse `argv`, run the subcommand, return its exit code (see the module docstring)."""
-    speak_while_parsing(settings)
+    try:  # argparse checks values (a lesson number, a namespace) before the rest: in the
+        # settings' language (LAB_LANG, the workspace's, the locale's) too
+        i18n.use((settings or get_settings()).lang)
+    except (LabError, ImportError):  # a bad LAB_LANG (reported below); no Babel (plain install)
+        i18n.use(i18n.SOURCE_LANGUAGE)
     args = parser().parse_args(argv)
     configure_logging(args.quiet)
     try:
