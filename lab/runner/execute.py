@@ -18,7 +18,7 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from lab.contract import KERNEL
-from lab.i18n import SOURCE_LANGUAGE, _
+from lab.i18n import SOURCE_LANGUAGE, _, ngettext
 from lab.nb import code_cells, new_markdown_cell, read_notebook, write_notebook
 from lab.progress import bar as progress_bar
 from lab.runner import report
@@ -163,7 +163,10 @@ class _Run:
         )
         with bar:
             if bar.disable:  # no terminal to draw a bar on (CI logs): one line instead
-                log.info("▶ %s (%d code cells) …", label, cells)
+                starting = ngettext(
+                    "▶ {label} ({count} code cell) …", "▶ {label} ({count} code cells) …", cells
+                )
+                log.info("%s", starting.format(label=label, count=cells))
             plan = CellPlan(
                 self.stack.target,
                 self.cell_budget,

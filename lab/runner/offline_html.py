@@ -22,6 +22,8 @@ import jinja2
 from nbconvert import HTMLExporter
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 
+from lab.i18n import _
+
 TEMPLATE = """\
 {%- extends 'index.html.j2' -%}
 {# nothing from a CDN: no require.js, widget manager, MathJax or mermaid #}
@@ -69,10 +71,9 @@ def math_html(tex: str, *, display: bool) -> str:
     svg = math_svg(tex, display=display)
     if svg is None:
         delimiter = "$$" if display else "$"
-        element = (
-            f'<code class="lab-math" title="not typeset: outside what matplotlib\'s mathtext '
-            f'supports">{html.escape(delimiter + tex + delimiter)}</code>'
-        )
+        why = html.escape(_("not typeset: outside what matplotlib's mathtext supports"))
+        source = html.escape(delimiter + tex + delimiter)
+        element = f'<code class="lab-math" title="{why}">{source}</code>'
     else:
         data = base64.b64encode(svg).decode()
         element = (

@@ -17,7 +17,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError
-from lab.i18n import SOURCE_LANGUAGE, _
+from lab.i18n import SOURCE_LANGUAGE, _, ngettext
 from lab.identity import Identity
 from lab.lessons import by_notebook
 from lab.runner import lanes
@@ -123,7 +123,12 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
         for row, (positions, up) in enumerate(zip(shares, stacks, strict=True))
     ]
     started: list[_Lane] = []
-    log.info("Starting the lab: %s; %d stack(s) …", choice.reason, len(stacks))
+    starting = ngettext(
+        "Starting the lab: {reason}; {count} stack …",
+        "Starting the lab: {reason}; {count} stacks …",
+        len(stacks),
+    )
+    log.info("%s", starting.format(reason=choice.reason, count=len(stacks)))
     try:
         for up in stacks:
             up.spawn()
@@ -182,9 +187,8 @@ def _lane_count(options: RunOptions, settings: Settings) -> tuple[Choice, int]:
     only a target whose spec allows lanes (processes) runs more than one."""
     choice = choose(options.target, settings)
     if not spec(choice.name).lanes and options.lanes > 1:
-        log.info(
-            "%d lanes asked for, but %s is one stack: running one.", options.lanes, choice.name
-        )
+        one = _("{lanes} lanes asked for, but {target} is one stack: running one.")
+        log.info("%s", one.format(lanes=options.lanes, target=choice.name))
         return choice, 1
     return choice, options.lanes
 
@@ -226,7 +230,7 @@ class _Lane(threading.Thread):
             self.note = _("the lab did not come up: {problem}").format(
                 problem=exc.problem.splitlines()[0]
             )
-            log.error("error: %s", exc)
+            log.error("%s", _("error: {error}").format(error=exc))
             self.share.stop.set()
         except BaseException as exc:  # a thread's exception would be lost: record it
             self.note = f"{type(exc).__name__}: {exc}"
@@ -242,9 +246,12 @@ class _Lane(threading.Thread):
         if self.share.stop.is_set():
             return
         target = spec(self.up.target)
-        log.info(
-            "Lab ready on target=%s; running %d notebooks.", self.up.target, len(self.notebooks)
+        ready = ngettext(
+            "Lab ready on target={target}; running {count} notebook.",
+            "Lab ready on target={target}; running {count} notebooks.",
+            len(self.notebooks),
         )
+        log.info("%s", ready.format(target=self.up.target, count=len(self.notebooks)))
         self.result = execute_notebooks(
             self.notebooks,
             LabUp(self.up),
@@ -259,7 +266,7 @@ class _Lane(threading.Thread):
         state = self.up.state
         if self.record_run is not None and state is not None and state.identity is not None:
             self.record_run(self.result.summary(), state.identity)
-        log.info("Tearing the lab down …")
+        log.info("%s", _("Tearing the lab down …"))
 
     def abort(self) -> None:
         """Stop now, from another thread: kill the kernels, ask `lab up` to tear down."""

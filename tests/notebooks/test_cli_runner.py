@@ -186,7 +186,7 @@ def test_two_lanes_two_stacks_and_a_failure_in_one_stops_the_other(tmp_path: Pat
     assert run.returncode == 1, output
     summary = json.loads((report / "summary.json").read_text())
     assert [n["status"] for n in summary["notebooks"]] == ["passed", "failed", "not run"]
-    assert "2 stack(s)" in output
+    assert "2 stacks …" in output
     assert "[1/3] 01-slow passed" in output
     assert "[2/3] 02-breaks failed" in output
     assert len(set(pids.values())) == 2, pids
