@@ -127,8 +127,34 @@ def summarize(df: pd.DataFrame, target_rate: float) -> pd.Series:
     )
 
 
-class LoadHandle:
-    """Load running in a background thread: `.result()` waits for it, `.stop()` ends it early."""
+class BackgroundLoad:
+    """Load running in a background thread (`_thread`) that answers through `_future`:
+    `.result()` waits for it, `.stop()` ends it early. `LoadHandle` sends it from here;
+    `lab.service_load.JobLoad` from a Job in the cluster."""
+
+    plan: LoadPlan
+    _future: Future[LoadResult]
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        """Schedule no more requests; those in flight finish (or time out)."""
+        raise NotImplementedError
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the load to end without raising its error; True when it has ended."""
+        self._thread.join(timeout)
+        return self.done()
+
+    def result(self, timeout: float | None = None) -> LoadResult:
+        """Wait for the load to end and return its result."""
+        return self._future.result(timeout)
+
+
+class LoadHandle(BackgroundLoad):
+    """Load sent from this process, in a background thread of its own (its own event loop)."""
 
     def __init__(self, plan: LoadPlan, *, progress: bool = True) -> None:
         self.plan = plan
@@ -147,18 +173,6 @@ class LoadHandle:
     def stop(self) -> None:
         """Schedule no more requests; those in flight finish (or time out)."""
         self._stop.set()
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the load to end without raising its error; True when it has ended."""
-        self._thread.join(timeout)
-        return self.done()
-
-    def result(self, timeout: float | None = None) -> LoadResult:
-        """Wait for the load to end and return its result."""
-        return self._future.result(timeout)
 
 
 def start(

@@ -36,7 +36,7 @@ import pandas as pd
 from lab import load, loadgen_script
 from lab.errors import LabError, NeedsClusterError
 from lab.i18n import _
-from lab.load import LATE, NOT_SENT, LoadHandle, LoadPlan, LoadResult
+from lab.load import LATE, NOT_SENT, BackgroundLoad, LoadHandle, LoadPlan, LoadResult
 from lab.loadgen import LOAD_LABEL, SERVICE_URL, job_manifest, job_name
 from lab.progress import bar as progress_bar
 from lab.waits import poll
@@ -69,20 +69,6 @@ class ServiceLab(Protocol):
     def k8s(self) -> NamespaceClient: ...
 
 
-class Handle(Protocol):
-    """What `start` returns on either path (`lab.load.LoadHandle`, `JobLoad`)."""
-
-    plan: LoadPlan
-
-    def stop(self) -> None: ...
-
-    def done(self) -> bool: ...
-
-    def wait(self, timeout: float | None = None) -> bool: ...
-
-    def result(self, timeout: float | None = None) -> LoadResult: ...
-
-
 def path(env: ServiceLab) -> str:
     """Where `start` sends the load on `env`'s target, in words (for a check's `seen`)."""
     how = env.spec.service_load
@@ -107,7 +93,7 @@ def start(
     timeout: float = 10.0,
     max_in_flight: int = 1000,
     progress: bool = True,
-) -> Handle:
+) -> BackgroundLoad:
     """Start load through the backend's Service (see the module docstring) and return its
     handle: `.stop()` ends it early, `.result()` waits for the `LoadResult`."""
     how = env.spec.service_load
@@ -147,7 +133,7 @@ def start(
 
 
 @contextmanager
-def background(env: ServiceLab, **options: Any) -> Iterator[Handle]:
+def background(env: ServiceLab, **options: Any) -> Iterator[BackgroundLoad]:
     """`start(env, **options)` for the length of a block; leaving it stops the load (call
     `.result()` inside the block to let it all run, after it for what was sent)."""
     handle = start(env, **options)
@@ -158,7 +144,7 @@ def background(env: ServiceLab, **options: Any) -> Iterator[Handle]:
         handle.wait()
 
 
-class JobLoad:
+class JobLoad(BackgroundLoad):
     """Load from a load-generator Job in the namespace: applied and waited for until its pod
     runs (so a refusal — quota, policy, RBAC — or a pod that never starts is raised here, and
     the load is flowing when the constructor returns), its pod's log followed in a thread, the
@@ -265,18 +251,6 @@ class JobLoad:
     def stop(self) -> None:
         """Schedule no more requests: delete the Job (its pod gets SIGTERM)."""
         self._delete_quietly()
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the load to end without raising its error; True when it has ended."""
-        self._thread.join(timeout)
-        return self.done()
-
-    def result(self, timeout: float | None = None) -> LoadResult:
-        """Wait for the load to end and return its result."""
-        return self._future.result(timeout)
 
 
 def _is_done(line: str) -> bool:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pandas as pd
 import pytest
+from local_http import serving
 
 from lab import load
 from lab.errors import LabNotRunningError
@@ -71,15 +71,8 @@ def answering_url() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             """Quiet."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Ok) as url:
+        yield url
 
 
 def test_load_against_a_lab_that_is_gone_stops_at_once_and_says_so() -> None:

@@ -11,16 +11,16 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 from typing import Any
 
 import kubernetes_validate
 import pytest
+from local_http import serving
 
 from lab import load, loadgen, service_load
 from lab.errors import LabError, NeedsClusterError
@@ -56,16 +56,8 @@ class Backend(BaseHTTPRequestHandler):
 @pytest.fixture
 def backend() -> Iterator[str]:
     """A real HTTP server on a free loopback port, standing in for the backend's Service."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Backend) as url:
+        yield url
 
 
 def job(rate: float = 50, requests: int = 10, **options: Any) -> dict[str, Any]:
@@ -304,3 +296,26 @@ def test_after_lesson_05s_default_deny_the_generator_reaches_the_backend_and_dns
     assert not allowed(workloads["prometheus"], 9090)
     assert not allowed(INTERNET, 443)
     assert not evaluate(objects, Connection(workloads["backend"], generator, 8080)).allowed
+
+
+def test_kind_records_the_node_port_url_once_the_backend_answers_through_it(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Endpoints.service` is set after the backend is built and its NodePort answered ready
+    (here a local server stands in for the host port kind maps); the forwards themselves
+    (`KubeStack.forward`) are not what this test is about."""
+    from lab.targets import kind, kube
+
+    def forwards_only(self: kube.KubeStack) -> None:
+        self._endpoints = endpoints("kind")
+
+    monkeypatch.setattr(kube.KubeStack, "forward", forwards_only)
+    target = kind.KindTarget(SETTINGS)
+    target.cluster = SimpleNamespace(diagnose=lambda selector: "")  # type: ignore[assignment]
+    target.service_port = int(backend.rsplit(":", 1)[1])
+    target.parts = ("namespace", "config", "postgres")
+    target.forward()
+    assert target.endpoints.service == ""  # no backend yet: no Service URL
+    target.parts = (*target.parts, "backend")
+    target.forward()
+    assert target.endpoints.service == backend
