@@ -34,16 +34,36 @@ class Backend(ObservedApp):
     """What `create_app` returns: the Litestar app inside the outer metrics/logging wrapper."""
 
     def __init__(
-        self, litestar: Litestar, metrics: Metrics, lifecycle: Lifecycle, read_timeout_s: float
+        self,
+        litestar: Litestar,
+        metrics: Metrics,
+        lifecycle: Lifecycle,
+        database: Database,
+        read_timeout_s: float,
     ) -> None:
         super().__init__(litestar, metrics, read_timeout_s)
         self.litestar = litestar
         self.lifecycle = lifecycle
+        self.database = database
 
     def start_draining(self) -> None:
         """Make readiness answer 503 from now on (called on SIGTERM)."""
         self.lifecycle.draining = True
         log.info("draining: readiness now answers 503")
+
+
+async def open_database(db: Database) -> None:
+    """Wait for PostgreSQL and create the schema (`Database.open`), the outcome logged; nothing
+    when already done. The lifespan calls it; `python -m backend` calls it before serving, where
+    a stop signal can cut the wait short (backend.server.BackendServer.serve)."""
+    if db.opened:
+        return
+    try:
+        await db.open()
+    except DatabaseUnavailableError as exc:
+        log.error("start-up failed: %s", exc)  # one readable line before the traceback
+        raise
+    log.info("database ready at %s", db.target)
 
 
 def default_registry() -> CollectorRegistry:
@@ -74,12 +94,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        try:
-            await db.open()
-        except DatabaseUnavailableError as exc:
-            log.error("start-up failed: %s", exc)  # one readable line before the traceback
-            raise
-        log.info("database ready at %s", db.target)
+        await open_database(db)
         try:
             yield
         finally:
@@ -115,4 +130,4 @@ def create_app(
         openapi_config=OpenAPIConfig(title="Ironclad backend", version="1.0.0"),
     )
     litestar.state.chaos = chaos
-    return Backend(litestar, metrics, lifecycle, settings.read_timeout_s)
+    return Backend(litestar, metrics, lifecycle, db, settings.read_timeout_s)

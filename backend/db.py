@@ -143,9 +143,13 @@ class Database:
         )
         self._reads = ItemReads(self)
         self._cancels: set[asyncio.Task[None]] = set()  # cancel requests being sent
+        self.opened = False  # pool ready and schema there
 
     async def open(self) -> None:
-        """Open the pool, wait for its first connections, create the schema if missing."""
+        """Open the pool, wait for its first connections, create the schema if missing (once:
+        later calls return at once)."""
+        if self.opened:
+            return
         try:
             await self.pool.open(wait=True, timeout=self.startup_timeout_s)
         except PoolTimeout as exc:
@@ -158,6 +162,7 @@ class Database:
         async with self.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
             await conn.execute(SCHEMA)
+        self.opened = True
 
     async def close(self) -> None:
         await self.pool.close()

@@ -16,7 +16,8 @@ import uvicorn
 from litestar.concurrency import set_asyncio_executor
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from backend.app import Backend
+from backend.app import Backend, open_database
+from backend.db import DatabaseUnavailableError
 from backend.logs import flush_logs
 from backend.settings import Settings
 
@@ -38,6 +39,7 @@ GC_GEN0_THRESHOLD = 7000
 # thread" (issue 20 item 6). More concurrent /api/work requests than this wait their turn
 # (they hold the GIL anyway).
 WORKER_THREADS = 8
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class RequestDeadlineProtocol(HttpToolsProtocol):
@@ -86,7 +88,11 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
 
 
 class BackendServer(uvicorn.Server):
-    """uvicorn server that drains on the first SIGTERM/SIGINT and closes slow clients.
+    """uvicorn server that waits for PostgreSQL first, drains on the first SIGTERM/SIGINT and
+    closes slow clients.
+
+    Start-up: `serve` opens the database before uvicorn starts (`wait_for_database`); a
+    SIGTERM/SIGINT meanwhile stops the process at once, `stopped_by` recording the signal.
 
     Every 0.1 s tick also writes out buffered log lines (backend.logs.flush_logs); serving
     raises the garbage collector's first threshold (GC_GEN0_THRESHOLD).
@@ -103,10 +109,56 @@ class BackendServer(uvicorn.Server):
         self.drain_delay_s = settings.drain_delay_s
         self.read_timeout_s = settings.read_timeout_s
         self.stop_at: float | None = None
+        self.stopped_by: signal.Signals | None = None  # a stop signal while waiting for PostgreSQL
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        if not await self.wait_for_database():
+            return  # `started` stays False
         gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
-        await super().serve(sockets)
+        await super().serve(sockets)  # its lifespan finds the database open
+
+    async def wait_for_database(self) -> bool:
+        """Open the backend's database (`open_database`), cut short by SIGTERM/SIGINT; return
+        whether to serve.
+
+        uvicorn handles signals only around its own start-up, and cannot cut a lifespan short:
+        a replica waiting there for PostgreSQL held a SIGTERM until DB_STARTUP_TIMEOUT_S had
+        passed (on Kubernetes, up to the pod's whole terminationGracePeriodSeconds). Here a
+        signal cancels the wait, the pool is closed and `stopped_by` records the signal. A
+        database that never comes is logged by `open_database`.
+        """
+        db = self.backend.database
+        loop = asyncio.get_running_loop()
+        opening = asyncio.ensure_future(open_database(db))
+
+        def stop(signum: signal.Signals) -> None:
+            self.stopped_by = self.stopped_by or signum
+            opening.cancel()
+
+        watching = threading.current_thread() is threading.main_thread()  # else no signals
+        for signum in STOP_SIGNALS if watching else ():
+            loop.add_signal_handler(signum, stop, signum)
+        log.info("waiting for PostgreSQL at %s (at most %g s)", db.target, db.startup_timeout_s)
+        flush_logs()
+        try:
+            await opening
+        except DatabaseUnavailableError:
+            return False
+        except asyncio.CancelledError:
+            if self.stopped_by is None:
+                raise
+        finally:
+            for signum in STOP_SIGNALS if watching else ():
+                loop.remove_signal_handler(signum)
+        if self.stopped_by is not None:  # also when the signal came as the wait ended
+            log.info(
+                "%s received while waiting for PostgreSQL at %s: stopping before serving",
+                self.stopped_by.name,
+                db.target,
+            )
+            await db.close()
+            return False
+        return True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.stop_at is not None or sig not in (signal.SIGTERM, signal.SIGINT):

@@ -41,9 +41,8 @@ if TYPE_CHECKING:
 
 EARLY = f"{BACKEND}-too-early"  # the stray replica's name (process, Deployment, its pods' app)
 PATHS = ("/health/live", "/health/ready", "/api/items")  # what a probe and a client would ask
-# backend/__main__.py's exit code when the server never started (its lifespan failed)
+# backend/__main__.py's exit code when the server never started (PostgreSQL did not come)
 NOT_STARTED = 3
-STOP_S = 2.0  # how long the stray replica gets to stop on SIGTERM before SIGKILL
 
 
 def log_frame(lines: Iterable[Mapping[str, object]]) -> pd.DataFrame:
@@ -139,9 +138,9 @@ def backend_without_database(
         exit_code = replica.stop()
         log = records(replica.log_path.read_text(errors="replace").splitlines(), EARLY)
     finally:
-        # SIGTERM, then SIGKILL after STOP_S: while its start-up still waits for PostgreSQL the
-        # backend does not act on SIGTERM (uvicorn handles it once serving)
-        replica.stop(timeout=STOP_S)
+        # SIGTERM: a replica still waiting for PostgreSQL stops at once (exit 143). The SIGKILL
+        # after ManagedProcess.stop's timeout stays as every process's safety net, never the plan.
+        replica.stop()
         remove_tree(folder)
     return EarlyBackend(
         f"{LOOPBACK}:{nowhere}", tuple(samples), exit_code, exited_after, tuple(log)

@@ -19,6 +19,7 @@ import psutil
 import psycopg
 import pytest
 
+from backend.__main__ import EXIT_NOT_STARTED, EXIT_SIGNALLED
 from backend.chaos import EXIT_OUT_OF_MEMORY, MAX_MEMORY_MB, MIB
 from lab.manifests import find, parse
 from lab.net import free_port
@@ -121,11 +122,44 @@ def test_unreachable_database_at_start_up_exits_with_a_clear_error(
         postgres, wait=False, POSTGRES_PORT=str(free_port()), DB_STARTUP_TIMEOUT_S="1"
     )
     assert backend.proc.popen is not None
-    assert backend.proc.popen.wait(timeout=20) != 0
+    assert backend.proc.popen.wait(timeout=20) == EXIT_NOT_STARTED
     log = backend.proc.log_path.read_text()
     assert "did not accept connections within 1 s" in log
     assert "POSTGRES_HOST/PORT/DB/USER/PASSWORD" in log
+    assert "backend did not start" in log
     assert postgres.password not in log
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stop_signal_while_waiting_for_postgres_stops_it_at_once(
+    postgres: PostgresServer, spawn_backend: SpawnBackend, stop: signal.Signals
+) -> None:
+    """uvicorn handles signals only once its lifespan has started, and the start-up waited for
+    PostgreSQL inside it: a SIGTERM was held until DB_STARTUP_TIMEOUT_S had passed. Bound: 10 s,
+    far below the 120 s start-up timeout (it takes about half a second)."""
+    backend = spawn_backend(
+        postgres, wait=False, POSTGRES_PORT=str(free_port()), DB_STARTUP_TIMEOUT_S="120"
+    )
+    popen = backend.proc.popen
+    assert popen is not None
+
+    def refused() -> bool:  # the pool's warning: it is in the wait, trying to connect
+        backend.proc.ensure_running()
+        return "Connection refused" in backend.proc.log_path.read_text()
+
+    wait_until(refused, timeout=30, what="the backend waiting for PostgreSQL")
+    backend.proc.signal(stop)
+    assert popen.wait(timeout=10) == EXIT_SIGNALLED + stop, backend.proc.log_tail()
+    messages = [
+        json.loads(line)["msg"]
+        for line in backend.proc.log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    assert f"{stop.name} received while waiting for PostgreSQL at 127.0.0.1:" in "\n".join(
+        messages
+    )
+    assert messages[-1] == f"backend stopped before serving (exit code {128 + stop})"
+    assert "did not accept connections" not in "\n".join(messages)  # not the timeout's exit
 
 
 def test_help_prints_usage_and_the_environment_without_serving() -> None:
