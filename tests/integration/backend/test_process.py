@@ -155,9 +155,7 @@ def test_a_stop_signal_while_waiting_for_postgres_stops_it_at_once(
         for line in backend.proc.log_path.read_text().splitlines()
         if line.startswith("{")
     ]
-    assert f"{stop.name} received while waiting for PostgreSQL at 127.0.0.1:" in "\n".join(
-        messages
-    )
+    assert f"{stop.name} received while waiting for PostgreSQL at 127.0.0.1:" in "\n".join(messages)
     assert messages[-1] == f"backend stopped before serving (exit code {128 + stop})"
     assert "did not accept connections" not in "\n".join(messages)  # not the timeout's exit
 
