@@ -17,13 +17,16 @@ it, labelled with its id), matching only the namespaces labelled with that works
 learner cannot relabel a namespace). `VALIDATIONS` are its CEL rules; tests/unit/lab/workshop
 compile and evaluate them offline (cel-python), the `workshop-kind` workflow job on a real API
 server. ValidatingAdmissionPolicy is GA since Kubernetes 1.30; provision refuses an older cluster
-before it changes anything (`KubeInstructorApi.apply` resolves every kind first).
+before it changes anything (`KubeInstructorApi.apply` resolves every kind first). The message a
+refused learner reads is in the language the workshop was provisioned in (`LAB_LANG=es
+ironclad-lab workshop provision` for a Spanish class: lab.i18n).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from lab.i18n import N_, _
 from lab.manifests import Obj
 from lab.rbac import ESCALATION
 from lab.workshop.names import LABEL_LEARNER, LABEL_WORKSHOP_ID, ROLE, SERVICE_ACCOUNT
@@ -54,19 +57,21 @@ VALIDATIONS: tuple[tuple[str, str, str], ...] = (
         f"!(has(object.spec.serviceAccountName) && object.spec.serviceAccountName == "
         f"'{SERVICE_ACCOUNT}') && !(has(object.spec.serviceAccount) && "
         f"object.spec.serviceAccount == '{SERVICE_ACCOUNT}')",
-        f"pods may not run as the ServiceAccount '{SERVICE_ACCOUNT}': its token would "
-        "outlive the workshop's token expiry",
+        N_(
+            "pods may not run as the ServiceAccount '{account}': its token would outlive the "
+            "workshop's token expiry"
+        ),
     ),
     (
         "secrets",
         "!has(object.type) || object.type != 'kubernetes.io/service-account-token'",
-        "ServiceAccount token Secrets are refused in workshop namespaces (they never expire)",
+        N_("ServiceAccount token Secrets are refused in workshop namespaces (they never expire)"),
     ),
     (
         "services",
         "(!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0) && "
         "(!has(object.spec.type) || object.spec.type == 'ClusterIP')",
-        "Services in workshop namespaces are ClusterIP only, without externalIPs",
+        N_("Services in workshop namespaces are ClusterIP only, without externalIPs"),
     ),
     (
         "rolebindings",
@@ -74,8 +79,10 @@ VALIDATIONS: tuple[tuple[str, str, str], ...] = (
         f"object.roleRef.name != '{ROLE}') && (!has(object.subjects) || "
         f"object.subjects.all(s, s.kind == 'ServiceAccount' && has(s.namespace) && "
         f"s.namespace in {OWN_NAMESPACES}))",
-        "a RoleBinding in a workshop namespace binds a Role (not the learner's) to "
-        "ServiceAccounts of the learner's own namespaces only",
+        N_(
+            "a RoleBinding in a workshop namespace binds a Role (not the learner's) to "
+            "ServiceAccounts of the learner's own namespaces only"
+        ),
     ),
     (
         "roles",
@@ -83,11 +90,15 @@ VALIDATIONS: tuple[tuple[str, str, str], ...] = (
         f"!has(r.nonResourceURLs) && r.verbs.all(v, v in {ROLE_VERBS}) && "
         f"(!has(r.resources) || r.resources.all(x, x in {ROLE_RESOURCES})) && "
         f"(!has(r.apiGroups) || r.apiGroups.all(g, g in {ROLE_GROUPS})))",
-        f"a Role in a workshop namespace may grant only {ROLE_VERBS} on {ROLE_RESOURCES} "
-        "(what the lab's Prometheus needs)",
+        N_(
+            "a Role in a workshop namespace may grant only {verbs} on {resources} (what the "
+            "lab's Prometheus needs)"
+        ),
     ),
 )
-"""(resource, CEL expression that must hold, message when it does not)."""
+"""(resource, CEL expression that must hold, message when it does not: translated and its
+`{placeholders}` filled in from MESSAGE_VALUES when the policy is built)."""
+MESSAGE_VALUES = {"account": SERVICE_ACCOUNT, "verbs": ROLE_VERBS, "resources": ROLE_RESOURCES}
 
 RESOURCE_GROUPS = {
     "pods": "",
@@ -125,7 +136,7 @@ def policy_objects(workshop: str, uid: str, labels: dict[str, str]) -> list[Obj]
     validations = [
         {
             "expression": f"request.resource.resource != '{resource}' || ({expression})",
-            "message": message,
+            "message": _(message).format(**MESSAGE_VALUES),
             "reason": "Forbidden",
         }
         for resource, expression, message in VALIDATIONS

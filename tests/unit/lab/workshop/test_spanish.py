@@ -14,6 +14,7 @@ from lab.commands.workshop import confirm
 from lab.errors import LabError
 from lab.workshop.api import ObjectState
 from lab.workshop.capacity import Footprint
+from lab.workshop.guard import policy_objects
 from lab.workshop.objects import Plan, all_objects
 from lab.workshop.provision import provision
 from lab.workshop.status import status, table
@@ -121,3 +122,17 @@ def test_teardown_takes_a_spanish_yes(
         with pytest.raises(LabError, match="Teardown cancelado: no se eliminó nada"):
             confirm("¿Eliminar?")
     assert asked == ["¿Eliminar? [s/N] "]
+
+
+def test_the_admission_policy_refuses_in_the_language_it_was_provisioned_in(
+    language: str,
+) -> None:
+    """What a refused learner reads from kubectl (the policy's messages, filled in)."""
+    (policy, _binding) = policy_objects("ws", "1d", {})
+    messages = [v["message"] for v in policy["spec"]["validations"]]
+    said = {
+        "en": ("ClusterIP only", "may not run as the ServiceAccount 'learner'"),
+        "es": ("solo ClusterIP", "no pueden ejecutarse como la ServiceAccount 'learner'"),
+    }
+    assert all(any(words in m for m in messages) for words in said[language])
+    assert not any("{" in m for m in messages)  # every placeholder filled in
