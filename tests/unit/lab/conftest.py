@@ -26,3 +26,11 @@ def spanish() -> None:
     """The lab speaks Spanish for this test (its catalogs and the notebooks' of this checkout);
     `no_connected_lab` switches back to English afterwards."""
     i18n.use("es", Path(__file__).resolve().parents[3])
+
+
+@pytest.fixture(params=list(i18n.LANGUAGES))
+def language(request: pytest.FixtureRequest) -> str:
+    """A test once in each language the lab speaks, spoken from its start (`lab.i18n.use`; a
+    command run through `cli.main` takes it from the settings it is given)."""
+    i18n.use(request.param)
+    return str(request.param)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import cli, i18n
+from lab import cli
 from lab.commands.stack import describe
 from lab.errors import LabError
 from lab.extras import require
@@ -21,13 +21,6 @@ from lab.settings import Settings, find_repo_root
 from lab.targets import Endpoints
 
 ROOT = find_repo_root()
-
-
-@pytest.fixture(params=["en", "es"])
-def language(request: pytest.FixtureRequest) -> str:
-    """Each test in both languages (the conftest speaks English again afterwards)."""
-    i18n.use(request.param)
-    return str(request.param)
 
 
 def code_of(argv: list[str], settings: Settings) -> int | str | None:

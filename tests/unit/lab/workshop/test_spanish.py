@@ -24,12 +24,6 @@ PLAN = Plan("ws", ("learner-01", "learner-02"), SIZE, SIZE, {"cpu": "1", "memory
 FOREIGN = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "learner-02"}}
 
 
-@pytest.fixture(params=["en", "es"])
-def language(request: pytest.FixtureRequest) -> str:
-    i18n.use(request.param)
-    return str(request.param)
-
-
 def test_the_board_speaks_the_language(language: str, fake_api: Any) -> None:
     fake_api.apply(all_objects(PLAN))
     fake_api.states = {("learner-01", "Deployment", "backend"): ObjectState(True, 1, 3)}
