@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -129,8 +130,8 @@ def test_an_apply_refused_says_why_and_what_to_do_in_spanish(settings: Settings)
     assert info.value.problem.startswith("backend (lección 04) necesita antes config, postgres: ")
     assert "nunca está lista" in info.value.problem  # the order's reason, translated too
     assert info.value.next_step.startswith("Construye primero config (lección 02")
-    with pytest.raises(LabNotRunningError) as stopped:
-        connect("local", start=False, settings=settings)
+    with pytest.raises(LabNotRunningError) as stopped:  # connect speaks its settings' language
+        connect("local", start=False, settings=replace(settings, lang="es"))
     assert str(stopped.value) == (
         "No hay ningún laboratorio en marcha.\n→ Inicia uno: `ironclad-lab up --target local` "
         "en una terminal, o lab.connect(start=True)."
