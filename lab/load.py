@@ -1,9 +1,13 @@
-"""Open-loop, fixed-rate HTTP load (aiohttp), without coordinated omission.
+"""HTTP load (aiohttp): open-loop at a fixed rate without coordinated omission, or closed-loop.
 
-Request i is due at t0 + i/rate whatever happened to earlier requests, and its latency is
-measured from that scheduled time, so a stalled server or a full connection pool shows up as
-latency instead of silently lowering the rate. The load always runs in its own thread with its
-own event loop, which works the same in a script and inside a Jupyter kernel.
+Open loop (`rate=`): request i is due at t0 + i/rate whatever happened to earlier requests, and
+its latency is measured from that scheduled time, so a stalled server or a full connection pool
+shows up as latency instead of silently lowering the rate. Closed loop (`concurrency=`, with a
+number of `requests`): that many connections each send their next request once the last one is
+answered; however slow the server or this machine, nothing piles up and nothing is dropped for
+lateness, so every request is sent and its outcome counted (what a count compared with the
+server's own needs). The load always runs in its own thread with its own event loop, which
+works the same in a script and inside a Jupyter kernel.
 
 Load against a lab that is gone fails fast: when every base URL refused a connection before
 any request was answered, the load stops and raises LabNotRunningError (instead of a frame of
@@ -40,10 +44,11 @@ def timeout_error(timeout: float) -> str:
 
 @dataclass(frozen=True)
 class LoadPlan:
-    """What to send: `requests` requests at `rate` per second, round-robin over `urls`."""
+    """What to send: `requests` requests, round-robin over `urls`, at `rate` per second (open
+    loop) or over `concurrency` connections each waiting for its last answer (closed loop)."""
 
     urls: tuple[str, ...]
-    rate: float
+    rate: float | None
     requests: int
     path: str = "/api/items"
     method: str = "GET"
@@ -53,22 +58,38 @@ class LoadPlan:
     max_in_flight: int = 1000
     connections: int | None = None
     fresh_connections: bool = False  # a new connection per request (a Service balances each)
+    concurrency: int | None = None  # closed loop: requests in flight at a time (rate None)
 
     @classmethod
     def build(
         cls,
         urls: str | Sequence[str],
         *,
-        rate: float,
+        rate: float | None = None,
         duration: float | None = None,
         requests: int | None = None,
+        concurrency: int | None = None,
         **options: Any,
     ) -> LoadPlan:
-        """Check the bounds: a positive rate and at least one of duration / requests."""
+        """Check the bounds: a positive rate and at least one of duration / requests, or a
+        positive concurrency and a number of requests."""
         url_list = (urls,) if isinstance(urls, str) else tuple(urls)
         if not url_list:
             raise ValueError("give at least one base URL")
-        if not rate > 0:
+        if (rate is None) == (concurrency is None):
+            raise ValueError(
+                "give rate (open loop, requests per second) or concurrency (closed loop, "
+                "requests in flight at a time), one of them"
+            )
+        if concurrency is not None:
+            if not concurrency >= 1 or requests is None or duration is not None:
+                raise ValueError(
+                    f"a closed loop needs concurrency >= 1 (not {concurrency}) and a number of "
+                    "requests (no duration)"
+                )
+            url_tuple = tuple(u.rstrip("/") for u in url_list)
+            return cls(url_tuple, None, requests, concurrency=concurrency, **options)
+        if rate is None or not rate > 0:  # None: ruled out above (for the type checker)
             raise ValueError(f"rate must be positive, not {rate}")
         if duration is None and requests is None:
             raise ValueError("bound the load: give duration (s), requests, or both")
@@ -85,13 +106,17 @@ class LoadPlan:
         return self.urls[i % len(self.urls)] + self.path
 
     def scheduled(self) -> np.ndarray[Any, np.dtype[np.float64]]:
-        """Scheduled send time of every request, in seconds from the start."""
+        """Scheduled send time of every request, in seconds from the start (closed loop: NaN,
+        each is due when it is sent)."""
+        if self.rate is None:
+            return np.full(self.requests, np.nan)
         return np.arange(self.requests, dtype=np.float64) / self.rate
 
 
 @dataclass
 class LoadResult:
-    """One row per request: scheduled_s, sent_s, latency_s (from scheduled), status, error, url."""
+    """One row per request: scheduled_s, sent_s, latency_s (from scheduled), status, error, url
+    (closed loop: scheduled_s is when a connection was free to send it)."""
 
     plan: LoadPlan
     df: pd.DataFrame
@@ -101,19 +126,21 @@ class LoadResult:
         return summarize(self.df, self.plan.rate)
 
 
-def summarize(df: pd.DataFrame, target_rate: float) -> pd.Series:
-    """Summary of a per-request frame (see LoadResult)."""
+def summarize(df: pd.DataFrame, target_rate: float | None) -> pd.Series:
+    """Summary of a per-request frame (see LoadResult); `target_rate` None for a closed loop
+    (then target_rate is NaN and achieved_rate the requests sent over the load's length)."""
     answered = df[df["status"].notna()]
     sent = df["sent_s"].dropna()
     last_done = (df["scheduled_s"] + df["latency_s"]).max()
     failed = df["error"].notna() | (df["status"].fillna(0) >= 500)
     quantiles = answered["latency_s"].quantile([0.5, 0.95, 0.99]) if len(answered) else None
+    # requests sent per second, over the span they were sent in (one interval per request)
+    span = last_done if target_rate is None else sent.max() + 1 / target_rate
     return pd.Series(
         {
             "requests": len(df),
-            "target_rate": target_rate,
-            # requests sent per second, over the span they were sent in (one interval per request)
-            "achieved_rate": len(sent) / (sent.max() + 1 / target_rate) if len(sent) else 0.0,
+            "target_rate": math.nan if target_rate is None else target_rate,
+            "achieved_rate": len(sent) / span if len(sent) and span > 0 else 0.0,
             "throughput": len(answered) / last_done if len(answered) and last_done > 0 else 0.0,
             "error_ratio": float(failed.mean()) if len(df) else 0.0,
             "p50": float(quantiles.iloc[0]) if quantiles is not None else math.nan,
@@ -178,36 +205,49 @@ class LoadHandle(BackgroundLoad):
 def start(
     urls: str | Sequence[str],
     *,
-    rate: float,
+    rate: float | None = None,
     duration: float | None = None,
     requests: int | None = None,
+    concurrency: int | None = None,
     progress: bool = True,
     **options: Any,
 ) -> LoadHandle:
     """Start load in the background and return its handle (options: see LoadPlan)."""
-    plan = LoadPlan.build(urls, rate=rate, duration=duration, requests=requests, **options)
+    plan = LoadPlan.build(
+        urls, rate=rate, duration=duration, requests=requests, concurrency=concurrency, **options
+    )
     return LoadHandle(plan, progress=progress)
 
 
 def run(
     urls: str | Sequence[str],
     *,
-    rate: float,
+    rate: float | None = None,
     duration: float | None = None,
     requests: int | None = None,
+    concurrency: int | None = None,
     progress: bool = True,
     **options: Any,
 ) -> LoadResult:
-    """Send load and wait for it: `run(env.endpoints.backends, rate=50, duration=30)`.
+    """Send load and wait for it: `run(env.endpoints.backends, rate=50, duration=30)` (open
+    loop), or `run(urls, requests=1500, concurrency=3)` (closed loop: 3 connections, each
+    sending its next request once the last one is answered; every request sent).
 
     Options (LoadPlan): path="/api/items", method="GET", body (JSON), headers, timeout=10 s
-    per request (counted from its scheduled time), max_in_flight=1000 (requests due while
-    that many are in flight are recorded as errors, not sent), connections (pool size,
-    default max_in_flight), fresh_connections=False (True: every request on a new connection,
+    per request (counted from its scheduled time; closed loop: from its send),
+    max_in_flight=1000 (requests due while that many are in flight are recorded as errors,
+    not sent), connections (pool size, default concurrency or max_in_flight),
+    fresh_connections=False (True: every request on a new connection,
     so a Service's kube-proxy picks an endpoint for each instead of once per pooled one).
     """
     handle = start(
-        urls, rate=rate, duration=duration, requests=requests, progress=progress, **options
+        urls,
+        rate=rate,
+        duration=duration,
+        requests=requests,
+        concurrency=concurrency,
+        progress=progress,
+        **options,
     )
     try:
         return handle.result()
@@ -313,6 +353,7 @@ async def _request(
 
 async def _schedule(
     plan: LoadPlan,
+    rate: float,
     send: Callable[[int, float], Awaitable[None]],
     record: _Record,
     stop: threading.Event,
@@ -331,7 +372,7 @@ async def _schedule(
     t0 = loop.time()
     i = 0
     while i < plan.requests and not stop.is_set() and not record.lab_gone(plan):
-        due = min(plan.requests, math.floor((loop.time() - t0) * plan.rate) + 1)
+        due = min(plan.requests, math.floor((loop.time() - t0) * rate) + 1)
         for j in range(i, due):
             if len(in_flight) >= plan.max_in_flight:
                 record.errors[j] = NOT_SENT
@@ -348,18 +389,45 @@ async def _schedule(
     return i
 
 
+async def _closed_loop(
+    plan: LoadPlan,
+    send: Callable[[int, float], Awaitable[None]],
+    record: _Record,
+    stop: threading.Event,
+    bar: Any,
+) -> int:
+    """Send the requests in order from `plan.concurrency` workers, each sending its next one
+    once the last was answered (its scheduled time is when it is sent), until all are sent,
+    stop() or the lab turns out to be gone; return how many were sent (the first ones)."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    sent = 0
+
+    async def worker() -> None:
+        nonlocal sent
+        while sent < plan.requests and not stop.is_set() and not record.lab_gone(plan):
+            i, sent = sent, sent + 1
+            record.scheduled[i] = loop.time() - t0
+            await send(i, t0)
+            bar.update()
+
+    await asyncio.gather(*(worker() for _ in range(plan.concurrency or 1)))
+    return sent
+
+
 async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadResult:
     """Run `plan`: one HTTP session, the schedule, a progress bar; the result as a frame."""
     record = _Record.empty(plan)
     connector = aiohttp.TCPConnector(
-        limit=plan.connections or plan.max_in_flight,
+        limit=plan.connections or plan.concurrency or plan.max_in_flight,
         limit_per_host=0,
         force_close=plan.fresh_connections,
     )
     session = aiohttp.ClientSession(
         connector=connector, headers=dict(plan.headers), auto_decompress=False
     )
-    description = f"load {plan.rate:g}/s → {len(plan.urls)} URL(s)"
+    pace = f"{plan.rate:g}/s" if plan.rate else f"{plan.concurrency} at a time"
+    description = f"load {pace} → {len(plan.urls)} URL(s)"
     with progress_bar(
         total=plan.requests, unit="req", disable=not progress, leave=False, desc=description
     ) as bar:
@@ -368,7 +436,10 @@ async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadR
             async def send(i: int, t0: float) -> None:
                 await _request(session, plan, i, t0, record)
 
-            count = await _schedule(plan, send, record, stop, bar)
+            if plan.rate is None:
+                count = await _closed_loop(plan, send, record, stop, bar)
+            else:
+                count = await _schedule(plan, plan.rate, send, record, stop, bar)
             if count < plan.requests:  # stopped on purpose: say so, not "585/16200"
                 bar.desc = f"{description}, stopped after {count} of the {plan.requests} planned"
                 bar.total = count

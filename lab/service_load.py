@@ -158,7 +158,10 @@ class JobLoad(BackgroundLoad):
                 _("No image to run the load generator with (the lab recorded no backend image)."),
                 _("Restart the lab: lab.shutdown(), then lab.connect()."),
             )
+        if plan.rate is None:  # lab.loadgen_script sends open-loop only
+            raise ValueError("a load-generator Job sends at a fixed rate: give the plan a rate")
         self.plan = plan
+        self.rate = plan.rate
         self.name = job_name()
         self.selector = f"{LOAD_LABEL}={self.name}"
         self.lines: list[str] = []  # the report so far
@@ -167,7 +170,7 @@ class JobLoad(BackgroundLoad):
         self._job = job_manifest(
             self.name,
             image,
-            rate=plan.rate,
+            rate=self.rate,
             requests=plan.requests,
             path=plan.path,
             timeout=plan.timeout,
@@ -219,9 +222,7 @@ class JobLoad(BackgroundLoad):
             unit="req",
             disable=not self._progress,
             leave=False,
-            desc=_("load {rate}/s from Job {name}").format(
-                rate=f"{self.plan.rate:g}", name=self.name
-            ),
+            desc=_("load {rate}/s from Job {name}").format(rate=f"{self.rate:g}", name=self.name),
         ) as bar:
             for line in self._k8s.follow_log(self.pod):
                 self.lines.append(line)

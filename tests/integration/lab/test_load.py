@@ -8,6 +8,7 @@ can be checked from the server's side too. The backend itself is loaded in test_
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -89,6 +90,35 @@ def test_rate_is_held_and_every_request_reaches_the_server(server: str) -> None:
     df = result.df
     assert (df["sent_s"] >= df["scheduled_s"]).all()
     assert (df["latency_s"] >= df["sent_s"] - df["scheduled_s"]).all()
+
+
+def test_closed_loop_sends_every_request_with_that_many_in_flight(server: str) -> None:
+    # 3 connections, 50 ms per request: 30 requests in 10 rounds. Each connection waits for its
+    # answer, so latency is the server's time (no queue in the client) and all 30 arrive.
+    before = received(server)
+    result = load.run(
+        [server, server + "/"], requests=30, concurrency=3, path="/slow?ms=50", progress=False
+    )
+    df = result.df
+    assert len(df) == 30
+    assert received(server) - before == 30
+    assert df["error"].isna().all()
+    assert (df["status"] == 200).all()
+    assert (df["sent_s"] - df["scheduled_s"]).between(0, 0.5).all()  # due when a connection is free
+    assert df["latency_s"].between(0.05, 5).all()
+    # never more than 3 in flight: request i + 3 leaves only after one of the first i + 1 ended
+    sent, done = df["sent_s"].to_numpy(), (df["sent_s"] + df["latency_s"]).to_numpy()
+    assert all(sent[i + 3] >= min(done[: i + 1]) for i in range(27))
+    summary = result.summary()
+    assert math.isnan(summary["target_rate"])
+    assert summary["requests"] == 30
+    assert summary["error_ratio"] == 0
+
+
+def test_closed_loop_counts_every_failure(server: str) -> None:
+    result = load.run(server, requests=7, concurrency=2, path="/fail", progress=False)
+    assert result.df["status"].tolist() == [500] * 7
+    assert result.summary()["error_ratio"] == 1
 
 
 def test_latency_includes_time_queued_in_the_client(server: str) -> None:

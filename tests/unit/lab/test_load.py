@@ -29,6 +29,36 @@ def test_plan_is_bounded_by_the_smaller_of_count_and_duration() -> None:
         load.LoadPlan.build([], rate=1, duration=1)
 
 
+def test_closed_loop_plan_needs_a_concurrency_and_a_count() -> None:
+    plan = load.LoadPlan.build("http://a", requests=7, concurrency=3)
+    assert (plan.rate, plan.requests, plan.concurrency) == (None, 7, 3)
+    assert plan.scheduled().shape == (7,)  # due when sent: filled in as they go
+    with pytest.raises(ValueError, match="one of them"):
+        load.LoadPlan.build("http://a", rate=10, requests=7, concurrency=3)
+    with pytest.raises(ValueError, match="one of them"):
+        load.LoadPlan.build("http://a", requests=7)
+    with pytest.raises(ValueError, match="a number of requests"):
+        load.LoadPlan.build("http://a", duration=3, concurrency=3)
+    with pytest.raises(ValueError, match="concurrency >= 1"):
+        load.LoadPlan.build("http://a", requests=7, concurrency=0)
+
+
+def test_closed_loop_summary_has_no_target_rate() -> None:
+    df = pd.DataFrame(
+        {
+            "scheduled_s": [0.0, 0.0, 0.1],
+            "sent_s": [0.0, 0.0, 0.1],
+            "latency_s": [0.1, 0.2, 0.1],
+            "status": pd.array([200, 200, 500], dtype="Int64"),
+            "error": [None, None, None],
+        }
+    )
+    summary = load.summarize(df, target_rate=None)
+    assert math.isnan(summary["target_rate"])
+    assert summary["achieved_rate"] == pytest.approx(3 / 0.2)  # 3 sent, the last done at 0.2 s
+    assert summary["error_ratio"] == pytest.approx(1 / 3)
+
+
 def test_requests_go_round_robin_and_are_scheduled_at_i_over_rate() -> None:
     plan = load.LoadPlan.build(["http://a/", "http://b"], rate=4, requests=5, path="/api/work")
     assert [plan.url(i) for i in range(3)] == [
