@@ -5,13 +5,10 @@ runbook's own queries confirm an injected fault."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
 import pytest
-import requests
 
 from lab import load, slo
 from lab.contract import JOB
@@ -62,46 +59,26 @@ def test_the_runbook_confirms_an_injected_fault(lab_env: Lab) -> None:
     assert set(confirm["values"].iloc[3].values()) == {0.5}  # chaos_enabled * chaos_error_ratio
 
 
-def closed_loop(urls: Sequence[str], count: int, workers: int = 3) -> pd.DataFrame:
-    """GET /api/items `count` times, round-robin over `urls`, from `workers` threads that each
-    send their next request only once the last one was answered (closed loop: however slow the
-    machine, nothing piles up, nothing is dropped for lateness); one row per request: `status`
-    (None when it got no answer), `latency_s`, `error`. Each request opens its own connection
-    (`Connection: close`): no idle keep-alive connection for the backend to close under it.
-    The timeout is generous: a request still unanswered after it is a finding, not load."""
-
-    def one(i: int) -> dict[str, Any]:
-        started = time.monotonic()
-        try:
-            answer = requests.get(
-                f"{urls[i % len(urls)]}/api/items",
-                headers={"Connection": "close"},
-                timeout=ANSWER_TIMEOUT_S,
-            )
-        except requests.RequestException as exc:
-            return {"status": None, "latency_s": None, "error": repr(exc)}
-        return {
-            "status": answer.status_code,
-            "latency_s": time.monotonic() - started,
-            "error": None,
-        }
-
-    with ThreadPoolExecutor(workers) as pool:
-        return pd.DataFrame(list(pool.map(one, range(count))))
-
-
-ANSWER_TIMEOUT_S = 60
+# notebook 07's budget cell sends its spend this way: load.run's closed loop, 3 connections, a
+# new connection per request (none left idle for the backend to close under it), 60 s to answer
+# (a request still unanswered after that is a finding, not load)
+SPEND: dict[str, Any] = {
+    "concurrency": 3,
+    "fresh_connections": True,
+    "timeout": 60,
+    "progress": False,
+}
 
 
 def test_the_budget_on_a_window_the_lesson_controls_matches_the_math(lab_env: Lab) -> None:
     """Notebook 07's budget measurement: 1500 good requests and 1 failure since a chosen moment
     leave a third of the availability budget (the recorded 12 h budget cannot show that).
 
-    Sent in a closed loop with every outcome counted (`closed_loop`), so however loaded the
-    machine, the backend's counters hold exactly the requests sent: Prometheus's budget
-    (`budget_since_expr`) must equal `lab.slo`'s math on the client's own count, to the
-    hundredth of a point. (Notebook 07 sends them open-loop at a fixed rate, as users do; under
-    heavy CPU load requests then time out or are never sent, and the two counts drift.)"""
+    Sent as the notebook sends them, in a closed loop with every outcome counted (`SPEND`), so
+    however loaded the machine, the backend's counters hold exactly the requests sent:
+    Prometheus's budget (`budget_since_expr`) must equal `lab.slo`'s math on the client's own
+    count, to the hundredth of a point. (Open-loop at a fixed rate, under heavy CPU load
+    requests timed out or were never sent, and the two counts drifted.)"""
     # A quiet moment, as in the notebook (cells apart from the incident's traffic): every
     # replica scraped after the earlier tests' last request, so none of those counts here.
     quiet, scraped = time.time(), f'timestamp(up{{job="{JOB}"}})'
@@ -110,14 +87,15 @@ def test_the_budget_on_a_window_the_lesson_controls_matches_the_math(lab_env: La
     )
     since = lab_env.prom.value(f"max({scraped})")
     assert since is not None
-    good = closed_loop(lab_env.endpoints.backends, 1500)
+    good = load.run(lab_env.endpoints.backends, requests=1500, **SPEND).df
     lab_env.chaos.set_error_rate(ratio=1.0)
     lab_env.chaos.enable()
     try:
-        bad = closed_loop(lab_env.endpoints.backends, 1)
+        bad = load.run(lab_env.endpoints.backends, requests=1, **SPEND).df
     finally:
         lab_env.chaos.reset()
     sent = pd.concat([good, bad], ignore_index=True)
+    assert len(sent) == 1501
     assert sent["error"].isna().all(), sent["error"].dropna().unique()[:3]  # every one answered
     assert (good["status"] == 200).all()
     assert (bad["status"] >= 500).all()
