@@ -61,7 +61,7 @@ async def open_database(db: Database) -> None:
     try:
         await db.open()
     except DatabaseUnavailableError as exc:
-        log.error("start-up failed: %s", exc)  # one readable line before the traceback
+        log.error("start-up failed: %s", exc)  # one readable line (a lifespan adds a traceback)
         raise
     log.info("database ready at %s", db.target)
 

@@ -121,9 +121,9 @@ class BackendServer(uvicorn.Server):
         """Open the backend's database (`open_database`), cut short by SIGTERM/SIGINT; return
         whether to serve.
 
-        uvicorn handles signals only around its own start-up, and cannot cut a lifespan short:
-        a replica waiting there for PostgreSQL held a SIGTERM until DB_STARTUP_TIMEOUT_S had
-        passed (on Kubernetes, up to the pod's whole terminationGracePeriodSeconds). Here a
+        uvicorn acts on a signal only in its main loop, once its start-up (the lifespan) is
+        over: a replica waiting there for PostgreSQL held a SIGTERM until DB_STARTUP_TIMEOUT_S
+        had passed (on Kubernetes, up to the pod's whole terminationGracePeriodSeconds). Here a
         signal cancels the wait, the pool is closed and `stopped_by` records the signal. A
         database that never comes is logged by `open_database`.
         """
@@ -161,7 +161,7 @@ class BackendServer(uvicorn.Server):
         return True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.stop_at is not None or sig not in (signal.SIGTERM, signal.SIGINT):
+        if self.stop_at is not None or sig not in STOP_SIGNALS:
             super().handle_exit(sig, frame)
             return
         self.backend.start_draining()

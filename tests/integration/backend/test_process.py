@@ -134,9 +134,9 @@ def test_unreachable_database_at_start_up_exits_with_a_clear_error(
 def test_a_stop_signal_while_waiting_for_postgres_stops_it_at_once(
     postgres: PostgresServer, spawn_backend: SpawnBackend, stop: signal.Signals
 ) -> None:
-    """uvicorn handles signals only once its lifespan has started, and the start-up waited for
-    PostgreSQL inside it: a SIGTERM was held until DB_STARTUP_TIMEOUT_S had passed. Bound: 10 s,
-    far below the 120 s start-up timeout (it takes about half a second)."""
+    """uvicorn acts on a signal only once its start-up (the lifespan) is over, and the start-up
+    waited for PostgreSQL inside it: a SIGTERM was held until DB_STARTUP_TIMEOUT_S had passed.
+    Bound: 10 s, far below the 120 s start-up timeout (it takes about half a second)."""
     backend = spawn_backend(
         postgres, wait=False, POSTGRES_PORT=str(free_port()), DB_STARTUP_TIMEOUT_S="120"
     )
