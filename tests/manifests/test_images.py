@@ -39,6 +39,7 @@ REGISTRY_IMAGES = {
     ("lab/targets/cluster.py", "up"),
     ("lab/identity.py", "from_dict"),
     ("lab/commands/reset.py", "run_reset"),
+    ("lab/wrong_order.py", "deploy_too_early"),  # 03's too-early copy of the running backend
 }
 # A pod only sent as a dry run is never pulled: the client's own flag, or lab.k8s's.
 DRY_RUNS = ('dry_run="All"', "dry_run=True")
@@ -115,7 +116,7 @@ def python_units() -> Iterator[tuple[str, str]]:
 
 def python_images(source: str) -> Iterator[tuple[str | None, str]]:
     """(the literal image or None, the enclosing function's name) for each `image=` keyword
-    and `"image":` dict entry in `source`."""
+    (but a message's `.format(image=...)`) and `"image":` dict entry in `source`."""
     tree = ast.parse(source)
     owner: dict[ast.AST, str] = {}
     for function in ast.walk(tree):
@@ -123,7 +124,11 @@ def python_images(source: str) -> Iterator[tuple[str | None, str]]:
             owner.update({node: function.name for node in ast.walk(function)})  # innermost wins
     for node in ast.walk(tree):
         values: list[ast.expr] = []
-        if isinstance(node, ast.Call):
+        # `_("… {image} …").format(image=...)` fills a message, it names no pod's image
+        is_format = isinstance(node, ast.Call) and (
+            isinstance(node.func, ast.Attribute) and node.func.attr == "format"
+        )
+        if isinstance(node, ast.Call) and not is_format:
             values = [k.value for k in node.keywords if k.arg == "image"]
         elif isinstance(node, ast.Dict):
             values = [
