@@ -14,6 +14,7 @@ Light on purpose (no pandas): `lab.workshop.capacity` sizes the learner's quota 
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import uuid
@@ -72,7 +73,7 @@ def job_manifest(
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": command,
-        "resources": RESOURCES,
+        "resources": copy.deepcopy(RESOURCES),  # each manifest its own (a caller may edit it)
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
