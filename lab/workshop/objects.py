@@ -132,10 +132,8 @@ def learner_names(count: int, prefix: str) -> tuple[str, ...]:
             _("--learners {count}: at least one learner.").format(count=count),
             _("Pass --learners N, N >= 1."),
         )
-    width = max(2, len(str(count)))
-    return tuple(
-        check_namespace(f"{prefix}{i:0{width}d}", "--prefix + number") for i in range(1, count + 1)
-    )
+    width, source = max(2, len(str(count))), _("--prefix + number")
+    return tuple(check_namespace(f"{prefix}{i:0{width}d}", source) for i in range(1, count + 1))
 
 
 def namespace_names(plan: Plan) -> list[str]:

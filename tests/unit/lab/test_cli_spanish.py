@@ -195,3 +195,13 @@ def test_lab_lang_es_makes_the_console_script_speak_spanish(
         assert absent not in done.stderr
         assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_writes_the_english_sources_whatever_the_language(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The instructor guide quotes the lab's own errors (its failure playbook): generated with
+    LAB_LANG=es it must still be the English guide, so `--check` finds it current."""
+    assert code_of(["generate", "guide", "--check"], Settings(ROOT, lang="es")) == 0, (
+        capsys.readouterr().err
+    )
