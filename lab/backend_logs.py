@@ -18,6 +18,7 @@ import pandas as pd
 import psutil
 
 from lab.errors import LabError
+from lab.i18n import _
 from lab.procs import listener_pid
 
 if TYPE_CHECKING:
@@ -33,8 +34,8 @@ def replica_log(url: str) -> Path:
         if opened.fd == 1:
             return Path(opened.path)
     raise LabError(
-        f"The replica at {url} (pid {pid}) does not log to a file.",
-        "Only replicas started by `lab up --target local` do; restart the lab.",
+        _("The replica at {url} (pid {pid}) does not log to a file.").format(url=url, pid=pid),
+        _("Only replicas started by `lab up --target local` do; restart the lab."),
     )
 
 

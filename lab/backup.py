@@ -25,6 +25,7 @@ from typing import Any
 
 from lab.database import LabHandle, local_server
 from lab.errors import LabError
+from lab.i18n import _
 from lab.waits import poll
 
 CRONJOB = "postgres-backup"
@@ -103,7 +104,10 @@ def restore(*, env: LabHandle, folder: Path, timeout: float = 300.0) -> Step:
     server = local_server(env.settings.state_file)
     dump = folder / DUMP
     if not dump.is_file():
-        raise LabError(f"There is no dump at {dump}.", "Take a backup first: backup(env=env).")
+        raise LabError(
+            _("There is no dump at {dump}.").format(dump=dump),
+            _("Take a backup first: backup(env=env)."),
+        )
     return _local(
         "restore",
         [
@@ -135,14 +139,23 @@ def _local(action: str, argv: list[str], timeout: float) -> Step:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise LabError(
-            f"{action}: {Path(argv[0]).name} did not finish in {timeout:g} s.",
-            "Is the lab's PostgreSQL frozen or stopped? `ironclad-lab status`.",
+            _("{action}: {tool} did not finish in {timeout} s.").format(
+                action=action, tool=Path(argv[0]).name, timeout=f"{timeout:g}"
+            ),
+            _("Is the lab's PostgreSQL frozen or stopped? `ironclad-lab status`."),
         ) from exc
     if done.returncode != 0:
         raise LabError(
-            f"{action}: {Path(argv[0]).name} failed (exit {done.returncode}): "
-            f"{done.stderr.strip() or done.stdout.strip()}",
-            "Read the message above; the lab's PostgreSQL must be running (`ironclad-lab status`).",
+            _("{action}: {tool} failed (exit {code}): {output}").format(
+                action=action,
+                tool=Path(argv[0]).name,
+                code=done.returncode,
+                output=done.stderr.strip() or done.stdout.strip(),
+            ),
+            _(
+                "Read the message above; the lab's PostgreSQL must be running (`ironclad-lab "
+                "status`)."
+            ),
         )
     return Step(action, "local", started, time.monotonic() - started, done.stdout + done.stderr)
 
@@ -183,11 +196,19 @@ def _job(env: LabHandle, action: str, command: str | None, timeout: float) -> St
                 return pod.phase, pod.name
         return None
 
-    phase, pod = poll(finished, what=f"Job {name} ({action}) to finish", timeout=timeout)
+    phase, pod = poll(
+        finished,
+        what=_("Job {name} ({action}) to finish").format(name=name, action=action),
+        timeout=timeout,
+    )
     output = env.k8s.logs(pod)
     if phase != "Succeeded":
         raise LabError(
-            f"{action}: Job {name} failed; its pod {pod} printed:\n{output}",
-            f"Fix what it says; `kubectl -n {env.namespace} describe job {name}` shows more.",
+            _("{action}: Job {name} failed; its pod {pod} printed:\n{output}").format(
+                action=action, name=name, pod=pod, output=output
+            ),
+            _("Fix what it says; `kubectl -n {namespace} describe job {name}` shows more.").format(
+                namespace=env.namespace, name=name
+            ),
         )
     return Step(action, f"Job/{name}", started, time.monotonic() - started, output)

@@ -22,6 +22,7 @@ from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 
 from lab.errors import PrometheusError
+from lab.i18n import _
 from lab.plots import RangeQuerier, blank_figure
 from lab.settings import Settings
 from lab.slo import HOUR, LAB, PRODUCTION, Scale, prom_duration
@@ -209,7 +210,7 @@ def render(
 def draw(dashboard: Dashboard, results: list[Result], *, window: timedelta) -> Figure:
     """Lay `results` out as Grafana would: each panel at its gridPos, rows as section titles."""
     fig = blank_figure(
-        f"{dashboard.title} — last {_span(window)}",
+        _("{title} — last {span}").format(title=dashboard.title, span=_span(window)),
         width=14,
         height=UNIT_INCHES * dashboard.rows + 0.6,
     )
@@ -287,7 +288,7 @@ def _no_data(ax: Axes, results: list[Result]) -> None:
     ax.text(
         0.5,
         0.5,
-        f"query refused: {problems}" if problems else "No data",
+        _("query refused: {problems}").format(problems=problems) if problems else _("No data"),
         ha="center",
         va="center",
         wrap=True,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import psutil
 
 from lab.errors import LabError
+from lab.i18n import _, ngettext
 from lab.procs import Group, group_members, read_pid_file
 from lab.stack import pid_file
 from lab.waits import poll
@@ -82,7 +83,7 @@ class LocalServer:
 
 def local_server(state_file: Path) -> LocalServer:
     """The PostgreSQL server of the local lab whose state file is `state_file`."""
-    groups, _ = read_pid_file(pid_file(state_file))
+    groups, _paths = read_pid_file(pid_file(state_file))
     for group in groups:
         if group.name != SERVER_GROUP:
             continue
@@ -97,9 +98,13 @@ def local_server(state_file: Path) -> LocalServer:
                     Path(argv[0]).parent,
                 )
     raise LabError(
-        f"The local lab's PostgreSQL server is not running (none in {pid_file(state_file)}).",
-        "Is the lab up? `ironclad-lab status`; a lab of an earlier lesson may not have built "
-        "PostgreSQL yet: lab.connect(lesson=N) builds what lesson N needs.",
+        _("The local lab's PostgreSQL server is not running (none in {pid_file}).").format(
+            pid_file=pid_file(state_file)
+        ),
+        _(
+            "Is the lab up? `ironclad-lab status`; a lab of an earlier lesson may not have built "
+            "PostgreSQL yet: lab.connect(lesson=N) builds what lesson N needs."
+        ),
     )
 
 
@@ -115,16 +120,20 @@ def take_down(*, env: LabHandle, timeout: float = 300.0) -> dict[str, Any]:
         env.k8s.apply([_scaled(env, 0)])
         poll(
             lambda: not env.k8s.pods(PODS),
-            what=f"the StatefulSet {STATEFULSET} to have no pod",
+            what=_("the StatefulSet {name} to have no pod").format(name=STATEFULSET),
             timeout=timeout,
             interval=0.5,
         )
-        touched = f"StatefulSet/{STATEFULSET} scaled to 0"
+        touched = _("StatefulSet/{name} scaled to 0").format(name=STATEFULSET)
     else:
         server = local_server(env.settings.state_file)
         processes = server.processes()
         _signal(processes, signal.SIGSTOP)
-        touched = f"PostgreSQL (pid {server.group.pgid}, {len(processes)} processes) frozen"
+        touched = ngettext(
+            "PostgreSQL (pid {pid}, {count} process) frozen",
+            "PostgreSQL (pid {pid}, {count} processes) frozen",
+            len(processes),
+        ).format(pid=server.group.pgid, count=len(processes))
     return {"action": "take down", "touched": touched, "seconds": time.monotonic() - started}
 
 
@@ -136,12 +145,16 @@ def bring_back(*, env: LabHandle, timeout: float = 300.0) -> dict[str, Any]:
     if env.on_cluster:
         env.k8s.apply([_scaled(env, 1)])
         env.k8s.wait_rollout(STATEFULSET, kind="StatefulSet", timeout=timeout)
-        touched = f"StatefulSet/{STATEFULSET} scaled to 1, postgres-0 ready"
+        touched = _("StatefulSet/{name} scaled to 1, postgres-0 ready").format(name=STATEFULSET)
     else:
         server = local_server(env.settings.state_file)
         processes = server.processes()
         _signal(reversed(processes), signal.SIGCONT)
-        touched = f"PostgreSQL (pid {server.group.pgid}, {len(processes)} processes) thawed"
+        touched = ngettext(
+            "PostgreSQL (pid {pid}, {count} process) thawed",
+            "PostgreSQL (pid {pid}, {count} processes) thawed",
+            len(processes),
+        ).format(pid=server.group.pgid, count=len(processes))
     return {"action": "bring back", "touched": touched, "seconds": time.monotonic() - started}
 
 

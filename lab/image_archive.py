@@ -25,6 +25,7 @@ from io import BufferedReader
 from pathlib import Path
 
 from lab.errors import ImageArchiveError, ToolMissingError
+from lab.i18n import N_, _
 from lab.images import Image
 from lab.settings import Settings
 
@@ -33,9 +34,10 @@ log = logging.getLogger(__name__)
 MANIFEST_FORMAT = 1
 MANIFEST_SUFFIX = ".manifest.json"
 INSTALL = {
-    "docker": "https://docs.docker.com/engine/install/ (docs/install.md: the kind target)",
+    "docker": N_("https://docs.docker.com/engine/install/ (docs/install.md: the kind target)"),
     "kind": "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
 }
+SEE_README = N_("see README")
 # The backend image's label naming the backend/ it was built from (`backend_source`): an archived
 # backend image is used as is only where the checkout's backend/ is the same.
 SOURCE_LABEL = "org.ironclad-lab.backend-source"
@@ -86,12 +88,17 @@ def docker(argv: Sequence[str]) -> str:
     try:
         result = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     except FileNotFoundError as exc:
-        raise ToolMissingError(argv[0], INSTALL.get(Path(argv[0]).name, "see README")) from exc
+        install = INSTALL.get(Path(argv[0]).name, SEE_README)
+        raise ToolMissingError(argv[0], _(install)) from exc
     if result.returncode != 0:
         raise ImageArchiveError(
-            f"`{shlex.join(argv)}` failed:\n{(result.stderr or result.stdout).strip()}",
-            "Check that Docker runs (`docker info`) and, for a pull, that the registry is "
-            "reachable from here; then run the command again.",
+            _("`{command}` failed:\n{output}").format(
+                command=shlex.join(argv), output=(result.stderr or result.stdout).strip()
+            ),
+            _(
+                "Check that Docker runs (`docker info`) and, for a pull, that the registry is "
+                "reachable from here; then run the command again."
+            ),
         )
     return result.stdout
 
@@ -121,8 +128,15 @@ def open_regular(path: Path, again: str) -> BufferedReader:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
-        raise ImageArchiveError(f"{path} is {kind}: it is not read. Nothing was loaded.", again)
+        problem = (
+            _("{path} is a FIFO: it is not read. Nothing was loaded.")
+            if stat.S_ISFIFO(mode)
+            else _("{path} is not a regular file: it is not read. Nothing was loaded.")
+        )
+        raise ImageArchiveError(
+            problem.format(path=path),
+            again,
+        )
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
@@ -185,7 +199,8 @@ def build_backend(settings: Settings, base: str | None = None) -> str:
     built = image_id(settings.built_image)
     if built is None:
         raise ImageArchiveError(
-            f"{settings.built_image} is missing right after its build.", "Build again."
+            _("{image} is missing right after its build.").format(image=settings.built_image),
+            _("Build again."),
         )
     return built
 
@@ -233,11 +248,12 @@ def save(
         archived_id = image_id(image.archive_name)
         if archived_id is None:
             raise ImageArchiveError(
-                f"{image.archive_name} vanished from the Docker engine.", "Run `images save` again."
+                _("{image} vanished from the Docker engine.").format(image=image.archive_name),
+                _("Run `images save` again."),
             )
         archived.append(ArchivedImage(image.ref, image.archive_name, archived_id, image.in_cluster))
     if not archived:
-        raise ImageArchiveError("No image to save.", "Check `python -m lab images`.")
+        raise ImageArchiveError(_("No image to save."), _("Check `python -m lab images`."))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     log.info("saving %d images into %s", len(archived), out)
@@ -269,12 +285,12 @@ def save(
 def verify(archive: Path) -> tuple[str, tuple[ArchivedImage, ...]]:
     """Check `archive` against its checksum manifest; (sha256, images) or ImageArchiveError."""
     manifest = manifest_path(archive)
-    again = (
-        f"Copy both {archive.name} and {manifest.name} again from the machine that saved them, "
-        "or save a new archive there: python -m lab images save --out FILE."
-    )
+    again = _(
+        "Copy both {archive} and {manifest} again from the machine that saved them, or save a "
+        "new archive there: python -m lab images save --out FILE."
+    ).format(archive=archive.name, manifest=manifest.name)
     if not archive.exists():
-        raise ImageArchiveError(f"No image archive at {archive}.", again)
+        raise ImageArchiveError(_("No image archive at {archive}.").format(archive=archive), again)
     try:
         with open_regular(manifest, again) as stream:
             data = json.loads(stream.read())
@@ -282,14 +298,19 @@ def verify(archive: Path) -> tuple[str, tuple[ArchivedImage, ...]]:
         images = tuple(ArchivedImage(**entry) for entry in data["images"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ImageArchiveError(
-            f"The checksum manifest {manifest} is missing or unreadable ({exc}).", again
+            _("The checksum manifest {manifest} is missing or unreadable ({error}).").format(
+                manifest=manifest, error=exc
+            ),
+            again,
         ) from exc
     log.info("checking the sha256 of %s", archive)
     actual = sha256_of(archive, again)
     if actual != expected:
         raise ImageArchiveError(
-            f"{archive} has sha256 {actual}, but {manifest.name} says {expected}: the copy is "
-            "incomplete or damaged. Nothing was loaded.",
+            _(
+                "{archive} has sha256 {actual}, but {manifest} says {expected}: the copy is "
+                "incomplete or damaged. Nothing was loaded."
+            ).format(archive=archive, actual=actual, manifest=manifest.name, expected=expected),
             again,
         )
     return actual, images
@@ -311,7 +332,9 @@ def load_archive(archive: Path) -> LoadResult:
     missing = [i.name for i in loaded if not i.id]
     if missing:
         raise ImageArchiveError(
-            f"After loading {archive}, the engine does not know {', '.join(missing)}.",
-            "Save the archive again with `python -m lab images save` and copy both files.",
+            _("After loading {archive}, the engine does not know {images}.").format(
+                archive=archive, images=", ".join(missing)
+            ),
+            _("Save the archive again with `python -m lab images save` and copy both files."),
         )
     return LoadResult(archive, digest, loaded)

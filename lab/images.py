@@ -18,6 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from lab.errors import ImageArchiveError
+from lab.i18n import _
 from lab.manifests import render
 from lab.pod_templates import pods
 from lab.settings import Settings
@@ -166,7 +167,7 @@ def inventory(settings: Settings, objects: Sequence[dict[str, Any]] | None = Non
     unpinned = [ref for ref in merged if pin_of(ref, settings.built_image) is None]
     if unpinned:
         raise ImageArchiveError(
-            f"Unpinned images on the kind path: {', '.join(unpinned)}.",
-            "Pin each by an exact version tag (not latest) or a digest where it is referenced.",
+            _("Unpinned images on the kind path: {images}.").format(images=", ".join(unpinned)),
+            _("Pin each by an exact version tag (not latest) or a digest where it is referenced."),
         )
     return list(merged.values())

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from lab.errors import LabNotRunningError
+from lab.i18n import _, ngettext
 from lab.progress import bar as progress_bar
 
 NOT_SENT = "not sent: max_in_flight requests already in flight"
@@ -426,8 +427,17 @@ async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadR
     session = aiohttp.ClientSession(
         connector=connector, headers=dict(plan.headers), auto_decompress=False
     )
-    pace = f"{plan.rate:g}/s" if plan.rate else f"{plan.concurrency} at a time"
-    description = f"load {pace} → {len(plan.urls)} URL(s)"
+    urls = len(plan.urls)
+    if plan.rate:
+        description = ngettext(
+            "load {rate}/s → {count} URL", "load {rate}/s → {count} URLs", urls
+        ).format(rate=f"{plan.rate:g}", count=urls)
+    else:
+        description = ngettext(
+            "load {concurrency} at a time → {count} URL",
+            "load {concurrency} at a time → {count} URLs",
+            urls,
+        ).format(concurrency=plan.concurrency, count=urls)
     with progress_bar(
         total=plan.requests, unit="req", disable=not progress, leave=False, desc=description
     ) as bar:
@@ -441,14 +451,19 @@ async def _drive(plan: LoadPlan, stop: threading.Event, progress: bool) -> LoadR
             else:
                 count = await _schedule(plan, plan.rate, send, record, stop, bar)
             if count < plan.requests:  # stopped on purpose: say so, not "585/16200"
-                bar.desc = f"{description}, stopped after {count} of the {plan.requests} planned"
+                bar.desc = _("{load}, stopped after {count} of the {planned} planned").format(
+                    load=description, count=count, planned=plan.requests
+                )
                 bar.total = count
     if record.lab_gone(plan):
         raise LabNotRunningError(
-            f"The lab is not running: every backend refused the connection "
-            f"({', '.join(plan.urls)}); the load stopped after {count} of {plan.requests} "
-            "requests.",
-            "`lab.connect()` starts it again (or reconnects to a running one): "
-            "`env = lab.connect()`, then run this cell again.",
+            _(
+                "The lab is not running: every backend refused the connection ({urls}); the "
+                "load stopped after {count} of {planned} requests."
+            ).format(urls=", ".join(plan.urls), count=count, planned=plan.requests),
+            _(
+                "`lab.connect()` starts it again (or reconnects to a running one): `env = "
+                "lab.connect()`, then run this cell again."
+            ),
         )
     return LoadResult(plan=plan, df=record.frame(plan, count))

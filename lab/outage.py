@@ -21,6 +21,7 @@ import pandas as pd
 
 from lab import database, load, scrape
 from lab.errors import LabError
+from lab.i18n import _
 from lab.waits import poll
 
 if TYPE_CHECKING:
@@ -161,7 +162,7 @@ def run(
                 events["down"] = sampler.now()
                 poll(
                     lambda: sampler.all_breakers(1),
-                    what="every replica's circuit breaker to open",
+                    what=_("every replica's circuit breaker to open"),
                     timeout=timeout,
                     interval=SAMPLE_S,
                 )
@@ -171,7 +172,7 @@ def run(
                 database.bring_back(env=env, timeout=timeout)
             poll(
                 lambda: sampler.all_breakers(0),
-                what="every replica's circuit breaker to close again",
+                what=_("every replica's circuit breaker to close again"),
                 timeout=timeout,
                 interval=SAMPLE_S,
             )

@@ -21,13 +21,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from lab.contract import JOB, sli_selector
+from lab.i18n import N_, _, ngettext, translate
 from lab.slo import BUDGET_THRESHOLDS, LATENCY_THRESHOLD_S
 
 STATE_COLORS = {"pending": "#f0a202", "firing": "#d62828"}
 EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 # matplotlib.dates carries no type hints: a typed handle on the one call this module makes.
 _date2num: Callable[[Any], float] = date2num
-COUNT_COLUMNS = ("desired", "updated", "ready", "available")
+COUNT_COLUMNS = (N_("desired"), N_("updated"), N_("ready"), N_("available"))  # legend: _()
 
 
 class RangeQuerier(Protocol):
@@ -63,31 +64,38 @@ def golden_signals(
         name: prom.query_range(q, start=window, step=step)
         for name, q in golden_signal_queries(job, rate_window).items()
     }
-    fig = _figure(2, 2, f"Golden signals — {job}, last {_span(window)}", height=6.5)
+    title = _("Golden signals — {job}, last {span}").format(job=job, span=_span(window))
+    fig = _figure(2, 2, title, height=6.5)
     traffic, errors, latency, saturation = fig.axes
-    _lines(traffic, data["traffic"], by="route", title="Traffic", ylabel="requests / s")
+    _lines(traffic, data["traffic"], by="route", title=_("Traffic"), ylabel=_("requests / s"))
     errors_pct = data["errors"].assign(value=data["errors"]["value"] * 100)
-    _lines(errors, errors_pct, title="Errors", ylabel="5xx responses (%)", label="5xx ratio")
+    _lines(
+        errors,
+        errors_pct,
+        title=_("Errors"),
+        ylabel=_("5xx responses (%)"),
+        label=_("5xx ratio"),
+    )
     for q in ("p50", "p95", "p99"):
         _lines(latency, data[q].assign(value=data[q]["value"] * 1000), label=q)
     latency.axhline(
         LATENCY_THRESHOLD_S * 1000,
         color="grey",
         linestyle="--",
-        label=f"SLO p95 < {LATENCY_THRESHOLD_S * 1000:g} ms",
+        label=_("SLO p95 < {threshold} ms").format(threshold=f"{LATENCY_THRESHOLD_S * 1000:g}"),
     )
-    _decorate(latency, title="Latency", ylabel="ms")
+    _decorate(latency, title=_("Latency"), ylabel="ms")
     _lines(
         saturation,
         data["saturation"],
         by="instance",
-        title="Saturation",
-        ylabel="requests in flight",
+        title=_("Saturation"),
+        ylabel=_("requests in flight"),
     )
     return fig
 
 
-def rollout_timeline(df: pd.DataFrame, *, title: str = "Rolling update") -> Figure:
+def rollout_timeline(df: pd.DataFrame, *, title: str = N_("Rolling update")) -> Figure:
     """Replica counts during a rollout: `t` (s) + desired/updated/ready/available columns."""
     fig = _figure(1, 1, title)
     [ax] = fig.axes
@@ -96,10 +104,10 @@ def rollout_timeline(df: pd.DataFrame, *, title: str = "Rolling update") -> Figu
             df["t"],
             df[column],
             where="post",
-            label=column,
+            label=_(column),
             linestyle="--" if column == "desired" else "-",
         )
-    _decorate(ax, xlabel="seconds since the rollout started", ylabel="pods", integer=True)
+    _decorate(ax, xlabel=_("seconds since the rollout started"), ylabel=_("pods"), integer=True)
     return fig
 
 
@@ -107,13 +115,13 @@ def replicas_vs_load(
     df: pd.DataFrame,
     *,
     load: str = "rps",
-    load_label: str = "requests / s",
-    title: str = "Autoscaling: replicas follow the load",
+    load_label: str = N_("requests / s"),
+    title: str = N_("Autoscaling: replicas follow the load"),
 ) -> Figure:
     """Replicas (and `desired` if present) against a load column over `t` (s)."""
     fig = _figure(1, 1, title)
     [ax] = fig.axes
-    ax.step(df["t"], df["replicas"], where="post", color="tab:blue", label="replicas")
+    ax.step(df["t"], df["replicas"], where="post", color="tab:blue", label=_("replicas"))
     if "desired" in df:
         ax.step(
             df["t"],
@@ -121,10 +129,11 @@ def replicas_vs_load(
             where="post",
             color="tab:blue",
             linestyle="--",
-            label="desired (HPA)",
+            label=_("desired (HPA)"),
         )
-    _decorate(ax, xlabel="seconds", ylabel="replicas", integer=True)
+    _decorate(ax, xlabel=_("seconds"), ylabel=_("replicas"), integer=True)
     right = ax.twinx()
+    load_label = translate(load_label)
     right.plot(df["t"], df[load], color="tab:orange", label=load_label)
     right.set_ylabel(load_label)
     right.set_ylim(bottom=0)
@@ -134,7 +143,7 @@ def replicas_vs_load(
     return fig
 
 
-def alert_timeline(df: pd.DataFrame, *, title: str = "Alert lifecycle") -> Figure:
+def alert_timeline(df: pd.DataFrame, *, title: str = N_("Alert lifecycle")) -> Figure:
     """When each alert was pending and firing, from `prom.query_range("ALERTS", ...)`."""
     names = sorted(df["alertname"].unique()) if not df.empty else []
     fig = _figure(1, 1, title, height=1.2 + 0.5 * max(len(names), 1))
@@ -143,7 +152,7 @@ def alert_timeline(df: pd.DataFrame, *, title: str = "Alert lifecycle") -> Figur
         ax.text(
             0.5,
             0.5,
-            "no alert was pending or firing",
+            _("no alert was pending or firing"),
             ha="center",
             va="center",
             transform=ax.transAxes,
@@ -163,18 +172,18 @@ def alert_timeline(df: pd.DataFrame, *, title: str = "Alert lifecycle") -> Figur
     ax.xaxis_date()
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(max(len(names), 1) - 0.4, -0.6)  # first alert on top
-    _decorate(ax, xlabel="time (UTC)", legend=bool(names))
+    _decorate(ax, xlabel=_("time (UTC)"), legend=bool(names))
     return fig
 
 
-def latency_histogram(result: Any, *, title: str = "Latency of the load run") -> Figure:
+def latency_histogram(result: Any, *, title: str = N_("Latency of the load run")) -> Figure:
     """Distribution of a LoadResult's latencies (from the scheduled time), with percentiles."""
     answered = result.df.loc[result.df["status"].notna(), "latency_s"] * 1000
     fig = _figure(1, 1, title)
     [ax] = fig.axes
     if answered.empty:
         ax.text(
-            0.5, 0.5, "no request was answered", ha="center", va="center", transform=ax.transAxes
+            0.5, 0.5, _("no request was answered"), ha="center", va="center", transform=ax.transAxes
         )
     else:
         low = max(float(answered.min()), 0.01)
@@ -189,23 +198,28 @@ def latency_histogram(result: Any, *, title: str = "Latency of the load run") ->
     ax.axvline(
         LATENCY_THRESHOLD_S * 1000,
         color=STATE_COLORS["firing"],
-        label=f"SLO threshold {LATENCY_THRESHOLD_S * 1000:g} ms",
+        label=_("SLO threshold {threshold} ms").format(threshold=f"{LATENCY_THRESHOLD_S * 1000:g}"),
     )
     summary = result.summary()
     ax.set_title(
-        f"{summary['requests']} requests at {summary['target_rate']:g}/s, "
-        f"{summary['error_ratio']:.1%} errors",
+        _("{requests} requests at {rate}/s, {errors} errors").format(
+            requests=summary["requests"],
+            rate=f"{summary['target_rate']:g}",
+            errors=f"{summary['error_ratio']:.1%}",
+        ),
         fontsize="small",
     )
-    _decorate(ax, xlabel="latency (ms, log scale, from the scheduled send time)", ylabel="requests")
+    _decorate(
+        ax,
+        xlabel=_("latency (ms, log scale, from the scheduled send time)"),
+        ylabel=_("requests"),
+    )
     return fig
 
 
 def _figure(rows: int, cols: int, title: str, height: float = 3.8) -> Figure:
-    _enable_inline_png()
-    fig = Figure(figsize=(10, height), layout="constrained")
+    fig = blank_figure(title, height=height)
     fig.subplots(rows, cols, squeeze=False)
-    fig.suptitle(title, fontweight="bold")
     return fig
 
 
@@ -226,8 +240,8 @@ def _lines(
         if not group.empty:
             ax.plot(pd.to_datetime(group["timestamp"]), group["value"], label=name)
     if df.empty:
-        ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
-    _decorate(ax, title=title, ylabel=ylabel, xlabel="time (UTC)")
+        ax.text(0.5, 0.5, _("no data yet"), ha="center", va="center", transform=ax.transAxes)
+    _decorate(ax, title=title, ylabel=ylabel, xlabel=_("time (UTC)"))
 
 
 def _decorate(
@@ -273,7 +287,7 @@ def writes_across_restart(
     df: pd.DataFrame,
     *,
     events: dict[str, float] | None = None,
-    title: str = "Writes across a database restart",
+    title: str = N_("Writes across a database restart"),
 ) -> Figure:
     """A writer's view of an outage: `t` (s), `ok` (bool), `latency_ms` per write attempt.
 
@@ -283,21 +297,21 @@ def writes_across_restart(
     fig = _figure(2, 1, title, height=5.5)
     latency, committed = fig.axes
     ok = df["ok"].astype(bool)
-    latency.scatter(df.loc[ok, "t"], df.loc[ok, "latency_ms"], s=8, label="write committed")
+    latency.scatter(df.loc[ok, "t"], df.loc[ok, "latency_ms"], s=8, label=_("write committed"))
     latency.scatter(
         df.loc[~ok, "t"],
         df.loc[~ok, "latency_ms"],
         s=14,
         marker="x",
         color=STATE_COLORS["firing"],
-        label=f"write failed ({int((~ok).sum())})",
+        label=_("write failed ({count})").format(count=int((~ok).sum())),
     )
-    committed.step(df["t"], ok.cumsum(), where="post", color="tab:blue", label="rows committed")
+    committed.step(df["t"], ok.cumsum(), where="post", color="tab:blue", label=_("rows committed"))
     for i, (name, t) in enumerate((events or {}).items()):
-        latency.axvline(t, color=f"C{2 * i + 2}", linestyle="--", label=name)
+        latency.axvline(t, color=f"C{2 * i + 2}", linestyle="--", label=translate(name))
         committed.axvline(t, color=f"C{2 * i + 2}", linestyle="--")
-    _decorate(latency, title="Latency of each write attempt", ylabel="ms")
-    _decorate(committed, xlabel="seconds", ylabel="rows committed", integer=True)
+    _decorate(latency, title=_("Latency of each write attempt"), ylabel="ms")
+    _decorate(committed, xlabel=_("seconds"), ylabel=_("rows committed"), integer=True)
     return fig
 
 
@@ -306,7 +320,7 @@ def breaker_outage(
     breaker: pd.DataFrame,
     events: Mapping[str, float],
     *,
-    title: str = "A database outage through the circuit breaker",
+    title: str = N_("A database outage through the circuit breaker"),
 ) -> Figure:
     """Top: every request's latency (log scale; 503s in red) with the outage shaded; bottom:
     each replica's `circuit_breaker_open` gauge. `requests`: t, latency_s, status;
@@ -327,7 +341,7 @@ def breaker_outage(
         s=14,
         marker="x",
         color=STATE_COLORS["firing"],
-        label=f"503 or no answer ({int((~ok).sum())})",
+        label=_("503 or no answer ({count})").format(count=int((~ok).sum())),
     )
     latency.set_yscale("log")
     for ax in (latency, state):
@@ -337,16 +351,18 @@ def breaker_outage(
     latency.text(
         events["going"],
         1.01,
-        " PostgreSQL away",
+        " " + _("PostgreSQL away"),
         transform=latency.get_xaxis_transform(),
         fontsize="small",
         va="bottom",
     )
     for replica, samples in breaker.groupby("replica"):
         state.step(samples["t"], samples["open"], where="post", label=str(replica))
-    state.set_yticks([0, 1], ["closed", "open"])
-    _decorate(latency, title="Latency of each request", ylabel="ms")
-    _decorate(state, title="circuit_breaker_open per replica (its /metrics)", xlabel="seconds")
+    state.set_yticks([0, 1], [_("closed"), _("open")])
+    _decorate(latency, title=_("Latency of each request"), ylabel="ms")
+    _decorate(
+        state, title=_("circuit_breaker_open per replica (its /metrics)"), xlabel=_("seconds")
+    )
     return fig
 
 
@@ -354,7 +370,7 @@ def backup_timeline(
     writes: pd.DataFrame,
     events: Mapping[str, float],
     *,
-    title: str = "Writes across a backup, a disaster and a restore",
+    title: str = N_("Writes across a backup, a disaster and a restore"),
 ) -> Figure:
     """Every acknowledged write (`t` in s, `kept`: read back after the restore) as the running
     count of writes, kept ones in green and lost ones in red; `events` (name -> t) drawn as
@@ -364,7 +380,11 @@ def backup_timeline(
     count = np.arange(1, len(writes) + 1)
     kept = writes["kept"].astype(bool).to_numpy()
     ax.scatter(
-        writes["t"][kept], count[kept], s=6, color="tab:green", label=f"kept ({int(kept.sum())})"
+        writes["t"][kept],
+        count[kept],
+        s=6,
+        color="tab:green",
+        label=_("kept ({count})").format(count=int(kept.sum())),
     )
     ax.scatter(
         writes["t"][~kept],
@@ -372,16 +392,16 @@ def backup_timeline(
         s=10,
         marker="x",
         color=STATE_COLORS["firing"],
-        label=f"lost ({int((~kept).sum())})",
+        label=_("lost ({count})").format(count=int((~kept).sum())),
     )
     for i, (name, t) in enumerate(events.items()):
-        ax.axvline(t, color=f"C{i + 4}", linestyle="--", linewidth=1, label=name)
-    _decorate(ax, xlabel="seconds", ylabel="acknowledged writes", integer=True)
+        ax.axvline(t, color=f"C{i + 4}", linestyle="--", linewidth=1, label=translate(name))
+    _decorate(ax, xlabel=_("seconds"), ylabel=_("acknowledged writes"), integer=True)
     return fig
 
 
 def restart_under_load(
-    df: pd.DataFrame, restarts: pd.DataFrame, *, title: str = "Replicas restarted under load"
+    df: pd.DataFrame, restarts: pd.DataFrame, *, title: str = N_("Replicas restarted under load")
 ) -> Figure:
     """Answered and failed requests per second (a LoadResult's frame) with each restarted
     replica's not-ready window shaded (`restarts`: replica, stopped_s, ready_s)."""
@@ -390,8 +410,8 @@ def restart_under_load(
     failed = df["error"].notna() | (df["status"].fillna(0) >= 500)
     second = df["scheduled_s"].astype(float).floordiv(1)
     counts = pd.DataFrame({"ok": ~failed, "failed": failed}).groupby(second).sum()
-    ax.step(counts.index, counts["ok"], where="post", color="tab:green", label="answered")
-    ax.step(counts.index, counts["failed"], where="post", color="tab:red", label="failed")
+    ax.step(counts.index, counts["ok"], where="post", color="tab:green", label=_("answered"))
+    ax.step(counts.index, counts["failed"], where="post", color="tab:red", label=_("failed"))
     colors = ("tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:gray")
     for i, row in enumerate(restarts.to_dict("records")):
         ax.axvspan(
@@ -399,14 +419,19 @@ def restart_under_load(
             float(row["ready_s"]),
             color=colors[i % len(colors)],
             alpha=0.15,
-            label=f"{row['replica']} not ready",
+            label=_("{replica} not ready").format(replica=row["replica"]),
         )
-    ax.set_title(f"{int(failed.sum())} of {len(df)} requests failed", fontsize="small")
+    ax.set_title(
+        ngettext(
+            "{failed} of {count} request failed", "{failed} of {count} requests failed", len(df)
+        ).format(failed=int(failed.sum()), count=len(df)),
+        fontsize="small",
+    )
     ax.set_ylim(bottom=0)
     _decorate(
         ax,
-        xlabel="seconds since the load started",
-        ylabel="requests / s",
+        xlabel=_("seconds since the load started"),
+        ylabel=_("requests / s"),
         integer=True,
         legend=False,
     )
@@ -422,7 +447,7 @@ def hpa_decisions(
     high: int,
     tolerance: float = 0.1,
     measured: pd.DataFrame | None = None,
-    title: str = "What the HPA decides",
+    title: str = N_("What the HPA decides"),
 ) -> Figure:
     """Desired replicas against CPU utilization (%), one step line per `current` replica
     count (`df`: current, utilization, desired), with the target, tolerance band and bounds;
@@ -431,16 +456,26 @@ def hpa_decisions(
     [ax] = fig.axes
     for current, group in df.groupby("current"):
         ax.step(
-            group["utilization"], group["desired"], where="post", label=f"from {current} replicas"
+            group["utilization"],
+            group["desired"],
+            where="post",
+            label=ngettext(
+                "from {count} replica", "from {count} replicas", int(group["current"].iloc[0])
+            ).format(count=current),
         )
     ax.axvspan(
         target * (1 - tolerance),
         target * (1 + tolerance),
         color="tab:gray",
         alpha=0.2,
-        label=f"tolerance ±{tolerance:.0%}: no change",
+        label=_("tolerance ±{tolerance}: no change").format(tolerance=f"{tolerance:.0%}"),
     )
-    ax.axvline(target, color="black", linestyle=":", label=f"target {target:g} %")
+    ax.axvline(
+        target,
+        color="black",
+        linestyle=":",
+        label=_("target {target} %").format(target=f"{target:g}"),
+    )
     for bound, name in ((low, "minReplicas"), (high, "maxReplicas")):
         ax.axhline(bound, color=STATE_COLORS["firing"], linestyle="--", linewidth=0.8)
         ax.annotate(
@@ -452,7 +487,11 @@ def hpa_decisions(
         )
     if measured is not None:
         ax.scatter(
-            measured["utilization"], measured["desired"], color="black", zorder=3, label="measured"
+            measured["utilization"],
+            measured["desired"],
+            color="black",
+            zorder=3,
+            label=_("measured"),
         )
         for row in measured.to_dict("records"):
             ax.annotate(
@@ -464,15 +503,15 @@ def hpa_decisions(
             )
     _decorate(
         ax,
-        xlabel="average CPU utilization (% of the request)",
-        ylabel="desired replicas",
+        xlabel=_("average CPU utilization (% of the request)"),
+        ylabel=_("desired replicas"),
         integer=True,
     )
     return fig
 
 
 def path_matrix(
-    verdicts: pd.DataFrame, *, title: str = "NetworkPolicy: who may talk to whom"
+    verdicts: pd.DataFrame, *, title: str = N_("NetworkPolicy: who may talk to whom")
 ) -> Figure:
     """A heatmap of `lab.netpol.verdicts_frame` rows (source by target:port), allowed (green) or
     denied (red), blank where no path was evaluated; a verdict that differs from the intended
@@ -505,26 +544,31 @@ def path_matrix(
         (a, b) for a in enumerate(table.index) for b in enumerate(table.columns)
     ):
         if not np.isnan(values[i, j]):
-            mark = "allowed" if values[i, j] else "denied"
+            mark = _("allowed") if values[i, j] else _("denied")
             mark += " !" if (source, to) in wrong else ""
             ax.text(j, i, mark, ha="center", va="center", color="white", fontsize="small")
     ax.set_xticks(range(len(table.columns)), list(table.columns), rotation=30, ha="right")
     ax.set_yticks(range(len(table.index)), list(table.index))
     ax.set_title(
-        f"{len(columns)} paths, {len(wrong)} differ from the intended verdict (marked !)",
+        ngettext(
+            "{count} path, {wrong} differ from the intended verdict (marked !)",
+            "{count} paths, {wrong} differ from the intended verdict (marked !)",
+            len(columns),
+        ).format(count=len(columns), wrong=len(wrong)),
         fontsize="small",
     )
-    _decorate(ax, xlabel="target:port/protocol", ylabel="source", legend=False)
+    _decorate(ax, xlabel=_("target:port/protocol"), ylabel=_("source"), legend=False)
     ax.grid(False)
     return fig
 
 
 def blank_figure(title: str, *, width: float = 10.0, height: float = 3.8) -> Figure:
     """An empty figure (constrained layout, bold title) for callers that lay out their own axes,
-    e.g. lab.dashboard's grid; returned Figures display inline under IPython."""
+    e.g. lab.dashboard's grid; returned Figures display inline under IPython. The title is
+    shown in the learner's language: a notebook's (its catalog) or one of lab's (`N_`)."""
     _enable_inline_png()
     fig = Figure(figsize=(width, height), layout="constrained")
-    fig.suptitle(title, fontweight="bold")
+    fig.suptitle(translate(title), fontweight="bold")
     return fig
 
 
@@ -532,7 +576,7 @@ def budget_remaining(
     df: pd.DataFrame,
     *,
     events: Mapping[str, pd.Timestamp] | None = None,
-    title: str = "Error budget remaining",
+    title: str = N_("Error budget remaining"),
 ) -> Figure:
     """Budget left (%) over time, one panel per SLO (column `slo`, else one panel) so no SLO
     hides another, on one y axis that holds every value (the drop a lesson checks is in view),
@@ -541,16 +585,20 @@ def budget_remaining(
     fig = _figure(1, len(groups), title)
     lowest = min(0.0, float(df["value"].min())) if not df.empty else 0.0
     for ax, (name, group) in zip(fig.axes, groups, strict=True):
-        _lines(ax, group, label="budget remaining", title=str(name) or None)
+        _lines(ax, group, label=_("budget remaining"), title=str(name) or None)
         for severity, threshold in BUDGET_THRESHOLDS:
             ax.axhline(
                 threshold,
                 color=STATE_COLORS["firing" if severity == "critical" else "pending"],
                 linestyle="--",
-                label=f"{severity}: below {threshold} %",
+                label=_("{severity}: below {threshold} %").format(
+                    severity=severity, threshold=threshold
+                ),
             )
         for label, when in (events or {}).items():
-            ax.axvline(_date2num(pd.Timestamp(when)), color="grey", linestyle=":", label=label)
+            ax.axvline(
+                _date2num(pd.Timestamp(when)), color="grey", linestyle=":", label=translate(label)
+            )
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_ylim(lowest - 5, 105)
         if not group.empty:
@@ -563,5 +611,5 @@ def budget_remaining(
                 ha="right",
                 fontsize="small",
             )
-        _decorate(ax, xlabel="time (UTC)", ylabel="% of the error budget left")
+        _decorate(ax, xlabel=_("time (UTC)"), ylabel=_("% of the error budget left"))
     return fig

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from lab.errors import LabError, ProcessFailedError, ToolMissingError
+from lab.i18n import _
 from lab.net import LOOPBACK, free_port, port_is_open
 from lab.procs import SHUTDOWN_SIGNALS, ManagedProcess, remove_tree, wait_until
 
@@ -32,9 +33,11 @@ def find_postgres_bindir() -> Path:
             return directory
     raise ToolMissingError(
         "PostgreSQL server binaries (initdb, pg_ctl, postgres, psql)",
-        install="Debian/Ubuntu: `sudo apt-get install postgresql`; macOS: `brew install "
-        'postgresql@17` then `export PG_BINDIR="$(brew --prefix postgresql@17)/bin"`; conda: '
-        "`conda install -c conda-forge postgresql`; elsewhere set PG_BINDIR to their directory",
+        install=_(
+            "Debian/Ubuntu: `sudo apt-get install postgresql`; macOS: `brew install "
+            'postgresql@17` then `export PG_BINDIR="$(brew --prefix postgresql@17)/bin"`; conda: '
+            "`conda install -c conda-forge postgresql`; elsewhere set PG_BINDIR to their directory"
+        ),
     )
 
 
@@ -94,7 +97,7 @@ class PostgresServer:
         log_path = self.root / f"{what}.log"
         process = self._process(f"PostgreSQL {what}", argv, log_path)
         if process.run() != 0:
-            raise ProcessFailedError(f"PostgreSQL {what}", "failed", log_path)
+            raise ProcessFailedError(f"PostgreSQL {what}", _("exited with an error"), log_path)
 
     def init(self) -> PostgresServer:
         """initdb, then create the application role and database."""
@@ -176,7 +179,7 @@ class PostgresServer:
             process.ensure_running()
             return self._status() == "ready" and port_is_open(self.port)
 
-        wait_until(ready, timeout=timeout, what="PostgreSQL to accept connections", interval=0.1)
+        wait_until(ready, timeout=timeout, what=_("PostgreSQL to accept connections"), interval=0.1)
 
     def _status(self) -> str:
         """The postmaster's status line in postmaster.pid ("starting", "ready", ...)."""
@@ -190,10 +193,16 @@ class PostgresServer:
         """Stop the server; `immediate` is a crash-like stop (recovery runs on next start)."""
         process = self.process
         if process is None or not process.running():
-            raise ProcessFailedError("PostgreSQL stop", f"({mode}): the server is not running")
+            raise ProcessFailedError(
+                "PostgreSQL stop", _("({mode}): the server is not running").format(mode=mode)
+            )
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, SHUTDOWN_SIGNALS[mode])
-        wait_until(lambda: not process.running(), timeout=60, what=f"PostgreSQL to stop ({mode})")
+        wait_until(
+            lambda: not process.running(),
+            timeout=60,
+            what=_("PostgreSQL to stop ({mode})").format(mode=mode),
+        )
         process.stop()  # its group: any backend process left behind
 
     def running(self) -> bool:

@@ -32,6 +32,7 @@ from typing import IO, Any
 import psutil
 
 from lab.errors import LabError, ProcessFailedError
+from lab.i18n import _
 from lab.waits import poll
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,10 @@ def listener_pid(url: str) -> int:
         address = conn.laddr
         if conn.status == psutil.CONN_LISTEN and address and address.port == port and conn.pid:
             return int(conn.pid)
-    raise LabError(f"Nothing listens on {url}.", "Is the local lab running? lab.connect().")
+    raise LabError(
+        _("Nothing listens on {url}.").format(url=url),
+        _("Is the local lab running? lab.connect()."),
+    )
 
 
 # --- owning children: stop signals held while a child is started, groups on record -------
@@ -247,7 +251,7 @@ def stop_groups(groups: Sequence[Group], timeout: float = 10.0) -> list[Group]:
             wait_until(
                 lambda: not any(group_members(g) for g in live),
                 timeout=timeout,
-                what="leftover processes to stop",
+                what=_("leftover processes to stop"),
                 interval=0.1,
             )
         if not any(group_members(g) for g in live):
@@ -319,7 +323,9 @@ def remove_tree(path: Path, timeout: float = 30.0) -> bool:
         return not path.exists()
 
     try:
-        wait_until(removed, timeout=timeout, what=f"{path} to be removed", interval=0.2)
+        wait_until(
+            removed, timeout=timeout, what=_("{path} to be removed").format(path=path), interval=0.2
+        )
     except LabError:
         log.warning("Could not remove %s within %.0f s; delete it by hand.", path, timeout)
         return False
@@ -379,7 +385,7 @@ class ManagedProcess:
     @property
     def pid(self) -> int:
         if self.popen is None:
-            raise ProcessFailedError(self.name, "was never started", self.log_path)
+            raise ProcessFailedError(self.name, _("was never started"), self.log_path)
         return self.popen.pid
 
     def running(self) -> bool:
@@ -400,7 +406,9 @@ class ManagedProcess:
         """Raise ProcessFailedError (with the log tail) if the process has exited."""
         if not self.running():
             code = self.popen.returncode if self.popen else None
-            raise ProcessFailedError(self.name, f"exited with code {code}", self.log_path)
+            raise ProcessFailedError(
+                self.name, _("exited with code {code}").format(code=code), self.log_path
+            )
 
     def signal(self, signum: int) -> None:
         if self.running():

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
+from lab.i18n import _
+
 __all__ = ["HEADLESS_ENV", "Bar", "FinalLine", "bar", "headless"]
 
 # tqdm.auto picked its notebook bar (a widget) when it was imported in a Jupyter kernel.
@@ -66,7 +68,12 @@ class FinalLine:
     def line(self) -> str:
         """The line `close()` prints, e.g. `load 50/s: 1500/1500 req in 30.1 s`."""
         done = f"{self.n:g}/{self.total:g}" if self.total is not None else f"{self.n:g}"
-        return f"{self.desc}: {done} {self.unit} in {time.monotonic() - self._started:.1f} s"
+        return _("{desc}: {done} {unit} in {seconds} s").format(
+            desc=self.desc,
+            done=done,
+            unit=self.unit,
+            seconds=f"{time.monotonic() - self._started:.1f}",
+        )
 
     def close(self) -> None:
         if not self._closed:

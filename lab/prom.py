@@ -13,6 +13,7 @@ from prometheus_api_client import MetricRangeDataFrame, MetricSnapshotDataFrame,
 from urllib3.util.retry import Retry
 
 from lab.errors import PrometheusError
+from lab.i18n import _, translate
 from lab.waits import poll
 
 ALERT_COLUMNS = ["alertname", "state", "active_at", "value"]
@@ -120,19 +121,27 @@ class Prom:
             return fn()
         except requests.RequestException as exc:
             raise PrometheusError(
-                f"Prometheus at {self.url} did not answer ({what}): {exc}",
-                "Is the lab running? `lab.connect()` starts or attaches to it; on kind, the "
-                "port-forward may have dropped (connect again).",
+                _("Prometheus at {url} did not answer ({what}): {error}").format(
+                    url=self.url, what=what, error=exc
+                ),
+                _(
+                    "Is the lab running? `lab.connect()` starts or attaches to it; on kind, the "
+                    "port-forward may have dropped (connect again)."
+                ),
             ) from exc
         except Exception as exc:  # prometheus-api-client raises a bare Exception subclass
             raise PrometheusError(
-                f"Prometheus refused {what}: {exc}",
-                "Fix the PromQL (try it in the Prometheus UI first).",
+                _("Prometheus refused {what}: {error}").format(what=what, error=exc),
+                _("Fix the PromQL (try it in the Prometheus UI first)."),
             ) from exc
 
     def query(self, q: str) -> pd.DataFrame:
         """Instant query: one row per series, label columns + `value`."""
-        return samples_frame(self._call(f"query {q!r}", lambda: self._client.custom_query(q)))
+        return samples_frame(
+            self._call(
+                _("the query {query}").format(query=repr(q)), lambda: self._client.custom_query(q)
+            )
+        )
 
     def query_range(
         self,
@@ -146,7 +155,7 @@ class Prom:
         begin = end - start if isinstance(start, timedelta) else start
         return range_frame(
             self._call(
-                f"query_range {q!r}",
+                _("the range query {query}").format(query=repr(q)),
                 lambda: self._client.custom_query_range(q, begin, end, str(step)),
             )
         )
@@ -156,8 +165,10 @@ class Prom:
         frame = self.query(q)
         if len(frame) > 1:
             raise PrometheusError(
-                f"{q!r} returned {len(frame)} series, expected one.",
-                "Aggregate it, e.g. wrap it in sum(...).",
+                _("{query} returned {count} series, expected one.").format(
+                    query=repr(q), count=len(frame)
+                ),
+                _("Aggregate it, e.g. wrap it in sum(...)."),
             )
         return None if frame.empty else float(frame["value"].iloc[0])
 
@@ -169,7 +180,7 @@ class Prom:
             response.raise_for_status()
             return response.json()["data"]["alerts"]
 
-        return alerts_frame(self._call("alerts", fetch))
+        return alerts_frame(self._call(_("the alerts"), fetch))
 
     def alert_rules(self) -> pd.DataFrame:
         """The alerting rules Prometheus loaded (`alert_rules_frame`), firing or not."""
@@ -181,11 +192,11 @@ class Prom:
             response.raise_for_status()
             return response.json()["data"]["groups"]
 
-        return alert_rules_frame(self._call("alert rules", fetch))
+        return alert_rules_frame(self._call(_("the alerting rules"), fetch))
 
     def targets(self) -> pd.DataFrame:
         """Active scrape targets with their health and last scrape error."""
-        data = self._call("targets", lambda: self._client.get_targets(state="active"))
+        data = self._call(_("the targets"), lambda: self._client.get_targets(state="active"))
         return targets_frame(data["activeTargets"])
 
     def wait_for_alert(
@@ -204,25 +215,27 @@ class Prom:
         if state not in ALERT_STATES:
             raise ValueError(f"state must be one of {ALERT_STATES}, not {state!r}")
         accepted = {"pending": {"pending", "firing"}}.get(state, {state})
-        last = ["not polled yet"]
+        last = [_("not polled yet")]
 
         def probe() -> _Truthy | None:
             alerts = self.alerts()
             seen = alert_state(alerts, name)
-            last[0] = f"{name} was {seen}"
+            last[0] = _("{alert} was {state}").format(alert=name, state=seen)
             rows = alerts[alerts["alertname"] == name].reset_index(drop=True)
             return _Truthy(rows) if seen in accepted else None
 
         return self._wait(
             probe,
             last,
-            what=f"alert {name} to be {state}",
+            what=_("alert {alert} to be {state}").format(alert=name, state=state),
             timeout=timeout,
             interval=interval,
             progress=progress,
-            next_step=f"Check the rule's expression in the Prometheus UI ({self.url}/alerts), "
-            "that the targets are up (`prom.targets()`), that traffic flows and that the fault "
-            "is still injected (`chaos.status()`); alerts need their `for:` time.",
+            next_step=_(
+                "Check the rule's expression in the Prometheus UI ({url}/alerts), that the "
+                "targets are up (`prom.targets()`), that traffic flows and that the fault is "
+                "still injected (`chaos.status()`); alerts need their `for:` time."
+            ).format(url=self.url),
         )
 
     def wait_until(
@@ -236,24 +249,28 @@ class Prom:
         progress: bool = True,
     ) -> pd.DataFrame:
         """Poll query `q` until `predicate(frame)` holds; return that frame."""
-        last = ["not polled yet"]
+        last = [_("not polled yet")]
 
         def probe() -> _Truthy | None:
             frame = self.query(q)
             last[0] = f"{q} →\n" + (
-                frame.to_string(max_rows=10) if not frame.empty else "no series"
+                frame.to_string(max_rows=10) if not frame.empty else _("no series")
             )
             return _Truthy(frame) if predicate(frame) else None
 
         return self._wait(
             probe,
             last,
-            what=what or f"{q!r} to satisfy the condition",
+            what=translate(what)
+            if what
+            else _("{query} to satisfy the condition").format(query=repr(q)),
             timeout=timeout,
             interval=interval,
             progress=progress,
-            next_step=f"Run the query yourself (`prom.query({q!r})`) and compare with the "
-            "condition; check `prom.targets()` for scrape errors and that traffic flows.",
+            next_step=_(
+                "Run the query yourself (`prom.query({query})`) and compare with the condition; "
+                "check `prom.targets()` for scrape errors and that traffic flows."
+            ).format(query=repr(q)),
         )
 
     def _wait(

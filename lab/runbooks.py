@@ -16,6 +16,7 @@ import pandas as pd
 
 from lab.checks import publish
 from lab.errors import LabError
+from lab.i18n import _
 from lab.settings import Settings
 
 # The sections every runbook has, in order (tests/manifests/test_runbooks.py enforces them).
@@ -53,14 +54,20 @@ class Runbook:
     def read(cls, settings: Settings, alert: str) -> Runbook:
         path = settings.runbooks_dir / f"{alert}.md"
         if not path.is_file():
-            raise LabError(f"No runbook for {alert} ({path}).", "Check the alert's name.")
+            raise LabError(
+                _("No runbook for {alert} ({path}).").format(alert=alert, path=path),
+                _("Check the alert's name."),
+            )
         return cls(alert, path, path.read_text())
 
     def section(self, title: str) -> str:
         found = sections(self.text)
         if title not in found:
             raise LabError(
-                f"{self.path.name} has no section {title!r}.", f"Its sections: {list(found)}."
+                _("{runbook} has no section {title}.").format(
+                    runbook=self.path.name, title=repr(title)
+                ),
+                _("Its sections: {sections}.").format(sections=list(found)),
             )
         return found[title].strip()
 
@@ -71,7 +78,8 @@ class Runbook:
     def show(self, *titles: str) -> None:
         """Display the named sections (all of them by default) as Markdown."""
         body = "\n\n".join(f"## {t}\n\n{self.section(t)}" for t in titles or SECTIONS)
-        publish({"text/markdown": f"**Runbook `{self.path.name}`**\n\n{body}", "text/plain": body})
+        heading = _("**Runbook `{name}`**").format(name=self.path.name)
+        publish({"text/markdown": f"{heading}\n\n{body}", "text/plain": body})
 
     def run(self, prom: InstantQuerier, title: str) -> pd.DataFrame:
         """Run every query of a section: one row per query with its series and their values."""

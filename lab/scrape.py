@@ -8,6 +8,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab.errors import LabError
+from lab.i18n import _, ngettext
 
 
 def samples(url: str, timeout: float = 2.0) -> dict[str, float]:
@@ -18,8 +19,8 @@ def samples(url: str, timeout: float = 2.0) -> dict[str, float]:
             text = response.read().decode()
     except OSError as exc:
         raise LabError(
-            f"Could not read {url}/metrics: {exc}.",
-            "Is the replica running? `ironclad-lab status` lists the lab's backends.",
+            _("Could not read {url}/metrics: {error}.").format(url=url, error=exc),
+            _("Is the replica running? `ironclad-lab status` lists the lab's backends."),
         ) from exc
     return {
         sample.name: sample.value
@@ -34,7 +35,11 @@ def value(url: str, name: str, timeout: float = 2.0) -> float:
     found = samples(url, timeout)
     if name not in found:
         raise LabError(
-            f"{url}/metrics has no unlabelled sample {name!r}.",
-            f"Check the name; the replica exports {len(found)} such samples.",
+            _("{url}/metrics has no unlabelled sample {name}.").format(url=url, name=repr(name)),
+            ngettext(
+                "Check the name; the replica exports {count} such sample.",
+                "Check the name; the replica exports {count} such samples.",
+                len(found),
+            ).format(count=len(found)),
         )
     return found[name]

@@ -241,5 +241,5 @@ def test_a_load_stopped_early_says_so_in_its_headless_line(
         wait_until(lambda: received(server) - before >= 10, timeout=10, what="10 requests")
     sent = len(handle.result().df)
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"load 50/s → 1 URL(s), stopped after {sent} of the 3000 planned: ")
+    assert line.startswith(f"load 50/s → 1 URL, stopped after {sent} of the 3000 planned: ")
     assert f"{sent}/{sent} req in " in line

@@ -94,6 +94,37 @@ def test_rollout_timeline_steps_each_count() -> None:
     assert ax.get_ylabel() == "pods"
 
 
+@pytest.mark.usefixtures("spanish")
+def test_a_plot_speaks_the_learners_language() -> None:
+    """lab's own labels from lab.po, and a title a notebook hands in (04's, f-strings alike:
+    05's) from that notebook's catalog; the numbers and column data stay as they are."""
+    df = pd.DataFrame({"t": [0, 1], "desired": [3, 3], "updated": [0, 3], "ready": [3, 3]})
+    title = "Rolling restart of backend (maxUnavailable 1, maxSurge 1)"
+    fig = rendered(plots.rollout_timeline(df, title=title))
+    [ax] = fig.axes
+    assert fig.get_suptitle() == "Reinicio progresivo de backend (maxUnavailable 1, maxSurge 1)"
+    assert legend(ax) == ["deseadas", "actualizadas", "listas"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("segundos desde que empezó el rollout", "pods")
+    assert rendered(plots.rollout_timeline(df)).get_suptitle() == "Actualización progresiva"
+    decisions = pd.DataFrame({"current": [3, 3], "utilization": [0, 140], "desired": [3, 6]})
+    target = 70
+    fig = rendered(
+        plots.hpa_decisions(
+            decisions,
+            target=target,
+            low=3,
+            high=10,
+            title=f"backend-hpa: desired replicas (target {target} % of the CPU request)",
+        )
+    )
+    assert fig.get_suptitle() == (
+        "backend-hpa: réplicas deseadas (objetivo: 70 % de la request de CPU)"
+    )
+    [ax] = fig.axes
+    assert legend(ax)[0] == "desde 3 réplicas"
+    assert ax.get_ylabel() == "réplicas deseadas"
+
+
 def test_replicas_vs_load_uses_two_axes_and_one_legend() -> None:
     df = pd.DataFrame(
         {"t": [0, 30, 60], "replicas": [3, 3, 5], "desired": [3, 5, 5], "rps": [10.0, 200.0, 210.0]}
