@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from lab.i18n import _
 from lab.manifests import Obj, ident
 from lab.pod_templates import Pod, pods, selector_matches
 from lab.settings import peer_namespace
@@ -135,7 +136,7 @@ def _direction(
         and selector_matches(p["spec"].get("podSelector", {}), subject.labels)
     ]
     if not isolating:
-        return True, f"no policy isolates {subject.name}", []
+        return True, _("no policy isolates {pod}").format(pod=subject.name), []
     for policy in isolating:
         for i, rule in enumerate(policy["spec"].get(rules_key) or []):
             peers = rule.get(peers_key)
@@ -143,10 +144,14 @@ def _direction(
                 not peers
                 or any(_peer_matches(pr, ident(policy)[1], peer, namespaces) for pr in peers)
             ) and _port_matches(rule.get("ports"), conn):
-                return True, f"allowed by {ident(policy)[2]} {rules_key}[{i}]", [ident(policy)[2]]
+                name = ident(policy)[2]
+                allowed = _("allowed by {policy} {rules}[{index}]").format(
+                    policy=name, rules=rules_key, index=i
+                )
+                return True, allowed, [name]
     # Name the policies written for this pod before the namespace-wide ones (default deny).
     names = [ident(p)[2] for p in sorted(isolating, key=lambda p: not p["spec"].get("podSelector"))]
-    return False, f"no rule of {', '.join(names)} matches", names
+    return False, _("no rule of {policies} matches").format(policies=", ".join(names)), names
 
 
 def namespace_labels(objects: Sequence[Obj]) -> dict[str, dict[str, str]]:
