@@ -430,9 +430,9 @@ def load_image(kind: str, image: str, cluster_name: str) -> None:
     except CommandFailedError as exc:
         raise LabError(
             _(
-                "Could not load {image} into kind.\n{first}\nSingle-platform archive fallback: "
-                "{fallback}"
-            ).format(image=image, first=first, fallback=exc.problem),
+                "Could not load {reference} into kind.\n{first}\nSingle-platform archive "
+                "fallback: {fallback}"
+            ).format(reference=image, first=first, fallback=exc.problem),
             _(
                 "Update Docker (>= 28), or switch off Docker's containerd image store (kind "
                 "issue #3795); or use --target local."
