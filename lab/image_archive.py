@@ -199,7 +199,9 @@ def build_backend(settings: Settings, base: str | None = None) -> str:
     built = image_id(settings.built_image)
     if built is None:
         raise ImageArchiveError(
-            _("{reference} is missing right after its build.").format(reference=settings.built_image),
+            _("{reference} is missing right after its build.").format(
+                reference=settings.built_image
+            ),
             _("Build again."),
         )
     return built
@@ -248,7 +250,9 @@ def save(
         archived_id = image_id(image.archive_name)
         if archived_id is None:
             raise ImageArchiveError(
-                _("{reference} vanished from the Docker engine.").format(reference=image.archive_name),
+                _("{reference} vanished from the Docker engine.").format(
+                    reference=image.archive_name
+                ),
                 _("Run `images save` again."),
             )
         archived.append(ArchivedImage(image.ref, image.archive_name, archived_id, image.in_cluster))
