@@ -8,8 +8,11 @@ runner's diagnostics. Richer HTTP (sessions, auth) lives where it is needed (`la
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
+import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +24,12 @@ EPHEMERAL_PORTS = Path("/proc/sys/net/ipv4/ip_local_port_range")
 DEFAULT_EPHEMERAL_LOW = 32768  # Linux's default start; macOS (49152) and Windows start higher
 LISTEN_SPAN = 12000  # how many ports below the ephemeral range free_port() draws from
 TRIES = 64
+# Ports handed out by free_port() on this machine, one file each: every lab process (the lanes of
+# a run, a second `lab up`, the test suite's stacks) skips a port another one reserved less than
+# RESERVED_S ago, so a port chosen for a server that binds it later (a part built lessons later, a
+# replica restarted on its port after LAB_RESTART_DELAY) is not handed out twice meanwhile.
+RESERVATIONS = Path(tempfile.gettempdir()) / "ironclad-lab-ports"
+RESERVED_S = 300.0
 
 
 def listen_ports() -> range:
@@ -33,14 +42,17 @@ def listen_ports() -> range:
 
 
 def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port free on `host` right now, for a server the lab starts next.
+    """A TCP port free on `host` right now and reserved for a server the lab starts next.
 
     Chosen below the ephemeral range on purpose: a port the OS hands out (bind to 0) can be taken
     by any outgoing connection (a scrape, a database client) in the moment between this check
     and the server's own bind, which made `lab up` fail now and then with "address already in
-    use". Outgoing connections never take ports outside the ephemeral range.
+    use". Outgoing connections never take ports outside the ephemeral range; other lab processes
+    skip it while it is reserved (`reserve`).
     """
     for port in random.sample(listen_ports(), TRIES):
+        if not reserve(port):
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((host, port))
@@ -50,6 +62,33 @@ def free_port(host: str = LOOPBACK) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded range: the OS
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def reserve(port: int, *, renew: bool = False) -> bool:
+    """Reserve `port` for RESERVED_S seconds among the lab processes of this machine: False
+    when another reservation of it is younger. `renew=True` (its owner, e.g. about to restart a
+    server on it) extends a reservation unconditionally."""
+    RESERVATIONS.mkdir(mode=0o1777, parents=True, exist_ok=True)
+    path = RESERVATIONS / str(port)
+    if renew:
+        path.touch()
+        return True
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - path.stat().st_mtime < RESERVED_S:
+                return False
+            path.touch()  # a stale reservation (its owner long done): taken over
+            return True
+        except FileNotFoundError:  # released meanwhile: try again on the next port
+            return False
+
+
+def release(port: int) -> None:
+    """End the reservation of `port` (its server is gone for good); nothing if there is none."""
+    (RESERVATIONS / str(port)).unlink(missing_ok=True)
 
 
 def port_is_open(port: int, host: str = LOOPBACK, timeout: float = 0.2) -> bool:

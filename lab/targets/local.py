@@ -32,7 +32,7 @@ from lab.i18n import _, ngettext
 from lab.identity import Identity
 from lab.lessons import PARTS, check_parts, part_lesson
 from lab.manifests import find, parse
-from lab.net import LOOPBACK, free_port, get_json, http_ok
+from lab.net import LOOPBACK, free_port, get_json, http_ok, release, reserve
 from lab.postgres import PostgresServer
 from lab.procs import GROUPS, ManagedProcess, held, remove_tree
 from lab.settings import Settings
@@ -468,6 +468,7 @@ class LocalTarget:
                     if replica.exited_at is None:
                         replica.exited_at = now
                         replica.last_exit_code = replica.process.returncode
+                        reserve(replica.port, renew=True)  # its port waits for its restart
                         delay = self._restart_delay(replica.last_exit_code)
                         log.warning(
                             "%s exited with code %s; restarting it in %g s",
@@ -495,6 +496,8 @@ class LocalTarget:
         self._stop_processes(processes)  # all drain at once, then each is waited for
         with self._lock:
             self.grafana, self.prometheus, self.backends = None, None, []
+        for port in (*self.ports, self.prometheus_port):
+            release(port)
         if self.postgres is not None:
             self.postgres.destroy()
             self.postgres = None
