@@ -224,8 +224,8 @@ def part_of(obj: Mapping[str, Any]) -> str | None:
     if app in ("postgres", "backend"):
         return app
     raise LabError(
-        f"No part of the stack claims {kind}/{name}.",
-        "Say which lesson builds it in lab.lessons.part_of.",
+        _("No part of the stack claims {kind}/{name}.").format(kind=kind, name=name),
+        _("Say which lesson builds it in lab.lessons.part_of."),
     )
 
 

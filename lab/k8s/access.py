@@ -37,8 +37,11 @@ class Question:
         )
 
     def __str__(self) -> str:
-        where = f"in {self.namespace}" if self.namespace else "cluster-wide"
-        return f"{self.verb} {self.resource} {where}"
+        if self.namespace:
+            return _("{verb} {resource} in {namespace}").format(
+                verb=self.verb, resource=self.resource, namespace=self.namespace
+            )
+        return _("{verb} {resource} cluster-wide").format(verb=self.verb, resource=self.resource)
 
 
 @dataclass(frozen=True)

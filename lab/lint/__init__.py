@@ -25,6 +25,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
+from lab.i18n import _
 from lab.lint import isolation, monitoring, wiring
 from lab.lint.base import Finding, LintRun
 from lab.lint.monitoring import METRICS_PATHS
@@ -84,14 +85,15 @@ def path_finding(verdict: Verdict) -> Finding:
         if verdict.deciding
         else (conn.source.namespace or "", "(none)", "podSelector")
     )
-    want = "allowed" if verdict.expected else "denied"
-    got = "allowed" if verdict.allowed else "denied"
     return Finding(
         "NetworkPolicy",
         name,
         f"spec.{direction}",
         "network-policy-paths",
-        f"{verdict.describe()} must be {want} but is {got} "
-        f"(egress: {verdict.egress}; ingress: {verdict.ingress})",
+        (
+            _("{path} must be allowed but is denied (egress: {egress}; ingress: {ingress})")
+            if verdict.expected
+            else _("{path} must be denied but is allowed (egress: {egress}; ingress: {ingress})")
+        ).format(path=verdict.describe(), egress=verdict.egress, ingress=verdict.ingress),
         namespace,
     )

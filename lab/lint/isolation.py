@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lab.i18n import N_, _
 from lab.lint.base import LintRun
 from lab.manifests import ident
 from lab.netpol import INTERNET, OTHER_NAMESPACE, Connection, Endpoint, evaluate
@@ -43,9 +44,13 @@ def default_deny(run: LintRun) -> None:
                     namespace,
                     "NetworkPolicy",
                     "default-deny",
-                    f"{verdict.describe()} is allowed ({verdict.egress}; {verdict.ingress}): "
-                    "add a default-deny NetworkPolicy (podSelector {}, policyTypes Ingress "
-                    "and Egress, no rules) so pods no other policy names are isolated",
+                    _(
+                        "{path} is allowed ({egress}; {ingress}): add a default-deny "
+                        "NetworkPolicy (podSelector {{}}, policyTypes Ingress and Egress, no "
+                        "rules) so pods no other policy names are isolated"
+                    ).format(
+                        path=verdict.describe(), egress=verdict.egress, ingress=verdict.ingress
+                    ),
                 )
 
 
@@ -69,7 +74,9 @@ def probe_port(run: LintRun, pod: Pod, c: Mapping[str, Any], where: str, name: s
             pod.workload,
             f"{where}.{name}",
             "probes",
-            f"probe port {port!r} is not a port of container {c['name']!r}",
+            _("probe port {port} is not a port of container {container}").format(
+                port=repr(port), container=repr(c["name"])
+            ),
         )
 
 
@@ -84,7 +91,9 @@ def restricted(run: LintRun, pod: Pod) -> None:
     rule = "pod-security-restricted"
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         if spec.get(key):
-            run.add(w, f"spec.template.spec.{key}", rule, f"{key} must not be true")
+            run.add(
+                w, f"spec.template.spec.{key}", rule, _("{key} must not be true").format(key=key)
+            )
     for vol in spec.get("volumes") or []:
         kinds = set(vol) - {"name"}
         if not kinds <= RESTRICTED_VOLUME_TYPES:
@@ -92,7 +101,9 @@ def restricted(run: LintRun, pod: Pod) -> None:
                 w,
                 f"spec.template.spec.volumes[{vol['name']}]",
                 rule,
-                f"volume type {sorted(kinds - RESTRICTED_VOLUME_TYPES)} is not allowed",
+                _("volume type {types} is not allowed").format(
+                    types=sorted(kinds - RESTRICTED_VOLUME_TYPES)
+                ),
             )
     for c in [*spec.get("initContainers", []), *spec.get("containers", [])]:
         where = f"spec.template.spec.containers[{c['name']}].securityContext"
@@ -101,41 +112,41 @@ def restricted(run: LintRun, pod: Pod) -> None:
             (
                 "runAsNonRoot",
                 sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True,
-                "must be true (at pod or container level)",
+                N_("must be true (at pod or container level)"),
             ),
-            ("runAsUser", sc.get("runAsUser", psc.get("runAsUser")) != 0, "must not be 0"),
+            ("runAsUser", sc.get("runAsUser", psc.get("runAsUser")) != 0, N_("must not be 0")),
             (
                 "allowPrivilegeEscalation",
                 sc.get("allowPrivilegeEscalation") is False,
-                "must be false",
+                N_("must be false"),
             ),
-            ("privileged", not sc.get("privileged"), "must not be true"),
+            ("privileged", not sc.get("privileged"), N_("must not be true")),
             (
                 "capabilities.drop",
                 "ALL" in (sc.get("capabilities") or {}).get("drop", []),
-                "must contain ALL",
+                N_("must contain ALL"),
             ),
             (
                 "capabilities.add",
                 set((sc.get("capabilities") or {}).get("add", [])) <= {"NET_BIND_SERVICE"},
-                "may only add NET_BIND_SERVICE",
+                N_("may only add NET_BIND_SERVICE"),
             ),
             (
                 "seccompProfile.type",
                 (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
                 in SECCOMP_OK,
-                "must be RuntimeDefault or Localhost (at pod or container level)",
+                N_("must be RuntimeDefault or Localhost (at pod or container level)"),
             ),
         ]
         for key, ok, message in checks:
             if not ok:
-                run.add(w, f"{where}.{key}", rule, message)
+                run.add(w, f"{where}.{key}", rule, _(message))
         if any("hostPort" in p for p in c.get("ports") or []):
             run.add(
                 w,
                 f"spec.template.spec.containers[{c['name']}].ports",
                 rule,
-                "hostPort must not be set",
+                _("hostPort must not be set"),
             )
 
 
@@ -151,5 +162,5 @@ def namespaces(run: LintRun) -> None:
                 ns,
                 "metadata.labels[pod-security.kubernetes.io/enforce]",
                 "namespace-restricted",
-                "must be 'restricted' where the lab runs pods",
+                _("must be 'restricted' where the lab runs pods"),
             )

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from lab.i18n import _
 from lab.lint.base import LintRun, port_list
 from lab.manifests import ident
 from lab.pod_templates import Pod
@@ -44,9 +45,11 @@ def discovery_rbac(run: LintRun) -> None:
                             pod.workload,
                             where,
                             "discovery-rbac",
-                            f"role {sd['role']!r} with namespaces {names}: list the "
-                            "namespaces to discover (namespaces.names) and use a role of "
-                            f"{sorted(needs)}; anything else needs cluster-wide rights",
+                            _(
+                                "role {role} with namespaces {names}: list the namespaces to "
+                                "discover (namespaces.names) and use a role of {roles}; "
+                                "anything else needs cluster-wide rights"
+                            ).format(role=repr(sd["role"]), names=names, roles=sorted(needs)),
                         )
                         continue
                     for ns in names:
@@ -78,11 +81,18 @@ def discovery_grant(run: LintRun, pod: Pod, sa: str, ns: str, resource: str, job
             pod.workload,
             f"prometheus.yml[{job}].kubernetes_sd_configs",
             "discovery-rbac",
-            f"ServiceAccount {sa!r} needs list and watch on {resource} in namespace {ns!r} "
-            f"(missing: {missing or 'none'}) and its token mounted "
-            f"(automountServiceAccountToken: "
-            f"{pod.spec.get('automountServiceAccountToken', True)}); without both, "
-            "discovery finds nothing and no target is scraped",
+            _(
+                "ServiceAccount {account} needs list and watch on {resource} in namespace "
+                "{namespace} (missing: {missing}) and its token mounted "
+                "(automountServiceAccountToken: {automount}); without both, discovery finds "
+                "nothing and no target is scraped"
+            ).format(
+                account=repr(sa),
+                resource=resource,
+                namespace=repr(ns),
+                missing=missing or _("none"),
+                automount=pod.spec.get("automountServiceAccountToken", True),
+            ),
         )
 
 
@@ -98,7 +108,9 @@ def scrape_annotations(run: LintRun) -> None:
                 pod.workload,
                 f"{base}[prometheus.io/port]",
                 "prometheus-annotations",
-                f"{port!r} is not a container port (ports: {port_list(pod)})",
+                _("{port} is not a container port (ports: {ports})").format(
+                    port=repr(port), ports=port_list(pod)
+                ),
             )
         path = ann.get("prometheus.io/path", "/metrics")
         if path not in run.metrics_paths:
@@ -106,6 +118,7 @@ def scrape_annotations(run: LintRun) -> None:
                 pod.workload,
                 f"{base}[prometheus.io/path]",
                 "prometheus-annotations",
-                f"{path!r} is not a metrics path the backend serves "
-                f"({', '.join(run.metrics_paths)})",
+                _("{path} is not a metrics path the backend serves ({paths})").format(
+                    path=repr(path), paths=", ".join(run.metrics_paths)
+                ),
             )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lab.i18n import _
 from lab.lint.base import LintRun, compact, port_list
 from lab.manifests import Obj, ident
 from lab.pod_templates import Pod, selector_matches
@@ -22,8 +23,9 @@ def workload_selectors(run: LintRun) -> None:
                 pod.workload,
                 "spec.selector",
                 "selector-matches-template",
-                f"selector {compact(selector)} does not select the pod template labels "
-                f"{compact(pod.labels)}",
+                _("selector {selector} does not select the pod template labels {labels}").format(
+                    selector=compact(selector), labels=compact(pod.labels)
+                ),
             )
 
 
@@ -38,8 +40,9 @@ def services(run: LintRun) -> None:
                 svc,
                 "spec.selector",
                 "service-selects-pods",
-                f"selector {compact(selector)} matches no pod template in namespace "
-                f"{ident(svc)[1]!r}",
+                _("selector {selector} matches no pod template in namespace {namespace}").format(
+                    selector=compact(selector), namespace=repr(ident(svc)[1])
+                ),
             )
         for i, port in enumerate(svc["spec"].get("ports", [])):
             target = port.get("targetPort", port.get("port"))
@@ -57,8 +60,9 @@ def services(run: LintRun) -> None:
                     svc,
                     f"spec.ports[{i}].targetPort",
                     "service-target-port",
-                    f"{target!r} is not a container port of {', '.join(missing)} "
-                    f"(ports: {port_list(targets[0])})",
+                    _("{port} is not a container port of {workloads} (ports: {ports})").format(
+                        port=repr(target), workloads=", ".join(missing), ports=port_list(targets[0])
+                    ),
                 )
 
 
@@ -71,7 +75,9 @@ def statefulset_services(run: LintRun) -> None:
                 sts,
                 "spec.serviceName",
                 "statefulset-headless-service",
-                f"{name!r} must name a headless Service (clusterIP: None) in the same namespace",
+                _(
+                    "{name} must name a headless Service (clusterIP: None) in the same namespace"
+                ).format(name=repr(name)),
             )
 
 
@@ -107,15 +113,19 @@ def autoscaling(run: LintRun) -> None:
                 hpa,
                 "spec.scaleTargetRef",
                 "hpa-target",
-                f"{ref['kind']}/{ref['name']} does not exist in namespace {ident(hpa)[1]!r}",
+                _("{kind}/{name} does not exist in namespace {namespace}").format(
+                    kind=ref["kind"], name=ref["name"], namespace=repr(ident(hpa)[1])
+                ),
             )
         elif "replicas" in target["spec"]:
             run.add(
                 target,
                 "spec.replicas",
                 "hpa-owns-replicas",
-                f"must be left unset: {ident(hpa)[2]} owns the replica count, and every "
-                f"apply of replicas {target['spec']['replicas']} would undo its decision",
+                _(
+                    "must be left unset: {hpa} owns the replica count, and every apply of "
+                    "replicas {replicas} would undo its decision"
+                ).format(hpa=ident(hpa)[2], replicas=target["spec"]["replicas"]),
             )
     for pdb in run.of_kind("PodDisruptionBudget"):
         if pdb["spec"].get("unhealthyPodEvictionPolicy") != "AlwaysAllow":
@@ -123,9 +133,11 @@ def autoscaling(run: LintRun) -> None:
                 pdb,
                 "spec.unhealthyPodEvictionPolicy",
                 "pdb-unhealthy-eviction",
-                "must be AlwaysAllow: with the default, pods that are running but not ready "
-                "(e.g. while their database is down during a drain) can never be evicted "
-                "and the drain deadlocks",
+                _(
+                    "must be AlwaysAllow: with the default, pods that are running but not ready "
+                    "(e.g. while their database is down during a drain) can never be evicted "
+                    "and the drain deadlocks"
+                ),
             )
         owners = run.selected(ident(pdb)[1], pdb["spec"].get("selector"))
         if len(owners) != 1:
@@ -133,8 +145,13 @@ def autoscaling(run: LintRun) -> None:
                 pdb,
                 "spec.selector",
                 "pdb-target",
-                f"selector {compact(pdb['spec'].get('selector'))} must select the pods "
-                f"of exactly one workload, selects {[p.ref for p in owners]}",
+                _(
+                    "selector {selector} must select the pods of exactly one workload, selects "
+                    "{selected}"
+                ).format(
+                    selector=compact(pdb["spec"].get("selector")),
+                    selected=[p.ref for p in owners],
+                ),
             )
             continue
         min_available = pdb["spec"].get("minAvailable")
@@ -144,8 +161,10 @@ def autoscaling(run: LintRun) -> None:
                 pdb,
                 "spec.minAvailable",
                 "pdb-below-replicas",
-                f"minAvailable {min_available} must be below the {floor} replicas "
-                f"{owners[0].ref} runs at least, or no voluntary eviction can ever proceed",
+                _(
+                    "minAvailable {min_available} must be below the {floor} replicas "
+                    "{workload} runs at least, or no voluntary eviction can ever proceed"
+                ).format(min_available=min_available, floor=floor, workload=owners[0].ref),
             )
 
 
@@ -167,10 +186,12 @@ def topology_spread(run: LintRun) -> None:
                 pod.workload,
                 "spec.template.spec.topologySpreadConstraints",
                 "topology-spread",
-                "needs maxSkew 1 on kubernetes.io/hostname with whenUnsatisfiable "
-                "DoNotSchedule, nodeTaintsPolicy Honor and a labelSelector matching its "
-                "pods: otherwise every replica may land on one node (ScheduleAnyway) or "
-                "tainted nodes count as empty domains and replicas stay Pending",
+                _(
+                    "needs maxSkew 1 on kubernetes.io/hostname with whenUnsatisfiable "
+                    "DoNotSchedule, nodeTaintsPolicy Honor and a labelSelector matching its "
+                    "pods: otherwise every replica may land on one node (ScheduleAnyway) or "
+                    "tainted nodes count as empty domains and replicas stay Pending"
+                ),
             )
 
 
@@ -191,9 +212,19 @@ def statefulset_storage(run: LintRun) -> None:
                     sts,
                     "spec.volumeClaimTemplates",
                     "statefulset-storage",
-                    f"container {c['name']!r} keeps "
-                    f"{f'PGDATA {data}' if data else 'its data'} on no volumeClaimTemplate "
-                    f"(claims: {sorted(claims) or 'none'}): the data dies with the pod",
+                    (
+                        _(
+                            "container {container} keeps PGDATA {data} on no "
+                            "volumeClaimTemplate (claims: {claims}): the data dies with the pod"
+                        )
+                        if data
+                        else _(
+                            "container {container} keeps its data on no volumeClaimTemplate "
+                            "(claims: {claims}): the data dies with the pod"
+                        )
+                    ).format(
+                        container=repr(c["name"]), data=data, claims=sorted(claims) or _("none")
+                    ),
                 )
 
 
@@ -231,7 +262,9 @@ def reference(run: LintRun, pod: Pod, field_: str, kind: str, ref: Mapping[str, 
             pod.workload,
             field_,
             "references-exist",
-            f"{kind} {ref.get('name')!r} does not exist in namespace {pod.namespace!r}",
+            _("{kind} {name} does not exist in namespace {namespace}").format(
+                kind=kind, name=repr(ref.get("name")), namespace=repr(pod.namespace)
+            ),
         )
         return
     keys = {*(target.get("data") or {}), *(target.get("stringData") or {})}
@@ -240,5 +273,7 @@ def reference(run: LintRun, pod: Pod, field_: str, kind: str, ref: Mapping[str, 
             pod.workload,
             field_,
             "references-exist",
-            f"{kind} {ref['name']!r} has no key {ref['key']!r} (keys: {sorted(keys)})",
+            _("{kind} {name} has no key {key} (keys: {keys})").format(
+                kind=kind, name=repr(ref["name"]), key=repr(ref["key"]), keys=sorted(keys)
+            ),
         )
