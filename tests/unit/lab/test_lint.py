@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lab import lint, manifests
+from lab import i18n, lint, manifests
 from lab.settings import get_settings
 
 NS = "ironclad-demo"
@@ -247,3 +247,21 @@ def test_intact_manifests_have_no_findings() -> None:
     assert lint.lint(KIND, NS) == []
     frame = lint.findings_frame([])
     assert list(frame.columns) == ["kind", "namespace", "name", "field", "rule", "message"]
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [("en", "must not be true"), ("es", "no debe ser true")],
+)
+def test_a_finding_speaks_the_learners_language(language: str, message: str) -> None:
+    """The finding's message from lab.po; its object, field and rule (what a learner looks up
+    in the manifest) stay as they are."""
+    i18n.use(language)
+    objects = copy.deepcopy(KIND)
+    backend({manifests.ident(o): o for o in objects})["securityContext"]["privileged"] = True
+    [finding] = lint.lint(objects, NS)
+    assert (finding.field, finding.rule, finding.message) == (
+        "spec.template.spec.containers[backend].securityContext.privileged",
+        "pod-security-restricted",
+        message,
+    )
