@@ -14,6 +14,7 @@ from typing import Any
 import kubernetes.client
 from kubernetes.client import ApiClient
 
+from lab.i18n import _
 from lab.manifests import Obj
 
 
@@ -36,13 +37,17 @@ def model_problem(obj: Obj) -> str | None:
     """Why the client's model of `obj`'s kind refuses it, or None."""
     name = model_name(obj)
     if not hasattr(kubernetes.client, name):
-        return f"the client has no model {name}"
+        return _("the client has no model {model}").format(model=name)
     api = ApiClient()
     try:
         model = api.deserialize(json.dumps(obj), name, "application/json")
     except Exception as exc:  # the client's validation errors have no common base class
-        return f"{name} rejected {obj['metadata']['name']}: {exc}"
+        return _("{model} rejected {name}: {error}").format(
+            model=name, name=obj["metadata"]["name"], error=exc
+        )
     round_trip = api.sanitize_for_serialization(model)  # type: ignore[no-untyped-call]
     if _normalized(round_trip) != _normalized(obj):
-        return f"{name} {obj['metadata']['name']}: fields unknown to the model were dropped"
+        return _("{model} {name}: fields unknown to the model were dropped").format(
+            model=name, name=obj["metadata"]["name"]
+        )
     return None
