@@ -18,28 +18,29 @@ from typing import Any, Literal
 import yaml
 
 from lab.errors import ImageArchiveError
-from lab.i18n import _
+from lab.i18n import N_, _
 from lab.manifests import render
 from lab.pod_templates import pods
 from lab.settings import Settings
 
 Pin = Literal["digest", "tag", "build"]
 PROBE_POD_SOURCE = "probe pods (lab/k8s/probes.py NamespaceClient.probe: Settings.built_image)"
-# Why each image is pinned the way it is (shown by `images`, per image).
-WHY_NODE = (
+# Why each image is pinned the way it is (shown by `images`, per image, in the learner's
+# language: `inventory` translates them).
+WHY_NODE = N_(
     "the kind {kind} release notes publish it; kind supports a node image only with the release "
     "that built it"
 )
-WHY_BASE = (
+WHY_BASE = N_(
     "the Dockerfile pins its multi-architecture index: every build starts from the same bytes"
 )
-WHY_POD_TAG = (
+WHY_POD_TAG = N_(
     "not a digest, because `kind load image-archive` names the loaded images by tag and a pod "
     "asking for a digest misses that copy and pulls (kind issues #2171, #4028); the archive's "
     "checksum manifest records each image id instead"
 )
-WHY_POD_DIGEST = "the manifest pins it (a loaded copy must carry the same digest)"
-WHY_BUILD = (
+WHY_POD_DIGEST = N_("the manifest pins it (a loaded copy must carry the same digest)")
+WHY_BUILD = N_(
     "built on each machine from backend/Dockerfile (its base pinned by digest), never pulled; "
     "`lab up` stamps its image id on the Deployment"
 )
@@ -144,15 +145,16 @@ def inventory(settings: Settings, objects: Sequence[dict[str, Any]] | None = Non
     cluster = yaml.safe_load(settings.kind_config.read_text())
     for i, node in enumerate(cluster.get("nodes", [])):
         where = f"{settings.kind_config.relative_to(repo)} nodes[{i}] ({node.get('role')})"
-        found.append((node["image"], WHY_NODE.format(kind=settings.kind_version), where, False))
+        why = _(WHY_NODE).format(kind=settings.kind_version)
+        found.append((node["image"], why, where, False))
     for base in dockerfile_bases(settings.dockerfile.read_text()):
-        found.append((base, WHY_BASE, f"{settings.dockerfile.relative_to(repo)} FROM", False))
+        found.append((base, _(WHY_BASE), f"{settings.dockerfile.relative_to(repo)} FROM", False))
     rendered = render("kind", settings) if objects is None else objects
-    pod_why = {"build": WHY_BUILD, "digest": WHY_POD_DIGEST, "tag": WHY_POD_TAG}
+    pod_why = {"build": _(WHY_BUILD), "digest": _(WHY_POD_DIGEST), "tag": _(WHY_POD_TAG)}
     for ref, where in pod_images(rendered):
         why = pod_why[pin_of(ref, settings.built_image) or "tag"]
         found.append((ref, why, f"{settings.kind_overlay.relative_to(repo)}: {where}", True))
-    found.append((settings.built_image, WHY_BUILD, PROBE_POD_SOURCE, True))
+    found.append((settings.built_image, _(WHY_BUILD), PROBE_POD_SOURCE, True))
 
     merged: dict[str, Image] = {}
     for ref, why, where, in_cluster in found:

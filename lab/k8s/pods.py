@@ -180,7 +180,7 @@ class Pods(NamespaceBase):
         """A pod's log line by line as it is written, from its start until its container ends
         (`kubectl logs -f`)."""
         response: Any = self._call(  # urllib3's response: _preload_content=False
-            f"follow the log of pod {pod}",
+            _("follow the log of pod {pod}").format(pod=pod),
             lambda: self.core.read_namespaced_pod_log(
                 pod, self.namespace, follow=True, _preload_content=False
             ),
