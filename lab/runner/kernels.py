@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,13 @@ from lab.kernelspec import EXTENSION_ARGUMENTS
 from lab.progress import HEADLESS_ENV
 
 KERNELS_AHEAD = 2  # kernels booting for the next notebooks while one runs
+# How the runner talks to its kernels: Unix sockets where there are some. Over TCP jupyter_client
+# picks five free ports and the kernel binds them a second later, while the lessons' load opens
+# thousands of outgoing connections whose ports come from the same ephemeral range: a kernel
+# then failed with "Address already in use" (ZMQError) now and then. Unix sockets have no ports.
+KERNEL_TRANSPORT = "ipc" if os.name == "posix" else "tcp"
 KERNEL_ARGUMENTS = [
-    "--log-level=ERROR",  # no "running over TCP without encryption" warning on the terminal
+    "--log-level=ERROR",  # no "running without encryption" warning on the terminal
     "--IPKernelApp.exec_lines=import pandas, matplotlib.pyplot",  # warm-up while booting
     *EXTENSION_ARGUMENTS,  # %%cluster before `import lab`, as in JupyterLab
 ]
@@ -58,6 +65,10 @@ class KernelPool:
         self.ahead = ahead
         self.started: dict[int, Any] = {}  # notebook index -> AsyncKernelManager
         self.every: list[Any] = []  # all it started, taken or not (for `kill`)
+        # Each kernel's sockets under a name of its own (ipc: "<ip>-<n>" files; the default ip,
+        # "kernel-ipc" in the working directory, would be shared by every kernel there), in a
+        # short path (a Unix socket's path has at most 107 bytes), removed with the pool.
+        self.sockets = Path(tempfile.mkdtemp(prefix="ironclad-kernels-"))
 
     def prefetch(self, index: int, ahead: int | None = None) -> None:
         """Start the kernels of notebooks index .. index + ahead (default: the pool's) that are
@@ -65,7 +76,9 @@ class KernelPool:
         ahead = self.ahead if ahead is None else ahead
         for number in range(index, min(index + ahead + 1, len(self.notebooks))):
             if number not in self.started:
-                manager = AsyncKernelManager(kernel_name=KERNEL)
+                manager = AsyncKernelManager(kernel_name=KERNEL, transport=KERNEL_TRANSPORT)
+                if KERNEL_TRANSPORT == "ipc":
+                    manager.ip = str(self.sockets / f"k{len(self.every)}")
                 options: dict[str, Any] = {"cwd": str(self.notebooks[number].parent)}
                 if self.environ is not None:
                     options["env"] = self.environ
@@ -79,8 +92,10 @@ class KernelPool:
         return self.started.pop(index)
 
     def close(self) -> None:
+        """Stop the kernels not taken; remove the sockets' folder (a killed kernel's too)."""
         while self.started:
             stop_kernel(self.started.popitem()[1])
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
     def kill(self) -> None:
         """SIGKILL every kernel this pool started, the running one included; safe from another

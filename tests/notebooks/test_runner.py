@@ -402,6 +402,13 @@ def test_kernels_started_ahead_are_all_stopped(tmp_path: Path) -> None:
     assert len(managers) == 3  # the third one booted although its notebook never ran
     assert not pool.started
     assert not any(run_sync(m.is_alive)() for m in managers)
+    # Unix sockets, no TCP ports a load's outgoing connection could take first (POSIX) ...
+    assert {m.transport for m in managers} == {"ipc"}
+    channels = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
+    sockets = {Path(f"{m.ip}-{getattr(m, c)}") for m in managers for c in channels}
+    assert len(sockets) == 15  # each kernel's own (a shared name mixed kernels' messages up)
+    assert {s.parent for s in sockets} == {pool.sockets}
+    assert not pool.sockets.exists()  # ... removed with the pool
 
 
 # An exercise with a verifier registered in the notebook itself (lab/exercises/lessonNN.py in
