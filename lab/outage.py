@@ -60,8 +60,9 @@ class Outage:
         return {str(replica): float(t) for replica, t in first.items()}
 
     def phases(self) -> pd.DataFrame:
-        """`requests` with a `phase` per request: `before` the outage; `going away` (sent while
-        the database was being taken away: a pod terminating on kind, milliseconds on local);
+        """`requests` with a `phase` per request: `before` the outage (answered before it
+        began); `going away` (in flight when it began, or sent while the database was being
+        taken away: a pod terminating on kind, milliseconds on local);
         `timing out` (the database gone, this replica's breaker still closed); `open` (its
         breaker open, the database still gone); `recovering` (the database back, the breaker
         not yet closed); `after` (every breaker closed again)."""
@@ -69,8 +70,8 @@ class Outage:
         going, down, back, closed = (self.events[k] for k in ("going", "down", "back", "closed"))
 
         def phase(row: Any) -> str:
-            if row.t < going:
-                return "before"
+            if row.t < going:  # sent before; answered before, or caught by the outage
+                return "before" if row.t + row.latency_s < going else "going away"
             if row.t >= closed:
                 return "after"
             if row.t >= back:

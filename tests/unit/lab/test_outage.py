@@ -77,3 +77,14 @@ def test_a_replica_whose_breaker_never_opened_stays_timing_out_until_the_end() -
     assert phases[4.2].tolist() == ["timing out", "open"]  # B never opened: still timing out
     with pytest.raises(KeyError):
         Outage(run.requests, run.breaker, {"going": 1.0, "down": 1.0}).phases()
+
+
+def test_a_request_sent_before_but_caught_by_the_outage_is_not_counted_before() -> None:
+    """The bench's full run failed 04's check once: a request sent 20 ms before PostgreSQL froze
+    waited out the 2 s database timeout, and counted as a 503 "before" the outage."""
+    run = outage()
+    run.requests.loc[len(run.requests)] = (1.98, 2.02, 503, B)  # in flight when it began
+    phases = run.phases().set_index("t")["phase"]
+    assert phases[1.0] == "before"
+    assert phases[1.98] == "going away"
+    assert run.summary().loc["before", "unavailable"] == 0
