@@ -4,6 +4,8 @@ it on every path (also when its wait times out) and leaves no process behind."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import psutil
 import pytest
 
@@ -16,11 +18,18 @@ from lab.wrong_order import NOT_STARTED, PATHS, backend_without_database
 pytestmark = pytest.mark.slow
 
 
-def stray_replicas() -> list[psutil.Process]:
-    """This test process's children that run the backend (the stray replica, if left)."""
-    return [
-        p for p in psutil.Process().children(recursive=True) if "backend" in " ".join(p.cmdline())
-    ]
+def backends_running() -> set[int]:
+    """The pids of this test process's children that run the backend."""
+    children = psutil.Process().children(recursive=True)
+    return {p.pid for p in children if "backend" in " ".join(p.cmdline())}
+
+
+@pytest.fixture
+def stray_replicas() -> Callable[[], set[int]]:
+    """Backend children started since the test began (the stray replica, if left): a test
+    worker may hold other modules' stacks, whose replicas are its children too."""
+    before = backends_running()
+    return lambda: backends_running() - before
 
 
 @pytest.fixture
@@ -28,7 +37,9 @@ def env() -> Lab:
     return Lab(Endpoints("local", ""), "ironclad-demo", 0, "test", get_settings())
 
 
-def test_a_replica_without_its_database_never_serves_and_exits(env: Lab) -> None:
+def test_a_replica_without_its_database_never_serves_and_exits(
+    env: Lab, stray_replicas: Callable[[], set[int]]
+) -> None:
     early = backend_without_database(env=env, startup_timeout_s=2)
     assert early.exit_code == NOT_STARTED
     assert early.exited_after_s is not None
@@ -47,12 +58,14 @@ def test_a_replica_without_its_database_never_serves_and_exits(env: Lab) -> None
     refused = log[log["logger"] == "psycopg.pool"]
     assert len(refused) >= 1
     assert "Connection refused" in refused["msg"].iloc[0]
-    assert stray_replicas() == []
+    assert stray_replicas() == set()
 
 
-def test_the_replica_is_stopped_when_the_wait_gives_up(env: Lab) -> None:
+def test_the_replica_is_stopped_when_the_wait_gives_up(
+    env: Lab, stray_replicas: Callable[[], set[int]]
+) -> None:
     """A start-up timeout longer than the wait: the wait fails, saying what it waited for, and
     the replica (still waiting for PostgreSQL) is stopped anyway."""
     with pytest.raises(LabTimeoutError, match="started without its database"):
         backend_without_database(env=env, startup_timeout_s=60, timeout=1.5)
-    assert stray_replicas() == []
+    assert stray_replicas() == set()
