@@ -90,8 +90,8 @@ def code_texts(source: str) -> list[str]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        if _cell_magic_body(node) is not None:  # `%%cluster`: its body is Python too
-            texts += code_texts(_cell_magic_body(node) or "")
+        if (body := _cell_magic_body(node)) is not None:  # `%%cluster`: its body is Python too
+            texts += code_texts(body)
         for keyword in node.keywords:
             if keyword.arg in READ_KEYWORDS and (text := _template(keyword.value)):
                 texts.append(text)

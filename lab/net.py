@@ -87,8 +87,10 @@ def reserve(port: int, *, renew: bool = False) -> bool:
 
 
 def release(port: int) -> None:
-    """End the reservation of `port` (its server is gone for good); nothing if there is none."""
-    (RESERVATIONS / str(port)).unlink(missing_ok=True)
+    """End the reservation of `port` (its server is gone for good); nothing if there is none
+    (port 0 included: a server that was never given one)."""
+    if port:
+        (RESERVATIONS / str(port)).unlink(missing_ok=True)
 
 
 def port_is_open(port: int, host: str = LOOPBACK, timeout: float = 0.2) -> bool:

@@ -264,9 +264,12 @@ class LocalTarget:
             self._stop_supervisor()
             self._stop_processes([r.process for r in self.backends])
             with self._lock:
+                for port in self.ports:
+                    release(port)
                 self.backends, self.ports = [], []
         elif part == "monitoring":
             self._stop_processes([p for p in (self.grafana, self.prometheus) if p])
+            release(self.prometheus_port)
             self.grafana, self.prometheus, self.grafana_url = None, None, None
 
     def _start_backends(self) -> None:
@@ -496,7 +499,7 @@ class LocalTarget:
         self._stop_processes(processes)  # all drain at once, then each is waited for
         with self._lock:
             self.grafana, self.prometheus, self.backends = None, None, []
-        for port in (*self.ports, self.prometheus_port):
+        for port in (*self.ports, self.prometheus_port):  # a part never built: port 0
             release(port)
         if self.postgres is not None:
             self.postgres.destroy()
