@@ -19,10 +19,11 @@ import pandas as pd
 import requests
 
 from lab.checks import describe
-from lab.errors import ChaosError
+from lab.errors import ChaosError, LabError
 from lab.i18n import N_, _
 from lab.net import http_ok
 from lab.procs import listener_pid
+from lab.waits import poll
 
 if TYPE_CHECKING:
     from lab.k8s import PodState
@@ -254,17 +255,45 @@ def kill_pod(
     return pd.DataFrame(rows, columns=POD_ACTION_COLUMNS)
 
 
-def kill_replica(url: str, *, signum: int = signal.SIGKILL) -> pd.DataFrame:
-    """Local target: signal the backend process serving `url`, like a crash would.
+def kill_replica(
+    url: str, *, signum: int = signal.SIGKILL, times: int = 1, timeout: float = 60.0
+) -> pd.DataFrame:
+    """Local target: signal the backend process serving `url`, like a crash would; with
+    `times` > 1, signal each new process again as soon as it listens (a crash loop).
 
-    The local target supervises its replicas the way a ReplicaSet does: a killed one is
-    started again on the same port after `LAB_RESTART_DELAY` seconds (at once if `signum` made
-    it exit cleanly, as SIGTERM does). Rows: what was killed.
+    The local target restarts its replicas the way the kubelet does (`lab.targets.backoff`):
+    a replica's first crash is restarted at once on the same port, each further crash after
+    the back-off (`LAB_RESTART_DELAY` seconds, doubling) — so a replica killed twice stays
+    down, as a pod in `CrashLoopBackOff`. One that exits cleanly (SIGTERM drains it) is replaced
+    at once. Waits up to `timeout` s for each restart. Rows: one per kill.
     """
-    pid = listener_pid(url)
-    os.kill(pid, signum)
-    detail = _("pid {pid} got {signal}").format(pid=pid, signal=signal.Signals(signum).name)
-    return pd.DataFrame([[url, "kill", True, detail]], columns=POD_ACTION_COLUMNS)
+    rows, killed = [], 0
+    for _kill in range(times):
+        pid = listener_pid(url) if not killed else _restarted(url, killed, timeout)
+        os.kill(pid, signum)
+        killed = pid
+        detail = _("pid {pid} got {signal}").format(pid=pid, signal=signal.Signals(signum).name)
+        rows.append([url, "kill", True, detail])
+    return pd.DataFrame(rows, columns=POD_ACTION_COLUMNS)
+
+
+def _restarted(url: str, killed: int, timeout: float) -> int:
+    """The pid of the process that listens on `url` after `killed` (polled)."""
+
+    def new_listener() -> int | None:
+        try:
+            pid = listener_pid(url)
+        except LabError:  # nothing listens yet: not restarted
+            return None
+        return pid if pid != killed else None
+
+    return poll(
+        new_listener,
+        what=_("{url} restarted").format(url=url),
+        timeout=timeout,
+        interval=0.1,
+        progress=False,
+    )
 
 
 Phase = Literal["steady-state before", "method", "steady-state after", "rollback"]

@@ -27,7 +27,7 @@ TRIES = 64
 # Ports handed out by free_port() on this machine, one file each: every lab process (the lanes of
 # a run, a second `lab up`, the test suite's stacks) skips a port another one reserved less than
 # RESERVED_S ago, so a port chosen for a server that binds it later (a part built lessons later, a
-# replica restarted on its port after LAB_RESTART_DELAY) is not handed out twice meanwhile.
+# replica restarted on its port after its crash back-off) is not handed out twice meanwhile.
 RESERVATIONS = Path(tempfile.gettempdir()) / "ironclad-lab-ports"
 RESERVED_S = 300.0
 

@@ -185,8 +185,10 @@ ENVIRONMENT = {
     "LAB_READY_TIMEOUT": "s to wait for a process or pod to be ready (default: "
     f"{Settings.ready_timeout:g})",
     "LAB_ROLLOUT_TIMEOUT": f"s to wait for a rollout (default: {Settings.rollout_timeout:g})",
-    "LAB_RESTART_DELAY": "s before a crashed local replica is restarted (default: "
-    f"{Settings.restart_delay:g}; one that exits with code 0 is replaced at once)",
+    "LAB_RESTART_DELAY": "the local replicas' crash back-off, first step in s (default: "
+    f"{Settings.restart_delay:g}): a replica's first crash is restarted at once, each further "
+    "one after this, doubled per crash, as the kubelet does; one that exits with code 0 is "
+    "replaced at once",
     "LAB_KIND_VERSION": "the kind release downloaded when none >= v0.24 is on PATH "
     f"(default: {Settings.kind_version})",
     "KIND_DOWNLOAD_URL": "where to download kind from instead of its release page (a mirror)",

@@ -36,6 +36,7 @@ from lab.net import LOOPBACK, free_port, get_json, http_ok, release, reserve
 from lab.postgres import PostgresServer
 from lab.procs import GROUPS, ManagedProcess, held, remove_tree
 from lab.settings import Settings
+from lab.targets.backoff import CrashBackOff
 from lab.targets.base import Endpoints, ReplicaRecord
 from lab.waits import poll
 
@@ -138,6 +139,7 @@ class Replica:
     exited_at: float | None = None
     restarts: int = 0
     last_exit_code: int | None = None
+    backoff: CrashBackOff = field(default_factory=CrashBackOff)
 
     @property
     def url(self) -> str:
@@ -456,11 +458,12 @@ class LocalTarget:
             return tuple(replica.record for replica in self.backends)
 
     def _supervise(self, stop: threading.Event) -> None:
-        """Like a ReplicaSet: a replica that exits is started again on the same port.
+        """Like a ReplicaSet and the kubelet: a replica that exits is started again on its port.
 
         One that stopped cleanly (exit code 0: SIGTERM, drained) is replaced at once, as a
-        rolling update's new pod is; one that crashed (any other code) after `restart_delay` s,
-        as the kubelet backs off a crashing container.
+        rolling update's new pod is; one that crashed (any other code) is restarted at once the
+        first time and backed off after that (`lab.targets.backoff`: `LAB_RESTART_DELAY`,
+        doubling), as the kubelet restarts a crashing container.
         """
         while not stop.wait(0.2):
             with self._lock:
@@ -472,22 +475,25 @@ class LocalTarget:
                         replica.exited_at = now
                         replica.last_exit_code = replica.process.returncode
                         reserve(replica.port, renew=True)  # its port waits for its restart
-                        delay = self._restart_delay(replica.last_exit_code)
                         log.warning(
                             "%s exited with code %s; restarting it in %g s",
                             replica.process.name,
                             replica.last_exit_code,
-                            delay,
+                            self._restart_delay(replica),
                         )
-                    if now - replica.exited_at >= self._restart_delay(replica.last_exit_code):
+                    if now - replica.exited_at >= self._restart_delay(replica):
+                        if replica.last_exit_code != 0:
+                            replica.backoff.restarted(replica.exited_at, now)
                         replica.process.stop()
                         replica.process.start()
                         replica.exited_at = None
                         replica.restarts += 1
 
-    def _restart_delay(self, exit_code: int | None) -> float:
-        """Seconds before a replica that exited with `exit_code` is started again."""
-        return 0.0 if exit_code == 0 else self.settings.restart_delay
+    def _restart_delay(self, replica: Replica) -> float:
+        """Seconds before `replica`, which just exited, is started again."""
+        if replica.last_exit_code == 0 or replica.exited_at is None:
+            return 0.0
+        return replica.backoff.delay(replica.exited_at, self.settings.restart_delay)
 
     def down(self) -> None:
         """Stop every process and delete the temporary directory (safe to call twice)."""

@@ -162,13 +162,14 @@ def test_injected_errors_fire_high_error_rate_which_resolves_when_faults_stop(
     assert signals.axes[1].get_lines()[0].get_ydata().max() > 5  # % of 5xx during the fault
 
 
-def test_a_killed_replica_fires_backend_down_and_targets_missing(
+def test_a_crash_looping_replica_fires_backend_down_and_targets_missing(
     stack: Endpoints, prom: Prom
 ) -> None:
     """The local target keeps a killed replica's target in file_sd, so it reads `up == 0`
     (BackendDown) and the count of targets up drops below MIN_BACKENDS (BackendTargetsMissing);
-    both resolve once the supervisor restarted it (LAB_RESTART_DELAY)."""
-    kill_replica(stack.backends[0])
+    killed twice, it waits out the crash back-off (LAB_RESTART_DELAY), as lesson 07's victim
+    does; both resolve once the supervisor restarted it."""
+    kill_replica(stack.backends[0], times=2)
     missing = prom.wait_for_alert(
         "BackendTargetsMissing", "firing", timeout=60, interval=0.5, progress=False
     )

@@ -180,14 +180,16 @@ def test_a_killed_replica_is_restarted_on_the_same_port(
     assert victim.url == endpoints.backends[1]
 
 
-def test_a_replica_stopped_cleanly_is_replaced_at_once_a_crashed_one_after_the_delay(
+def test_a_clean_exit_and_a_first_crash_restart_at_once_a_second_crash_is_backed_off(
     stack: tuple[LocalTarget, Endpoints, Footprint],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A rolling update's new pod starts without delay; a crashing container is backed off.
-    With an hour of restart delay, the SIGTERMed replica (drained, exit 0) is back at once and
-    the SIGKILLed one is scheduled an hour out; then the module's delay applies again."""
+    """A rolling update's new pod starts without delay, and so does a container after its first
+    crash (the kubelet's first restart); a crash after that waits out the back-off
+    (CrashLoopBackOff). With an hour of back-off, the SIGTERMed replica (drained, exit 0) and
+    the first SIGKILL are back at once, the second SIGKILL is scheduled an hour out; then the
+    module's back-off applies again."""
     target, endpoints, _ = stack
     monkeypatch.setattr(target, "settings", replace(SETTINGS, restart_delay=3600))
     victim = target.backends[2]
@@ -196,15 +198,19 @@ def test_a_replica_stopped_cleanly_is_replaced_at_once_a_crashed_one_after_the_d
     poll(lambda: victim.restarts == 1 and http_ok(ready), what="replaced", timeout=30)
     assert victim.record == ReplicaRecord(victim.url, 1, 0)
 
+    os.kill(victim.process.pid, signal.SIGKILL)
+    poll(lambda: victim.restarts == 2 and http_ok(ready), what="restarted at once", timeout=30)
+    assert victim.record == ReplicaRecord(victim.url, 2, -signal.SIGKILL)
+
     with caplog.at_level(logging.WARNING, logger="lab.targets.local"):
         os.kill(victim.process.pid, signal.SIGKILL)
         poll(lambda: victim.exited_at is not None, what="the crash seen", timeout=10)
     assert f"exited with code {-signal.SIGKILL}; restarting it in 3600 s" in caplog.text
-    assert victim.restarts == 1
+    assert victim.restarts == 2
     assert not http_ok(ready)
 
-    monkeypatch.undo()  # the module's 0.5 s delay: back for the tests that follow
-    poll(lambda: victim.restarts == 2 and http_ok(ready), what="restarted", timeout=30)
+    monkeypatch.undo()  # the module's 0.5 s back-off: back for the tests that follow
+    poll(lambda: victim.restarts == 3 and http_ok(ready), what="restarted", timeout=30)
     assert victim.url == endpoints.backends[2]
 
 

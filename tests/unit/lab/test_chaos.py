@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,31 +164,31 @@ def test_unreachable_backend_is_a_chaos_error_with_a_next_step() -> None:
         chaos.enable()
 
 
-def test_kill_replica_kills_the_process_listening_on_the_url(tmp_path: Path) -> None:
-    """A real listener process (not a backend: the helper only needs a pid behind a port)."""
-    import subprocess
-    import sys
-
+def listener(port: int, folder: Path) -> subprocess.Popen[bytes]:
+    """A real listener process on `port` (not a backend: kill_replica only needs a pid behind a
+    port), once it listens."""
     from lab.net import port_is_open
     from lab.procs import wait_until
 
-    port = free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "http.server",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            str(tmp_path),
-        ],
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=folder,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         wait_until(lambda: port_is_open(port), timeout=10, what="the listener")
+    except BaseException:
+        server.kill()
+        server.wait()
+        raise
+    return server
+
+
+def test_kill_replica_kills_the_process_listening_on_the_url(tmp_path: Path) -> None:
+    port = free_port()
+    server = listener(port, tmp_path)
+    try:
         touched = kill_replica(f"http://127.0.0.1:{port}")
         assert server.wait(timeout=10) == -9
         assert touched.to_dict("records") == [
@@ -199,6 +202,28 @@ def test_kill_replica_kills_the_process_listening_on_the_url(tmp_path: Path) -> 
     finally:
         server.kill()
         server.wait()
+
+
+def test_kill_replica_times_two_kills_the_process_restarted_on_the_port_too(
+    tmp_path: Path,
+) -> None:
+    """A crash loop: the second kill waits for a new process on the port (started here, as
+    the local supervisor would) and kills that one."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    servers = [listener(port, tmp_path)]
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            touched = pool.submit(kill_replica, url, times=2, timeout=30)
+            assert servers[0].wait(timeout=10) == -9
+            servers.append(listener(port, tmp_path))
+            rows = touched.result(timeout=30)
+            assert servers[1].wait(timeout=10) == -9
+        finally:
+            for server in servers:
+                server.kill()
+                server.wait()
+    assert rows["detail"].tolist() == [f"pid {s.pid} got SIGKILL" for s in servers]
 
 
 def test_the_out_of_memory_exit_code_is_the_backends() -> None:

@@ -1,0 +1,39 @@
+"""The kubelet's crash back-off, for the local target's replica supervisor.
+
+The kubelet restarts a container that crashed for the first time at once; each crash after
+that waits out a back-off that doubles (10 s, 20 s, 40 s … capped at 300 s): the pod shows
+`CrashLoopBackOff` meanwhile. A container that ran 10 minutes since its last restart starts
+over (kubelet `doBackOff` with client-go's `flowcontrol.Backoff`: an entry expires after twice
+its cap). The local supervisor keeps one `CrashBackOff` per replica with the lab's first step,
+`LAB_RESTART_DELAY`, in place of the kubelet's 10 s. A replica that exits cleanly (code 0: a
+drained replica, the rolling update's analog) is replaced at once and leaves it untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_S = 300.0  # the kubelet's cap on the back-off
+RESET_S = 2 * MAX_S  # running this long since the last crash restart starts the curve over
+
+
+@dataclass
+class CrashBackOff:
+    """One replica's back-off: how many crash restarts in a row, and when the last one was."""
+
+    streak: int = 0
+    last_restart: float = 0.0
+
+    def delay(self, exited_at: float, first_step: float) -> float:
+        """Seconds to wait before restarting a replica that crashed at `exited_at` (monotonic):
+        0 for a first crash, else `first_step` doubled once per crash restart before it (up to
+        the cap, or `first_step` if that is longer)."""
+        if self.streak == 0 or exited_at - self.last_restart > RESET_S:
+            return 0.0
+        return min(first_step * 2.0 ** (self.streak - 1), max(first_step, MAX_S))
+
+    def restarted(self, exited_at: float, now: float) -> None:
+        """Record the restart, at `now`, of the crash at `exited_at`."""
+        fresh = self.streak == 0 or exited_at - self.last_restart > RESET_S
+        self.streak = 1 if fresh else self.streak + 1
+        self.last_restart = now
