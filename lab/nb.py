@@ -14,6 +14,7 @@ read_notebook: Callable[..., Any] = nbformat.read
 write_notebook: Callable[..., Any] = nbformat.write
 new_notebook: Callable[..., Any] = nbformat.v4.new_notebook
 new_markdown_cell: Callable[..., Any] = nbformat.v4.new_markdown_cell
+new_raw_cell: Callable[..., Any] = nbformat.v4.new_raw_cell
 new_output: Callable[..., Any] = nbformat.v4.new_output
 notebook_from_dict: Callable[..., Any] = nbformat.from_dict
 notebook_writes: Callable[..., str] = nbformat.writes

@@ -17,5 +17,6 @@ Modules: `run` (the run: stacks, lanes in threads, interrupts, report), `lanes` 
 notebooks out), `execute` (notebooks through papermill; imported while the stacks start),
 `engine` (the papermill engine: skips, solutions, time budgets, failures), `kernels` (kernels
 started ahead), `solutions` (exercise cells and their solution files), `diagnostics` (the
-stack's state after a failure), `report` (summary.json, the HTML report, the terminal table).
+stack's state after a failure), `report` (summary.json, the HTML report — each notebook
+rendered as soon as it ran, the page assembled at the end — and the terminal table).
 """

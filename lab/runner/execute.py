@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -204,12 +204,13 @@ def execute_notebooks(
     solutions: Mapping[str, str] | None = None,
     share: Share | None = None,
     language: str = SOURCE_LANGUAGE,
+    ran: Callable[[int, report.NotebookResult], None] | None = None,
 ) -> report.RunResult:
     """Run `notebooks` in order against `stack`, stopping at the first failure.
 
     `solutions`: exercise id -> the solved cell run in its place; `share`: which part of a run
     these notebooks are (default: all of it); `language`: theirs (kernels of their own get it
-    as LAB_LANG).
+    as LAB_LANG); `ran`: told each notebook's result (and its place in the run) once it ran.
     """
     result = report.RunResult(
         stack.target, [report.NotebookResult(p.stem) for p in notebooks], language=language
@@ -240,6 +241,8 @@ def execute_notebooks(
             if stop.is_set():
                 break
             result.notebooks[number] = run.notebook(number, slot)
+            if ran is not None:
+                ran(run.share.positions[number], result.notebooks[number])
             if result.notebooks[number].status == "failed":
                 stop.set()
                 break

@@ -8,6 +8,10 @@ template below leaves those scripts out, and math in Markdown cells is typeset h
 matplotlib's mathtext (already a dependency) as an embedded SVG, its TeX kept as the alt text.
 mathtext covers the TeX the lessons use (fractions, `\\left...\\right`, `\\text`, Greek); a
 formula it cannot parse is shown as its TeX source in monospace, never dropped.
+
+The report is rendered in parts (`lab.runner.report.ReportWriter`): each notebook's cells alone
+(`Cells`, the `lab` template's cells without the page around them), then the page (`exporter`),
+whose raw cells are placeholders that go through as they are.
 """
 
 from __future__ import annotations
@@ -37,6 +41,16 @@ img.lab-math { vertical-align: middle; }
 span.lab-math-display { display: block; text-align: center; margin: 0.8em 0; }
 </style>
 {%- endblock extra_css -%}
+{# the page's raw cells are placeholders (an HTML comment), passed through untouched #}
+{%- block rawcell -%}{{ cell.source }}{%- endblock rawcell -%}
+"""
+# A notebook's cells as the page's body holds them, inside the element nbconvert's clean-up of the
+# page selects on (`.jp-Notebook div...` gets tabindex), which `Cells.html` takes off again.
+CELLS_WRAPPER = ('<div class="jp-Notebook">', "</div>")
+CELLS_TEMPLATE = f"""\
+{{%- extends 'base.html.j2' -%}}
+{{%- block body_header -%}}{CELLS_WRAPPER[0]}{{%- endblock body_header -%}}
+{{%- block body_footer -%}}{CELLS_WRAPPER[1]}{{%- endblock body_footer -%}}
 """
 MATH_POINTS = 13  # the size formulas are typeset at (the report's body text is ~13 px)
 
@@ -116,7 +130,28 @@ class OfflineHTMLExporter(HTMLExporter):
         return str(_Markdown(renderer=renderer).render(source))
 
 
+_new_exporter: Callable[..., Any] = OfflineHTMLExporter
+
+
 def exporter() -> Any:
-    """The exporter `lab.runner.report` writes index.html with."""
-    new_exporter: Callable[..., Any] = OfflineHTMLExporter
-    return new_exporter(template_name="lab", raw_template=TEMPLATE)
+    """The exporter `lab.runner.report` writes index.html with (its raw cells go through as they
+    are: see `TEMPLATE`)."""
+    return _new_exporter(template_name="lab", raw_template=TEMPLATE)
+
+
+class Cells:
+    """Renders a notebook's cells alone, as `exporter()` renders them inside the page.
+
+    One per thread: an nbconvert exporter keeps state (its filters) between two exports."""
+
+    def __init__(self) -> None:
+        self._exporter = _new_exporter(template_name="lab", raw_template=CELLS_TEMPLATE)
+
+    def html(self, nb: Any) -> str:
+        """The cells of `nb` as HTML (the same markup the page would hold)."""
+        body, _resources = self._exporter.from_notebook_node(nb)
+        opening, closing = CELLS_WRAPPER
+        inner = str(body).strip()
+        if not (inner.startswith(opening) and inner.endswith(closing)):
+            raise RuntimeError(f"nbconvert's cells are not wrapped in {opening}: {inner[:80]!r}")
+        return inner[len(opening) : -len(closing)]

@@ -14,6 +14,7 @@ import os
 import posixpath
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from lab.checks import SKIP_MIMETYPE
 from lab.contract import KERNEL
 from lab.exercises import MIMETYPE as EXERCISE_MIMETYPE
 from lab.i18n import N_, SOURCE_LANGUAGE, _, ngettext
-from lab.nb import SKIP_KEY, new_markdown_cell, new_notebook, read_notebook
+from lab.nb import SKIP_KEY, new_markdown_cell, new_notebook, new_raw_cell, read_notebook
 from lab.runner import offline_html
 
 # nbconvert carries no type hints: a typed handle on the call this module makes.
@@ -232,31 +233,122 @@ def _passed(output: Any, mimetype: str) -> dict[str, Any] | None:
 
 
 def write_report(result: RunResult, report_dir: Path, notebooks_dir: Path | None = None) -> Path:
-    """Write summary.json and index.html into `report_dir`; return the HTML path.
+    """Write summary.json and index.html into `report_dir` in one go; return the HTML path (a run
+    renders the notebooks as they finish instead: `ReportWriter`)."""
+    with ReportWriter(report_dir, notebooks_dir) as writer:
+        return writer.write(result)
+
+
+class ReportWriter:
+    """summary.json and index.html, the page built from parts rendered while the run goes on.
+
+    `add` hands a notebook that ran to a renderer thread of its own, which turns its cells into
+    HTML there and then (the lanes mostly wait on kernels meanwhile); `write` renders the page
+    around those parts — overview, each notebook's section heading, its cells — so a run's report
+    takes (almost) no time after its last notebook. One renderer (one nbconvert exporter, one
+    thread): the parts are rendered one at a time, in the order the notebooks finish.
 
     The notebooks' relative links (written from `notebooks_dir`) are made to work from the
     report: a link to a notebook goes to its section, any other one (`../docs/runbooks/...`)
     is rewritten relative to `report_dir`.
     """
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
-    exporter = offline_html.exporter()  # nothing loaded from a CDN: the report works offline
-    title = _("Ironclad Lab report — {target}").format(target=result.target)
-    merged = _merged_notebook(result)
-    if notebooks_dir is not None:
-        prefix = Path(os.path.relpath(notebooks_dir.resolve(), report_dir.resolve())).as_posix()
-        for cell in merged.cells:
-            if cell.cell_type == "markdown":
-                cell.source = relink(cell.source, prefix)
-    body, _resources = exporter.from_notebook_node(merged, resources={"metadata": {"name": title}})
-    html_path = report_dir / "index.html"
-    html_path.write_text(_unique_anchors(body), encoding="utf-8")
-    return html_path
+
+    def __init__(self, report_dir: Path, notebooks_dir: Path | None = None) -> None:
+        self.report_dir = report_dir
+        self._prefix = (
+            None
+            if notebooks_dir is None
+            else Path(os.path.relpath(notebooks_dir.resolve(), report_dir.resolve())).as_posix()
+        )
+        self._renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report")
+        self._cells: offline_html.Cells | None = None  # made (and used) on the renderer thread
+        self._parts: dict[int, tuple[Path, Future[str]]] = {}  # position -> (executed, its HTML)
+
+    def __enter__(self) -> ReportWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, position: int, notebook: NotebookResult) -> None:
+        """Start rendering the cells of `notebook`, the run's `position`th (0-based), if it ran
+        (any thread may call this)."""
+        executed = notebook.executed_path
+        if executed is not None:
+            part = self._renderer.submit(self._render, position, executed)
+            self._parts[position] = (executed, part)
+
+    def write(self, result: RunResult) -> Path:
+        """Write summary.json and index.html for `result`; return the HTML path. A notebook not
+        handed to `add` (or since re-run) is rendered now; may be called again (an interrupt)."""
+        self.report_dir.mkdir(parents=True, exist_ok=True)
+        (self.report_dir / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+        parts = [self._part(number, nb) for number, nb in enumerate(result.notebooks)]
+        page = _report_notebook()
+        page.cells.append(new_markdown_cell(_overview_html(result)))
+        for number, nb_result in enumerate(result.notebooks):
+            page.cells.append(new_markdown_cell(_section_html(nb_result)))
+            page.cells.append(new_raw_cell(_PART.format(number=number)))
+        for cell in page.cells:
+            self._relink(cell)
+        title = _("Ironclad Lab report — {target}").format(target=result.target)
+        exporter = offline_html.exporter()  # nothing loaded from a CDN: the report works offline
+        body, _resources = exporter.from_notebook_node(page, {"metadata": {"name": title}})
+        # one pass over the page: a part holding a placeholder's text is never searched
+        body = _PLACEHOLDER.sub(lambda found: parts[int(found.group(1))], body)
+        html_path = self.report_dir / "index.html"
+        html_path.write_text(_unique_anchors(body), encoding="utf-8")
+        return html_path
+
+    def close(self) -> None:
+        """Let the renderer thread go; parts not begun yet are dropped."""
+        self._renderer.shutdown(wait=False, cancel_futures=True)
+
+    def _part(self, number: int, notebook: NotebookResult) -> str:
+        """The cells of `notebook` (the run's `number`th) as HTML; "" if it has no executed copy."""
+        executed = notebook.executed_path
+        if executed is None or not executed.exists():
+            return ""
+        if self._parts.get(number, (None,))[0] != executed:
+            self.add(number, notebook)
+        return self._parts[number][1].result()
+
+    def _render(self, number: int, executed: Path) -> str:
+        """On the renderer thread: the executed notebook's cells as HTML."""
+        if self._cells is None:
+            self._cells = offline_html.Cells()
+        nb = _report_notebook()
+        for index, cell in enumerate(read_notebook(executed, as_version=4).cells):
+            cell["id"] = f"nb{number}-{index}"
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if WIDGET_MIMETYPE in data and "text/plain" in data:
+                    del data[WIDGET_MIMETYPE]  # the report is static: show the text fallback
+            self._relink(cell)
+            nb.cells.append(cell)
+        return self._cells.html(nb)
+
+    def _relink(self, cell: Any) -> None:
+        if self._prefix is not None and cell.cell_type == "markdown":
+            cell.source = relink(cell.source, self._prefix)
+
+
+def _report_notebook() -> Any:
+    """An empty notebook with the metadata the report renders code with (Python's highlighting)."""
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+_PART = "<!-- ironclad-report-part {number} -->"  # a raw cell of the page: a notebook's cells
+_PLACEHOLDER = re.compile(re.escape(_PART).replace(r"\{number\}", r"(\d+)"))
 
 
 _LINK = re.compile(r"\]\((?!https?:|mailto:|#|/)([^)\s]+)\)")  # a relative Markdown link
 _NOTEBOOK_LINK = re.compile(r"^(\d\d-[\w-]+)\.ipynb$")
-_SECTION = re.compile(r"(<h1 id='(nb-[^']+)'>)")
+# a section's heading, as `_section_html` writes it or as nbconvert's clean-up (BeautifulSoup) does
+_SECTION = re.compile(r"""(<h1 id=['"](nb-[^'"]+)['"]>)""")
 _HEADING_ID = re.compile(r'(<h[1-6] id=")([^"]+)(")|(href="#)([^"]+)(")')
 
 
@@ -289,31 +381,6 @@ def _unique_anchors(body: str) -> str:
 
         out += [opening, _HEADING_ID.sub(prefixed, content)]
     return "".join(out)
-
-
-def _merged_notebook(result: RunResult) -> Any:
-    """One notebook holding a summary, then every executed notebook under its own heading."""
-    merged = new_notebook()
-    merged.metadata["kernelspec"] = {
-        "name": KERNEL,
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    merged.metadata["language_info"] = {"name": "python"}
-    merged.cells.append(new_markdown_cell(_overview_html(result)))
-    for number, nb_result in enumerate(result.notebooks):
-        merged.cells.append(new_markdown_cell(_section_html(nb_result)))
-        if nb_result.executed_path is None or not nb_result.executed_path.exists():
-            continue
-        executed = read_notebook(nb_result.executed_path, as_version=4)
-        for index, cell in enumerate(executed.cells):
-            cell["id"] = f"nb{number}-{index}"
-            for output in cell.get("outputs", []):
-                data = output.get("data", {})
-                if WIDGET_MIMETYPE in data and "text/plain" in data:
-                    del data[WIDGET_MIMETYPE]  # the report is static: show the text fallback
-            merged.cells.append(cell)
-    return merged
 
 
 def _overview_html(result: RunResult) -> str:

@@ -1,4 +1,5 @@
-"""One headless run: start the stack(s), run the notebooks, write the report, tear down.
+"""One headless run: start the stack(s), run the notebooks, write the report while the stacks are
+torn down.
 
 Lanes (`lab.runner.lanes`): on the local target the notebooks may be shared out over several
 stacks running side by side, one thread each; a kind or shared cluster is one stack, one lane.
@@ -27,7 +28,7 @@ from lab.stack import StackProcess
 from lab.targets import REASON_ENV, Choice, choose, spec
 
 if TYPE_CHECKING:
-    from lab.runner.report import RunResult
+    from lab.runner.report import NotebookResult, ReportWriter, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +93,14 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
     """Start the stack(s), run the notebooks, write the report; exit code 0 only when all passed.
 
     Each lane (one stack, its share of the notebooks) runs in a thread of its own, also when
-    there is one. This thread waits for them; Ctrl-C, SIGTERM or SIGHUP aborts every lane: its
-    kernels are killed and its stack torn down. Must run in the main thread (signal handlers).
-    `record_run` gets each lane's summary once its notebooks ran on a Kubernetes lab.
+    there is one. Each notebook's part of the report is rendered as soon as it ran
+    (`report.ReportWriter`); once every lane has run its notebooks the report is written while
+    their stacks are torn down, and this thread then waits for the teardowns. Ctrl-C, SIGTERM or
+    SIGHUP at any point (the report included) aborts every lane: its kernels are killed and its
+    stack torn down, and the report is written as interrupted (exit code 130); any other error
+    here also waits for every stack to go before it propagates. Must run in the main thread
+    (signal handlers). `record_run` gets each lane's summary once its notebooks ran on a
+    Kubernetes lab.
     """
     report_dir = options.report_dir.resolve()
     clean(report_dir)
@@ -117,12 +123,13 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
             shares, (_lane_files(report_dir, row) for row in range(len(shares))), strict=True
         )
     ]
-    stop, note, interrupted = threading.Event(), "", False
+    stop, interrupted = threading.Event(), False
     every_lane = [
         _Lane(lanes.Share(positions, len(options.notebooks), row, stop), up, options, record_run)
         for row, (positions, up) in enumerate(zip(shares, stacks, strict=True))
     ]
     started: list[_Lane] = []
+    writer: ReportWriter | None = None
     starting = ngettext(
         "Starting the lab: {reason}; {count} stack …",
         "Starting the lab: {reason}; {count} stacks …",
@@ -134,16 +141,18 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
             up.spawn()
         for lane in every_lane:
             lane.kernels.prefetch(0, ahead=0)  # each lane's first kernel boots meanwhile
-        from lab.runner import execute  # noqa: F401  papermill, nbconvert, pandas: seconds
+        from lab.runner import execute, report  # noqa: F401  papermill, nbconvert, pandas: seconds
 
+        writer = report.ReportWriter(report_dir, _notebooks_dir(options))
         for lane in every_lane:
-            lane.start()
+            lane.launch(writer.add)
             started.append(lane)
         for lane in started:
+            lane.ran.wait()
+        result, html_path = _report(options, report_dir, started, "", writer)  # while torn down
+        for lane in started:
             lane.finished.wait()
-    except (KeyboardInterrupt, RunInterruptedError) as exc:
-        note = _("interrupted ({reason})").format(reason=str(exc) or type(exc).__name__)
-        interrupted = True
+    except BaseException as exc:  # an interrupt (or an error, the report's too): stacks down first
         stop.set()
         for lane in every_lane:
             lane.abort()
@@ -152,7 +161,20 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
         for lane in every_lane[len(started) :]:  # spawned, never started
             lane.kernels.close()
             lane.up.stop()
-    return _report(options, report_dir, started, note, interrupted)
+        if not isinstance(exc, (KeyboardInterrupt, RunInterruptedError)):
+            raise
+        note = _("interrupted ({reason})").format(reason=str(exc) or type(exc).__name__)
+        interrupted = True
+        result, html_path = _report(options, report_dir, started, note, writer)
+    finally:
+        if writer is not None:
+            writer.close()
+    from lab.runner.report import summary_table
+
+    log.info("%s", summary_table(result, html_path))
+    if interrupted:
+        return 130
+    return 0 if result.passed else 1
 
 
 def _report(
@@ -160,10 +182,10 @@ def _report(
     report_dir: Path,
     started: Sequence[_Lane],
     note: str,
-    interrupted: bool,
-) -> int:
-    """Merge the lanes' results, write the report and the terminal table; the exit code (130
-    when interrupted)."""
+    writer: ReportWriter | None,
+) -> tuple[RunResult, Path]:
+    """Merge the lanes' results and write the report: with `writer` (holding the notebooks
+    rendered so far), else in one go; the result and the HTML path."""
     from lab.runner import report
 
     result = report.RunResult(
@@ -174,12 +196,14 @@ def _report(
     )
     for lane in started:
         lane.merge_into(result)
-    notebooks_dir = options.notebooks[0].parent if options.notebooks else None
-    html_path = report.write_report(result, report_dir, notebooks_dir)
-    log.info("%s", report.summary_table(result, html_path))
-    if interrupted:
-        return 130
-    return 0 if result.passed else 1
+    if writer is None:
+        return result, report.write_report(result, report_dir, _notebooks_dir(options))
+    return result, writer.write(result)
+
+
+def _notebooks_dir(options: RunOptions) -> Path | None:
+    """Where the notebooks are (their relative links start there)."""
+    return options.notebooks[0].parent if options.notebooks else None
 
 
 def _lane_count(options: RunOptions, settings: Settings) -> tuple[Choice, int]:
@@ -200,9 +224,10 @@ def _lane_files(report_dir: Path, row: int) -> tuple[Path, Path]:
 
 
 class _Lane(threading.Thread):
-    """One spawned stack and its share of the notebooks, run in a thread; never raises, always
-    stops the stack, then sets `finished`. (Wait on that, not on join(): before Python 3.13 a
-    Ctrl-C during join() can mark the thread stopped while it still runs, gh-90882.)"""
+    """One spawned stack and its share of the notebooks, run in a thread; never raises, sets
+    `ran` once its notebooks ran (its result is final), always stops the stack, then sets
+    `finished`. (Wait on those, not on join(): before Python 3.13 a Ctrl-C during join() can mark
+    the thread stopped while it still runs, gh-90882.)"""
 
     def __init__(
         self,
@@ -219,7 +244,14 @@ class _Lane(threading.Thread):
         )
         self.result: RunResult | None = None
         self.note = ""
-        self.finished = threading.Event()
+        self.ran, self.finished = threading.Event(), threading.Event()
+        self._notebook_ran: Callable[[int, NotebookResult], None] | None = None
+
+    def launch(self, notebook_ran: Callable[[int, NotebookResult], None]) -> None:
+        """Start the thread; `notebook_ran` is told each notebook's result (and its place in the
+        run) as soon as it ran (the report renders it meanwhile)."""
+        self._notebook_ran = notebook_ran
+        self.start()
 
     def run(self) -> None:
         try:
@@ -237,6 +269,7 @@ class _Lane(threading.Thread):
             log.exception("%s stopped", self.name)
             self.share.stop.set()
         finally:
+            self.ran.set()
             self.up.stop()
             self.finished.set()
 
@@ -262,6 +295,7 @@ class _Lane(threading.Thread):
             solutions=self.options.solutions,
             share=self.share,
             language=self.options.language,
+            ran=self._notebook_ran,
         )
         state = self.up.state
         if self.record_run is not None and state is not None and state.identity is not None:
