@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -133,6 +135,10 @@ def run_notebooks(args: argparse.Namespace, settings: Settings) -> int:
         args.lanes,
         settings.lang,
     )
+    # A run imports papermill, nbconvert, pandas and matplotlib: the interpreter's last garbage
+    # collection over all of that took 0.4-0.9 s after the report (bench/README.md "Lab run").
+    # Every kernel and stack is stopped, every file closed by then: nothing is left to collect.
+    atexit.register(gc.freeze)
     return run_lab(options, settings, record_for_workshop)
 
 
