@@ -107,7 +107,7 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
     choice, count = _lane_count(options, settings)
-    shares = lanes.plan([lanes.expected_seconds(p) for p in options.notebooks], count)
+    shares = lanes.plan([lanes.planned(p) for p in options.notebooks], count)
     # Each `lab up` is told the resolved target and why (its log then says "auto: ..." rather
     # than "requested", when nobody asked for that target), and speaks the run's language.
     environment = {**os.environ, REASON_ENV: choice.reason, "LAB_LANG": options.language}
