@@ -41,11 +41,7 @@ def notebook(folder: Path, name: str, seconds: float) -> Path:
             nbformat.v4.new_code_cell(f"print('ran {name}')"),
         ]
     )
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
+    nb.metadata["kernelspec"] = KERNELSPEC
     nb.metadata["ironclad"] = {"headless_seconds": seconds}
     path = folder / f"{name}.ipynb"
     nbformat.write(nb, path)

@@ -22,11 +22,7 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python
 
 def executed(folder: Path, name: str, *cells: nbformat.NotebookNode) -> Path:
     nb = nbformat.v4.new_notebook(cells=list(cells))
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
+    nb.metadata["kernelspec"] = KERNELSPEC
     path = folder / f"{name}.ipynb"
     nbformat.write(nb, path)
     return path
@@ -112,11 +108,7 @@ def single_export(result: report.RunResult, report_dir: Path, notebooks_dir: Pat
     """What the report was before it was built from parts: one merged notebook (overview, then
     each notebook's section heading and its cells), exported once."""
     merged = nbformat.v4.new_notebook()
-    merged.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
+    merged.metadata["kernelspec"] = KERNELSPEC
     merged.metadata["language_info"] = {"name": "python"}
     merged.cells.append(nbformat.v4.new_markdown_cell(report._overview_html(result)))
     for number, nb_result in enumerate(result.notebooks):
