@@ -6,8 +6,9 @@ that waits out a back-off that doubles (10 s, 20 s, 40 s … capped at 300 s): t
 over (kubelet `doBackOff` with client-go's `flowcontrol.Backoff`: an entry expires after twice
 its cap). The local supervisor keeps one `CrashBackOff` per replica: its first step is
 `LAB_RESTART_DELAY` (15 s: lesson 07's alerts need a crash-looping replica down that long),
-and its reset window is the kubelet's 10 minutes at the lab's time scale (a production minute
-is a lab second, `lab.slo.LAB`), so that a lesson, or a cell run again, starts from a first
+and its reset window is 30 s instead of the kubelet's 10 minutes: long enough for a restarted
+replica to start on a busy machine, so that a kill as soon as it listens counts as a crash in a
+row (07's crash loop), short enough that a lesson, or a cell run again, starts from a first
 crash. A replica that exits cleanly (code 0: a drained replica, the rolling update's analog)
 is replaced at once and leaves it untouched.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_S = 300.0  # the kubelet's cap on the back-off
-RESET_S = 10.0  # running this long since the last crash restart starts the curve over
+RESET_S = 30.0  # running this long since the last crash restart starts the curve over
 
 
 @dataclass

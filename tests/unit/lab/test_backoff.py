@@ -32,7 +32,7 @@ def test_a_replica_that_ran_longer_than_the_reset_window_starts_the_curve_over()
     assert crash_loop(backoff, 3) == [0, 15, 30]
     last = backoff.last_restart
     assert backoff.delay(last + RESET_S, FIRST_STEP) == 60  # within the window: still backed off
-    assert backoff.delay(last + RESET_S + 1, FIRST_STEP) == 0  # ran 10 minutes: a first crash
+    assert backoff.delay(last + RESET_S + 1, FIRST_STEP) == 0  # ran long enough: a first crash
     backoff.restarted(last + RESET_S + 1, last + RESET_S + 1)
     assert backoff.delay(last + RESET_S + 2, FIRST_STEP) == FIRST_STEP
 
