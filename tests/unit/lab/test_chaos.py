@@ -164,9 +164,9 @@ def test_unreachable_backend_is_a_chaos_error_with_a_next_step() -> None:
         chaos.enable()
 
 
-def listener(port: int, folder: Path) -> subprocess.Popen[bytes]:
+def listener(port: int, folder: Path, *, wait: bool = True) -> subprocess.Popen[bytes]:
     """A real listener process on `port` (not a backend: kill_replica only needs a pid behind a
-    port), once it listens."""
+    port); with `wait`, returned once it listens."""
     from lab.net import port_is_open
     from lab.procs import wait_until
 
@@ -177,7 +177,8 @@ def listener(port: int, folder: Path) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: port_is_open(port), timeout=10, what="the listener")
+        if wait:
+            wait_until(lambda: port_is_open(port), timeout=10, what="the listener")
     except BaseException:
         server.kill()
         server.wait()
@@ -208,7 +209,8 @@ def test_kill_replica_times_two_kills_the_process_restarted_on_the_port_too(
     tmp_path: Path,
 ) -> None:
     """A crash loop: the second kill waits for a new process on the port (started here, as
-    the local supervisor would) and kills that one."""
+    the local supervisor would) and kills that one. (Not waited for here: kill_replica may kill
+    it as soon as it listens, before this test would have seen its port open.)"""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     servers = [listener(port, tmp_path)]
@@ -216,7 +218,7 @@ def test_kill_replica_times_two_kills_the_process_restarted_on_the_port_too(
         try:
             touched = pool.submit(kill_replica, url, times=2, timeout=30)
             assert servers[0].wait(timeout=10) == -9
-            servers.append(listener(port, tmp_path))
+            servers.append(listener(port, tmp_path, wait=False))
             rows = touched.result(timeout=30)
             assert servers[1].wait(timeout=10) == -9
         finally:
