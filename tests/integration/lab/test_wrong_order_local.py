@@ -19,9 +19,16 @@ pytestmark = pytest.mark.slow
 
 
 def backends_running() -> set[int]:
-    """The pids of this test process's children that run the backend."""
-    children = psutil.Process().children(recursive=True)
-    return {p.pid for p in children if "backend" in " ".join(p.cmdline())}
+    """The pids of this test process's children that run the backend (a child that exited,
+    not reaped yet, runs nothing: another module's replica may just have been killed)."""
+    running = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "backend" in " ".join(child.cmdline()):
+                running.add(child.pid)
+        except psutil.NoSuchProcess:  # gone, or a zombie (ZombieProcess is one)
+            continue
+    return running
 
 
 @pytest.fixture
