@@ -339,8 +339,13 @@ async def _request(
             plan.method, plan.url(i), json=plan.body, timeout=aiohttp.ClientTimeout(total=budget)
         ) as resp:
             await resp.read()
-            record.status[i] = resp.status
             record.answered = True
+            if loop.time() - t0 > record.scheduled[i] + plan.timeout:
+                # read after its deadline: a busy loop ran the answer before the timer that
+                # should have ended the wait; a client with this timeout had given up
+                record.errors[i] = timeout_error(plan.timeout)
+            else:
+                record.status[i] = resp.status
     except TimeoutError:
         record.errors[i] = timeout_error(plan.timeout)
     except aiohttp.ClientError as exc:

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 import requests
 
@@ -171,6 +172,21 @@ def test_the_timeout_counts_from_the_scheduled_time_so_the_run_is_bounded(server
     assert timed_out.sum() >= 50
     assert (df.loc[df["status"].notna(), "latency_s"] <= 0.31).all()
     assert df.loc[timed_out, "latency_s"].between(0.29, 0.8).all()
+
+
+def test_an_answer_read_after_the_deadline_is_a_timeout_even_if_its_timer_was_late(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A starved event loop (a busy CI machine) can run a request's answer before the timer that
+    should have ended its wait (it happened once in CI: a "200" after 0.38 s with a 0.3 s
+    timeout). Here the timer never fires at all, the latest a timer can be: the answer, 0.3 s
+    after the schedule, still counts as a timeout of 0.1 s, never as a slow success."""
+    no_timer = aiohttp.ClientTimeout(total=None)
+    monkeypatch.setattr(aiohttp, "ClientTimeout", lambda **_: no_timer)
+    result = load.run(server, rate=10, requests=2, path="/slow?ms=300", timeout=0.1, progress=False)
+    assert result.df["error"].tolist() == [load.timeout_error(0.1)] * 2
+    assert result.df["status"].isna().all()
+    assert (result.df["latency_s"] >= 0.3).all()  # they were read, late
 
 
 def test_requests_the_generator_could_not_start_in_time_are_errors(server: str) -> None:
