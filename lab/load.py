@@ -329,7 +329,8 @@ async def _request(
     """Send request `i` unless it is already past its timeout; record what happened."""
     loop = asyncio.get_running_loop()
     now = loop.time() - t0
-    budget = record.scheduled[i] + plan.timeout - now  # the timeout counts from the schedule
+    deadline = record.scheduled[i] + plan.timeout  # the timeout counts from the schedule
+    budget = deadline - now
     if budget <= 0:
         record.errors[i] = LATE
         return
@@ -340,7 +341,7 @@ async def _request(
         ) as resp:
             await resp.read()
             record.answered = True
-            if loop.time() - t0 > record.scheduled[i] + plan.timeout:
+            if loop.time() - t0 > deadline:
                 # read after its deadline: a busy loop ran the answer before the timer that
                 # should have ended the wait; a client with this timeout had given up
                 record.errors[i] = timeout_error(plan.timeout)

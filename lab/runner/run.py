@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from lab.errors import LabError
 from lab.i18n import SOURCE_LANGUAGE, _, ngettext
 from lab.identity import Identity
-from lab.lessons import by_notebook
 from lab.runner import lanes
 from lab.runner.kernels import KernelPool, kernel_environ
 from lab.settings import Settings
@@ -71,16 +70,6 @@ def discover(notebooks_dir: Path, selection: str | None) -> list[Path]:
     return [p for p in found if any(_matches(p, w) for w in wanted)]
 
 
-def first_lesson(notebook: Path) -> int | None:
-    """The lesson a lane's stack starts at: its first notebook's (`lab.lessons`), so `lab up`
-    builds what that lesson expects and the lesson builds the rest; None (the whole stack) for
-    a notebook outside the lessons table."""
-    try:
-        return by_notebook(notebook.stem).number
-    except LabError:
-        return None
-
-
 def _matches(path: Path, wanted: str) -> bool:
     return path.stem == wanted or path.stem.split("-", 1)[0] == wanted
 
@@ -107,7 +96,8 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupted)
     choice, count = _lane_count(options, settings)
-    shares = lanes.plan([lanes.planned(p) for p in options.notebooks], count)
+    planned = [lanes.planned(p) for p in options.notebooks]
+    shares = lanes.plan(planned, count)
     # Each `lab up` is told the resolved target and why (its log then says "auto: ..." rather
     # than "requested", when nobody asked for that target), and speaks the run's language.
     environment = {**os.environ, REASON_ENV: choice.reason, "LAB_LANG": options.language}
@@ -117,7 +107,7 @@ def run_lab(options: RunOptions, settings: Settings, record_run: RecordRun | Non
             replace(settings, state_file_override=state),
             log_file,
             environment,
-            first_lesson(options.notebooks[share[0]]),
+            planned[share[0]].lesson,  # its stack starts with what its first notebook expects
         )
         for share, (state, log_file) in zip(
             shares, (_lane_files(report_dir, row) for row in range(len(shares))), strict=True

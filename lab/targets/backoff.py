@@ -32,12 +32,16 @@ class CrashBackOff:
         """Seconds to wait before restarting a replica that crashed at `exited_at` (monotonic):
         0 for a first crash, else `first_step` doubled once per crash restart before it (up to
         the cap, or `first_step` if that is longer)."""
-        if self.streak == 0 or exited_at - self.last_restart > RESET_S:
+        if self._first(exited_at):
             return 0.0
         return min(first_step * 2.0 ** (self.streak - 1), max(first_step, MAX_S))
 
     def restarted(self, exited_at: float, now: float) -> None:
         """Record the restart, at `now`, of the crash at `exited_at`."""
-        fresh = self.streak == 0 or exited_at - self.last_restart > RESET_S
-        self.streak = 1 if fresh else self.streak + 1
+        self.streak = 1 if self._first(exited_at) else self.streak + 1
         self.last_restart = now
+
+    def _first(self, exited_at: float) -> bool:
+        """A crash at `exited_at` counts as a first one: none restarted yet, or it ran longer
+        than RESET_S since the last restart."""
+        return self.streak == 0 or exited_at - self.last_restart > RESET_S
